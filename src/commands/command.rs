@@ -1,0 +1,323 @@
+//! `COMMAND` and its subcommands, all derived from the command table.
+
+use super::spec::{Arity, CommandSpec, Flags, KeySpec};
+use super::{is, Argv, CmdError, CmdResult, Ctx};
+use crate::glob;
+
+/// `COMMAND` subcommands.
+pub static SUBCOMMANDS: &[CommandSpec] = &[
+    sub("count", 2, count, "Returns a count of commands."),
+    sub(
+        "docs",
+        -2,
+        docs,
+        "Returns documentary information about one, multiple or all commands.",
+    ),
+    sub(
+        "getkeys",
+        -3,
+        getkeys,
+        "Extracts the key names from an arbitrary command.",
+    ),
+    sub(
+        "help",
+        2,
+        help,
+        "Returns helpful text about the different subcommands.",
+    ),
+    sub(
+        "info",
+        -2,
+        info,
+        "Returns information about one, multiple or all commands.",
+    ),
+    sub("list", -2, list, "Returns a list of command names."),
+];
+
+const fn sub(
+    name: &'static str,
+    arity: i32,
+    handler: super::Handler,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity: Arity(arity),
+        flags: Flags::LOADING.or(Flags::STALE),
+        keys: KeySpec::None,
+        acl: "slow connection",
+        group: "server",
+        since: "7.0.0",
+        handler,
+        summary,
+        subcommands: &[],
+    }
+}
+
+/// `COMMAND`: every top-level command.
+pub fn command(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    if argv.len() > 1 {
+        return Err(CmdError::UnknownSubcommand {
+            sub: String::from_utf8_lossy(argv.get(1)).into_owned(),
+            cmd: "COMMAND".into(),
+        });
+    }
+    let top: Vec<&CommandSpec> = super::table::COMMANDS.iter().collect();
+    ctx.out.array_len(top.len());
+    for c in top {
+        write_info(ctx, c, c.name);
+    }
+    Ok(())
+}
+
+fn count(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    ctx.out.int(super::table::COMMANDS.len() as i64);
+    Ok(())
+}
+
+fn find(ctx: &Ctx<'_>, name: &[u8]) -> Option<(&'static CommandSpec, &'static str)> {
+    let (parent, sub) = match name.iter().position(|&c| c == b'|') {
+        Some(i) => (&name[..i], Some(&name[i + 1..])),
+        None => (name, None),
+    };
+    let r = ctx.srv.commands.resolve(parent, sub).ok()?;
+    if sub.is_none() && !r.spec.subcommands.is_empty() {
+        return Some((r.spec, r.full_name));
+    }
+    Some((r.spec, r.full_name))
+}
+
+fn info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let names: Vec<&[u8]> = argv.tail(2).iter().collect();
+    ctx.out.array_len(names.len());
+    for n in names {
+        match find(ctx, n) {
+            Some((spec, full)) => write_info(ctx, spec, full),
+            None => ctx.out.null_array(),
+        }
+    }
+    Ok(())
+}
+
+/// Writes one command's `COMMAND INFO` entry (10 fields, subcommands nested).
+fn write_info(ctx: &mut Ctx<'_>, c: &CommandSpec, full: &str) {
+    let out = &mut *ctx.out;
+    out.array_len(10);
+    out.bulk(full.as_bytes());
+    out.int(c.arity.0 as i64);
+    let flags: Vec<&str> = Flags::NAMES
+        .iter()
+        .filter(|(f, _)| c.flags.has(*f))
+        .map(|(_, n)| *n)
+        .collect();
+    out.set_len(flags.len());
+    for f in flags {
+        out.simple(f);
+    }
+    let (first, last, step) = c.keys.legacy();
+    out.int(first as i64);
+    out.int(last as i64);
+    out.int(step as i64);
+    let cats: Vec<&str> = c.acl.split_whitespace().collect();
+    out.set_len(cats.len());
+    for cat in cats {
+        out.simple(&format!("@{cat}"));
+    }
+    out.array_len(0);
+    write_key_specs(ctx, c);
+    let subs = c.subcommands;
+    ctx.out.array_len(subs.len());
+    for s in subs {
+        let name = format!("{}|{}", full, s.name);
+        write_info(ctx, s, &name);
+    }
+}
+
+fn write_key_specs(ctx: &mut Ctx<'_>, c: &CommandSpec) {
+    let out = &mut *ctx.out;
+    let access: &[&str] = if c.flags.has(Flags::WRITE) {
+        &["RW", "UPDATE"]
+    } else {
+        &["RO", "ACCESS"]
+    };
+    match c.keys {
+        KeySpec::None => out.array_len(0),
+        KeySpec::Range { first, last, step } => {
+            out.array_len(1);
+            out.map_len(3);
+            out.bulk(b"flags");
+            out.set_len(access.len());
+            for f in access {
+                out.simple(f);
+            }
+            out.bulk(b"begin_search");
+            out.map_len(2);
+            out.bulk(b"type");
+            out.bulk(b"index");
+            out.bulk(b"spec");
+            out.map_len(1);
+            out.bulk(b"index");
+            out.int(first as i64);
+            out.bulk(b"find_keys");
+            out.map_len(2);
+            out.bulk(b"type");
+            out.bulk(b"range");
+            out.bulk(b"spec");
+            out.map_len(3);
+            out.bulk(b"lastkey");
+            out.int(if last < 0 {
+                last as i64
+            } else {
+                (last - first) as i64
+            });
+            out.bulk(b"keystep");
+            out.int(step as i64);
+            out.bulk(b"limit");
+            out.int(0);
+        }
+        KeySpec::Keynum { at } => {
+            out.array_len(1);
+            out.map_len(3);
+            out.bulk(b"flags");
+            out.set_len(access.len());
+            for f in access {
+                out.simple(f);
+            }
+            out.bulk(b"begin_search");
+            out.map_len(2);
+            out.bulk(b"type");
+            out.bulk(b"index");
+            out.bulk(b"spec");
+            out.map_len(1);
+            out.bulk(b"index");
+            out.int(at as i64);
+            out.bulk(b"find_keys");
+            out.map_len(2);
+            out.bulk(b"type");
+            out.bulk(b"keynum");
+            out.bulk(b"spec");
+            out.map_len(3);
+            out.bulk(b"keynumidx");
+            out.int(0);
+            out.bulk(b"firstkey");
+            out.int(1);
+            out.bulk(b"keystep");
+            out.int(1);
+        }
+    }
+}
+
+fn docs(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let wanted: Vec<(&'static CommandSpec, &'static str)> = if argv.len() == 2 {
+        super::table::COMMANDS.iter().map(|c| (c, c.name)).collect()
+    } else {
+        argv.tail(2).iter().filter_map(|n| find(ctx, n)).collect()
+    };
+    ctx.out.map_len(wanted.len());
+    for (c, full) in wanted {
+        write_doc(ctx, c, full);
+    }
+    Ok(())
+}
+
+fn write_doc(ctx: &mut Ctx<'_>, c: &CommandSpec, full: &str) {
+    ctx.out.bulk(full.as_bytes());
+    let has_subs = !c.subcommands.is_empty();
+    ctx.out.map_len(if has_subs { 4 } else { 3 });
+    ctx.out.bulk(b"summary");
+    ctx.out.bulk(c.summary.as_bytes());
+    ctx.out.bulk(b"since");
+    ctx.out.bulk(c.since.as_bytes());
+    ctx.out.bulk(b"group");
+    ctx.out.bulk(c.group.as_bytes());
+    if has_subs {
+        ctx.out.bulk(b"subcommands");
+        ctx.out.map_len(c.subcommands.len());
+        for s in c.subcommands {
+            let name = format!("{}|{}", full, s.name);
+            write_doc(ctx, s, &name);
+        }
+    }
+}
+
+fn getkeys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let inner = argv.tail(2);
+    let r = ctx
+        .srv
+        .commands
+        .resolve(inner.get(0), inner.opt(1))
+        .map_err(|_| CmdError::err("Invalid command specified"))?;
+    if !r.spec.arity.accepts(inner.len()) {
+        return Err(CmdError::err(
+            "Invalid number of arguments specified for command",
+        ));
+    }
+    let pos = r.spec.keys.positions(&inner);
+    if pos.is_empty() {
+        return Err(CmdError::err("The command has no key arguments"));
+    }
+    ctx.out.array_len(pos.len());
+    for p in pos {
+        ctx.out.bulk(inner.get(p));
+    }
+    Ok(())
+}
+
+fn list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let mut names: Vec<&str> = ctx.srv.commands.entries().map(|(_, _, n)| n).collect();
+    if argv.len() > 2 {
+        if argv.len() != 5 || !is(argv.get(2), "FILTERBY") {
+            return Err(CmdError::Syntax);
+        }
+        let (kind, arg) = (argv.get(3), argv.get(4));
+        if is(kind, "PATTERN") {
+            names.retain(|n| glob::matches(arg, n.as_bytes(), true));
+        } else if is(kind, "ACLCAT") {
+            let cat = String::from_utf8_lossy(arg).to_ascii_lowercase();
+            let specs: Vec<_> = ctx.srv.commands.entries().collect();
+            names = specs
+                .into_iter()
+                .filter(|(_, s, _)| s.acl.split_whitespace().any(|c| c == cat))
+                .map(|(_, _, n)| n)
+                .collect();
+        } else if is(kind, "MODULE") {
+            names.clear();
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    ctx.out.array_len(names.len());
+    for n in names {
+        ctx.out.bulk(n.as_bytes());
+    }
+    Ok(())
+}
+
+fn help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    let lines = [
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "(no subcommand)",
+        "    Return details about all Redis commands.",
+        "COUNT",
+        "    Return the total number of commands in this Redis server.",
+        "LIST",
+        "    Return a list of all commands in this Redis server.",
+        "INFO [<command-name> ...]",
+        "    Return details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "DOCS [<command-name> ...]",
+        "    Return documentation details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "GETKEYS <full-command>",
+        "    Return the keys from a full Redis command.",
+        "HELP",
+        "    Print this help.",
+    ];
+    ctx.out.array_len(lines.len());
+    for l in lines {
+        ctx.out.simple(l);
+    }
+    Ok(())
+}

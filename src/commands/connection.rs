@@ -1,0 +1,192 @@
+//! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, RESET, READONLY,
+//! READWRITE.
+
+use std::sync::atomic::Ordering;
+
+use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::resp::reply::Protocol;
+use crate::server::client::ReplyMode;
+use crate::server::REDIS_VERSION;
+
+/// `PING [message]`
+pub fn ping(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    match argv.len() {
+        1 => ctx.out.simple("PONG"),
+        2 => ctx.out.bulk(argv.get(1)),
+        _ => return Err(CmdError::Arity("ping".into())),
+    }
+    Ok(())
+}
+
+/// `ECHO message`
+pub fn echo(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    ctx.out.bulk(argv.get(1));
+    Ok(())
+}
+
+/// `QUIT`: replies OK, then the session closes.
+pub fn quit(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    ctx.out.ok();
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+/// `SELECT index`
+pub fn select(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let idx = parse_i64(argv.get(1))?;
+    if idx < 0 || idx as usize >= ctx.srv.keyspace.db_count() {
+        return Err(CmdError::err("DB index is out of range"));
+    }
+    ctx.client.select(idx as usize);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn wrongpass() -> CmdError {
+    CmdError::Other("WRONGPASS invalid username-password pair or user is disabled.".into())
+}
+
+/// Checks a username/password pair against `requirepass` (the `default` user).
+fn check_password(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> CmdResult {
+    let required = ctx.srv.config.read().requirepass.clone();
+    if let Some(u) = user {
+        if u != b"default" {
+            return Err(wrongpass());
+        }
+    }
+    if required.is_empty() {
+        if user.is_none() {
+            return Err(CmdError::err(
+                "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            ));
+        }
+        ctx.client.authenticated = true;
+        return Ok(());
+    }
+    if required.as_bytes() == pass {
+        ctx.client.authenticated = true;
+        Ok(())
+    } else {
+        Err(wrongpass())
+    }
+}
+
+/// `AUTH [username] password`
+pub fn auth(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    match argv.len() {
+        2 => check_password(ctx, None, argv.get(1))?,
+        3 => check_password(ctx, Some(argv.get(1)), argv.get(2))?,
+        _ => return Err(CmdError::Syntax),
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// True for names CLIENT SETNAME accepts: printable, no spaces.
+pub fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
+pub fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let mut proto = ctx.out.proto;
+    let mut i = 1;
+    if argv.len() > 1 {
+        let v = parse_i64(argv.get(1))
+            .map_err(|_| CmdError::err("Protocol version is not an integer or out of range"))?;
+        proto = match v {
+            2 => Protocol::Resp2,
+            3 => Protocol::Resp3,
+            _ => {
+                return Err(CmdError::Other(
+                    "NOPROTO unsupported protocol version".into(),
+                ))
+            }
+        };
+        i = 2;
+    }
+    let mut setname: Option<&[u8]> = None;
+    while i < argv.len() {
+        let a = argv.get(i);
+        if is(a, "AUTH") && i + 2 < argv.len() {
+            check_password(ctx, Some(argv.get(i + 1)), argv.get(i + 2))?;
+            i += 3;
+        } else if is(a, "SETNAME") && i + 1 < argv.len() {
+            let n = argv.get(i + 1);
+            if !valid_client_name(n) {
+                return Err(CmdError::err(
+                    "Client names cannot contain spaces, newlines or special characters.",
+                ));
+            }
+            setname = Some(n);
+            i += 2;
+        } else {
+            return Err(CmdError::err(format!(
+                "Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(a)
+            )));
+        }
+    }
+    if !ctx.client.authenticated {
+        return Err(CmdError::Other(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
+        ));
+    }
+    if let Some(n) = setname {
+        *ctx.client.info.name.lock() = String::from_utf8_lossy(n).into_owned();
+    }
+    ctx.out.proto = proto;
+    ctx.client.info.resp.store(
+        if proto == Protocol::Resp3 { 3 } else { 2 },
+        Ordering::Relaxed,
+    );
+    let out = &mut *ctx.out;
+    out.map_len(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(if proto == Protocol::Resp3 { 3 } else { 2 });
+    out.bulk(b"id");
+    out.int(ctx.client.id() as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array_len(0);
+    Ok(())
+}
+
+/// `RESET`: back to a fresh connection's state.
+pub fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    ctx.client.select(0);
+    ctx.client.reply_mode = ReplyMode::On;
+    ctx.client.readonly = false;
+    ctx.client.asking = false;
+    ctx.client.authenticated = !ctx.srv.hot.auth_required.load(Ordering::Relaxed);
+    ctx.client.info.name.lock().clear();
+    if ctx.client.info.monitor.swap(false, Ordering::Relaxed) {
+        ctx.srv.monitors.fetch_sub(1, Ordering::Relaxed);
+    }
+    ctx.client.info.no_evict.store(false, Ordering::Relaxed);
+    ctx.out.proto = Protocol::Resp2;
+    ctx.client.info.resp.store(2, Ordering::Relaxed);
+    ctx.out.simple("RESET");
+    Ok(())
+}
+
+/// `READONLY`
+pub fn readonly(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    ctx.client.readonly = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// `READWRITE`
+pub fn readwrite(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    ctx.client.readonly = false;
+    ctx.out.ok();
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! Commands: the static table (`table`), its metadata types (`spec`), and one
+//! file per command family. A handler gets a `Ctx` (server, client, reply writer)
+//! and the argument vector, writes its reply, and reports errors as `CmdError`.
+
+pub mod command;
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod spec;
+pub mod strings;
+pub mod table;
+pub mod ttl;
+
+use thiserror::Error;
+
+use crate::resp::reply::Reply;
+use crate::server::client::Client;
+use crate::server::Server;
+use crate::store::{MultiGuard, SlotGuard};
+
+pub use spec::{Arity, CommandSpec, Flags, KeySpec};
+
+/// A command failure; `Display` is the exact Redis error line without the `-`.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum CmdError {
+    /// Wrong argument count for the (sub)command.
+    #[error("ERR wrong number of arguments for '{0}' command")]
+    Arity(String),
+    /// Generic syntax error.
+    #[error("ERR syntax error")]
+    Syntax,
+    /// An argument that must be an integer is not.
+    #[error("ERR value is not an integer or out of range")]
+    NotInteger,
+    /// An argument that must be a float is not.
+    #[error("ERR value is not a valid float")]
+    NotFloat,
+    /// The key holds another type.
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    /// Key missing where one is required.
+    #[error("ERR no such key")]
+    NoSuchKey,
+    /// Over `maxmemory` with nothing to evict.
+    #[error("OOM command not allowed when used memory > 'maxmemory'.")]
+    Oom,
+    /// `Increment or decrement would overflow`.
+    #[error("ERR increment or decrement would overflow")]
+    Overflow,
+    /// Unknown subcommand of a container command.
+    #[error("ERR unknown subcommand '{sub}'. Try {cmd} HELP.")]
+    UnknownSubcommand {
+        /// The subcommand as sent.
+        sub: String,
+        /// The container command, upper case.
+        cmd: String,
+    },
+    /// An expire time argument is out of range.
+    #[error("ERR invalid expire time in '{0}' command")]
+    InvalidExpire(String),
+    /// Authentication is required.
+    #[error("NOAUTH Authentication required.")]
+    NoAuth,
+    /// Any other error line, code included (`ERR …`, `BUSYKEY …`).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CmdError {
+    /// An `ERR …` error with free text.
+    pub fn err(msg: impl std::fmt::Display) -> Self {
+        CmdError::Other(format!("ERR {msg}"))
+    }
+}
+
+/// Result of a handler.
+pub type CmdResult = Result<(), CmdError>;
+
+/// A handler function.
+pub type Handler = fn(&mut Ctx<'_>, &Argv<'_>) -> CmdResult;
+
+/// The argument vector of one command: ranges over a borrowed buffer, so decoding
+/// a request allocates nothing.
+#[derive(Clone, Copy)]
+pub struct Argv<'a> {
+    src: &'a [u8],
+    ranges: &'a [(usize, usize)],
+}
+
+impl<'a> Argv<'a> {
+    /// Arguments `src[a..b]` for each `(a, b)` in `ranges`.
+    pub fn new(src: &'a [u8], ranges: &'a [(usize, usize)]) -> Self {
+        Argv { src, ranges }
+    }
+
+    /// Number of arguments including the command name.
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// True when there are no arguments (never for a dispatched command).
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Argument `i` (0 is the command name). Callers index within `len()`, which
+    /// the table's arity check guarantees for fixed positions.
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        let (a, b) = self.ranges[i];
+        &self.src[a..b]
+    }
+
+    /// Argument `i` if present.
+    pub fn opt(&self, i: usize) -> Option<&'a [u8]> {
+        self.ranges.get(i).map(|&(a, b)| &self.src[a..b])
+    }
+
+    /// All arguments.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let src = self.src;
+        self.ranges.iter().map(move |&(a, b)| &src[a..b])
+    }
+
+    /// Arguments from index `from` on.
+    pub fn tail(&self, from: usize) -> Argv<'a> {
+        Argv {
+            src: self.src,
+            ranges: &self.ranges[from.min(self.ranges.len())..],
+        }
+    }
+}
+
+/// Everything a handler may use: the server, this client, the reply writer.
+pub struct Ctx<'a> {
+    /// Shared server state.
+    pub srv: &'a Server,
+    /// The calling connection's state.
+    pub client: &'a mut Client,
+    /// Where the reply goes.
+    pub out: &'a mut Reply,
+    /// The command's fixed notion of now (unix ms), so one command sees one time.
+    pub now_ms: u64,
+    /// The table entry being executed.
+    pub spec: &'static CommandSpec,
+}
+
+impl<'a> Ctx<'a> {
+    /// The client's selected database.
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+
+    /// Locks the slot of `key` in the selected database.
+    pub fn lock(&self, key: &[u8]) -> SlotGuard<'a> {
+        self.srv.keyspace.lock_key(self.client.db, key, self.now_ms)
+    }
+
+    /// Locks the slots of all `keys` in the selected database, in order.
+    pub fn lock_keys<I>(&self, keys: I) -> MultiGuard<'a>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        let db = self.client.db;
+        self.srv
+            .keyspace
+            .lock_many(keys.into_iter().map(|k| (db, k)), self.now_ms)
+    }
+
+    /// Appends the deterministic form of a write to the replication stream. Call
+    /// while still holding the slot lock, so the stream order matches the data.
+    pub fn propagate(&self, argv: &[&[u8]]) {
+        self.srv.propagate(self.client.db, argv);
+    }
+
+    /// Propagates the command exactly as received.
+    pub fn propagate_verbatim(&self, argv: &Argv<'_>) {
+        let parts: Vec<&[u8]> = argv.iter().collect();
+        self.srv.propagate(self.client.db, &parts);
+    }
+}
+
+/// Parses a signed 64-bit integer argument strictly (`ERR value is not an integer`).
+pub fn parse_i64(arg: &[u8]) -> Result<i64, CmdError> {
+    parse_int_strict(arg).ok_or(CmdError::NotInteger)
+}
+
+/// Parses an integer as Redis's `string2ll`: optional '-', digits, nothing else.
+pub fn parse_int_strict(arg: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(arg).ok()?;
+    if s.is_empty()
+        || s.starts_with('+')
+        || (s.len() > 1 && s.starts_with('0'))
+        || s.starts_with("-0")
+    {
+        return None;
+    }
+    s.parse::<i64>().ok()
+}
+
+/// Parses a float argument as Redis's `string2ld`/`strtold`: no spaces, no NaN.
+pub fn parse_f64(arg: &[u8]) -> Result<f64, CmdError> {
+    let s = std::str::from_utf8(arg).map_err(|_| CmdError::NotFloat)?;
+    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+        return Err(CmdError::NotFloat);
+    }
+    let v: f64 = match s.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => s.parse().map_err(|_| CmdError::NotFloat)?,
+    };
+    if v.is_nan() {
+        return Err(CmdError::NotFloat);
+    }
+    Ok(v)
+}
+
+/// True when `arg` equals `word` ignoring ASCII case.
+pub fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_integers() {
+        assert_eq!(parse_i64(b"10"), Ok(10));
+        assert_eq!(parse_i64(b"-10"), Ok(-10));
+        assert_eq!(parse_i64(b"0"), Ok(0));
+        assert!(parse_i64(b"010").is_err());
+        assert!(parse_i64(b" 1").is_err());
+        assert!(parse_i64(b"1.0").is_err());
+        assert!(parse_i64(b"9223372036854775808").is_err());
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(parse_f64(b"1.5"), Ok(1.5));
+        assert_eq!(parse_f64(b"5e3"), Ok(5000.0));
+        assert_eq!(parse_f64(b"-inf"), Ok(f64::NEG_INFINITY));
+        assert!(parse_f64(b"nan").is_err());
+        assert!(parse_f64(b" 1").is_err());
+        assert!(parse_f64(b"abc").is_err());
+    }
+}

@@ -1,0 +1,687 @@
+//! String commands: GET/SET and friends, counters, ranges, LCS.
+
+use std::borrow::Cow;
+
+use super::ttl::{deadline, ExpireUnit};
+use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::resp::reply::format_long_double;
+use crate::store::{Entry, Kind, Value};
+
+/// Largest string a command may build (Redis's 512 MB default).
+const MAX_STRING: u64 = 512 * 1024 * 1024;
+
+/// The bytes of a string value (integers are formatted).
+pub fn string_bytes(v: &Value) -> Result<Cow<'_, [u8]>, CmdError> {
+    match v {
+        Value::Str(s) => Ok(Cow::Borrowed(s)),
+        Value::Int(n) => Ok(Cow::Owned(
+            itoa::Buffer::new().format(*n).as_bytes().to_vec(),
+        )),
+    }
+}
+
+fn ensure_string(e: &Entry) -> Result<(), CmdError> {
+    if e.value.kind() == Kind::String {
+        Ok(())
+    } else {
+        Err(CmdError::WrongType)
+    }
+}
+
+fn reply_value(ctx: &mut Ctx<'_>, v: &Value) -> CmdResult {
+    match v {
+        Value::Int(n) => ctx.out.bulk_int(*n),
+        Value::Str(s) => ctx.out.bulk(s),
+    }
+    Ok(())
+}
+
+fn reply_entry(ctx: &mut Ctx<'_>, e: Option<&Entry>) -> CmdResult {
+    match e {
+        None => {
+            ctx.out.null();
+            Ok(())
+        }
+        Some(e) => {
+            ensure_string(e)?;
+            reply_value(ctx, &e.value)
+        }
+    }
+}
+
+/// `GET key`
+pub fn get(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let mut g = ctx.lock(key);
+    let e = g.get(key);
+    match e {
+        None => {
+            ctx.out.null();
+            Ok(())
+        }
+        Some(e) => {
+            ensure_string(e)?;
+            match &e.value {
+                Value::Int(n) => ctx.out.bulk_int(*n),
+                Value::Str(s) => ctx.out.bulk(s),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Expiry requested by SET/GETEX options.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ttl {
+    /// No option: SET clears the TTL, GETEX leaves it.
+    Unset,
+    /// KEEPTTL.
+    Keep,
+    /// PERSIST (GETEX).
+    Persist,
+    /// An absolute deadline in unix ms.
+    At(i64),
+}
+
+fn expire_option(word: &[u8]) -> Option<ExpireUnit> {
+    if is(word, "EX") {
+        Some(ExpireUnit::Seconds)
+    } else if is(word, "PX") {
+        Some(ExpireUnit::Millis)
+    } else if is(word, "EXAT") {
+        Some(ExpireUnit::UnixSeconds)
+    } else if is(word, "PXAT") {
+        Some(ExpireUnit::UnixMillis)
+    } else {
+        None
+    }
+}
+
+/// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]`
+pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let (key, val) = (argv.get(1), argv.get(2));
+    let (mut nx, mut xx, mut want_get) = (false, false, false);
+    let mut ttl = Ttl::Unset;
+    let mut i = 3;
+    while i < argv.len() {
+        let a = argv.get(i);
+        if is(a, "NX") && !xx {
+            nx = true;
+        } else if is(a, "XX") && !nx {
+            xx = true;
+        } else if is(a, "GET") {
+            want_get = true;
+        } else if is(a, "KEEPTTL") && ttl == Ttl::Unset {
+            ttl = Ttl::Keep;
+        } else if let (Some(unit), true, Some(v)) =
+            (expire_option(a), ttl == Ttl::Unset, argv.opt(i + 1))
+        {
+            ttl = Ttl::At(deadline(v, unit, ctx.now_ms, "set", true)?);
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    let mut g = ctx.lock(key);
+    let old = g.get_mut(key).map(|e| e.clone());
+    if let Some(e) = &old {
+        if want_get {
+            ensure_string(e)?;
+        }
+    }
+    if (nx && old.is_some()) || (xx && old.is_none()) {
+        if want_get {
+            return reply_entry(ctx, old.as_ref());
+        }
+        ctx.out.null();
+        return Ok(());
+    }
+    let expire = match ttl {
+        Ttl::Unset | Ttl::Persist => Some(0),
+        Ttl::Keep => None,
+        Ttl::At(t) => Some(t.max(1) as u64),
+    };
+    g.set(key, Value::string(val), expire);
+    match ttl {
+        Ttl::At(t) => {
+            let mut b = itoa::Buffer::new();
+            ctx.propagate(&[b"SET", key, val, b"PXAT", b.format(t).as_bytes()]);
+        }
+        Ttl::Keep => ctx.propagate(&[b"SET", key, val, b"KEEPTTL"]),
+        _ => ctx.propagate(&[b"SET", key, val]),
+    }
+    drop(g);
+    if want_get {
+        reply_entry(ctx, old.as_ref())
+    } else {
+        ctx.out.ok();
+        Ok(())
+    }
+}
+
+/// `SETNX key value`
+pub fn setnx(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let (key, val) = (argv.get(1), argv.get(2));
+    let mut g = ctx.lock(key);
+    if g.contains(key) {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    g.set(key, Value::string(val), Some(0));
+    ctx.propagate(&[b"SET", key, val]);
+    ctx.out.int(1);
+    Ok(())
+}
+
+fn set_with_expire(ctx: &mut Ctx<'_>, argv: &Argv<'_>, unit: ExpireUnit, name: &str) -> CmdResult {
+    let (key, val) = (argv.get(1), argv.get(3));
+    let at = deadline(argv.get(2), unit, ctx.now_ms, name, true)?;
+    let g = &mut ctx.lock(key);
+    g.set(key, Value::string(val), Some(at as u64));
+    let mut b = itoa::Buffer::new();
+    ctx.propagate(&[b"SET", key, val, b"PXAT", b.format(at).as_bytes()]);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// `SETEX key seconds value`
+pub fn setex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    set_with_expire(ctx, argv, ExpireUnit::Seconds, "setex")
+}
+
+/// `PSETEX key milliseconds value`
+pub fn psetex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    set_with_expire(ctx, argv, ExpireUnit::Millis, "psetex")
+}
+
+/// `MGET key [key …]`
+pub fn mget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let n = argv.len() - 1;
+    ctx.out.array_len(n);
+    let mut m = ctx.lock_keys(argv.tail(1).iter());
+    for key in argv.tail(1).iter() {
+        match m.slot(ctx.client.db, key).get(key) {
+            Some(Entry {
+                value: Value::Int(v),
+                ..
+            }) => ctx.out.bulk_int(*v),
+            Some(Entry {
+                value: Value::Str(s),
+                ..
+            }) => ctx.out.bulk(s),
+            None => ctx.out.null(),
+        }
+    }
+    Ok(())
+}
+
+fn mset_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, only_new: bool) -> CmdResult {
+    if argv.len().is_multiple_of(2) {
+        return Err(CmdError::Arity(ctx.spec.name.to_string()));
+    }
+    let db = ctx.client.db;
+    let mut m = ctx.lock_keys(argv.tail(1).iter().step_by(2));
+    if only_new {
+        for key in argv.tail(1).iter().step_by(2) {
+            if m.slot(db, key).contains(key) {
+                ctx.out.int(0);
+                return Ok(());
+            }
+        }
+    }
+    let mut i = 1;
+    while i < argv.len() {
+        let (k, v) = (argv.get(i), argv.get(i + 1));
+        m.slot(db, k).set(k, Value::string(v), Some(0));
+        i += 2;
+    }
+    let mut parts: Vec<&[u8]> = argv.iter().collect();
+    parts[0] = b"MSET";
+    ctx.propagate(&parts);
+    drop(m);
+    if only_new {
+        ctx.out.int(1);
+    } else {
+        ctx.out.ok();
+    }
+    Ok(())
+}
+
+/// `MSET key value [key value …]`
+pub fn mset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    mset_generic(ctx, argv, false)
+}
+
+/// `MSETNX key value [key value …]`
+pub fn msetnx(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    mset_generic(ctx, argv, true)
+}
+
+/// `GETSET key value`
+pub fn getset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let (key, val) = (argv.get(1), argv.get(2));
+    let mut g = ctx.lock(key);
+    let old = g.get(key).map(|e| e.clone());
+    if let Some(e) = &old {
+        ensure_string(e)?;
+    }
+    g.set(key, Value::string(val), Some(0));
+    ctx.propagate(&[b"SET", key, val]);
+    drop(g);
+    reply_entry(ctx, old.as_ref())
+}
+
+/// `GETDEL key`
+pub fn getdel(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let mut g = ctx.lock(key);
+    let Some(e) = g.get(key) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    ensure_string(e)?;
+    let e = g.remove(key);
+    ctx.propagate(&[b"DEL", key]);
+    drop(g);
+    reply_entry(ctx, e.as_ref())
+}
+
+/// `GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]`
+pub fn getex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let mut ttl = Ttl::Unset;
+    let mut i = 2;
+    while i < argv.len() {
+        let a = argv.get(i);
+        if is(a, "PERSIST") && ttl == Ttl::Unset {
+            ttl = Ttl::Persist;
+        } else if let (Some(unit), true, Some(v)) =
+            (expire_option(a), ttl == Ttl::Unset, argv.opt(i + 1))
+        {
+            ttl = Ttl::At(deadline(v, unit, ctx.now_ms, "getex", true)?);
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    let mut g = ctx.lock(key);
+    let Some(e) = g.get(key) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    ensure_string(e)?;
+    let value = e.value.clone();
+    match ttl {
+        Ttl::At(t) if t <= ctx.now_ms as i64 => {
+            g.remove(key);
+            ctx.propagate(&[b"DEL", key]);
+        }
+        Ttl::At(t) => {
+            g.set_expire(key, t as u64);
+            let mut b = itoa::Buffer::new();
+            ctx.propagate(&[b"PEXPIREAT", key, b.format(t).as_bytes()]);
+        }
+        Ttl::Persist => {
+            if g.peek(key).is_some_and(|e| e.is_volatile()) {
+                g.set_expire(key, 0);
+                ctx.propagate(&[b"PERSIST", key]);
+            }
+        }
+        Ttl::Unset | Ttl::Keep => {}
+    }
+    drop(g);
+    reply_value(ctx, &value)
+}
+
+fn too_big(len: u64, ctx: &Ctx<'_>) -> Result<(), CmdError> {
+    let max = ctx
+        .srv
+        .hot
+        .proto_max_bulk_len
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .max(MAX_STRING);
+    if len > max {
+        Err(CmdError::err(
+            "string exceeds maximum allowed size (proto-max-bulk-len)",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// `APPEND key value`
+pub fn append(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let (key, val) = (argv.get(1), argv.get(2));
+    let mut g = ctx.lock(key);
+    let new_len = match g.get_mut(key) {
+        None => {
+            g.set(key, Value::string(val), Some(0));
+            val.len()
+        }
+        Some(e) => {
+            ensure_string(e)?;
+            let cur = string_bytes(&e.value)?;
+            too_big((cur.len() + val.len()) as u64, ctx)?;
+            let mut buf = Vec::with_capacity(cur.len() + val.len());
+            buf.extend_from_slice(&cur);
+            buf.extend_from_slice(val);
+            let n = buf.len();
+            e.value = Value::raw(buf);
+            n
+        }
+    };
+    ctx.propagate(&[b"APPEND", key, val]);
+    drop(g);
+    ctx.out.int(new_len as i64);
+    Ok(())
+}
+
+/// `STRLEN key`
+pub fn strlen(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let mut g = ctx.lock(key);
+    let n = match g.get(key) {
+        None => 0,
+        Some(e) => {
+            ensure_string(e)?;
+            match &e.value {
+                Value::Int(n) => itoa::Buffer::new().format(*n).len(),
+                Value::Str(s) => s.len(),
+            }
+        }
+    };
+    drop(g);
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
+    let mut g = ctx.lock(key);
+    let next = match g.get_mut(key) {
+        None => {
+            g.set(key, Value::Int(by), Some(0));
+            by
+        }
+        Some(e) => {
+            ensure_string(e)?;
+            let cur = match &e.value {
+                Value::Int(n) => *n,
+                Value::Str(s) => super::parse_int_strict(s).ok_or(CmdError::NotInteger)?,
+            };
+            let next = cur.checked_add(by).ok_or(CmdError::Overflow)?;
+            e.value = Value::Int(next);
+            next
+        }
+    };
+    let mut b = itoa::Buffer::new();
+    ctx.propagate(&[b"INCRBY", key, b.format(by).as_bytes()]);
+    drop(g);
+    ctx.out.int(next);
+    Ok(())
+}
+
+/// `INCR key`
+pub fn incr(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    incr_generic(ctx, argv.get(1), 1)
+}
+
+/// `DECR key`
+pub fn decr(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    incr_generic(ctx, argv.get(1), -1)
+}
+
+/// `INCRBY key increment`
+pub fn incrby(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let by = parse_i64(argv.get(2))?;
+    incr_generic(ctx, argv.get(1), by)
+}
+
+/// `DECRBY key decrement`
+pub fn decrby(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let by = parse_i64(argv.get(2))?;
+    let neg = by
+        .checked_neg()
+        .ok_or_else(|| CmdError::err("decrement would overflow"))?;
+    incr_generic(ctx, argv.get(1), neg)
+}
+
+/// `INCRBYFLOAT key increment`, propagated as `SET key result KEEPTTL`.
+pub fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let by = parse_f64(argv.get(2))?;
+    let mut g = ctx.lock(key);
+    let cur = match g.get_mut(key) {
+        None => 0.0,
+        Some(e) => {
+            ensure_string(e)?;
+            parse_f64(&string_bytes(&e.value)?).map_err(|_| CmdError::NotFloat)?
+        }
+    };
+    let next = cur + by;
+    if next.is_nan() || next.is_infinite() {
+        return Err(CmdError::err("increment would produce NaN or Infinity"));
+    }
+    let text = format_long_double(next);
+    g.set(key, Value::string(text.as_bytes()), None);
+    ctx.propagate(&[b"SET", key, text.as_bytes(), b"KEEPTTL"]);
+    drop(g);
+    ctx.out.bulk(text.as_bytes());
+    Ok(())
+}
+
+/// One LCS match: ranges in the first and second string, and its length.
+type LcsMatch = ((usize, usize), (usize, usize), usize);
+
+/// Resolves a GETRANGE start/end pair against a length, as Redis 7.0 does.
+fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    if start < 0 && end < 0 && start > end {
+        return None;
+    }
+    let mut s = if start < 0 { len + start } else { start };
+    let mut e = if end < 0 { len + end } else { end };
+    s = s.max(0);
+    e = e.max(0);
+    if e >= len {
+        e = len - 1;
+    }
+    if s > e || len == 0 {
+        return None;
+    }
+    Some((s as usize, e as usize))
+}
+
+/// `GETRANGE key start end` (also SUBSTR)
+pub fn getrange(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let start = parse_i64(argv.get(2))?;
+    let end = parse_i64(argv.get(3))?;
+    let mut g = ctx.lock(key);
+    let Some(e) = g.get(key) else {
+        ctx.out.bulk(b"");
+        return Ok(());
+    };
+    ensure_string(e)?;
+    let bytes = string_bytes(&e.value)?;
+    match clamp_range(start, end, bytes.len()) {
+        Some((s, e)) => ctx.out.bulk(&bytes[s..=e]),
+        None => ctx.out.bulk(b""),
+    }
+    Ok(())
+}
+
+/// `SETRANGE key offset value`
+pub fn setrange(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let (key, val) = (argv.get(1), argv.get(3));
+    let offset = parse_i64(argv.get(2))?;
+    if offset < 0 {
+        return Err(CmdError::err("offset is out of range"));
+    }
+    let offset = offset as usize;
+    let mut g = ctx.lock(key);
+    let cur: Option<Vec<u8>> = match g.get_mut(key) {
+        None => None,
+        Some(e) => {
+            ensure_string(e)?;
+            Some(string_bytes(&e.value)?.into_owned())
+        }
+    };
+    if val.is_empty() {
+        // Nothing to write: report the current length without creating the key.
+        ctx.out.int(cur.map_or(0, |c| c.len()) as i64);
+        return Ok(());
+    }
+    too_big((offset + val.len()) as u64, ctx)?;
+    let mut buf = cur.unwrap_or_default();
+    if buf.len() < offset + val.len() {
+        buf.resize(offset + val.len(), 0);
+    }
+    buf[offset..offset + val.len()].copy_from_slice(val);
+    let n = buf.len();
+    g.set(key, Value::raw(buf), None);
+    ctx.propagate(&[b"SETRANGE", key, argv.get(2), val]);
+    drop(g);
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+/// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]`
+pub fn lcs(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let (mut want_len, mut want_idx, mut with_len) = (false, false, false);
+    let mut min_len: i64 = 0;
+    let mut i = 3;
+    while i < argv.len() {
+        let a = argv.get(i);
+        if is(a, "IDX") {
+            want_idx = true;
+        } else if is(a, "LEN") {
+            want_len = true;
+        } else if is(a, "WITHMATCHLEN") {
+            with_len = true;
+        } else if is(a, "MINMATCHLEN") && i + 1 < argv.len() {
+            min_len = parse_i64(argv.get(i + 1))?.max(0);
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    if want_len && want_idx {
+        return Err(CmdError::err(
+            "If you want both the length and indexes, please just use IDX.",
+        ));
+    }
+    let read = |ctx: &Ctx<'_>, key: &[u8]| -> Result<Vec<u8>, CmdError> {
+        let mut g = ctx.lock(key);
+        match g.get(key) {
+            None => Ok(Vec::new()),
+            Some(e) if e.value.kind() != Kind::String => Err(CmdError::err(
+                "The specified keys must contain string values",
+            )),
+            Some(e) => Ok(string_bytes(&e.value)?.into_owned()),
+        }
+    };
+    let a = read(ctx, argv.get(1))?;
+    let b = read(ctx, argv.get(2))?;
+    // Classic DP table of LCS lengths, (|a|+1) x (|b|+1).
+    let w = b.len() + 1;
+    let cells = (a.len() + 1)
+        .checked_mul(w)
+        .filter(|&n| n <= 1 << 32)
+        .ok_or_else(|| {
+            CmdError::err(
+                "Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+            )
+        })?;
+    let mut dp = vec![0u32; cells];
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            dp[i * w + j] = if a[i - 1] == b[j - 1] {
+                dp[(i - 1) * w + j - 1] + 1
+            } else {
+                dp[(i - 1) * w + j].max(dp[i * w + j - 1])
+            };
+        }
+    }
+    let total = dp[a.len() * w + b.len()] as usize;
+    if want_len {
+        ctx.out.int(total as i64);
+        return Ok(());
+    }
+    // Walk back from the end, collecting the LCS and (for IDX) the match ranges.
+    let mut lcs = vec![0u8; total];
+    let mut idx = total;
+    let mut matches: Vec<LcsMatch> = Vec::new();
+    let mut cur: Option<((usize, usize), (usize, usize))> = None;
+    let (mut i, mut j) = (a.len(), b.len());
+    while i > 0 && j > 0 {
+        if a[i - 1] == b[j - 1] {
+            idx -= 1;
+            lcs[idx] = a[i - 1];
+            let (ai, bj) = (i - 1, j - 1);
+            cur = match cur {
+                Some(((as_, ae), (bs, be))) if as_ == ai + 1 && bs == bj + 1 => {
+                    Some(((ai, ae), (bj, be)))
+                }
+                Some(r) => {
+                    matches.push((r.0, r.1, r.0 .1 - r.0 .0 + 1));
+                    Some(((ai, ai), (bj, bj)))
+                }
+                None => Some(((ai, ai), (bj, bj))),
+            };
+            i -= 1;
+            j -= 1;
+        } else if dp[(i - 1) * w + j] > dp[i * w + j - 1] {
+            i -= 1;
+        } else {
+            j -= 1;
+        }
+    }
+    if let Some(r) = cur {
+        matches.push((r.0, r.1, r.0 .1 - r.0 .0 + 1));
+    }
+    if !want_idx {
+        ctx.out.bulk(&lcs);
+        return Ok(());
+    }
+    let kept: Vec<_> = matches
+        .into_iter()
+        .filter(|m| m.2 as i64 >= min_len)
+        .collect();
+    ctx.out.map_len(2);
+    ctx.out.bulk(b"matches");
+    ctx.out.array_len(kept.len());
+    for (ra, rb, len) in kept {
+        ctx.out.array_len(if with_len { 3 } else { 2 });
+        ctx.out.array_len(2);
+        ctx.out.int(ra.0 as i64);
+        ctx.out.int(ra.1 as i64);
+        ctx.out.array_len(2);
+        ctx.out.int(rb.0 as i64);
+        ctx.out.int(rb.1 as i64);
+        if with_len {
+            ctx.out.int(len as i64);
+        }
+    }
+    ctx.out.bulk(b"len");
+    ctx.out.int(total as i64);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clamp_range;
+
+    #[test]
+    fn getrange_clamping() {
+        assert_eq!(clamp_range(0, 3, 13), Some((0, 3)));
+        assert_eq!(clamp_range(-3, -1, 13), Some((10, 12)));
+        assert_eq!(clamp_range(0, -1, 13), Some((0, 12)));
+        assert_eq!(clamp_range(10, 100, 13), Some((10, 12)));
+        assert_eq!(clamp_range(5, 3, 13), None);
+        assert_eq!(clamp_range(-1, -5, 13), None);
+        assert_eq!(clamp_range(0, 0, 0), None);
+    }
+}

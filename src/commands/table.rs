@@ -1,0 +1,265 @@
+//! The command table: one line per command. Dispatch, arity checks, `COMMAND`,
+//! key extraction and per-command statistics all come from here.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hashbrown::HashMap;
+
+use super::spec::{Arity, CommandSpec, Flags, KeySpec};
+use super::{command, connection, keys, server, strings};
+
+/// Builds a `&'static [CommandSpec]`, one line per command:
+/// `name arity [FLAG|FLAG] keys "acl cats" group since handler "summary" [subs]`.
+macro_rules! commands {
+    ($( $name:literal $arity:literal [$($flag:ident)|*] $keys:expr, $acl:literal $group:literal $since:literal $handler:path, $summary:literal $(, subs $subs:expr)? ;)*) => {
+        &[$(CommandSpec {
+            name: $name,
+            arity: Arity($arity),
+            flags: Flags(0 $(| Flags::$flag.0)*),
+            keys: $keys,
+            acl: $acl,
+            group: $group,
+            since: $since,
+            handler: $handler,
+            summary: $summary,
+            subcommands: commands!(@subs $($subs)?),
+        }),*]
+    };
+    (@subs) => { &[] };
+    (@subs $subs:expr) => { $subs };
+}
+
+const NOKEYS: KeySpec = KeySpec::None;
+const K1: KeySpec = KeySpec::range(1, 1, 1);
+const K12: KeySpec = KeySpec::range(1, 2, 1);
+const KALL: KeySpec = KeySpec::range(1, -1, 1);
+const KPAIRS: KeySpec = KeySpec::range(1, -1, 2);
+
+/// Every top-level command.
+pub static COMMANDS: &[CommandSpec] = commands! {
+    // ---- connection ----
+    "ping" -1 [FAST] NOKEYS, "fast connection" "connection" "1.0.0" connection::ping, "Returns the server's liveliness response.";
+    "echo" 2 [FAST] NOKEYS, "fast connection" "connection" "1.0.0" connection::echo, "Returns the given string.";
+    "quit" -1 [ALLOW_BUSY|NOSCRIPT|LOADING|STALE|FAST|NO_AUTH] NOKEYS, "fast connection" "connection" "1.0.0" connection::quit, "Closes the connection.";
+    "select" 2 [LOADING|STALE|FAST] NOKEYS, "fast connection" "connection" "1.0.0" connection::select, "Changes the selected database.";
+    "auth" -2 [NOSCRIPT|LOADING|STALE|FAST|NO_AUTH|ALLOW_BUSY] NOKEYS, "fast connection" "connection" "1.0.0" connection::auth, "Authenticates the connection.";
+    "hello" -1 [NOSCRIPT|LOADING|STALE|FAST|NO_AUTH|ALLOW_BUSY] NOKEYS, "fast connection" "connection" "6.0.0" connection::hello, "Handshakes with the Redis server.";
+    "reset" 1 [NOSCRIPT|LOADING|STALE|FAST|NO_AUTH|ALLOW_BUSY] NOKEYS, "fast connection" "connection" "6.2.0" connection::reset, "Resets the connection.";
+    "readonly" 1 [LOADING|STALE|FAST] NOKEYS, "fast connection" "cluster" "3.0.0" connection::readonly, "Enables read-only queries for a connection to a Redis Cluster replica node.";
+    "readwrite" 1 [LOADING|STALE|FAST] NOKEYS, "fast connection" "cluster" "3.0.0" connection::readwrite, "Enables read-write queries for a connection to a Reids Cluster replica node.";
+    // ---- strings ----
+    "get" 2 [READONLY|FAST] K1, "read string fast" "string" "1.0.0" strings::get, "Returns the string value of a key.";
+    "set" -3 [WRITE|DENYOOM] K1, "write string slow" "string" "1.0.0" strings::set, "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.";
+    "setnx" 3 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "1.0.0" strings::setnx, "Set the string value of a key only when the key doesn't exist.";
+    "setex" 4 [WRITE|DENYOOM] K1, "write string slow" "string" "2.0.0" strings::setex, "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.";
+    "psetex" 4 [WRITE|DENYOOM] K1, "write string slow" "string" "2.6.0" strings::psetex, "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.";
+    "mget" -2 [READONLY|FAST] KALL, "read string fast" "string" "1.0.0" strings::mget, "Atomically returns the string values of one or more keys.";
+    "mset" -3 [WRITE|DENYOOM] KPAIRS, "write string slow" "string" "1.0.1" strings::mset, "Atomically creates or modifies the string values of one or more keys.";
+    "msetnx" -3 [WRITE|DENYOOM] KPAIRS, "write string slow" "string" "1.0.1" strings::msetnx, "Atomically modifies the string values of one or more keys only when all keys don't exist.";
+    "getset" 3 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "1.0.0" strings::getset, "Returns the previous string value of a key after setting it to a new value.";
+    "getdel" 2 [WRITE|FAST] K1, "write string fast" "string" "6.2.0" strings::getdel, "Returns the string value of a key after deleting the key.";
+    "getex" -2 [WRITE|FAST] K1, "write string fast" "string" "6.2.0" strings::getex, "Returns the string value of a key after setting its expiration time.";
+    "append" 3 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "2.0.0" strings::append, "Appends a string to the value of a key. Creates the key if it doesn't exist.";
+    "strlen" 2 [READONLY|FAST] K1, "read string fast" "string" "2.2.0" strings::strlen, "Returns the length of a string value.";
+    "incr" 2 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "1.0.0" strings::incr, "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.";
+    "decr" 2 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "1.0.0" strings::decr, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.";
+    "incrby" 3 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "1.0.0" strings::incrby, "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.";
+    "decrby" 3 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "1.0.0" strings::decrby, "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.";
+    "incrbyfloat" 3 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "2.6.0" strings::incrbyfloat, "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.";
+    "getrange" 4 [READONLY] K1, "read string slow" "string" "2.4.0" strings::getrange, "Returns a substring of the string stored at a key.";
+    "substr" 4 [READONLY] K1, "read string slow" "string" "1.0.0" strings::getrange, "Returns a substring from a string value.";
+    "setrange" 4 [WRITE|DENYOOM] K1, "write string slow" "string" "2.2.0" strings::setrange, "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
+    "lcs" -3 [READONLY] K12, "read string slow" "string" "7.0.0" strings::lcs, "Finds the longest common substring.";
+    // ---- keys ----
+    "del" -2 [WRITE] KALL, "keyspace write slow" "generic" "1.0.0" keys::del, "Deletes one or more keys.";
+    "unlink" -2 [WRITE|FAST] KALL, "keyspace write fast" "generic" "4.0.0" keys::del, "Asynchronously deletes one or more keys.";
+    "exists" -2 [READONLY|FAST] KALL, "keyspace read fast" "generic" "1.0.0" keys::exists, "Determines whether one or more keys exist.";
+    "type" 2 [READONLY|FAST] K1, "keyspace read fast" "generic" "1.0.0" keys::type_, "Determines the type of value stored at a key.";
+    // ---- server ----
+    "dbsize" 1 [READONLY|FAST] NOKEYS, "keyspace read fast" "server" "1.0.0" server::dbsize, "Returns the number of keys in the database.";
+    "flushdb" -1 [WRITE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushdb, "Removes all keys from the current database.";
+    "flushall" -1 [WRITE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushall, "Removes all keys from all databases.";
+    "time" 1 [LOADING|STALE|FAST] NOKEYS, "fast" "server" "2.6.0" server::time, "Returns the server time.";
+    "command" -1 [LOADING|STALE] NOKEYS, "slow connection" "server" "2.8.13" command::command, "Returns detailed information about all commands.", subs command::SUBCOMMANDS;
+};
+
+/// Call statistics for one (sub)command (`INFO commandstats`).
+#[derive(Debug, Default)]
+pub struct CommandStats {
+    /// Executions.
+    pub calls: AtomicU64,
+    /// Total microseconds spent.
+    pub usec: AtomicU64,
+    /// Rejected before execution (arity, OOM, auth, …).
+    pub rejected: AtomicU64,
+    /// Executed and replied with an error.
+    pub failed: AtomicU64,
+}
+
+/// A resolved table entry: its id (for statistics) and spec.
+#[derive(Clone, Copy)]
+pub struct Resolved {
+    /// Index into the flattened table.
+    pub id: usize,
+    /// The entry.
+    pub spec: &'static CommandSpec,
+    /// Full name for errors and stats (`get`, `config|get`).
+    pub full_name: &'static str,
+}
+
+/// Why a name did not resolve to a runnable entry.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// No such command.
+    Unknown,
+    /// Known container, unknown subcommand (the container's id is given).
+    UnknownSubcommand(usize),
+}
+
+/// The flattened table with name lookup and statistics.
+pub struct CommandTable {
+    entries: Vec<(&'static CommandSpec, &'static str)>,
+    by_name: HashMap<&'static str, usize>,
+    /// Statistics, indexed like `entries`.
+    pub stats: Vec<CommandStats>,
+}
+
+impl Default for CommandTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CommandTable {
+    /// Indexes `COMMANDS` and their subcommands.
+    pub fn new() -> Self {
+        let mut entries: Vec<(&'static CommandSpec, &'static str)> = Vec::new();
+        let mut by_name = HashMap::new();
+        for c in COMMANDS {
+            by_name.insert(c.name, entries.len());
+            entries.push((c, c.name));
+            for s in c.subcommands {
+                let full: &'static str =
+                    Box::leak(format!("{}|{}", c.name, s.name).into_boxed_str());
+                by_name.insert(full, entries.len());
+                entries.push((s, full));
+            }
+        }
+        let stats = entries.iter().map(|_| CommandStats::default()).collect();
+        CommandTable {
+            entries,
+            by_name,
+            stats,
+        }
+    }
+
+    /// Finds the entry for `argv[0]` (and `argv[1]` for containers).
+    pub fn resolve(&self, name: &[u8], sub: Option<&[u8]>) -> Result<Resolved, Lookup> {
+        let mut lower = [0u8; 48];
+        if name.len() > lower.len() {
+            return Err(Lookup::Unknown);
+        }
+        for (d, s) in lower.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        let key = std::str::from_utf8(&lower[..name.len()]).map_err(|_| Lookup::Unknown)?;
+        let &id = self.by_name.get(key).ok_or(Lookup::Unknown)?;
+        let (spec, full_name) = self.entries[id];
+        if spec.subcommands.is_empty() {
+            return Ok(Resolved {
+                id,
+                spec,
+                full_name,
+            });
+        }
+        // Containers with no subcommand argument run their own handler (arity error).
+        let Some(sub) = sub else {
+            return Ok(Resolved {
+                id,
+                spec,
+                full_name,
+            });
+        };
+        match spec
+            .subcommands
+            .iter()
+            .position(|s| s.name.as_bytes().eq_ignore_ascii_case(sub))
+        {
+            Some(i) => {
+                let (spec, full_name) = self.entries[id + 1 + i];
+                Ok(Resolved {
+                    id: id + 1 + i,
+                    spec,
+                    full_name,
+                })
+            }
+            None => Err(Lookup::UnknownSubcommand(id)),
+        }
+    }
+
+    /// All entries (top-level and subcommands) with their full names.
+    pub fn entries(
+        &self,
+    ) -> impl Iterator<Item = (usize, &'static CommandSpec, &'static str)> + '_ {
+        self.entries
+            .iter()
+            .enumerate()
+            .map(|(i, (s, n))| (i, *s, *n))
+    }
+
+    /// Entry by id.
+    pub fn get(&self, id: usize) -> Option<(&'static CommandSpec, &'static str)> {
+        self.entries.get(id).copied()
+    }
+
+    /// Clears every counter (`CONFIG RESETSTAT`).
+    pub fn reset_stats(&self) {
+        for s in &self.stats {
+            for c in [&s.calls, &s.usec, &s.rejected, &s.failed] {
+                c.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_lowercase_and_resolve() {
+        let t = CommandTable::new();
+        let mut seen = std::collections::HashSet::new();
+        for (_, spec, full) in t.entries() {
+            assert!(seen.insert(full), "duplicate {full}");
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+            assert!(spec.arity.0 != 0, "{full} has arity 0");
+        }
+        assert_eq!(t.resolve(b"GeT", None).unwrap().spec.name, "get");
+        assert!(matches!(t.resolve(b"nosuch", None), Err(Lookup::Unknown)));
+        assert_eq!(
+            t.resolve(b"command", Some(b"COUNT")).unwrap().full_name,
+            "command|count"
+        );
+        assert!(matches!(
+            t.resolve(b"command", Some(b"bogus")),
+            Err(Lookup::UnknownSubcommand(_))
+        ));
+    }
+
+    #[test]
+    fn key_specs_point_at_arguments_the_arity_allows() {
+        for c in COMMANDS {
+            if let KeySpec::Range { first, .. } = c.keys {
+                let min = c.arity.0.unsigned_abs() as i32;
+                assert!(
+                    first < min,
+                    "{}: first key {first} beyond arity {}",
+                    c.name,
+                    c.arity.0
+                );
+            }
+            assert_eq!(c.is_write(), c.flags.has(Flags::WRITE));
+        }
+    }
+}

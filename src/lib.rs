@@ -1,0 +1,30 @@
+//! ringcache: a Redis-compatible, cluster-native cache server.
+//!
+//! # Layout
+//!
+//! ```text
+//!  socket ─▶ server::session ─▶ resp::parser (limits) ─▶ commands::table (spec lookup)
+//!                                                          │
+//!                       server::gate: auth ─▶ arity ─▶ memory (OOM / eviction)
+//!                                                          │
+//!                                handler(ctx, argv) ─▶ store::Keyspace (slot table lock)
+//!                                                          │
+//!                  reply bytes ◀───────────────────────────┘  write? ─▶ repl::Log
+//! ```
+//!
+//! - [`resp`]: the resumable request parser and the RESP2/RESP3 reply writer.
+//! - [`commands`]: the command table and one module per command family.
+//! - [`store`]: 16384 slot tables per database, expiry, eviction, memory.
+//! - [`server`]: accept loop, sessions, the gate, shared server state.
+//! - [`repl`]: the ordered replication log every write is propagated to.
+//! - [`cluster`]: hash slots (the cluster bus arrives with cluster mode).
+//! - [`config`]: layered configuration.
+
+pub mod cluster;
+pub mod commands;
+pub mod config;
+pub mod glob;
+pub mod repl;
+pub mod resp;
+pub mod server;
+pub mod store;

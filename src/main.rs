@@ -1,0 +1,164 @@
+//! The `ringcache` binary: flags → `Config` → listener → `server::run`.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use tikv_jemallocator::Jemalloc;
+
+use ringcache::config::Config;
+use ringcache::server::{self, Server};
+
+#[global_allocator]
+static GLOBAL: Jemalloc = Jemalloc;
+
+/// Command-line flags, spelled as Redis's options so scripts carry over.
+#[derive(Parser, Debug)]
+#[command(
+    name = "ringcache",
+    version,
+    about = "A Redis-compatible, cluster-native cache server"
+)]
+struct Flags {
+    /// TOML configuration file (layered over the built-in defaults).
+    #[arg(long)]
+    config: Option<String>,
+    #[arg(long)]
+    port: Option<u16>,
+    #[arg(long)]
+    bind: Option<String>,
+    #[arg(long)]
+    requirepass: Option<String>,
+    /// Memory limit, e.g. 100mb or 1gb.
+    #[arg(long)]
+    maxmemory: Option<String>,
+    #[arg(long = "maxmemory-policy")]
+    maxmemory_policy: Option<String>,
+    #[arg(long = "maxmemory-samples")]
+    maxmemory_samples: Option<u32>,
+    #[arg(long)]
+    databases: Option<u32>,
+    #[arg(long)]
+    dir: Option<String>,
+    #[arg(long)]
+    loglevel: Option<String>,
+    #[arg(long)]
+    maxclients: Option<u32>,
+    #[arg(long)]
+    timeout: Option<u64>,
+    #[arg(long = "proto-max-bulk-len")]
+    proto_max_bulk_len: Option<String>,
+    #[arg(long = "client-query-buffer-limit")]
+    client_query_buffer_limit: Option<String>,
+    #[arg(long)]
+    hz: Option<u32>,
+}
+
+impl Flags {
+    fn overrides(&self) -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        let mut add = |k: &str, val: Option<String>| {
+            if let Some(val) = val {
+                v.push((k.to_string(), val));
+            }
+        };
+        add("port", self.port.map(|p| p.to_string()));
+        add("bind", self.bind.clone());
+        add("requirepass", self.requirepass.clone());
+        add("maxmemory", self.maxmemory.clone());
+        add("maxmemory-policy", self.maxmemory_policy.clone());
+        add(
+            "maxmemory-samples",
+            self.maxmemory_samples.map(|n| n.to_string()),
+        );
+        add("databases", self.databases.map(|n| n.to_string()));
+        add("dir", self.dir.clone());
+        add("loglevel", self.loglevel.clone());
+        add("maxclients", self.maxclients.map(|n| n.to_string()));
+        add("timeout", self.timeout.map(|n| n.to_string()));
+        add("proto-max-bulk-len", self.proto_max_bulk_len.clone());
+        add(
+            "client-query-buffer-limit",
+            self.client_query_buffer_limit.clone(),
+        );
+        add("hz", self.hz.map(|n| n.to_string()));
+        v
+    }
+}
+
+fn log_filter(level: &str) -> &'static str {
+    match level {
+        "debug" => "debug",
+        "verbose" => "info",
+        "warning" => "warn",
+        _ => "info",
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let flags = Flags::parse();
+    let cfg = match Config::load(flags.config.as_deref(), &flags.overrides()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ringcache: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(log_filter(&cfg.loglevel))
+        .with_target(false)
+        .init();
+    if let Err(e) = std::env::set_current_dir(&cfg.dir) {
+        eprintln!("ringcache: cannot use dir '{}': {e}", cfg.dir);
+        return std::process::ExitCode::from(1);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ringcache: cannot start runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let addr = format!("{}:{}", cfg.bind, cfg.port);
+        let listener = match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("ringcache: cannot listen on {addr}: {e}");
+                return std::process::ExitCode::from(1);
+            }
+        };
+        let srv: Arc<Server> = Server::new(cfg);
+        let signals = srv.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("Received shutdown signal, scheduling shutdown...");
+            signals.shutdown.trigger();
+        });
+        tracing::info!(
+            pid = std::process::id(),
+            "ringcache {} starting",
+            env!("CARGO_PKG_VERSION")
+        );
+        tracing::info!("Ready to accept connections tcp on {addr}");
+        server::run(listener, srv).await;
+        tracing::info!("ringcache is now ready to exit, bye bye...");
+        std::process::ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,210 @@
+//! The ordered checks a command passes before its handler runs, then the call
+//! itself with its statistics. Order (one small function each): command lookup →
+//! auth → arity → memory (OOM) → execute. Cluster routing and replica role checks
+//! slot in after arity when those modes exist.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::client::{unix_ms, Client, ReplyMode};
+use super::Server;
+use crate::commands::table::{Lookup, Resolved};
+use crate::commands::{Argv, CmdError, Ctx, Flags};
+use crate::resp::reply::Reply;
+use crate::store::eviction;
+
+/// Runs one command from a connection, writing its reply to `out`.
+pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Reply, argv: &Argv<'_>) {
+    let mark = out.buf.len();
+    match resolve(srv, argv)
+        .and_then(|r| check_auth(client, r))
+        .and_then(|r| check_arity(argv, r))
+    {
+        Ok(r) => match check_memory(srv, r) {
+            Ok(()) => call(srv, client, out, argv, r),
+            Err(e) => reject(srv, out, Some(r), &e),
+        },
+        Err((r, e)) => reject(srv, out, r, &e),
+    }
+    apply_reply_mode(client, out, mark);
+}
+
+type Rejection = (Option<Resolved>, CmdError);
+
+fn resolve(srv: &Server, argv: &Argv<'_>) -> Result<Resolved, Rejection> {
+    match srv.commands.resolve(argv.get(0), argv.opt(1)) {
+        Ok(r) => Ok(r),
+        Err(Lookup::Unknown) => Err((None, unknown_command(argv))),
+        Err(Lookup::UnknownSubcommand(_)) => Err((
+            None,
+            CmdError::UnknownSubcommand {
+                sub: truncated(argv.get(1), 128),
+                cmd: String::from_utf8_lossy(argv.get(0)).to_ascii_uppercase(),
+            },
+        )),
+    }
+}
+
+fn check_auth(client: &Client, r: Resolved) -> Result<Resolved, Rejection> {
+    if client.authenticated || r.spec.flags.has(Flags::NO_AUTH) {
+        Ok(r)
+    } else {
+        Err((Some(r), CmdError::NoAuth))
+    }
+}
+
+fn check_arity(argv: &Argv<'_>, r: Resolved) -> Result<Resolved, Rejection> {
+    if r.spec.arity.accepts(argv.len()) {
+        Ok(r)
+    } else {
+        Err((Some(r), CmdError::Arity(r.full_name.to_string())))
+    }
+}
+
+/// Evicts when over `maxmemory`; refuses commands that may grow memory when
+/// eviction cannot make room.
+fn check_memory(srv: &Server, r: Resolved) -> Result<(), CmdError> {
+    let max = srv.hot.maxmemory.load(Ordering::Relaxed);
+    if max == 0 {
+        return Ok(());
+    }
+    let samples = srv.hot.maxmemory_samples.load(Ordering::Relaxed);
+    match eviction::free_memory(&srv.keyspace, &srv.memory, max, samples, unix_ms()) {
+        Ok(_) => Ok(()),
+        Err(_) if r.spec.flags.has(Flags::DENYOOM) => Err(CmdError::Oom),
+        Err(_) => Ok(()),
+    }
+}
+
+fn call(srv: &Server, client: &mut Client, out: &mut Reply, argv: &Argv<'_>, r: Resolved) {
+    srv.stats.commands.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let now_ms = unix_ms();
+    let result = {
+        let mut ctx = Ctx {
+            srv,
+            client: &mut *client,
+            out: &mut *out,
+            now_ms,
+            spec: r.spec,
+        };
+        (r.spec.handler)(&mut ctx, argv)
+    };
+    let micros = started.elapsed().as_micros() as u64;
+    let stats = &srv.commands.stats[r.id];
+    stats.calls.fetch_add(1, Ordering::Relaxed);
+    stats.usec.fetch_add(micros, Ordering::Relaxed);
+    if let Err(e) = result {
+        stats.failed.fetch_add(1, Ordering::Relaxed);
+        write_error(srv, out, &e);
+    }
+    client.info.last_cmd.store(r.id, Ordering::Relaxed);
+    let slower = srv.hot.slowlog_slower_than.load(Ordering::Relaxed);
+    if slower >= 0 && micros >= slower as u64 && !r.spec.flags.has(Flags::SKIP_SLOWLOG) {
+        srv.slowlog.lock().push(
+            argv.iter(),
+            argv.len(),
+            now_ms / 1000,
+            micros,
+            client.info.addr.to_string(),
+            client.info.name.lock().clone(),
+        );
+    }
+    if srv.monitors.load(Ordering::Relaxed) > 0 && !r.spec.flags.has(Flags::SKIP_MONITOR) {
+        feed_monitors(srv, client, argv);
+    }
+}
+
+fn reject(srv: &Server, out: &mut Reply, r: Option<Resolved>, e: &CmdError) {
+    if let Some(r) = r {
+        srv.commands.stats[r.id]
+            .rejected
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    write_error(srv, out, e);
+}
+
+fn write_error(srv: &Server, out: &mut Reply, e: &CmdError) {
+    let line = e.to_string();
+    srv.stats.count_error(&line);
+    out.error(&line);
+}
+
+fn apply_reply_mode(client: &mut Client, out: &mut Reply, mark: usize) {
+    match client.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => out.buf.truncate(mark),
+        ReplyMode::SkipThis => {
+            out.buf.truncate(mark);
+            client.reply_mode = ReplyMode::On;
+        }
+        // SKIP itself is answered with nothing; the next command is skipped.
+        ReplyMode::Skip => {
+            out.buf.truncate(mark);
+            client.reply_mode = ReplyMode::SkipThis;
+        }
+    }
+}
+
+fn truncated(arg: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&arg[..arg.len().min(max)]).into_owned()
+}
+
+/// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` as Redis words it.
+fn unknown_command(argv: &Argv<'_>) -> CmdError {
+    let mut args = String::new();
+    for a in argv.iter().skip(1) {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let _ = write!(args, "'{}' ", truncated(a, room));
+    }
+    CmdError::Other(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        truncated(argv.get(0), 128),
+        args
+    ))
+}
+
+/// Formats a MONITOR line: `+<secs>.<micros> [<db> <addr>] "arg" "arg"`.
+fn feed_monitors(srv: &Server, client: &Client, argv: &Argv<'_>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut line = format!(
+        "+{}.{:06} [{} {}]",
+        now.as_secs(),
+        now.subsec_micros(),
+        client.db,
+        client.info.addr
+    );
+    for a in argv.iter() {
+        line.push(' ');
+        quote_into(&mut line, a);
+    }
+    line.push_str("\r\n");
+    let _ = srv.monitor_tx.send(bytes::Bytes::from(line));
+}
+
+/// Appends `s` quoted and escaped as Redis's `sdscatrepr` does.
+pub fn quote_into(out: &mut String, s: &[u8]) {
+    out.push('"');
+    for &c in s {
+        match c {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            7 => out.push_str("\\a"),
+            8 => out.push_str("\\b"),
+            c if c.is_ascii_graphic() || c == b' ' => out.push(c as char),
+            c => {
+                let _ = write!(out, "\\x{c:02x}");
+            }
+        }
+    }
+    out.push('"');
+}

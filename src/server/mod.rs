@@ -1,0 +1,180 @@
+//! The server: shared state (`Server`), the accept loop (`listener`), one task per
+//! connection (`session`), the ordered pre-execution checks (`gate`) and shutdown.
+
+pub mod client;
+pub mod gate;
+pub mod listener;
+pub mod session;
+pub mod shutdown;
+pub mod slowlog;
+pub mod stats;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::broadcast;
+
+use crate::commands::table::CommandTable;
+use crate::config::Config;
+use crate::repl::Log;
+use crate::store::evict::Policy;
+use crate::store::memory::MemoryGauge;
+use crate::store::{Keyspace, Removal, RemovalSink};
+
+pub use listener::run;
+
+/// The Redis version we answer as (clients and tools gate features on it).
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// Turns expirations and evictions into `DEL` entries of the replication stream.
+struct LogRemovals(Arc<Log>);
+
+impl RemovalSink for LogRemovals {
+    fn removed(&self, db: usize, key: &[u8], _why: Removal) {
+        self.0.append(db, &[b"DEL", key]);
+    }
+}
+
+/// Settings read on hot paths, kept as atomics so no lock is taken per command.
+#[derive(Debug, Default)]
+pub struct HotConfig {
+    /// `maxmemory` in bytes (0 = none).
+    pub maxmemory: AtomicU64,
+    /// `maxmemory-samples`.
+    pub maxmemory_samples: AtomicUsize,
+    /// `proto-max-bulk-len`.
+    pub proto_max_bulk_len: AtomicU64,
+    /// `client-query-buffer-limit`.
+    pub client_query_buffer_limit: AtomicU64,
+    /// `maxclients`.
+    pub maxclients: AtomicUsize,
+    /// `timeout` in seconds.
+    pub timeout: AtomicU64,
+    /// True when `requirepass` is set.
+    pub auth_required: AtomicBool,
+    /// `slowlog-log-slower-than` in microseconds (negative = off).
+    pub slowlog_slower_than: std::sync::atomic::AtomicI64,
+    /// `active-expire` on/off (`DEBUG SET-ACTIVE-EXPIRE`).
+    pub active_expire: AtomicBool,
+}
+
+impl HotConfig {
+    fn from(cfg: &Config) -> Self {
+        let h = HotConfig::default();
+        h.apply(cfg);
+        h.active_expire.store(true, Ordering::Relaxed);
+        h
+    }
+
+    /// Copies the hot fields out of `cfg` (after start-up or CONFIG SET).
+    pub fn apply(&self, cfg: &Config) {
+        self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
+        self.maxmemory_samples
+            .store(cfg.maxmemory_samples as usize, Ordering::Relaxed);
+        self.proto_max_bulk_len
+            .store(cfg.proto_max_bulk_len, Ordering::Relaxed);
+        self.client_query_buffer_limit
+            .store(cfg.client_query_buffer_limit, Ordering::Relaxed);
+        self.maxclients
+            .store(cfg.maxclients as usize, Ordering::Relaxed);
+        self.timeout.store(cfg.timeout, Ordering::Relaxed);
+        self.auth_required
+            .store(!cfg.requirepass.is_empty(), Ordering::Relaxed);
+        self.slowlog_slower_than
+            .store(cfg.slowlog_log_slower_than, Ordering::Relaxed);
+    }
+}
+
+/// `CLIENT PAUSE` state.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pause {
+    /// Unix ms until which clients are paused (0 = not paused).
+    pub until_ms: u64,
+    /// True for `WRITE` mode (only writes wait), false for `ALL`.
+    pub writes_only: bool,
+}
+
+/// State shared by every connection.
+pub struct Server {
+    /// The configuration (the live subset changes with CONFIG SET).
+    pub config: RwLock<Config>,
+    /// Hot-path copies of some settings.
+    pub hot: HotConfig,
+    /// All data.
+    pub keyspace: Keyspace,
+    /// `used_memory`.
+    pub memory: MemoryGauge,
+    /// The replication stream.
+    pub repl: Arc<Log>,
+    /// Server-wide counters.
+    pub stats: stats::Stats,
+    /// Connected clients.
+    pub clients: client::Clients,
+    /// The command table with per-command statistics.
+    pub commands: CommandTable,
+    /// The slow log.
+    pub slowlog: Mutex<slowlog::SlowLog>,
+    /// MONITOR feed; sent to only while `monitors` > 0.
+    pub monitor_tx: broadcast::Sender<Bytes>,
+    /// Number of clients in MONITOR mode.
+    pub monitors: AtomicUsize,
+    /// `CLIENT PAUSE` state and a wake-up for paused sessions.
+    pub pause: Mutex<Pause>,
+    /// Notified on `CLIENT UNPAUSE`.
+    pub unpause: tokio::sync::Notify,
+    /// Shutdown trigger.
+    pub shutdown: shutdown::Shutdown,
+    /// Start time.
+    pub started: Instant,
+    /// Random 40-hex run id.
+    pub run_id: String,
+    /// Writes since the last save (`rdb_changes_since_last_save`).
+    pub dirty: AtomicU64,
+    /// Unix seconds of the last successful save (start time until one happens).
+    pub lastsave: AtomicU64,
+    /// The TCP port actually bound.
+    pub port: AtomicU64,
+}
+
+impl Server {
+    /// Builds the shared state from a configuration.
+    pub fn new(cfg: Config) -> Arc<Server> {
+        let repl = Arc::new(Log::new(crate::repl::log::DEFAULT_BACKLOG));
+        let keyspace = Keyspace::new(cfg.databases as usize, Arc::new(LogRemovals(repl.clone())));
+        keyspace.set_policy(Policy::parse(&cfg.maxmemory_policy).unwrap_or(Policy::NoEviction));
+        let (monitor_tx, _) = broadcast::channel(4096);
+        let run_id = (0..40)
+            .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)]))
+            .collect();
+        Arc::new(Server {
+            hot: HotConfig::from(&cfg),
+            port: AtomicU64::new(cfg.port as u64),
+            slowlog: Mutex::new(slowlog::SlowLog::new(cfg.slowlog_max_len as usize)),
+            config: RwLock::new(cfg),
+            keyspace,
+            memory: MemoryGauge::new(),
+            repl,
+            stats: stats::Stats::default(),
+            clients: client::Clients::new(),
+            commands: CommandTable::new(),
+            monitor_tx,
+            monitors: AtomicUsize::new(0),
+            pause: Mutex::new(Pause::default()),
+            unpause: tokio::sync::Notify::new(),
+            shutdown: shutdown::Shutdown::new(),
+            started: Instant::now(),
+            run_id,
+            dirty: AtomicU64::new(0),
+            lastsave: AtomicU64::new(client::unix_ms() / 1000),
+        })
+    }
+
+    /// Appends a write to the replication stream and counts it as a change.
+    pub fn propagate(&self, db: usize, argv: &[&[u8]]) {
+        self.dirty.fetch_add(1, Ordering::Relaxed);
+        self.repl.append(db, argv);
+    }
+}

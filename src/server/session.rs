@@ -1,0 +1,182 @@
+//! One connection: read, decode every complete frame in the buffer, execute each,
+//! flush the replies once per batch.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast;
+
+use super::client::{unix_ms, Client, ClientInfo};
+use super::{gate, Server};
+use crate::commands::{Argv, Flags};
+use crate::resp::parser::{Limits, Parsed, RequestParser};
+use crate::resp::reply::Reply;
+
+/// Initial read buffer size.
+const READ_CHUNK: usize = 16 * 1024;
+/// Replies are flushed mid-batch once this much is pending.
+const FLUSH_AT: usize = 64 * 1024;
+/// Output buffers larger than this are released after a flush.
+const KEEP_OUT: usize = 1024 * 1024;
+
+/// Serves one connection until it closes, is killed, or the server shuts down.
+pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo>) {
+    let auth_required = srv.hot.auth_required.load(Ordering::Relaxed);
+    let mut client = Client::new(info.clone(), !auth_required);
+    let mut out = Reply::new(Default::default());
+    let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut parser = RequestParser::new();
+    let mut monitor_rx: Option<broadcast::Receiver<bytes::Bytes>> = None;
+    let _ = stream.set_nodelay(true);
+    loop {
+        let timeout = srv.hot.timeout.load(Ordering::Relaxed);
+        let idle = async {
+            if timeout == 0 {
+                std::future::pending::<()>().await
+            } else {
+                tokio::time::sleep(Duration::from_secs(timeout)).await
+            }
+        };
+        let monitor = async {
+            match monitor_rx.as_mut() {
+                Some(rx) => rx.recv().await.ok(),
+                None => std::future::pending().await,
+            }
+        };
+        let need = parser.needed_len().saturating_sub(inbuf.len()).max(
+            READ_CHUNK.min(srv.hot.client_query_buffer_limit.load(Ordering::Relaxed) as usize),
+        );
+        inbuf.reserve(need);
+        tokio::select! {
+            biased;
+            _ = info.kill_notify.notified() => break,
+            _ = srv.shutdown.wait() => break,
+            line = monitor => {
+                if let Some(line) = line {
+                    if stream.write_all(&line).await.is_err() { break; }
+                }
+                continue;
+            }
+            _ = idle => break,
+            read = stream.read_buf(&mut inbuf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => { srv.stats.net_input.fetch_add(n as u64, Ordering::Relaxed); }
+            },
+        }
+        if info.killed.load(Ordering::Relaxed) {
+            break;
+        }
+        if inbuf.len() as u64 > srv.hot.client_query_buffer_limit.load(Ordering::Relaxed) {
+            tracing::warn!(
+                id = info.id,
+                "closing client that reached max query buffer length"
+            );
+            break;
+        }
+        let limits = Limits {
+            max_bulk: srv.hot.proto_max_bulk_len.load(Ordering::Relaxed),
+        };
+        let mut fatal = false;
+        loop {
+            match parser.parse(&inbuf, &limits) {
+                Ok(Parsed::Command { consumed }) => {
+                    if let Some(wait) = pause_wait(&srv, &parser, &inbuf) {
+                        // Keep the command buffered; flush what we have and wait.
+                        if flush(&mut stream, &mut out, &srv).await.is_err() {
+                            fatal = true;
+                            break;
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = srv.unpause.notified() => {}
+                            _ = srv.shutdown.wait() => { fatal = true; break; }
+                        }
+                        // The frame is still at the front of the buffer: parse it again.
+                        continue;
+                    }
+                    {
+                        let src = parser.inline_buffer().unwrap_or(&inbuf[..]);
+                        let argv = Argv::new(src, parser.args());
+                        gate::dispatch(&srv, &mut client, &mut out, &argv);
+                    }
+                    inbuf.advance(consumed);
+                    if client.close_after_reply {
+                        break;
+                    }
+                    if out.buf.len() >= FLUSH_AT
+                        && flush(&mut stream, &mut out, &srv).await.is_err()
+                    {
+                        fatal = true;
+                        break;
+                    }
+                }
+                Ok(Parsed::Empty { consumed }) => inbuf.advance(consumed),
+                Ok(Parsed::Incomplete) => break,
+                Err(e) => {
+                    let line = e.to_string();
+                    srv.stats.count_error(&line);
+                    out.error(&format!("ERR {line}"));
+                    client.close_after_reply = true;
+                    break;
+                }
+            }
+        }
+        info.qbuf.store(inbuf.len(), Ordering::Relaxed);
+        info.last_ms.store(unix_ms(), Ordering::Relaxed);
+        if fatal || flush(&mut stream, &mut out, &srv).await.is_err() || client.close_after_reply {
+            break;
+        }
+        if info.monitor.load(Ordering::Relaxed) && monitor_rx.is_none() {
+            monitor_rx = Some(srv.monitor_tx.subscribe());
+        }
+    }
+    if monitor_rx.is_some() {
+        srv.monitors.fetch_sub(1, Ordering::Relaxed);
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// How long the command at the front of the buffer must wait for CLIENT PAUSE.
+fn pause_wait(srv: &Server, parser: &RequestParser, inbuf: &[u8]) -> Option<Duration> {
+    let p = *srv.pause.lock();
+    if p.until_ms == 0 {
+        return None;
+    }
+    let now = unix_ms();
+    if now >= p.until_ms {
+        return None;
+    }
+    if p.writes_only {
+        let src = parser.inline_buffer().unwrap_or(inbuf);
+        let argv = Argv::new(src, parser.args());
+        let is_write = srv
+            .commands
+            .resolve(argv.get(0), argv.opt(1))
+            .is_ok_and(|r| {
+                r.spec.flags.has(Flags::WRITE) || r.spec.flags.has(Flags::MAY_REPLICATE)
+            });
+        if !is_write {
+            return None;
+        }
+    }
+    Some(Duration::from_millis(p.until_ms - now))
+}
+
+async fn flush(stream: &mut TcpStream, out: &mut Reply, srv: &Server) -> std::io::Result<()> {
+    if out.buf.is_empty() {
+        return Ok(());
+    }
+    stream.write_all(&out.buf).await?;
+    srv.stats
+        .net_output
+        .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+    out.buf.clear();
+    if out.buf.capacity() > KEEP_OUT {
+        out.buf = BytesMut::with_capacity(READ_CHUNK);
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! `maxmemory` policies and the per-key access metadata they read.
+//!
+//! `Entry::access` is one u32 whose meaning depends on the policy in force, as
+//! Redis's 24-bit `lru` field does: the LRU clock (seconds, 24 bits) for LRU,
+//! random, TTL and noeviction; `minutes << 8 | log-counter` for LFU; an insertion
+//! sequence number for FIFO.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Largest value of the 24-bit LRU clock.
+pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
+/// Counter a new key starts with under LFU, so it is not evicted at once.
+pub const LFU_INIT_VAL: u8 = 5;
+
+/// Eviction policy (`maxmemory-policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Policy {
+    /// Refuse writes with OOM.
+    NoEviction = 0,
+    /// Least recently used, any key.
+    AllKeysLru,
+    /// Least frequently used, any key.
+    AllKeysLfu,
+    /// Random key.
+    AllKeysRandom,
+    /// Least recently used among keys with a TTL.
+    VolatileLru,
+    /// Least frequently used among keys with a TTL.
+    VolatileLfu,
+    /// Random key with a TTL.
+    VolatileRandom,
+    /// Nearest expiry first.
+    VolatileTtl,
+    /// Oldest insertion first, any key.
+    AllKeysFifo,
+}
+
+impl Policy {
+    /// All policies with their configuration names.
+    pub const ALL: [(Policy, &'static str); 9] = [
+        (Policy::NoEviction, "noeviction"),
+        (Policy::AllKeysLru, "allkeys-lru"),
+        (Policy::AllKeysLfu, "allkeys-lfu"),
+        (Policy::AllKeysRandom, "allkeys-random"),
+        (Policy::VolatileLru, "volatile-lru"),
+        (Policy::VolatileLfu, "volatile-lfu"),
+        (Policy::VolatileRandom, "volatile-random"),
+        (Policy::VolatileTtl, "volatile-ttl"),
+        (Policy::AllKeysFifo, "allkeys-fifo"),
+    ];
+
+    /// Parses a configuration name (case-insensitive).
+    pub fn parse(name: &str) -> Option<Policy> {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(p, _)| *p)
+    }
+
+    /// The configuration name.
+    pub fn name(self) -> &'static str {
+        Self::ALL[self as usize].1
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Policy {
+        Self::ALL
+            .get(v as usize)
+            .map_or(Policy::NoEviction, |(p, _)| *p)
+    }
+
+    /// True for the LFU policies.
+    pub fn is_lfu(self) -> bool {
+        matches!(self, Policy::AllKeysLfu | Policy::VolatileLfu)
+    }
+
+    /// True when only keys with a TTL are candidates.
+    pub fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            Policy::VolatileLru
+                | Policy::VolatileLfu
+                | Policy::VolatileRandom
+                | Policy::VolatileTtl
+        )
+    }
+}
+
+static FIFO_SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The 24-bit LRU clock (seconds).
+pub fn lru_clock() -> u32 {
+    ((unix_ms() / 1000) as u32) & LRU_CLOCK_MAX
+}
+
+/// Seconds since `access` under the LRU clock, with wrap-around.
+pub fn idle_seconds(access: u32) -> u64 {
+    let now = lru_clock();
+    let a = access & LRU_CLOCK_MAX;
+    if now >= a {
+        (now - a) as u64
+    } else {
+        (now + (LRU_CLOCK_MAX - a)) as u64
+    }
+}
+
+fn lfu_minutes() -> u32 {
+    ((unix_ms() / 60_000) as u32) & 0xFFFF
+}
+
+/// The LFU counter after decay (what `OBJECT FREQ` shows), with 1-minute decay.
+pub fn lfu_counter(access: u32) -> u8 {
+    let counter = (access & 0xFF) as u8;
+    let then = (access >> 8) & 0xFFFF;
+    let now = lfu_minutes();
+    let elapsed = if now >= then {
+        now - then
+    } else {
+        65535 - then + now
+    };
+    counter.saturating_sub(elapsed.min(255) as u8)
+}
+
+/// Logarithmic increment with Redis's default `lfu-log-factor` of 10.
+fn lfu_increment(counter: u8) -> u8 {
+    if counter == 255 {
+        return 255;
+    }
+    let base = counter.saturating_sub(LFU_INIT_VAL) as f64;
+    let p = 1.0 / (base * 10.0 + 1.0);
+    if fastrand::f64() < p {
+        counter + 1
+    } else {
+        counter
+    }
+}
+
+/// Metadata for a newly inserted key.
+pub fn initial_access(policy: Policy) -> u32 {
+    match policy {
+        Policy::AllKeysLfu | Policy::VolatileLfu => (lfu_minutes() << 8) | LFU_INIT_VAL as u32,
+        Policy::AllKeysFifo => FIFO_SEQ.fetch_add(1, Ordering::Relaxed),
+        _ => lru_clock(),
+    }
+}
+
+/// Updates metadata on access.
+pub fn touch(access: &mut u32, policy: Policy) {
+    match policy {
+        Policy::AllKeysLfu | Policy::VolatileLfu => {
+            let c = lfu_increment(lfu_counter(*access));
+            *access = (lfu_minutes() << 8) | c as u32;
+        }
+        Policy::AllKeysFifo => {}
+        _ => *access = lru_clock(),
+    }
+}
+
+/// Eviction score: higher means evict sooner. `expire_at` is used by volatile-ttl.
+pub fn score(policy: Policy, access: u32, expire_at: u64) -> u64 {
+    match policy {
+        Policy::AllKeysLru | Policy::VolatileLru => idle_seconds(access),
+        Policy::AllKeysLfu | Policy::VolatileLfu => 255 - lfu_counter(access) as u64,
+        Policy::VolatileTtl => u64::MAX - expire_at,
+        Policy::AllKeysFifo => FIFO_SEQ.load(Ordering::Relaxed).wrapping_sub(access) as u64,
+        Policy::NoEviction | Policy::AllKeysRandom | Policy::VolatileRandom => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_names_round_trip() {
+        for (p, n) in Policy::ALL {
+            assert_eq!(Policy::parse(n), Some(p));
+            assert_eq!(p.name(), n);
+            assert_eq!(Policy::from_u8(p as u8), p);
+        }
+        assert_eq!(Policy::parse("ALLKEYS-LRU"), Some(Policy::AllKeysLru));
+        assert_eq!(Policy::parse("bogus"), None);
+    }
+
+    #[test]
+    fn lfu_counter_grows_logarithmically() {
+        let mut a = initial_access(Policy::AllKeysLfu);
+        assert_eq!(lfu_counter(a), LFU_INIT_VAL);
+        for _ in 0..1000 {
+            touch(&mut a, Policy::AllKeysLfu);
+        }
+        let c = lfu_counter(a);
+        assert!(c > LFU_INIT_VAL && c < 40, "counter {c}");
+    }
+
+    #[test]
+    fn fifo_scores_older_higher() {
+        let a = initial_access(Policy::AllKeysFifo);
+        let b = initial_access(Policy::AllKeysFifo);
+        assert!(score(Policy::AllKeysFifo, a, 0) > score(Policy::AllKeysFifo, b, 0));
+    }
+}

@@ -1,0 +1,526 @@
+//! The keyspace: per database, 16384 lazily allocated slot tables, each behind its
+//! own lock (the Valkey `kvstore` shape). A command that touches one key takes one
+//! lock; multi-key commands lock their slots in ascending (db, slot) order.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use parking_lot::{Mutex, MutexGuard};
+
+use super::evict::{self, Policy};
+use super::value::{Entry, Value};
+use crate::cluster::slot::{key_slot, SLOTS};
+
+/// Why a key left the keyspace without a command deleting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Its TTL passed (lazily on access or by the active cycle).
+    Expired,
+    /// `maxmemory` eviction chose it.
+    Evicted,
+}
+
+/// Told about expirations and evictions while the slot lock is still held, so the
+/// replication stream sees the resulting `DEL` in order.
+pub trait RemovalSink: Send + Sync {
+    /// `key` in `db` was removed for `why`.
+    fn removed(&self, db: usize, key: &[u8], why: Removal);
+}
+
+/// A sink that ignores removals (unit tests, tools).
+pub struct NoSink;
+impl RemovalSink for NoSink {
+    fn removed(&self, _: usize, _: &[u8], _: Removal) {}
+}
+
+/// Counters owned by the keyspace (reported by `INFO stats`).
+#[derive(Debug, Default)]
+pub struct KeyspaceStats {
+    /// Reads that found their key.
+    pub hits: AtomicU64,
+    /// Reads that did not.
+    pub misses: AtomicU64,
+    /// Keys removed because their TTL passed.
+    pub expired: AtomicU64,
+    /// Keys removed by eviction.
+    pub evicted: AtomicU64,
+}
+
+/// The keys of one hash slot.
+#[derive(Debug, Default)]
+pub struct SlotTable {
+    /// Key → entry.
+    pub map: HashMap<Box<[u8]>, Entry>,
+    /// How many entries have a TTL.
+    pub volatile: usize,
+}
+
+/// One logical database (`SELECT n`).
+pub struct Db {
+    slots: Box<[Mutex<Option<Box<SlotTable>>>]>,
+    keys: AtomicU64,
+    volatile: AtomicU64,
+}
+
+impl Db {
+    fn new() -> Self {
+        Db {
+            slots: (0..SLOTS).map(|_| Mutex::new(None)).collect(),
+            keys: AtomicU64::new(0),
+            volatile: AtomicU64::new(0),
+        }
+    }
+
+    /// Number of keys (including expired ones not yet collected).
+    pub fn len(&self) -> u64 {
+        self.keys.load(Ordering::Relaxed)
+    }
+
+    /// True when the database holds no keys.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of keys with a TTL.
+    pub fn volatile_len(&self) -> u64 {
+        self.volatile.load(Ordering::Relaxed)
+    }
+}
+
+/// All databases plus the shared eviction settings.
+pub struct Keyspace {
+    dbs: Box<[Db]>,
+    /// Hit/miss/expired/evicted counters.
+    pub stats: KeyspaceStats,
+    policy: AtomicU8,
+    sink: Arc<dyn RemovalSink>,
+}
+
+impl Keyspace {
+    /// A keyspace with `dbs` databases (1 in cluster mode).
+    pub fn new(dbs: usize, sink: Arc<dyn RemovalSink>) -> Self {
+        Keyspace {
+            dbs: (0..dbs.max(1)).map(|_| Db::new()).collect(),
+            stats: KeyspaceStats::default(),
+            policy: AtomicU8::new(Policy::NoEviction as u8),
+            sink,
+        }
+    }
+
+    /// Number of databases.
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// Database `i` (callers validate the index at SELECT time).
+    pub fn db(&self, i: usize) -> &Db {
+        &self.dbs[i]
+    }
+
+    /// The eviction policy (also decides what `Entry::access` means).
+    pub fn policy(&self) -> Policy {
+        Policy::from_u8(self.policy.load(Ordering::Relaxed))
+    }
+
+    /// Changes the eviction policy.
+    pub fn set_policy(&self, p: Policy) {
+        self.policy.store(p as u8, Ordering::Relaxed);
+    }
+
+    /// Locks the slot table that holds `key` in `db`.
+    pub fn lock_key(&self, db: usize, key: &[u8], now: u64) -> SlotGuard<'_> {
+        self.lock_slot(db, key_slot(key), now)
+    }
+
+    /// Locks one slot table.
+    pub fn lock_slot(&self, db: usize, slot: u16, now: u64) -> SlotGuard<'_> {
+        SlotGuard {
+            table: self.dbs[db].slots[slot as usize].lock(),
+            ks: self,
+            db,
+            now,
+        }
+    }
+
+    /// Locks every slot holding one of `keys` (each `(db, key)`), in ascending
+    /// (db, slot) order so concurrent multi-key commands cannot deadlock.
+    pub fn lock_many<'a, I>(&'a self, keys: I, now: u64) -> MultiGuard<'a>
+    where
+        I: IntoIterator<Item = (usize, &'a [u8])>,
+    {
+        let mut ids: Vec<(usize, u16)> =
+            keys.into_iter().map(|(db, k)| (db, key_slot(k))).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let guards = ids
+            .into_iter()
+            .map(|(db, s)| ((db, s), self.lock_slot(db, s, now)))
+            .collect();
+        MultiGuard { guards }
+    }
+
+    /// Total keys over all databases.
+    pub fn total_keys(&self) -> u64 {
+        self.dbs.iter().map(Db::len).sum()
+    }
+
+    /// Removes every key of database `db`; returns how many were removed.
+    pub fn flush_db(&self, db: usize) -> u64 {
+        let d = &self.dbs[db];
+        let mut removed = 0;
+        for slot in d.slots.iter() {
+            let taken = slot.lock().take();
+            if let Some(t) = taken {
+                removed += t.map.len() as u64;
+                d.keys.fetch_sub(t.map.len() as u64, Ordering::Relaxed);
+                d.volatile.fetch_sub(t.volatile as u64, Ordering::Relaxed);
+            }
+        }
+        removed
+    }
+
+    /// Number of keys stored in one slot of `db`.
+    pub fn slot_len(&self, db: usize, slot: u16) -> usize {
+        self.dbs[db].slots[slot as usize]
+            .lock()
+            .as_ref()
+            .map_or(0, |t| t.map.len())
+    }
+}
+
+/// Exclusive access to one slot table. Reads through it apply lazy expiry.
+pub struct SlotGuard<'a> {
+    table: MutexGuard<'a, Option<Box<SlotTable>>>,
+    ks: &'a Keyspace,
+    db: usize,
+    now: u64,
+}
+
+impl<'a> SlotGuard<'a> {
+    /// The database this guard's slot belongs to.
+    pub fn db_index(&self) -> usize {
+        self.db
+    }
+
+    /// The command's notion of "now" (unix ms).
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    fn counters(&self) -> &'a Db {
+        &self.ks.dbs[self.db]
+    }
+
+    /// Removes `key` if its TTL has passed; true when it did.
+    fn expire_if_needed(&mut self, key: &[u8]) -> bool {
+        let now = self.now;
+        let Some(t) = self.table.as_mut() else {
+            return false;
+        };
+        let expired = matches!(t.map.get(key), Some(e) if e.is_expired(now));
+        if expired {
+            self.remove_raw(key);
+            self.ks.stats.expired.fetch_add(1, Ordering::Relaxed);
+            self.ks.sink.removed(self.db, key, Removal::Expired);
+        }
+        expired
+    }
+
+    /// Looks a key up for reading: lazy expiry, access metadata, hit/miss stats.
+    pub fn get(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.expire_if_needed(key);
+        let policy = self.ks.policy();
+        let found = self.table.as_mut().and_then(|t| t.map.get_mut(key));
+        match found {
+            Some(e) => {
+                self.ks.stats.hits.fetch_add(1, Ordering::Relaxed);
+                evict::touch(&mut e.access, policy);
+                Some(e)
+            }
+            None => {
+                self.ks.stats.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Looks a key up for writing: lazy expiry and access metadata, no hit/miss stats.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.expire_if_needed(key);
+        let policy = self.ks.policy();
+        let e = self.table.as_mut()?.map.get_mut(key)?;
+        evict::touch(&mut e.access, policy);
+        Some(e)
+    }
+
+    /// Looks a key up without touching access metadata or stats (OBJECT, TTL-free peeks).
+    pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.expire_if_needed(key);
+        self.table.as_ref()?.map.get(key)
+    }
+
+    /// True when `key` exists (after lazy expiry).
+    pub fn contains(&mut self, key: &[u8]) -> bool {
+        self.peek(key).is_some()
+    }
+
+    /// Stores `value` under `key`. `expire_at` 0 removes any TTL; `None` keeps the
+    /// existing TTL (KEEPTTL). Returns the previous entry, if any.
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) -> Option<Entry> {
+        self.expire_if_needed(key);
+        let policy = self.ks.policy();
+        let db = self.counters();
+        let t = self.table.get_or_insert_with(Default::default);
+        match t.map.get_mut(key) {
+            Some(e) => {
+                let old_volatile = e.is_volatile();
+                let new_expire = expire_at.unwrap_or(e.expire_at);
+                let old = std::mem::replace(
+                    e,
+                    Entry {
+                        value,
+                        expire_at: new_expire,
+                        access: e.access,
+                    },
+                );
+                evict::touch(&mut e.access, policy);
+                let new_volatile = e.is_volatile();
+                adjust_volatile(t, db, old_volatile, new_volatile);
+                Some(old)
+            }
+            None => {
+                let expire_at = expire_at.unwrap_or(0);
+                let e = Entry {
+                    value,
+                    expire_at,
+                    access: evict::initial_access(policy),
+                };
+                if e.is_volatile() {
+                    t.volatile += 1;
+                    db.volatile.fetch_add(1, Ordering::Relaxed);
+                }
+                t.map.insert(key.into(), e);
+                db.keys.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Inserts a whole entry (RESTORE, COPY, RENAME), replacing any existing one.
+    pub fn put_entry(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        let expire = entry.expire_at;
+        let access = entry.access;
+        let old = self.set(key, entry.value, Some(expire));
+        if let Some(e) = self.table.as_mut().and_then(|t| t.map.get_mut(key)) {
+            e.access = access;
+        }
+        old
+    }
+
+    /// Changes the TTL of an existing key (`0` = persist). False when missing.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
+        self.expire_if_needed(key);
+        let db = self.counters();
+        let Some(t) = self.table.as_mut() else {
+            return false;
+        };
+        let Some(e) = t.map.get_mut(key) else {
+            return false;
+        };
+        let was = e.is_volatile();
+        e.expire_at = expire_at;
+        let now = e.is_volatile();
+        adjust_volatile(t, db, was, now);
+        true
+    }
+
+    /// Deletes `key`; returns its entry when it existed (and had not expired).
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        if self.expire_if_needed(key) {
+            return None;
+        }
+        self.remove_raw(key)
+    }
+
+    fn remove_raw(&mut self, key: &[u8]) -> Option<Entry> {
+        let db = self.counters();
+        let t = self.table.as_mut()?;
+        let e = t.map.remove(key)?;
+        db.keys.fetch_sub(1, Ordering::Relaxed);
+        if e.is_volatile() {
+            t.volatile -= 1;
+            db.volatile.fetch_sub(1, Ordering::Relaxed);
+        }
+        if t.map.is_empty() {
+            *self.table = None;
+        }
+        Some(e)
+    }
+
+    /// Removes a key for eviction or active expiry, telling the sink.
+    pub fn remove_for(&mut self, key: &[u8], why: Removal) -> Option<Entry> {
+        let e = self.remove_raw(key)?;
+        let counter = match why {
+            Removal::Expired => &self.ks.stats.expired,
+            Removal::Evicted => &self.ks.stats.evicted,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.ks.sink.removed(self.db, key, why);
+        Some(e)
+    }
+
+    /// Number of keys in this slot.
+    pub fn len(&self) -> usize {
+        self.table.as_ref().map_or(0, |t| t.map.len())
+    }
+
+    /// True when the slot holds no keys.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of keys with a TTL in this slot.
+    pub fn volatile_len(&self) -> usize {
+        self.table.as_ref().map_or(0, |t| t.volatile)
+    }
+
+    /// Iterates the slot's live (unexpired) entries without side effects.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        let now = self.now;
+        self.table
+            .as_ref()
+            .into_iter()
+            .flat_map(|t| t.map.iter())
+            .filter(move |(_, e)| !e.is_expired(now))
+            .map(|(k, e)| (&**k, e))
+    }
+
+    /// The `n`-th entry in table order (random sampling: callers pick `n`).
+    pub fn nth(&self, n: usize) -> Option<(&[u8], &Entry)> {
+        self.table
+            .as_ref()?
+            .map
+            .iter()
+            .nth(n)
+            .map(|(k, e)| (&**k, e))
+    }
+
+    /// Removes every expired entry in this slot; returns (examined, expired).
+    pub fn purge_expired(&mut self) -> (usize, usize) {
+        let now = self.now;
+        let Some(t) = self.table.as_ref() else {
+            return (0, 0);
+        };
+        if t.volatile == 0 {
+            return (0, 0);
+        }
+        let examined = t.volatile;
+        let dead: Vec<Box<[u8]>> = t
+            .map
+            .iter()
+            .filter(|(_, e)| e.is_expired(now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &dead {
+            self.remove_for(k, Removal::Expired);
+        }
+        (examined, dead.len())
+    }
+}
+
+fn adjust_volatile(t: &mut SlotTable, db: &Db, was: bool, now: bool) {
+    match (was, now) {
+        (false, true) => {
+            t.volatile += 1;
+            db.volatile.fetch_add(1, Ordering::Relaxed);
+        }
+        (true, false) => {
+            t.volatile -= 1;
+            db.volatile.fetch_sub(1, Ordering::Relaxed);
+        }
+        _ => {}
+    }
+}
+
+/// Several slot locks held together (multi-key commands).
+pub struct MultiGuard<'a> {
+    guards: Vec<((usize, u16), SlotGuard<'a>)>,
+}
+
+impl<'a> MultiGuard<'a> {
+    /// The guard for `key` in `db`; the key must have been passed to `lock_many`.
+    pub fn slot(&mut self, db: usize, key: &[u8]) -> &mut SlotGuard<'a> {
+        let id = (db, key_slot(key));
+        let i = self
+            .guards
+            .binary_search_by(|(g, _)| g.cmp(&id))
+            .expect("lock_many was given every key this command touches");
+        &mut self.guards[i].1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ks() -> Keyspace {
+        Keyspace::new(2, Arc::new(NoSink))
+    }
+
+    #[test]
+    fn set_get_remove_keep_counts() {
+        let ks = ks();
+        let mut g = ks.lock_key(0, b"a", 1000);
+        assert!(g.set(b"a", Value::string(b"1"), Some(0)).is_none());
+        assert_eq!(g.get(b"a").map(|e| e.value.clone()), Some(Value::Int(1)));
+        drop(g);
+        assert_eq!(ks.db(0).len(), 1);
+        assert_eq!(ks.db(1).len(), 0);
+        let mut g = ks.lock_key(0, b"a", 1000);
+        assert!(g.remove(b"a").is_some());
+        assert!(g.get(b"a").is_none());
+        drop(g);
+        assert_eq!(ks.db(0).len(), 0);
+        assert_eq!(ks.stats.hits.load(Ordering::Relaxed), 1);
+        assert_eq!(ks.stats.misses.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn lazy_expiry_and_volatile_counts() {
+        let ks = ks();
+        ks.lock_key(0, b"k", 1000)
+            .set(b"k", Value::string(b"v"), Some(1500));
+        assert_eq!(ks.db(0).volatile_len(), 1);
+        assert!(ks.lock_key(0, b"k", 1499).get(b"k").is_some());
+        assert!(ks.lock_key(0, b"k", 1500).get(b"k").is_none());
+        assert_eq!(ks.db(0).len(), 0);
+        assert_eq!(ks.db(0).volatile_len(), 0);
+        assert_eq!(ks.stats.expired.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn keepttl_and_persist() {
+        let ks = ks();
+        let mut g = ks.lock_key(0, b"k", 0);
+        g.set(b"k", Value::string(b"v"), Some(5000));
+        g.set(b"k", Value::string(b"w"), None);
+        assert_eq!(g.peek(b"k").map(|e| e.expire_at), Some(5000));
+        g.set_expire(b"k", 0);
+        assert_eq!(g.volatile_len(), 0);
+    }
+
+    #[test]
+    fn lock_many_orders_and_finds_slots() {
+        let ks = ks();
+        let keys: [&[u8]; 3] = [b"x", b"y", b"{x}z"];
+        let mut m = ks.lock_many(keys.iter().map(|k| (0, *k)), 0);
+        for k in keys {
+            m.slot(0, k).set(k, Value::string(b"1"), Some(0));
+        }
+        drop(m);
+        assert_eq!(ks.db(0).len(), 3);
+        assert_eq!(ks.flush_db(0), 3);
+        assert_eq!(ks.db(0).len(), 0);
+    }
+}

@@ -1,0 +1,12 @@
+//! Storage: the slot-partitioned keyspace, values, expiry, eviction and memory
+//! accounting. It knows nothing of sockets or the wire protocol.
+
+pub mod evict;
+pub mod eviction;
+pub mod expire;
+pub mod keyspace;
+pub mod memory;
+pub mod value;
+
+pub use keyspace::{Keyspace, MultiGuard, Removal, RemovalSink, SlotGuard};
+pub use value::{Entry, Kind, Value};
