@@ -136,9 +136,9 @@ fn write_info(ctx: &mut Ctx<'_>, c: &CommandSpec, full: &str) {
 fn write_key_specs(ctx: &mut Ctx<'_>, c: &CommandSpec) {
     let out = &mut *ctx.out;
     let access: &[&str] = if c.flags.has(Flags::WRITE) {
-        &["RW", "UPDATE"]
+        &["RW", "update"]
     } else {
-        &["RO", "ACCESS"]
+        &["RO", "access"]
     };
     match c.keys {
         KeySpec::None => out.array_len(0),

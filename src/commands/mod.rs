@@ -219,6 +219,94 @@ pub fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
+/// In-process command execution for unit tests: a real `Server`, a client, and
+/// the gate, without sockets.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use std::sync::Arc;
+
+    use crate::config::Config;
+    use crate::resp::reply::Reply;
+    use crate::server::client::{Client, ClientInfo};
+    use crate::server::{gate, Server};
+
+    /// A server with its replication stream recording, and one client.
+    pub struct Kit {
+        /// The server.
+        pub srv: Arc<Server>,
+        /// The client.
+        pub client: Client,
+        /// Its reply buffer.
+        pub out: Reply,
+    }
+
+    impl Kit {
+        /// Fresh server with default configuration.
+        pub fn new() -> Kit {
+            let srv = Server::new(Config::defaults());
+            srv.repl.activate();
+            let addr = "127.0.0.1:1".parse().expect("literal address");
+            let info = Arc::new(ClientInfo::new(1, addr, addr));
+            Kit {
+                srv,
+                client: Client::new(info, true),
+                out: Reply::new(Default::default()),
+            }
+        }
+
+        /// Runs one command; returns its raw reply.
+        pub fn run(&mut self, words: &[&str]) -> String {
+            let mut src = Vec::new();
+            let mut ranges = Vec::new();
+            for w in words {
+                let a = src.len();
+                src.extend_from_slice(w.as_bytes());
+                ranges.push((a, src.len()));
+            }
+            let argv = super::Argv::new(&src, &ranges);
+            gate::dispatch(&self.srv, &mut self.client, &mut self.out, &argv);
+            let r = String::from_utf8_lossy(&self.out.buf).into_owned();
+            self.out.buf.clear();
+            r
+        }
+
+        /// The replication stream so far, as commands (SELECT included).
+        pub fn stream(&self) -> Vec<Vec<String>> {
+            let (_, bytes) = self.srv.repl.backlog();
+            let mut out = Vec::new();
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                match redis_protocol::resp2::decode::decode(&bytes::Bytes::copy_from_slice(rest)) {
+                    Ok(Some((redis_protocol::resp2::types::OwnedFrame::Array(items), used))) => {
+                        out.push(
+                            items
+                                .into_iter()
+                                .map(|f| match f {
+                                    redis_protocol::resp2::types::OwnedFrame::BulkString(b) => {
+                                        String::from_utf8_lossy(&b).into_owned()
+                                    }
+                                    other => format!("{other:?}"),
+                                })
+                                .collect(),
+                        );
+                        rest = &rest[used..];
+                    }
+                    _ => break,
+                }
+            }
+            out
+        }
+
+        /// The last command in the stream, joined by spaces.
+        pub fn last_propagated(&self) -> String {
+            self.stream()
+                .last()
+                .map(|c| c.join(" "))
+                .unwrap_or_default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,18 +124,25 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         i += 1;
     }
     let mut g = ctx.lock(key);
-    let old = g.get_mut(key).map(|e| e.clone());
-    if let Some(e) = &old {
-        if want_get {
-            ensure_string(e)?;
+    // Only NX/XX/GET need to look at the old value; a plain SET is one lookup.
+    let mut old: Option<Value> = None;
+    if nx || xx || want_get {
+        let existing = g.get_mut(key);
+        let exists = existing.is_some();
+        if let Some(e) = existing {
+            if want_get {
+                ensure_string(e)?;
+                old = Some(e.value.clone());
+            }
         }
-    }
-    if (nx && old.is_some()) || (xx && old.is_none()) {
-        if want_get {
-            return reply_entry(ctx, old.as_ref());
+        if (nx && exists) || (xx && !exists) {
+            drop(g);
+            match old.as_ref().filter(|_| want_get) {
+                Some(v) => return reply_value(ctx, v),
+                None => ctx.out.null(),
+            }
+            return Ok(());
         }
-        ctx.out.null();
-        return Ok(());
     }
     let expire = match ttl {
         Ttl::Unset | Ttl::Persist => Some(0),
@@ -152,11 +159,16 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         _ => ctx.propagate(&[b"SET", key, val]),
     }
     drop(g);
-    if want_get {
-        reply_entry(ctx, old.as_ref())
-    } else {
-        ctx.out.ok();
-        Ok(())
+    match (want_get, old) {
+        (true, Some(v)) => reply_value(ctx, &v),
+        (true, None) => {
+            ctx.out.null();
+            Ok(())
+        }
+        (false, _) => {
+            ctx.out.ok();
+            Ok(())
+        }
     }
 }
 
@@ -673,6 +685,75 @@ pub fn lcs(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::clamp_range;
+    use crate::commands::testkit::Kit;
+
+    #[test]
+    fn writes_propagate_deterministic_forms() {
+        let mut k = Kit::new();
+        let now = crate::server::client::unix_ms();
+        assert_eq!(k.run(&["SET", "k", "v", "EX", "100"]), "+OK\r\n");
+        let s = k.stream();
+        assert_eq!(s[0], vec!["SELECT", "0"]);
+        assert_eq!(s[1][..4], ["SET", "k", "v", "PXAT"]);
+        let at: u64 = s[1][4].parse().unwrap();
+        assert!(
+            at >= now + 100_000 && at < now + 102_000,
+            "PXAT {at} vs now {now}"
+        );
+        k.run(&["SET", "k", "w", "KEEPTTL", "GET"]);
+        assert_eq!(k.last_propagated(), "SET k w KEEPTTL");
+        k.run(&["SET", "k", "x", "NX"]);
+        assert_eq!(
+            k.last_propagated(),
+            "SET k w KEEPTTL",
+            "a failed NX writes nothing"
+        );
+        k.run(&["SETEX", "e", "10", "v"]);
+        assert!(k.last_propagated().starts_with("SET e v PXAT "));
+        k.run(&["INCRBYFLOAT", "f", "1.5"]);
+        assert_eq!(k.last_propagated(), "SET f 1.5 KEEPTTL");
+        k.run(&["INCR", "n"]);
+        assert_eq!(k.last_propagated(), "INCRBY n 1");
+        k.run(&["GETEX", "k", "PX", "5000"]);
+        assert!(k.last_propagated().starts_with("PEXPIREAT k "));
+        k.run(&["GETEX", "k", "PERSIST"]);
+        assert_eq!(k.last_propagated(), "PERSIST k");
+        k.run(&["GETDEL", "k"]);
+        assert_eq!(k.last_propagated(), "DEL k");
+        k.run(&["MSET", "a", "1", "b", "2"]);
+        assert_eq!(k.last_propagated(), "MSET a 1 b 2");
+        k.run(&["SELECT", "3"]);
+        k.run(&["APPEND", "a", "z"]);
+        let s = k.stream();
+        assert_eq!(s[s.len() - 2], vec!["SELECT", "3"]);
+        assert_eq!(k.last_propagated(), "APPEND a z");
+    }
+
+    #[test]
+    fn replies_match_redis() {
+        let mut k = Kit::new();
+        assert_eq!(k.run(&["GET", "nokey"]), "$-1\r\n");
+        assert_eq!(k.run(&["SET", "n", "10"]), "+OK\r\n");
+        assert_eq!(k.run(&["GET", "n"]), "$2\r\n10\r\n");
+        assert_eq!(k.run(&["APPEND", "n", "x"]), ":3\r\n");
+        assert_eq!(
+            k.run(&["INCR", "n"]),
+            "-ERR value is not an integer or out of range\r\n"
+        );
+        assert_eq!(
+            k.run(&["GET"]),
+            "-ERR wrong number of arguments for 'get' command\r\n"
+        );
+        assert_eq!(k.run(&["SETRANGE", "s", "2", "ab"]), ":4\r\n");
+        assert_eq!(k.run(&["GET", "s"]), "$4\r\n\0\0ab\r\n");
+        assert_eq!(k.run(&["SET", "k1", "ohmytext"]), "+OK\r\n");
+        assert_eq!(k.run(&["SET", "k2", "mynewtext"]), "+OK\r\n");
+        assert_eq!(k.run(&["LCS", "k1", "k2"]), "$6\r\nmytext\r\n");
+        assert_eq!(
+            k.run(&["LCS", "k1", "k2", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"]),
+            "*4\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\nlen\r\n:6\r\n"
+        );
+    }
 
     #[test]
     fn getrange_clamping() {

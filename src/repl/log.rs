@@ -2,6 +2,8 @@
 //! (Redis PSYNC semantics: replication id + offset + a bounded backlog). The AOF
 //! and replicas will consume this stream; today it only fills the backlog.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use parking_lot::Mutex;
 
 /// Default backlog size (Redis's `repl-backlog-size`).
@@ -19,6 +21,9 @@ struct Inner {
 /// The ordered write stream.
 pub struct Log {
     repl_id: String,
+    /// Like Redis, which creates its backlog only when the first replica
+    /// attaches, the stream is recorded only once a consumer has asked for it.
+    active: AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -30,6 +35,7 @@ impl Log {
             .collect();
         Log {
             repl_id,
+            active: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 offset: 0,
                 backlog: Vec::new(),
@@ -50,9 +56,22 @@ impl Log {
         self.inner.lock().offset
     }
 
+    /// Starts recording the stream (a replica, the AOF or a test attaches).
+    pub fn activate(&self) {
+        self.active.store(true, Ordering::Release);
+    }
+
+    /// True once a consumer attached.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
     /// Appends one command in `db`, preceded by `SELECT db` when the stream's
-    /// current database differs.
+    /// current database differs. A no-op until `activate`.
     pub fn append(&self, db: usize, argv: &[&[u8]]) {
+        if !self.is_active() {
+            return;
+        }
         let mut g = self.inner.lock();
         if g.last_db != Some(db) {
             let mut b = itoa::Buffer::new();
@@ -93,10 +112,18 @@ fn push(g: &mut Inner, bytes: &[u8]) {
     let room = g.capacity - g.backlog.len();
     let direct = room.min(bytes.len());
     g.backlog.extend_from_slice(&bytes[..direct]);
-    for &byte in &bytes[direct..] {
+    let mut rest = &bytes[direct..];
+    // Once full, the backlog is a ring: overwrite the oldest bytes in chunks.
+    if rest.len() > g.capacity {
+        rest = &rest[rest.len() - g.capacity..];
+        g.head = 0;
+    }
+    while !rest.is_empty() {
         let h = g.head;
-        g.backlog[h] = byte;
-        g.head = (h + 1) % g.capacity;
+        let n = rest.len().min(g.capacity - h);
+        g.backlog[h..h + n].copy_from_slice(&rest[..n]);
+        g.head = (h + n) % g.capacity;
+        rest = &rest[n..];
     }
 }
 
@@ -107,6 +134,8 @@ mod tests {
     #[test]
     fn select_is_emitted_on_db_change() {
         let log = Log::new(1024);
+        log.append(0, &[b"IGNORED"]);
+        log.activate();
         log.append(0, &[b"SET", b"k", b"v"]);
         log.append(0, &[b"DEL", b"k"]);
         log.append(3, &[b"DEL", b"k"]);
@@ -123,6 +152,7 @@ mod tests {
     #[test]
     fn backlog_wraps_and_keeps_newest_bytes() {
         let log = Log::new(16);
+        log.activate();
         for _ in 0..10 {
             log.append(0, &[b"PING"]);
         }
@@ -130,5 +160,10 @@ mod tests {
         assert_eq!(bytes.len(), 16);
         assert_eq!(start + 16, log.offset());
         assert!(bytes.ends_with(b"$4\r\nPING\r\n"));
+        let big = [b'x'; 40];
+        log.append(0, &[&big]);
+        let (start, bytes) = log.backlog();
+        assert_eq!(start + 16, log.offset());
+        assert_eq!(&bytes[..], &[&[b'x'; 14][..], b"\r\n"].concat()[..]);
     }
 }

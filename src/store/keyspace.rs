@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
+use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;
 use parking_lot::{Mutex, MutexGuard};
 
@@ -212,34 +213,39 @@ impl<'a> SlotGuard<'a> {
         &self.ks.dbs[self.db]
     }
 
-    /// Removes `key` if its TTL has passed; true when it did.
-    fn expire_if_needed(&mut self, key: &[u8]) -> bool {
-        let now = self.now;
-        let Some(t) = self.table.as_mut() else {
-            return false;
-        };
-        let expired = matches!(t.map.get(key), Some(e) if e.is_expired(now));
-        if expired {
-            self.remove_raw(key);
-            self.ks.stats.expired.fetch_add(1, Ordering::Relaxed);
-            self.ks.sink.removed(self.db, key, Removal::Expired);
+    /// The live entry for `key` with one hash lookup; an expired entry is removed
+    /// (lazy expiry) and reported as missing.
+    fn live(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let (ks, now, dbi) = (self.ks, self.now, self.db);
+        let t = self.table.as_mut()?;
+        match t.map.entry_ref(key) {
+            EntryRef::Occupied(o) if o.get().is_expired(now) => {
+                o.remove();
+                t.volatile -= 1;
+                let db = &ks.dbs[dbi];
+                db.keys.fetch_sub(1, Ordering::Relaxed);
+                db.volatile.fetch_sub(1, Ordering::Relaxed);
+                ks.stats.expired.fetch_add(1, Ordering::Relaxed);
+                ks.sink.removed(dbi, key, Removal::Expired);
+                None
+            }
+            EntryRef::Occupied(o) => Some(o.into_mut()),
+            EntryRef::Vacant(_) => None,
         }
-        expired
     }
 
     /// Looks a key up for reading: lazy expiry, access metadata, hit/miss stats.
     pub fn get(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed(key);
-        let policy = self.ks.policy();
-        let found = self.table.as_mut().and_then(|t| t.map.get_mut(key));
-        match found {
+        let ks = self.ks;
+        let policy = ks.policy();
+        match self.live(key) {
             Some(e) => {
-                self.ks.stats.hits.fetch_add(1, Ordering::Relaxed);
+                ks.stats.hits.fetch_add(1, Ordering::Relaxed);
                 evict::touch(&mut e.access, policy);
                 Some(e)
             }
             None => {
-                self.ks.stats.misses.fetch_add(1, Ordering::Relaxed);
+                ks.stats.misses.fetch_add(1, Ordering::Relaxed);
                 None
             }
         }
@@ -247,61 +253,70 @@ impl<'a> SlotGuard<'a> {
 
     /// Looks a key up for writing: lazy expiry and access metadata, no hit/miss stats.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed(key);
         let policy = self.ks.policy();
-        let e = self.table.as_mut()?.map.get_mut(key)?;
+        let e = self.live(key)?;
         evict::touch(&mut e.access, policy);
         Some(e)
     }
 
     /// Looks a key up without touching access metadata or stats (OBJECT, TTL-free peeks).
     pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
-        self.expire_if_needed(key);
-        self.table.as_ref()?.map.get(key)
+        self.live(key).map(|e| &*e)
     }
 
     /// True when `key` exists (after lazy expiry).
     pub fn contains(&mut self, key: &[u8]) -> bool {
-        self.peek(key).is_some()
+        self.live(key).is_some()
     }
 
-    /// Stores `value` under `key`. `expire_at` 0 removes any TTL; `None` keeps the
-    /// existing TTL (KEEPTTL). Returns the previous entry, if any.
+    /// Stores `value` under `key` with one hash lookup. `expire_at` 0 removes any
+    /// TTL; `None` keeps the existing TTL (KEEPTTL). Returns the previous live entry.
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) -> Option<Entry> {
-        self.expire_if_needed(key);
-        let policy = self.ks.policy();
-        let db = self.counters();
+        let (ks, now, dbi) = (self.ks, self.now, self.db);
+        let policy = ks.policy();
+        let db = &ks.dbs[dbi];
         let t = self.table.get_or_insert_with(Default::default);
-        match t.map.get_mut(key) {
-            Some(e) => {
-                let old_volatile = e.is_volatile();
-                let new_expire = expire_at.unwrap_or(e.expire_at);
-                let old = std::mem::replace(
-                    e,
-                    Entry {
+        match t.map.entry_ref(key) {
+            EntryRef::Occupied(mut o) => {
+                let e = o.get_mut();
+                let was_volatile = e.is_volatile();
+                let old = if e.is_expired(now) {
+                    // The old value died before this write: account its expiry.
+                    ks.stats.expired.fetch_add(1, Ordering::Relaxed);
+                    ks.sink.removed(dbi, key, Removal::Expired);
+                    let fresh = Entry {
                         value,
-                        expire_at: new_expire,
-                        access: e.access,
-                    },
-                );
-                evict::touch(&mut e.access, policy);
-                let new_volatile = e.is_volatile();
-                adjust_volatile(t, db, old_volatile, new_volatile);
-                Some(old)
+                        expire_at: expire_at.unwrap_or(0),
+                        access: evict::initial_access(policy),
+                    };
+                    *e = fresh;
+                    None
+                } else {
+                    let keep = expire_at.unwrap_or(e.expire_at);
+                    let old = std::mem::replace(
+                        e,
+                        Entry {
+                            value,
+                            expire_at: keep,
+                            access: e.access,
+                        },
+                    );
+                    evict::touch(&mut e.access, policy);
+                    Some(old)
+                };
+                adjust_volatile(&mut t.volatile, db, was_volatile, o.get().is_volatile());
+                old
             }
-            None => {
-                let expire_at = expire_at.unwrap_or(0);
+            EntryRef::Vacant(v) => {
                 let e = Entry {
                     value,
-                    expire_at,
+                    expire_at: expire_at.unwrap_or(0),
                     access: evict::initial_access(policy),
                 };
-                if e.is_volatile() {
-                    t.volatile += 1;
-                    db.volatile.fetch_add(1, Ordering::Relaxed);
-                }
-                t.map.insert(key.into(), e);
+                let volatile = e.is_volatile();
+                v.insert(e);
                 db.keys.fetch_add(1, Ordering::Relaxed);
+                adjust_volatile(&mut t.volatile, db, false, volatile);
                 None
             }
         }
@@ -320,26 +335,22 @@ impl<'a> SlotGuard<'a> {
 
     /// Changes the TTL of an existing key (`0` = persist). False when missing.
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
-        self.expire_if_needed(key);
         let db = self.counters();
-        let Some(t) = self.table.as_mut() else {
-            return false;
-        };
-        let Some(e) = t.map.get_mut(key) else {
+        let Some(e) = self.live(key) else {
             return false;
         };
         let was = e.is_volatile();
         e.expire_at = expire_at;
         let now = e.is_volatile();
-        adjust_volatile(t, db, was, now);
+        if let Some(t) = self.table.as_mut() {
+            adjust_volatile(&mut t.volatile, db, was, now);
+        }
         true
     }
 
     /// Deletes `key`; returns its entry when it existed (and had not expired).
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        if self.expire_if_needed(key) {
-            return None;
-        }
+        self.live(key)?;
         self.remove_raw(key)
     }
 
@@ -429,14 +440,14 @@ impl<'a> SlotGuard<'a> {
     }
 }
 
-fn adjust_volatile(t: &mut SlotTable, db: &Db, was: bool, now: bool) {
+fn adjust_volatile(volatile: &mut usize, db: &Db, was: bool, now: bool) {
     match (was, now) {
         (false, true) => {
-            t.volatile += 1;
+            *volatile += 1;
             db.volatile.fetch_add(1, Ordering::Relaxed);
         }
         (true, false) => {
-            t.volatile -= 1;
+            *volatile -= 1;
             db.volatile.fetch_sub(1, Ordering::Relaxed);
         }
         _ => {}
