@@ -32,12 +32,10 @@ fn set_get_and_options() {
         .arg("EX")
         .arg("0")
         .query(&mut c);
-    assert_eq!(
-        r.unwrap_err()
-            .to_string()
-            .contains("invalid expire time in 'set' command"),
-        true
-    );
+    assert!(r
+        .unwrap_err()
+        .to_string()
+        .contains("invalid expire time in 'set' command"));
     let r: RedisResult<Value> = redis::cmd("SET")
         .arg("k")
         .arg("w")
