@@ -5,11 +5,14 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
-use hashbrown::hash_map::EntryRef;
-use hashbrown::HashMap;
+use std::hash::BuildHasher;
+use std::sync::LazyLock;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::evict::{self, Policy};
+use super::key::Key;
 use super::value::{Entry, Value};
 use crate::cluster::slot::{key_slot, SLOTS};
 
@@ -48,13 +51,53 @@ pub struct KeyspaceStats {
     pub evicted: AtomicU64,
 }
 
+/// One key and its entry, boxed so a table bucket is one pointer: a half-empty
+/// table after growth then costs 8 bytes per empty bucket, not a whole entry.
+#[derive(Debug)]
+struct Record {
+    key: Key,
+    entry: Entry,
+}
+
+static HASHER: LazyLock<DefaultHashBuilder> = LazyLock::new(DefaultHashBuilder::default);
+
+fn hash_key(key: &[u8]) -> u64 {
+    HASHER.hash_one(key)
+}
+
 /// The keys of one hash slot.
 #[derive(Debug, Default)]
 pub struct SlotTable {
-    /// Key → entry.
-    pub map: HashMap<Box<[u8]>, Entry>,
+    map: HashTable<Box<Record>>,
     /// How many entries have a TTL.
-    pub volatile: usize,
+    volatile: usize,
+}
+
+impl SlotTable {
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn insert_new(&mut self, hash: u64, key: &[u8], entry: Entry) {
+        self.map.insert_unique(
+            hash,
+            Box::new(Record {
+                key: Key::new(key),
+                entry,
+            }),
+            |r| hash_key(r.key.as_bytes()),
+        );
+    }
+
+    fn take(&mut self, key: &[u8]) -> Option<Entry> {
+        let h = hash_key(key);
+        let found = self.map.find_entry(h, |r| r.key.as_bytes() == key).ok()?;
+        Some(found.remove().0.entry)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.map.iter().map(|r| (r.key.as_bytes(), &r.entry))
+    }
 }
 
 /// One logical database (`SELECT n`).
@@ -173,8 +216,8 @@ impl Keyspace {
         for slot in d.slots.iter() {
             let taken = slot.lock().take();
             if let Some(t) = taken {
-                removed += t.map.len() as u64;
-                d.keys.fetch_sub(t.map.len() as u64, Ordering::Relaxed);
+                removed += t.len() as u64;
+                d.keys.fetch_sub(t.len() as u64, Ordering::Relaxed);
                 d.volatile.fetch_sub(t.volatile as u64, Ordering::Relaxed);
             }
         }
@@ -186,7 +229,7 @@ impl Keyspace {
         self.dbs[db].slots[slot as usize]
             .lock()
             .as_ref()
-            .map_or(0, |t| t.map.len())
+            .map_or(0, |t| t.len())
     }
 }
 
@@ -218,8 +261,8 @@ impl<'a> SlotGuard<'a> {
     fn live(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let (ks, now, dbi) = (self.ks, self.now, self.db);
         let t = self.table.as_mut()?;
-        match t.map.entry_ref(key) {
-            EntryRef::Occupied(o) if o.get().is_expired(now) => {
+        match t.map.find_entry(hash_key(key), |r| r.key.as_bytes() == key) {
+            Ok(o) if o.get().entry.is_expired(now) => {
                 o.remove();
                 t.volatile -= 1;
                 let db = &ks.dbs[dbi];
@@ -229,8 +272,8 @@ impl<'a> SlotGuard<'a> {
                 ks.sink.removed(dbi, key, Removal::Expired);
                 None
             }
-            EntryRef::Occupied(o) => Some(o.into_mut()),
-            EntryRef::Vacant(_) => None,
+            Ok(o) => Some(&mut o.into_mut().entry),
+            Err(_) => None,
         }
     }
 
@@ -276,9 +319,10 @@ impl<'a> SlotGuard<'a> {
         let policy = ks.policy();
         let db = &ks.dbs[dbi];
         let t = self.table.get_or_insert_with(Default::default);
-        match t.map.entry_ref(key) {
-            EntryRef::Occupied(mut o) => {
-                let e = o.get_mut();
+        let h = hash_key(key);
+        match t.map.find_entry(h, |r| r.key.as_bytes() == key) {
+            Ok(mut o) => {
+                let e = &mut o.get_mut().entry;
                 let was_volatile = e.is_volatile();
                 let old = if e.is_expired(now) {
                     // The old value died before this write: account its expiry.
@@ -304,17 +348,18 @@ impl<'a> SlotGuard<'a> {
                     evict::touch(&mut e.access, policy);
                     Some(old)
                 };
-                adjust_volatile(&mut t.volatile, db, was_volatile, o.get().is_volatile());
+                let now_volatile = o.get().entry.is_volatile();
+                adjust_volatile(&mut t.volatile, db, was_volatile, now_volatile);
                 old
             }
-            EntryRef::Vacant(v) => {
+            Err(_) => {
                 let e = Entry {
                     value,
                     expire_at: expire_at.unwrap_or(0),
                     access: evict::initial_access(policy),
                 };
                 let volatile = e.is_volatile();
-                v.insert(e);
+                t.insert_new(h, key, e);
                 db.keys.fetch_add(1, Ordering::Relaxed);
                 adjust_volatile(&mut t.volatile, db, false, volatile);
                 None
@@ -327,7 +372,7 @@ impl<'a> SlotGuard<'a> {
         let expire = entry.expire_at;
         let access = entry.access;
         let old = self.set(key, entry.value, Some(expire));
-        if let Some(e) = self.table.as_mut().and_then(|t| t.map.get_mut(key)) {
+        if let Some(e) = self.live(key) {
             e.access = access;
         }
         old
@@ -357,13 +402,13 @@ impl<'a> SlotGuard<'a> {
     fn remove_raw(&mut self, key: &[u8]) -> Option<Entry> {
         let db = self.counters();
         let t = self.table.as_mut()?;
-        let e = t.map.remove(key)?;
+        let e = t.take(key)?;
         db.keys.fetch_sub(1, Ordering::Relaxed);
         if e.is_volatile() {
             t.volatile -= 1;
             db.volatile.fetch_sub(1, Ordering::Relaxed);
         }
-        if t.map.is_empty() {
+        if t.len() == 0 {
             *self.table = None;
         }
         Some(e)
@@ -383,7 +428,7 @@ impl<'a> SlotGuard<'a> {
 
     /// Number of keys in this slot.
     pub fn len(&self) -> usize {
-        self.table.as_ref().map_or(0, |t| t.map.len())
+        self.table.as_ref().map_or(0, |t| t.len())
     }
 
     /// True when the slot holds no keys.
@@ -402,19 +447,13 @@ impl<'a> SlotGuard<'a> {
         self.table
             .as_ref()
             .into_iter()
-            .flat_map(|t| t.map.iter())
+            .flat_map(|t| t.iter())
             .filter(move |(_, e)| !e.is_expired(now))
-            .map(|(k, e)| (&**k, e))
     }
 
     /// The `n`-th entry in table order (random sampling: callers pick `n`).
     pub fn nth(&self, n: usize) -> Option<(&[u8], &Entry)> {
-        self.table
-            .as_ref()?
-            .map
-            .iter()
-            .nth(n)
-            .map(|(k, e)| (&**k, e))
+        self.table.as_ref()?.iter().nth(n)
     }
 
     /// Removes every expired entry in this slot; returns (examined, expired).
@@ -427,14 +466,13 @@ impl<'a> SlotGuard<'a> {
             return (0, 0);
         }
         let examined = t.volatile;
-        let dead: Vec<Box<[u8]>> = t
-            .map
+        let dead: Vec<Key> = t
             .iter()
             .filter(|(_, e)| e.is_expired(now))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| Key::new(k))
             .collect();
         for k in &dead {
-            self.remove_for(k, Removal::Expired);
+            self.remove_for(k.as_bytes(), Removal::Expired);
         }
         (examined, dead.len())
     }

@@ -4,6 +4,7 @@
 pub mod evict;
 pub mod eviction;
 pub mod expire;
+pub mod key;
 pub mod keyspace;
 pub mod memory;
 pub mod value;
