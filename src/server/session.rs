@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
@@ -62,7 +62,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                 continue;
             }
             _ = idle => break,
-            read = stream.read_buf(&mut inbuf) => match read {
+            read = read_some(&stream, &mut inbuf) => match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => { srv.stats.net_input.fetch_add(n as u64, Ordering::Relaxed); }
             },
@@ -138,6 +138,34 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         srv.monitors.fetch_sub(1, Ordering::Relaxed);
     }
     let _ = stream.shutdown().await;
+}
+
+/// Reads what the socket has. A read that returns less than the free buffer space
+/// drained the socket, so readiness is cleared right away instead of paying for
+/// one more `read` that would only say EAGAIN: one syscall saved per request.
+/// The readiness snapshot is taken before the read, so data that arrives after
+/// it raises a newer readiness event that the clear does not touch.
+async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+    loop {
+        stream.readable().await?;
+        let mut got = None;
+        let res = stream.try_io(Interest::READABLE, || {
+            let spare = buf.capacity() - buf.len();
+            let n = stream.try_read_buf(buf)?;
+            got = Some(n);
+            if n > 0 && n < spare {
+                Err(std::io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(())
+            }
+        });
+        match (got, res) {
+            (Some(n), _) => return Ok(n),
+            (None, Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            (None, Err(e)) => return Err(e),
+            (None, Ok(())) => continue,
+        }
+    }
 }
 
 /// How long the command at the front of the buffer must wait for CLIENT PAUSE.
