@@ -264,7 +264,8 @@ pub(crate) mod testkit {
                 ranges.push((a, src.len()));
             }
             let argv = super::Argv::new(&src, &ranges);
-            gate::dispatch(&self.srv, &mut self.client, &mut self.out, &argv);
+            let now = crate::server::client::unix_ms();
+            gate::dispatch(&self.srv, &mut self.client, &mut self.out, &argv, now);
             let r = String::from_utf8_lossy(&self.out.buf).into_owned();
             self.out.buf.clear();
             r

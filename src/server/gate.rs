@@ -7,22 +7,23 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::client::{unix_ms, Client, ReplyMode};
+use super::client::{Client, ReplyMode};
 use super::Server;
 use crate::commands::table::{Lookup, Resolved};
 use crate::commands::{Argv, CmdError, Ctx, Flags};
 use crate::resp::reply::Reply;
 use crate::store::eviction;
 
-/// Runs one command from a connection, writing its reply to `out`.
-pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Reply, argv: &Argv<'_>) {
+/// Runs one command from a connection, writing its reply to `out`. `now_ms` is
+/// the batch's clock reading (one per read, not one per pipelined command).
+pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Reply, argv: &Argv<'_>, now_ms: u64) {
     let mark = out.buf.len();
     match resolve(srv, argv)
         .and_then(|r| check_auth(client, r))
         .and_then(|r| check_arity(argv, r))
     {
-        Ok(r) => match check_memory(srv, r) {
-            Ok(()) => call(srv, client, out, argv, r),
+        Ok(r) => match check_memory(srv, r, now_ms) {
+            Ok(()) => call(srv, client, out, argv, r, now_ms),
             Err(e) => reject(srv, out, Some(r), &e),
         },
         Err((r, e)) => reject(srv, out, r, &e),
@@ -64,23 +65,29 @@ fn check_arity(argv: &Argv<'_>, r: Resolved) -> Result<Resolved, Rejection> {
 
 /// Evicts when over `maxmemory`; refuses commands that may grow memory when
 /// eviction cannot make room.
-fn check_memory(srv: &Server, r: Resolved) -> Result<(), CmdError> {
+fn check_memory(srv: &Server, r: Resolved, now_ms: u64) -> Result<(), CmdError> {
     let max = srv.hot.maxmemory.load(Ordering::Relaxed);
     if max == 0 {
         return Ok(());
     }
     let samples = srv.hot.maxmemory_samples.load(Ordering::Relaxed);
-    match eviction::free_memory(&srv.keyspace, &srv.memory, max, samples, unix_ms()) {
+    match eviction::free_memory(&srv.keyspace, &srv.memory, max, samples, now_ms) {
         Ok(_) => Ok(()),
         Err(_) if r.spec.flags.has(Flags::DENYOOM) => Err(CmdError::Oom),
         Err(_) => Ok(()),
     }
 }
 
-fn call(srv: &Server, client: &mut Client, out: &mut Reply, argv: &Argv<'_>, r: Resolved) {
+fn call(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Reply,
+    argv: &Argv<'_>,
+    r: Resolved,
+    now_ms: u64,
+) {
     srv.stats.commands.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
-    let now_ms = unix_ms();
     let result = {
         let mut ctx = Ctx {
             srv,

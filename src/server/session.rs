@@ -80,6 +80,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         let limits = Limits {
             max_bulk: srv.hot.proto_max_bulk_len.load(Ordering::Relaxed),
         };
+        let batch_now = unix_ms();
         let mut fatal = false;
         loop {
             match parser.parse(&inbuf, &limits) {
@@ -101,7 +102,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                     {
                         let src = parser.inline_buffer().unwrap_or(&inbuf[..]);
                         let argv = Argv::new(src, parser.args());
-                        gate::dispatch(&srv, &mut client, &mut out, &argv);
+                        gate::dispatch(&srv, &mut client, &mut out, &argv, batch_now);
                     }
                     inbuf.advance(consumed);
                     if client.close_after_reply {
@@ -126,7 +127,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
             }
         }
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
-        info.last_ms.store(unix_ms(), Ordering::Relaxed);
+        info.last_ms.store(batch_now, Ordering::Relaxed);
         if fatal || flush(&mut stream, &mut out, &srv).await.is_err() || client.close_after_reply {
             break;
         }

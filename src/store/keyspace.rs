@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use std::hash::BuildHasher;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 use parking_lot::{Mutex, MutexGuard};
@@ -102,7 +102,9 @@ impl SlotTable {
 
 /// One logical database (`SELECT n`).
 pub struct Db {
-    slots: Box<[Mutex<Option<Box<SlotTable>>>]>,
+    /// Allocated on first use: an unused database costs a few bytes. Tables sit
+    /// inline in the array, so reaching a slot's table is one pointer hop fewer.
+    slots: OnceLock<Box<[Mutex<SlotTable>]>>,
     keys: AtomicU64,
     volatile: AtomicU64,
 }
@@ -110,10 +112,18 @@ pub struct Db {
 impl Db {
     fn new() -> Self {
         Db {
-            slots: (0..SLOTS).map(|_| Mutex::new(None)).collect(),
+            slots: OnceLock::new(),
             keys: AtomicU64::new(0),
             volatile: AtomicU64::new(0),
         }
+    }
+
+    fn slots(&self) -> &[Mutex<SlotTable>] {
+        self.slots.get_or_init(|| {
+            (0..SLOTS)
+                .map(|_| Mutex::new(SlotTable::default()))
+                .collect()
+        })
     }
 
     /// Number of keys (including expired ones not yet collected).
@@ -180,7 +190,7 @@ impl Keyspace {
     /// Locks one slot table.
     pub fn lock_slot(&self, db: usize, slot: u16, now: u64) -> SlotGuard<'_> {
         SlotGuard {
-            table: self.dbs[db].slots[slot as usize].lock(),
+            table: self.dbs[db].slots()[slot as usize].lock(),
             ks: self,
             db,
             now,
@@ -212,30 +222,29 @@ impl Keyspace {
     /// Removes every key of database `db`; returns how many were removed.
     pub fn flush_db(&self, db: usize) -> u64 {
         let d = &self.dbs[db];
+        let Some(slots) = d.slots.get() else { return 0 };
         let mut removed = 0;
-        for slot in d.slots.iter() {
-            let taken = slot.lock().take();
-            if let Some(t) = taken {
-                removed += t.len() as u64;
-                d.keys.fetch_sub(t.len() as u64, Ordering::Relaxed);
-                d.volatile.fetch_sub(t.volatile as u64, Ordering::Relaxed);
-            }
+        for slot in slots.iter() {
+            let t = std::mem::take(&mut *slot.lock());
+            removed += t.len() as u64;
+            d.keys.fetch_sub(t.len() as u64, Ordering::Relaxed);
+            d.volatile.fetch_sub(t.volatile as u64, Ordering::Relaxed);
         }
         removed
     }
 
     /// Number of keys stored in one slot of `db`.
     pub fn slot_len(&self, db: usize, slot: u16) -> usize {
-        self.dbs[db].slots[slot as usize]
-            .lock()
-            .as_ref()
-            .map_or(0, |t| t.len())
+        self.dbs[db]
+            .slots
+            .get()
+            .map_or(0, |s| s[slot as usize].lock().len())
     }
 }
 
 /// Exclusive access to one slot table. Reads through it apply lazy expiry.
 pub struct SlotGuard<'a> {
-    table: MutexGuard<'a, Option<Box<SlotTable>>>,
+    table: MutexGuard<'a, SlotTable>,
     ks: &'a Keyspace,
     db: usize,
     now: u64,
@@ -260,7 +269,7 @@ impl<'a> SlotGuard<'a> {
     /// (lazy expiry) and reported as missing.
     fn live(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let (ks, now, dbi) = (self.ks, self.now, self.db);
-        let t = self.table.as_mut()?;
+        let t = &mut *self.table;
         match t.map.find_entry(hash_key(key), |r| r.key.as_bytes() == key) {
             Ok(o) if o.get().entry.is_expired(now) => {
                 o.remove();
@@ -318,7 +327,7 @@ impl<'a> SlotGuard<'a> {
         let (ks, now, dbi) = (self.ks, self.now, self.db);
         let policy = ks.policy();
         let db = &ks.dbs[dbi];
-        let t = self.table.get_or_insert_with(Default::default);
+        let t = &mut *self.table;
         let h = hash_key(key);
         match t.map.find_entry(h, |r| r.key.as_bytes() == key) {
             Ok(mut o) => {
@@ -387,9 +396,7 @@ impl<'a> SlotGuard<'a> {
         let was = e.is_volatile();
         e.expire_at = expire_at;
         let now = e.is_volatile();
-        if let Some(t) = self.table.as_mut() {
-            adjust_volatile(&mut t.volatile, db, was, now);
-        }
+        adjust_volatile(&mut self.table.volatile, db, was, now);
         true
     }
 
@@ -401,7 +408,7 @@ impl<'a> SlotGuard<'a> {
 
     fn remove_raw(&mut self, key: &[u8]) -> Option<Entry> {
         let db = self.counters();
-        let t = self.table.as_mut()?;
+        let t = &mut *self.table;
         let e = t.take(key)?;
         db.keys.fetch_sub(1, Ordering::Relaxed);
         if e.is_volatile() {
@@ -409,7 +416,8 @@ impl<'a> SlotGuard<'a> {
             db.volatile.fetch_sub(1, Ordering::Relaxed);
         }
         if t.len() == 0 {
-            *self.table = None;
+            // Give an emptied slot's memory back (a drained slot after migration).
+            t.map = HashTable::new();
         }
         Some(e)
     }
@@ -428,7 +436,7 @@ impl<'a> SlotGuard<'a> {
 
     /// Number of keys in this slot.
     pub fn len(&self) -> usize {
-        self.table.as_ref().map_or(0, |t| t.len())
+        self.table.len()
     }
 
     /// True when the slot holds no keys.
@@ -438,30 +446,24 @@ impl<'a> SlotGuard<'a> {
 
     /// Number of keys with a TTL in this slot.
     pub fn volatile_len(&self) -> usize {
-        self.table.as_ref().map_or(0, |t| t.volatile)
+        self.table.volatile
     }
 
     /// Iterates the slot's live (unexpired) entries without side effects.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
         let now = self.now;
-        self.table
-            .as_ref()
-            .into_iter()
-            .flat_map(|t| t.iter())
-            .filter(move |(_, e)| !e.is_expired(now))
+        self.table.iter().filter(move |(_, e)| !e.is_expired(now))
     }
 
     /// The `n`-th entry in table order (random sampling: callers pick `n`).
     pub fn nth(&self, n: usize) -> Option<(&[u8], &Entry)> {
-        self.table.as_ref()?.iter().nth(n)
+        self.table.iter().nth(n)
     }
 
     /// Removes every expired entry in this slot; returns (examined, expired).
     pub fn purge_expired(&mut self) -> (usize, usize) {
         let now = self.now;
-        let Some(t) = self.table.as_ref() else {
-            return (0, 0);
-        };
+        let t = &*self.table;
         if t.volatile == 0 {
             return (0, 0);
         }
