@@ -31,16 +31,25 @@ pub fn free_port() -> u16 {
 impl TestNode {
     /// Starts a server with the given extra flags (e.g. `["--maxmemory", "64mb"]`).
     pub fn start(args: &[&str]) -> TestNode {
+        Self::start_with_env(args, &[])
+    }
+
+    /// Starts a server with extra flags and environment variables; its output goes
+    /// to `ringcache.log` in its directory (see `log`).
+    pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> TestNode {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
+        let log = std::fs::File::create(dir.path().join("ringcache.log")).expect("log file");
+        let log2 = log.try_clone().expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_ringcache"))
             .arg("--port")
             .arg(port.to_string())
             .arg("--dir")
             .arg(dir.path())
             .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .envs(envs.iter().copied())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2))
             .spawn()
             .expect("spawn ringcache");
         let node = TestNode { port, child, dir };
@@ -87,6 +96,26 @@ impl TestNode {
         s.set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
         RawConn { s }
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("ringcache.log")).unwrap_or_default()
+    }
+
+    /// Sends a signal (by name, e.g. "TERM", "STOP") with the `kill` command.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -{sig} failed");
+    }
+
+    /// The exit status once the process has exited (None while running).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// The process id (for signals).
