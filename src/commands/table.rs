@@ -70,6 +70,8 @@ pub static COMMANDS: &[CommandSpec] = commands! {
     "substr" 4 [READONLY] K1, "read string slow" "string" "1.0.0" strings::getrange, "Returns a substring from a string value.";
     "setrange" 4 [WRITE|DENYOOM] K1, "write string slow" "string" "2.2.0" strings::setrange, "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
     "lcs" -3 [READONLY] K12, "read string slow" "string" "7.0.0" strings::lcs, "Finds the longest common substring.";
+    "setbit" 4 [WRITE|DENYOOM] K1, "write bitmap slow" "bitmap" "2.2.0" strings::setbit, "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.";
+    "getbit" 3 [READONLY|FAST] K1, "read bitmap fast" "bitmap" "2.2.0" strings::getbit, "Returns a bit value by offset.";
     // ---- keys ----
     "del" -2 [WRITE] KALL, "keyspace write slow" "generic" "1.0.0" keys::del, "Deletes one or more keys.";
     "unlink" -2 [WRITE|FAST] KALL, "keyspace write fast" "generic" "4.0.0" keys::del, "Asynchronously deletes one or more keys.";
