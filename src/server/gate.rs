@@ -1,6 +1,6 @@
 //! The ordered checks a command passes before its handler runs, then the call
-//! itself with its statistics. Order (one small function each): command lookup →
-//! auth → arity → memory (OOM) → execute. Cluster routing and replica role checks
+//! itself with its statistics. Order (one small function each), as Redis 7:
+//! command lookup → arity → auth → memory (OOM) → execute. Cluster routing and replica role checks
 //! slot in after arity when those modes exist.
 
 use std::fmt::Write as _;
@@ -19,8 +19,8 @@ use crate::store::eviction;
 pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Reply, argv: &Argv<'_>, now_ms: u64) {
     let mark = out.buf.len();
     match resolve(srv, argv)
-        .and_then(|r| check_auth(client, r))
         .and_then(|r| check_arity(argv, r))
+        .and_then(|r| check_auth(client, r))
     {
         Ok(r) => match check_memory(srv, r, now_ms) {
             Ok(()) => call(srv, client, out, argv, r, now_ms),
