@@ -17,6 +17,7 @@
 //! - [`store`]: 16384 slot tables per database, expiry, eviction, memory.
 //! - [`server`]: accept loop, sessions, the gate, shared server state.
 //! - [`repl`]: the ordered replication log every write is propagated to.
+//! - [`persist`]: the RDB value encoding (LZF, CRC-64) behind DUMP/RESTORE.
 //! - [`cluster`]: hash slots (the cluster bus arrives with cluster mode).
 //! - [`config`]: layered configuration.
 
@@ -24,6 +25,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod glob;
+pub mod persist;
 pub mod repl;
 pub mod resp;
 pub mod server;

@@ -77,6 +77,26 @@ pub static COMMANDS: &[CommandSpec] = commands! {
     "unlink" -2 [WRITE|FAST] KALL, "keyspace write fast" "generic" "4.0.0" keys::del, "Asynchronously deletes one or more keys.";
     "exists" -2 [READONLY|FAST] KALL, "keyspace read fast" "generic" "1.0.0" keys::exists, "Determines whether one or more keys exist.";
     "type" 2 [READONLY|FAST] K1, "keyspace read fast" "generic" "1.0.0" keys::type_, "Determines the type of value stored at a key.";
+    "expire" -3 [WRITE|FAST] K1, "keyspace write fast" "generic" "1.0.0" keys::expire, "Set a key's time to live in seconds";
+    "pexpire" -3 [WRITE|FAST] K1, "keyspace write fast" "generic" "2.6.0" keys::pexpire, "Set a key's time to live in milliseconds";
+    "expireat" -3 [WRITE|FAST] K1, "keyspace write fast" "generic" "1.2.0" keys::expireat, "Set the expiration for a key as a UNIX timestamp";
+    "pexpireat" -3 [WRITE|FAST] K1, "keyspace write fast" "generic" "2.6.0" keys::pexpireat, "Set the expiration for a key as a UNIX timestamp specified in milliseconds";
+    "ttl" 2 [READONLY|FAST] K1, "keyspace read fast" "generic" "1.0.0" keys::ttl, "Get the time to live for a key in seconds";
+    "pttl" 2 [READONLY|FAST] K1, "keyspace read fast" "generic" "2.6.0" keys::pttl, "Get the time to live for a key in milliseconds";
+    "expiretime" 2 [READONLY|FAST] K1, "keyspace read fast" "generic" "7.0.0" keys::expiretime, "Get the expiration Unix timestamp for a key";
+    "pexpiretime" 2 [READONLY|FAST] K1, "keyspace read fast" "generic" "7.0.0" keys::pexpiretime, "Get the expiration Unix timestamp for a key in milliseconds";
+    "persist" 2 [WRITE|FAST] K1, "keyspace write fast" "generic" "2.2.0" keys::persist, "Remove the expiration from a key";
+    "rename" 3 [WRITE] K12, "keyspace write slow" "generic" "1.0.0" keys::rename, "Rename a key";
+    "renamenx" 3 [WRITE|FAST] K12, "keyspace write fast" "generic" "1.0.0" keys::renamenx, "Rename a key, only if the new key does not exist";
+    "copy" -3 [WRITE|DENYOOM] K12, "keyspace write slow" "generic" "6.2.0" keys::copy, "Copy a key";
+    "move" 3 [WRITE|FAST] K1, "keyspace write fast" "generic" "1.0.0" keys::move_, "Move a key to another database";
+    "keys" 2 [READONLY] NOKEYS, "keyspace read slow dangerous" "generic" "1.0.0" keys::keys, "Find all keys matching the given pattern";
+    "scan" -2 [READONLY] NOKEYS, "keyspace read slow" "generic" "2.8.0" keys::scan, "Incrementally iterate the keys space";
+    "randomkey" 1 [READONLY] NOKEYS, "keyspace read slow" "generic" "1.0.0" keys::randomkey, "Return a random key from the keyspace";
+    "touch" -2 [READONLY|FAST] KALL, "keyspace read fast" "generic" "3.2.1" keys::touch, "Alters the last access time of a key(s). Returns the number of existing keys specified.";
+    "object" -2 [] NOKEYS, "slow" "generic" "2.2.3" keys::object, "A container for object introspection commands", subs keys::OBJECT_SUBCOMMANDS;
+    "dump" 2 [READONLY] K1, "keyspace read slow" "generic" "2.6.0" keys::dump, "Return a serialized version of the value stored at the specified key.";
+    "restore" -4 [WRITE|DENYOOM] K1, "keyspace write slow dangerous" "generic" "2.6.0" keys::restore, "Create a key using the provided serialized value, previously obtained using DUMP.";
     // ---- server ----
     "dbsize" 1 [READONLY|FAST] NOKEYS, "keyspace read fast" "server" "1.0.0" server::dbsize, "Returns the number of keys in the database.";
     "flushdb" -1 [WRITE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushdb, "Removes all keys from the current database.";

@@ -1,0 +1,132 @@
+//! Persistence formats. `rdb` encodes and decodes values in Redis's RDB format
+//! (with `lzf` string compression and the `crc64` checksum); this module frames
+//! one value as a DUMP payload, byte-compatible with Redis so payloads move
+//! between redis-server and ringcache in both directions.
+//!
+//! A payload is `type byte, value body, RDB version (u16 LE), CRC-64 (u64 LE)`,
+//! the checksum covering everything before it.
+
+pub mod crc64;
+pub mod lzf;
+pub mod rdb;
+
+use thiserror::Error;
+
+use crate::store::Value;
+
+/// Bytes after the value: version (2) + checksum (8).
+const FOOTER_LEN: usize = 10;
+
+/// Redis compresses strings in payloads unless `rdbcompression no`.
+const COMPRESS: bool = true;
+
+/// Why a payload was refused by RESTORE.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PayloadError {
+    /// Too short, from a newer RDB version, or the checksum does not match.
+    #[error("DUMP payload version or checksum are wrong")]
+    VersionOrChecksum,
+    /// The checksum matches but the value cannot be decoded.
+    #[error("Bad data format")]
+    BadData(#[from] rdb::RdbError),
+}
+
+/// Serializes `value` as a DUMP payload.
+pub fn dump(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.heap_size() + 24);
+    out.push(rdb::value_type(value));
+    rdb::write_value(&mut out, value, COMPRESS);
+    out.extend_from_slice(&rdb::RDB_VERSION.to_le_bytes());
+    let crc = crc64::crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Checks the footer of a payload and returns the RDB version it claims.
+pub fn verify(payload: &[u8]) -> Result<u16, PayloadError> {
+    let body_len = payload
+        .len()
+        .checked_sub(FOOTER_LEN)
+        .ok_or(PayloadError::VersionOrChecksum)?;
+    let footer = &payload[body_len..];
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    if version > rdb::RDB_VERSION {
+        return Err(PayloadError::VersionOrChecksum);
+    }
+    let mut stored = [0u8; 8];
+    stored.copy_from_slice(&footer[2..]);
+    if crc64::crc64(&payload[..body_len + 2]) != u64::from_le_bytes(stored) {
+        return Err(PayloadError::VersionOrChecksum);
+    }
+    Ok(version)
+}
+
+/// Decodes a DUMP payload (any RDB version up to ours) into a value.
+pub fn undump(payload: &[u8]) -> Result<Value, PayloadError> {
+    verify(payload)?;
+    // Redis reads the value from the whole buffer, footer included, so a body
+    // that runs short borrows footer bytes instead of failing; do the same so
+    // both servers accept exactly the same payloads.
+    let mut r = rdb::Reader::new(payload);
+    let t = r.read_type()?;
+    Ok(r.read_value(t)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Payloads produced by redis-server 7.0.15 `DUMP`.
+    const HELLO: &[u8] = b"\x00\x05hello\n\x00cr\xdfve4 \n";
+    const TWELVE: &[u8] = b"\x00\xc0\x0c\n\x00<*\xf8Q\\\x04\xbc\xd5";
+    const BIG: &[u8] = b"\x00\r1234567890123\n\x00^\x0c\x12\xae\x04)\xbc\x1e";
+    const RUN_OF_A: &[u8] = b"\x00\xc3\t@d\x01aa\xe0W\x00\x01aa\n\x00\xe8\xa3\xb5\x07\xb0m\xf2q";
+
+    #[test]
+    fn reads_redis_payloads() {
+        assert_eq!(undump(HELLO), Ok(Value::string(b"hello")));
+        assert_eq!(undump(TWELVE), Ok(Value::Int(12)));
+        assert_eq!(undump(BIG), Ok(Value::Int(1_234_567_890_123)));
+        assert_eq!(undump(RUN_OF_A), Ok(Value::string(&[b'a'; 100])));
+    }
+
+    #[test]
+    fn writes_redis_payloads() {
+        assert_eq!(dump(&Value::string(b"hello")), HELLO);
+        assert_eq!(dump(&Value::Int(12)), TWELVE);
+        assert_eq!(dump(&Value::Int(1_234_567_890_123)), BIG);
+        let v = Value::string(&[b'a'; 100]);
+        assert_eq!(undump(&dump(&v)), Ok(v));
+    }
+
+    #[test]
+    fn short_bodies_read_into_the_footer_like_redis() {
+        // redis-server 7.0.15 answers OK to this payload and stores "abc" plus
+        // the first six footer bytes.
+        let p = b"\x00\tabc\n\x00\xab{\xaaP\xf5\x1c\xa6\xc2";
+        assert_eq!(undump(p), Ok(Value::string(b"abc\n\x00\xab{\xaaP")));
+    }
+
+    #[test]
+    fn rejects_bad_footers_and_bodies() {
+        assert_eq!(undump(b"short"), Err(PayloadError::VersionOrChecksum));
+        let mut flipped = HELLO.to_vec();
+        flipped[3] ^= 1;
+        assert_eq!(undump(&flipped), Err(PayloadError::VersionOrChecksum));
+        let mut newer = HELLO[..HELLO.len() - 10].to_vec();
+        newer.extend_from_slice(&11u16.to_le_bytes());
+        let crc = crc64::crc64(&newer);
+        newer.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(undump(&newer), Err(PayloadError::VersionOrChecksum));
+        for body in [&b"\x00\x3fabc"[..], b"\x08", b"\x00\xc3\x01\x05\x00", b""] {
+            let mut p = body.to_vec();
+            p.extend_from_slice(&9u16.to_le_bytes());
+            let crc = crc64::crc64(&p);
+            p.extend_from_slice(&crc.to_le_bytes());
+            assert!(
+                matches!(undump(&p), Err(PayloadError::BadData(_))),
+                "{body:?}"
+            );
+        }
+    }
+}
