@@ -64,6 +64,9 @@ pub struct Config {
     pub slowlog_max_len: u64,
     /// Latency monitor threshold in milliseconds (0 disables).
     pub latency_monitor_threshold: u64,
+    /// Absolute path of the `--config` file ("" when started without one).
+    #[serde(skip)]
+    pub config_file: String,
 }
 
 /// Parses `100mb`, `1gb`, `512k`, `4096` as Redis's `memtoull` does
@@ -121,8 +124,13 @@ impl Config {
         for (k, v) in overrides {
             b = b.set_override(k.as_str(), v.as_str())?;
         }
-        let cfg: Config = b.build()?.try_deserialize()?;
+        let mut cfg: Config = b.build()?.try_deserialize()?;
         cfg.validate()?;
+        if let Some(f) = file {
+            // Redis reports the absolute path, and CONFIG REWRITE must survive a chdir to `dir`.
+            cfg.config_file = std::fs::canonicalize(f)
+                .map_or_else(|_| f.to_string(), |p| p.to_string_lossy().into_owned());
+        }
         Ok(cfg)
     }
 

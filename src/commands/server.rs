@@ -1,6 +1,10 @@
 //! Server commands: DBSIZE, FLUSHDB, FLUSHALL, TIME, INFO, CONFIG, CLIENT, SLOWLOG,
 //! MEMORY, MONITOR, LATENCY, DEBUG, SHUTDOWN, LASTSAVE.
 
+mod info;
+
+pub use info::info;
+
 use super::{is, Argv, CmdError, CmdResult, Ctx};
 
 /// `DBSIZE`

@@ -80,6 +80,7 @@ pub static COMMANDS: &[CommandSpec] = commands! {
     "flushdb" -1 [WRITE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushdb, "Removes all keys from the current database.";
     "flushall" -1 [WRITE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushall, "Removes all keys from all databases.";
     "time" 1 [LOADING|STALE|FAST] NOKEYS, "fast" "server" "2.6.0" server::time, "Returns the server time.";
+    "info" -1 [LOADING|STALE] NOKEYS, "slow dangerous" "server" "1.0.0" server::info, "Returns information and statistics about the server.";
     "command" -1 [LOADING|STALE] NOKEYS, "slow connection" "server" "2.8.13" command::command, "Returns detailed information about all commands.", subs command::SUBCOMMANDS;
 };
 

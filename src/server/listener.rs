@@ -66,6 +66,8 @@ async fn periodic(srv: Arc<Server>) {
         tick.tick().await;
         let now = unix_ms();
         srv.stats.sample_ops(now);
+        // Sampling here keeps used_memory_peak meaningful between INFO calls.
+        srv.used_memory();
         let hz = srv.config.read().hz.max(1) as u64;
         let period = 1000 / hz;
         if srv.hot.active_expire.load(Ordering::Relaxed)
