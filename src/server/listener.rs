@@ -44,7 +44,8 @@ pub async fn run(listener: TcpListener, srv: Arc<Server>) {
             continue;
         }
         let laddr = stream.local_addr().unwrap_or(addr);
-        let info = Arc::new(ClientInfo::new(srv.clients.next_id(), addr, laddr));
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let info = Arc::new(ClientInfo::new(srv.clients.next_id(), addr, laddr).with_fd(fd));
         srv.clients.add(info.clone());
         let srv2 = srv.clone();
         tokio::spawn(async move {
