@@ -126,15 +126,22 @@ const QUERY_BUF: usize = 16 * 1024;
 pub fn client_line(
     c: &ClientInfo,
     now_ms: u64,
-    cmd: Option<&str>,
-    argv_mem: usize,
+    current: Option<(&str, &Argv<'_>)>,
     table: &crate::commands::table::CommandTable,
 ) -> String {
     let last = c.last_cmd.load(Ordering::Relaxed);
-    let cmd = cmd
+    let cmd = current
+        .map(|(name, _)| name)
         .or_else(|| table.get(last).map(|(_, name)| name))
         .unwrap_or("NULL");
-    let qbuf = c.qbuf.load(Ordering::Relaxed);
+    // While a command runs, Redis still has it in the query buffer.
+    let (qbuf, argv_mem) = match current {
+        Some((_, argv)) => (
+            c.qbuf.load(Ordering::Relaxed) + encoded_len(argv),
+            argv.iter().map(<[u8]>::len).sum(),
+        ),
+        None => (c.qbuf.load(Ordering::Relaxed), 0),
+    };
     let flags = if c.monitor.load(Ordering::Relaxed) {
         "O"
     } else {
@@ -168,22 +175,19 @@ pub fn client_line(
     s
 }
 
-fn argv_mem(argv: &Argv<'_>) -> usize {
-    argv.iter().map(<[u8]>::len).sum()
+/// Bytes of `argv` as a RESP multibulk request.
+fn encoded_len(argv: &Argv<'_>) -> usize {
+    let digits = |n: usize| n.to_string().len();
+    let args: usize = argv
+        .iter()
+        .map(|a| 1 + digits(a.len()) + 2 + a.len() + 2)
+        .sum();
+    1 + digits(argv.len()) + 2 + args
 }
 
 fn line_for(ctx: &Ctx<'_>, c: &ClientInfo, argv: &Argv<'_>, own_cmd: &str) -> String {
-    if c.id == ctx.client.id() {
-        client_line(
-            c,
-            ctx.now_ms,
-            Some(own_cmd),
-            argv_mem(argv),
-            &ctx.srv.commands,
-        )
-    } else {
-        client_line(c, ctx.now_ms, None, 0, &ctx.srv.commands)
-    }
+    let current = (c.id == ctx.client.id()).then_some((own_cmd, argv));
+    client_line(c, ctx.now_ms, current, &ctx.srv.commands)
 }
 
 /// `CLIENT ID`
@@ -580,7 +584,7 @@ mod tests {
         let laddr = "127.0.0.1:6379".parse().unwrap();
         let c = ClientInfo::new(7, addr, laddr).with_fd(9);
         *c.name.lock() = "worker".into();
-        let line = client_line(&c, c.created_ms, None, 0, &table);
+        let line = client_line(&c, c.created_ms, None, &table);
         let keys: Vec<&str> = line
             .split(' ')
             .map(|kv| kv.split('=').next().unwrap())
@@ -622,6 +626,14 @@ mod tests {
             "id=7 addr=127.0.0.1:5000 laddr=127.0.0.1:6379 fd=9 name=worker age=0 idle=0 flags=N db=0 "
         ));
         assert!(line.contains(" cmd=NULL user=default redir=-1 resp=2"));
+    }
+
+    #[test]
+    fn running_command_counts_in_qbuf_like_redis() {
+        // Redis shows qbuf=26 for its own `CLIENT LIST`.
+        let ranges = [(0, 6), (6, 10)];
+        let argv = Argv::new(b"clientlist", &ranges);
+        assert_eq!(encoded_len(&argv), 26);
     }
 
     #[test]
