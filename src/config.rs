@@ -64,6 +64,55 @@ pub struct Config {
     pub slowlog_max_len: u64,
     /// Latency monitor threshold in milliseconds (0 disables).
     pub latency_monitor_threshold: u64,
+    /// Absolute path of the `--config` file ("" when started without one).
+    #[serde(skip)]
+    pub config_file: String,
+    /// Options CONFIG GET/SET accept and report but nothing acts on yet.
+    #[serde(skip)]
+    pub tunables: Tunables,
+}
+
+/// Redis options accepted and reported so tools and test suites that read or
+/// restore them work; they have no effect (yet).
+#[derive(Debug, Clone)]
+pub struct Tunables {
+    /// `save` (snapshots are not implemented, so only "" is accepted).
+    pub save: String,
+    /// `appendfsync`.
+    pub appendfsync: String,
+    /// `lfu-log-factor`.
+    pub lfu_log_factor: i64,
+    /// `lfu-decay-time`.
+    pub lfu_decay_time: i64,
+    /// `active-expire-effort`.
+    pub active_expire_effort: i64,
+    /// `maxmemory-eviction-tenacity`.
+    pub maxmemory_eviction_tenacity: i64,
+    /// `tcp-keepalive`.
+    pub tcp_keepalive: i64,
+    /// `dbfilename`.
+    pub dbfilename: String,
+    /// `lazyfree-lazy-eviction`, `-expire`, `-server-del`, `-user-del`, `-user-flush`.
+    pub lazyfree: [bool; 5],
+    /// `protected-mode`.
+    pub protected_mode: bool,
+}
+
+impl Default for Tunables {
+    fn default() -> Self {
+        Tunables {
+            save: String::new(),
+            appendfsync: "everysec".into(),
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            active_expire_effort: 1,
+            maxmemory_eviction_tenacity: 10,
+            tcp_keepalive: 300,
+            dbfilename: "dump.rdb".into(),
+            lazyfree: [false; 5],
+            protected_mode: true,
+        }
+    }
 }
 
 /// Parses `100mb`, `1gb`, `512k`, `4096` as Redis's `memtoull` does
@@ -121,8 +170,13 @@ impl Config {
         for (k, v) in overrides {
             b = b.set_override(k.as_str(), v.as_str())?;
         }
-        let cfg: Config = b.build()?.try_deserialize()?;
+        let mut cfg: Config = b.build()?.try_deserialize()?;
         cfg.validate()?;
+        if let Some(f) = file {
+            // Redis reports the absolute path, and CONFIG REWRITE must survive a chdir to `dir`.
+            cfg.config_file = std::fs::canonicalize(f)
+                .map_or_else(|_| f.to_string(), |p| p.to_string_lossy().into_owned());
+        }
         Ok(cfg)
     }
 
@@ -160,6 +214,472 @@ impl Config {
     }
 }
 
+/// How `CONFIG SET` parses an option's value (and which Redis error it gives).
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// `yes` or `no`.
+    Bool,
+    /// An integer in `min..=max`.
+    Int(i64, i64),
+    /// A memory size such as `100mb`, in `min..=max` bytes.
+    Size(u64, u64),
+    /// One of the listed words (case-insensitive).
+    Enum(&'static [&'static str]),
+    /// Any string.
+    Str,
+}
+
+/// A value parsed according to its option's `Kind`.
+#[derive(Debug, Clone, Copy)]
+pub enum Val<'a> {
+    /// From `Kind::Bool`.
+    Bool(bool),
+    /// From `Kind::Int` or `Kind::Size`.
+    Int(i64),
+    /// From `Kind::Enum` (lower-cased) or `Kind::Str`.
+    Str(&'a str),
+}
+
+impl Val<'_> {
+    fn int(self) -> i64 {
+        match self {
+            Val::Int(n) => n,
+            Val::Bool(b) => b as i64,
+            Val::Str(_) => 0,
+        }
+    }
+
+    fn flag(self) -> bool {
+        matches!(self, Val::Bool(true))
+    }
+
+    fn text(self) -> String {
+        match self {
+            Val::Str(s) => s.to_string(),
+            Val::Int(n) => n.to_string(),
+            Val::Bool(b) => yes_no(b).to_string(),
+        }
+    }
+}
+
+/// Reads an option as `CONFIG GET` shows it.
+pub type Getter = fn(&Config) -> String;
+/// Stores a parsed value; `Err` is Redis's reason text.
+pub type Setter = fn(&mut Config, Val<'_>) -> Result<(), String>;
+
+/// One `CONFIG GET/SET` option.
+pub struct ConfigOption {
+    /// Redis's option name.
+    pub name: &'static str,
+    /// Value syntax.
+    pub kind: Kind,
+    /// False for options fixed at start-up (`can't set immutable config`).
+    pub mutable: bool,
+    /// True when the option is a field of the TOML file (`CONFIG REWRITE` writes it).
+    pub in_file: bool,
+    /// Current value.
+    pub get: Getter,
+    /// New value.
+    pub set: Setter,
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn immutable(_: &mut Config, _: Val<'_>) -> Result<(), String> {
+    Err("can't set immutable config".into())
+}
+
+const fn opt(name: &'static str, kind: Kind, get: Getter, set: Setter) -> ConfigOption {
+    ConfigOption {
+        name,
+        kind,
+        mutable: true,
+        in_file: true,
+        get,
+        set,
+    }
+}
+
+/// An option the TOML file does not carry (reported and settable only at run time).
+const fn live(name: &'static str, kind: Kind, get: Getter, set: Setter) -> ConfigOption {
+    ConfigOption {
+        in_file: false,
+        ..opt(name, kind, get, set)
+    }
+}
+
+const fn fixed(name: &'static str, in_file: bool, get: Getter) -> ConfigOption {
+    ConfigOption {
+        name,
+        kind: Kind::Str,
+        mutable: false,
+        in_file,
+        get,
+        set: immutable,
+    }
+}
+
+const I32: i64 = i32::MAX as i64;
+const MB: u64 = 1024 * 1024;
+/// `maxmemory-policy` words, in the order Redis lists them in its error.
+const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+    "allkeys-fifo",
+];
+
+/// Every option `CONFIG GET` knows, as data: name, syntax, getter, setter.
+pub static OPTIONS: &[ConfigOption] = &[
+    fixed("bind", true, |c| c.bind.clone()),
+    fixed("port", true, |c| c.port.to_string()),
+    fixed("databases", true, |c| c.databases.to_string()),
+    fixed("dir", true, |_| {
+        std::env::current_dir().map_or_else(|_| ".".into(), |p| p.to_string_lossy().into_owned())
+    }),
+    fixed("daemonize", false, |_| "no".into()),
+    fixed("cluster-enabled", false, |_| "no".into()),
+    fixed("io-threads", false, |_| "1".into()),
+    fixed("appendfilename", false, |_| "appendonly.aof".into()),
+    opt(
+        "requirepass",
+        Kind::Str,
+        |c| c.requirepass.clone(),
+        |c, v| {
+            c.requirepass = v.text();
+            Ok(())
+        },
+    ),
+    opt(
+        "maxmemory",
+        Kind::Size(0, u64::MAX),
+        |c| c.maxmemory.to_string(),
+        |c, v| {
+            c.maxmemory = v.int() as u64;
+            Ok(())
+        },
+    ),
+    opt(
+        "maxmemory-policy",
+        Kind::Enum(POLICIES),
+        |c| c.maxmemory_policy.clone(),
+        |c, v| {
+            c.maxmemory_policy = v.text();
+            Ok(())
+        },
+    ),
+    opt(
+        "maxmemory-samples",
+        Kind::Int(1, I32),
+        |c| c.maxmemory_samples.to_string(),
+        |c, v| {
+            c.maxmemory_samples = v.int() as u32;
+            Ok(())
+        },
+    ),
+    opt(
+        "loglevel",
+        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
+        |c| c.loglevel.clone(),
+        |c, v| {
+            c.loglevel = v.text();
+            Ok(())
+        },
+    ),
+    opt(
+        "maxclients",
+        Kind::Int(1, u32::MAX as i64),
+        |c| c.maxclients.to_string(),
+        |c, v| {
+            c.maxclients = v.int() as u32;
+            Ok(())
+        },
+    ),
+    opt(
+        "timeout",
+        Kind::Int(0, I32),
+        |c| c.timeout.to_string(),
+        |c, v| {
+            c.timeout = v.int() as u64;
+            Ok(())
+        },
+    ),
+    opt(
+        "proto-max-bulk-len",
+        Kind::Size(MB, i64::MAX as u64),
+        |c| c.proto_max_bulk_len.to_string(),
+        |c, v| {
+            c.proto_max_bulk_len = v.int() as u64;
+            Ok(())
+        },
+    ),
+    opt(
+        "client-query-buffer-limit",
+        Kind::Size(MB, i64::MAX as u64),
+        |c| c.client_query_buffer_limit.to_string(),
+        |c, v| {
+            c.client_query_buffer_limit = v.int() as u64;
+            Ok(())
+        },
+    ),
+    // Redis clamps hz into 1..=500 instead of refusing it.
+    opt(
+        "hz",
+        Kind::Int(0, I32),
+        |c| c.hz.to_string(),
+        |c, v| {
+            c.hz = v.int().clamp(1, 500) as u32;
+            Ok(())
+        },
+    ),
+    opt(
+        "slowlog-log-slower-than",
+        Kind::Int(i64::MIN, i64::MAX),
+        |c| c.slowlog_log_slower_than.to_string(),
+        |c, v| {
+            c.slowlog_log_slower_than = v.int();
+            Ok(())
+        },
+    ),
+    opt(
+        "slowlog-max-len",
+        Kind::Int(0, i64::MAX),
+        |c| c.slowlog_max_len.to_string(),
+        |c, v| {
+            c.slowlog_max_len = v.int() as u64;
+            Ok(())
+        },
+    ),
+    opt(
+        "latency-monitor-threshold",
+        Kind::Int(0, i64::MAX),
+        |c| c.latency_monitor_threshold.to_string(),
+        |c, v| {
+            c.latency_monitor_threshold = v.int() as u64;
+            Ok(())
+        },
+    ),
+    live("save", Kind::Str, |c| c.tunables.save.clone(), set_save),
+    live(
+        "appendonly",
+        Kind::Bool,
+        |_| "no".into(),
+        |_, v| {
+            if v.flag() {
+                Err("append only file persistence is not supported".into())
+            } else {
+                Ok(())
+            }
+        },
+    ),
+    live(
+        "appendfsync",
+        Kind::Enum(&["always", "everysec", "no"]),
+        |c| c.tunables.appendfsync.clone(),
+        |c, v| {
+            c.tunables.appendfsync = v.text();
+            Ok(())
+        },
+    ),
+    live(
+        "lfu-log-factor",
+        Kind::Int(0, I32),
+        |c| c.tunables.lfu_log_factor.to_string(),
+        |c, v| {
+            c.tunables.lfu_log_factor = v.int();
+            Ok(())
+        },
+    ),
+    live(
+        "lfu-decay-time",
+        Kind::Int(0, I32),
+        |c| c.tunables.lfu_decay_time.to_string(),
+        |c, v| {
+            c.tunables.lfu_decay_time = v.int();
+            Ok(())
+        },
+    ),
+    live(
+        "active-expire-effort",
+        Kind::Int(1, 10),
+        |c| c.tunables.active_expire_effort.to_string(),
+        |c, v| {
+            c.tunables.active_expire_effort = v.int();
+            Ok(())
+        },
+    ),
+    live(
+        "maxmemory-eviction-tenacity",
+        Kind::Int(0, 100),
+        |c| c.tunables.maxmemory_eviction_tenacity.to_string(),
+        |c, v| {
+            c.tunables.maxmemory_eviction_tenacity = v.int();
+            Ok(())
+        },
+    ),
+    live(
+        "tcp-keepalive",
+        Kind::Int(0, I32),
+        |c| c.tunables.tcp_keepalive.to_string(),
+        |c, v| {
+            c.tunables.tcp_keepalive = v.int();
+            Ok(())
+        },
+    ),
+    live(
+        "dbfilename",
+        Kind::Str,
+        |c| c.tunables.dbfilename.clone(),
+        |c, v| {
+            let name = v.text();
+            if name.contains('/') {
+                return Err("dbfilename can't be a path, just a filename".into());
+            }
+            c.tunables.dbfilename = name;
+            Ok(())
+        },
+    ),
+    live(
+        "protected-mode",
+        Kind::Bool,
+        |c| yes_no(c.tunables.protected_mode).into(),
+        |c, v| {
+            c.tunables.protected_mode = v.flag();
+            Ok(())
+        },
+    ),
+    live(
+        "lazyfree-lazy-eviction",
+        Kind::Bool,
+        |c| yes_no(c.tunables.lazyfree[0]).into(),
+        |c, v| {
+            c.tunables.lazyfree[0] = v.flag();
+            Ok(())
+        },
+    ),
+    live(
+        "lazyfree-lazy-expire",
+        Kind::Bool,
+        |c| yes_no(c.tunables.lazyfree[1]).into(),
+        |c, v| {
+            c.tunables.lazyfree[1] = v.flag();
+            Ok(())
+        },
+    ),
+    live(
+        "lazyfree-lazy-server-del",
+        Kind::Bool,
+        |c| yes_no(c.tunables.lazyfree[2]).into(),
+        |c, v| {
+            c.tunables.lazyfree[2] = v.flag();
+            Ok(())
+        },
+    ),
+    live(
+        "lazyfree-lazy-user-del",
+        Kind::Bool,
+        |c| yes_no(c.tunables.lazyfree[3]).into(),
+        |c, v| {
+            c.tunables.lazyfree[3] = v.flag();
+            Ok(())
+        },
+    ),
+    live(
+        "lazyfree-lazy-user-flush",
+        Kind::Bool,
+        |c| yes_no(c.tunables.lazyfree[4]).into(),
+        |c, v| {
+            c.tunables.lazyfree[4] = v.flag();
+            Ok(())
+        },
+    ),
+];
+
+/// `save`: "" or pairs of positive integers (Redis's syntax check); only "" is
+/// accepted because snapshots do not exist yet.
+fn set_save(c: &mut Config, v: Val<'_>) -> Result<(), String> {
+    let text = v.text();
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let valid = parts.len().is_multiple_of(2) && parts.iter().all(|p| p.parse::<u64>().is_ok());
+    if !valid {
+        return Err("Invalid save parameters".into());
+    }
+    if !parts.is_empty() {
+        return Err("snapshotting is not supported".into());
+    }
+    c.tunables.save = String::new();
+    Ok(())
+}
+
+/// Finds an option by name (case-insensitive).
+pub fn find_option(name: &str) -> Option<&'static ConfigOption> {
+    OPTIONS.iter().find(|o| o.name.eq_ignore_ascii_case(name))
+}
+
+/// Parses `raw` for `o`, giving Redis's reason text on failure.
+pub fn parse_value<'a>(o: &ConfigOption, raw: &'a str) -> Result<Val<'a>, String> {
+    let range =
+        |min: i128, max: i128| format!("argument must be between {min} and {max} inclusive");
+    match o.kind {
+        Kind::Bool => match raw.to_ascii_lowercase().as_str() {
+            "yes" => Ok(Val::Bool(true)),
+            "no" => Ok(Val::Bool(false)),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Int(min, max) => {
+            let n: i64 = raw
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            if n < min || n > max {
+                return Err(range(min as i128, max as i128));
+            }
+            Ok(Val::Int(n))
+        }
+        Kind::Size(min, max) => {
+            let n = parse_size(raw).ok_or_else(|| "argument must be a memory value".to_string())?;
+            if n < min || n > max {
+                return Err(range(min as i128, max as i128));
+            }
+            Ok(Val::Int(n as i64))
+        }
+        Kind::Enum(words) => words
+            .iter()
+            .find(|w| w.eq_ignore_ascii_case(raw))
+            .map(|w| Val::Str(w))
+            .ok_or_else(|| {
+                format!(
+                    "argument(s) must be one of the following: {}",
+                    words.join(", ")
+                )
+            }),
+        Kind::Str => Ok(Val::Str(raw)),
+    }
+}
+
+/// Renders the options the TOML file carries, for `CONFIG REWRITE`.
+pub fn to_toml(cfg: &Config) -> String {
+    let mut out = String::from("# Rewritten by CONFIG REWRITE.\n");
+    for o in OPTIONS.iter().filter(|o| o.in_file) {
+        let v = (o.get)(cfg);
+        let quoted = v
+            .parse::<i64>()
+            .map_or_else(|_| format!("{v:?}"), |n| n.to_string());
+        out.push_str(&format!("{} = {}\n", o.name, quoted));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +711,78 @@ mod tests {
         assert_eq!(c.maxmemory, 64 * 1024 * 1024);
         assert_eq!(c.maxmemory_policy, "allkeys-lru");
         assert!(Config::load(None, &[("maxmemory-policy".into(), "nope".into())]).is_err());
+    }
+
+    #[test]
+    fn option_values_parse_with_redis_errors() {
+        let o = |n| find_option(n).unwrap();
+        assert!(matches!(parse_value(o("maxmemory"), "100mb"), Ok(Val::Int(n)) if n == 100 << 20));
+        assert_eq!(
+            parse_value(o("maxmemory"), "abc").unwrap_err(),
+            "argument must be a memory value"
+        );
+        assert_eq!(
+            parse_value(o("timeout"), "-1").unwrap_err(),
+            "argument must be between 0 and 2147483647 inclusive"
+        );
+        assert_eq!(
+            parse_value(o("slowlog-log-slower-than"), "x").unwrap_err(),
+            "argument couldn't be parsed into an integer"
+        );
+        assert_eq!(
+            parse_value(o("appendonly"), "maybe").unwrap_err(),
+            "argument must be 'yes' or 'no'"
+        );
+        assert!(parse_value(o("loglevel"), "foo")
+            .unwrap_err()
+            .starts_with("argument(s) must be one of the following: debug, verbose"));
+        assert!(find_option("MaxMemory").is_some());
+        assert!(find_option("nosuch").is_none());
+    }
+
+    #[test]
+    fn setters_apply_and_clamp() {
+        let mut c = Config::defaults();
+        let set = |c: &mut Config, n: &str, v: &str| {
+            let o = find_option(n).unwrap();
+            let val = parse_value(o, v)?;
+            (o.set)(c, val)
+        };
+        set(&mut c, "hz", "1000").unwrap();
+        assert_eq!(c.hz, 500);
+        set(&mut c, "hz", "0").unwrap();
+        assert_eq!(c.hz, 1);
+        set(&mut c, "maxmemory-policy", "ALLKEYS-LRU").unwrap();
+        assert_eq!(
+            (find_option("maxmemory-policy").unwrap().get)(&c),
+            "allkeys-lru"
+        );
+        assert_eq!(
+            set(&mut c, "databases", "3").unwrap_err(),
+            "can't set immutable config"
+        );
+        assert_eq!(
+            set(&mut c, "save", "x").unwrap_err(),
+            "Invalid save parameters"
+        );
+        set(&mut c, "save", "").unwrap();
+        let names: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
+        let mut dedup = names.clone();
+        dedup.sort();
+        dedup.dedup();
+        assert_eq!(names.len(), dedup.len(), "duplicate option names");
+    }
+
+    #[test]
+    fn rewrite_round_trips_through_load() {
+        let mut c = Config::defaults();
+        c.maxmemory = 12345;
+        c.requirepass = "p\"w".into();
+        let dir = std::env::temp_dir().join(format!("rc-rewrite-{}.toml", std::process::id()));
+        std::fs::write(&dir, to_toml(&c)).unwrap();
+        let back = Config::load(dir.to_str(), &[]).unwrap();
+        let _ = std::fs::remove_file(&dir);
+        assert_eq!(back.maxmemory, 12345);
+        assert_eq!(back.requirepass, "p\"w");
     }
 }

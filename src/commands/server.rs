@@ -1,6 +1,18 @@
 //! Server commands: DBSIZE, FLUSHDB, FLUSHALL, TIME, INFO, CONFIG, CLIENT, SLOWLOG,
 //! MEMORY, MONITOR, LATENCY, DEBUG, SHUTDOWN, LASTSAVE.
 
+mod config_cmd;
+mod debug;
+mod diag;
+mod info;
+
+use std::sync::atomic::Ordering;
+
+pub use debug::debug;
+pub use diag::{bytes_estimate, jemalloc_size};
+pub use info::info;
+
+use super::spec::{Arity, CommandSpec, Flags, KeySpec};
 use super::{is, Argv, CmdError, CmdResult, Ctx};
 
 /// `DBSIZE`
@@ -47,5 +59,297 @@ pub fn time(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     ctx.out.array_len(2);
     ctx.out.bulk(now.as_secs().to_string().as_bytes());
     ctx.out.bulk(now.subsec_micros().to_string().as_bytes());
+    Ok(())
+}
+
+/// Writes Redis's `addReplyHelp` reply: a header, the lines, then HELP.
+pub fn help(ctx: &mut Ctx<'_>, cmd: &str, lines: &[&str]) -> CmdResult {
+    ctx.out.array_len(lines.len() + 3);
+    ctx.out.simple(&format!(
+        "{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for l in lines {
+        ctx.out.simple(l);
+    }
+    ctx.out.simple("HELP");
+    ctx.out.simple("    Prints this help.");
+    Ok(())
+}
+
+/// A container's own handler; the table resolves subcommands before it could run.
+pub fn container(_ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    Err(CmdError::UnknownSubcommand {
+        sub: String::from_utf8_lossy(argv.opt(1).unwrap_or_default()).into_owned(),
+        cmd: String::from_utf8_lossy(argv.get(0)).to_ascii_uppercase(),
+    })
+}
+
+/// A subcommand table entry.
+pub(crate) const fn sub(
+    name: &'static str,
+    arity: i32,
+    flags: Flags,
+    acl: &'static str,
+    handler: super::Handler,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity: Arity(arity),
+        flags,
+        keys: KeySpec::None,
+        acl,
+        group: "server",
+        since: "7.0.0",
+        handler,
+        summary,
+        subcommands: &[],
+    }
+}
+
+/// `admin noscript loading stale`, the flags most server subcommands carry.
+pub(crate) const ADMIN: Flags =
+    Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0);
+/// `loading stale`, the flags of every HELP subcommand.
+pub(crate) const HELPF: Flags = Flags(Flags::LOADING.0 | Flags::STALE.0);
+const DANGER: &str = "admin slow dangerous";
+
+/// `CONFIG` subcommands.
+pub static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    sub(
+        "get",
+        -3,
+        ADMIN,
+        DANGER,
+        config_cmd::get,
+        "Returns the effective values of configuration parameters.",
+    ),
+    sub(
+        "help",
+        2,
+        HELPF,
+        "slow",
+        config_cmd::help_cmd,
+        "Returns helpful text about the different subcommands.",
+    ),
+    sub(
+        "resetstat",
+        2,
+        ADMIN,
+        DANGER,
+        config_cmd::resetstat,
+        "Resets the server's statistics.",
+    ),
+    sub(
+        "rewrite",
+        2,
+        ADMIN,
+        DANGER,
+        config_cmd::rewrite,
+        "Persists the effective configuration to file.",
+    ),
+    sub(
+        "set",
+        -4,
+        ADMIN,
+        DANGER,
+        config_cmd::set,
+        "Sets configuration parameters in-flight.",
+    ),
+];
+
+const SLOWF: Flags = Flags(Flags::ADMIN.0 | Flags::LOADING.0 | Flags::STALE.0);
+
+/// `SLOWLOG` subcommands.
+pub static SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
+    sub(
+        "get",
+        -2,
+        SLOWF,
+        DANGER,
+        diag::slowlog_get,
+        "Returns the slow log's entries.",
+    ),
+    sub(
+        "help",
+        2,
+        HELPF,
+        "slow",
+        diag::slowlog_help,
+        "Show helpful text about the different subcommands",
+    ),
+    sub(
+        "len",
+        2,
+        SLOWF,
+        DANGER,
+        diag::slowlog_len,
+        "Returns the number of entries in the slow log.",
+    ),
+    sub(
+        "reset",
+        2,
+        SLOWF,
+        DANGER,
+        diag::slowlog_reset,
+        "Clears all entries from the slow log.",
+    ),
+];
+
+/// `LATENCY` subcommands.
+pub static LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
+    sub(
+        "doctor",
+        2,
+        ADMIN,
+        DANGER,
+        diag::latency_doctor,
+        "Returns a human-readable latency analysis report.",
+    ),
+    sub(
+        "graph",
+        3,
+        ADMIN,
+        DANGER,
+        diag::latency_graph,
+        "Returns a latency graph for an event.",
+    ),
+    sub(
+        "help",
+        2,
+        HELPF,
+        "slow",
+        diag::latency_help,
+        "Returns helpful text about the different subcommands.",
+    ),
+    sub(
+        "histogram",
+        -2,
+        ADMIN,
+        DANGER,
+        diag::latency_histogram,
+        "Returns the cumulative distribution of latencies of a subset or all commands.",
+    ),
+    sub(
+        "history",
+        3,
+        ADMIN,
+        DANGER,
+        diag::latency_history,
+        "Returns timestamp-latency samples for an event.",
+    ),
+    sub(
+        "latest",
+        2,
+        ADMIN,
+        DANGER,
+        diag::latency_latest,
+        "Returns the latest latency samples for all events.",
+    ),
+    sub(
+        "reset",
+        -2,
+        ADMIN,
+        DANGER,
+        diag::latency_reset,
+        "Resets the latency data for one or more events.",
+    ),
+];
+
+/// `MEMORY` subcommands.
+pub static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    sub(
+        "doctor",
+        2,
+        Flags::NONE,
+        "slow",
+        diag::memory_doctor,
+        "Outputs a memory problems report.",
+    ),
+    sub(
+        "help",
+        2,
+        HELPF,
+        "slow",
+        diag::memory_help,
+        "Returns helpful text about the different subcommands.",
+    ),
+    sub(
+        "malloc-stats",
+        2,
+        Flags::NONE,
+        "slow",
+        diag::memory_malloc_stats,
+        "Returns the allocator statistics.",
+    ),
+    sub(
+        "purge",
+        2,
+        Flags::NONE,
+        "slow",
+        diag::memory_purge,
+        "Asks the allocator to release memory.",
+    ),
+    sub(
+        "stats",
+        2,
+        Flags::NONE,
+        "slow",
+        diag::memory_stats,
+        "Returns details about memory usage.",
+    ),
+    CommandSpec {
+        keys: KeySpec::range(2, 2, 1),
+        ..sub(
+            "usage",
+            -3,
+            Flags::READONLY,
+            "read slow",
+            diag::memory_usage,
+            "Estimates the memory usage of a key.",
+        )
+    },
+];
+
+/// `LASTSAVE`
+pub fn lastsave(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    ctx.out.int(ctx.srv.lastsave.load(Ordering::Relaxed) as i64);
+    Ok(())
+}
+
+/// `MONITOR`: the session streams every later command to this connection.
+pub fn monitor(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    if !ctx.client.info.monitor.swap(true, Ordering::Relaxed) {
+        ctx.srv.monitors.fetch_add(1, Ordering::Relaxed);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: no reply on success; the
+/// process exits once the listener stops.
+pub fn shutdown(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let (mut save, mut nosave, mut abort, mut other) = (false, false, false, false);
+    for a in argv.iter().skip(1) {
+        if is(a, "NOSAVE") {
+            nosave = true;
+        } else if is(a, "SAVE") {
+            save = true;
+        } else if is(a, "NOW") || is(a, "FORCE") {
+            other = true;
+        } else if is(a, "ABORT") {
+            abort = true;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if (abort && (save || nosave || other)) || (save && nosave) {
+        return Err(CmdError::Syntax);
+    }
+    if abort {
+        return Err(CmdError::err("No shutdown in progress."));
+    }
+    tracing::warn!("User requested shutdown...");
+    ctx.srv.shutdown.trigger();
     Ok(())
 }

@@ -102,6 +102,16 @@ pub static COMMANDS: &[CommandSpec] = commands! {
     "flushdb" -1 [WRITE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushdb, "Removes all keys from the current database.";
     "flushall" -1 [WRITE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushall, "Removes all keys from all databases.";
     "time" 1 [LOADING|STALE|FAST] NOKEYS, "fast" "server" "2.6.0" server::time, "Returns the server time.";
+    "info" -1 [LOADING|STALE] NOKEYS, "slow dangerous" "server" "1.0.0" server::info, "Returns information and statistics about the server.";
+    "config" -2 [] NOKEYS, "slow" "server" "2.0.0" server::container, "A container for server configuration commands.", subs server::CONFIG_SUBCOMMANDS;
+    "client" -2 [] NOKEYS, "slow" "connection" "2.4.0" server::container, "A container for client connection commands.", subs super::client::SUBCOMMANDS;
+    "slowlog" -2 [] NOKEYS, "slow" "server" "2.2.12" server::container, "A container for slow log commands.", subs server::SLOWLOG_SUBCOMMANDS;
+    "latency" -2 [] NOKEYS, "slow" "server" "2.8.13" server::container, "A container for latency diagnostics commands.", subs server::LATENCY_SUBCOMMANDS;
+    "memory" -2 [] NOKEYS, "slow" "server" "4.0.0" server::container, "A container for memory diagnostics commands.", subs server::MEMORY_SUBCOMMANDS;
+    "debug" -2 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "1.0.0" server::debug, "A container for debugging commands.";
+    "monitor" 1 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "1.0.0" server::monitor, "Listens for all requests received by the server in real-time.";
+    "shutdown" -1 [ADMIN|NOSCRIPT|LOADING|STALE|NO_MULTI|ALLOW_BUSY] NOKEYS, "admin slow dangerous" "server" "1.0.0" server::shutdown, "Synchronously saves the database(s) to disk and shuts down the Redis server.";
+    "lastsave" 1 [LOADING|STALE|FAST] NOKEYS, "admin fast dangerous" "server" "1.0.0" server::lastsave, "Returns the Unix timestamp of the last successful save to disk.";
     "command" -1 [LOADING|STALE] NOKEYS, "slow connection" "server" "2.8.13" command::command, "Returns detailed information about all commands.", subs command::SUBCOMMANDS;
 };
 

@@ -38,6 +38,8 @@ pub struct ClientInfo {
     pub addr: SocketAddr,
     /// Local address.
     pub laddr: SocketAddr,
+    /// Socket file descriptor (CLIENT LIST `fd`; -1 when unknown).
+    pub fd: i32,
     /// Connection time (unix ms).
     pub created_ms: u64,
     /// Last command time (unix ms).
@@ -74,6 +76,7 @@ impl ClientInfo {
             id,
             addr,
             laddr,
+            fd: -1,
             created_ms: now,
             last_ms: AtomicU64::new(now),
             db: AtomicUsize::new(0),
@@ -88,6 +91,12 @@ impl ClientInfo {
             kill_notify: Notify::new(),
             qbuf: AtomicUsize::new(0),
         }
+    }
+
+    /// The same record with its socket's descriptor.
+    pub fn with_fd(mut self, fd: i32) -> Self {
+        self.fd = fd;
+        self
     }
 
     /// Asks the session to close.

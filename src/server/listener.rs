@@ -44,7 +44,8 @@ pub async fn run(listener: TcpListener, srv: Arc<Server>) {
             continue;
         }
         let laddr = stream.local_addr().unwrap_or(addr);
-        let info = Arc::new(ClientInfo::new(srv.clients.next_id(), addr, laddr));
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let info = Arc::new(ClientInfo::new(srv.clients.next_id(), addr, laddr).with_fd(fd));
         srv.clients.add(info.clone());
         let srv2 = srv.clone();
         tokio::spawn(async move {
@@ -66,6 +67,8 @@ async fn periodic(srv: Arc<Server>) {
         tick.tick().await;
         let now = unix_ms();
         srv.stats.sample_ops(now);
+        // Sampling here keeps used_memory_peak meaningful between INFO calls.
+        srv.used_memory();
         let hz = srv.config.read().hz.max(1) as u64;
         let period = 1000 / hz;
         if srv.hot.active_expire.load(Ordering::Relaxed)

@@ -137,6 +137,10 @@ pub struct Server {
     pub lastsave: AtomicU64,
     /// The TCP port actually bound.
     pub port: AtomicU64,
+    /// Highest `used_memory` seen (`used_memory_peak`).
+    pub mem_peak: AtomicU64,
+    /// `used_memory` right after start-up (`used_memory_startup`).
+    pub mem_startup: u64,
 }
 
 impl Server {
@@ -149,13 +153,17 @@ impl Server {
         let run_id = (0..40)
             .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)]))
             .collect();
+        let memory = MemoryGauge::new();
+        let mem_startup = memory.refresh();
         Arc::new(Server {
+            mem_peak: AtomicU64::new(mem_startup),
+            mem_startup,
             hot: HotConfig::from(&cfg),
             port: AtomicU64::new(cfg.port as u64),
             slowlog: Mutex::new(slowlog::SlowLog::new(cfg.slowlog_max_len as usize)),
             config: RwLock::new(cfg),
             keyspace,
-            memory: MemoryGauge::new(),
+            memory,
             repl,
             stats: stats::Stats::default(),
             clients: client::Clients::new(),
@@ -170,6 +178,13 @@ impl Server {
             dirty: AtomicU64::new(0),
             lastsave: AtomicU64::new(client::unix_ms() / 1000),
         })
+    }
+
+    /// Reads `used_memory` now and raises the recorded peak if needed.
+    pub fn used_memory(&self) -> u64 {
+        let used = self.memory.refresh();
+        self.mem_peak.fetch_max(used, Ordering::Relaxed);
+        used
     }
 
     /// Appends a write to the replication stream and counts it as a change.

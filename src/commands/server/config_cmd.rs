@@ -1,0 +1,154 @@
+//! `CONFIG GET|SET|RESETSTAT|REWRITE|HELP`, driven by the option table in
+//! `crate::config`.
+
+use std::sync::atomic::Ordering;
+
+use super::help;
+use crate::commands::{Argv, CmdError, CmdResult, Ctx};
+use crate::config::{find_option, parse_value, to_toml, ConfigOption, OPTIONS};
+use crate::glob;
+use crate::server::Server;
+use crate::store::evict::Policy;
+
+/// `CONFIG GET pattern [pattern …]`
+pub fn get(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let mut found: Vec<(String, &'static ConfigOption)> = Vec::new();
+    for pat in argv.iter().skip(2) {
+        let pat = String::from_utf8_lossy(pat);
+        // A plain name echoes the name as given; a glob reports table names.
+        if !pat.contains(['[', '*', '?']) {
+            if let Some(o) = find_option(&pat) {
+                if !found.iter().any(|(_, f)| std::ptr::eq(*f, o)) {
+                    found.push((pat.into_owned(), o));
+                }
+            }
+            continue;
+        }
+        for o in OPTIONS {
+            let seen = found.iter().any(|(_, f)| std::ptr::eq(*f, o));
+            if !seen && glob::matches(pat.as_bytes(), o.name.as_bytes(), true) {
+                found.push((o.name.to_string(), o));
+            }
+        }
+    }
+    let cfg = ctx.srv.config.read();
+    ctx.out.map_len(found.len());
+    for (name, o) in found {
+        ctx.out.bulk(name.as_bytes());
+        ctx.out.bulk((o.get)(&cfg).as_bytes());
+    }
+    Ok(())
+}
+
+fn set_failed(name: &str, why: &str) -> CmdError {
+    CmdError::err(format!(
+        "CONFIG SET failed (possibly related to argument '{name}') - {why}"
+    ))
+}
+
+/// Looks every name up before parsing any value, as Redis does: the first
+/// unknown, immutable or repeated name is the error, ahead of any bad value.
+fn lookup_all(argv: &Argv<'_>) -> Result<Vec<(&'static ConfigOption, String)>, CmdError> {
+    let mut pairs: Vec<(&'static ConfigOption, String)> = Vec::new();
+    let mut first_err: Option<CmdError> = None;
+    for i in (2..argv.len()).step_by(2) {
+        let name = String::from_utf8_lossy(argv.get(i)).into_owned();
+        let Some(o) = find_option(&name) else {
+            first_err.get_or_insert_with(|| {
+                CmdError::err(format!(
+                    "Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ))
+            });
+            continue;
+        };
+        if first_err.is_none() {
+            if !o.mutable {
+                first_err = Some(set_failed(&name, "can't set immutable config"));
+            } else if pairs.iter().any(|(p, _)| std::ptr::eq(*p, o)) {
+                first_err = Some(set_failed(&name, "duplicate parameter"));
+            }
+        }
+        let value = String::from_utf8_lossy(argv.get(i + 1)).into_owned();
+        pairs.push((o, value));
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(pairs),
+    }
+}
+
+/// `CONFIG SET name value [name value …]`: all or nothing.
+pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    if !argv.len().is_multiple_of(2) {
+        return Err(CmdError::Syntax);
+    }
+    let pairs = lookup_all(argv)?;
+    let mut next = ctx.srv.config.read().clone();
+    for (o, raw) in &pairs {
+        let v = parse_value(o, raw).map_err(|why| set_failed(o.name, &why))?;
+        (o.set)(&mut next, v).map_err(|why| set_failed(o.name, &why))?;
+    }
+    apply(ctx.srv, &next);
+    *ctx.srv.config.write() = next;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Pushes a new configuration into the parts of the server that cache it.
+fn apply(srv: &Server, cfg: &crate::config::Config) {
+    srv.hot.apply(cfg);
+    if let Some(p) = Policy::parse(&cfg.maxmemory_policy) {
+        srv.keyspace.set_policy(p);
+    }
+    srv.slowlog.lock().set_max_len(cfg.slowlog_max_len as usize);
+}
+
+/// `CONFIG RESETSTAT`
+pub fn resetstat(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    let srv = ctx.srv;
+    srv.stats.reset();
+    srv.commands.reset_stats();
+    let ks = &srv.keyspace.stats;
+    for c in [&ks.hits, &ks.misses, &ks.expired, &ks.evicted] {
+        c.store(0, Ordering::Relaxed);
+    }
+    srv.mem_peak.store(srv.memory.refresh(), Ordering::Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// `CONFIG REWRITE`: rewrites the TOML file the server was started with.
+pub fn rewrite(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    let cfg = ctx.srv.config.read().clone();
+    if cfg.config_file.is_empty() {
+        return Err(CmdError::err("The server is running without a config file"));
+    }
+    let tmp = format!("{}.tmp-rewrite", cfg.config_file);
+    let written =
+        std::fs::write(&tmp, to_toml(&cfg)).and_then(|_| std::fs::rename(&tmp, &cfg.config_file));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        tracing::warn!("CONFIG REWRITE failed: {e}");
+        return Err(CmdError::err(format!("Rewriting config file: {e}")));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// `CONFIG HELP`
+pub fn help_cmd(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    help(
+        ctx,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    )
+}

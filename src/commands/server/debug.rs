@@ -1,0 +1,126 @@
+//! `DEBUG SLEEP|OBJECT|SET-ACTIVE-EXPIRE|HELP`: the subset test suites rely on.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::help;
+use crate::commands::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::store::{evict, Entry, Value};
+
+/// `DEBUG subcommand …` (DEBUG is not a container in Redis: it parses its own words).
+pub fn debug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let sub = argv.get(1);
+    match argv.len() {
+        2 if is(sub, "HELP") => debug_help(ctx),
+        3 if is(sub, "SLEEP") => sleep(ctx, argv.get(2)),
+        3 if is(sub, "OBJECT") => object(ctx, argv.get(2)),
+        3 if is(sub, "SET-ACTIVE-EXPIRE") => {
+            let on = parse_i64(argv.get(2))? != 0;
+            ctx.srv.hot.active_expire.store(on, Ordering::Relaxed);
+            ctx.out.ok();
+            Ok(())
+        }
+        _ => Err(CmdError::UnknownSubcommand {
+            sub: String::from_utf8_lossy(sub).into_owned(),
+            cmd: "DEBUG".into(),
+        }),
+    }
+}
+
+/// Blocks this connection's worker for the given seconds, as Redis blocks its
+/// whole event loop: the point is to produce a slow command.
+fn sleep(ctx: &mut Ctx<'_>, secs: &[u8]) -> CmdResult {
+    // Redis reads the value with strtod and never complains.
+    let secs = parse_f64(secs).unwrap_or(0.0);
+    if secs > 0.0 && secs.is_finite() {
+        std::thread::sleep(Duration::from_secs_f64(secs.min(3600.0)));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Length Redis's RDB encoding would give a string value.
+fn serialized_len(v: &Value) -> usize {
+    let len_prefix = |n: usize| match n {
+        0..=63 => 1,
+        64..=16383 => 2,
+        _ => 5,
+    };
+    match v {
+        Value::Int(n) if i8::try_from(*n).is_ok() => 2,
+        Value::Int(n) if i16::try_from(*n).is_ok() => 3,
+        Value::Int(n) if i32::try_from(*n).is_ok() => 5,
+        Value::Int(n) => {
+            let s = n.to_string();
+            len_prefix(s.len()) + s.len()
+        }
+        Value::Str(s) => len_prefix(s.len()) + s.len(),
+    }
+}
+
+/// The `DEBUG OBJECT` status line.
+pub fn object_line(entry: &Entry) -> String {
+    format!(
+        "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+        entry as *const Entry,
+        entry.value.encoding(),
+        serialized_len(&entry.value),
+        entry.access & 0xFF_FFFF,
+        evict::idle_seconds(entry.access)
+    )
+}
+
+fn object(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
+    let mut slot = ctx.lock(key);
+    let line = slot.peek(key).map(object_line).ok_or(CmdError::NoSuchKey)?;
+    drop(slot);
+    ctx.out.simple(&line);
+    Ok(())
+}
+
+fn debug_help(ctx: &mut Ctx<'_>) -> CmdResult {
+    help(
+        ctx,
+        "DEBUG",
+        &[
+            "OBJECT <key>",
+            "    Show low level info about `key` and associated value.",
+            "SET-ACTIVE-EXPIRE <0|1>",
+            "    Setting it to 0 disables expiring keys in background when they are not",
+            "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+            "    default.",
+            "SLEEP <seconds>",
+            "    Stop the server for <seconds>. Decimals allowed.",
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialized_lengths_follow_rdb_encoding() {
+        assert_eq!(serialized_len(&Value::string(b"bar")), 4);
+        assert_eq!(serialized_len(&Value::Int(100)), 2);
+        assert_eq!(serialized_len(&Value::Int(1000)), 3);
+        assert_eq!(serialized_len(&Value::Int(100_000)), 5);
+        assert_eq!(serialized_len(&Value::raw(vec![b'x'; 100])), 102);
+    }
+
+    #[test]
+    fn object_line_shape() {
+        let e = Entry {
+            value: Value::string(b"bar"),
+            expire_at: 0,
+            access: evict::lru_clock(),
+        };
+        let l = object_line(&e);
+        assert!(l.starts_with("Value at:0x"), "{l}");
+        assert!(
+            l.contains(" refcount:1 encoding:embstr serializedlength:4 lru:"),
+            "{l}"
+        );
+        assert!(l.ends_with(" lru_seconds_idle:0"), "{l}");
+    }
+}
