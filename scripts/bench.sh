@@ -9,14 +9,14 @@
 # two servers 3 times; tables show the median of the 3 runs. Then 1,000,000 keys
 # (16-byte names, 32-byte values) are loaded into each with `redis-cli --pipe` and
 # used_memory (INFO memory), VmRSS and bytes per key are printed.
-# Env: BENCH_ROUNDS (3), BENCH_N1 (requests at pipeline 1, 200000),
-# BENCH_N16 (requests at pipeline 16, 1000000), BENCH_KEYS (1000000).
+# Env: BENCH_ROUNDS (3), BENCH_N1 (requests at pipeline 1, 100000),
+# BENCH_N16 (requests at pipeline 16, 500000), BENCH_KEYS (1000000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${BENCH_ROUNDS:-3}
-N1=${BENCH_N1:-200000}
-N16=${BENCH_N16:-1000000}
+N1=${BENCH_N1:-100000}
+N16=${BENCH_N16:-500000}
 KEYS=${BENCH_KEYS:-1000000}
 TESTS=set,get,incr,mset
 
