@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Throughput, latency and memory: ringcache (release build) against Debian's
+# redis-server, same settings, both on 127.0.0.1.
+#
+#   scripts/bench.sh
+#
+# Servers are pinned to CPU 0 and redis-benchmark to CPU 1. SET GET INCR MSET run at
+# pipeline 1 and 16 (50 clients, 64-byte values, 100000-key space), alternating the
+# two servers 3 times; tables show the median of the 3 runs. Then 1,000,000 keys
+# (16-byte names, 32-byte values) are loaded into each with `redis-cli --pipe` and
+# used_memory (INFO memory), VmRSS and bytes per key are printed.
+# Env: BENCH_ROUNDS (3), BENCH_N1 (requests at pipeline 1, 100000),
+# BENCH_N16 (requests at pipeline 16, 500000), BENCH_KEYS (1000000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${BENCH_ROUNDS:-3}
+N1=${BENCH_N1:-100000}
+N16=${BENCH_N16:-500000}
+KEYS=${BENCH_KEYS:-1000000}
+TESTS=set,get,incr,mset
+
+SUDO=()
+[[ $(id -u) -eq 0 ]] || SUDO=(sudo)
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 \
+        install -y -qq redis-server redis-tools >/dev/null
+fi
+
+echo "== building ringcache (release)"
+cargo build --release -q
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+SERVER_CPU=()
+CLIENT_CPU=()
+if command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then
+    SERVER_CPU=(taskset -c 0)
+    CLIENT_CPU=(taskset -c 1)
+else
+    echo "== note: fewer than 2 CPUs or no taskset: servers and client are not pinned"
+fi
+
+wait_ready() {
+    local port=$1 _
+    for _ in $(seq 200); do
+        [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]] && return 0
+        sleep 0.05
+    done
+    echo "server on port $port did not start" >&2
+    exit 1
+}
+
+RC_PORT=$(free_port)
+mkdir -p "$WORK/rc" "$WORK/redis"
+"${SERVER_CPU[@]}" ./target/release/ringcache --bind 127.0.0.1 --port "$RC_PORT" \
+    --dir "$WORK/rc" >"$WORK/rc/log" 2>&1 &
+RC_PID=$!
+PIDS+=("$RC_PID")
+REDIS_PORT=$(free_port)
+"${SERVER_CPU[@]}" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \
+    --appendonly no --dir "$WORK/redis" --logfile "$WORK/redis/log" &
+REDIS_PID=$!
+PIDS+=("$REDIS_PID")
+wait_ready "$RC_PORT"
+wait_ready "$REDIS_PORT"
+echo "== ringcache pid $RC_PID port $RC_PORT; redis-server $(redis-server --version | awk '{print $3}') pid $REDIS_PID port $REDIS_PORT"
+
+# bench NAME PORT PIPELINE ROUND: one redis-benchmark run, CSV saved per run.
+bench() {
+    local name=$1 port=$2 pipe=$3 round=$4 n=$N1
+    [[ $pipe -eq 1 ]] || n=$N16
+    redis-cli -h 127.0.0.1 -p "$port" flushall >/dev/null
+    "${CLIENT_CPU[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -P "$pipe" -d 64 \
+        -r 100000 -n "$n" -t "$TESTS" --csv 2>"$WORK/bench.err" \
+        >"$WORK/$name-P$pipe-r$round.csv"
+}
+
+for round in $(seq "$ROUNDS"); do
+    for pipe in 1 16; do
+        echo "== round $round/$ROUNDS, pipeline $pipe"
+        bench ringcache "$RC_PORT" "$pipe" "$round"
+        bench redis "$REDIS_PORT" "$pipe" "$round"
+    done
+done
+
+python3 - "$WORK" "$ROUNDS" <<'EOF'
+import csv, glob, os, statistics, sys
+
+work, rounds = sys.argv[1], int(sys.argv[2])
+data = {}  # (server, pipeline, test) -> list of rows
+for path in glob.glob(os.path.join(work, "*-P*-r*.csv")):
+    server, rest = os.path.basename(path).split("-P", 1)
+    pipe = int(rest.split("-r", 1)[0])
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            data.setdefault((server, pipe, row["test"]), []).append(row)
+
+def med(rows, col):
+    vals = [float(r[col]) for r in rows if r.get(col) not in (None, "")]
+    return statistics.median(vals) if vals else float("nan")
+
+tests = sorted({t for (_, _, t) in data}, key=lambda t: ["SET", "GET", "INCR"].index(t) if t in ("SET", "GET", "INCR") else 9)
+print(f"\nThroughput (median of {rounds}; latency in ms, p50/p99)")
+hdr = f"{'test':<16}{'P':>3} {'ringcache ops/s':>16} {'redis ops/s':>14} {'ratio':>6}   {'ringcache p50/p99':>18}   {'redis p50/p99':>15}"
+print(hdr)
+print("-" * len(hdr))
+for pipe in (1, 16):
+    for t in tests:
+        rc, rd = data.get(("ringcache", pipe, t), []), data.get(("redis", pipe, t), [])
+        if not rc or not rd:
+            continue
+        a, b = med(rc, "rps"), med(rd, "rps")
+        lat = lambda rows: f"{med(rows, 'p50_latency_ms'):.3f}/{med(rows, 'p99_latency_ms'):.3f}"
+        print(f"{t:<16}{pipe:>3} {a:>16,.0f} {b:>14,.0f} {a / b:>6.2f}   {lat(rc):>18}   {lat(rd):>15}")
+EOF
+
+# RESP stream of KEYS `SET key:NNNNNNNNNNNN <32 bytes>` commands.
+python3 - "$KEYS" >"$WORK/load.resp" <<'EOF'
+import sys
+n = int(sys.argv[1])
+out = sys.stdout.buffer
+val = b"v" * 32
+chunk = []
+for i in range(n):
+    key = b"key:%012d" % i
+    chunk.append(b"*3\r\n$3\r\nSET\r\n$16\r\n%s\r\n$32\r\n%s\r\n" % (key, val))
+    if len(chunk) == 10000:
+        out.write(b"".join(chunk))
+        chunk = []
+out.write(b"".join(chunk))
+EOF
+
+used_memory() {
+    redis-cli -h 127.0.0.1 -p "$1" info memory 2>/dev/null |
+        awk -F: '/^used_memory:/ { gsub(/\r/, "", $2); print $2 }'
+}
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+echo
+echo "Memory: $KEYS keys, 16-byte names, 32-byte values"
+printf '%-10s %16s %16s %14s %14s %12s\n' server used_memory_before used_memory_after rss_before_kb rss_after_kb bytes/key
+for s in ringcache redis; do
+    if [[ $s == ringcache ]]; then port=$RC_PORT pid=$RC_PID; else port=$REDIS_PORT pid=$REDIS_PID; fi
+    redis-cli -h 127.0.0.1 -p "$port" flushall >/dev/null
+    before=$(used_memory "$port")
+    rss0=$(rss_kb "$pid")
+    summary=$(redis-cli -h 127.0.0.1 -p "$port" --pipe <"$WORK/load.resp" | tail -n1)
+    [[ $summary == *"errors: 0, replies: $KEYS"* ]] || echo "load into $s: $summary" >&2
+    dbsize=$(redis-cli -h 127.0.0.1 -p "$port" dbsize)
+    after=$(used_memory "$port")
+    rss1=$(rss_kb "$pid")
+    if [[ -n $before && -n $after ]]; then
+        per=$(awk -v a="$after" -v b="$before" -v n="$KEYS" 'BEGIN { printf "%.1f", (a - b) / n }')
+    else
+        # No INFO memory: fall back to the RSS delta.
+        per="$(awk -v a="$rss1" -v b="$rss0" -v n="$KEYS" 'BEGIN { printf "%.1f", (a - b) * 1024 / n }') (rss)"
+        before=n/a after=n/a
+    fi
+    printf '%-10s %16s %16s %14s %14s %12s   dbsize %s\n' "$s" "$before" "$after" "$rss0" "$rss1" "$per" "$dbsize"
+done
