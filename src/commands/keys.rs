@@ -853,41 +853,25 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::config::Config;
-    use crate::resp::reply::{Protocol, Reply};
-    use crate::server::client::{unix_ms, Client, ClientInfo};
-    use crate::server::{gate, Server};
+    use crate::commands::testkit::Kit;
+    use crate::server::client::unix_ms;
+    use crate::server::Server;
 
+    /// The shared in-process kit, with the stream read back as raw RESP text.
     struct Harness {
+        kit: Kit,
         srv: Arc<Server>,
-        client: Client,
     }
 
     impl Harness {
         fn new() -> Self {
-            let addr = "127.0.0.1:1".parse().expect("addr");
-            let info = Arc::new(ClientInfo::new(1, addr, addr));
-            Harness {
-                srv: Server::new(Config::defaults()),
-                client: Client::new(info, true),
-            }
+            let kit = Kit::new();
+            let srv = kit.srv.clone();
+            Harness { kit, srv }
         }
 
         fn run(&mut self, words: &[&[u8]]) -> String {
-            let mut src = Vec::new();
-            let mut ranges = Vec::new();
-            for w in words {
-                ranges.push((src.len(), src.len() + w.len()));
-                src.extend_from_slice(w);
-            }
-            let mut out = Reply::new(Protocol::Resp2);
-            gate::dispatch(
-                &self.srv,
-                &mut self.client,
-                &mut out,
-                &Argv::new(&src, &ranges),
-            );
-            String::from_utf8_lossy(&out.buf).into_owned()
+            self.kit.run_bytes(words)
         }
 
         fn stream(&self) -> String {

@@ -257,11 +257,17 @@ pub(crate) mod testkit {
 
         /// Runs one command; returns its raw reply.
         pub fn run(&mut self, words: &[&str]) -> String {
+            let words: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+            self.run_bytes(&words)
+        }
+
+        /// Runs one command given as byte strings; returns its raw reply.
+        pub fn run_bytes(&mut self, words: &[&[u8]]) -> String {
             let mut src = Vec::new();
             let mut ranges = Vec::new();
             for w in words {
                 let a = src.len();
-                src.extend_from_slice(w.as_bytes());
+                src.extend_from_slice(w);
                 ranges.push((a, src.len()));
             }
             let argv = super::Argv::new(&src, &ranges);

@@ -75,6 +75,11 @@ impl Policy {
         matches!(self, Policy::AllKeysLfu | Policy::VolatileLfu)
     }
 
+    /// True for the policies that pick victims at random (no pool, no score).
+    pub fn is_random(self) -> bool {
+        matches!(self, Policy::AllKeysRandom | Policy::VolatileRandom)
+    }
+
     /// True when only keys with a TTL are candidates.
     pub fn volatile_only(self) -> bool {
         matches!(

@@ -12,6 +12,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::evict::{self, Policy};
+use super::eviction::EvictionPool;
 use super::key::Key;
 use super::value::{Entry, Value};
 use crate::cluster::slot::{key_slot, SLOTS};
@@ -95,8 +96,86 @@ impl SlotTable {
         Some(found.remove().0.entry)
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+    fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> + Clone {
         self.map.iter().map(|r| (r.key.as_bytes(), &r.entry))
+    }
+}
+
+const SLOT_WORDS: usize = SLOTS / 64;
+
+/// One bit per slot, kept in step with the slot tables by `SlotGuard`'s drop, so
+/// eviction can pick a random non-empty slot without locking empty ones.
+struct SlotBits(Box<[AtomicU64]>);
+
+impl SlotBits {
+    fn new() -> Self {
+        SlotBits((0..SLOT_WORDS).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    fn set(&self, slot: u16, on: bool) {
+        let word = &self.0[slot as usize / 64];
+        let mask = 1u64 << (slot % 64);
+        // A plain load first: the bit rarely changes, and a read keeps the line shared.
+        if (word.load(Ordering::Relaxed) & mask != 0) != on {
+            if on {
+                word.fetch_or(mask, Ordering::Relaxed);
+            } else {
+                word.fetch_and(!mask, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A set slot chosen uniformly: a few random probes (enough when most slots
+    /// hold keys), else a select over the popcounts (sparse keyspaces, where
+    /// "first set bit after a random point" would favour slots after long gaps).
+    fn random_set(&self) -> Option<u16> {
+        for _ in 0..8 {
+            let s = fastrand::usize(..SLOTS);
+            if self.0[s / 64].load(Ordering::Relaxed) & (1u64 << (s % 64)) != 0 {
+                return Some(s as u16);
+            }
+        }
+        let total: u32 = self
+            .0
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed).count_ones())
+            .sum();
+        if total == 0 {
+            return None;
+        }
+        let mut r = fastrand::u32(..total);
+        for (i, w) in self.0.iter().enumerate() {
+            let mut bits = w.load(Ordering::Relaxed);
+            let c = bits.count_ones();
+            if r < c {
+                for _ in 0..r {
+                    bits &= bits.wrapping_sub(1);
+                }
+                return Some((i * 64 + bits.trailing_zeros() as usize) as u16);
+            }
+            r -= c;
+        }
+        // Bits cleared between the two passes.
+        self.first_from(fastrand::usize(..SLOTS))
+    }
+
+    /// The first set slot at or after `start`, wrapping around.
+    fn first_from(&self, start: usize) -> Option<u16> {
+        let start = start % SLOTS;
+        let (w0, b0) = (start / 64, start % 64);
+        for i in 0..=SLOT_WORDS {
+            let w = (w0 + i) % SLOT_WORDS;
+            let mut bits = self.0[w].load(Ordering::Relaxed);
+            if i == 0 {
+                bits &= !0u64 << b0;
+            } else if i == SLOT_WORDS {
+                bits &= (1u64 << b0).wrapping_sub(1);
+            }
+            if bits != 0 {
+                return Some((w * 64 + bits.trailing_zeros() as usize) as u16);
+            }
+        }
+        None
     }
 }
 
@@ -107,6 +186,8 @@ pub struct Db {
     slots: OnceLock<Box<[Mutex<SlotTable>]>>,
     keys: AtomicU64,
     volatile: AtomicU64,
+    occupied: SlotBits,
+    with_ttl: SlotBits,
 }
 
 impl Db {
@@ -115,6 +196,8 @@ impl Db {
             slots: OnceLock::new(),
             keys: AtomicU64::new(0),
             volatile: AtomicU64::new(0),
+            occupied: SlotBits::new(),
+            with_ttl: SlotBits::new(),
         }
     }
 
@@ -140,6 +223,18 @@ impl Db {
     pub fn volatile_len(&self) -> u64 {
         self.volatile.load(Ordering::Relaxed)
     }
+
+    /// A random slot that holds keys (keys with a TTL when `volatile`), found
+    /// from a bitmap without locking any slot; `None` when there is none. The
+    /// slot may have emptied since: callers re-check under its lock.
+    pub fn random_slot(&self, volatile: bool) -> Option<u16> {
+        let bits = if volatile {
+            &self.with_ttl
+        } else {
+            &self.occupied
+        };
+        bits.random_set()
+    }
 }
 
 /// All databases plus the shared eviction settings.
@@ -149,6 +244,8 @@ pub struct Keyspace {
     pub stats: KeyspaceStats,
     policy: AtomicU8,
     sink: Arc<dyn RemovalSink>,
+    /// Eviction candidates kept between eviction calls, as Redis keeps its pool.
+    pub(crate) eviction_pool: Mutex<EvictionPool>,
 }
 
 impl Keyspace {
@@ -159,6 +256,7 @@ impl Keyspace {
             stats: KeyspaceStats::default(),
             policy: AtomicU8::new(Policy::NoEviction as u8),
             sink,
+            eviction_pool: Mutex::new(EvictionPool::default()),
         }
     }
 
@@ -193,6 +291,7 @@ impl Keyspace {
             table: self.dbs[db].slots()[slot as usize].lock(),
             ks: self,
             db,
+            slot,
             now,
         }
     }
@@ -224,8 +323,13 @@ impl Keyspace {
         let d = &self.dbs[db];
         let Some(slots) = d.slots.get() else { return 0 };
         let mut removed = 0;
-        for slot in slots.iter() {
-            let t = std::mem::take(&mut *slot.lock());
+        for (i, slot) in slots.iter().enumerate() {
+            let mut table = slot.lock();
+            let t = std::mem::take(&mut *table);
+            // Cleared under the slot's lock so a concurrent insert's bit survives.
+            d.occupied.set(i as u16, false);
+            d.with_ttl.set(i as u16, false);
+            drop(table);
             removed += t.len() as u64;
             d.keys.fetch_sub(t.len() as u64, Ordering::Relaxed);
             d.volatile.fetch_sub(t.volatile as u64, Ordering::Relaxed);
@@ -247,7 +351,19 @@ pub struct SlotGuard<'a> {
     table: MutexGuard<'a, SlotTable>,
     ks: &'a Keyspace,
     db: usize,
+    slot: u16,
     now: u64,
+}
+
+impl Drop for SlotGuard<'_> {
+    /// Publishes whether the slot holds keys (and keys with a TTL) while the lock
+    /// is still held, whatever path changed the table.
+    fn drop(&mut self) {
+        let (keys, ttl) = (self.table.len() > 0, self.table.volatile > 0);
+        let db = &self.ks.dbs[self.db];
+        db.occupied.set(self.slot, keys);
+        db.with_ttl.set(self.slot, ttl);
+    }
 }
 
 impl<'a> SlotGuard<'a> {
@@ -460,6 +576,14 @@ impl<'a> SlotGuard<'a> {
         self.table.iter().nth(n)
     }
 
+    /// Every entry, expired or not, in table order starting at position `start`
+    /// and wrapping around (eviction sampling: callers pick `start` at random).
+    pub fn entries_from(&self, start: usize) -> impl Iterator<Item = (&[u8], &Entry)> {
+        let start = start % self.table.len().max(1);
+        let t = &*self.table;
+        t.iter().skip(start).chain(t.iter().take(start))
+    }
+
     /// Removes every expired entry in this slot; returns (examined, expired).
     pub fn purge_expired(&mut self) -> (usize, usize) {
         let now = self.now;
@@ -573,5 +697,63 @@ mod tests {
         assert_eq!(ks.db(0).len(), 3);
         assert_eq!(ks.flush_db(0), 3);
         assert_eq!(ks.db(0).len(), 0);
+    }
+
+    #[test]
+    fn slot_bitmaps_follow_the_tables() {
+        let ks = ks();
+        assert_eq!(ks.db(0).random_slot(false), None);
+        let slot = key_slot(b"k");
+        ks.lock_key(0, b"k", 0)
+            .set(b"k", Value::string(b"v"), Some(0));
+        assert_eq!(ks.db(0).random_slot(false), Some(slot));
+        assert_eq!(ks.db(0).random_slot(true), None);
+        assert_eq!(ks.db(1).random_slot(false), None);
+        ks.lock_key(0, b"k", 0).set_expire(b"k", 5000);
+        assert_eq!(ks.db(0).random_slot(true), Some(slot));
+        ks.lock_key(0, b"k", 0).remove(b"k");
+        assert_eq!(ks.db(0).random_slot(false), None);
+        assert_eq!(ks.db(0).random_slot(true), None);
+        ks.lock_key(0, b"k", 0)
+            .set(b"k", Value::string(b"v"), Some(5000));
+        ks.flush_db(0);
+        assert_eq!(ks.db(0).random_slot(false), None);
+        assert_eq!(ks.db(0).random_slot(true), None);
+    }
+
+    #[test]
+    fn random_slot_is_uniform_over_sparse_slots() {
+        let ks = ks();
+        // Two adjacent slots and a distant one: picking "the first set bit after a
+        // random point" would almost never return the second of the pair.
+        let keys: [&[u8]; 3] = [b"{06S}", b"{Qi}", b"foo"];
+        let slots: Vec<u16> = keys.iter().map(|k| key_slot(k)).collect();
+        assert_eq!(slots[0] + 1, slots[1]);
+        for k in keys {
+            ks.lock_key(0, k, 0).set(k, Value::string(b"v"), Some(0));
+        }
+        let mut hits = [0u32; 3];
+        for _ in 0..3000 {
+            let s = ks.db(0).random_slot(false);
+            let i = slots.iter().position(|x| Some(*x) == s);
+            hits[i.expect("a slot that holds a key")] += 1;
+        }
+        assert!(hits.iter().all(|&h| h > 700), "{hits:?}");
+    }
+
+    #[test]
+    fn entries_from_wraps_around_every_entry() {
+        let ks = ks();
+        let mut g = ks.lock_slot(0, key_slot(b"{t}a"), 0);
+        for k in [&b"{t}a"[..], b"{t}b", b"{t}c"] {
+            g.set(k, Value::string(b"v"), Some(0));
+        }
+        let all: Vec<Vec<u8>> = g.entries_from(0).map(|(k, _)| k.to_vec()).collect();
+        for start in 0..5 {
+            let got: Vec<Vec<u8>> = g.entries_from(start).map(|(k, _)| k.to_vec()).collect();
+            let mut want = all.clone();
+            want.rotate_left(start % 3);
+            assert_eq!(got, want);
+        }
     }
 }
