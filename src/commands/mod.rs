@@ -5,6 +5,7 @@
 pub mod client;
 pub mod command;
 pub mod connection;
+pub mod functions;
 pub mod keys;
 pub mod server;
 pub mod spec;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::HashMap;
 
 use super::spec::{Arity, CommandSpec, Flags, KeySpec};
-use super::{command, connection, keys, server, strings};
+use super::{command, connection, functions, keys, server, strings};
 
 /// Builds a `&'static [CommandSpec]`, one line per command:
 /// `name arity [FLAG|FLAG] keys "acl cats" group since handler "summary" [subs]`.
@@ -103,6 +103,7 @@ pub static COMMANDS: &[CommandSpec] = commands! {
     "flushall" -1 [WRITE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushall, "Removes all keys from all databases.";
     "time" 1 [LOADING|STALE|FAST] NOKEYS, "fast" "server" "2.6.0" server::time, "Returns the server time.";
     "info" -1 [LOADING|STALE] NOKEYS, "slow dangerous" "server" "1.0.0" server::info, "Returns information and statistics about the server.";
+    "function" -2 [] NOKEYS, "slow" "scripting" "7.0.0" functions::function, "A container for function commands.", subs functions::SUBCOMMANDS;
     "config" -2 [] NOKEYS, "slow" "server" "2.0.0" server::container, "A container for server configuration commands.", subs server::CONFIG_SUBCOMMANDS;
     "client" -2 [] NOKEYS, "slow" "connection" "2.4.0" server::container, "A container for client connection commands.", subs super::client::SUBCOMMANDS;
     "slowlog" -2 [] NOKEYS, "slow" "server" "2.2.12" server::container, "A container for slow log commands.", subs server::SLOWLOG_SUBCOMMANDS;

@@ -15,7 +15,8 @@ use thiserror::Error;
 use crate::store::Value;
 
 /// Bytes after the value: version (2) + checksum (8).
-const FOOTER_LEN: usize = 10;
+/// RDB version (2 bytes) + CRC64 (8 bytes) closing every payload.
+pub const FOOTER_LEN: usize = 10;
 
 /// Redis compresses strings in payloads unless `rdbcompression no`.
 const COMPRESS: bool = true;
@@ -37,6 +38,14 @@ pub fn dump(value: &Value) -> Vec<u8> {
     out.push(rdb::value_type(value));
     rdb::write_value(&mut out, value, COMPRESS);
     out.extend_from_slice(&rdb::RDB_VERSION.to_le_bytes());
+    let crc = crc64::crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// A payload with no body: RDB version + checksum (FUNCTION DUMP of an empty library).
+pub fn empty_payload() -> Vec<u8> {
+    let mut out = rdb::RDB_VERSION.to_le_bytes().to_vec();
     let crc = crc64::crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
