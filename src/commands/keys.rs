@@ -9,7 +9,7 @@ use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::cluster::slot::SLOTS;
 use crate::glob;
 use crate::persist;
-use crate::store::evict::{self, Policy, LRU_CLOCK_MAX};
+use crate::store::evict::{self, Policy};
 use crate::store::{Entry, Keyspace, SlotGuard, Value};
 
 /// `DEL key [key …]` (also UNLINK)
@@ -781,8 +781,7 @@ impl RestoreOpts {
         }
         match (self.idle, policy) {
             (Some(idle), p) if p != Policy::AllKeysFifo => {
-                let clock = evict::lru_clock() as i64;
-                (clock - idle).rem_euclid(LRU_CLOCK_MAX as i64) as u32
+                evict::access_idle_for(idle.max(0) as u64)
             }
             _ => fresh,
         }

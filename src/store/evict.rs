@@ -1,15 +1,18 @@
 //! `maxmemory` policies and the per-key access metadata they read.
 //!
 //! `Entry::access` is one u32 whose meaning depends on the policy in force, as
-//! Redis's 24-bit `lru` field does: the LRU clock (seconds, 24 bits) for LRU,
+//! Redis's 24-bit `lru` field does: the LRU clock (10 ms ticks) for LRU,
 //! random, TTL and noeviction; `minutes << 8 | log-counter` for LFU; an insertion
 //! sequence number for FIFO.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Largest value of the 24-bit LRU clock.
-pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
+/// LRU clock ticks per second. Redis counts whole seconds, which cannot tell a
+/// hot key from one written in the same second; when memory turns over in under a
+/// second (a fast cache under write load) LRU then degrades to random. 10 ms ticks
+/// in 32 bits still wrap only after 497 days (Redis: 194).
+pub const LRU_TICKS_PER_SEC: u32 = 100;
 /// Counter a new key starts with under LFU, so it is not evicted at once.
 pub const LFU_INIT_VAL: u8 = 5;
 
@@ -100,20 +103,29 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The 24-bit LRU clock (seconds).
+/// The LRU clock (10 ms ticks, wrapping).
 pub fn lru_clock() -> u32 {
-    ((unix_ms() / 1000) as u32) & LRU_CLOCK_MAX
+    (unix_ms() / (1000 / LRU_TICKS_PER_SEC as u64)) as u32
 }
 
-/// Seconds since `access` under the LRU clock, with wrap-around.
+/// Redis's 24-bit seconds LRU clock, for `INFO server` `lru_clock`.
+pub fn lru_clock_seconds() -> u32 {
+    ((unix_ms() / 1000) as u32) & ((1 << 24) - 1)
+}
+
+/// LRU ticks since `access`, with wrap-around.
+pub fn idle_ticks(access: u32) -> u64 {
+    lru_clock().wrapping_sub(access) as u64
+}
+
+/// Seconds since `access` under the LRU clock.
 pub fn idle_seconds(access: u32) -> u64 {
-    let now = lru_clock();
-    let a = access & LRU_CLOCK_MAX;
-    if now >= a {
-        (now - a) as u64
-    } else {
-        (now + (LRU_CLOCK_MAX - a)) as u64
-    }
+    idle_ticks(access) / LRU_TICKS_PER_SEC as u64
+}
+
+/// The access value of a key last used `secs` seconds ago (RESTORE … IDLETIME).
+pub fn access_idle_for(secs: u64) -> u32 {
+    lru_clock().wrapping_sub((secs as u32).wrapping_mul(LRU_TICKS_PER_SEC))
 }
 
 fn lfu_minutes() -> u32 {
@@ -171,7 +183,7 @@ pub fn touch(access: &mut u32, policy: Policy) {
 /// Eviction score: higher means evict sooner. `expire_at` is used by volatile-ttl.
 pub fn score(policy: Policy, access: u32, expire_at: u64) -> u64 {
     match policy {
-        Policy::AllKeysLru | Policy::VolatileLru => idle_seconds(access),
+        Policy::AllKeysLru | Policy::VolatileLru => idle_ticks(access),
         Policy::AllKeysLfu | Policy::VolatileLfu => 255 - lfu_counter(access) as u64,
         Policy::VolatileTtl => u64::MAX - expire_at,
         Policy::AllKeysFifo => FIFO_SEQ.load(Ordering::Relaxed).wrapping_sub(access) as u64,

@@ -362,7 +362,7 @@ mod tests {
     }
 
     fn ago(now: u32, secs: u32) -> u32 {
-        now.wrapping_sub(secs) & evict::LRU_CLOCK_MAX
+        now.wrapping_sub(secs.wrapping_mul(evict::LRU_TICKS_PER_SEC))
     }
 
     fn exists(ks: &Keyspace, db: usize, key: &str) -> bool {

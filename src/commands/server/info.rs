@@ -201,7 +201,7 @@ fn server(srv: &Server, w: &mut InfoWriter) {
         ("uptime_in_days", &(uptime / 86400)),
         ("hz", &cfg.hz),
         ("configured_hz", &cfg.hz),
-        ("lru_clock", &evict::lru_clock()),
+        ("lru_clock", &evict::lru_clock_seconds()),
         ("executable", &exe),
         ("config_file", &cfg.config_file),
         ("io_threads_active", &0),
