@@ -1,58 +1,50 @@
 //! `COMMAND` and its subcommands, all derived from the command table.
 
-use super::spec::{Arity, CommandSpec, Flags, KeySpec};
+use super::server::sub;
+use super::spec::{CommandSpec, Flags, KeySpec};
 use super::{is, Argv, CmdError, CmdResult, Ctx};
 use crate::glob;
 
 /// `COMMAND` subcommands.
 pub static SUBCOMMANDS: &[CommandSpec] = &[
-    sub("count", 2, count, "Returns a count of commands."),
+    sub("count", 2, F, ACL, count, "Returns a count of commands."),
     sub(
         "docs",
         -2,
+        F,
+        ACL,
         docs,
         "Returns documentary information about one, multiple or all commands.",
     ),
     sub(
         "getkeys",
-        -3,
+        -4,
+        F,
+        ACL,
         getkeys,
         "Extracts the key names from an arbitrary command.",
     ),
     sub(
         "help",
         2,
+        F,
+        ACL,
         help,
         "Returns helpful text about the different subcommands.",
     ),
     sub(
         "info",
         -2,
+        F,
+        ACL,
         info,
         "Returns information about one, multiple or all commands.",
     ),
-    sub("list", -2, list, "Returns a list of command names."),
+    sub("list", -2, F, ACL, list, "Returns a list of command names."),
 ];
 
-const fn sub(
-    name: &'static str,
-    arity: i32,
-    handler: super::Handler,
-    summary: &'static str,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity: Arity(arity),
-        flags: Flags::LOADING.or(Flags::STALE),
-        keys: KeySpec::None,
-        acl: "slow connection",
-        group: "server",
-        since: "7.0.0",
-        handler,
-        summary,
-        subcommands: &[],
-    }
-}
+const F: Flags = Flags::LOADING.or(Flags::STALE);
+const ACL: &str = "slow connection";
 
 /// `COMMAND`: every top-level command.
 pub fn command(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
