@@ -1,8 +1,16 @@
 //! Glob-style pattern matching as Redis's `stringmatchlen` (KEYS, SCAN MATCH,
 //! CONFIG GET, PSUBSCRIBE): `*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x` escapes.
 
+/// Redis gives up (no match) on patterns whose matching would recurse through
+/// more than this many `*` groups (`stringmatchlen`'s abuse protection).
+const MAX_STAR_GROUPS: usize = 1000;
+
 /// True when `s` matches `pattern`; `nocase` folds ASCII case.
 pub fn matches(p: &[u8], s: &[u8], nocase: bool) -> bool {
+    if inner_star_groups(p) > MAX_STAR_GROUPS {
+        // Any successful match passes through every group, which Redis refuses.
+        return false;
+    }
     // Greedy matching with one backtrack point (the last '*'): every other token
     // matches exactly one byte, so this is complete and never exponential.
     let (mut pi, mut si) = (0usize, 0usize);
@@ -57,6 +65,43 @@ pub fn matches(p: &[u8], s: &[u8], nocase: bool) -> bool {
         pi += 1;
     }
     pi == p.len()
+}
+
+/// Number of `*` runs that are not at the very end of the pattern (those are
+/// the ones Redis recurses into), skipping escapes and `[...]` classes.
+fn inner_star_groups(p: &[u8]) -> usize {
+    let (mut i, mut groups) = (0, 0);
+    while i < p.len() {
+        match p[i] {
+            b'\\' => i += 2,
+            b'[' => i = skip_class(p, i + 1),
+            b'*' => {
+                while i < p.len() && p[i] == b'*' {
+                    i += 1;
+                }
+                if i < p.len() {
+                    groups += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    groups
+}
+
+/// Index after the class that starts after a '['.
+fn skip_class(p: &[u8], mut i: usize) -> usize {
+    if i < p.len() && p[i] == b'^' {
+        i += 1;
+    }
+    while i < p.len() {
+        match p[i] {
+            b'\\' => i += 2,
+            b']' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    i
 }
 
 fn eq(a: u8, b: u8, nocase: bool) -> bool {
@@ -149,6 +194,22 @@ mod tests {
             assert!(!matches(p.as_bytes(), s.as_bytes(), false), "{p} !~ {s}");
         }
         assert!(matches(b"MAXMEM*", b"maxmemory", true));
+    }
+
+    #[test]
+    fn too_many_star_groups_never_match() {
+        // Redis's keyspace.tcl: KEYS of 50000 × "*?" against a 50000-byte key is empty.
+        let p = "*?".repeat(50_000);
+        assert!(!matches(p.as_bytes(), "a".repeat(50_000).as_bytes(), false));
+        let ok = "*a".repeat(1000) + "*";
+        assert!(matches(ok.as_bytes(), "a".repeat(1000).as_bytes(), false));
+        let over = "*a".repeat(1001);
+        assert!(!matches(
+            over.as_bytes(),
+            "a".repeat(1001).as_bytes(),
+            false
+        ));
+        assert!(matches(b"[*]\\**x", b"**x", false));
     }
 
     #[test]

@@ -52,13 +52,11 @@ fn strings_and_pipelines_resp3() {
 }
 
 #[test]
-#[ignore = "needs TTL/PTTL/EXPIRE/PERSIST and SCAN from the keys branch"]
 fn ttl_and_scan_resp2() {
     run_checks(2, "ttl,scan");
 }
 
 #[test]
-#[ignore = "needs TTL/PTTL/EXPIRE/PERSIST and SCAN from the keys branch"]
 fn ttl_and_scan_resp3() {
     run_checks(3, "ttl,scan");
 }

@@ -115,10 +115,10 @@ fn write_info(ctx: &mut Ctx<'_>, c: &CommandSpec, full: &str) {
     for cat in cats {
         out.simple(&format!("@{cat}"));
     }
-    out.array_len(0);
+    out.set_len(0);
     write_key_specs(ctx, c);
     let subs = c.subcommands;
-    ctx.out.array_len(subs.len());
+    ctx.out.set_len(subs.len());
     for s in subs {
         let name = format!("{}|{}", full, s.name);
         write_info(ctx, s, &name);
@@ -133,9 +133,9 @@ fn write_key_specs(ctx: &mut Ctx<'_>, c: &CommandSpec) {
         &["RO", "access"]
     };
     match c.keys {
-        KeySpec::None => out.array_len(0),
+        KeySpec::None => out.set_len(0),
         KeySpec::Range { first, last, step } => {
-            out.array_len(1);
+            out.set_len(1);
             out.map_len(3);
             out.bulk(b"flags");
             out.set_len(access.len());
@@ -168,7 +168,7 @@ fn write_key_specs(ctx: &mut Ctx<'_>, c: &CommandSpec) {
             out.int(0);
         }
         KeySpec::Keynum { at } => {
-            out.array_len(1);
+            out.set_len(1);
             out.map_len(3);
             out.bulk(b"flags");
             out.set_len(access.len());

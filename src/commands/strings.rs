@@ -13,7 +13,7 @@ const MAX_STRING: u64 = 512 * 1024 * 1024;
 /// The bytes of a string value (integers are formatted).
 pub fn string_bytes(v: &Value) -> Result<Cow<'_, [u8]>, CmdError> {
     match v {
-        Value::Str(s) => Ok(Cow::Borrowed(s)),
+        Value::Str(s) | Value::Raw(s) => Ok(Cow::Borrowed(s)),
         Value::Int(n) => Ok(Cow::Owned(
             itoa::Buffer::new().format(*n).as_bytes().to_vec(),
         )),
@@ -31,7 +31,7 @@ fn ensure_string(e: &Entry) -> Result<(), CmdError> {
 fn reply_value(ctx: &mut Ctx<'_>, v: &Value) -> CmdResult {
     match v {
         Value::Int(n) => ctx.out.bulk_int(*n),
-        Value::Str(s) => ctx.out.bulk(s),
+        Value::Str(s) | Value::Raw(s) => ctx.out.bulk(s),
     }
     Ok(())
 }
@@ -63,7 +63,7 @@ pub fn get(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             ensure_string(e)?;
             match &e.value {
                 Value::Int(n) => ctx.out.bulk_int(*n),
-                Value::Str(s) => ctx.out.bulk(s),
+                Value::Str(s) | Value::Raw(s) => ctx.out.bulk(s),
             }
             Ok(())
         }
@@ -219,7 +219,7 @@ pub fn mget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
                 ..
             }) => ctx.out.bulk_int(*v),
             Some(Entry {
-                value: Value::Str(s),
+                value: Value::Str(s) | Value::Raw(s),
                 ..
             }) => ctx.out.bulk(s),
             None => ctx.out.null(),
@@ -400,7 +400,7 @@ pub fn strlen(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             ensure_string(e)?;
             match &e.value {
                 Value::Int(n) => itoa::Buffer::new().format(*n).len(),
-                Value::Str(s) => s.len(),
+                Value::Str(s) | Value::Raw(s) => s.len(),
             }
         }
     };
@@ -420,7 +420,9 @@ fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
             ensure_string(e)?;
             let cur = match &e.value {
                 Value::Int(n) => *n,
-                Value::Str(s) => super::parse_int_strict(s).ok_or(CmdError::NotInteger)?,
+                Value::Str(s) | Value::Raw(s) => {
+                    super::parse_int_strict(s).ok_or(CmdError::NotInteger)?
+                }
             };
             let next = cur.checked_add(by).ok_or(CmdError::Overflow)?;
             e.value = Value::Int(next);

@@ -142,7 +142,7 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
 /// The RDB type id of a value.
 pub fn value_type(v: &Value) -> u8 {
     match v {
-        Value::Int(_) | Value::Str(_) => types::STRING,
+        Value::Int(_) | Value::Str(_) | Value::Raw(_) => types::STRING,
     }
 }
 
@@ -150,7 +150,7 @@ pub fn value_type(v: &Value) -> u8 {
 pub fn write_value(out: &mut Vec<u8>, v: &Value, compress: bool) {
     match v {
         Value::Int(n) => write_int_string(out, *n),
-        Value::Str(s) => write_string(out, s, compress),
+        Value::Str(s) | Value::Raw(s) => write_string(out, s, compress),
     }
 }
 

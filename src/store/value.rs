@@ -9,8 +9,11 @@ pub const EMBSTR_MAX: usize = 44;
 pub enum Value {
     /// A string holding a canonical integer.
     Int(i64),
-    /// Any other string.
+    /// Any other string, as SET stored it.
     Str(Box<[u8]>),
+    /// A string modified in place (APPEND, SETRANGE, SETBIT): Redis reports such
+    /// strings as `raw` whatever their length.
+    Raw(Box<[u8]>),
 }
 
 /// What `TYPE` reports.
@@ -40,13 +43,13 @@ impl Value {
 
     /// A string value that keeps its bytes as given (`raw` after APPEND/SETRANGE).
     pub fn raw(bytes: Vec<u8>) -> Value {
-        Value::Str(bytes.into_boxed_slice())
+        Value::Raw(bytes.into_boxed_slice())
     }
 
     /// The value's type.
     pub fn kind(&self) -> Kind {
         match self {
-            Value::Int(_) | Value::Str(_) => Kind::String,
+            Value::Int(_) | Value::Str(_) | Value::Raw(_) => Kind::String,
         }
     }
 
@@ -55,7 +58,7 @@ impl Value {
         match self {
             Value::Int(_) => "int",
             Value::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
-            Value::Str(_) => "raw",
+            Value::Str(_) | Value::Raw(_) => "raw",
         }
     }
 
@@ -64,7 +67,7 @@ impl Value {
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Int(_) => 0,
-            Value::Str(s) => s.len(),
+            Value::Str(s) | Value::Raw(s) => s.len(),
         }
     }
 }

@@ -54,7 +54,7 @@ fn serialized_len(v: &Value) -> usize {
             let s = n.to_string();
             len_prefix(s.len()) + s.len()
         }
-        Value::Str(s) => len_prefix(s.len()) + s.len(),
+        Value::Str(s) | Value::Raw(s) => len_prefix(s.len()) + s.len(),
     }
 }
 

@@ -181,7 +181,9 @@ pub fn bytes_estimate(key: &[u8], entry: &Entry) -> usize {
         Value::Str(s) if s.len() <= crate::store::value::EMBSTR_MAX => {
             jemalloc_size(ROBJ + 3 + s.len() + 1)
         }
-        Value::Str(s) => ROBJ + jemalloc_size(sds_header(s.len(), false) + s.len() + 1),
+        Value::Str(s) | Value::Raw(s) => {
+            ROBJ + jemalloc_size(sds_header(s.len(), false) + s.len() + 1)
+        }
     };
     DICT_ENTRY + key_bytes + value
 }
