@@ -533,8 +533,9 @@ mod tests {
         put(&ks, 0, "newer", 0, ago(now, 100));
         let mut pool = EvictionPool::default();
         pool.reset_for(Policy::AllKeysLru);
-        pool.offer(1000, 0, b"old");
-        pool.offer(100, 0, b"newer");
+        let secs = |n: u64| n * evict::LRU_TICKS_PER_SEC as u64;
+        pool.offer(secs(1000), 0, b"old");
+        pool.offer(secs(100), 0, b"newer");
         // "old" was sampled as idle 1000 s; it is 500 s idle now, still the best.
         assert_eq!(
             pooled_victim(&ks, &mut pool, Policy::AllKeysLru, 1, 0),
@@ -543,7 +544,7 @@ mod tests {
         assert!(!exists(&ks, 0, "old"));
         // A pooled key that was read since is put back rather than evicted.
         put(&ks, 0, "touched", 0, now);
-        pool.offer(2000, 0, b"touched");
+        pool.offer(secs(2000), 0, b"touched");
         assert!(pooled_victim(&ks, &mut pool, Policy::AllKeysLru, 1, 0).is_some());
         assert!(exists(&ks, 0, "touched"));
         assert!(!exists(&ks, 0, "newer"));
