@@ -111,10 +111,15 @@ fn main() -> std::process::ExitCode {
         eprintln!("ringcache: cannot use dir '{}': {e}", cfg.dir);
         return std::process::ExitCode::from(1);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // On one core (e.g. pinned with taskset) a single-threaded scheduler avoids
+    // cross-thread wake-ups; with more cores, one worker per core.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut builder = if cores > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ringcache: cannot start runtime: {e}");
