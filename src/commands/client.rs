@@ -365,19 +365,10 @@ fn kill(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// True for names Redis accepts: printable ASCII without spaces.
-fn valid_name(name: &[u8]) -> bool {
-    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
-}
-
 /// `CLIENT SETNAME name` ("" clears it).
 fn setname(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let name = argv.get(2);
-    if !valid_name(name) {
-        return Err(CmdError::err(
-            "Client names cannot contain spaces, newlines or special characters.",
-        ));
-    }
+    super::connection::check_client_name(name)?;
     *ctx.client.info.name.lock() = String::from_utf8_lossy(name).into_owned();
     ctx.out.ok();
     Ok(())
@@ -407,7 +398,7 @@ fn setinfo(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             String::from_utf8_lossy(attr)
         )));
     };
-    if !valid_name(val) {
+    if super::connection::check_client_name(val).is_err() {
         return Err(CmdError::err(format!(
             "{} cannot contain spaces, newlines or special characters.",
             String::from_utf8_lossy(attr).to_ascii_lowercase()
@@ -487,9 +478,9 @@ fn pause(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
     let now = unix_ms();
     let until = now.saturating_add(ms as u64);
-    let mut p = ctx.srv.pause.lock();
-    *p = merge_pause(*p, now, until, writes_only);
-    drop(p);
+    ctx.srv
+        .pause
+        .update(|p| merge_pause(p, now, until, writes_only));
     ctx.out.ok();
     Ok(())
 }
@@ -505,7 +496,7 @@ fn subcommand_syntax(argv: &Argv<'_>) -> CmdError {
 
 /// `CLIENT UNPAUSE`
 fn unpause(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
-    *ctx.srv.pause.lock() = Pause::default();
+    ctx.srv.pause.update(|_| Pause::default());
     ctx.srv.unpause.notify_waiters();
     ctx.out.ok();
     Ok(())

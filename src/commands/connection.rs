@@ -82,9 +82,15 @@ pub fn auth(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// True for names CLIENT SETNAME accepts: printable, no spaces.
-pub fn valid_client_name(name: &[u8]) -> bool {
-    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+/// Checks a client name (HELLO SETNAME, CLIENT SETNAME): printable ASCII, no spaces.
+pub fn check_client_name(name: &[u8]) -> CmdResult {
+    if name.iter().all(|&c| (b'!'..=b'~').contains(&c)) {
+        Ok(())
+    } else {
+        Err(CmdError::err(
+            "Client names cannot contain spaces, newlines or special characters.",
+        ))
+    }
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
@@ -113,11 +119,7 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             i += 3;
         } else if is(a, "SETNAME") && i + 1 < argv.len() {
             let n = argv.get(i + 1);
-            if !valid_client_name(n) {
-                return Err(CmdError::err(
-                    "Client names cannot contain spaces, newlines or special characters.",
-                ));
-            }
+            check_client_name(n)?;
             setname = Some(n);
             i += 2;
         } else {

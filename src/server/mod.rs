@@ -97,6 +97,35 @@ pub struct Pause {
     pub writes_only: bool,
 }
 
+/// `CLIENT PAUSE` state in one atomic (`until_ms << 1 | writes_only`): sessions
+/// read it before every command, so it must not be a lock.
+#[derive(Debug, Default)]
+pub struct PauseState(AtomicU64);
+
+impl PauseState {
+    /// The current pause.
+    pub fn get(&self) -> Pause {
+        let v = self.0.load(Ordering::Acquire);
+        Pause {
+            until_ms: v >> 1,
+            writes_only: v & 1 == 1,
+        }
+    }
+
+    /// Replaces the pause with `f(current)`, atomically.
+    pub fn update(&self, f: impl Fn(Pause) -> Pause) {
+        let enc = |p: Pause| (p.until_ms << 1) | p.writes_only as u64;
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(enc(f(Pause {
+                    until_ms: v >> 1,
+                    writes_only: v & 1 == 1,
+                })))
+            });
+    }
+}
+
 /// State shared by every connection.
 pub struct Server {
     /// The configuration (the live subset changes with CONFIG SET).
@@ -122,7 +151,7 @@ pub struct Server {
     /// Number of clients in MONITOR mode.
     pub monitors: AtomicUsize,
     /// `CLIENT PAUSE` state and a wake-up for paused sessions.
-    pub pause: Mutex<Pause>,
+    pub pause: PauseState,
     /// Notified on `CLIENT UNPAUSE`.
     pub unpause: tokio::sync::Notify,
     /// Shutdown trigger.
@@ -170,7 +199,7 @@ impl Server {
             commands: CommandTable::new(),
             monitor_tx,
             monitors: AtomicUsize::new(0),
-            pause: Mutex::new(Pause::default()),
+            pause: PauseState::default(),
             unpause: tokio::sync::Notify::new(),
             shutdown: shutdown::Shutdown::new(),
             started: Instant::now(),

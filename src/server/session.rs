@@ -171,7 +171,7 @@ async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<us
 
 /// How long the command at the front of the buffer must wait for CLIENT PAUSE.
 fn pause_wait(srv: &Server, parser: &RequestParser, inbuf: &[u8]) -> Option<Duration> {
-    let p = *srv.pause.lock();
+    let p = srv.pause.get();
     if p.until_ms == 0 {
         return None;
     }

@@ -336,14 +336,6 @@ impl Keyspace {
         }
         removed
     }
-
-    /// Number of keys stored in one slot of `db`.
-    pub fn slot_len(&self, db: usize, slot: u16) -> usize {
-        self.dbs[db]
-            .slots
-            .get()
-            .map_or(0, |s| s[slot as usize].lock().len())
-    }
 }
 
 /// Exclusive access to one slot table. Reads through it apply lazy expiry.
@@ -367,11 +359,6 @@ impl Drop for SlotGuard<'_> {
 }
 
 impl<'a> SlotGuard<'a> {
-    /// The database this guard's slot belongs to.
-    pub fn db_index(&self) -> usize {
-        self.db
-    }
-
     /// The command's notion of "now" (unix ms).
     pub fn now(&self) -> u64 {
         self.now
