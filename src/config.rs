@@ -64,6 +64,30 @@ pub struct Config {
     pub slowlog_max_len: u64,
     /// Latency monitor threshold in milliseconds (0 disables).
     pub latency_monitor_threshold: u64,
+    /// Run as a node of a Redis Cluster.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub cluster_enabled: bool,
+    /// `nodes.conf` file name, in `dir`.
+    pub cluster_config_file: String,
+    /// Milliseconds without an answer before a node counts as failing.
+    pub cluster_node_timeout: u64,
+    /// Cluster bus port (0 = client port + 10000).
+    pub cluster_port: u16,
+    /// IP address announced to the other nodes ("" = the one they see).
+    pub cluster_announce_ip: String,
+    /// Client port announced to the other nodes (0 = the real one).
+    pub cluster_announce_port: u16,
+    /// Bus port announced to the other nodes (0 = the real one).
+    pub cluster_announce_bus_port: u16,
+    /// Refuse key commands while some slot is not served.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub cluster_require_full_coverage: bool,
+    /// Serve reads while the cluster state is fail.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub cluster_allow_reads_when_down: bool,
+    /// A primary that loses its last slot becomes a replica of the new owner.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub cluster_allow_replica_migration: bool,
     /// Absolute path of the `--config` file ("" when started without one).
     #[serde(skip)]
     pub config_file: String,
@@ -135,6 +159,26 @@ pub fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(mul)
 }
 
+/// A boolean written as TOML `true`/`false` or Redis's `yes`/`no`.
+fn yes_no_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        B(bool),
+        S(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::B(b) => Ok(b),
+        Raw::S(s) => match s.to_ascii_lowercase().as_str() {
+            "yes" | "true" => Ok(true),
+            "no" | "false" => Ok(false),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected yes or no, got '{s}'"
+            ))),
+        },
+    }
+}
+
 fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -151,6 +195,26 @@ fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 }
 
 impl Config {
+    /// The cluster bus port: `cluster-port`, or the client port + 10000.
+    pub fn bus_port(&self) -> u16 {
+        if self.cluster_port != 0 {
+            self.cluster_port
+        } else {
+            self.port.wrapping_add(10000)
+        }
+    }
+
+    /// The cluster rule settings this configuration asks for.
+    pub fn cluster_settings(&self) -> crate::cluster::topology::Settings {
+        crate::cluster::topology::Settings {
+            node_timeout: self.cluster_node_timeout,
+            require_full_coverage: self.cluster_require_full_coverage,
+            allow_reads_when_down: self.cluster_allow_reads_when_down,
+            allow_replica_migration: self.cluster_allow_replica_migration,
+            announce_ip: self.cluster_announce_ip.clone(),
+        }
+    }
+
     /// Layers defaults, an optional TOML file, `RINGCACHE_*` variables and flag
     /// overrides (`(option-name, value)` pairs, applied last).
     pub fn load(file: Option<&str>, overrides: &[(String, String)]) -> Result<Config, ConfigError> {
@@ -209,6 +273,12 @@ impl Config {
         }
         if self.hz == 0 {
             return bad("hz", "must be at least 1");
+        }
+        if self.cluster_node_timeout == 0 {
+            return bad("cluster-node-timeout", "must be at least 1");
+        }
+        if self.cluster_config_file.is_empty() || self.cluster_config_file.contains('/') {
+            return bad("cluster-config-file", "must be a file name in dir");
         }
         Ok(())
     }
@@ -349,7 +419,64 @@ pub static OPTIONS: &[ConfigOption] = &[
         std::env::current_dir().map_or_else(|_| ".".into(), |p| p.to_string_lossy().into_owned())
     }),
     fixed("daemonize", false, |_| "no".into()),
-    fixed("cluster-enabled", false, |_| "no".into()),
+    fixed("cluster-enabled", true, |c| {
+        yes_no(c.cluster_enabled).into()
+    }),
+    fixed("cluster-config-file", true, |c| {
+        c.cluster_config_file.clone()
+    }),
+    fixed("cluster-port", true, |c| c.cluster_port.to_string()),
+    opt(
+        "cluster-node-timeout",
+        Kind::Int(1, i64::MAX),
+        |c| c.cluster_node_timeout.to_string(),
+        |c, v| {
+            c.cluster_node_timeout = v.int() as u64;
+            Ok(())
+        },
+    ),
+    opt(
+        "cluster-announce-ip",
+        Kind::Str,
+        |c| c.cluster_announce_ip.clone(),
+        |c, v| {
+            c.cluster_announce_ip = v.text();
+            Ok(())
+        },
+    ),
+    fixed("cluster-announce-port", true, |c| {
+        c.cluster_announce_port.to_string()
+    }),
+    fixed("cluster-announce-bus-port", true, |c| {
+        c.cluster_announce_bus_port.to_string()
+    }),
+    opt(
+        "cluster-require-full-coverage",
+        Kind::Bool,
+        |c| yes_no(c.cluster_require_full_coverage).into(),
+        |c, v| {
+            c.cluster_require_full_coverage = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "cluster-allow-reads-when-down",
+        Kind::Bool,
+        |c| yes_no(c.cluster_allow_reads_when_down).into(),
+        |c, v| {
+            c.cluster_allow_reads_when_down = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "cluster-allow-replica-migration",
+        Kind::Bool,
+        |c| yes_no(c.cluster_allow_replica_migration).into(),
+        |c, v| {
+            c.cluster_allow_replica_migration = v.flag();
+            Ok(())
+        },
+    ),
     fixed("io-threads", false, |_| "1".into()),
     fixed("appendfilename", false, |_| "appendonly.aof".into()),
     opt(

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use clap::Parser;
 use tikv_jemallocator::Jemalloc;
 
+use ringcache::cluster::{Cluster, ClusterConfig};
 use ringcache::config::Config;
 use ringcache::server::{self, Server};
 
@@ -51,6 +52,29 @@ struct Flags {
     client_query_buffer_limit: Option<String>,
     #[arg(long)]
     hz: Option<u32>,
+    /// `yes` to run as a Redis Cluster node.
+    #[arg(long = "cluster-enabled")]
+    cluster_enabled: Option<String>,
+    #[arg(long = "cluster-config-file")]
+    cluster_config_file: Option<String>,
+    /// Node timeout in milliseconds.
+    #[arg(long = "cluster-node-timeout")]
+    cluster_node_timeout: Option<u64>,
+    /// Cluster bus port (default: port + 10000).
+    #[arg(long = "cluster-port")]
+    cluster_port: Option<u16>,
+    #[arg(long = "cluster-announce-ip")]
+    cluster_announce_ip: Option<String>,
+    #[arg(long = "cluster-announce-port")]
+    cluster_announce_port: Option<u16>,
+    #[arg(long = "cluster-announce-bus-port")]
+    cluster_announce_bus_port: Option<u16>,
+    #[arg(long = "cluster-require-full-coverage")]
+    cluster_require_full_coverage: Option<String>,
+    #[arg(long = "cluster-allow-reads-when-down")]
+    cluster_allow_reads_when_down: Option<String>,
+    #[arg(long = "cluster-allow-replica-migration")]
+    cluster_allow_replica_migration: Option<String>,
 }
 
 impl Flags {
@@ -81,6 +105,34 @@ impl Flags {
             self.client_query_buffer_limit.clone(),
         );
         add("hz", self.hz.map(|n| n.to_string()));
+        add("cluster-enabled", self.cluster_enabled.clone());
+        add("cluster-config-file", self.cluster_config_file.clone());
+        add(
+            "cluster-node-timeout",
+            self.cluster_node_timeout.map(|n| n.to_string()),
+        );
+        add("cluster-port", self.cluster_port.map(|n| n.to_string()));
+        add("cluster-announce-ip", self.cluster_announce_ip.clone());
+        add(
+            "cluster-announce-port",
+            self.cluster_announce_port.map(|n| n.to_string()),
+        );
+        add(
+            "cluster-announce-bus-port",
+            self.cluster_announce_bus_port.map(|n| n.to_string()),
+        );
+        add(
+            "cluster-require-full-coverage",
+            self.cluster_require_full_coverage.clone(),
+        );
+        add(
+            "cluster-allow-reads-when-down",
+            self.cluster_allow_reads_when_down.clone(),
+        );
+        add(
+            "cluster-allow-replica-migration",
+            self.cluster_allow_replica_migration.clone(),
+        );
         v
     }
 }
@@ -135,7 +187,22 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::from(1);
             }
         };
-        let srv: Arc<Server> = Server::new(cfg);
+        let bus = if cfg.cluster_enabled {
+            match start_cluster(&cfg).await {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    eprintln!("ringcache: {e}");
+                    return std::process::ExitCode::from(1);
+                }
+            }
+        } else {
+            None
+        };
+        let cluster = bus.as_ref().map(|(c, _)| c.clone());
+        let srv: Arc<Server> = Server::with_cluster(cfg, cluster);
+        if let Some((_, listener)) = bus {
+            tokio::spawn(ringcache::cluster::bus::run(listener, srv.clone()));
+        }
         let signals = srv.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -152,6 +219,24 @@ fn main() -> std::process::ExitCode {
         tracing::info!("ringcache is now ready to exit, bye bye...");
         std::process::ExitCode::SUCCESS
     })
+}
+
+/// Loads the cluster state and binds the bus port.
+async fn start_cluster(cfg: &Config) -> Result<(Arc<Cluster>, tokio::net::TcpListener), String> {
+    let bus_port = cfg.bus_port();
+    let announce = |v: u16, real: u16| if v != 0 { v } else { real };
+    let c = Cluster::open(&ClusterConfig {
+        conf_file: cfg.cluster_config_file.clone().into(),
+        port: announce(cfg.cluster_announce_port, cfg.port),
+        bus_port: announce(cfg.cluster_announce_bus_port, bus_port),
+        settings: cfg.cluster_settings(),
+    })
+    .map_err(|e| e.to_string())?;
+    let addr = format!("{}:{}", cfg.bind, bus_port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on cluster bus {addr}: {e}"))?;
+    Ok((Arc::new(c), listener))
 }
 
 async fn wait_for_signal() {

@@ -1,3 +1,339 @@
-//! Cluster mode: the hash-slot ring (more arrives with the cluster issue).
+//! Cluster mode: the hash-slot ring shared by many nodes.
+//!
+//! - [`slot`]: CRC16 hash slots and slot bitmaps.
+//! - [`topology`]: the node table, slot owners, epochs and cluster state.
+//! - [`message`]: cluster bus messages and their encoding.
+//! - [`gossip`]: what a message or the periodic tick changes and sends.
+//! - [`failure`]: PFAIL/FAIL failure detection.
+//! - [`nodes_conf`]: `nodes.conf` on disk.
+//! - [`bus`]: the TCP links between nodes that carry the messages.
+//! - [`gate`]: routing a command to the node that serves its slot.
+//! - [`migrate`]: the client side of `MIGRATE`.
+//!
+//! [`Cluster`] is the handle the server holds: the topology behind one lock,
+//! plus lock-free per-slot routing bytes for the per-command check.
 
+pub mod bus;
+pub mod failure;
+pub mod gate;
+pub mod gossip;
+pub mod message;
+pub mod migrate;
+pub mod nodes_conf;
 pub mod slot;
+pub mod topology;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use crate::server::client::unix_ms;
+use gossip::Outbox;
+use slot::SLOTS;
+use topology::{NodeId, Settings, Topology};
+
+/// Cluster mode could not start.
+#[derive(Debug, Error)]
+pub enum ClusterError {
+    /// `nodes.conf` is unreadable or corrupt.
+    #[error("cluster config file {path}: {source}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        source: nodes_conf::ConfError,
+    },
+    /// Another process uses the same `nodes.conf`.
+    #[error(
+        "Sorry, the cluster configuration file {0} is already used by a different Redis Cluster node. \
+         Please make sure that different nodes use different cluster configuration files."
+    )]
+    Locked(String),
+}
+
+/// What cluster mode starts with.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Path of `nodes.conf`.
+    pub conf_file: PathBuf,
+    /// Client port this node announces.
+    pub port: u16,
+    /// Bus port this node announces.
+    pub bus_port: u16,
+    /// Rule settings.
+    pub settings: Settings,
+}
+
+/// Per-slot routing bits, kept in step with the topology so the per-command
+/// check is one atomic load.
+pub mod route {
+    /// Some node serves the slot.
+    pub const ASSIGNED: u8 = 1;
+    /// This node serves it.
+    pub const MINE: u8 = 2;
+    /// This node is a replica of the node that serves it.
+    pub const MY_MASTER: u8 = 4;
+    /// This node is handing it over.
+    pub const MIGRATING: u8 = 8;
+    /// This node is taking it over.
+    pub const IMPORTING: u8 = 16;
+}
+
+/// An open link's sender half.
+pub(crate) struct LinkTx {
+    pub(crate) tx: mpsc::Sender<Bytes>,
+    pub(crate) created: u64,
+    pub(crate) inbound: bool,
+}
+
+/// The cluster state of this node.
+pub struct Cluster {
+    topo: Mutex<Topology>,
+    routes: Box<[AtomicU8]>,
+    ok: AtomicBool,
+    allow_reads_when_down: AtomicBool,
+    /// Per-slot fences: a keyed command holds its slot's fence (shared) while it
+    /// runs; MIGRATE, EXEC and slot reassignments hold it exclusively, so a key
+    /// never changes between a routing decision and the command it allowed.
+    fences: Box<[RwLock<()>]>,
+    conf_path: PathBuf,
+    _lock: Option<std::fs::File>,
+    pub(crate) links: Mutex<HashMap<u64, LinkTx>>,
+    /// The bus listener's port.
+    pub bus_port: u16,
+}
+
+impl Cluster {
+    /// Loads `nodes.conf` (or creates this node's identity) and locks the file.
+    pub fn open(cfg: &ClusterConfig) -> Result<Cluster, ClusterError> {
+        let path = cfg.conf_file.clone();
+        let shown = path.display().to_string();
+        let lock = lock_file(&path).map_err(|_| ClusterError::Locked(shown.clone()))?;
+        let now = unix_ms();
+        let conf_err = |source| ClusterError::Config {
+            path: shown.clone(),
+            source,
+        };
+        let topo = match std::fs::read_to_string(&path) {
+            Ok(text) if !text.trim().is_empty() => {
+                let t = nodes_conf::parse(&text, cfg.port, cfg.bus_port, cfg.settings.clone(), now)
+                    .map_err(conf_err)?;
+                tracing::info!("Node configuration loaded, I'm {}", t.myself);
+                t
+            }
+            Ok(_) => fresh(cfg, now),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fresh(cfg, now),
+            Err(e) => return Err(conf_err(e.into())),
+        };
+        let c = Cluster {
+            allow_reads_when_down: AtomicBool::new(topo.settings.allow_reads_when_down),
+            topo: Mutex::new(topo),
+            routes: (0..SLOTS).map(|_| AtomicU8::new(0)).collect(),
+            ok: AtomicBool::new(false),
+            fences: (0..SLOTS).map(|_| RwLock::new(())).collect(),
+            conf_path: path,
+            _lock: lock,
+            links: Mutex::new(HashMap::new()),
+            bus_port: cfg.bus_port,
+        };
+        {
+            let mut t = c.topo.lock();
+            t.touch();
+            c.settle(&mut t);
+        }
+        Ok(c)
+    }
+
+    /// A cluster node that keeps its configuration in memory only (unit tests).
+    pub fn in_memory(t: Topology) -> Cluster {
+        let c = Cluster {
+            allow_reads_when_down: AtomicBool::new(t.settings.allow_reads_when_down),
+            topo: Mutex::new(t),
+            routes: (0..SLOTS).map(|_| AtomicU8::new(0)).collect(),
+            ok: AtomicBool::new(false),
+            fences: (0..SLOTS).map(|_| RwLock::new(())).collect(),
+            conf_path: PathBuf::new(),
+            _lock: None,
+            links: Mutex::new(HashMap::new()),
+            bus_port: 0,
+        };
+        {
+            let mut t = c.topo.lock();
+            t.touch();
+            c.settle(&mut t);
+        }
+        c
+    }
+
+    /// Runs `f` on the topology; afterwards publishes routing changes and
+    /// writes `nodes.conf` if `f` changed something that matters, then sends
+    /// the messages `f` queued.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Topology, &mut Outbox) -> R) -> R {
+        let mut out = Outbox::default();
+        let r = {
+            let mut t = self.topo.lock();
+            let r = f(&mut t, &mut out);
+            self.settle(&mut t);
+            r
+        };
+        self.send(out);
+        r
+    }
+
+    /// Read-only access to the topology.
+    pub fn view(&self) -> MutexGuard<'_, Topology> {
+        self.topo.lock()
+    }
+
+    /// Publishes routing bits and saves the configuration if needed.
+    fn settle(&self, t: &mut Topology) {
+        let mut ch = std::mem::take(&mut t.changes);
+        if ch.routes {
+            t.update_state(unix_ms());
+            let again = std::mem::take(&mut t.changes);
+            ch.save |= again.save;
+            self.publish_routes(t);
+        }
+        if ch.save {
+            if let Err(e) = self.save(t) {
+                tracing::error!("Could not save the cluster config file: {e}");
+            }
+        }
+    }
+
+    fn publish_routes(&self, t: &Topology) {
+        let me = t.myself;
+        let my_master = if t.me().is_replica() {
+            t.me().master
+        } else {
+            None
+        };
+        for s in 0..SLOTS as u16 {
+            let mut r = 0;
+            if let Some(o) = t.owner(s) {
+                r |= route::ASSIGNED;
+                if o == me {
+                    r |= route::MINE;
+                } else if Some(o) == my_master {
+                    r |= route::MY_MASTER;
+                }
+            }
+            if t.migrating.contains_key(&s) {
+                r |= route::MIGRATING;
+            }
+            if t.importing.contains_key(&s) {
+                r |= route::IMPORTING;
+            }
+            self.routes[s as usize].store(r, Ordering::Relaxed);
+        }
+        self.ok.store(t.state_ok, Ordering::Release);
+    }
+
+    /// Writes `nodes.conf` now (no-op for an in-memory cluster).
+    pub fn save(&self, t: &Topology) -> std::io::Result<()> {
+        if self.conf_path.as_os_str().is_empty() {
+            return Ok(());
+        }
+        nodes_conf::write_atomic(&self.conf_path, &nodes_conf::render(t))
+    }
+
+    /// Sends queued messages and closes links (nothing here needs the runtime).
+    pub fn send(&self, out: Outbox) {
+        if out.sends.is_empty() && out.closes.is_empty() {
+            return;
+        }
+        let mut links = self.links.lock();
+        for (targets, msg) in out.sends {
+            let frame = Bytes::from(msg.encode());
+            for l in targets {
+                if let Some(tx) = links.get(&l) {
+                    // A full queue means the peer is not reading: drop, as gossip
+                    // is repeated anyway.
+                    let _ = tx.tx.try_send(frame.clone());
+                }
+            }
+        }
+        for l in out.closes {
+            links.remove(&l);
+        }
+    }
+
+    /// This node's id.
+    pub fn myself(&self) -> NodeId {
+        self.topo.lock().myself
+    }
+
+    /// True when this node is a replica.
+    pub fn is_replica(&self) -> bool {
+        self.topo.lock().me().is_replica()
+    }
+
+    /// The routing bits of `slot`.
+    pub fn route_bits(&self, slot: u16) -> u8 {
+        self.routes[slot as usize].load(Ordering::Relaxed)
+    }
+
+    /// True when the cluster state is ok.
+    pub fn state_ok(&self) -> bool {
+        self.ok.load(Ordering::Acquire)
+    }
+
+    /// Changes `cluster-allow-reads-when-down` and the other live settings.
+    pub fn set_settings(&self, s: Settings) {
+        self.allow_reads_when_down
+            .store(s.allow_reads_when_down, Ordering::Relaxed);
+        self.with(|t, _| {
+            t.settings = s;
+            t.changes.routes = true;
+        });
+    }
+
+    /// Number of open bus connections (INFO `cluster_connections`).
+    pub fn link_count(&self) -> usize {
+        self.links.lock().len()
+    }
+
+    /// The exclusive fence of `slot`: no keyed command runs in the slot while
+    /// it is held.
+    pub fn fence_exclusive(&self, slot: u16) -> gate::Fence<'_> {
+        gate::Fence::exclusive(slot, self.fences[slot as usize].write())
+    }
+
+    /// The path of `nodes.conf`.
+    pub fn conf_path(&self) -> &Path {
+        &self.conf_path
+    }
+}
+
+fn fresh(cfg: &ClusterConfig, now: u64) -> Topology {
+    let t = Topology::new(
+        NodeId::random(),
+        cfg.port,
+        cfg.bus_port,
+        cfg.settings.clone(),
+        now,
+    );
+    tracing::info!("No cluster configuration found, I'm {}", t.myself);
+    t
+}
+
+/// Takes an exclusive lock on `<nodes.conf>.lock`, held for the process's life.
+fn lock_file(path: &Path) -> std::io::Result<Option<std::fs::File>> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(PathBuf::from(name))?;
+    match f.try_lock() {
+        Ok(()) => Ok(Some(f)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(std::io::ErrorKind::WouldBlock.into()),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}

@@ -1,4 +1,5 @@
-//! Hash slots: CRC16-XMODEM of the key (or of its `{hash tag}`) modulo 16384.
+//! Hash slots: CRC16-XMODEM of the key (or of its `{hash tag}`) modulo 16384, and
+//! `SlotSet`, the 16384-bit set of slots a node claims.
 
 /// Number of hash slots in the ring.
 pub const SLOTS: usize = 16384;
@@ -14,6 +15,110 @@ pub fn key_slot(key: &[u8]) -> u16 {
         None => key,
     };
     crc16::State::<crc16::XMODEM>::calculate(hashed) & (SLOTS as u16 - 1)
+}
+
+/// Bytes in a slot bitmap on the wire.
+pub const SLOT_BYTES: usize = SLOTS / 8;
+
+/// A set of slots as a bitmap (bit `s % 8` of byte `s / 8`, as Redis lays it out).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SlotSet(Box<[u8; SLOT_BYTES]>);
+
+impl Default for SlotSet {
+    fn default() -> Self {
+        SlotSet(Box::new([0; SLOT_BYTES]))
+    }
+}
+
+impl std::fmt::Debug for SlotSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SlotSet[{}]", self.ranges_text())
+    }
+}
+
+impl SlotSet {
+    /// The empty set.
+    pub fn new() -> SlotSet {
+        SlotSet::default()
+    }
+
+    /// True when `slot` is in the set.
+    pub fn contains(&self, slot: u16) -> bool {
+        self.0[slot as usize / 8] & (1 << (slot % 8)) != 0
+    }
+
+    /// Adds or removes `slot`.
+    pub fn set(&mut self, slot: u16, on: bool) {
+        let b = &mut self.0[slot as usize / 8];
+        if on {
+            *b |= 1 << (slot % 8);
+        } else {
+            *b &= !(1 << (slot % 8));
+        }
+    }
+
+    /// Number of slots in the set.
+    pub fn count(&self) -> usize {
+        self.0.iter().map(|b| b.count_ones() as usize).sum()
+    }
+
+    /// True when no slot is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&b| b == 0)
+    }
+
+    /// The slots in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        self.0.iter().enumerate().flat_map(|(i, &b)| {
+            (0..8u16)
+                .filter(move |bit| b & (1 << bit) != 0)
+                .map(move |bit| i as u16 * 8 + bit)
+        })
+    }
+
+    /// Maximal runs of consecutive slots as inclusive `(start, end)` pairs.
+    pub fn ranges(&self) -> Vec<(u16, u16)> {
+        let mut out: Vec<(u16, u16)> = Vec::new();
+        for s in self.iter() {
+            match out.last_mut() {
+                Some((_, end)) if *end + 1 == s => *end = s,
+                _ => out.push((s, s)),
+            }
+        }
+        out
+    }
+
+    /// Runs as `CLUSTER NODES` prints them: `0-5460 5462`, space separated.
+    pub fn ranges_text(&self) -> String {
+        let mut s = String::new();
+        for (a, b) in self.ranges() {
+            if !s.is_empty() {
+                s.push(' ');
+            }
+            push_range(&mut s, a, b);
+        }
+        s
+    }
+
+    /// The raw bitmap.
+    pub fn as_bytes(&self) -> &[u8; SLOT_BYTES] {
+        &self.0
+    }
+
+    /// A set from a raw bitmap.
+    pub fn from_bytes(bytes: &[u8; SLOT_BYTES]) -> SlotSet {
+        SlotSet(Box::new(*bytes))
+    }
+}
+
+/// Appends `a` or `a-b` to `s`.
+pub fn push_range(s: &mut String, a: u16, b: u16) {
+    use std::fmt::Write as _;
+    if a == b {
+        let _ = write!(s, "{a}");
+    } else {
+        let _ = write!(s, "{a}-{b}");
+    }
 }
 
 #[cfg(test)]
@@ -38,6 +143,12 @@ mod tests {
             (b"foo{bar}{zap}", 5061),
             (b"foo{bar", 15278),
             (b"123456789", 12739),
+            (b"{user1000}.following", 3443),
+            (b"{}foo", 9500),
+            (b"bar", 5061),
+            (b"{bar}", 5061),
+            (b"k1", 12706),
+            (b"foo", 12182),
         ];
         for (k, s) in cases {
             assert_eq!(key_slot(k), *s, "{}", String::from_utf8_lossy(k));
@@ -46,5 +157,25 @@ mod tests {
             key_slot(b"{user1000}.following"),
             key_slot(b"{user1000}.followers")
         );
+    }
+
+    #[test]
+    fn slot_set_ranges_and_bytes() {
+        let mut s = SlotSet::new();
+        assert!(s.is_empty());
+        for x in (0..=5460).chain([5462, 16383]) {
+            s.set(x, true);
+        }
+        assert_eq!(s.count(), 5463);
+        assert_eq!(s.ranges_text(), "0-5460 5462 16383");
+        assert_eq!(s.ranges(), vec![(0, 5460), (5462, 5462), (16383, 16383)]);
+        s.set(5462, false);
+        assert!(!s.contains(5462));
+        assert!(s.contains(16383));
+        assert_eq!(SlotSet::from_bytes(s.as_bytes()), s);
+        // Redis's bit layout: slot 9 is bit 1 of byte 1.
+        let mut t = SlotSet::new();
+        t.set(9, true);
+        assert_eq!(t.as_bytes()[1], 0b10);
     }
 }

@@ -97,11 +97,19 @@ fn write_info(ctx: &mut Ctx<'_>, c: &CommandSpec, full: &str) {
     out.array_len(10);
     out.bulk(full.as_bytes());
     out.int(c.arity.0 as i64);
-    let flags: Vec<&str> = Flags::NAMES
+    let mut flags: Vec<&str> = Flags::NAMES
         .iter()
         .filter(|(f, _)| c.flags.has(*f))
         .map(|(_, n)| *n)
         .collect();
+    if c.keys.is_movable() {
+        // Redis lists it just before allow_busy.
+        let at = flags
+            .iter()
+            .position(|f| *f == "allow_busy")
+            .unwrap_or(flags.len());
+        flags.insert(at, "movablekeys");
+    }
     out.set_len(flags.len());
     for f in flags {
         out.simple(f);
@@ -132,9 +140,15 @@ fn write_key_specs(ctx: &mut Ctx<'_>, c: &CommandSpec) {
     } else {
         &["RO", "access"]
     };
+    let range = match c.keys {
+        KeySpec::Range { first, last, step } => Some((first, last, step)),
+        KeySpec::Custom { legacy, .. } => Some(legacy),
+        _ => None,
+    };
     match c.keys {
-        KeySpec::None => out.set_len(0),
-        KeySpec::Range { first, last, step } => {
+        KeySpec::None | KeySpec::Transaction => out.set_len(0),
+        KeySpec::Range { .. } | KeySpec::Custom { .. } => {
+            let (first, last, step) = range.unwrap_or((0, 0, 0));
             out.set_len(1);
             out.map_len(3);
             out.bulk(b"flags");

@@ -1,5 +1,4 @@
-//! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, RESET, READONLY,
-//! READWRITE.
+//! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, RESET.
 
 use std::sync::atomic::Ordering;
 
@@ -34,6 +33,9 @@ pub fn quit(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
 /// `SELECT index`
 pub fn select(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let idx = parse_i64(argv.get(1))?;
+    if ctx.srv.cluster.is_some() && idx != 0 {
+        return Err(CmdError::err("SELECT is not allowed in cluster mode"));
+    }
     if idx < 0 || idx as usize >= ctx.srv.keyspace.db_count() {
         return Err(CmdError::err("DB index is out of range"));
     }
@@ -142,6 +144,8 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         if proto == Protocol::Resp3 { 3 } else { 2 },
         Ordering::Relaxed,
     );
+    let cluster = ctx.srv.cluster.is_some();
+    let replica = ctx.srv.cluster.as_ref().is_some_and(|c| c.is_replica());
     let out = &mut *ctx.out;
     out.map_len(7);
     out.bulk(b"server");
@@ -153,9 +157,17 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     out.bulk(b"id");
     out.int(ctx.client.id() as i64);
     out.bulk(b"mode");
-    out.bulk(b"standalone");
+    out.bulk(if cluster {
+        b"cluster" as &[u8]
+    } else {
+        b"standalone"
+    });
     out.bulk(b"role");
-    out.bulk(b"master");
+    out.bulk(if replica {
+        b"replica" as &[u8]
+    } else {
+        b"master"
+    });
     out.bulk(b"modules");
     out.array_len(0);
     Ok(())
@@ -167,6 +179,8 @@ pub fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     ctx.client.reply_mode = ReplyMode::On;
     ctx.client.readonly = false;
     ctx.client.asking = false;
+    ctx.client.asking_next = false;
+    ctx.client.multi = None;
     ctx.client.authenticated = !ctx.srv.hot.auth_required.load(Ordering::Relaxed);
     ctx.client.info.name.lock().clear();
     if ctx.client.info.monitor.swap(false, Ordering::Relaxed) {
@@ -176,19 +190,5 @@ pub fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     ctx.out.proto = Protocol::Resp2;
     ctx.client.info.resp.store(2, Ordering::Relaxed);
     ctx.out.simple("RESET");
-    Ok(())
-}
-
-/// `READONLY`
-pub fn readonly(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
-    ctx.client.readonly = true;
-    ctx.out.ok();
-    Ok(())
-}
-
-/// `READWRITE`
-pub fn readwrite(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
-    ctx.client.readonly = false;
-    ctx.out.ok();
     Ok(())
 }

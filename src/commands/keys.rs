@@ -294,7 +294,15 @@ pub fn copy(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         if is(a, "REPLACE") {
             replace = true;
         } else if is(a, "DB") && i + 1 < argv.len() {
-            dst_db = parse_db(ctx, argv.get(i + 1))?;
+            if ctx.srv.cluster.is_some() {
+                if parse_i64(argv.get(i + 1))? != src_db as i64 {
+                    return Err(CmdError::err(
+                        "Copying to another database is not allowed in cluster mode",
+                    ));
+                }
+            } else {
+                dst_db = parse_db(ctx, argv.get(i + 1))?;
+            }
             i += 1;
         } else {
             return Err(CmdError::Syntax);
@@ -337,6 +345,9 @@ pub fn copy(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 
 /// `MOVE key db`
 pub fn move_(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    if ctx.srv.cluster.is_some() {
+        return Err(CmdError::err("MOVE is not allowed in cluster mode"));
+    }
     let key = argv.get(1);
     let src_db = ctx.db();
     let dst_db = parse_db(ctx, argv.get(2))?;
@@ -835,7 +846,7 @@ pub fn restore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 }
 
 /// Propagates RESTORE with an absolute TTL, as Redis rewrites it.
-fn propagate_restore(ctx: &Ctx<'_>, argv: &Argv<'_>, at: i64, absttl: bool) {
+fn propagate_restore(ctx: &mut Ctx<'_>, argv: &Argv<'_>, at: i64, absttl: bool) {
     if at == 0 || absttl {
         ctx.propagate_verbatim(argv);
         return;

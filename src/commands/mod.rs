@@ -3,6 +3,7 @@
 //! and the argument vector, writes its reply, and reports errors as `CmdError`.
 
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod connection;
 pub mod functions;
@@ -11,6 +12,7 @@ pub mod server;
 pub mod spec;
 pub mod strings;
 pub mod table;
+pub mod transactions;
 pub mod ttl;
 
 use thiserror::Error;
@@ -170,14 +172,19 @@ impl<'a> Ctx<'a> {
 
     /// Appends the deterministic form of a write to the replication stream. Call
     /// while still holding the slot lock, so the stream order matches the data.
-    pub fn propagate(&self, argv: &[&[u8]]) {
+    /// Inside EXEC the first write opens a MULTI in the stream.
+    pub fn propagate(&mut self, argv: &[&[u8]]) {
+        if self.client.exec_wrap == transactions::ExecWrap::Pending {
+            self.client.exec_wrap = transactions::ExecWrap::Open;
+            self.srv.propagate(self.client.db, &[b"MULTI"]);
+        }
         self.srv.propagate(self.client.db, argv);
     }
 
     /// Propagates the command exactly as received.
-    pub fn propagate_verbatim(&self, argv: &Argv<'_>) {
+    pub fn propagate_verbatim(&mut self, argv: &Argv<'_>) {
         let parts: Vec<&[u8]> = argv.iter().collect();
-        self.srv.propagate(self.client.db, &parts);
+        self.propagate(&parts);
     }
 }
 
@@ -245,7 +252,11 @@ pub(crate) mod testkit {
     impl Kit {
         /// Fresh server with default configuration.
         pub fn new() -> Kit {
-            let srv = Server::new(Config::defaults());
+            Self::with_server(Server::new(Config::defaults()))
+        }
+
+        /// A kit around a server built by the caller.
+        pub fn with_server(srv: Arc<Server>) -> Kit {
             srv.repl.activate();
             let addr = "127.0.0.1:1".parse().expect("literal address");
             let info = Arc::new(ClientInfo::new(1, addr, addr));

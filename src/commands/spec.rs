@@ -46,9 +46,11 @@ flag_consts! {
     STALE = 8, "stale";
     SKIP_MONITOR = 9, "skip_monitor";
     SKIP_SLOWLOG = 10, "skip_slowlog";
+    ASKING = 16, "asking";
     FAST = 11, "fast";
     NO_AUTH = 12, "no_auth";
     MAY_REPLICATE = 13, "may_replicate";
+    NO_ASYNC_LOADING = 17, "no_async_loading";
     NO_MULTI = 14, "no_multi";
     ALLOW_BUSY = 15, "allow_busy";
 }
@@ -56,6 +58,12 @@ flag_consts! {
 impl Flags {
     /// No flags.
     pub const NONE: Flags = Flags(0);
+    /// Internal, not shown by `COMMAND`: runs at once inside MULTI instead of
+    /// being queued (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
+    pub const TXN_CONTROL: Flags = Flags(1 << 24);
+    /// Internal: moves keys to another node (MIGRATE), so in cluster mode it
+    /// runs locally while its slot is open and alone in its slot.
+    pub const MOVES_KEYS: Flags = Flags(1 << 25);
 
     /// True when every bit of `other` is set.
     pub const fn has(self, other: Flags) -> bool {
@@ -76,7 +84,7 @@ impl std::ops::BitOr for Flags {
 }
 
 /// Where a command's keys are (Valkey's key specs, reduced to what our commands need).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum KeySpec {
     /// No key arguments.
     None,
@@ -96,6 +104,16 @@ pub enum KeySpec {
         /// Index of the `numkeys` argument.
         at: i32,
     },
+    /// Keys found by a function of the arguments (MIGRATE's `KEYS` form), with
+    /// the legacy triple `COMMAND` shows for it.
+    Custom {
+        /// (first, last, step) for `COMMAND`.
+        legacy: (i32, i32, i32),
+        /// Calls its argument with each key index.
+        find: fn(&Argv<'_>, &mut dyn FnMut(usize)),
+    },
+    /// The keys of the commands queued in the transaction (EXEC).
+    Transaction,
 }
 
 impl KeySpec {
@@ -107,37 +125,65 @@ impl KeySpec {
     /// The legacy (first, last, step) triple `COMMAND` reports.
     pub fn legacy(self) -> (i32, i32, i32) {
         match self {
-            KeySpec::None | KeySpec::Keynum { .. } => (0, 0, 0),
             KeySpec::Range { first, last, step } => (first, last, step),
+            KeySpec::Custom { legacy, .. } => legacy,
+            _ => (0, 0, 0),
         }
     }
 
-    /// Indices of the key arguments in `argv`; empty when malformed (e.g. a bad
-    /// numkeys — the handler reports that error).
-    pub fn positions(self, argv: &Argv<'_>) -> Vec<usize> {
+    /// True when the key positions depend on the arguments (`movablekeys`).
+    pub fn is_movable(self) -> bool {
+        matches!(self, KeySpec::Keynum { .. } | KeySpec::Custom { .. })
+    }
+
+    /// True for EXEC, whose keys are those of the queued commands.
+    pub fn is_transaction(self) -> bool {
+        matches!(self, KeySpec::Transaction)
+    }
+
+    /// True when the command has key arguments at all.
+    pub fn has_keys(self) -> bool {
+        !matches!(self, KeySpec::None)
+    }
+
+    /// Calls `f` with the index of each key argument in `argv`, allocating
+    /// nothing; none when malformed (e.g. a bad numkeys — the handler reports
+    /// that error). `Transaction` keys are not in `argv`: none here.
+    pub fn each(self, argv: &Argv<'_>, f: &mut dyn FnMut(usize)) {
         let argc = argv.len() as i32;
         match self {
-            KeySpec::None => Vec::new(),
+            KeySpec::None | KeySpec::Transaction => {}
             KeySpec::Range { first, last, step } => {
                 let last = if last < 0 { argc + last } else { last };
                 if first >= argc || step <= 0 {
-                    return Vec::new();
+                    return;
                 }
-                (first..=last.min(argc - 1))
-                    .step_by(step as usize)
-                    .map(|i| i as usize)
-                    .collect()
+                let mut i = first;
+                while i <= last.min(argc - 1) {
+                    f(i as usize);
+                    i += step;
+                }
             }
             KeySpec::Keynum { at } => {
                 let Some(n) = argv.opt(at as usize).and_then(super::parse_int_strict) else {
-                    return Vec::new();
+                    return;
                 };
                 if n < 0 || (at + 1) as i64 + n > argc as i64 {
-                    return Vec::new();
+                    return;
                 }
-                ((at + 1) as usize..(at + 1) as usize + n as usize).collect()
+                for i in (at + 1) as usize..(at + 1) as usize + n as usize {
+                    f(i);
+                }
             }
+            KeySpec::Custom { find, .. } => find(argv, f),
         }
+    }
+
+    /// Indices of the key arguments in `argv` (see `each`).
+    pub fn positions(self, argv: &Argv<'_>) -> Vec<usize> {
+        let mut v = Vec::new();
+        self.each(argv, &mut |i| v.push(i));
+        v
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::HashMap;
 
 use super::spec::{Arity, CommandSpec, Flags, KeySpec};
-use super::{command, connection, functions, keys, server, strings};
+use super::{cluster, command, connection, functions, keys, server, strings, transactions};
 
 /// Builds a `&'static [CommandSpec]`, one line per command:
 /// `name arity [FLAG|FLAG] keys "acl cats" group since handler "summary" [subs]`.
@@ -34,19 +34,28 @@ const K1: KeySpec = KeySpec::range(1, 1, 1);
 const K12: KeySpec = KeySpec::range(1, 2, 1);
 const KALL: KeySpec = KeySpec::range(1, -1, 1);
 const KPAIRS: KeySpec = KeySpec::range(1, -1, 2);
+const MIGRATE_KEYS: KeySpec = KeySpec::Custom {
+    legacy: (3, 3, 1),
+    find: cluster::migrate_keys,
+};
 
 /// Every top-level command.
 pub static COMMANDS: &[CommandSpec] = commands! {
     // ---- connection ----
     "ping" -1 [FAST] NOKEYS, "fast connection" "connection" "1.0.0" connection::ping, "Returns the server's liveliness response.";
     "echo" 2 [FAST] NOKEYS, "fast connection" "connection" "1.0.0" connection::echo, "Returns the given string.";
-    "quit" -1 [ALLOW_BUSY|NOSCRIPT|LOADING|STALE|FAST|NO_AUTH] NOKEYS, "fast connection" "connection" "1.0.0" connection::quit, "Closes the connection.";
+    "quit" -1 [ALLOW_BUSY|NOSCRIPT|LOADING|STALE|FAST|NO_AUTH|TXN_CONTROL] NOKEYS, "fast connection" "connection" "1.0.0" connection::quit, "Closes the connection.";
     "select" 2 [LOADING|STALE|FAST] NOKEYS, "fast connection" "connection" "1.0.0" connection::select, "Changes the selected database.";
     "auth" -2 [NOSCRIPT|LOADING|STALE|FAST|NO_AUTH|ALLOW_BUSY] NOKEYS, "fast connection" "connection" "1.0.0" connection::auth, "Authenticates the connection.";
     "hello" -1 [NOSCRIPT|LOADING|STALE|FAST|NO_AUTH|ALLOW_BUSY] NOKEYS, "fast connection" "connection" "6.0.0" connection::hello, "Handshakes with the Redis server.";
-    "reset" 1 [NOSCRIPT|LOADING|STALE|FAST|NO_AUTH|ALLOW_BUSY] NOKEYS, "fast connection" "connection" "6.2.0" connection::reset, "Resets the connection.";
-    "readonly" 1 [LOADING|STALE|FAST] NOKEYS, "fast connection" "cluster" "3.0.0" connection::readonly, "Enables read-only queries for a connection to a Redis Cluster replica node.";
-    "readwrite" 1 [LOADING|STALE|FAST] NOKEYS, "fast connection" "cluster" "3.0.0" connection::readwrite, "Enables read-write queries for a connection to a Reids Cluster replica node.";
+    "reset" 1 [NOSCRIPT|LOADING|STALE|FAST|NO_AUTH|ALLOW_BUSY|TXN_CONTROL] NOKEYS, "fast connection" "connection" "6.2.0" connection::reset, "Resets the connection.";
+    "readonly" 1 [LOADING|STALE|FAST] NOKEYS, "fast connection" "cluster" "3.0.0" cluster::readonly, "Enables read-only queries for a connection to a Redis Cluster replica node.";
+    "readwrite" 1 [LOADING|STALE|FAST] NOKEYS, "fast connection" "cluster" "3.0.0" cluster::readwrite, "Enables read-write queries for a connection to a Reids Cluster replica node.";
+    "asking" 1 [FAST] NOKEYS, "fast connection" "cluster" "3.0.0" cluster::asking, "Sent by cluster clients after an -ASK redirect";
+    // ---- transactions ----
+    "multi" 1 [NOSCRIPT|LOADING|STALE|FAST|ALLOW_BUSY|TXN_CONTROL] NOKEYS, "fast transaction" "transactions" "1.2.0" transactions::multi, "Starts a transaction.";
+    "exec" 1 [NOSCRIPT|LOADING|STALE|SKIP_SLOWLOG|TXN_CONTROL] KeySpec::Transaction, "slow transaction" "transactions" "1.2.0" transactions::exec, "Executes all commands in a transaction.";
+    "discard" 1 [NOSCRIPT|LOADING|STALE|FAST|ALLOW_BUSY|TXN_CONTROL] NOKEYS, "fast transaction" "transactions" "2.0.0" transactions::discard, "Discards a transaction.";
     // ---- strings ----
     "get" 2 [READONLY|FAST] K1, "read string fast" "string" "1.0.0" strings::get, "Returns the string value of a key.";
     "set" -3 [WRITE|DENYOOM] K1, "write string slow" "string" "1.0.0" strings::set, "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.";
@@ -97,6 +106,8 @@ pub static COMMANDS: &[CommandSpec] = commands! {
     "object" -2 [] NOKEYS, "slow" "generic" "2.2.3" keys::object, "A container for object introspection commands", subs keys::OBJECT_SUBCOMMANDS;
     "dump" 2 [READONLY] K1, "keyspace read slow" "generic" "2.6.0" keys::dump, "Return a serialized version of the value stored at the specified key.";
     "restore" -4 [WRITE|DENYOOM] K1, "keyspace write slow dangerous" "generic" "2.6.0" keys::restore, "Create a key using the provided serialized value, previously obtained using DUMP.";
+    "restore-asking" -4 [WRITE|DENYOOM|ASKING] K1, "keyspace write slow dangerous" "server" "3.0.0" keys::restore, "An internal command for migrating keys in a cluster";
+    "migrate" -6 [WRITE|MOVES_KEYS] MIGRATE_KEYS, "keyspace write slow dangerous" "generic" "2.6.0" cluster::migrate, "Atomically transfer a key from a Redis instance to another one.";
     // ---- server ----
     "dbsize" 1 [READONLY|FAST] NOKEYS, "keyspace read fast" "server" "1.0.0" server::dbsize, "Returns the number of keys in the database.";
     "flushdb" -1 [WRITE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushdb, "Removes all keys from the current database.";
@@ -113,6 +124,7 @@ pub static COMMANDS: &[CommandSpec] = commands! {
     "monitor" 1 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "1.0.0" server::monitor, "Listens for all requests received by the server in real-time.";
     "shutdown" -1 [ADMIN|NOSCRIPT|LOADING|STALE|NO_MULTI|ALLOW_BUSY] NOKEYS, "admin slow dangerous" "server" "1.0.0" server::shutdown, "Synchronously saves the database(s) to disk and shuts down the Redis server.";
     "lastsave" 1 [LOADING|STALE|FAST] NOKEYS, "admin fast dangerous" "server" "1.0.0" server::lastsave, "Returns the Unix timestamp of the last successful save to disk.";
+    "cluster" -2 [] NOKEYS, "slow" "cluster" "3.0.0" cluster::container, "A container for cluster commands", subs cluster::SUBCOMMANDS;
     "command" -1 [LOADING|STALE] NOKEYS, "slow connection" "server" "2.8.13" command::command, "Returns detailed information about all commands.", subs command::SUBCOMMANDS;
 };
 

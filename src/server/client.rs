@@ -120,8 +120,16 @@ pub struct Client {
     pub close_after_reply: bool,
     /// `READONLY` was sent (cluster replica reads).
     pub readonly: bool,
-    /// `ASKING` was sent for the next command.
+    /// `ASKING` applies to this command (and to a whole transaction).
     pub asking: bool,
+    /// `ASKING` ran: it applies to the next command.
+    pub asking_next: bool,
+    /// The open transaction, between MULTI and EXEC/DISCARD.
+    pub multi: Option<crate::commands::transactions::Transaction>,
+    /// The slot whose fence this client's running command holds (cluster mode).
+    pub fenced_slot: Option<u16>,
+    /// Inside EXEC: whether its writes were wrapped in MULTI yet.
+    pub exec_wrap: crate::commands::transactions::ExecWrap,
 }
 
 impl Client {
@@ -135,6 +143,10 @@ impl Client {
             close_after_reply: false,
             readonly: false,
             asking: false,
+            asking_next: false,
+            multi: None,
+            fenced_slot: None,
+            exec_wrap: Default::default(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The ordered checks a command passes before its handler runs, then the call
 //! itself with its statistics. Order (one small function each), as Redis 7:
-//! command lookup → arity → auth → memory (OOM) → execute. Cluster routing and replica role checks
-//! slot in after arity when those modes exist.
+//! command lookup → arity → auth → cluster routing → memory (OOM) → queue
+//! (inside MULTI) or execute. A rejection inside MULTI also aborts the
+//! transaction.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -9,8 +10,10 @@ use std::time::Instant;
 
 use super::client::{Client, ReplyMode};
 use super::Server;
+use crate::cluster::gate::{Fence, KeySource, Request};
 use crate::commands::table::{Lookup, Resolved};
-use crate::commands::{Argv, CmdError, Ctx, Flags};
+use crate::commands::transactions;
+use crate::commands::{Argv, CmdError, CommandSpec, Ctx, Flags, KeySpec};
 use crate::resp::reply::Reply;
 use crate::store::eviction;
 
@@ -21,14 +24,56 @@ pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Reply, argv: &Argv<
     match resolve(srv, argv)
         .and_then(|r| check_arity(argv, r))
         .and_then(|r| check_auth(client, r))
+        .and_then(|r| check_multi(client, r))
     {
-        Ok(r) => match check_memory(srv, r, now_ms) {
-            Ok(()) => call(srv, client, out, argv, r, now_ms),
-            Err(e) => reject(srv, out, Some(r), &e),
-        },
-        Err((r, e)) => reject(srv, out, r, &e),
+        Ok(r) => admit(srv, client, out, argv, r, now_ms),
+        Err((r, e)) => {
+            transactions::flag(client);
+            reject(srv, out, r, &e);
+        }
     }
     apply_reply_mode(client, out, mark);
+    // ASKING covers the next command only, or the whole transaction inside MULTI.
+    client.asking =
+        std::mem::take(&mut client.asking_next) || (client.asking && client.multi.is_some());
+}
+
+/// Routing and memory checks, then queue or call; the slot fence (cluster
+/// mode) is held until the command has run.
+fn admit(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Reply,
+    argv: &Argv<'_>,
+    r: Resolved,
+    now_ms: u64,
+) {
+    let fence = match route(srv, client, argv, r, now_ms) {
+        Ok(f) => f,
+        Err(e) => {
+            if r.spec.keys.is_transaction() {
+                client.multi = None;
+            } else {
+                transactions::flag(client);
+            }
+            reject(srv, out, Some(r), &e);
+            return;
+        }
+    };
+    if let Err(e) = check_memory(srv, r, now_ms) {
+        transactions::flag(client);
+        reject(srv, out, Some(r), &e);
+        return;
+    }
+    if client.multi.is_some() && !r.spec.flags.has(Flags::TXN_CONTROL) {
+        transactions::queue(client, argv, r);
+        out.simple("QUEUED");
+    } else {
+        client.fenced_slot = fence.as_ref().map(|f| f.slot);
+        call(srv, client, out, argv, r, now_ms);
+        client.fenced_slot = None;
+    }
+    drop(fence);
 }
 
 type Rejection = (Option<Resolved>, CmdError);
@@ -63,6 +108,64 @@ fn check_arity(argv: &Argv<'_>, r: Resolved) -> Result<Resolved, Rejection> {
     }
 }
 
+fn check_multi(client: &Client, r: Resolved) -> Result<Resolved, Rejection> {
+    if client.multi.is_some() && r.spec.flags.has(Flags::NO_MULTI) {
+        Err((
+            Some(r),
+            CmdError::err("Command not allowed inside a transaction"),
+        ))
+    } else {
+        Ok(r)
+    }
+}
+
+/// The keys of one command.
+struct CommandKeys<'a, 'b> {
+    spec: &'static CommandSpec,
+    argv: &'b Argv<'a>,
+}
+
+impl KeySource for CommandKeys<'_, '_> {
+    fn each_key<'s>(&'s self, f: &mut dyn FnMut(&'s [u8])) {
+        let argv = self.argv;
+        self.spec.keys.each(argv, &mut |i| f(argv.get(i)));
+    }
+}
+
+/// In cluster mode, decides whether this node runs the command (Redis's
+/// `getNodeByQuery`); EXEC is routed by the keys of everything it queued.
+fn route<'s>(
+    srv: &'s Server,
+    client: &Client,
+    argv: &Argv<'_>,
+    r: Resolved,
+    now_ms: u64,
+) -> Result<Option<Fence<'s>>, CmdError> {
+    let Some(cluster) = srv.cluster.as_deref() else {
+        return Ok(None);
+    };
+    if !r.spec.keys.has_keys() {
+        return Ok(None);
+    }
+    let one = CommandKeys { spec: r.spec, argv };
+    let (keys, write): (&dyn KeySource, bool) = match (&client.multi, r.spec.keys) {
+        (Some(t), KeySpec::Transaction) => (t, t.writes()),
+        (None, KeySpec::Transaction) => return Ok(None),
+        _ => (&one, r.spec.is_write()),
+    };
+    let req = Request {
+        keys,
+        write,
+        readonly_client: client.readonly,
+        asking: client.asking || r.spec.flags.has(Flags::ASKING),
+        migrate: r.spec.flags.has(Flags::MOVES_KEYS),
+        exclusive: r.spec.flags.has(Flags::MOVES_KEYS) || r.spec.keys.is_transaction(),
+    };
+    cluster
+        .route(&srv.keyspace, &req, now_ms)
+        .map_err(|e| CmdError::Other(e.to_string()))
+}
+
 /// Evicts when over `maxmemory`; refuses commands that may grow memory when
 /// eviction cannot make room.
 fn check_memory(srv: &Server, r: Resolved, now_ms: u64) -> Result<(), CmdError> {
@@ -78,7 +181,9 @@ fn check_memory(srv: &Server, r: Resolved, now_ms: u64) -> Result<(), CmdError> 
     }
 }
 
-fn call(
+/// Executes a command that passed the checks (also each command of EXEC),
+/// with statistics, slow log and MONITOR feed.
+pub(crate) fn call(
     srv: &Server,
     client: &mut Client,
     out: &mut Reply,

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
 
+use crate::cluster::Cluster;
 use crate::commands::table::CommandTable;
 use crate::config::Config;
 use crate::repl::Log;
@@ -170,13 +171,27 @@ pub struct Server {
     pub mem_peak: AtomicU64,
     /// `used_memory` right after start-up (`used_memory_startup`).
     pub mem_startup: u64,
+    /// Cluster mode's state (None in standalone mode).
+    pub cluster: Option<Arc<Cluster>>,
+    /// Connections MIGRATE keeps to its targets.
+    pub migrate: crate::cluster::migrate::Pool,
 }
 
 impl Server {
-    /// Builds the shared state from a configuration.
+    /// Builds the shared state of a standalone server from a configuration.
     pub fn new(cfg: Config) -> Arc<Server> {
+        Self::with_cluster(cfg, None)
+    }
+
+    /// Builds the shared state; `cluster` is Some in cluster mode (one database).
+    pub fn with_cluster(cfg: Config, cluster: Option<Arc<Cluster>>) -> Arc<Server> {
         let repl = Arc::new(Log::new(crate::repl::log::DEFAULT_BACKLOG));
-        let keyspace = Keyspace::new(cfg.databases as usize, Arc::new(LogRemovals(repl.clone())));
+        let dbs = if cluster.is_some() {
+            1
+        } else {
+            cfg.databases as usize
+        };
+        let keyspace = Keyspace::new(dbs, Arc::new(LogRemovals(repl.clone())));
         keyspace.set_policy(Policy::parse(&cfg.maxmemory_policy).unwrap_or(Policy::NoEviction));
         let (monitor_tx, _) = broadcast::channel(4096);
         let run_id = (0..40)
@@ -206,6 +221,8 @@ impl Server {
             run_id,
             dirty: AtomicU64::new(0),
             lastsave: AtomicU64::new(client::unix_ms() / 1000),
+            cluster,
+            migrate: Default::default(),
         })
     }
 

@@ -1,5 +1,6 @@
 //! Shared helpers for process tests: start the real `ringcache` binary on a free
-//! loopback port, wait until it answers PING, and kill it on drop.
+//! loopback port, wait until it answers PING, and kill it on drop; build a
+//! cluster of such nodes with `redis-cli --cluster create`.
 
 #![allow(dead_code)]
 
@@ -15,6 +16,8 @@ pub struct TestNode {
     child: Child,
     /// Its working directory (removed on drop).
     pub dir: tempfile::TempDir,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 /// A free port whose bus port (port + 10000) is also free.
@@ -37,44 +40,94 @@ impl TestNode {
     /// Starts a server with extra flags and environment variables; its output goes
     /// to `ringcache.log` in its directory (see `log`).
     pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> TestNode {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("ringcache.log")).expect("log file");
-        let log2 = log.try_clone().expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_ringcache"))
-            .arg("--port")
-            .arg(port.to_string())
-            .arg("--dir")
-            .arg(dir.path())
-            .args(args)
-            .envs(envs.iter().copied())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log2))
-            .spawn()
-            .expect("spawn ringcache");
-        let node = TestNode { port, child, dir };
-        node.wait_ready();
-        node
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        // Another test may take the free port before this process binds it:
+        // then the process exits, and we try again on another port.
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = free_port();
+            let child = spawn(port, &dir, &args, &envs);
+            let mut node = TestNode {
+                port,
+                child,
+                dir,
+                args: args.clone(),
+                envs: envs.clone(),
+            };
+            if node.wait_ready() {
+                return node;
+            }
+        }
+        panic!("ringcache did not start after 5 attempts");
     }
 
-    fn wait_ready(&self) {
+    /// Kills the process (SIGKILL) and starts it again on the same port, with
+    /// the same directory and flags.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(self.port, &self.dir, &self.args, &self.envs);
+        assert!(
+            self.wait_ready(),
+            "ringcache on port {} did not restart",
+            self.port
+        );
+    }
+
+    /// SIGKILLs the process and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// True once the process answers PING; false if it exited or did not answer
+    /// within 10 s.
+    fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
                 if s.write_all(b"PING\r\n").is_ok() {
                     let mut buf = [0u8; 7];
                     if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
-                        return;
+                        return true;
                     }
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!(
-            "ringcache on port {} did not answer PING within 10s",
-            self.port
-        );
+        false
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Runs one command over a fresh connection; the reply as redis-rs decodes it.
+    pub fn query(&self, args: &[&str]) -> redis::RedisResult<redis::Value> {
+        let mut c = redis::cmd(args[0]);
+        for a in &args[1..] {
+            c.arg(*a);
+        }
+        c.query(&mut self.conn())
+    }
+
+    /// A command's reply as text (bulk, simple or verbatim string), panicking otherwise.
+    pub fn text(&self, args: &[&str]) -> String {
+        match self.query(args) {
+            Ok(redis::Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
+            Ok(redis::Value::SimpleString(s)) => s,
+            Ok(redis::Value::VerbatimString { text, .. }) => text,
+            Ok(redis::Value::Okay) => "OK".into(),
+            other => panic!("{args:?} on {}: {other:?}", self.port),
+        }
     }
 
     /// `redis://127.0.0.1:port`.
@@ -134,6 +187,26 @@ impl TestNode {
         }
         false
     }
+}
+
+fn spawn(port: u16, dir: &tempfile::TempDir, args: &[String], envs: &[(String, String)]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.path().join("ringcache.log"))
+        .expect("log file");
+    let log2 = log.try_clone().expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_ringcache"))
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--dir")
+        .arg(dir.path())
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2))
+        .spawn()
+        .expect("spawn ringcache")
 }
 
 impl Drop for TestNode {
@@ -198,4 +271,122 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     cond()
+}
+
+/// Runs redis-cli with `args`; returns (success, stdout + stderr). Input, when
+/// given, is written to its stdin.
+pub fn redis_cli(args: &[&str], input: Option<&str>) -> (bool, String) {
+    let mut child = Command::new("redis-cli")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run redis-cli (install redis-tools)");
+    if let Some(mut stdin) = child.stdin.take() {
+        if let Some(i) = input {
+            let _ = stdin.write_all(i.as_bytes());
+        }
+    }
+    let out = child.wait_with_output().expect("redis-cli output");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Flags every cluster test node gets, before its own.
+pub const CLUSTER_FLAGS: &[&str] = &["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"];
+
+/// Starts one empty cluster-mode node with extra flags.
+pub fn cluster_node(extra: &[&str]) -> TestNode {
+    let mut args: Vec<&str> = CLUSTER_FLAGS.to_vec();
+    args.extend_from_slice(extra);
+    TestNode::start(&args)
+}
+
+/// A ringcache cluster built by `redis-cli --cluster create`.
+pub struct TestCluster {
+    /// Every node: primaries first, as create was given them.
+    pub nodes: Vec<TestNode>,
+}
+
+impl TestCluster {
+    /// `primaries` primaries with `replicas_each` replicas each, all slots
+    /// covered, every node agreeing and in state ok.
+    pub fn start(primaries: usize, replicas_each: usize) -> TestCluster {
+        Self::start_with(primaries, replicas_each, &[])
+    }
+
+    /// As `start`, with extra flags for every node.
+    pub fn start_with(primaries: usize, replicas_each: usize, extra: &[&str]) -> TestCluster {
+        let n = primaries * (replicas_each + 1);
+        let nodes: Vec<TestNode> = (0..n).map(|_| cluster_node(extra)).collect();
+        let addrs: Vec<String> = nodes.iter().map(|n| n.addr()).collect();
+        let replicas = replicas_each.to_string();
+        let mut args: Vec<&str> = vec!["--cluster", "create"];
+        args.extend(addrs.iter().map(|a| a.as_str()));
+        args.extend(["--cluster-replicas", &replicas, "--cluster-yes"]);
+        let (ok, out) = redis_cli(&args, None);
+        assert!(
+            ok && out.contains("[OK] All 16384 slots covered."),
+            "create failed:\n{out}"
+        );
+        let c = TestCluster { nodes };
+        c.wait_converged(Duration::from_secs(30));
+        c
+    }
+
+    /// Addresses of every node.
+    pub fn addrs(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.addr()).collect()
+    }
+
+    /// Waits until every node is in state ok and all agree on slot owners.
+    pub fn wait_converged(&self, timeout: Duration) {
+        let ok = wait_for(timeout, || {
+            let sigs: Vec<Option<String>> = self.nodes.iter().map(signature).collect();
+            sigs.iter().all(|s| s.is_some())
+                && sigs.windows(2).all(|w| w[0] == w[1])
+                && self
+                    .nodes
+                    .iter()
+                    .all(|n| n.text(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+        });
+        assert!(
+            ok,
+            "cluster did not converge: {:?}",
+            self.nodes.iter().map(signature).collect::<Vec<_>>()
+        );
+    }
+}
+
+/// redis-cli's configuration signature of a node: for each line with slots,
+/// `id:` plus its slot tokens sorted, lines sorted and joined by `|`.
+pub fn signature(n: &TestNode) -> Option<String> {
+    let text = match n.query(&["CLUSTER", "NODES"]).ok()? {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        redis::Value::VerbatimString { text, .. } => text,
+        _ => return None,
+    };
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            if f.len() <= 8 {
+                return None;
+            }
+            let mut slots: Vec<&str> = f[8..]
+                .iter()
+                .copied()
+                .filter(|t| !t.starts_with('['))
+                .collect();
+            if slots.is_empty() {
+                return None;
+            }
+            slots.sort();
+            Some(format!("{}:{}", f[0], slots.join(",")))
+        })
+        .collect();
+    lines.sort();
+    Some(lines.join("|"))
 }

@@ -101,6 +101,9 @@ fn apply(srv: &Server, cfg: &crate::config::Config) {
         srv.keyspace.set_policy(p);
     }
     srv.slowlog.lock().set_max_len(cfg.slowlog_max_len as usize);
+    if let Some(c) = &srv.cluster {
+        c.set_settings(cfg.cluster_settings());
+    }
 }
 
 /// `CONFIG RESETSTAT`

@@ -185,7 +185,14 @@ fn server(srv: &Server, w: &mut InfoWriter) {
         ("redis_git_sha1", &"00000000"),
         ("redis_git_dirty", &0),
         ("redis_build_id", &&srv.run_id[..15]),
-        ("redis_mode", &"standalone"),
+        (
+            "redis_mode",
+            &if srv.cluster.is_some() {
+                "cluster"
+            } else {
+                "standalone"
+            },
+        ),
         ("os", &os_string()),
         ("arch_bits", &(usize::BITS)),
         ("monotonic_clock", &"POSIX clock_gettime"),
@@ -211,7 +218,10 @@ fn server(srv: &Server, w: &mut InfoWriter) {
 fn clients(srv: &Server, w: &mut InfoWriter) {
     w.fields(&[
         ("connected_clients", &srv.clients.len()),
-        ("cluster_connections", &0),
+        (
+            "cluster_connections",
+            &srv.cluster.as_ref().map_or(0, |c| c.link_count()),
+        ),
         ("maxclients", &srv.hot.maxclients.load(Ordering::Relaxed)),
         ("client_recent_max_input_buffer", &0),
         ("client_recent_max_output_buffer", &0),
@@ -507,8 +517,8 @@ fn errorstats(srv: &Server, w: &mut InfoWriter) {
     }
 }
 
-fn cluster(_: &Server, w: &mut InfoWriter) {
-    w.field("cluster_enabled", 0);
+fn cluster(srv: &Server, w: &mut InfoWriter) {
+    w.field("cluster_enabled", srv.cluster.is_some() as u8);
 }
 
 fn keyspace(srv: &Server, w: &mut InfoWriter) {

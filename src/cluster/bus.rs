@@ -1,0 +1,219 @@
+//! The cluster bus: TCP links to and from the other nodes on the bus port.
+//! Each node keeps one outbound link to every node it knows (PING/MEET go out
+//! on it, PONG comes back on it) and answers on the links others open to it.
+//! Every link has a reader (frames → `Topology::on_message`) and a writer fed
+//! by a bounded queue; the tick runs every 100 ms. Protocol decisions are all in
+//! `gossip`: this module only moves bytes and carries out each `Outbox`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use super::gossip::{Connect, Origin, Outbox};
+use super::message::{read_preamble, Message, PREAMBLE};
+use super::{Cluster, LinkTx};
+use crate::server::client::unix_ms;
+use crate::server::Server;
+
+/// Frames queued per link before new ones are dropped (a peer not reading).
+const LINK_QUEUE: usize = 1024;
+
+/// Runs the bus on an already-bound listener until shutdown.
+pub async fn run(listener: TcpListener, srv: Arc<Server>) {
+    let Some(cluster) = srv.cluster.clone() else {
+        return;
+    };
+    let accept = tokio::spawn(accept_loop(listener, srv.clone(), cluster.clone()));
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut iteration = 0u64;
+    loop {
+        tokio::select! {
+            _ = srv.shutdown.wait() => break,
+            _ = tick.tick() => {}
+        }
+        iteration += 1;
+        let offset = srv.repl.offset();
+        let out = cluster.with(|t, _| {
+            t.repl_offset = offset;
+            t.tick(iteration, unix_ms())
+        });
+        apply(&srv, &cluster, out);
+    }
+    accept.abort();
+    cluster.links.lock().clear();
+}
+
+async fn accept_loop(listener: TcpListener, srv: Arc<Server>, cluster: Arc<Cluster>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(inbound(srv.clone(), cluster.clone(), stream));
+            }
+            Err(e) => {
+                tracing::warn!("cluster bus accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Carries out what the topology asked for.
+fn apply(srv: &Arc<Server>, cluster: &Arc<Cluster>, mut out: Outbox) {
+    for c in out.connects.drain(..) {
+        tokio::spawn(outbound(srv.clone(), cluster.clone(), c));
+    }
+    for slot in std::mem::take(&mut out.dirty_slots) {
+        drop_slot_keys(srv, cluster, slot);
+    }
+    // Cluster-wide PUBLISH is delivered here once pub/sub exists; until then
+    // there are no subscribers to deliver to.
+    out.publish.clear();
+    cluster.send(out);
+}
+
+/// Deletes the keys of a slot this node lost (its new owner has them).
+fn drop_slot_keys(srv: &Server, cluster: &Cluster, slot: u16) {
+    let _fence = cluster.fence_exclusive(slot);
+    let now = unix_ms();
+    let mut g = srv.keyspace.lock_slot(0, slot, now);
+    let keys: Vec<Vec<u8>> = g.iter().map(|(k, _)| k.to_vec()).collect();
+    for k in &keys {
+        if g.remove(k).is_some() {
+            srv.propagate(0, &[b"DEL", k]);
+        }
+    }
+    if !keys.is_empty() {
+        tracing::warn!(
+            "Deleted {} keys of slot {slot}, now served by another node",
+            keys.len()
+        );
+    }
+}
+
+async fn outbound(srv: Arc<Server>, cluster: Arc<Cluster>, c: Connect) {
+    let timeout = Duration::from_millis(cluster.view().settings.node_timeout.max(1000));
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(&c.addr)).await {
+        Ok(Ok(s)) => s,
+        _ => {
+            cluster.with(|t, _| t.link_closed(c.link, unix_ms()));
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel(LINK_QUEUE);
+    cluster.links.lock().insert(
+        c.link,
+        LinkTx {
+            tx,
+            created: unix_ms(),
+            inbound: false,
+        },
+    );
+    let first = cluster.with(|t, _| t.link_connected(c.link, unix_ms()));
+    let Some(first) = first else {
+        cluster.links.lock().remove(&c.link);
+        return;
+    };
+    cluster.send(Outbox {
+        sends: vec![(vec![c.link], first)],
+        ..Outbox::default()
+    });
+    serve_link(&srv, &cluster, rd, wr, rx, Origin::Outbound(c.link)).await;
+    cluster.links.lock().remove(&c.link);
+    cluster.with(|t, _| t.link_closed(c.link, unix_ms()));
+}
+
+async fn inbound(srv: Arc<Server>, cluster: Arc<Cluster>, stream: TcpStream) {
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let link = cluster.with(|t, _| t.next_link_id());
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel(LINK_QUEUE);
+    cluster.links.lock().insert(
+        link,
+        LinkTx {
+            tx,
+            created: unix_ms(),
+            inbound: true,
+        },
+    );
+    let origin = Origin::Inbound {
+        link,
+        peer_ip: peer.ip().to_string(),
+        local_ip: local.ip().to_string(),
+    };
+    serve_link(&srv, &cluster, rd, wr, rx, origin).await;
+    cluster.links.lock().remove(&link);
+    cluster.with(|t, _| {
+        for n in t.nodes.values_mut() {
+            if n.inbound.is_some_and(|(l, _)| l == link) {
+                n.inbound = None;
+            }
+        }
+    });
+}
+
+/// Reads frames until the peer closes, a frame is malformed, or the link is
+/// closed on our side (its queue's sender dropped, which ends the writer).
+async fn serve_link(
+    srv: &Arc<Server>,
+    cluster: &Arc<Cluster>,
+    rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+    rx: mpsc::Receiver<Bytes>,
+    origin: Origin,
+) {
+    let mut writer = tokio::spawn(write_loop(rx, wr));
+    let mut rd = BufReader::new(rd);
+    loop {
+        let frame = tokio::select! {
+            f = read_frame(&mut rd) => f,
+            _ = &mut writer => break,
+        };
+        let msg = match frame {
+            Ok(m) => m,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                    tracing::warn!("closing cluster bus link: {e}");
+                }
+                break;
+            }
+        };
+        let offset = srv.repl.offset();
+        let out = cluster.with(|t, _| {
+            t.repl_offset = offset;
+            t.on_message(msg, &origin, unix_ms())
+        });
+        apply(srv, cluster, out);
+    }
+    writer.abort();
+}
+
+async fn read_frame(rd: &mut BufReader<OwnedReadHalf>) -> std::io::Result<Message> {
+    let mut pre = [0u8; PREAMBLE];
+    rd.read_exact(&mut pre).await?;
+    let bad =
+        |e: super::message::DecodeError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    let p = read_preamble(&pre).map_err(bad)?;
+    let mut body = vec![0u8; p.len];
+    rd.read_exact(&mut body).await?;
+    Message::decode(p.kind, &body).map_err(bad)
+}
+
+async fn write_loop(mut rx: mpsc::Receiver<Bytes>, mut wr: OwnedWriteHalf) {
+    while let Some(frame) = rx.recv().await {
+        if wr.write_all(&frame).await.is_err() {
+            return;
+        }
+    }
+    let _ = wr.shutdown().await;
+}

@@ -1,0 +1,189 @@
+//! Transactions: MULTI queues commands, EXEC runs them one after another with
+//! nothing of the same slot in between (cluster mode holds the slot's fence),
+//! DISCARD drops them. Errors found while queueing (unknown command, arity,
+//! OOM, a redirect) abort the transaction: EXEC then answers EXECABORT.
+
+use super::table::Resolved;
+use super::{Argv, CmdError, CmdResult, Ctx};
+use crate::cluster::gate::KeySource;
+use crate::server::client::Client;
+
+/// A command waiting in a transaction, with its own copy of the arguments.
+pub struct Queued {
+    cmd: Resolved,
+    buf: Vec<u8>,
+    ranges: Vec<(usize, usize)>,
+}
+
+impl Queued {
+    fn argv(&self) -> Argv<'_> {
+        Argv::new(&self.buf, &self.ranges)
+    }
+}
+
+/// The state of a client between MULTI and EXEC/DISCARD.
+#[derive(Default)]
+pub struct Transaction {
+    queue: Vec<Queued>,
+    /// A command was refused while queueing: EXEC must abort.
+    aborted: bool,
+}
+
+impl Transaction {
+    /// True when a queued command may write.
+    pub fn writes(&self) -> bool {
+        self.queue.iter().any(|q| q.cmd.spec.is_write())
+    }
+}
+
+impl KeySource for Transaction {
+    fn each_key<'s>(&'s self, f: &mut dyn FnMut(&'s [u8])) {
+        for q in &self.queue {
+            let argv = q.argv();
+            q.cmd.spec.keys.each(&argv, &mut |i| f(argv.get(i)));
+        }
+    }
+}
+
+/// Marks the client's open transaction (if any) as failed.
+pub fn flag(client: &mut Client) {
+    if let Some(t) = client.multi.as_mut() {
+        t.aborted = true;
+    }
+}
+
+/// Queues a command that passed the checks.
+pub fn queue(client: &mut Client, argv: &Argv<'_>, cmd: Resolved) {
+    let Some(t) = client.multi.as_mut() else {
+        return;
+    };
+    let mut buf = Vec::new();
+    let mut ranges = Vec::with_capacity(argv.len());
+    for a in argv.iter() {
+        let start = buf.len();
+        buf.extend_from_slice(a);
+        ranges.push((start, buf.len()));
+    }
+    t.queue.push(Queued { cmd, buf, ranges });
+}
+
+/// `MULTI`
+pub fn multi(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        return Err(CmdError::err("MULTI calls can not be nested"));
+    }
+    ctx.client.multi = Some(Transaction::default());
+    ctx.out.ok();
+    Ok(())
+}
+
+/// `DISCARD`
+pub fn discard(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    if ctx.client.multi.take().is_none() {
+        return Err(CmdError::err("DISCARD without MULTI"));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// `EXEC`: every queued command's reply in one array. Writes reach the
+/// replication stream wrapped in MULTI/EXEC.
+pub fn exec(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    let Some(t) = ctx.client.multi.take() else {
+        return Err(CmdError::err("EXEC without MULTI"));
+    };
+    if t.aborted {
+        return Err(CmdError::Other(
+            "EXECABORT Transaction discarded because of previous errors.".into(),
+        ));
+    }
+    ctx.out.array_len(t.queue.len());
+    ctx.client.exec_wrap = ExecWrap::Pending;
+    for q in &t.queue {
+        crate::server::gate::call(ctx.srv, ctx.client, ctx.out, &q.argv(), q.cmd, ctx.now_ms);
+    }
+    if ctx.client.exec_wrap == ExecWrap::Open {
+        ctx.srv.propagate(ctx.client.db, &[b"EXEC"]);
+    }
+    ctx.client.exec_wrap = ExecWrap::Off;
+    Ok(())
+}
+
+/// Whether writes of a running EXEC still need the opening MULTI in the stream.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum ExecWrap {
+    /// Not inside EXEC.
+    #[default]
+    Off,
+    /// Inside EXEC, nothing propagated yet.
+    Pending,
+    /// Inside EXEC, MULTI already propagated.
+    Open,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testkit::Kit;
+
+    #[test]
+    fn queue_exec_discard_and_abort() {
+        let mut k = Kit::new();
+        assert_eq!(k.run(&["EXEC"]), "-ERR EXEC without MULTI\r\n");
+        assert_eq!(k.run(&["DISCARD"]), "-ERR DISCARD without MULTI\r\n");
+        assert_eq!(k.run(&["MULTI"]), "+OK\r\n");
+        assert_eq!(k.run(&["MULTI"]), "-ERR MULTI calls can not be nested\r\n");
+        assert_eq!(k.run(&["SET", "a", "1"]), "+QUEUED\r\n");
+        assert_eq!(k.run(&["INCR", "a"]), "+QUEUED\r\n");
+        assert_eq!(k.run(&["GET", "a"]), "+QUEUED\r\n");
+        assert_eq!(k.run(&["EXEC"]), "*3\r\n+OK\r\n:2\r\n$1\r\n2\r\n");
+        // The writes reach the stream once, wrapped.
+        let stream: Vec<String> = k.stream().into_iter().map(|c| c.join(" ")).collect();
+        assert_eq!(
+            stream,
+            ["SELECT 0", "MULTI", "SET a 1", "INCRBY a 1", "EXEC"]
+        );
+        assert_eq!(k.run(&["MULTI"]), "+OK\r\n");
+        assert_eq!(k.run(&["SET", "a", "9"]), "+QUEUED\r\n");
+        assert_eq!(k.run(&["DISCARD"]), "+OK\r\n");
+        assert_eq!(k.run(&["GET", "a"]), "$1\r\n2\r\n");
+        // An error while queueing aborts the whole transaction.
+        assert_eq!(k.run(&["MULTI"]), "+OK\r\n");
+        assert_eq!(k.run(&["SET", "a", "7"]), "+QUEUED\r\n");
+        assert!(k.run(&["NOSUCHCMD"]).starts_with("-ERR unknown command"));
+        assert_eq!(
+            k.run(&["GET"]),
+            "-ERR wrong number of arguments for 'get' command\r\n"
+        );
+        assert_eq!(
+            k.run(&["EXEC"]),
+            "-EXECABORT Transaction discarded because of previous errors.\r\n"
+        );
+        assert_eq!(k.run(&["GET", "a"]), "$1\r\n2\r\n");
+        // Runtime errors are replies inside the array; the rest still runs.
+        assert_eq!(k.run(&["MULTI"]), "+OK\r\n");
+        k.run(&["SET", "s", "x"]);
+        k.run(&["INCR", "s"]);
+        k.run(&["SET", "t", "1"]);
+        assert_eq!(
+            k.run(&["EXEC"]),
+            "*3\r\n+OK\r\n-ERR value is not an integer or out of range\r\n+OK\r\n"
+        );
+        // A read-only transaction propagates nothing.
+        let before = k.stream().len();
+        k.run(&["MULTI"]);
+        k.run(&["GET", "t"]);
+        assert_eq!(k.run(&["EXEC"]), "*1\r\n$1\r\n1\r\n");
+        assert_eq!(k.stream().len(), before);
+    }
+
+    #[test]
+    fn no_multi_commands_are_refused_inside() {
+        let mut k = Kit::new();
+        k.run(&["MULTI"]);
+        assert_eq!(
+            k.run(&["SHUTDOWN"]),
+            "-ERR Command not allowed inside a transaction\r\n"
+        );
+        assert!(k.run(&["EXEC"]).starts_with("-EXECABORT"));
+    }
+}
