@@ -303,7 +303,7 @@ impl Topology {
         if let Some(s) = sender {
             if h.current_epoch > self.current_epoch {
                 self.current_epoch = h.current_epoch;
-                self.touch();
+                self.touch_durable();
             }
             let n = self.nodes.get_mut(&s).expect("sender is known");
             n.data_received = now;
@@ -554,7 +554,7 @@ impl Topology {
         let e = self.current_epoch;
         self.me_mut().config_epoch = e;
         tracing::info!("configEpoch collision with node {s}. configEpoch set to {e}");
-        self.touch();
+        self.touch_durable();
     }
 
     fn process_gossip(

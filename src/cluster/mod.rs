@@ -106,6 +106,81 @@ pub struct Cluster {
     pub(crate) links: Mutex<HashMap<u64, LinkTx>>,
     /// The bus listener's port.
     pub bus_port: u16,
+    syncer: Syncer,
+    last_saved: Mutex<String>,
+}
+
+/// Flushes `nodes.conf` to the disk shortly after a change that did not need
+/// it at once (slot and node changes, as Redis writes them without fsync):
+/// one fsync covers a burst of changes, such as a reshard's SETSLOTs.
+struct Syncer {
+    state: std::sync::Arc<(std::sync::Mutex<SyncState>, std::sync::Condvar)>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    pending: bool,
+    stop: bool,
+}
+
+/// How long the syncer waits for more changes before it flushes.
+const SYNC_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl Syncer {
+    fn new(path: Option<PathBuf>) -> Syncer {
+        let state = std::sync::Arc::new((
+            std::sync::Mutex::new(SyncState::default()),
+            std::sync::Condvar::new(),
+        ));
+        if let Some(path) = path {
+            let st = state.clone();
+            let _ = std::thread::Builder::new()
+                .name("nodes-conf-sync".into())
+                .spawn(move || Syncer::run(&st, &path));
+        }
+        Syncer { state }
+    }
+
+    fn run(st: &(std::sync::Mutex<SyncState>, std::sync::Condvar), path: &Path) {
+        let (lock, cv) = st;
+        loop {
+            {
+                let Ok(mut g) = lock.lock() else { return };
+                while !g.pending && !g.stop {
+                    match cv.wait(g) {
+                        Ok(next) => g = next,
+                        Err(_) => return,
+                    }
+                }
+                if g.stop {
+                    return;
+                }
+            }
+            std::thread::sleep(SYNC_DELAY);
+            if let Ok(mut g) = lock.lock() {
+                g.pending = false;
+            }
+            if let Err(e) = nodes_conf::sync(path) {
+                tracing::error!("Could not flush the cluster config file: {e}");
+            }
+        }
+    }
+
+    fn request(&self) {
+        if let Ok(mut g) = self.state.0.lock() {
+            g.pending = true;
+            self.state.1.notify_one();
+        }
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.state.0.lock() {
+            g.stop = true;
+            self.state.1.notify_one();
+        }
+    }
 }
 
 impl Cluster {
@@ -136,6 +211,8 @@ impl Cluster {
             routes: (0..SLOTS).map(|_| AtomicU8::new(0)).collect(),
             ok: AtomicBool::new(false),
             fences: (0..SLOTS).map(|_| RwLock::new(())).collect(),
+            syncer: Syncer::new(Some(path.clone())),
+            last_saved: Mutex::new(String::new()),
             conf_path: path,
             _lock: lock,
             links: Mutex::new(HashMap::new()),
@@ -161,6 +238,8 @@ impl Cluster {
             _lock: None,
             links: Mutex::new(HashMap::new()),
             bus_port: 0,
+            syncer: Syncer::new(None),
+            last_saved: Mutex::new(String::new()),
         };
         {
             let mut t = c.topo.lock();
@@ -199,47 +278,68 @@ impl Cluster {
             ch.save |= again.save;
             self.publish_routes(t);
         }
-        if ch.save {
-            if let Err(e) = self.save(t) {
-                tracing::error!("Could not save the cluster config file: {e}");
+        if ch.save && !self.conf_path.as_os_str().is_empty() {
+            let durable = ch.durable || t.changes.durable;
+            let text = nodes_conf::render(t);
+            let mut last = self.last_saved.lock();
+            // Many changes end where the file already is (a SETSLOT NODE that
+            // gossip already applied): skip the write, not the flush.
+            let saved = if *last == text {
+                if durable {
+                    nodes_conf::sync(&self.conf_path)
+                } else {
+                    Ok(())
+                }
+            } else {
+                nodes_conf::write_atomic(&self.conf_path, &text, durable)
+            };
+            match saved {
+                Err(e) => tracing::error!("Could not save the cluster config file: {e}"),
+                Ok(()) => {
+                    if !durable && *last != text {
+                        self.syncer.request();
+                    }
+                    *last = text;
+                }
             }
         }
     }
 
     fn publish_routes(&self, t: &Topology) {
-        let me = t.myself;
-        let my_master = if t.me().is_replica() {
-            t.me().master
-        } else {
-            None
+        let me = t.me();
+        let empty = slot::SlotSet::new();
+        let master = match me.master.and_then(|m| t.node(&m)) {
+            Some(m) if me.is_replica() => &m.slots,
+            _ => &empty,
         };
         for s in 0..SLOTS as u16 {
             let mut r = 0;
-            if let Some(o) = t.owner(s) {
+            if t.is_assigned(s) {
                 r |= route::ASSIGNED;
-                if o == me {
-                    r |= route::MINE;
-                } else if Some(o) == my_master {
-                    r |= route::MY_MASTER;
-                }
             }
-            if t.migrating.contains_key(&s) {
-                r |= route::MIGRATING;
-            }
-            if t.importing.contains_key(&s) {
-                r |= route::IMPORTING;
+            if me.slots.contains(s) {
+                r |= route::MINE;
+            } else if master.contains(s) {
+                r |= route::MY_MASTER;
             }
             self.routes[s as usize].store(r, Ordering::Relaxed);
+        }
+        for &s in t.migrating.keys() {
+            self.routes[s as usize].fetch_or(route::MIGRATING, Ordering::Relaxed);
+        }
+        for &s in t.importing.keys() {
+            self.routes[s as usize].fetch_or(route::IMPORTING, Ordering::Relaxed);
         }
         self.ok.store(t.state_ok, Ordering::Release);
     }
 
-    /// Writes `nodes.conf` now (no-op for an in-memory cluster).
+    /// Writes `nodes.conf` now and flushes it to the disk (no-op for an
+    /// in-memory cluster).
     pub fn save(&self, t: &Topology) -> std::io::Result<()> {
         if self.conf_path.as_os_str().is_empty() {
             return Ok(());
         }
-        nodes_conf::write_atomic(&self.conf_path, &nodes_conf::render(t))
+        nodes_conf::write_atomic(&self.conf_path, &nodes_conf::render(t), true)
     }
 
     /// Sends queued messages and closes links (nothing here needs the runtime).

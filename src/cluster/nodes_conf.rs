@@ -49,21 +49,38 @@ pub fn render(t: &Topology) -> String {
     s
 }
 
-/// Writes `text` to `path` so that a crash leaves either the old or the new file.
-pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+/// Writes `text` to `path` through a temporary file and a rename, so a crash of
+/// the process leaves either the old or the new file. With `fsync`, the file
+/// reaches the disk before the rename and the directory after it, so a crash
+/// of the machine does too; without, call `sync` later.
+pub fn write_atomic(path: &Path, text: &str, fsync: bool) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
-        f.sync_all()?;
+        if fsync {
+            f.sync_all()?;
+        }
     }
     std::fs::rename(&tmp, path)?;
+    if fsync {
+        sync_dir(path)?;
+    }
+    Ok(())
+}
+
+/// Flushes `path` and its directory entry to the disk.
+pub fn sync(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()?;
+    sync_dir(path)
+}
+
+fn sync_dir(path: &Path) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Parses a `nodes.conf`. `port`/`bus_port` are this process's: a node restarted
@@ -305,8 +322,9 @@ mod tests {
     fn atomic_write_replaces_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("nodes.conf");
-        write_atomic(&p, "one\n").expect("write");
-        write_atomic(&p, "two\n").expect("write");
+        write_atomic(&p, "one\n", true).expect("write");
+        write_atomic(&p, "two\n", false).expect("write");
+        sync(&p).expect("sync");
         assert_eq!(std::fs::read_to_string(&p).expect("read"), "two\n");
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
     }

@@ -79,10 +79,23 @@ impl SlotSet {
     /// Maximal runs of consecutive slots as inclusive `(start, end)` pairs.
     pub fn ranges(&self) -> Vec<(u16, u16)> {
         let mut out: Vec<(u16, u16)> = Vec::new();
-        for s in self.iter() {
-            match out.last_mut() {
-                Some((_, end)) if *end + 1 == s => *end = s,
-                _ => out.push((s, s)),
+        let mut extend = |s: u16, last: u16| match out.last_mut() {
+            Some((_, end)) if *end + 1 == s => *end = last,
+            _ => out.push((s, last)),
+        };
+        // Whole bytes first: most of a node's bitmap is all-empty or all-full.
+        for (i, &b) in self.0.iter().enumerate() {
+            let base = i as u16 * 8;
+            match b {
+                0 => {}
+                0xff => extend(base, base + 7),
+                _ => {
+                    for bit in 0..8 {
+                        if b & (1 << bit) != 0 {
+                            extend(base + bit, base + bit);
+                        }
+                    }
+                }
             }
         }
         out

@@ -291,6 +291,9 @@ impl Default for Settings {
 pub struct Changes {
     /// `nodes.conf` must be rewritten.
     pub save: bool,
+    /// ... and reach the disk before anything else happens: epochs changed, and
+    /// an election relies on them never going backwards.
+    pub durable: bool,
     /// Slot routing (owners, open slots, roles) may have changed.
     pub routes: bool,
 }
@@ -386,6 +389,12 @@ impl Topology {
         self.changes.routes = true;
     }
 
+    /// As `touch`, for epoch changes: the file is fsynced before going on.
+    pub fn touch_durable(&mut self) {
+        self.touch();
+        self.changes.durable = true;
+    }
+
     /// This node.
     pub fn me(&self) -> &Node {
         &self.nodes[&self.myself]
@@ -426,7 +435,12 @@ impl Topology {
 
     /// Number of assigned slots.
     pub fn assigned(&self) -> usize {
-        self.owners.iter().filter(|o| o.is_some()).count()
+        self.nodes.values().map(|n| n.slots.count()).sum()
+    }
+
+    /// True when some node serves `slot`.
+    pub fn is_assigned(&self, slot: u16) -> bool {
+        self.owners[slot as usize].is_some()
     }
 
     /// Assigns `slot` to `id` (which must be known), releasing any previous owner.
@@ -567,7 +581,7 @@ impl Topology {
             self.current_epoch += 1;
             let e = self.current_epoch;
             self.me_mut().config_epoch = e;
-            self.touch();
+            self.touch_durable();
             true
         } else {
             false
@@ -600,10 +614,13 @@ impl Topology {
         }
         let mut ok = true;
         if self.settings.require_full_coverage {
-            ok = self.owners.iter().all(|o| {
-                o.and_then(|id| self.nodes.get(&id))
-                    .is_some_and(|n| !n.flags.has(NodeFlags::FAIL))
-            });
+            // Owners and the nodes' slot sets are kept in step: every slot is
+            // covered when all are assigned and no failed node holds one.
+            ok = self.assigned() == SLOTS
+                && self
+                    .nodes
+                    .values()
+                    .all(|n| !n.flags.has(NodeFlags::FAIL) || n.slots.is_empty());
         }
         let mut size = 0;
         let mut reachable = 0;
@@ -752,11 +769,14 @@ impl Topology {
     /// Slots assigned to nodes that are ok / PFAIL / FAIL.
     pub fn slot_health(&self) -> (usize, usize, usize) {
         let (mut ok, mut pfail, mut fail) = (0, 0, 0);
-        for id in self.owners.iter().flatten() {
-            match self.nodes.get(id) {
-                Some(n) if n.flags.has(NodeFlags::FAIL) => fail += 1,
-                Some(n) if n.flags.has(NodeFlags::PFAIL) => pfail += 1,
-                _ => ok += 1,
+        for n in self.nodes.values() {
+            let c = n.slots.count();
+            if n.flags.has(NodeFlags::FAIL) {
+                fail += c;
+            } else if n.flags.has(NodeFlags::PFAIL) {
+                pfail += c;
+            } else {
+                ok += c;
             }
         }
         (ok, pfail, fail)

@@ -823,7 +823,7 @@ fn set_config_epoch(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         } else {
             t.me_mut().config_epoch = epoch as u64;
             t.current_epoch = t.current_epoch.max(epoch as u64);
-            t.touch();
+            t.touch_durable();
             Ok(())
         }
     })?;
@@ -961,7 +961,7 @@ fn reset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             t.me_mut().shard_id = NodeId::random();
             tracing::info!("Node hard reset, now I'm {new}");
         }
-        t.touch();
+        t.touch_durable();
     });
     ctx.out.ok();
     Ok(())
@@ -1278,6 +1278,112 @@ mod tests {
         let c = Cluster::in_memory(t);
         let srv = Server::with_cluster(Config::defaults(), Some(Arc::new(c)));
         Kit::with_server(srv)
+    }
+
+    /// Every command of the table that has keys, with arguments that satisfy
+    /// its arity and `key` at each key position.
+    fn keyed_commands(srv: &Server) -> Vec<(String, Vec<String>, usize)> {
+        let mut out = Vec::new();
+        for (_, spec, full) in srv.commands.entries() {
+            if !spec.keys.has_keys() || spec.keys.is_transaction() {
+                continue;
+            }
+            let mut words: Vec<String> = full.split('|').map(str::to_string).collect();
+            let fixed = spec.arity.0 > 0;
+            let mut argc = spec.arity.0.unsigned_abs() as usize;
+            if let KeySpec::Range { first, last, step } = spec.keys {
+                // Room for two keys where the range is open-ended.
+                if !fixed && last < 0 {
+                    argc = argc.max((first + 2 * step + (-last - 1)) as usize);
+                }
+            }
+            words.resize(argc.max(words.len()), "1".to_string());
+            let (src, ranges) = argv_of(&words);
+            let n = spec.keys.positions(&Argv::new(&src, &ranges)).len();
+            out.push((full.to_string(), words, n));
+        }
+        out
+    }
+
+    fn argv_of(words: &[String]) -> (Vec<u8>, Vec<(usize, usize)>) {
+        let mut src = Vec::new();
+        let mut ranges = Vec::new();
+        for w in words {
+            let a = src.len();
+            src.extend_from_slice(w.as_bytes());
+            ranges.push((a, src.len()));
+        }
+        (src, ranges)
+    }
+
+    #[test]
+    fn every_keyed_command_is_redirected_or_refused_across_slots() {
+        // Another node serves every slot; the cluster is ok.
+        let mut t = Topology::new(NodeId::random(), 7000, 17000, Settings::default(), 0);
+        let other = NodeId::random();
+        let mut n = Node::new(other, NodeFlags::MASTER, 0);
+        n.ip = "127.0.0.1".into();
+        n.port = 7001;
+        t.add_node(n);
+        for s in 0..SLOTS as u16 {
+            t.add_slot(s, other);
+        }
+        t.update_state(u64::MAX / 2);
+        let srv = Server::with_cluster(Config::defaults(), Some(Arc::new(Cluster::in_memory(t))));
+        let mut k = Kit::with_server(srv.clone());
+        let cmds = keyed_commands(&srv);
+        assert!(cmds.len() >= 40, "only {} keyed commands found", cmds.len());
+        let slot = key_slot(b"{user1000}");
+        let (mut multi, mut single) = (0, 0);
+        for (name, words, nkeys) in &cmds {
+            assert!(*nkeys >= 1, "{name}: sample arguments give no key");
+            let (src, ranges) = argv_of(words);
+            let spec = srv
+                .commands
+                .resolve(words[0].as_bytes(), words.get(1).map(|w| w.as_bytes()))
+                .unwrap()
+                .spec;
+            let pos = spec.keys.positions(&Argv::new(&src, &ranges));
+            let mut same = words.clone();
+            for (i, p) in pos.iter().enumerate() {
+                same[*p] = format!("{{user1000}}k{i}");
+            }
+            let refs: Vec<&str> = same.iter().map(String::as_str).collect();
+            assert_eq!(
+                k.run(&refs),
+                format!("-MOVED {slot} 127.0.0.1:7001\r\n"),
+                "{name} {same:?}"
+            );
+            if pos.len() >= 2 {
+                multi += 1;
+                let mut cross = words.clone();
+                for (i, p) in pos.iter().enumerate() {
+                    cross[*p] = format!("{{tag{i}}}k");
+                }
+                let refs: Vec<&str> = cross.iter().map(String::as_str).collect();
+                assert_eq!(
+                    k.run(&refs),
+                    "-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+                    "{name} {cross:?}"
+                );
+            } else {
+                single += 1;
+            }
+        }
+        assert!(
+            multi >= 8 && single >= 20,
+            "{multi} multi-key, {single} single-key commands"
+        );
+        // EXEC is routed by the keys it queued.
+        assert_eq!(k.run(&["MULTI"]), "+OK\r\n");
+        assert_eq!(
+            k.run(&["SET", "{user1000}a", "1"]),
+            format!("-MOVED {slot} 127.0.0.1:7001\r\n")
+        );
+        assert_eq!(
+            k.run(&["EXEC"]),
+            "-EXECABORT Transaction discarded because of previous errors.\r\n"
+        );
     }
 
     #[test]

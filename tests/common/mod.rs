@@ -65,6 +65,22 @@ impl TestNode {
         panic!("ringcache did not start after 5 attempts");
     }
 
+    /// Starts a server on `port` in `dir`, whose files the caller prepared
+    /// (e.g. a `nodes.conf`).
+    pub fn start_in(port: u16, dir: tempfile::TempDir, args: &[&str]) -> TestNode {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let child = spawn(port, &dir, &args, &[]);
+        let mut node = TestNode {
+            port,
+            child,
+            dir,
+            args,
+            envs: Vec::new(),
+        };
+        assert!(node.wait_ready(), "ringcache on port {port} did not start");
+        node
+    }
+
     /// Kills the process (SIGKILL) and starts it again on the same port, with
     /// the same directory and flags.
     pub fn restart(&mut self) {
