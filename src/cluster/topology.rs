@@ -307,6 +307,41 @@ pub struct BusStats {
     pub received: [u64; super::message::KINDS],
 }
 
+/// Which node serves each hash slot. Kept in step with every node's `slots`
+/// set by `Topology::add_slot`/`del_slot`, its only writers.
+#[derive(Debug, Clone)]
+pub struct SlotMap(Vec<Option<NodeId>>);
+
+impl Default for SlotMap {
+    fn default() -> Self {
+        SlotMap(vec![None; SLOTS])
+    }
+}
+
+impl SlotMap {
+    /// The owner of `slot`.
+    pub fn owner(&self, slot: u16) -> Option<NodeId> {
+        self.0[slot as usize]
+    }
+
+    fn set(&mut self, slot: u16, owner: Option<NodeId>) -> Option<NodeId> {
+        std::mem::replace(&mut self.0[slot as usize], owner)
+    }
+
+    /// Maximal runs of slots with the same owner, in slot order.
+    pub fn runs(&self) -> Vec<(u16, u16, NodeId)> {
+        let mut out: Vec<(u16, u16, NodeId)> = Vec::new();
+        for (s, o) in self.0.iter().enumerate() {
+            let Some(o) = o else { continue };
+            match out.last_mut() {
+                Some((_, end, id)) if id == o && *end as usize + 1 == s => *end = s as u16,
+                _ => out.push((s as u16, s as u16, *o)),
+            }
+        }
+        out
+    }
+}
+
 /// How long a forgotten node may not be re-added by gossip (ms).
 pub const FORGET_TTL_MS: u64 = 60_000;
 /// A primary waits this long after start before it declares the cluster ok.
@@ -319,8 +354,8 @@ pub struct Topology {
     pub myself: NodeId,
     /// Every known node, myself included.
     pub nodes: BTreeMap<NodeId, Node>,
-    /// Owner of each slot (the `SlotMap`).
-    owners: Vec<Option<NodeId>>,
+    /// Owner of each slot.
+    slot_map: SlotMap,
     /// Slots this node is handing over, and to whom.
     pub migrating: BTreeMap<u16, NodeId>,
     /// Slots this node is taking over, and from whom.
@@ -364,7 +399,7 @@ impl Topology {
         Topology {
             myself,
             nodes,
-            owners: vec![None; SLOTS],
+            slot_map: SlotMap::default(),
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
             current_epoch: 0,
@@ -430,7 +465,7 @@ impl Topology {
 
     /// The owner of `slot`.
     pub fn owner(&self, slot: u16) -> Option<NodeId> {
-        self.owners[slot as usize]
+        self.slot_map.owner(slot)
     }
 
     /// Number of assigned slots.
@@ -440,7 +475,7 @@ impl Topology {
 
     /// True when some node serves `slot`.
     pub fn is_assigned(&self, slot: u16) -> bool {
-        self.owners[slot as usize].is_some()
+        self.slot_map.owner(slot).is_some()
     }
 
     /// Assigns `slot` to `id` (which must be known), releasing any previous owner.
@@ -448,14 +483,14 @@ impl Topology {
         self.del_slot(slot);
         if let Some(n) = self.nodes.get_mut(&id) {
             n.slots.set(slot, true);
-            self.owners[slot as usize] = Some(id);
+            self.slot_map.set(slot, Some(id));
             self.touch();
         }
     }
 
     /// Unassigns `slot`; returns its previous owner.
     pub fn del_slot(&mut self, slot: u16) -> Option<NodeId> {
-        let prev = self.owners[slot as usize].take()?;
+        let prev = self.slot_map.set(slot, None)?;
         if let Some(n) = self.nodes.get_mut(&prev) {
             n.slots.set(slot, false);
         }
@@ -784,15 +819,7 @@ impl Topology {
 
     /// Maximal runs of slots with the same owner, in slot order (`CLUSTER SLOTS`).
     pub fn slot_runs(&self) -> Vec<(u16, u16, NodeId)> {
-        let mut out: Vec<(u16, u16, NodeId)> = Vec::new();
-        for (s, o) in self.owners.iter().enumerate() {
-            let Some(o) = o else { continue };
-            match out.last_mut() {
-                Some((_, end, id)) if id == o && *end as usize + 1 == s => *end = s as u16,
-                _ => out.push((s as u16, s as u16, *o)),
-            }
-        }
-        out
+        self.slot_map.runs()
     }
 }
 

@@ -106,6 +106,8 @@ pub fn exec(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         ctx.srv.propagate(ctx.client.db, &[b"EXEC"]);
     }
     ctx.client.exec_wrap = ExecWrap::Off;
+    // An ASKING inside the transaction does not reach past it (as in Redis).
+    ctx.client.asking_next = false;
     Ok(())
 }
 

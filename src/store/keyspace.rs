@@ -419,6 +419,15 @@ impl<'a> SlotGuard<'a> {
         self.live(key).map(|e| &*e)
     }
 
+    /// The entry for `key` even when its TTL has passed, without expiring it
+    /// (DEBUG DIGEST-VALUE sees what is stored, as Redis's does).
+    pub fn stored(&self, key: &[u8]) -> Option<&Entry> {
+        self.table
+            .map
+            .find(hash_key(key), |r| r.key.as_bytes() == key)
+            .map(|r| &r.entry)
+    }
+
     /// True when `key` exists (after lazy expiry).
     pub fn contains(&mut self, key: &[u8]) -> bool {
         self.live(key).is_some()

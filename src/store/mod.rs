@@ -1,6 +1,7 @@
 //! Storage: the slot-partitioned keyspace, values, expiry, eviction and memory
 //! accounting. It knows nothing of sockets or the wire protocol.
 
+pub mod digest;
 pub mod evict;
 pub mod eviction;
 pub mod expire;

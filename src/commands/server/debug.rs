@@ -1,11 +1,12 @@
-//! `DEBUG SLEEP|OBJECT|SET-ACTIVE-EXPIRE|HELP`: the subset test suites rely on.
+//! `DEBUG SLEEP|OBJECT|SET-ACTIVE-EXPIRE|DIGEST|DIGEST-VALUE|HELP`: the subset
+//! test suites and `redis-cli --cluster` rely on.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::help;
 use crate::commands::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
-use crate::store::{evict, Entry, Value};
+use crate::store::{digest, evict, Entry, Value};
 
 /// `DEBUG subcommand …` (DEBUG is not a container in Redis: it parses its own words).
 pub fn debug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
@@ -14,6 +15,25 @@ pub fn debug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         2 if is(sub, "HELP") => debug_help(ctx),
         3 if is(sub, "SLEEP") => sleep(ctx, argv.get(2)),
         3 if is(sub, "OBJECT") => object(ctx, argv.get(2)),
+        2 if is(sub, "DIGEST") => {
+            let d = digest::dataset_digest(&ctx.srv.keyspace, ctx.now_ms);
+            ctx.out.simple(&digest::hex(&d));
+            Ok(())
+        }
+        _ if is(sub, "DIGEST-VALUE") => {
+            let db = ctx.client.db;
+            ctx.out.array_len(argv.len() - 2);
+            for key in argv.tail(2).iter() {
+                let d = ctx
+                    .srv
+                    .keyspace
+                    .lock_key(db, key, ctx.now_ms)
+                    .stored(key)
+                    .map_or([0u8; 20], digest::value_digest);
+                ctx.out.simple(&digest::hex(&d));
+            }
+            Ok(())
+        }
         3 if is(sub, "SET-ACTIVE-EXPIRE") => {
             let on = parse_i64(argv.get(2))? != 0;
             ctx.srv.hot.active_expire.store(on, Ordering::Relaxed);
@@ -83,6 +103,10 @@ fn debug_help(ctx: &mut Ctx<'_>) -> CmdResult {
         ctx,
         "DEBUG",
         &[
+            "DIGEST",
+            "    Output a hex signature representing the current DB content.",
+            "DIGEST-VALUE <key> [<key> ...]",
+            "    Output a hex signature of the values of all the specified keys.",
             "OBJECT <key>",
             "    Show low level info about `key` and associated value.",
             "SET-ACTIVE-EXPIRE <0|1>",

@@ -1,0 +1,243 @@
+//! MIGRATE between real servers: single key and KEYS forms, COPY, REPLACE,
+//! AUTH, AUTH2, TTLs, the cached connection, and a Redis 7.0 target.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{free_port, wait_for, TestNode};
+use redis::Value;
+
+fn line(n: &TestNode, cmd: &str) -> String {
+    let mut c = n.raw();
+    c.send(cmd.as_bytes());
+    c.line()
+}
+
+fn get(n: &TestNode, k: &str) -> Option<String> {
+    match n.query(&["GET", k]) {
+        Ok(Value::BulkString(b)) => Some(String::from_utf8_lossy(&b).into_owned()),
+        Ok(Value::Nil) => None,
+        other => panic!("GET {k}: {other:?}"),
+    }
+}
+
+fn int(n: &TestNode, args: &[&str]) -> i64 {
+    match n.query(args) {
+        Ok(Value::Int(i)) => i,
+        other => panic!("{args:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn migrate_moves_copies_replaces_and_keeps_ttls() {
+    let src = TestNode::start(&[]);
+    let dst = TestNode::start(&[]);
+    let p = dst.port.to_string();
+    let mig = |rest: &str| line(&src, &format!("MIGRATE 127.0.0.1 {p} {rest}\r\n"));
+    assert_eq!(mig("nokey 0 1000"), "+NOKEY\r\n");
+    src.query(&["SET", "a", "1"]).unwrap();
+    src.query(&["SET", "t", "v", "PX", "60000"]).unwrap();
+    assert_eq!(mig("a 0 1000"), "+OK\r\n");
+    assert_eq!(get(&src, "a"), None, "moved away");
+    assert_eq!(get(&dst, "a").as_deref(), Some("1"));
+    assert_eq!(mig("t 0 1000"), "+OK\r\n");
+    let ttl = int(&dst, &["PTTL", "t"]);
+    assert!((50_000..=60_000).contains(&ttl), "TTL travels: {ttl}");
+    // The target has the key now: without REPLACE it refuses and the source keeps it.
+    src.query(&["SET", "a", "2"]).unwrap();
+    assert_eq!(
+        mig("a 0 1000"),
+        "-ERR Target instance replied with error: BUSYKEY Target key name already exists.\r\n"
+    );
+    assert_eq!(get(&src, "a").as_deref(), Some("2"));
+    assert_eq!(mig("a 0 1000 COPY REPLACE"), "+OK\r\n");
+    assert_eq!(
+        get(&src, "a").as_deref(),
+        Some("2"),
+        "COPY keeps the source key"
+    );
+    assert_eq!(get(&dst, "a").as_deref(), Some("2"));
+    // KEYS form, into another database, some keys missing.
+    for k in ["k1", "k2", "k3"] {
+        src.query(&["SET", k, k]).unwrap();
+    }
+    assert_eq!(mig("\"\" 3 1000 KEYS k1 nosuch k2 k3"), "+OK\r\n");
+    assert_eq!(int(&src, &["EXISTS", "k1", "k2", "k3"]), 0);
+    let mut c = dst.conn();
+    let (got,): (Vec<Option<String>>,) = redis::pipe()
+        .cmd("SELECT")
+        .arg(3)
+        .ignore()
+        .cmd("MGET")
+        .arg(&["k1", "k2", "k3"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![Some("k1".into()), Some("k2".into()), Some("k3".into())]
+    );
+    // The cached connection serves further MIGRATEs: no new connections.
+    let accepted = |c: &mut redis::Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("stats").query(c).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_connections_received:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("total_connections_received")
+    };
+    let before = accepted(&mut c);
+    for i in 0..3 {
+        src.query(&["SET", &format!("m{i}"), "x"]).unwrap();
+        assert_eq!(mig(&format!("m{i} 0 1000")), "+OK\r\n");
+    }
+    assert_eq!(accepted(&mut c), before, "MIGRATE reused its connection");
+    // A target that went away: IOERR, and the key stays.
+    drop(dst);
+    src.query(&["SET", "z", "1"]).unwrap();
+    assert!(
+        mig("z 0 300").starts_with("-IOERR error or timeout"),
+        "dead target"
+    );
+    assert_eq!(get(&src, "z").as_deref(), Some("1"));
+}
+
+#[test]
+fn migrate_authenticates_with_auth_and_auth2() {
+    let src = TestNode::start(&[]);
+    let dst = TestNode::start(&["--requirepass", "s3cret"]);
+    let p = dst.port.to_string();
+    src.query(&["SET", "a", "1"]).unwrap();
+    let refused = line(&src, &format!("MIGRATE 127.0.0.1 {p} a 0 1000\r\n"));
+    assert_eq!(
+        refused,
+        "-ERR Target instance replied with error: NOAUTH Authentication required.\r\n"
+    );
+    assert_eq!(get(&src, "a").as_deref(), Some("1"));
+    assert_eq!(
+        line(&src, &format!("MIGRATE 127.0.0.1 {p} a 0 1000 AUTH wrong\r\n")),
+        "-ERR Target instance replied with error: WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(
+        line(
+            &src,
+            &format!("MIGRATE 127.0.0.1 {p} a 0 1000 AUTH s3cret\r\n")
+        ),
+        "+OK\r\n"
+    );
+    src.query(&["SET", "b", "2"]).unwrap();
+    assert_eq!(
+        line(
+            &src,
+            &format!("MIGRATE 127.0.0.1 {p} \"\" 0 1000 AUTH2 default s3cret KEYS b\r\n")
+        ),
+        "+OK\r\n"
+    );
+    let mut c = redis::Client::open(format!("redis://:s3cret@127.0.0.1:{p}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let got: Vec<Option<String>> = redis::cmd("MGET").arg(&["a", "b"]).query(&mut c).unwrap();
+    assert_eq!(got, vec![Some("1".into()), Some("2".into())]);
+}
+
+/// A Debian redis-server on a free port, killed on drop.
+struct Redis {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn redis_server() -> Redis {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server (installed by scripts/deps.sh)");
+    let url = format!("redis://127.0.0.1:{port}/");
+    assert!(wait_for(Duration::from_secs(10), || redis::Client::open(
+        url.as_str()
+    )
+    .and_then(|c| c.get_connection())
+    .is_ok()));
+    Redis {
+        port,
+        child,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn migrate_to_and_from_redis() {
+    let ours = TestNode::start(&[]);
+    let redis = redis_server();
+    ours.query(&["SET", "int", "12345"]).unwrap();
+    ours.query(&["SET", "str", "hello world"]).unwrap();
+    ours.query(&["SET", "ttl", "x", "EX", "100"]).unwrap();
+    let p = redis.port.to_string();
+    assert_eq!(
+        line(
+            &ours,
+            &format!("MIGRATE 127.0.0.1 {p} \"\" 0 1000 KEYS int str ttl\r\n")
+        ),
+        "+OK\r\n"
+    );
+    let mut r = redis::Client::open(format!("redis://127.0.0.1:{p}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let got: Vec<Option<String>> = redis::cmd("MGET")
+        .arg(&["int", "str", "ttl"])
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![
+            Some("12345".into()),
+            Some("hello world".into()),
+            Some("x".into())
+        ]
+    );
+    let ttl: i64 = redis::cmd("TTL").arg("ttl").query(&mut r).unwrap();
+    assert!((90..=100).contains(&ttl), "{ttl}");
+    // And back: Redis's MIGRATE into ringcache.
+    let back: String = redis::cmd("MIGRATE")
+        .arg(&[
+            "127.0.0.1",
+            &ours.port.to_string(),
+            "",
+            "0",
+            "1000",
+            "KEYS",
+            "int",
+            "str",
+            "ttl",
+        ])
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(back, "OK");
+    assert_eq!(get(&ours, "str").as_deref(), Some("hello world"));
+    assert_eq!(get(&ours, "int").as_deref(), Some("12345"));
+    assert!(int(&ours, &["TTL", "ttl"]) > 80);
+}
