@@ -322,13 +322,18 @@ impl Cluster {
             } else if master.contains(s) {
                 r |= route::MY_MASTER;
             }
-            self.routes[s as usize].store(r, Ordering::Relaxed);
-        }
-        for &s in t.migrating.keys() {
-            self.routes[s as usize].fetch_or(route::MIGRATING, Ordering::Relaxed);
-        }
-        for &s in t.importing.keys() {
-            self.routes[s as usize].fetch_or(route::IMPORTING, Ordering::Relaxed);
+            if t.migrating.contains_key(&s) {
+                r |= route::MIGRATING;
+            }
+            if t.importing.contains_key(&s) {
+                r |= route::IMPORTING;
+            }
+            // Store only changes: every command reads these bytes, and an
+            // unchanged store would still take the cache line from other cores.
+            let cell = &self.routes[s as usize];
+            if cell.load(Ordering::Relaxed) != r {
+                cell.store(r, Ordering::Relaxed);
+            }
         }
         self.ok.store(t.state_ok, Ordering::Release);
     }
