@@ -6,45 +6,19 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use redis::AsyncCommands;
 
-use common::{wait_for, TestCluster, TestNode};
+use common::{run_within, wait_for, Output, TestCluster, TestNode};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/cluster_check.py");
 
-// ---- hash slots, computed here (not asked from the server) ----
-
-/// CRC16-XMODEM, as Redis Cluster hashes keys.
-fn crc16(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
-
-/// The hash slot of a key, honouring `{hash tags}`.
+/// The hash slot of a key, honouring `{hash tags}` (the server's own function,
+/// checked against the contract's vectors in its unit tests).
 fn key_slot(key: &str) -> u16 {
-    let k = key.as_bytes();
-    let hashed = match k.iter().position(|&b| b == b'{') {
-        Some(s) => match k[s + 1..].iter().position(|&b| b == b'}') {
-            Some(e) if e > 0 => &k[s + 1..s + 1 + e],
-            _ => k,
-        },
-        None => k,
-    };
-    crc16(hashed) & 16383
+    ringcache::cluster::slot::key_slot(key.as_bytes())
 }
 
 // ---- cluster views and hand-made slot moves ----
@@ -195,51 +169,9 @@ fn finish_move(c: &TestCluster, src: &TestNode, dst: &TestNode, slot: u16) {
 
 // ---- bounded child processes ----
 
-struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs a command to completion, killing it (and failing) after `timeout`.
-fn run(cmd: &mut Command, timeout: Duration) -> Run {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut b = Vec::new();
-            let _ = r.read_to_end(&mut b);
-            String::from_utf8_lossy(&b).into_owned()
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().expect("stdout")));
-    let err = reader(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break Some(s);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = out.join().expect("stdout reader");
-    let stderr = err.join().expect("stderr reader");
-    let Some(status) = status else {
-        panic!("{cmd:?} did not finish within {timeout:?}:\n{stdout}\n{stderr}");
-    };
-    Run {
-        success: status.success(),
-        stdout,
-        stderr,
-    }
+fn run(cmd: &mut Command, timeout: Duration) -> Output {
+    run_within(cmd, None, timeout)
 }
 
 /// `redis-cli -h 127.0.0.1 -p <port> args…`, bounded to 15 s; stdout + stderr.

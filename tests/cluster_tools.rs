@@ -6,11 +6,9 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cluster_node, wait_for, TestCluster, TestNode};
+use common::{cluster_node, redis_cli_within, wait_for, TestCluster, TestNode};
 
 /// Bound on every wait for gossip to spread a change.
 const SPREAD: Duration = Duration::from_secs(20);
@@ -21,52 +19,10 @@ const IO: Duration = Duration::from_secs(10);
 // redis-cli with a deadline
 // ---------------------------------------------------------------------------
 
-/// Runs redis-cli with `args`, writing `input` to its stdin (then EOF); returns
-/// (exit success, stdout + stderr). Panics, with what it printed, when it has
-/// not exited within `timeout` (it is killed).
+/// Runs redis-cli with `args`, writing `input` to its stdin; (exit success,
+/// stdout + stderr). Panics when it has not exited within `timeout`.
 fn cli(args: &[&str], input: Option<&str>, timeout: Duration) -> (bool, String) {
-    let mut child = Command::new("redis-cli")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run redis-cli (install redis-tools)");
-    if let Some(mut stdin) = child.stdin.take() {
-        if let Some(i) = input {
-            let _ = stdin.write_all(i.as_bytes());
-        }
-    }
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let t_out = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            break Some(st);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut text = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
-    text.push_str(&String::from_utf8_lossy(&t_err.join().unwrap_or_default()));
-    match status {
-        Some(st) => (st.success(), text),
-        None => panic!("redis-cli {args:?} did not finish within {timeout:?}; it printed:\n{text}"),
-    }
+    redis_cli_within(args, input, timeout)
 }
 
 /// `redis-cli --cluster check addr`.
@@ -303,48 +259,10 @@ fn wait_roles(nodes: &[&TestNode], masters: usize, slaves: usize) {
 // Keys
 // ---------------------------------------------------------------------------
 
-fn crc16(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
-
-/// The Redis Cluster hash slot of a key (hash tags included).
+/// The Redis Cluster hash slot of a key (the server's own function, checked
+/// against the contract's vectors in its unit tests).
 fn key_slot(key: &str) -> u16 {
-    let b = key.as_bytes();
-    let hashed = match b.iter().position(|&c| c == b'{') {
-        Some(open) => match b[open + 1..].iter().position(|&c| c == b'}') {
-            Some(len) if len > 0 => &b[open + 1..open + 1 + len],
-            _ => b,
-        },
-        None => b,
-    };
-    crc16(hashed) & 16383
-}
-
-#[test]
-fn key_slot_matches_the_reference_vectors() {
-    // From the contract's vectors (hashslot_reference.py).
-    for (k, s) in [
-        ("", 0),
-        ("{}", 15257),
-        ("foo{}{bar}", 8363),
-        ("foo{{bar}}zap", 4015),
-        ("foo{bar}{zap}", 5061),
-        ("foo{bar", 15278),
-        ("123456789", 12739),
-    ] {
-        assert_eq!(key_slot(k), s, "{k:?}");
-    }
+    ringcache::cluster::slot::key_slot(key.as_bytes())
 }
 
 /// `n` distinct keys with distinct values.

@@ -188,11 +188,17 @@ impl Cluster {
     pub fn open(cfg: &ClusterConfig) -> Result<Cluster, ClusterError> {
         let path = cfg.conf_file.clone();
         let shown = path.display().to_string();
-        let lock = lock_file(&path).map_err(|_| ClusterError::Locked(shown.clone()))?;
         let now = unix_ms();
         let conf_err = |source| ClusterError::Config {
             path: shown.clone(),
             source,
+        };
+        let lock = match lock_file(&path) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(ClusterError::Locked(shown.clone()))
+            }
+            Err(e) => return Err(conf_err(e.into())),
         };
         let topo = match std::fs::read_to_string(&path) {
             Ok(text) if !text.trim().is_empty() => {
@@ -205,43 +211,35 @@ impl Cluster {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => fresh(cfg, now),
             Err(e) => return Err(conf_err(e.into())),
         };
+        Ok(Cluster::build(topo, Some(path), lock, cfg.bus_port))
+    }
+
+    /// A cluster node that keeps its configuration in memory only (unit tests).
+    pub fn in_memory(t: Topology) -> Cluster {
+        Cluster::build(t, None, None, 0)
+    }
+
+    fn build(
+        topo: Topology,
+        conf: Option<PathBuf>,
+        lock: Option<std::fs::File>,
+        bus_port: u16,
+    ) -> Cluster {
         let c = Cluster {
             allow_reads_when_down: AtomicBool::new(topo.settings.allow_reads_when_down),
             topo: Mutex::new(topo),
             routes: (0..SLOTS).map(|_| AtomicU8::new(0)).collect(),
             ok: AtomicBool::new(false),
             fences: (0..SLOTS).map(|_| RwLock::new(())).collect(),
-            syncer: Syncer::new(Some(path.clone())),
+            syncer: Syncer::new(conf.clone()),
             last_saved: Mutex::new(String::new()),
-            conf_path: path,
+            conf_path: conf.unwrap_or_default(),
             _lock: lock,
             links: Mutex::new(HashMap::new()),
-            bus_port: cfg.bus_port,
+            bus_port,
         };
         {
-            let mut t = c.topo.lock();
-            t.touch();
-            c.settle(&mut t);
-        }
-        Ok(c)
-    }
-
-    /// A cluster node that keeps its configuration in memory only (unit tests).
-    pub fn in_memory(t: Topology) -> Cluster {
-        let c = Cluster {
-            allow_reads_when_down: AtomicBool::new(t.settings.allow_reads_when_down),
-            topo: Mutex::new(t),
-            routes: (0..SLOTS).map(|_| AtomicU8::new(0)).collect(),
-            ok: AtomicBool::new(false),
-            fences: (0..SLOTS).map(|_| RwLock::new(())).collect(),
-            conf_path: PathBuf::new(),
-            _lock: None,
-            links: Mutex::new(HashMap::new()),
-            bus_port: 0,
-            syncer: Syncer::new(None),
-            last_saved: Mutex::new(String::new()),
-        };
-        {
+            // Publish the routes (and write the file) for the loaded state.
             let mut t = c.topo.lock();
             t.touch();
             c.settle(&mut t);

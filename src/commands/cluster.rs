@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::spec::{Arity, CommandSpec, Flags, KeySpec};
+use super::spec::{CommandSpec, Flags};
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::cluster::migrate::{Batch, MigrateError};
 use crate::cluster::slot::{key_slot, SLOTS};
@@ -18,6 +18,7 @@ const ADMIN_ONLY: Flags = Flags(Flags::ADMIN.0 | Flags::STALE.0);
 const STALE: Flags = Flags::STALE;
 const DANGER: &str = "admin slow dangerous";
 
+/// A `cluster` group subcommand entry.
 const fn sub(
     name: &'static str,
     arity: i32,
@@ -27,18 +28,7 @@ const fn sub(
     handler: super::Handler,
     summary: &'static str,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity: Arity(arity),
-        flags,
-        keys: KeySpec::None,
-        acl,
-        group: "cluster",
-        since,
-        handler,
-        summary,
-        subcommands: &[],
-    }
+    super::server::sub_in("cluster", since, name, arity, flags, acl, handler, summary)
 }
 
 /// `CLUSTER` subcommands.
@@ -1268,7 +1258,8 @@ mod tests {
 
     use super::*;
     use crate::cluster::topology::{Settings, Topology};
-    use crate::commands::testkit::Kit;
+    use crate::commands::testkit::{argv_of, Kit};
+    use crate::commands::KeySpec;
     use crate::config::Config;
     use crate::server::Server;
 
@@ -1303,17 +1294,6 @@ mod tests {
             out.push((full.to_string(), words, n));
         }
         out
-    }
-
-    fn argv_of(words: &[String]) -> (Vec<u8>, Vec<(usize, usize)>) {
-        let mut src = Vec::new();
-        let mut ranges = Vec::new();
-        for w in words {
-            let a = src.len();
-            src.extend_from_slice(w.as_bytes());
-            ranges.push((a, src.len()));
-        }
-        (src, ranges)
     }
 
     #[test]

@@ -239,6 +239,18 @@ pub(crate) mod testkit {
     use crate::server::client::{Client, ClientInfo};
     use crate::server::{gate, Server};
 
+    /// The buffer and ranges an `Argv` over `words` needs.
+    pub fn argv_of<W: AsRef<[u8]>>(words: &[W]) -> (Vec<u8>, Vec<(usize, usize)>) {
+        let mut src = Vec::new();
+        let mut ranges = Vec::new();
+        for w in words {
+            let a = src.len();
+            src.extend_from_slice(w.as_ref());
+            ranges.push((a, src.len()));
+        }
+        (src, ranges)
+    }
+
     /// A server with its replication stream recording, and one client.
     pub struct Kit {
         /// The server.
@@ -275,13 +287,7 @@ pub(crate) mod testkit {
 
         /// Runs one command given as byte strings; returns its raw reply.
         pub fn run_bytes(&mut self, words: &[&[u8]]) -> String {
-            let mut src = Vec::new();
-            let mut ranges = Vec::new();
-            for w in words {
-                let a = src.len();
-                src.extend_from_slice(w);
-                ranges.push((a, src.len()));
-            }
+            let (src, ranges) = argv_of(words);
             let argv = super::Argv::new(&src, &ranges);
             let now = crate::server::client::unix_ms();
             gate::dispatch(&self.srv, &mut self.client, &mut self.out, &argv, now);

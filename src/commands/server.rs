@@ -84,8 +84,23 @@ pub fn container(_ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     })
 }
 
-/// A subcommand table entry.
+/// A subcommand table entry of the `server` group, new in 7.0.
 pub(crate) const fn sub(
+    name: &'static str,
+    arity: i32,
+    flags: Flags,
+    acl: &'static str,
+    handler: super::Handler,
+    summary: &'static str,
+) -> CommandSpec {
+    sub_in("server", "7.0.0", name, arity, flags, acl, handler, summary)
+}
+
+/// A keyless subcommand table entry of `group`, introduced in `since`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) const fn sub_in(
+    group: &'static str,
+    since: &'static str,
     name: &'static str,
     arity: i32,
     flags: Flags,
@@ -99,8 +114,8 @@ pub(crate) const fn sub(
         flags,
         keys: KeySpec::None,
         acl,
-        group: "server",
-        since: "7.0.0",
+        group,
+        since,
         handler,
         summary,
         subcommands: &[],

@@ -228,17 +228,7 @@ impl CommandSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn argv_of(words: &[&str]) -> (Vec<u8>, Vec<(usize, usize)>) {
-        let mut src = Vec::new();
-        let mut ranges = Vec::new();
-        for w in words {
-            let a = src.len();
-            src.extend_from_slice(w.as_bytes());
-            ranges.push((a, src.len()));
-        }
-        (src, ranges)
-    }
+    use crate::commands::testkit::argv_of;
 
     #[test]
     fn arity_rules() {

@@ -292,25 +292,73 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-/// Runs redis-cli with `args`; returns (success, stdout + stderr). Input, when
-/// given, is written to its stdin.
-pub fn redis_cli(args: &[&str], input: Option<&str>) -> (bool, String) {
-    let mut child = Command::new("redis-cli")
-        .args(args)
+/// What a finished child process printed.
+pub struct Output {
+    /// Exit status 0.
+    pub success: bool,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+/// Runs `cmd` with `input` (if any) on its stdin; kills it and panics, with what
+/// it printed, when it has not exited within `timeout`.
+pub fn run_within(cmd: &mut Command, input: Option<&str>, timeout: Duration) -> Output {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run redis-cli (install redis-tools)");
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     if let Some(mut stdin) = child.stdin.take() {
         if let Some(i) = input {
             let _ = stdin.write_all(i.as_bytes());
         }
     }
-    let out = child.wait_with_output().expect("redis-cli output");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    let reader = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = r.read_to_end(&mut b);
+            String::from_utf8_lossy(&b).into_owned()
+        })
+    };
+    let out = reader(Box::new(child.stdout.take().expect("stdout")));
+    let err = reader(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    let Some(status) = status else {
+        panic!("{cmd:?} did not finish within {timeout:?}:\n{stdout}\n{stderr}");
+    };
+    Output {
+        success: status.success(),
+        stdout,
+        stderr,
+    }
+}
+
+/// Runs redis-cli with `args` and `input` on its stdin, within `timeout`;
+/// returns (success, stdout + stderr).
+pub fn redis_cli_within(args: &[&str], input: Option<&str>, timeout: Duration) -> (bool, String) {
+    let o = run_within(Command::new("redis-cli").args(args), input, timeout);
+    (o.success, o.stdout + &o.stderr)
+}
+
+/// `redis_cli_within` with a five-minute bound.
+pub fn redis_cli(args: &[&str], input: Option<&str>) -> (bool, String) {
+    redis_cli_within(args, input, Duration::from_secs(300))
 }
 
 /// Flags every cluster test node gets, before its own.
