@@ -351,17 +351,13 @@ impl Topology {
                 }
             }
             if sender.is_none() && is_meet {
-                let ip = match origin {
-                    Origin::Inbound { peer_ip, .. } if h.ip.is_empty() => peer_ip.clone(),
-                    _ => h.ip.clone(),
-                };
+                // Only MEET adds an unknown node: as a handshake, under a
+                // placeholder id until our own PING gets its PONG.
                 let mut n = Node::new(NodeId::random(), NodeFlags::HANDSHAKE, now);
-                n.ip = ip;
+                n.ip = sender_ip(origin, h);
                 n.port = h.port;
                 n.bus_port = h.bus_port;
                 self.add_node(n);
-                // The sender asked to join, so its gossip is trusted.
-                self.process_gossip(gossip, None, now, &mut out);
             }
             let pong = self.ping(1, None, now);
             out.send(origin.link(), pong);
@@ -408,12 +404,10 @@ impl Topology {
                 if let Some(n) = self.nodes.get_mut(&s) {
                     n.flags.set(NodeFlags::NOFAILOVER, nofailover);
                 }
-                if is_ping {
-                    let ip = match origin {
-                        Origin::Inbound { peer_ip, .. } if h.ip.is_empty() => peer_ip.clone(),
-                        _ => h.ip.clone(),
-                    };
-                    if !matches!(origin, Origin::Outbound(_)) && !ip.is_empty() {
+                // A PING on a connection the sender opened tells where it is.
+                if is_ping && matches!(origin, Origin::Inbound { .. }) {
+                    let ip = sender_ip(origin, h);
+                    if !ip.is_empty() {
                         self.update_address(&s, &ip, h, &mut out);
                     }
                 }
@@ -439,7 +433,7 @@ impl Topology {
                 self.apply_role(&s, h);
                 self.apply_slot_claims(&s, h, &mut out);
                 self.resolve_epoch_collision(&s);
-                self.process_gossip(gossip, Some(s), now, &mut out);
+                self.process_gossip(gossip, s, now, &mut out);
             }
         }
         match msg.body {
@@ -557,30 +551,22 @@ impl Topology {
         self.touch_durable();
     }
 
-    fn process_gossip(
-        &mut self,
-        gossip: &[Gossip],
-        sender: Option<NodeId>,
-        now: u64,
-        out: &mut Outbox,
-    ) {
-        let sender_is_master = sender
-            .and_then(|s| self.nodes.get(&s))
-            .is_some_and(|n| n.is_master());
+    /// What a known sender says about other nodes: failure reports (from
+    /// primaries), fresher PONG times, addresses, and nodes we did not know.
+    fn process_gossip(&mut self, gossip: &[Gossip], sender: NodeId, now: u64, out: &mut Outbox) {
+        let sender_is_master = self.nodes.get(&sender).is_some_and(|n| n.is_master());
         for g in gossip {
             let failing = g.flags.any(NodeFlags::PFAIL.with(NodeFlags::FAIL));
             if let Some(n) = self.nodes.get(&g.id) {
                 let id = n.id;
-                if let (Some(s), true) = (sender, sender_is_master) {
-                    if id != self.myself {
-                        if failing {
-                            self.add_failure_report(&id, &s, now);
-                            if self.mark_failing_if_needed(&id, now) {
-                                self.broadcast(out, Body::Fail { id });
-                            }
-                        } else {
-                            self.del_failure_report(&id, &s, now);
+                if sender_is_master && id != self.myself {
+                    if failing {
+                        self.add_failure_report(&id, &sender, now);
+                        if self.mark_failing_if_needed(&id, now) {
+                            self.broadcast(out, Body::Fail { id });
                         }
+                    } else {
+                        self.del_failure_report(&id, &sender, now);
                     }
                 }
                 let n = self.nodes.get_mut(&id).expect("looked up above");
@@ -605,8 +591,7 @@ impl Topology {
                     self.drop_link(&id, out);
                     self.touch();
                 }
-            } else if sender.is_some()
-                && !g.flags.has(NodeFlags::NOADDR)
+            } else if !g.flags.has(NodeFlags::NOADDR)
                 && !self.blacklisted(&g.id, now)
                 && !g.ip.is_empty()
             {
@@ -741,6 +726,14 @@ impl Topology {
         };
         let m = self.ping(0, Some(*id), now);
         out.send(l.id, m);
+    }
+}
+
+/// The sender's address: what it announces, else where its connection comes from.
+fn sender_ip(origin: &Origin, h: &Header) -> String {
+    match origin {
+        Origin::Inbound { peer_ip, .. } if h.ip.is_empty() => peer_ip.clone(),
+        _ => h.ip.clone(),
     }
 }
 
