@@ -84,5 +84,5 @@ case "${1:-}" in
     up) shift; up "$@" ;;
     status) status ;;
     down) down ;;
-    *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
