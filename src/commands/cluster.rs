@@ -1350,6 +1350,10 @@ mod tests {
                 single += 1;
             }
         }
+        eprintln!(
+            "{} keyed commands: {multi} multi-key, {single} single-key",
+            cmds.len()
+        );
         assert!(
             multi >= 8 && single >= 20,
             "{multi} multi-key, {single} single-key commands"
