@@ -64,6 +64,37 @@ pub struct Config {
     pub slowlog_max_len: u64,
     /// Latency monitor threshold in milliseconds (0 disables).
     pub latency_monitor_threshold: u64,
+    /// RDB save points: `seconds changes` pairs ("" = no automatic snapshots).
+    pub save: String,
+    /// RDB file name, in `dir`.
+    pub dbfilename: String,
+    /// Compress strings in RDB files with LZF.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub rdbcompression: bool,
+    /// Write a CRC-64 at the end of RDB files.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub rdbchecksum: bool,
+    /// Refuse writes while the last background save failed (with save points set).
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub stop_writes_on_bgsave_error: bool,
+    /// Log every write to the append-only file.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub appendonly: bool,
+    /// Append-only file name, in `dir`.
+    pub appendfilename: String,
+    /// When the append-only file is flushed: always, everysec or no.
+    pub appendfsync: String,
+    /// Load an append-only file whose last command is cut short (dropping it).
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub aof_load_truncated: bool,
+    /// Start rewritten append-only files with an RDB image.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub aof_use_rdb_preamble: bool,
+    /// Rewrite the append-only file when it grew by this percentage (0 = never).
+    pub auto_aof_rewrite_percentage: u64,
+    /// ... and is at least this large.
+    #[serde(deserialize_with = "size")]
+    pub auto_aof_rewrite_min_size: u64,
     /// Run as a node of a Redis Cluster.
     #[serde(deserialize_with = "yes_no_bool")]
     pub cluster_enabled: bool,
@@ -100,10 +131,6 @@ pub struct Config {
 /// restore them work; they have no effect (yet).
 #[derive(Debug, Clone)]
 pub struct Tunables {
-    /// `save` (snapshots are not implemented, so only "" is accepted).
-    pub save: String,
-    /// `appendfsync`.
-    pub appendfsync: String,
     /// `lfu-log-factor`.
     pub lfu_log_factor: i64,
     /// `lfu-decay-time`.
@@ -114,8 +141,6 @@ pub struct Tunables {
     pub maxmemory_eviction_tenacity: i64,
     /// `tcp-keepalive`.
     pub tcp_keepalive: i64,
-    /// `dbfilename`.
-    pub dbfilename: String,
     /// `lazyfree-lazy-eviction`, `-expire`, `-server-del`, `-user-del`, `-user-flush`.
     pub lazyfree: [bool; 5],
     /// `protected-mode`.
@@ -125,14 +150,11 @@ pub struct Tunables {
 impl Default for Tunables {
     fn default() -> Self {
         Tunables {
-            save: String::new(),
-            appendfsync: "everysec".into(),
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             active_expire_effort: 1,
             maxmemory_eviction_tenacity: 10,
             tcp_keepalive: 300,
-            dbfilename: "dump.rdb".into(),
             lazyfree: [false; 5],
             protected_mode: true,
         }
@@ -273,6 +295,18 @@ impl Config {
         }
         if self.hz == 0 {
             return bad("hz", "must be at least 1");
+        }
+        if parse_save(&self.save).is_none() {
+            return bad("save", "Invalid save parameters");
+        }
+        if self.dbfilename.is_empty() || self.dbfilename.contains('/') {
+            return bad("dbfilename", "must be a file name in dir");
+        }
+        if self.appendfilename.is_empty() || self.appendfilename.contains('/') {
+            return bad("appendfilename", "must be a file name in dir");
+        }
+        if !["always", "everysec", "no"].contains(&self.appendfsync.as_str()) {
+            return bad("appendfsync", "must be always, everysec or no");
         }
         if self.cluster_node_timeout == 0 {
             return bad("cluster-node-timeout", "must be at least 1");
@@ -478,7 +512,7 @@ pub static OPTIONS: &[ConfigOption] = &[
         },
     ),
     fixed("io-threads", false, |_| "1".into()),
-    fixed("appendfilename", false, |_| "appendonly.aof".into()),
+    fixed("appendfilename", true, |c| c.appendfilename.clone()),
     opt(
         "requirepass",
         Kind::Str,
@@ -597,25 +631,85 @@ pub static OPTIONS: &[ConfigOption] = &[
             Ok(())
         },
     ),
-    live("save", Kind::Str, |c| c.tunables.save.clone(), set_save),
-    live(
+    opt("save", Kind::Str, |c| c.save.clone(), set_save),
+    opt(
         "appendonly",
         Kind::Bool,
-        |_| "no".into(),
-        |_, v| {
-            if v.flag() {
-                Err("append only file persistence is not supported".into())
-            } else {
-                Ok(())
-            }
+        |c| yes_no(c.appendonly).into(),
+        |c, v| {
+            c.appendonly = v.flag();
+            Ok(())
         },
     ),
-    live(
+    opt(
         "appendfsync",
         Kind::Enum(&["always", "everysec", "no"]),
-        |c| c.tunables.appendfsync.clone(),
+        |c| c.appendfsync.clone(),
         |c, v| {
-            c.tunables.appendfsync = v.text();
+            c.appendfsync = v.text();
+            Ok(())
+        },
+    ),
+    opt(
+        "rdbcompression",
+        Kind::Bool,
+        |c| yes_no(c.rdbcompression).into(),
+        |c, v| {
+            c.rdbcompression = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "rdbchecksum",
+        Kind::Bool,
+        |c| yes_no(c.rdbchecksum).into(),
+        |c, v| {
+            c.rdbchecksum = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "stop-writes-on-bgsave-error",
+        Kind::Bool,
+        |c| yes_no(c.stop_writes_on_bgsave_error).into(),
+        |c, v| {
+            c.stop_writes_on_bgsave_error = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "aof-load-truncated",
+        Kind::Bool,
+        |c| yes_no(c.aof_load_truncated).into(),
+        |c, v| {
+            c.aof_load_truncated = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "aof-use-rdb-preamble",
+        Kind::Bool,
+        |c| yes_no(c.aof_use_rdb_preamble).into(),
+        |c, v| {
+            c.aof_use_rdb_preamble = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "auto-aof-rewrite-percentage",
+        Kind::Int(0, I32),
+        |c| c.auto_aof_rewrite_percentage.to_string(),
+        |c, v| {
+            c.auto_aof_rewrite_percentage = v.int() as u64;
+            Ok(())
+        },
+    ),
+    opt(
+        "auto-aof-rewrite-min-size",
+        Kind::Size(0, i64::MAX as u64),
+        |c| c.auto_aof_rewrite_min_size.to_string(),
+        |c, v| {
+            c.auto_aof_rewrite_min_size = v.int() as u64;
             Ok(())
         },
     ),
@@ -664,16 +758,16 @@ pub static OPTIONS: &[ConfigOption] = &[
             Ok(())
         },
     ),
-    live(
+    opt(
         "dbfilename",
         Kind::Str,
-        |c| c.tunables.dbfilename.clone(),
+        |c| c.dbfilename.clone(),
         |c, v| {
             let name = v.text();
             if name.contains('/') {
                 return Err("dbfilename can't be a path, just a filename".into());
             }
-            c.tunables.dbfilename = name;
+            c.dbfilename = name;
             Ok(())
         },
     ),
@@ -737,16 +831,25 @@ pub static OPTIONS: &[ConfigOption] = &[
 /// accepted because snapshots do not exist yet.
 fn set_save(c: &mut Config, v: Val<'_>) -> Result<(), String> {
     let text = v.text();
-    let parts: Vec<&str> = text.split_whitespace().collect();
-    let valid = parts.len().is_multiple_of(2) && parts.iter().all(|p| p.parse::<u64>().is_ok());
-    if !valid {
-        return Err("Invalid save parameters".into());
-    }
-    if !parts.is_empty() {
-        return Err("snapshotting is not supported".into());
-    }
-    c.tunables.save = String::new();
+    let points = parse_save(&text).ok_or_else(|| "Invalid save parameters".to_string())?;
+    c.save = points
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     Ok(())
+}
+
+/// Parses save points: `seconds changes` pairs separated by spaces.
+pub fn parse_save(text: &str) -> Option<Vec<(u64, u64)>> {
+    let parts: Vec<u64> = text
+        .split_whitespace()
+        .map(|p| p.parse::<u64>().ok())
+        .collect::<Option<_>>()?;
+    if !parts.len().is_multiple_of(2) {
+        return None;
+    }
+    Some(parts.chunks(2).map(|p| (p[0], p[1])).collect())
 }
 
 /// Finds an option by name (case-insensitive).
@@ -893,6 +996,9 @@ mod tests {
             "Invalid save parameters"
         );
         set(&mut c, "save", "").unwrap();
+        set(&mut c, "save", "3600  1 300 100").unwrap();
+        assert_eq!(c.save, "3600 1 300 100");
+        assert_eq!(parse_save(&c.save), Some(vec![(3600, 1), (300, 100)]));
         let names: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
         let mut dedup = names.clone();
         dedup.sort();

@@ -17,7 +17,8 @@
 //! - [`store`]: 16384 slot tables per database, expiry, eviction, memory.
 //! - [`server`]: accept loop, sessions, the gate, shared server state.
 //! - [`repl`]: the ordered replication log every write is propagated to.
-//! - [`persist`]: the RDB value encoding (LZF, CRC-64) behind DUMP/RESTORE.
+//! - [`persist`]: the RDB encoding (LZF, CRC-64) behind DUMP/RESTORE and RDB
+//!   files, SAVE/BGSAVE, and the append-only file fed by [`repl`]'s log.
 //! - [`cluster`]: hash slots (the cluster bus arrives with cluster mode).
 //! - [`config`]: layered configuration.
 

@@ -52,6 +52,33 @@ struct Flags {
     client_query_buffer_limit: Option<String>,
     #[arg(long)]
     hz: Option<u32>,
+    /// RDB save points, e.g. "3600 1 300 100 60 10000" ("" = none).
+    #[arg(long)]
+    save: Option<String>,
+    #[arg(long)]
+    dbfilename: Option<String>,
+    #[arg(long)]
+    rdbcompression: Option<String>,
+    #[arg(long)]
+    rdbchecksum: Option<String>,
+    #[arg(long = "stop-writes-on-bgsave-error")]
+    stop_writes_on_bgsave_error: Option<String>,
+    /// `yes` to log every write to the append-only file.
+    #[arg(long)]
+    appendonly: Option<String>,
+    #[arg(long)]
+    appendfilename: Option<String>,
+    /// always, everysec or no.
+    #[arg(long)]
+    appendfsync: Option<String>,
+    #[arg(long = "aof-load-truncated")]
+    aof_load_truncated: Option<String>,
+    #[arg(long = "aof-use-rdb-preamble")]
+    aof_use_rdb_preamble: Option<String>,
+    #[arg(long = "auto-aof-rewrite-percentage")]
+    auto_aof_rewrite_percentage: Option<u64>,
+    #[arg(long = "auto-aof-rewrite-min-size")]
+    auto_aof_rewrite_min_size: Option<String>,
     /// `yes` to run as a Redis Cluster node.
     #[arg(long = "cluster-enabled")]
     cluster_enabled: Option<String>,
@@ -105,6 +132,27 @@ impl Flags {
             self.client_query_buffer_limit.clone(),
         );
         add("hz", self.hz.map(|n| n.to_string()));
+        add("save", self.save.clone());
+        add("dbfilename", self.dbfilename.clone());
+        add("rdbcompression", self.rdbcompression.clone());
+        add("rdbchecksum", self.rdbchecksum.clone());
+        add(
+            "stop-writes-on-bgsave-error",
+            self.stop_writes_on_bgsave_error.clone(),
+        );
+        add("appendonly", self.appendonly.clone());
+        add("appendfilename", self.appendfilename.clone());
+        add("appendfsync", self.appendfsync.clone());
+        add("aof-load-truncated", self.aof_load_truncated.clone());
+        add("aof-use-rdb-preamble", self.aof_use_rdb_preamble.clone());
+        add(
+            "auto-aof-rewrite-percentage",
+            self.auto_aof_rewrite_percentage.map(|n| n.to_string()),
+        );
+        add(
+            "auto-aof-rewrite-min-size",
+            self.auto_aof_rewrite_min_size.clone(),
+        );
         add("cluster-enabled", self.cluster_enabled.clone());
         add("cluster-config-file", self.cluster_config_file.clone());
         add(
@@ -203,6 +251,11 @@ fn main() -> std::process::ExitCode {
         if let Some((_, listener)) = bus {
             tokio::spawn(ringcache::cluster::bus::run(listener, srv.clone()));
         }
+        if let Err(e) = ringcache::persist::load_at_start(&srv) {
+            tracing::error!("{e}");
+            eprintln!("ringcache: {e}");
+            return std::process::ExitCode::from(1);
+        }
         let signals = srv.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -215,7 +268,8 @@ fn main() -> std::process::ExitCode {
             env!("CARGO_PKG_VERSION")
         );
         tracing::info!("Ready to accept connections tcp on {addr}");
-        server::run(listener, srv).await;
+        server::run(listener, srv.clone()).await;
+        ringcache::persist::on_shutdown(&srv);
         tracing::info!("ringcache is now ready to exit, bye bye...");
         std::process::ExitCode::SUCCESS
     })

@@ -1206,7 +1206,8 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             r => r,
         }
     };
-    let replies = blocking(exchange).map_err(|e| CmdError::Other(e.message().into()))?;
+    let replies =
+        crate::server::blocking(exchange).map_err(|e| CmdError::Other(e.message().into()))?;
     let mut error = None;
     let setup_error = replies
         .auth
@@ -1238,17 +1239,6 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             ctx.out.ok();
             Ok(())
         }
-    }
-}
-
-/// Runs blocking I/O; on a multi-thread runtime the worker hands its other
-/// tasks off first.
-fn blocking<R>(f: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
     }
 }
 

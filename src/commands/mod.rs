@@ -8,6 +8,7 @@ pub mod command;
 pub mod connection;
 pub mod functions;
 pub mod keys;
+pub mod persistence;
 pub mod server;
 pub mod spec;
 pub mod strings;
@@ -178,7 +179,8 @@ impl<'a> Ctx<'a> {
             self.client.exec_wrap = transactions::ExecWrap::Open;
             self.srv.propagate(self.client.db, &[b"MULTI"]);
         }
-        self.srv.propagate(self.client.db, argv);
+        let off = self.srv.propagate(self.client.db, argv);
+        self.client.write_offset = self.client.write_offset.max(off);
     }
 
     /// Propagates the command exactly as received.

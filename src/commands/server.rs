@@ -345,13 +345,17 @@ pub fn monitor(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
 /// process exits once the listener stops.
 pub fn shutdown(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let (mut save, mut nosave, mut abort, mut other) = (false, false, false, false);
+    let mut force = false;
     for a in argv.iter().skip(1) {
         if is(a, "NOSAVE") {
             nosave = true;
         } else if is(a, "SAVE") {
             save = true;
-        } else if is(a, "NOW") || is(a, "FORCE") {
+        } else if is(a, "NOW") {
             other = true;
+        } else if is(a, "FORCE") {
+            other = true;
+            force = true;
         } else if is(a, "ABORT") {
             abort = true;
         } else {
@@ -365,6 +369,20 @@ pub fn shutdown(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Err(CmdError::err("No shutdown in progress."));
     }
     tracing::warn!("User requested shutdown...");
-    ctx.srv.shutdown.trigger();
+    let srv = ctx.srv;
+    let points = !srv.config.read().save.trim().is_empty();
+    if !nosave && (save || points) {
+        tracing::info!("Saving the final RDB snapshot before exiting.");
+        if let Err(e) = super::super::server::blocking(|| crate::persist::save::save(srv)) {
+            tracing::warn!("Error trying to save the DB: {e}");
+            if !force {
+                return Err(CmdError::err("Errors trying to SHUTDOWN. Check logs."));
+            }
+        }
+    }
+    srv.persistence
+        .skip_shutdown_save
+        .store(true, Ordering::Relaxed);
+    srv.shutdown.trigger();
     Ok(())
 }

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::HashMap;
 
 use super::spec::{Arity, CommandSpec, Flags, KeySpec};
-use super::{cluster, command, connection, functions, keys, server, strings, transactions};
+use super::{
+    cluster, command, connection, functions, keys, persistence, server, strings, transactions,
+};
 
 /// Builds a `&'static [CommandSpec]`, one line per command:
 /// `name arity [FLAG|FLAG] keys "acl cats" group since handler "summary" [subs]`.
@@ -123,6 +125,9 @@ pub static COMMANDS: &[CommandSpec] = commands! {
     "debug" -2 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "1.0.0" server::debug, "A container for debugging commands.";
     "monitor" 1 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "1.0.0" server::monitor, "Listens for all requests received by the server in real-time.";
     "shutdown" -1 [ADMIN|NOSCRIPT|LOADING|STALE|NO_MULTI|ALLOW_BUSY] NOKEYS, "admin slow dangerous" "server" "1.0.0" server::shutdown, "Synchronously saves the database(s) to disk and shuts down the Redis server.";
+    "save" 1 [ADMIN|NOSCRIPT|NO_ASYNC_LOADING|NO_MULTI] NOKEYS, "admin slow dangerous" "server" "1.0.0" persistence::save_cmd, "Synchronously saves the database(s) to disk.";
+    "bgsave" -1 [ADMIN|NOSCRIPT|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "server" "1.0.0" persistence::bgsave, "Asynchronously saves the database(s) to disk.";
+    "bgrewriteaof" 1 [ADMIN|NOSCRIPT|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "server" "1.0.0" persistence::bgrewriteaof, "Asynchronously rewrites the append-only file to disk.";
     "lastsave" 1 [LOADING|STALE|FAST] NOKEYS, "admin fast dangerous" "server" "1.0.0" server::lastsave, "Returns the Unix timestamp of the last successful save to disk.";
     "cluster" -2 [] NOKEYS, "slow" "cluster" "3.0.0" cluster::container, "A container for cluster commands", subs cluster::SUBCOMMANDS;
     "command" -1 [LOADING|STALE] NOKEYS, "slow connection" "server" "2.8.13" command::command, "Returns detailed information about all commands.", subs command::SUBCOMMANDS;

@@ -103,7 +103,8 @@ pub fn exec(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         crate::server::gate::call(ctx.srv, ctx.client, ctx.out, &q.argv(), q.cmd, ctx.now_ms);
     }
     if ctx.client.exec_wrap == ExecWrap::Open {
-        ctx.srv.propagate(ctx.client.db, &[b"EXEC"]);
+        let off = ctx.srv.propagate(ctx.client.db, &[b"EXEC"]);
+        ctx.client.write_offset = ctx.client.write_offset.max(off);
     }
     ctx.client.exec_wrap = ExecWrap::Off;
     // An ASKING inside the transaction does not reach past it (as in Redis).

@@ -1,20 +1,136 @@
-//! Persistence formats. `rdb` encodes and decodes values in Redis's RDB format
-//! (with `lzf` string compression and the `crc64` checksum); this module frames
-//! one value as a DUMP payload, byte-compatible with Redis so payloads move
-//! between redis-server and ringcache in both directions.
+//! Persistence. `rdb` encodes and decodes values in Redis's RDB format (with
+//! `lzf` string compression and the `crc64` checksum); `snapshot` reads and
+//! writes whole RDB files; `save` runs SAVE/BGSAVE and save points and loads a
+//! file at start; `aof` is the append-only file. This module also frames one
+//! value as a DUMP payload, byte-compatible with Redis so payloads move between
+//! redis-server and ringcache in both directions.
 //!
 //! A payload is `type byte, value body, RDB version (u16 LE), CRC-64 (u64 LE)`,
 //! the checksum covering everything before it.
 
+pub mod aof;
 pub mod crc64;
 pub mod lzf;
 pub mod rdb;
+pub mod save;
+pub mod snapshot;
 
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use thiserror::Error;
 
 use crate::store::Value;
 
-/// Bytes after the value: version (2) + checksum (8).
+/// Persistence state of a server: RDB saving, the AOF (when on), rewrites.
+pub struct Persistence {
+    /// RDB saving.
+    pub rdb: save::RdbState,
+    /// AOF rewrites.
+    pub rewrite: aof::RewriteState,
+    /// The append-only file, while `appendonly` is on.
+    pub aof: Mutex<Option<Arc<aof::Aof>>>,
+    /// False while AOF writes fail (the AOF shares it).
+    pub aof_ok: Arc<std::sync::atomic::AtomicBool>,
+    /// SHUTDOWN already saved (or was told NOSAVE): none at exit.
+    pub skip_shutdown_save: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Persistence {
+    fn default() -> Self {
+        Persistence {
+            rdb: Default::default(),
+            rewrite: Default::default(),
+            aof: Mutex::new(None),
+            aof_ok: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            skip_shutdown_save: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl Persistence {
+    /// True when writes might have to be refused with MISCONF (two loads; the
+    /// exact rule is `save::disk_error`).
+    pub fn may_refuse_writes(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        !self.rdb.last_bgsave_ok.load(Relaxed) || !self.aof_ok.load(Relaxed)
+    }
+
+    /// True while a snapshot (save or AOF rewrite) runs.
+    pub fn snapshot_busy(&self) -> bool {
+        self.rdb
+            .in_progress
+            .load(std::sync::atomic::Ordering::Acquire)
+            || self
+                .rewrite
+                .in_progress
+                .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The running AOF, if any.
+    pub fn aof(&self) -> Option<Arc<aof::Aof>> {
+        self.aof.lock().clone()
+    }
+
+    /// The MISCONF line while the AOF cannot be written.
+    pub fn aof_error(&self) -> Option<String> {
+        self.aof().and_then(|a| a.error())
+    }
+}
+
+/// Loads what the server kept on disk, before it accepts connections: the AOF
+/// when `appendonly` is on and the file exists, else the RDB file if any. Then
+/// turns the AOF on when configured. The error is a sentence for the log.
+pub fn load_at_start(srv: &Arc<crate::server::Server>) -> Result<(), String> {
+    let (appendonly, aof_name, rdb_name) = {
+        let c = srv.config.read();
+        (c.appendonly, c.appendfilename.clone(), c.dbfilename.clone())
+    };
+    let started = std::time::Instant::now();
+    let aof_exists = std::path::Path::new(&aof_name).exists();
+    if appendonly && aof_exists {
+        let r = aof::load(srv, std::path::Path::new(&aof_name)).map_err(|e| e.to_string())?;
+        tracing::info!(
+            "DB loaded from append only file: {:.3} seconds ({} keys from the preamble, {} commands)",
+            started.elapsed().as_secs_f64(),
+            r.preamble_keys,
+            r.commands
+        );
+    } else if std::path::Path::new(&rdb_name).exists() {
+        let n = save::load_file(srv, std::path::Path::new(&rdb_name))
+            .map_err(|e| format!("{rdb_name}: {e}"))?;
+        tracing::info!(
+            "DB loaded from disk: {:.3} seconds ({n} keys)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    // Replayed commands are not changes since the last save.
+    srv.dirty.store(0, std::sync::atomic::Ordering::Relaxed);
+    if appendonly {
+        let need_base = !aof_exists && srv.keyspace.total_keys() > 0;
+        aof::enable(srv, need_base).map_err(|e| format!("{aof_name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// What a shutdown saves: an RDB file when save points are set (unless SHUTDOWN
+/// NOSAVE already decided), and everything the AOF holds. Errors are logged.
+pub fn on_shutdown(srv: &crate::server::Server) {
+    let points = !srv.config.read().save.trim().is_empty();
+    if points
+        && !srv
+            .persistence
+            .skip_shutdown_save
+            .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::info!("Saving the final RDB snapshot before exiting.");
+        if let Err(e) = save::save(srv) {
+            tracing::warn!("Error trying to save the DB on shutdown: {e}");
+        }
+    }
+    aof::disable(srv);
+}
+
 /// RDB version (2 bytes) + CRC64 (8 bytes) closing every payload.
 pub const FOOTER_LEN: usize = 10;
 

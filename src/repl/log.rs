@@ -1,6 +1,8 @@
 //! The replication log: one ordered stream of write effects, addressed by offset
-//! (Redis PSYNC semantics: replication id + offset + a bounded backlog). The AOF
-//! and replicas will consume this stream; today it only fills the backlog.
+//! (Redis PSYNC semantics: replication id + offset + a bounded backlog). The
+//! AOF consumes it through a *tap* (every byte, in order, taken in chunks), and
+//! an AOF rewrite through a *capture* of what follows its snapshot; replicas
+//! will read the backlog.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -16,6 +18,12 @@ struct Inner {
     head: usize,
     capacity: usize,
     last_db: Option<usize>,
+    /// Bytes the AOF has not taken yet.
+    tap: Option<Vec<u8>>,
+    /// Bytes since an AOF rewrite's snapshot point.
+    capture: Option<Vec<u8>>,
+    /// Encoding scratch space, reused.
+    scratch: Vec<u8>,
 }
 
 /// The ordered write stream.
@@ -42,6 +50,9 @@ impl Log {
                 head: 0,
                 capacity,
                 last_db: None,
+                tap: None,
+                capture: None,
+                scratch: Vec::new(),
             }),
         }
     }
@@ -67,20 +78,86 @@ impl Log {
     }
 
     /// Appends one command in `db`, preceded by `SELECT db` when the stream's
-    /// current database differs. A no-op until `activate`.
-    pub fn append(&self, db: usize, argv: &[&[u8]]) {
+    /// current database differs; returns the offset after it. A no-op (offset
+    /// 0) until `activate`.
+    pub fn append(&self, db: usize, argv: &[&[u8]]) -> u64 {
         if !self.is_active() {
-            return;
+            return 0;
         }
         let mut g = self.inner.lock();
+        let mut scratch = std::mem::take(&mut g.scratch);
+        scratch.clear();
         if g.last_db != Some(db) {
             let mut b = itoa::Buffer::new();
             let dbs = b.format(db);
             let sel: [&[u8]; 2] = [b"SELECT", dbs.as_bytes()];
-            write_command(&mut g, &sel);
+            encode_command(&mut scratch, &sel);
             g.last_db = Some(db);
         }
-        write_command(&mut g, argv);
+        encode_command(&mut scratch, argv);
+        push(&mut g, &scratch);
+        if let Some(t) = g.tap.as_mut() {
+            t.extend_from_slice(&scratch);
+        }
+        if let Some(c) = g.capture.as_mut() {
+            c.extend_from_slice(&scratch);
+        }
+        g.scratch = scratch;
+        g.offset
+    }
+
+    /// Starts the AOF tap (and the stream): the next command carries a SELECT.
+    pub fn attach_tap(&self) {
+        self.activate();
+        let mut g = self.inner.lock();
+        g.tap = Some(Vec::new());
+        g.last_db = None;
+    }
+
+    /// Stops the AOF tap.
+    pub fn detach_tap(&self) {
+        self.inner.lock().tap = None;
+    }
+
+    /// The bytes the tap collected since the last call, and the offset after
+    /// them; `f` runs under the stream's lock with that offset (the AOF notes
+    /// which file the bytes belong to).
+    pub fn take_tap<R>(&self, f: impl FnOnce(u64) -> R) -> (Vec<u8>, u64, R) {
+        let mut g = self.inner.lock();
+        let bytes = g.tap.as_mut().map(std::mem::take).unwrap_or_default();
+        let off = g.offset;
+        (bytes, off, f(off))
+    }
+
+    /// Starts capturing the stream for an AOF rewrite (called at its snapshot
+    /// point, while every command is stopped); the capture begins with a SELECT.
+    pub fn start_capture(&self) {
+        let mut g = self.inner.lock();
+        g.capture = Some(Vec::new());
+        g.last_db = None;
+    }
+
+    /// What the capture holds so far (emptied).
+    pub fn take_capture(&self) -> Vec<u8> {
+        self.inner
+            .lock()
+            .capture
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Ends the capture. `last` runs under the stream's lock with the rest of
+    /// it and the current offset, so no write slips between the two.
+    pub fn end_capture<R>(&self, last: impl FnOnce(&[u8], u64) -> R) -> R {
+        let mut g = self.inner.lock();
+        let rest = g.capture.take().unwrap_or_default();
+        if let Some(t) = g.tap.as_mut() {
+            // Everything up to now is in the rewritten file.
+            t.clear();
+        }
+        let off = g.offset;
+        last(&rest, off)
     }
 
     /// The backlog's retained bytes, oldest first, with the offset of the first one.
@@ -93,17 +170,18 @@ impl Log {
     }
 }
 
-fn write_command(g: &mut Inner, argv: &[&[u8]]) {
+/// Appends `argv` as a RESP array of bulk strings.
+pub fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
     let mut b = itoa::Buffer::new();
-    push(g, b"*");
-    push(g, b.format(argv.len()).as_bytes());
-    push(g, b"\r\n");
+    out.push(b'*');
+    out.extend_from_slice(b.format(argv.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
     for a in argv {
-        push(g, b"$");
-        push(g, b.format(a.len()).as_bytes());
-        push(g, b"\r\n");
-        push(g, a);
-        push(g, b"\r\n");
+        out.push(b'$');
+        out.extend_from_slice(b.format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -147,6 +225,34 @@ mod tests {
              *2\r\n$3\r\nDEL\r\n$1\r\nk\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n"
         );
         assert_eq!(log.offset(), log.backlog().1.len() as u64);
+    }
+
+    #[test]
+    fn tap_and_capture_see_every_byte_in_order() {
+        let log = Log::new(64);
+        log.attach_tap();
+        let off = log.append(2, &[b"SET", b"a", b"1"]);
+        assert_eq!(off, log.offset());
+        log.start_capture();
+        log.append(2, &[b"DEL", b"a"]);
+        let (tap, end, ()) = log.take_tap(|_| ());
+        assert_eq!(end, log.offset());
+        let text = String::from_utf8(tap).unwrap();
+        // The capture starts with its own SELECT, which the tap sees too.
+        assert_eq!(
+            text,
+            "*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n\
+             *2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*2\r\n$3\r\nDEL\r\n$1\r\na\r\n"
+        );
+        assert!(log.take_capture().starts_with(b"*2\r\n$6\r\nSELECT"));
+        log.append(2, &[b"DEL", b"b"]);
+        let tail = log.end_capture(|rest, off| (rest.to_vec(), off));
+        assert_eq!(tail.1, log.offset());
+        assert_eq!(tail.0, b"*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n");
+        assert!(
+            log.take_tap(|_| ()).0.is_empty(),
+            "the rewrite took over the tap's bytes"
+        );
     }
 
     #[test]

@@ -126,6 +126,11 @@ pub struct Client {
     pub asking_next: bool,
     /// The open transaction, between MULTI and EXEC/DISCARD.
     pub multi: Option<crate::commands::transactions::Transaction>,
+    /// Stream offset after this client's last write; its replies wait until the
+    /// AOF has it.
+    pub write_offset: u64,
+    /// The offset up to which its replies were already released.
+    pub durable_offset: u64,
     /// The slot whose fence this client's running command holds (cluster mode).
     pub fenced_slot: Option<u16>,
     /// Inside EXEC: whether its writes were wrapped in MULTI yet.
@@ -145,6 +150,8 @@ impl Client {
             asking: false,
             asking_next: false,
             multi: None,
+            write_offset: 0,
+            durable_offset: 0,
             fenced_slot: None,
             exec_wrap: Default::default(),
         }

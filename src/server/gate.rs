@@ -60,7 +60,7 @@ fn admit(
             return;
         }
     };
-    if let Err(e) = check_memory(srv, r, now_ms) {
+    if let Err(e) = check_memory(srv, r, now_ms).and_then(|()| check_disk(srv, client, r)) {
         transactions::flag(client);
         reject(srv, out, Some(r), &e);
         return;
@@ -178,6 +178,59 @@ fn check_memory(srv: &Server, r: Resolved, now_ms: u64) -> Result<(), CmdError> 
         Ok(_) => Ok(()),
         Err(_) if r.spec.flags.has(Flags::DENYOOM) => Err(CmdError::Oom),
         Err(_) => Ok(()),
+    }
+}
+
+/// Runs one command of an append-only file being loaded: no routing, no
+/// memory or transaction checks, no statistics, the reply discarded (as
+/// Redis's AOF client). Only an unknown command or a wrong argument count is
+/// the file's fault.
+pub fn replay(
+    srv: &Server,
+    client: &mut Client,
+    argv: &Argv<'_>,
+    now_ms: u64,
+) -> Result<(), String> {
+    let r = srv
+        .commands
+        .resolve(argv.get(0), argv.opt(1))
+        .map_err(|_| {
+            format!(
+                "Unknown command '{}' reading the append only file",
+                truncated(argv.get(0), 128)
+            )
+        })?;
+    if !r.spec.arity.accepts(argv.len()) {
+        return Err(format!(
+            "wrong number of arguments for '{}' in the append only file",
+            r.full_name
+        ));
+    }
+    let mut out = Reply::new(Default::default());
+    let mut ctx = Ctx {
+        srv,
+        client,
+        out: &mut out,
+        now_ms,
+        spec: r.spec,
+    };
+    // A command that fails (WRONGTYPE, say) failed when first run too.
+    let _ = (r.spec.handler)(&mut ctx, argv);
+    Ok(())
+}
+
+/// Refuses writes (and PING, as Redis does) while the disk refuses our files:
+/// a failed background save with save points set, or failing AOF writes.
+fn check_disk(srv: &Server, client: &Client, r: Resolved) -> Result<(), CmdError> {
+    if !srv.persistence.may_refuse_writes() {
+        return Ok(());
+    }
+    let writes = r.spec.is_write()
+        || (r.spec.keys.is_transaction() && client.multi.as_ref().is_some_and(|t| t.writes()))
+        || r.full_name == "ping";
+    match crate::persist::save::disk_error(srv) {
+        Some(line) if writes => Err(CmdError::Other(line)),
+        _ => Ok(()),
     }
 }
 

@@ -67,6 +67,8 @@ async fn periodic(srv: Arc<Server>) {
         tick.tick().await;
         let now = unix_ms();
         srv.stats.sample_ops(now);
+        crate::persist::save::cron(&srv, now);
+        crate::persist::aof::cron(&srv);
         // Sampling here keeps used_memory_peak meaningful between INFO calls.
         srv.used_memory();
         let hz = srv.config.read().hz.max(1) as u64;

@@ -27,6 +27,17 @@ use crate::store::{Keyspace, Removal, RemovalSink};
 
 pub use listener::run;
 
+/// Runs blocking work (file or socket I/O) from a command; on a multi-thread
+/// runtime the worker first hands its other tasks to another thread.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// The Redis version we answer as (clients and tools gate features on it).
 pub const REDIS_VERSION: &str = "7.0.15";
 
@@ -175,6 +186,9 @@ pub struct Server {
     pub cluster: Option<Arc<Cluster>>,
     /// Connections MIGRATE keeps to its targets.
     pub migrate: crate::cluster::migrate::Pool,
+    /// RDB and AOF state.
+    pub persistence: crate::persist::Persistence,
+    me: std::sync::Weak<Server>,
 }
 
 impl Server {
@@ -199,7 +213,8 @@ impl Server {
             .collect();
         let memory = MemoryGauge::new();
         let mem_startup = memory.refresh();
-        Arc::new(Server {
+        Arc::new_cyclic(|me| Server {
+            me: me.clone(),
             mem_peak: AtomicU64::new(mem_startup),
             mem_startup,
             hot: HotConfig::from(&cfg),
@@ -223,7 +238,13 @@ impl Server {
             lastsave: AtomicU64::new(client::unix_ms() / 1000),
             cluster,
             migrate: Default::default(),
+            persistence: Default::default(),
         })
+    }
+
+    /// The server as an `Arc` (for background work a command starts).
+    pub fn me(&self) -> Option<Arc<Server>> {
+        self.me.upgrade()
     }
 
     /// Reads `used_memory` now and raises the recorded peak if needed.
@@ -233,9 +254,10 @@ impl Server {
         used
     }
 
-    /// Appends a write to the replication stream and counts it as a change.
-    pub fn propagate(&self, db: usize, argv: &[&[u8]]) {
+    /// Appends a write to the replication stream and counts it as a change;
+    /// returns the stream offset after it (0 while nothing consumes the stream).
+    pub fn propagate(&self, db: usize, argv: &[&[u8]]) -> u64 {
         self.dirty.fetch_add(1, Ordering::Relaxed);
-        self.repl.append(db, argv);
+        self.repl.append(db, argv)
     }
 }

@@ -87,7 +87,10 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                 Ok(Parsed::Command { consumed }) => {
                     if let Some(wait) = pause_wait(&srv, &parser, &inbuf) {
                         // Keep the command buffered; flush what we have and wait.
-                        if flush(&mut stream, &mut out, &srv).await.is_err() {
+                        if flush(&mut stream, &mut out, &srv, &mut client)
+                            .await
+                            .is_err()
+                        {
                             fatal = true;
                             break;
                         }
@@ -109,7 +112,9 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                         break;
                     }
                     if out.buf.len() >= FLUSH_AT
-                        && flush(&mut stream, &mut out, &srv).await.is_err()
+                        && flush(&mut stream, &mut out, &srv, &mut client)
+                            .await
+                            .is_err()
                     {
                         fatal = true;
                         break;
@@ -128,7 +133,12 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         }
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
         info.last_ms.store(batch_now, Ordering::Relaxed);
-        if fatal || flush(&mut stream, &mut out, &srv).await.is_err() || client.close_after_reply {
+        if fatal
+            || flush(&mut stream, &mut out, &srv, &mut client)
+                .await
+                .is_err()
+            || client.close_after_reply
+        {
             break;
         }
         if info.monitor.load(Ordering::Relaxed) && monitor_rx.is_none() {
@@ -195,9 +205,22 @@ fn pause_wait(srv: &Server, parser: &RequestParser, inbuf: &[u8]) -> Option<Dura
     Some(Duration::from_millis(p.until_ms - now))
 }
 
-async fn flush(stream: &mut TcpStream, out: &mut Reply, srv: &Server) -> std::io::Result<()> {
+/// Sends the pending replies, once the writes they acknowledge are as durable
+/// as `appendfsync` promises.
+async fn flush(
+    stream: &mut TcpStream,
+    out: &mut Reply,
+    srv: &Server,
+    client: &mut Client,
+) -> std::io::Result<()> {
     if out.buf.is_empty() {
         return Ok(());
+    }
+    if client.write_offset > client.durable_offset {
+        if let Some(aof) = srv.persistence.aof() {
+            aof.wait_durable(client.write_offset).await;
+        }
+        client.durable_offset = client.write_offset;
     }
     stream.write_all(&out.buf).await?;
     srv.stats

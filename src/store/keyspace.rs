@@ -14,6 +14,7 @@ use parking_lot::{Mutex, MutexGuard};
 use super::evict::{self, Policy};
 use super::eviction::EvictionPool;
 use super::key::Key;
+use super::snapshot::SnapState;
 use super::value::{Entry, Value};
 use crate::cluster::slot::{key_slot, SLOTS};
 
@@ -72,11 +73,28 @@ pub struct SlotTable {
     map: HashTable<Box<Record>>,
     /// How many entries have a TTL.
     volatile: usize,
+    /// While a running snapshot has yet to write this slot: the keys changed
+    /// since its point, as they were then (`None`: absent then).
+    pub(crate) originals: Option<Box<Originals>>,
+}
+
+/// Keys of a slot as they were at a snapshot's point.
+pub(crate) type Originals = hashbrown::HashMap<Box<[u8]>, Option<Entry>>;
+
+/// Bytes a kept original holds (INFO's copy-on-write size).
+pub(crate) fn original_bytes(key: &[u8], e: &Option<Entry>) -> u64 {
+    let value = e.as_ref().map_or(0, |e| e.value.heap_size());
+    (std::mem::size_of::<(Box<[u8]>, Option<Entry>)>() + key.len() + value) as u64
 }
 
 impl SlotTable {
     fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// Every record, expired or not.
+    pub(crate) fn records(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.map.iter().map(|r| (r.key.as_bytes(), &r.entry))
     }
 
     fn insert_new(&mut self, hash: u64, key: &[u8], entry: Entry) {
@@ -110,6 +128,22 @@ struct SlotBits(Box<[AtomicU64]>);
 impl SlotBits {
     fn new() -> Self {
         SlotBits((0..SLOT_WORDS).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    fn get(&self, slot: u16) -> bool {
+        self.0[slot as usize / 64].load(Ordering::Relaxed) & (1u64 << (slot % 64)) != 0
+    }
+
+    /// Clears the bit; true when it was set.
+    fn take(&self, slot: u16) -> bool {
+        let mask = 1u64 << (slot % 64);
+        self.0[slot as usize / 64].fetch_and(!mask, Ordering::Relaxed) & mask != 0
+    }
+
+    fn fill(&self, on: bool) {
+        for w in self.0.iter() {
+            w.store(if on { u64::MAX } else { 0 }, Ordering::Relaxed);
+        }
     }
 
     fn set(&self, slot: u16, on: bool) {
@@ -188,6 +222,8 @@ pub struct Db {
     volatile: AtomicU64,
     occupied: SlotBits,
     with_ttl: SlotBits,
+    /// Slots a running snapshot has not taken yet: copy before changing them.
+    pending: SlotBits,
 }
 
 impl Db {
@@ -198,7 +234,31 @@ impl Db {
             volatile: AtomicU64::new(0),
             occupied: SlotBits::new(),
             with_ttl: SlotBits::new(),
+            pending: SlotBits::new(),
         }
+    }
+
+    /// True once some slot of the database was used.
+    pub fn is_allocated(&self) -> bool {
+        self.slots.get().is_some()
+    }
+
+    /// The slot's table, locked, without the guard's side effects.
+    pub(crate) fn raw_lock(&self, slot: u16) -> MutexGuard<'_, SlotTable> {
+        self.slots()[slot as usize].lock()
+    }
+
+    pub(crate) fn mark_all_pending(&self) {
+        self.pending.fill(true);
+    }
+
+    pub(crate) fn clear_pending(&self) {
+        self.pending.fill(false);
+    }
+
+    /// True (and no longer pending) when the snapshot has yet to take the slot.
+    pub(crate) fn take_pending(&self, slot: u16) -> bool {
+        self.pending.take(slot)
     }
 
     fn slots(&self) -> &[Mutex<SlotTable>] {
@@ -246,6 +306,12 @@ pub struct Keyspace {
     sink: Arc<dyn RemovalSink>,
     /// Eviction candidates kept between eviction calls, as Redis keeps its pool.
     pub(crate) eviction_pool: Mutex<EvictionPool>,
+    /// The running snapshot, if any.
+    pub(crate) snapshot: Mutex<Option<Arc<SnapState>>>,
+    /// Bytes the running snapshot's kept originals hold.
+    pub(crate) snap_bytes: AtomicU64,
+    /// The largest `snap_bytes` of the running snapshot.
+    pub(crate) snap_peak: AtomicU64,
 }
 
 impl Keyspace {
@@ -257,6 +323,9 @@ impl Keyspace {
             policy: AtomicU8::new(Policy::NoEviction as u8),
             sink,
             eviction_pool: Mutex::new(EvictionPool::default()),
+            snapshot: Mutex::new(None),
+            snap_bytes: AtomicU64::new(0),
+            snap_peak: AtomicU64::new(0),
         }
     }
 
@@ -313,6 +382,34 @@ impl Keyspace {
         MultiGuard { guards }
     }
 
+    /// Before `key` changes in a slot a running snapshot has not written yet,
+    /// keeps the key as it was at the point (copy-on-write, per key). Called
+    /// with the slot's lock held, so the walker sees either the change with the
+    /// original or neither.
+    fn keep_original(&self, db: usize, slot: u16, table: &mut SlotTable, key: &[u8]) {
+        if !self.dbs[db].pending.get(slot) {
+            return;
+        }
+        let t = table;
+        if t.originals.as_ref().is_some_and(|o| o.contains_key(key)) {
+            return;
+        }
+        let old = t
+            .map
+            .find(hash_key(key), |r| r.key.as_bytes() == key)
+            .map(|r| r.entry.clone());
+        self.snapshot_bytes_added(original_bytes(key, &old));
+        t.originals
+            .get_or_insert_with(Default::default)
+            .insert(key.into(), old);
+    }
+
+    /// Accounts kept originals (the copy-on-write size and its peak).
+    fn snapshot_bytes_added(&self, n: u64) {
+        let now = self.snap_bytes.fetch_add(n, Ordering::Relaxed) + n;
+        self.snap_peak.fetch_max(now, Ordering::Relaxed);
+    }
+
     /// Total keys over all databases.
     pub fn total_keys(&self) -> u64 {
         self.dbs.iter().map(Db::len).sum()
@@ -325,7 +422,15 @@ impl Keyspace {
         let mut removed = 0;
         for (i, slot) in slots.iter().enumerate() {
             let mut table = slot.lock();
+            if d.pending.get(i as u16) {
+                let keys: Vec<Key> = table.records().map(|(k, _)| Key::new(k)).collect();
+                for k in &keys {
+                    self.keep_original(db, i as u16, &mut table, k.as_bytes());
+                }
+            }
+            let originals = table.originals.take();
             let t = std::mem::take(&mut *table);
+            table.originals = originals;
             // Cleared under the slot's lock so a concurrent insert's bit survives.
             d.occupied.set(i as u16, false);
             d.with_ttl.set(i as u16, false);
@@ -368,12 +473,29 @@ impl<'a> SlotGuard<'a> {
         &self.ks.dbs[self.db]
     }
 
+    /// Copy-on-write for a running snapshot: called before every change of `key`.
+    fn cow(&mut self, key: &[u8]) {
+        self.ks
+            .keep_original(self.db, self.slot, &mut self.table, key);
+    }
+
     /// The live entry for `key` with one hash lookup; an expired entry is removed
     /// (lazy expiry) and reported as missing.
     fn live(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let (ks, now, dbi) = (self.ks, self.now, self.db);
+        let h = hash_key(key);
+        // An expired entry is removed below: a change the snapshot must not see.
+        if ks.dbs[dbi].pending.get(self.slot)
+            && self
+                .table
+                .map
+                .find(h, |r| r.key.as_bytes() == key)
+                .is_some_and(|r| r.entry.is_expired(now))
+        {
+            self.cow(key);
+        }
         let t = &mut *self.table;
-        match t.map.find_entry(hash_key(key), |r| r.key.as_bytes() == key) {
+        match t.map.find_entry(h, |r| r.key.as_bytes() == key) {
             Ok(o) if o.get().entry.is_expired(now) => {
                 o.remove();
                 t.volatile -= 1;
@@ -408,6 +530,7 @@ impl<'a> SlotGuard<'a> {
 
     /// Looks a key up for writing: lazy expiry and access metadata, no hit/miss stats.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.cow(key);
         let policy = self.ks.policy();
         let e = self.live(key)?;
         evict::touch(&mut e.access, policy);
@@ -436,6 +559,7 @@ impl<'a> SlotGuard<'a> {
     /// Stores `value` under `key` with one hash lookup. `expire_at` 0 removes any
     /// TTL; `None` keeps the existing TTL (KEEPTTL). Returns the previous live entry.
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) -> Option<Entry> {
+        self.cow(key);
         let (ks, now, dbi) = (self.ks, self.now, self.db);
         let policy = ks.policy();
         let db = &ks.dbs[dbi];
@@ -501,6 +625,7 @@ impl<'a> SlotGuard<'a> {
 
     /// Changes the TTL of an existing key (`0` = persist). False when missing.
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
+        self.cow(key);
         let db = self.counters();
         let Some(e) = self.live(key) else {
             return false;
@@ -519,6 +644,7 @@ impl<'a> SlotGuard<'a> {
     }
 
     fn remove_raw(&mut self, key: &[u8]) -> Option<Entry> {
+        self.cow(key);
         let db = self.counters();
         let t = &mut *self.table;
         let e = t.take(key)?;

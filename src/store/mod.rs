@@ -8,6 +8,7 @@ pub mod expire;
 pub mod key;
 pub mod keyspace;
 pub mod memory;
+pub mod snapshot;
 pub mod value;
 
 pub use keyspace::{Keyspace, MultiGuard, Removal, RemovalSink, SlotGuard};

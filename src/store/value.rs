@@ -62,6 +62,14 @@ impl Value {
         }
     }
 
+    /// The string's bytes (an integer as its decimal text).
+    pub fn to_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Value::Int(n) => std::borrow::Cow::Owned(n.to_string().into_bytes()),
+            Value::Str(s) | Value::Raw(s) => std::borrow::Cow::Borrowed(s),
+        }
+    }
+
     /// Approximate heap bytes this value owns (for eviction accounting and
     /// `MEMORY USAGE`).
     pub fn heap_size(&self) -> usize {

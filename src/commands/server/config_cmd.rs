@@ -88,10 +88,30 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         let v = parse_value(o, raw).map_err(|why| set_failed(o.name, &why))?;
         (o.set)(&mut next, v).map_err(|why| set_failed(o.name, &why))?;
     }
+    let was_aof = ctx.srv.config.read().appendonly;
     apply(ctx.srv, &next);
+    let now_aof = next.appendonly;
     *ctx.srv.config.write() = next;
+    if now_aof != was_aof {
+        switch_aof(ctx.srv, now_aof)?;
+    }
     ctx.out.ok();
     Ok(())
+}
+
+/// `CONFIG SET appendonly yes|no` at run time: turning it on writes the whole
+/// dataset to the file first (this client waits; the others do not).
+fn switch_aof(srv: &Server, on: bool) -> CmdResult {
+    if !on {
+        crate::persist::aof::disable(srv);
+        return Ok(());
+    }
+    let Some(me) = srv.me() else { return Ok(()) };
+    let r = crate::server::blocking(|| crate::persist::aof::enable(&me, true));
+    r.map_err(|e| {
+        srv.config.write().appendonly = false;
+        set_failed("appendonly", &e.to_string())
+    })
 }
 
 /// Pushes a new configuration into the parts of the server that cache it.
@@ -103,6 +123,12 @@ fn apply(srv: &Server, cfg: &crate::config::Config) {
     srv.slowlog.lock().set_max_len(cfg.slowlog_max_len as usize);
     if let Some(c) = &srv.cluster {
         c.set_settings(cfg.cluster_settings());
+    }
+    if let (Some(aof), Some(p)) = (
+        srv.persistence.aof(),
+        crate::persist::aof::Fsync::parse(&cfg.appendfsync),
+    ) {
+        aof.set_policy(p);
     }
 }
 

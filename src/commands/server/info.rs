@@ -329,41 +329,92 @@ fn memory(srv: &Server, w: &mut InfoWriter) {
 }
 
 fn persistence(srv: &Server, w: &mut InfoWriter) {
+    let p = &srv.persistence;
+    let (rdb, rw) = (&p.rdb, &p.rewrite);
+    let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let flag = |b: &std::sync::atomic::AtomicBool| u8::from(b.load(Ordering::Relaxed));
+    let status = |b: &std::sync::atomic::AtomicBool| {
+        if b.load(Ordering::Relaxed) {
+            "ok"
+        } else {
+            "err"
+        }
+    };
+    let now = crate::server::client::unix_ms();
+    // Seconds a job has been running, -1 when none runs (Redis's convention).
+    let running = |started: u64| {
+        if started == 0 {
+            -1
+        } else {
+            (now.saturating_sub(started) / 1000) as i64
+        }
+    };
+    let bgsave = rdb.in_progress.load(Ordering::Relaxed);
+    let (processed, total) = if bgsave || rw.in_progress.load(Ordering::Relaxed) {
+        (ld(&rdb.keys_processed), ld(&rdb.keys_total))
+    } else {
+        (0, 0)
+    };
+    let perc = if total == 0 {
+        0.0
+    } else {
+        processed as f64 * 100.0 / total as f64
+    };
+    let aof = p.aof();
     w.fields(&[
         ("loading", &0),
         ("async_loading", &0),
         ("current_cow_peak", &0),
         ("current_cow_size", &0),
         ("current_cow_size_age", &0),
-        ("current_fork_perc", &"0.00"),
-        ("current_save_keys_processed", &0),
-        ("current_save_keys_total", &0),
+        ("current_fork_perc", &format_args!("{perc:.2}")),
+        ("current_save_keys_processed", &processed),
+        ("current_save_keys_total", &total),
         (
             "rdb_changes_since_last_save",
             &srv.dirty.load(Ordering::Relaxed),
         ),
-        ("rdb_bgsave_in_progress", &0),
+        ("rdb_bgsave_in_progress", &u8::from(bgsave)),
         ("rdb_last_save_time", &srv.lastsave.load(Ordering::Relaxed)),
-        ("rdb_last_bgsave_status", &"ok"),
-        ("rdb_last_bgsave_time_sec", &-1),
-        ("rdb_current_bgsave_time_sec", &-1),
-        ("rdb_saves", &0),
-        ("rdb_last_cow_size", &0),
-        ("rdb_last_load_keys_expired", &0),
-        ("rdb_last_load_keys_loaded", &0),
-        ("aof_enabled", &0),
-        ("aof_rewrite_in_progress", &0),
-        ("aof_rewrite_scheduled", &0),
-        ("aof_last_rewrite_time_sec", &-1),
-        ("aof_current_rewrite_time_sec", &-1),
-        ("aof_last_bgrewrite_status", &"ok"),
-        ("aof_rewrites", &0),
-        ("aof_rewrites_consecutive_failures", &0),
-        ("aof_last_write_status", &"ok"),
-        ("aof_last_cow_size", &0),
+        ("rdb_last_bgsave_status", &status(&rdb.last_bgsave_ok)),
+        (
+            "rdb_last_bgsave_time_sec",
+            &rdb.last_duration_sec.load(Ordering::Relaxed),
+        ),
+        ("rdb_current_bgsave_time_sec", &running(ld(&rdb.started_ms))),
+        ("rdb_saves", &ld(&rdb.saves)),
+        ("rdb_last_cow_size", &ld(&rdb.last_cow)),
+        ("rdb_last_load_keys_expired", &ld(&rdb.load_expired)),
+        ("rdb_last_load_keys_loaded", &ld(&rdb.loaded)),
+        ("aof_enabled", &u8::from(aof.is_some())),
+        ("aof_rewrite_in_progress", &flag(&rw.in_progress)),
+        ("aof_rewrite_scheduled", &flag(&rw.scheduled)),
+        (
+            "aof_last_rewrite_time_sec",
+            &rw.last_duration_sec.load(Ordering::Relaxed),
+        ),
+        ("aof_current_rewrite_time_sec", &running(ld(&rw.started_ms))),
+        ("aof_last_bgrewrite_status", &status(&rw.last_ok)),
+        ("aof_rewrites", &ld(&rw.rewrites)),
+        (
+            "aof_rewrites_consecutive_failures",
+            &ld(&rw.consecutive_failures),
+        ),
+        ("aof_last_write_status", &status(&p.aof_ok)),
+        ("aof_last_cow_size", &ld(&rw.last_cow)),
         ("module_fork_in_progress", &0),
         ("module_fork_last_cow_size", &0),
     ]);
+    if let Some(aof) = aof {
+        w.fields(&[
+            ("aof_current_size", &ld(&aof.current_size)),
+            ("aof_base_size", &ld(&aof.base_size)),
+            ("aof_pending_rewrite", &flag(&rw.scheduled)),
+            ("aof_buffer_length", &ld(&aof.pending)),
+            ("aof_pending_bio_fsync", &0),
+            ("aof_delayed_fsync", &0),
+        ]);
+    }
 }
 
 fn stats(srv: &Server, w: &mut InfoWriter) {

@@ -1,0 +1,774 @@
+//! The append-only file: the RESP command stream of the write log (its
+//! deterministic forms), written by one thread that takes the log's tap in
+//! chunks. A connection's replies wait until its writes are in the file
+//! (`everysec`, `no`) or on the disk (`always`), so an acknowledged write
+//! survives a crash of the process (and of the machine with `always`);
+//! `everysec` fsyncs once a second.
+//!
+//! BGREWRITEAOF writes a point-in-time snapshot (an RDB preamble, or SET
+//! commands) to a temporary file, then the log's capture of everything since
+//! the snapshot point, and swaps it in atomically under the log's lock.
+//! At start the file is replayed through the command handlers; a command cut
+//! short at the end is dropped (`aof-load-truncated yes`), a bad one in the
+//! middle stops start-up with its offset.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use tokio::sync::watch;
+
+use super::save::{self, sync_dir, SaveError};
+use crate::resp::parser::{Limits, Parsed, RequestParser};
+use crate::server::client::unix_ms;
+use crate::server::Server;
+use crate::store::snapshot::SnapshotSink;
+use crate::store::Entry;
+
+/// When the file reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// Before a write is acknowledged.
+    Always = 0,
+    /// Once a second.
+    EverySec = 1,
+    /// When the OS decides.
+    No = 2,
+}
+
+impl Fsync {
+    /// Parses `always|everysec|no`.
+    pub fn parse(s: &str) -> Option<Fsync> {
+        match s {
+            "always" => Some(Fsync::Always),
+            "everysec" => Some(Fsync::EverySec),
+            "no" => Some(Fsync::No),
+            _ => None,
+        }
+    }
+
+    fn from_u8(v: u8) -> Fsync {
+        match v {
+            0 => Fsync::Always,
+            1 => Fsync::EverySec,
+            _ => Fsync::No,
+        }
+    }
+}
+
+/// The open file and what is known of it.
+struct FileState {
+    file: File,
+    /// Bumped when a rewrite swaps the file: chunks taken for an older file
+    /// are already in the new one.
+    generation: u64,
+}
+
+#[derive(Default)]
+struct Wake {
+    /// Highest offset some connection waits for.
+    wanted: u64,
+    stop: bool,
+}
+
+/// Counters of AOF rewrites (INFO persistence).
+#[derive(Debug)]
+pub struct RewriteState {
+    /// A rewrite runs.
+    pub in_progress: AtomicBool,
+    /// One waits for a running snapshot to end.
+    pub scheduled: AtomicBool,
+    /// The last rewrite succeeded.
+    pub last_ok: AtomicBool,
+    /// Seconds the last one took (-1 before the first).
+    pub last_duration_sec: AtomicI64,
+    /// Unix ms when the running one started (0 = none).
+    pub started_ms: AtomicU64,
+    /// Rewrites done.
+    pub rewrites: AtomicU64,
+    /// Failures in a row.
+    pub consecutive_failures: AtomicU64,
+    /// Peak copy-on-write bytes of the last rewrite.
+    pub last_cow: AtomicU64,
+}
+
+impl RewriteState {
+    /// Marks a rewrite as running; `Err(Busy)` when one already is.
+    fn claim(&self) -> Result<(), SaveError> {
+        self.in_progress
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(|_| SaveError::Busy)
+    }
+}
+
+impl Default for RewriteState {
+    fn default() -> Self {
+        RewriteState {
+            in_progress: AtomicBool::new(false),
+            scheduled: AtomicBool::new(false),
+            last_ok: AtomicBool::new(true),
+            last_duration_sec: AtomicI64::new(-1),
+            started_ms: AtomicU64::new(0),
+            rewrites: AtomicU64::new(0),
+            consecutive_failures: AtomicU64::new(0),
+            last_cow: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The running append-only file.
+pub struct Aof {
+    path: PathBuf,
+    policy: AtomicU8,
+    file: Mutex<FileState>,
+    wake: (Mutex<Wake>, Condvar),
+    written: watch::Sender<u64>,
+    synced: watch::Sender<u64>,
+    /// The last write (or fsync) succeeded (shared with `Persistence`, so the
+    /// per-command check is one load).
+    pub last_write_ok: Arc<AtomicBool>,
+    last_error: Mutex<String>,
+    /// Size after the last rewrite (or at start).
+    pub base_size: AtomicU64,
+    /// Size now.
+    pub current_size: AtomicU64,
+    /// Bytes taken from the log but not yet written.
+    pub pending: AtomicU64,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// An AOF that cannot be replayed.
+#[derive(Debug, Error)]
+pub enum AofLoadError {
+    /// The file could not be read (or truncated).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The RDB preamble is bad.
+    #[error("Bad RDB preamble in the append only file {path}: {source}")]
+    Preamble {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        source: save::LoadError,
+    },
+    /// A command in the middle is malformed or unknown.
+    #[error("Bad file format reading the append only file {path} at offset {offset}: {why}")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// Byte offset of the bad command.
+        offset: usize,
+        /// What is wrong.
+        why: String,
+    },
+    /// The last command is cut short and `aof-load-truncated` is off.
+    #[error("Unexpected end of file reading the append only file {path} at offset {offset}; set aof-load-truncated yes to load it anyway")]
+    Truncated {
+        /// The file.
+        path: String,
+        /// Where the incomplete command starts.
+        offset: usize,
+    },
+}
+
+impl Aof {
+    /// Opens (or creates) the file for appending and starts its writer thread.
+    /// The log's tap must be attached by the caller once the file holds
+    /// everything before it.
+    pub fn open(
+        path: &Path,
+        policy: Fsync,
+        log_offset: u64,
+        ok: Arc<AtomicBool>,
+    ) -> std::io::Result<Arc<Aof>> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        let aof = Arc::new(Aof {
+            path: path.to_path_buf(),
+            policy: AtomicU8::new(policy as u8),
+            file: Mutex::new(FileState {
+                file,
+                generation: 0,
+            }),
+            wake: (Mutex::new(Wake::default()), Condvar::new()),
+            written: watch::Sender::new(log_offset),
+            synced: watch::Sender::new(log_offset),
+            last_write_ok: ok,
+            last_error: Mutex::new(String::new()),
+            base_size: AtomicU64::new(size),
+            current_size: AtomicU64::new(size),
+            pending: AtomicU64::new(0),
+            thread: Mutex::new(None),
+        });
+        aof.last_write_ok.store(true, Ordering::Relaxed);
+        Ok(aof)
+    }
+
+    /// Starts the thread that writes what the log's tap collects.
+    pub fn start(self: &Arc<Self>, srv: &Arc<Server>) -> std::io::Result<()> {
+        let (aof, srv) = (self.clone(), Arc::downgrade(srv));
+        let h = std::thread::Builder::new()
+            .name("aof".into())
+            .spawn(move || aof.run(srv))?;
+        if let Ok(mut t) = self.thread.lock() {
+            *t = Some(h);
+        }
+        Ok(())
+    }
+
+    /// The fsync policy.
+    pub fn policy(&self) -> Fsync {
+        Fsync::from_u8(self.policy.load(Ordering::Relaxed))
+    }
+
+    /// Changes the fsync policy (CONFIG SET appendfsync).
+    pub fn set_policy(&self, p: Fsync) {
+        self.policy.store(p as u8, Ordering::Relaxed);
+    }
+
+    /// The error text of the last failed write, when writes fail.
+    pub fn error(&self) -> Option<String> {
+        if self.last_write_ok.load(Ordering::Relaxed) {
+            return None;
+        }
+        let e = self
+            .last_error
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default();
+        Some(format!("MISCONF Errors writing to the AOF file: {e}"))
+    }
+
+    /// Waits until the writes up to `offset` are in the file (and on the disk
+    /// with `always`). Connections call it before sending their replies.
+    pub async fn wait_durable(&self, offset: u64) {
+        let target = if self.policy() == Fsync::Always {
+            &self.synced
+        } else {
+            &self.written
+        };
+        if *target.borrow() >= offset {
+            return;
+        }
+        let mut rx = target.subscribe();
+        {
+            if let Ok(mut w) = self.wake.0.lock() {
+                if w.wanted < offset {
+                    w.wanted = offset;
+                    self.wake.1.notify_one();
+                }
+            }
+        }
+        let _ = rx.wait_for(|v| *v >= offset).await;
+    }
+
+    /// Stops the writer once it wrote and fsynced everything the log has
+    /// given it, and waits for that (turning AOF off, shutdown).
+    pub fn stop(&self) {
+        if let Ok(mut w) = self.wake.0.lock() {
+            w.stop = true;
+            self.wake.1.notify_one();
+        }
+        let h = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(h) = h {
+            let _ = h.join();
+        }
+    }
+
+    fn run(self: Arc<Self>, srv: std::sync::Weak<Server>) {
+        let mut carry: Vec<u8> = Vec::new();
+        let mut carry_end = 0u64;
+        let mut carry_gen = 0u64;
+        let mut last_fsync = Instant::now();
+        loop {
+            let stop = {
+                let Ok(mut w) = self.wake.0.lock() else {
+                    return;
+                };
+                let written = *self.written.borrow();
+                let deadline = Duration::from_millis(if self.policy() == Fsync::EverySec {
+                    1000
+                } else {
+                    100
+                });
+                if !w.stop && w.wanted <= written && carry.is_empty() {
+                    w = match self.wake.1.wait_timeout(w, deadline) {
+                        Ok((g, _)) => g,
+                        Err(_) => return,
+                    };
+                }
+                w.stop
+            };
+            let Some(srv) = srv.upgrade() else { return };
+            if carry.is_empty() {
+                // The generation is read under the log's lock, as the swap
+                // happens under it: bytes taken after a swap belong to the new file.
+                let (bytes, end, gen) = srv.repl.take_tap(|_| self.generation());
+                carry = bytes;
+                carry_end = end;
+                carry_gen = gen;
+            }
+            drop(srv);
+            let mut f = match self.file.lock() {
+                Ok(f) => f,
+                Err(_) => return,
+            };
+            if f.generation != carry_gen {
+                // Taken before a rewrite swapped the file: the new file has it.
+                carry.clear();
+            }
+            let mut ok = true;
+            while !carry.is_empty() {
+                match f.file.write(&carry) {
+                    Ok(0) => {
+                        ok = self.failed("short write");
+                        break;
+                    }
+                    Ok(n) => {
+                        carry.drain(..n);
+                        self.current_size.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        ok = self.failed(&e.to_string());
+                        break;
+                    }
+                }
+            }
+            self.pending.store(carry.len() as u64, Ordering::Relaxed);
+            if !ok {
+                drop(f);
+                // Keep the bytes and try again; writes are refused meanwhile.
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+            let policy = self.policy();
+            let want_sync = policy == Fsync::Always
+                || stop
+                || (policy == Fsync::EverySec && last_fsync.elapsed() >= Duration::from_secs(1));
+            if want_sync {
+                if let Err(e) = f.file.sync_data() {
+                    drop(f);
+                    self.failed(&e.to_string());
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                last_fsync = Instant::now();
+            }
+            drop(f);
+            self.recovered();
+            self.written.send_modify(|v| *v = (*v).max(carry_end));
+            if want_sync {
+                self.synced.send_modify(|v| *v = (*v).max(carry_end));
+            }
+            if stop {
+                self.release_waiters();
+                return;
+            }
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.file.lock().map_or(0, |f| f.generation)
+    }
+
+    fn failed(&self, why: &str) -> bool {
+        if self.last_write_ok.swap(false, Ordering::Relaxed) {
+            tracing::warn!("Error writing to the AOF file: {why}");
+        }
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = why.to_string();
+        }
+        false
+    }
+
+    fn recovered(&self) {
+        if !self.last_write_ok.swap(true, Ordering::Relaxed) {
+            tracing::info!("AOF write error looks solved, Redis can write again.");
+        }
+    }
+
+    /// Lets every waiting connection go (the file is closed).
+    fn release_waiters(&self) {
+        self.written.send_replace(u64::MAX);
+        self.synced.send_replace(u64::MAX);
+    }
+
+    /// Replaces the file with `file`, which holds everything up to the log
+    /// offset `end` (a finished rewrite). Called under the log's lock.
+    fn swap(&self, file: File, size: u64, end: u64) {
+        if let Ok(mut f) = self.file.lock() {
+            f.file = file;
+            f.generation += 1;
+        }
+        self.base_size.store(size, Ordering::Relaxed);
+        self.current_size.store(size, Ordering::Relaxed);
+        self.written.send_modify(|v| *v = (*v).max(end));
+        self.synced.send_modify(|v| *v = (*v).max(end));
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Writes a snapshot as SET/PEXPIREAT commands (a rewrite without RDB preamble).
+struct RespSink<W: Write> {
+    w: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> SnapshotSink for RespSink<W> {
+    fn db(&mut self, db: usize, _: u64, _: u64) -> std::io::Result<()> {
+        let d = db.to_string();
+        crate::repl::log::encode_command(&mut self.buf, &[b"SELECT", d.as_bytes()]);
+        Ok(())
+    }
+
+    fn entry(&mut self, key: &[u8], e: &Entry) {
+        let v = e.value.to_bytes();
+        crate::repl::log::encode_command(&mut self.buf, &[b"SET", key, &v]);
+        if e.expire_at != 0 {
+            let t = e.expire_at.to_string();
+            crate::repl::log::encode_command(&mut self.buf, &[b"PEXPIREAT", key, t.as_bytes()]);
+        }
+    }
+
+    fn slot_done(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= 64 * 1024 {
+            self.w.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Rewrites the AOF (BGREWRITEAOF, automatic rewrite, turning AOF on): a
+/// snapshot plus the log since its point, swapped in atomically.
+pub fn rewrite(srv: &Server, aof: &Aof) -> Result<(), SaveError> {
+    let rw = &srv.persistence.rewrite;
+    let started = Instant::now();
+    rw.started_ms.store(unix_ms(), Ordering::Relaxed);
+    let tmp = PathBuf::from(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+    let result = (|| -> Result<u64, SaveError> {
+        let f = File::create(&tmp)?;
+        let out = BufWriter::with_capacity(1 << 20, f);
+        let preamble = srv.config.read().aof_use_rdb_preamble;
+        let mut out = if preamble {
+            let (out, w) = save::write_snapshot(srv, out, true, || srv.repl.start_capture())?;
+            rw.last_cow.store(w.cow_peak, Ordering::Relaxed);
+            out
+        } else {
+            let (snap, ()) = srv
+                .keyspace
+                .begin_snapshot(|| srv.repl.start_capture())
+                .map_err(|_| SaveError::Busy)?;
+            let mut sink = RespSink {
+                w: out,
+                buf: Vec::new(),
+            };
+            snap.write(&mut sink)?;
+            rw.last_cow.store(snap.copy_bytes().1, Ordering::Relaxed);
+            sink.w.write_all(&sink.buf)?;
+            sink.w
+        };
+        // The tail: what was written since the point, until little is left.
+        loop {
+            let chunk = srv.repl.take_capture();
+            out.write_all(&chunk)?;
+            if chunk.len() < 64 * 1024 {
+                break;
+            }
+        }
+        let f = out.into_inner().map_err(|e| e.into_error())?;
+        f.sync_data()?;
+        // The last bytes and the swap, with writers held off for a moment.
+        let path = aof.path.clone();
+        srv.repl.end_capture(|rest, end| -> Result<u64, SaveError> {
+            let mut f = f;
+            f.write_all(rest)?;
+            f.sync_data()?;
+            std::fs::rename(&tmp, &path)?;
+            sync_dir(&path)?;
+            let size = f.metadata()?.len();
+            let appender = OpenOptions::new().append(true).open(&path)?;
+            aof.swap(appender, size, end);
+            Ok(size)
+        })
+    })();
+    match &result {
+        Ok(size) => {
+            rw.rewrites.fetch_add(1, Ordering::Relaxed);
+            rw.last_ok.store(true, Ordering::Relaxed);
+            rw.consecutive_failures.store(0, Ordering::Relaxed);
+            tracing::info!("Background AOF rewrite finished successfully ({size} bytes)");
+        }
+        Err(e) => {
+            // A capture left running would grow without bound.
+            srv.repl.end_capture(|_, _| ());
+            let _ = std::fs::remove_file(&tmp);
+            rw.last_ok.store(false, Ordering::Relaxed);
+            rw.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("Background AOF rewrite failed: {e}");
+        }
+    }
+    rw.last_duration_sec
+        .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+    rw.started_ms.store(0, Ordering::Relaxed);
+    result.map(|_| ())
+}
+
+/// What replaying a file did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Replayed {
+    /// Commands run (MULTI/EXEC not counted).
+    pub commands: u64,
+    /// Keys loaded from an RDB preamble.
+    pub preamble_keys: u64,
+    /// Bytes dropped from a cut-short end.
+    pub truncated: u64,
+}
+
+/// Replays the AOF at `path` into an empty server. A cut-short last command
+/// (or an unfinished MULTI) is dropped and the file truncated, when
+/// `aof-load-truncated` allows it.
+pub fn load(srv: &Server, path: &Path) -> Result<Replayed, AofLoadError> {
+    let data = std::fs::read(path)?;
+    let shown = path.display().to_string();
+    let mut out = Replayed::default();
+    let mut pos = 0usize;
+    if data.starts_with(b"REDIS") {
+        let (summary, keys) =
+            save::load_image(srv, &data).map_err(|source| AofLoadError::Preamble {
+                path: shown.clone(),
+                source,
+            })?;
+        pos = summary.len;
+        out.preamble_keys = keys;
+    }
+    let mut client = crate::server::client::Client::new(
+        Arc::new(crate::server::client::ClientInfo::new(
+            0,
+            ([127, 0, 0, 1], 0).into(),
+            ([127, 0, 0, 1], 0).into(),
+        )),
+        true,
+    );
+    let limits = Limits {
+        max_bulk: srv.config.read().proto_max_bulk_len,
+    };
+    let corrupt = |offset: usize, why: String| AofLoadError::Corrupt {
+        path: shown.clone(),
+        offset,
+        why,
+    };
+    // Commands of an open MULTI run at its EXEC, as a transaction replays.
+    let mut queued: Option<(usize, Vec<usize>)> = None;
+    let mut parser = RequestParser::new();
+    loop {
+        let rest = &data[pos..];
+        if rest.is_empty() {
+            break;
+        }
+        match parser.parse(rest, &limits) {
+            Ok(Parsed::Command { consumed }) => {
+                let src = parser.inline_buffer().unwrap_or(rest);
+                let argv = crate::commands::Argv::new(src, parser.args());
+                let name = argv.get(0);
+                if name.eq_ignore_ascii_case(b"MULTI") {
+                    queued = Some((pos, Vec::new()));
+                } else if name.eq_ignore_ascii_case(b"EXEC") {
+                    for at in queued.take().map(|(_, q)| q).unwrap_or_default() {
+                        replay_at(srv, &mut client, &data, at, &limits)
+                            .map_err(|w| corrupt(at, w))?;
+                        out.commands += 1;
+                    }
+                } else if let Some((_, q)) = queued.as_mut() {
+                    q.push(pos);
+                } else {
+                    crate::server::gate::replay(srv, &mut client, &argv, unix_ms())
+                        .map_err(|w| corrupt(pos, w))?;
+                    out.commands += 1;
+                }
+                pos += consumed;
+            }
+            Ok(Parsed::Empty { consumed }) => pos += consumed,
+            Ok(Parsed::Incomplete) => break,
+            Err(e) => return Err(corrupt(pos, e.to_string())),
+        }
+    }
+    // A transaction the file does not finish is dropped, as Redis does.
+    let good = queued.map_or(pos, |(at, _)| at);
+    if good < data.len() {
+        if !srv.config.read().aof_load_truncated {
+            return Err(AofLoadError::Truncated {
+                path: shown,
+                offset: good,
+            });
+        }
+        tracing::warn!(
+            "!!! Warning: short read while loading the AOF file {shown}!!! AOF loaded anyway because aof-load-truncated is enabled; dropping {} bytes at offset {good}",
+            data.len() - good
+        );
+        let f = OpenOptions::new().write(true).open(path)?;
+        f.set_len(good as u64)?;
+        f.sync_all()?;
+        out.truncated = (data.len() - good) as u64;
+    }
+    Ok(out)
+}
+
+/// Parses the command at `at` and replays it.
+fn replay_at(
+    srv: &Server,
+    client: &mut crate::server::client::Client,
+    data: &[u8],
+    at: usize,
+    limits: &Limits,
+) -> Result<(), String> {
+    let mut p = RequestParser::new();
+    let rest = &data[at..];
+    match p.parse(rest, limits) {
+        Ok(Parsed::Command { .. }) => {
+            let src = p.inline_buffer().unwrap_or(rest);
+            let argv = crate::commands::Argv::new(src, p.args());
+            crate::server::gate::replay(srv, client, &argv, unix_ms())
+        }
+        _ => Err("unreadable command inside MULTI".into()),
+    }
+}
+
+/// Turns the AOF on: opens (or creates) the file, taps the log, starts the
+/// writer. With `rewrite`, the file is first made to hold the whole dataset
+/// (turning AOF on at run time, or a dataset loaded from an RDB file).
+pub fn enable(srv: &Arc<Server>, rewrite_first: bool) -> Result<(), SaveError> {
+    if srv.persistence.aof().is_some() {
+        return Ok(());
+    }
+    let (name, policy) = {
+        let c = srv.config.read();
+        (
+            c.appendfilename.clone(),
+            Fsync::parse(&c.appendfsync).unwrap_or(Fsync::EverySec),
+        )
+    };
+    let path = PathBuf::from(name);
+    let aof = Aof::open(
+        &path,
+        policy,
+        srv.repl.offset(),
+        srv.persistence.aof_ok.clone(),
+    )?;
+    srv.repl.attach_tap();
+    aof.start(srv)?;
+    *srv.persistence.aof.lock() = Some(aof.clone());
+    if rewrite_first {
+        let rw = &srv.persistence.rewrite;
+        rw.claim()?;
+        let r = rewrite(srv, &aof);
+        rw.in_progress.store(false, Ordering::Release);
+        if let Err(e) = r {
+            disable(srv);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Turns the AOF off once what it holds is written and fsynced.
+pub fn disable(srv: &Server) {
+    let aof = srv.persistence.aof.lock().take();
+    if let Some(aof) = aof {
+        aof.stop();
+        srv.repl.detach_tap();
+        srv.persistence.aof_ok.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Starts a background rewrite; `Err(Busy)` while a snapshot runs. With the
+/// AOF off it writes the file anyway (a snapshot in AOF form), as Redis does.
+pub fn bgrewrite(srv: &Arc<Server>) -> Result<(), SaveError> {
+    let rw = &srv.persistence.rewrite;
+    if srv.persistence.rdb.in_progress.load(Ordering::Acquire) {
+        return Err(SaveError::Busy);
+    }
+    rw.claim()?;
+    rw.scheduled.store(false, Ordering::Relaxed);
+    let (srv2, aof) = (srv.clone(), srv.persistence.aof());
+    let spawned = std::thread::Builder::new()
+        .name("aof-rewrite".into())
+        .spawn(move || {
+            let _ = match aof {
+                Some(aof) => rewrite(&srv2, &aof),
+                None => write_file(&srv2),
+            };
+            srv2.persistence
+                .rewrite
+                .in_progress
+                .store(false, Ordering::Release);
+        });
+    if let Err(e) = spawned {
+        rw.in_progress.store(false, Ordering::Release);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// Writes `appendfilename` as an RDB-preamble AOF of the dataset while the
+/// AOF itself is off: temporary file, fsync, rename, fsync of the directory.
+fn write_file(srv: &Server) -> Result<(), SaveError> {
+    let rw = &srv.persistence.rewrite;
+    let name = srv.config.read().appendfilename.clone();
+    let tmp = format!("temp-rewriteaof-bg-{}.aof", std::process::id());
+    let r = (|| -> Result<(), SaveError> {
+        let f = File::create(&tmp)?;
+        let (w, _) = save::write_snapshot(srv, BufWriter::new(f), true, || {})?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &name)?;
+        sync_dir(Path::new(&name))?;
+        Ok(())
+    })();
+    if let Err(e) = &r {
+        let _ = std::fs::remove_file(&tmp);
+        tracing::warn!("Background AOF rewrite failed: {e}");
+    } else {
+        rw.rewrites.fetch_add(1, Ordering::Relaxed);
+        tracing::info!("Background AOF rewrite finished successfully");
+    }
+    rw.last_ok.store(r.is_ok(), Ordering::Relaxed);
+    r
+}
+
+/// The periodic AOF work: a scheduled rewrite, or one the file's growth calls for.
+pub fn cron(srv: &Arc<Server>) {
+    let Some(aof) = srv.persistence.aof() else {
+        return;
+    };
+    if srv.persistence.snapshot_busy() {
+        return;
+    }
+    if srv.persistence.rewrite.scheduled.load(Ordering::Relaxed) {
+        let _ = bgrewrite(srv);
+        return;
+    }
+    let (pct, min) = {
+        let c = srv.config.read();
+        (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
+    };
+    let cur = aof.current_size.load(Ordering::Relaxed);
+    let base = aof.base_size.load(Ordering::Relaxed).max(1);
+    let failing = !srv.persistence.rewrite.last_ok.load(Ordering::Relaxed);
+    if pct > 0 && cur > min && cur.saturating_sub(base) * 100 / base >= pct && !failing {
+        tracing::info!(
+            "Starting automatic rewriting of AOF on {}% growth",
+            (cur - base) * 100 / base
+        );
+        let _ = bgrewrite(srv);
+    }
+}
