@@ -20,49 +20,7 @@ N16=${BENCH_N16:-500000}
 KEYS=${BENCH_KEYS:-1000000}
 TESTS=set,get,incr,mset
 
-SUDO=()
-[[ $(id -u) -eq 0 ]] || SUDO=(sudo)
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-    "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
-    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 \
-        install -y -qq redis-server redis-tools >/dev/null
-fi
-
-echo "== building ringcache (release)"
-cargo build --release -q
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-SERVER_CPU=()
-CLIENT_CPU=()
-if command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then
-    SERVER_CPU=(taskset -c 0)
-    CLIENT_CPU=(taskset -c 1)
-else
-    echo "== note: fewer than 2 CPUs or no taskset: servers and client are not pinned"
-fi
-
-wait_ready() {
-    local port=$1 _
-    for _ in $(seq 200); do
-        [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]] && return 0
-        sleep 0.05
-    done
-    echo "server on port $port did not start" >&2
-    exit 1
-}
+source scripts/bench-setup.sh
 
 RC_PORT=$(free_port)
 mkdir -p "$WORK/rc" "$WORK/redis"

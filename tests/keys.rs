@@ -4,10 +4,9 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{free_port, wait_for, TestNode};
+use common::{wait_for, RedisServer, TestNode};
 use redis::{Commands, Connection, RedisResult, Value};
 
 /// The full error line (`ERR syntax error`) of a failed command.
@@ -595,53 +594,9 @@ fn dump_and_restore() {
     assert_eq!(c.get::<_, String>("long2").unwrap(), long);
 }
 
-/// A throwaway redis-server on a free port, killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("redis-server must be on PATH for the DUMP/RESTORE interop test (CI installs it): {e}")
-            });
-        let server = RedisServer { child, port };
-        let url = format!("redis://127.0.0.1:{port}/");
-        let ready = wait_for(Duration::from_secs(10), || {
-            redis::Client::open(url.as_str())
-                .and_then(|cl| cl.get_connection())
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-                .is_ok()
-        });
-        assert!(ready, "redis-server on port {port} did not start");
-        server
-    }
-
-    fn conn(&self) -> Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn dump_restore_interoperates_with_redis_server() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start(&[]);
     let node = TestNode::start(&[]);
     let mut theirs = redis.conn();
     let mut ours = node.conn();

@@ -3,10 +3,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use common::{free_port, wait_for, TestNode};
+use common::{RedisServer, TestNode};
 use redis::Value;
 
 fn line(n: &TestNode, cmd: &str) -> String {
@@ -141,57 +138,10 @@ fn migrate_authenticates_with_auth_and_auth2() {
     assert_eq!(got, vec![Some("1".into()), Some("2".into())]);
 }
 
-/// A Debian redis-server on a free port, killed on drop.
-struct Redis {
-    port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_server() -> Redis {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--bind",
-            "127.0.0.1",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server (installed by scripts/deps.sh)");
-    let url = format!("redis://127.0.0.1:{port}/");
-    assert!(wait_for(Duration::from_secs(10), || redis::Client::open(
-        url.as_str()
-    )
-    .and_then(|c| c.get_connection())
-    .is_ok()));
-    Redis {
-        port,
-        child,
-        _dir: dir,
-    }
-}
-
 #[test]
 fn migrate_to_and_from_redis() {
     let ours = TestNode::start(&[]);
-    let redis = redis_server();
+    let redis = RedisServer::start(&[]);
     ours.query(&["SET", "int", "12345"]).unwrap();
     ours.query(&["SET", "str", "hello world"]).unwrap();
     ours.query(&["SET", "ttl", "x", "EX", "100"]).unwrap();

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod disk;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -292,10 +294,83 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// A Debian `redis-server` (installed by `scripts/deps.sh`) on a free loopback
+/// port in its own directory, with persistence off unless `args` turn it on;
+/// killed on drop.
+pub struct RedisServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    child: Child,
+    /// Its working directory (`--dir`).
+    pub dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts one in a fresh directory.
+    pub fn start(args: &[&str]) -> RedisServer {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), args)
+    }
+
+    /// Starts one in `dir`, whose files the caller prepared (e.g. a `dump.rdb`).
+    pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> RedisServer {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--enable-debug-command",
+                "yes",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("redis-server must be on PATH (scripts/deps.sh installs it): {e}")
+            });
+        let server = RedisServer { port, child, dir };
+        let ready = wait_for(Duration::from_secs(10), || {
+            redis::Client::open(server.url())
+                .and_then(|c| c.get_connection())
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .is_ok()
+        });
+        assert!(ready, "redis-server on port {port} did not start");
+        server
+    }
+
+    /// `redis://127.0.0.1:port`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A synchronous redis-rs connection.
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .expect("client")
+            .get_connection()
+            .expect("connect")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// What a finished child process printed.
 pub struct Output {
     /// Exit status 0.
     pub success: bool,
+    /// The exit code (None when a signal ended it).
+    pub code: Option<i32>,
     /// Its standard output.
     pub stdout: String,
     /// Its standard error.
@@ -344,6 +419,7 @@ pub fn run_within(cmd: &mut Command, input: Option<&str>, timeout: Duration) -> 
     };
     Output {
         success: status.success(),
+        code: status.code(),
         stdout,
         stderr,
     }

@@ -1,0 +1,48 @@
+# Sourced by the benchmark scripts: installs redis-server and redis-tools if
+# missing, builds the release binary, and defines WORK (removed on exit), PIDS
+# (killed on exit), free_port, wait_ready PORT, and SERVER_CPU / CLIENT_CPU
+# (servers pinned to CPU 0, clients to CPU 1, when there are two CPUs).
+
+SUDO=()
+[[ $(id -u) -eq 0 ]] || SUDO=(sudo)
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 \
+        install -y -qq redis-server redis-tools >/dev/null
+fi
+
+echo "== building ringcache (release)"
+cargo build --release -q
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+SERVER_CPU=()
+CLIENT_CPU=()
+if command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then
+    SERVER_CPU=(taskset -c 0)
+    CLIENT_CPU=(taskset -c 1)
+else
+    echo "== note: fewer than 2 CPUs or no taskset: servers and client are not pinned"
+fi
+
+wait_ready() {
+    local _
+    for _ in $(seq 200); do
+        [[ $(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]] && return 0
+        sleep 0.05
+    done
+    echo "server on port $1 did not start" >&2
+    exit 1
+}
