@@ -77,6 +77,14 @@ pub struct Config {
     /// Refuse writes while the last background save failed (with save points set).
     #[serde(deserialize_with = "yes_no_bool")]
     pub stop_writes_on_bgsave_error: bool,
+    /// Password a replica sends to its primary ("" = none).
+    pub masterauth: String,
+    /// Replicas refuse writes from clients other than their primary.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub replica_read_only: bool,
+    /// Bytes of the write stream kept for partial resyncs.
+    #[serde(deserialize_with = "size")]
+    pub repl_backlog_size: u64,
     /// Log every write to the append-only file.
     #[serde(deserialize_with = "yes_no_bool")]
     pub appendonly: bool,
@@ -632,6 +640,27 @@ pub static OPTIONS: &[ConfigOption] = &[
         },
     ),
     opt("save", Kind::Str, |c| c.save.clone(), set_save),
+    opt(
+        "masterauth",
+        Kind::Str,
+        |c| c.masterauth.clone(),
+        |c, v| {
+            c.masterauth = v.text();
+            Ok(())
+        },
+    ),
+    opt(
+        "replica-read-only",
+        Kind::Bool,
+        |c| yes_no(c.replica_read_only).into(),
+        |c, v| {
+            c.replica_read_only = v.flag();
+            Ok(())
+        },
+    ),
+    fixed("repl-backlog-size", false, |c| {
+        c.repl_backlog_size.to_string()
+    }),
     opt(
         "appendonly",
         Kind::Bool,

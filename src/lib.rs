@@ -16,7 +16,8 @@
 //! - [`commands`]: the command table and one module per command family.
 //! - [`store`]: 16384 slot tables per database, expiry, eviction, memory.
 //! - [`server`]: accept loop, sessions, the gate, shared server state.
-//! - [`repl`]: the ordered replication log every write is propagated to.
+//! - [`repl`]: the ordered replication log every write is propagated to, and
+//!   PSYNC replication from it (primary side) and into this server (replica side).
 //! - [`persist`]: the RDB encoding (LZF, CRC-64) behind DUMP/RESTORE and RDB
 //!   files, SAVE/BGSAVE, and the append-only file fed by [`repl`]'s log.
 //! - [`cluster`]: hash slots (the cluster bus arrives with cluster mode).

@@ -79,6 +79,15 @@ struct Flags {
     auto_aof_rewrite_percentage: Option<u64>,
     #[arg(long = "auto-aof-rewrite-min-size")]
     auto_aof_rewrite_min_size: Option<String>,
+    /// Replicate HOST PORT from start.
+    #[arg(long, num_args = 2, value_names = ["HOST", "PORT"], alias = "slaveof")]
+    replicaof: Option<Vec<String>>,
+    #[arg(long)]
+    masterauth: Option<String>,
+    #[arg(long = "replica-read-only")]
+    replica_read_only: Option<String>,
+    #[arg(long = "repl-backlog-size")]
+    repl_backlog_size: Option<String>,
     /// `yes` to run as a Redis Cluster node.
     #[arg(long = "cluster-enabled")]
     cluster_enabled: Option<String>,
@@ -153,6 +162,9 @@ impl Flags {
             "auto-aof-rewrite-min-size",
             self.auto_aof_rewrite_min_size.clone(),
         );
+        add("masterauth", self.masterauth.clone());
+        add("replica-read-only", self.replica_read_only.clone());
+        add("repl-backlog-size", self.repl_backlog_size.clone());
         add("cluster-enabled", self.cluster_enabled.clone());
         add("cluster-config-file", self.cluster_config_file.clone());
         add(
@@ -255,6 +267,18 @@ fn main() -> std::process::ExitCode {
             tracing::error!("{e}");
             eprintln!("ringcache: {e}");
             return std::process::ExitCode::from(1);
+        }
+        if let Some(hp) = &flags.replicaof {
+            let port = hp.get(1).and_then(|p| p.parse::<u16>().ok());
+            match (hp.first(), port) {
+                (Some(host), Some(port)) => {
+                    ringcache::repl::replica::start(&srv, host.clone(), port)
+                }
+                _ => {
+                    eprintln!("ringcache: --replicaof needs HOST PORT");
+                    return std::process::ExitCode::from(1);
+                }
+            }
         }
         let signals = srv.clone();
         tokio::spawn(async move {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{free_port, run_within, wait_for, RedisServer, TestNode};
+use common::{free_port, info_names, run_within, wait_for, RedisServer, TestNode};
 use redis::Connection;
 
 /// Keys of every kind of string the RDB format encodes differently: integers
@@ -462,25 +462,14 @@ fn damaged_rdb_files_are_refused_never_a_crash() {
     );
 }
 
-/// The field names of `INFO persistence`, in order.
-fn info_fields(c: &mut Connection) -> Vec<String> {
-    let text: String = redis::cmd("INFO")
-        .arg("persistence")
-        .query(c)
-        .expect("INFO");
-    text.lines()
-        .filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string()))
-        .collect()
-}
-
 #[test]
 fn info_persistence_has_redis_fields_in_redis_order() {
     for aof in ["no", "yes"] {
         let redis = RedisServer::start(&["--appendonly", aof]);
         let ours = TestNode::start(&["--appendonly", aof]);
         assert_eq!(
-            info_fields(&mut ours.conn()),
-            info_fields(&mut redis.conn()),
+            info_names(&mut ours.conn(), "persistence"),
+            info_names(&mut redis.conn(), "persistence"),
             "appendonly {aof}"
         );
     }

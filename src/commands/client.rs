@@ -144,6 +144,8 @@ pub fn client_line(
     };
     let flags = if c.monitor.load(Ordering::Relaxed) {
         "O"
+    } else if c.replica.load(Ordering::Relaxed) {
+        "S"
     } else {
         "N"
     };
@@ -211,15 +213,16 @@ fn info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Client types CLIENT LIST/KILL accept; every connection here is `normal`.
-fn type_matches(name: &[u8]) -> Result<bool, CmdError> {
+/// A client type of CLIENT LIST/KILL: replica links are `replica` (`slave`),
+/// every other connection `normal`; none is `master` or `pubsub` yet.
+fn type_filter(name: &[u8]) -> Result<fn(&ClientInfo) -> bool, CmdError> {
+    let replica = |c: &ClientInfo| c.replica.load(Ordering::Relaxed);
     if is(name, "normal") {
-        Ok(true)
-    } else if ["master", "slave", "replica", "pubsub"]
-        .iter()
-        .any(|t| is(name, t))
-    {
-        Ok(false)
+        Ok(|c| !c.replica.load(Ordering::Relaxed))
+    } else if is(name, "slave") || is(name, "replica") {
+        Ok(replica)
+    } else if is(name, "master") || is(name, "pubsub") {
+        Ok(|_| false)
     } else {
         Err(CmdError::err(format!(
             "Unknown client type '{}'",
@@ -231,9 +234,9 @@ fn type_matches(name: &[u8]) -> Result<bool, CmdError> {
 /// `CLIENT LIST [TYPE type] [ID id …]`
 fn list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
-    let mut type_ok = true;
+    let mut type_ok: fn(&ClientInfo) -> bool = |_| true;
     if argv.len() == 4 && is(argv.get(2), "TYPE") {
-        type_ok = type_matches(argv.get(3))?;
+        type_ok = type_filter(argv.get(3))?;
     } else if argv.len() > 3 && is(argv.get(2), "ID") {
         let mut v = Vec::new();
         for a in argv.iter().skip(3) {
@@ -247,15 +250,13 @@ fn list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let mut text = String::new();
-    if type_ok {
-        let clients = match &ids {
-            Some(ids) => ids.iter().filter_map(|i| ctx.srv.clients.get(*i)).collect(),
-            None => ctx.srv.clients.snapshot(),
-        };
-        for c in clients {
-            text.push_str(&line_for(ctx, &c, argv, "client|list"));
-            text.push('\n');
-        }
+    let clients = match &ids {
+        Some(ids) => ids.iter().filter_map(|i| ctx.srv.clients.get(*i)).collect(),
+        None => ctx.srv.clients.snapshot(),
+    };
+    for c in clients.iter().filter(|c| type_ok(c)) {
+        text.push_str(&line_for(ctx, c, argv, "client|list"));
+        text.push('\n');
     }
     ctx.out.verbatim(text.as_bytes());
     Ok(())
@@ -267,14 +268,13 @@ struct KillFilter {
     addr: Option<String>,
     laddr: Option<String>,
     id: Option<u64>,
-    type_ok: bool,
+    type_ok: Option<fn(&ClientInfo) -> bool>,
     skipme: bool,
 }
 
 impl KillFilter {
     fn parse(argv: &Argv<'_>) -> Result<KillFilter, CmdError> {
         let mut f = KillFilter {
-            type_ok: true,
             skipme: true,
             ..KillFilter::default()
         };
@@ -290,7 +290,7 @@ impl KillFilter {
                     _ => return Err(CmdError::err("client-id should be greater than 0")),
                 }
             } else if is(opt, "TYPE") {
-                f.type_ok = type_matches(val)?;
+                f.type_ok = Some(type_filter(val)?);
             } else if is(opt, "ADDR") {
                 f.addr = Some(String::from_utf8_lossy(val).into_owned());
             } else if is(opt, "LADDR") {
@@ -317,7 +317,7 @@ impl KillFilter {
     }
 
     fn matches(&self, c: &ClientInfo, me: u64) -> bool {
-        self.type_ok
+        self.type_ok.is_none_or(|t| t(c))
             && self.addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
             && self
                 .laddr
@@ -334,7 +334,6 @@ fn kill(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let filter = if old_form {
         KillFilter {
             addr: Some(String::from_utf8_lossy(argv.get(2)).into_owned()),
-            type_ok: true,
             skipme: false,
             ..KillFilter::default()
         }
@@ -629,10 +628,16 @@ mod tests {
 
     #[test]
     fn client_types() {
-        assert_eq!(type_matches(b"NORMAL"), Ok(true));
-        assert_eq!(type_matches(b"pubsub"), Ok(false));
+        let c = ClientInfo::new(1, ([127, 0, 0, 1], 1).into(), ([127, 0, 0, 1], 2).into());
+        let t = |name: &[u8]| type_filter(name).map(|f| f(&c));
+        assert_eq!(t(b"NORMAL"), Ok(true));
+        assert_eq!(t(b"replica"), Ok(false));
+        assert_eq!(t(b"pubsub"), Ok(false));
+        c.replica.store(true, Ordering::Relaxed);
+        assert_eq!(t(b"normal"), Ok(false));
+        assert_eq!(t(b"slave"), Ok(true));
         assert_eq!(
-            type_matches(b"foo").unwrap_err().to_string(),
+            t(b"foo").unwrap_err().to_string(),
             "ERR Unknown client type 'foo'"
         );
     }

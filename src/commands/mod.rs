@@ -9,6 +9,7 @@ pub mod connection;
 pub mod functions;
 pub mod keys;
 pub mod persistence;
+pub mod replication;
 pub mod server;
 pub mod spec;
 pub mod strings;

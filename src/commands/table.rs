@@ -7,7 +7,8 @@ use hashbrown::HashMap;
 
 use super::spec::{Arity, CommandSpec, Flags, KeySpec};
 use super::{
-    cluster, command, connection, functions, keys, persistence, server, strings, transactions,
+    cluster, command, connection, functions, keys, persistence, replication, server, strings,
+    transactions,
 };
 
 /// Builds a `&'static [CommandSpec]`, one line per command:
@@ -128,6 +129,13 @@ pub static COMMANDS: &[CommandSpec] = commands! {
     "save" 1 [ADMIN|NOSCRIPT|NO_ASYNC_LOADING|NO_MULTI] NOKEYS, "admin slow dangerous" "server" "1.0.0" persistence::save_cmd, "Synchronously saves the database(s) to disk.";
     "bgsave" -1 [ADMIN|NOSCRIPT|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "server" "1.0.0" persistence::bgsave, "Asynchronously saves the database(s) to disk.";
     "bgrewriteaof" 1 [ADMIN|NOSCRIPT|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "server" "1.0.0" persistence::bgrewriteaof, "Asynchronously rewrites the append-only file to disk.";
+    "replicaof" 3 [ADMIN|NOSCRIPT|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "server" "5.0.0" replication::replicaof, "Configures a server as replica of another, or promotes it to a master.";
+    "slaveof" 3 [ADMIN|NOSCRIPT|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "server" "1.0.0" replication::replicaof, "Sets a Redis server as a replica of another, or promotes it to being a master.";
+    "replconf" -1 [ADMIN|NOSCRIPT|LOADING|STALE|ALLOW_BUSY] NOKEYS, "admin slow dangerous" "server" "3.0.0" replication::replconf, "An internal command for configuring the replication stream.";
+    "psync" -3 [ADMIN|NO_MULTI|NOSCRIPT] NOKEYS, "admin slow dangerous" "server" "2.8.0" replication::psync, "An internal command used in replication.";
+    "sync" 1 [ADMIN|NO_MULTI|NOSCRIPT] NOKEYS, "admin slow dangerous" "server" "1.0.0" replication::sync, "An internal command used in replication.";
+    "wait" 3 [NOSCRIPT] NOKEYS, "slow connection" "generic" "3.0.0" replication::wait, "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.";
+    "role" 1 [NOSCRIPT|LOADING|STALE|FAST] NOKEYS, "admin fast dangerous" "server" "2.8.12" replication::role, "Returns the replication role.";
     "lastsave" 1 [LOADING|STALE|FAST] NOKEYS, "admin fast dangerous" "server" "1.0.0" server::lastsave, "Returns the Unix timestamp of the last successful save to disk.";
     "cluster" -2 [] NOKEYS, "slow" "cluster" "3.0.0" cluster::container, "A container for cluster commands", subs cluster::SUBCOMMANDS;
     "command" -1 [LOADING|STALE] NOKEYS, "slow connection" "server" "2.8.13" command::command, "Returns detailed information about all commands.", subs command::SUBCOMMANDS;

@@ -5,8 +5,10 @@
 //! will read the backlog.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 /// Default backlog size (Redis's `repl-backlog-size`).
 pub const DEFAULT_BACKLOG: usize = 1024 * 1024;
@@ -24,7 +26,33 @@ struct Inner {
     capture: Option<Vec<u8>>,
     /// Encoding scratch space, reused.
     scratch: Vec<u8>,
+    /// Replicas' streams: the bytes each has not taken yet.
+    feeds: Vec<Feed>,
+    next_feed: u64,
 }
+
+/// One replica's share of the stream.
+struct Feed {
+    id: u64,
+    buf: Vec<u8>,
+    wake: Arc<Notify>,
+}
+
+/// A replica's place in the stream: the offset its feed starts at.
+#[derive(Debug)]
+pub struct FeedHandle {
+    /// Identifies the feed for `take_feed` and `detach_feed`.
+    pub id: u64,
+    /// The stream offset of the feed's first byte.
+    pub offset: u64,
+    /// Woken whenever bytes are appended.
+    pub wake: Arc<Notify>,
+}
+
+/// A feed holds more than the output limit (a replica too slow to follow):
+/// it was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedLost;
 
 /// The ordered write stream.
 pub struct Log {
@@ -53,6 +81,8 @@ impl Log {
                 tap: None,
                 capture: None,
                 scratch: Vec::new(),
+                feeds: Vec::new(),
+                next_feed: 1,
             }),
         }
     }
@@ -102,8 +132,78 @@ impl Log {
         if let Some(c) = g.capture.as_mut() {
             c.extend_from_slice(&scratch);
         }
+        feed_all(&mut g.feeds, &scratch);
         g.scratch = scratch;
         g.offset
+    }
+
+    /// Appends a command that belongs to no database (PING, REPLCONF GETACK
+    /// to replicas); no-op while no replica is attached. Returns the offset.
+    pub fn append_control(&self, argv: &[&[u8]]) -> u64 {
+        let mut g = self.inner.lock();
+        if g.feeds.is_empty() {
+            return g.offset;
+        }
+        let mut bytes = Vec::new();
+        encode_command(&mut bytes, argv);
+        push(&mut g, &bytes);
+        if let Some(t) = g.tap.as_mut() {
+            // The AOF replays it harmlessly; keeping the tap complete keeps
+            // its offsets equal to the stream's.
+            t.extend_from_slice(&bytes);
+        }
+        feed_all(&mut g.feeds, &bytes);
+        g.offset
+    }
+
+    /// Starts a replica's feed at the current offset (a full sync calls it at
+    /// its snapshot point); the feed begins with a SELECT.
+    pub fn attach_feed(&self) -> FeedHandle {
+        self.activate();
+        let mut g = self.inner.lock();
+        g.last_db = None;
+        let offset = g.offset;
+        new_feed(&mut g, Vec::new(), offset)
+    }
+
+    /// Starts a feed at `offset` from the backlog (a partial resync), or
+    /// `None` when the backlog no longer holds it.
+    pub fn attach_feed_from(&self, offset: u64) -> Option<FeedHandle> {
+        let mut g = self.inner.lock();
+        let held = g.backlog.len() as u64;
+        if offset > g.offset || offset < g.offset - held || !self.is_active() {
+            return None;
+        }
+        let skip = (offset - (g.offset - held)) as usize;
+        let mut bytes = Vec::with_capacity(held as usize);
+        bytes.extend_from_slice(&g.backlog[g.head..]);
+        bytes.extend_from_slice(&g.backlog[..g.head]);
+        bytes.drain(..skip);
+        Some(new_feed(&mut g, bytes, offset))
+    }
+
+    /// The feed's bytes since the last call; `Err` once the feed was dropped
+    /// for exceeding `limit` bytes.
+    pub fn take_feed(&self, id: u64, limit: usize) -> Result<Vec<u8>, FeedLost> {
+        let mut g = self.inner.lock();
+        let i = g.feeds.iter().position(|f| f.id == id).ok_or(FeedLost)?;
+        if g.feeds[i].buf.len() > limit {
+            g.feeds.swap_remove(i);
+            return Err(FeedLost);
+        }
+        Ok(std::mem::take(&mut g.feeds[i].buf))
+    }
+
+    /// Stops a feed (its replica went away).
+    pub fn detach_feed(&self, id: u64) {
+        self.inner.lock().feeds.retain(|f| f.id != id);
+    }
+
+    /// The backlog's size, first offset and held length (INFO replication).
+    pub fn backlog_stats(&self) -> (usize, u64, u64) {
+        let g = self.inner.lock();
+        let held = g.backlog.len() as u64;
+        (g.capacity, g.offset - held + 1, held)
     }
 
     /// Starts the AOF tap (and the stream): the next command carries a SELECT.
@@ -182,6 +282,25 @@ pub fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn new_feed(g: &mut Inner, buf: Vec<u8>, offset: u64) -> FeedHandle {
+    let id = g.next_feed;
+    g.next_feed += 1;
+    let wake = Arc::new(Notify::new());
+    g.feeds.push(Feed {
+        id,
+        buf,
+        wake: wake.clone(),
+    });
+    FeedHandle { id, offset, wake }
+}
+
+fn feed_all(feeds: &mut [Feed], bytes: &[u8]) {
+    for f in feeds {
+        f.buf.extend_from_slice(bytes);
+        f.wake.notify_one();
     }
 }
 

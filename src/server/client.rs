@@ -58,6 +58,8 @@ pub struct ClientInfo {
     pub lib_ver: Mutex<String>,
     /// True while in MONITOR mode.
     pub monitor: AtomicBool,
+    /// True once the connection is a replica link (after PSYNC/SYNC).
+    pub replica: AtomicBool,
     /// `CLIENT NO-EVICT on`.
     pub no_evict: AtomicBool,
     /// Set by CLIENT KILL; the session closes when it sees it.
@@ -86,6 +88,7 @@ impl ClientInfo {
             lib_name: Mutex::new(String::new()),
             lib_ver: Mutex::new(String::new()),
             monitor: AtomicBool::new(false),
+            replica: AtomicBool::new(false),
             no_evict: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             kill_notify: Notify::new(),
@@ -131,6 +134,12 @@ pub struct Client {
     pub write_offset: u64,
     /// The offset up to which its replies were already released.
     pub durable_offset: u64,
+    /// The port a replica announced (REPLCONF listening-port).
+    pub repl_listening_port: u16,
+    /// PSYNC/SYNC ran: the connection becomes a replica link after this batch.
+    pub takeover: Option<crate::repl::primary::SyncRequest>,
+    /// WAIT ran: (replicas wanted, timeout ms) for the session to wait out.
+    pub wait: Option<(usize, u64)>,
     /// The slot whose fence this client's running command holds (cluster mode).
     pub fenced_slot: Option<u16>,
     /// Inside EXEC: whether its writes were wrapped in MULTI yet.
@@ -152,6 +161,9 @@ impl Client {
             multi: None,
             write_offset: 0,
             durable_offset: 0,
+            repl_listening_port: 0,
+            takeover: None,
+            wait: None,
             fenced_slot: None,
             exec_wrap: Default::default(),
         }

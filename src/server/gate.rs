@@ -60,7 +60,10 @@ fn admit(
             return;
         }
     };
-    if let Err(e) = check_memory(srv, r, now_ms).and_then(|()| check_disk(srv, client, r)) {
+    if let Err(e) = check_memory(srv, r, now_ms)
+        .and_then(|()| check_disk(srv, client, r))
+        .and_then(|()| check_replica(srv, client, r))
+    {
         transactions::flag(client);
         reject(srv, out, Some(r), &e);
         return;
@@ -216,6 +219,22 @@ pub fn replay(
     };
     // A command that fails (WRONGTYPE, say) failed when first run too.
     let _ = (r.spec.handler)(&mut ctx, argv);
+    Ok(())
+}
+
+/// A read-only replica refuses writes from its clients (its primary's stream
+/// is applied without the gate).
+fn check_replica(srv: &Server, client: &Client, r: Resolved) -> Result<(), CmdError> {
+    if !srv.upstream.is_replica() {
+        return Ok(());
+    }
+    let writes = r.spec.is_write()
+        || (r.spec.keys.is_transaction() && client.multi.as_ref().is_some_and(|t| t.writes()));
+    if writes && srv.config.read().replica_read_only {
+        return Err(CmdError::Other(
+            "READONLY You can't write against a read only replica.".into(),
+        ));
+    }
     Ok(())
 }
 

@@ -69,11 +69,14 @@ async fn periodic(srv: Arc<Server>) {
         srv.stats.sample_ops(now);
         crate::persist::save::cron(&srv, now);
         crate::persist::aof::cron(&srv);
+        crate::repl::primary::cron(&srv, now);
         // Sampling here keeps used_memory_peak meaningful between INFO calls.
         srv.used_memory();
         let hz = srv.config.read().hz.max(1) as u64;
         let period = 1000 / hz;
+        // A replica's keys expire when its primary's DEL arrives.
         if srv.hot.active_expire.load(Ordering::Relaxed)
+            && !srv.upstream.is_replica()
             && now.saturating_sub(last_expire) >= period
         {
             last_expire = now;

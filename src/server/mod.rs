@@ -188,6 +188,10 @@ pub struct Server {
     pub migrate: crate::cluster::migrate::Pool,
     /// RDB and AOF state.
     pub persistence: crate::persist::Persistence,
+    /// Replicas attached to this server.
+    pub replicas: crate::repl::primary::Replicas,
+    /// The primary this server replicates, if any.
+    pub upstream: crate::repl::replica::UpstreamSlot,
     me: std::sync::Weak<Server>,
 }
 
@@ -199,7 +203,7 @@ impl Server {
 
     /// Builds the shared state; `cluster` is Some in cluster mode (one database).
     pub fn with_cluster(cfg: Config, cluster: Option<Arc<Cluster>>) -> Arc<Server> {
-        let repl = Arc::new(Log::new(crate::repl::log::DEFAULT_BACKLOG));
+        let repl = Arc::new(Log::new(cfg.repl_backlog_size.max(16 * 1024) as usize));
         let dbs = if cluster.is_some() {
             1
         } else {
@@ -239,6 +243,8 @@ impl Server {
             cluster,
             migrate: Default::default(),
             persistence: Default::default(),
+            replicas: Default::default(),
+            upstream: Default::default(),
         })
     }
 

@@ -108,6 +108,18 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                         gate::dispatch(&srv, &mut client, &mut out, &argv, batch_now);
                     }
                     inbuf.advance(consumed);
+                    if let Some((wanted, timeout)) = client.wait.take() {
+                        let acked = tokio::select! {
+                            n = crate::repl::primary::wait(&srv, client.write_offset, wanted, timeout) => n,
+                            _ = info.kill_notify.notified() => { fatal = true; break; }
+                            _ = srv.shutdown.wait() => { fatal = true; break; }
+                        };
+                        out.int(acked as i64);
+                    }
+                    if client.takeover.is_some() {
+                        // What follows PSYNC belongs to the replica link.
+                        break;
+                    }
                     if client.close_after_reply {
                         break;
                     }
@@ -141,12 +153,19 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         {
             break;
         }
+        if client.takeover.is_some() {
+            break;
+        }
         if info.monitor.load(Ordering::Relaxed) && monitor_rx.is_none() {
             monitor_rx = Some(srv.monitor_tx.subscribe());
         }
     }
     if monitor_rx.is_some() {
         srv.monitors.fetch_sub(1, Ordering::Relaxed);
+    }
+    if let Some(req) = client.takeover.take() {
+        crate::repl::primary::serve(srv, stream, inbuf, req, info).await;
+        return;
     }
     let _ = stream.shutdown().await;
 }
@@ -156,7 +175,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
 /// one more `read` that would only say EAGAIN: one syscall saved per request.
 /// The readiness snapshot is taken before the read, so data that arrives after
 /// it raises a newer readiness event that the clear does not touch.
-async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+pub(crate) async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
     loop {
         stream.readable().await?;
         let mut got = None;

@@ -2,7 +2,7 @@
 //! own lock (the Valkey `kvstore` shape). A command that touches one key takes one
 //! lock; multi-key commands lock their slots in ascending (db, slot) order.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use std::hash::BuildHasher;
@@ -308,6 +308,9 @@ pub struct Keyspace {
     pub(crate) eviction_pool: Mutex<EvictionPool>,
     /// The running snapshot, if any.
     pub(crate) snapshot: Mutex<Option<Arc<SnapState>>>,
+    /// Expired keys read as missing but stay (a replica waits for its
+    /// primary's DEL).
+    keep_expired: AtomicBool,
     /// Bytes the running snapshot's kept originals hold.
     pub(crate) snap_bytes: AtomicU64,
     /// The largest `snap_bytes` of the running snapshot.
@@ -324,6 +327,7 @@ impl Keyspace {
             sink,
             eviction_pool: Mutex::new(EvictionPool::default()),
             snapshot: Mutex::new(None),
+            keep_expired: AtomicBool::new(false),
             snap_bytes: AtomicU64::new(0),
             snap_peak: AtomicU64::new(0),
         }
@@ -408,6 +412,11 @@ impl Keyspace {
     fn snapshot_bytes_added(&self, n: u64) {
         let now = self.snap_bytes.fetch_add(n, Ordering::Relaxed) + n;
         self.snap_peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// On a replica: expired keys read as missing but are not removed.
+    pub fn set_keep_expired(&self, on: bool) {
+        self.keep_expired.store(on, Ordering::Relaxed);
     }
 
     /// Total keys over all databases.
@@ -496,6 +505,10 @@ impl<'a> SlotGuard<'a> {
         }
         let t = &mut *self.table;
         match t.map.find_entry(h, |r| r.key.as_bytes() == key) {
+            Ok(o) if o.get().entry.is_expired(now) && ks.keep_expired.load(Ordering::Relaxed) => {
+                let _ = o;
+                None
+            }
             Ok(o) if o.get().entry.is_expired(now) => {
                 o.remove();
                 t.volatile -= 1;
@@ -639,7 +652,13 @@ impl<'a> SlotGuard<'a> {
 
     /// Deletes `key`; returns its entry when it existed (and had not expired).
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        self.live(key)?;
+        if self.live(key).is_none() {
+            // A replica keeps expired keys for its primary's DEL: this is it.
+            if self.ks.keep_expired.load(Ordering::Relaxed) {
+                self.remove_raw(key);
+            }
+            return None;
+        }
         self.remove_raw(key)
     }
 

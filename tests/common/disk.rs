@@ -6,18 +6,11 @@ use std::time::Duration;
 
 use redis::Connection;
 
-use super::{free_port, run_within, wait_for, TestNode};
+use super::{free_port, info_field, run_within, wait_for, TestNode};
 
 /// One field of `INFO persistence`.
 pub fn info(c: &mut Connection, field: &str) -> String {
-    let text: String = redis::cmd("INFO")
-        .arg("persistence")
-        .query(c)
-        .expect("INFO");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
-        .unwrap_or_else(|| panic!("no {field} in {text}"))
-        .to_string()
+    info_field(c, "persistence", field)
 }
 
 /// `DEBUG DIGEST`: one hash of every key, value and TTL (Redis's algorithm).

@@ -294,6 +294,23 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// One field of an `INFO` section.
+pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> String {
+    let text: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");
+    text.lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
+        .unwrap_or_else(|| panic!("no {field} in {text}"))
+        .to_string()
+}
+
+/// The field names of an `INFO` section, in order.
+pub fn info_names(c: &mut redis::Connection, section: &str) -> Vec<String> {
+    let text: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");
+    text.lines()
+        .filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string()))
+        .collect()
+}
+
 /// A Debian `redis-server` (installed by `scripts/deps.sh`) on a free loopback
 /// port in its own directory, with persistence off unless `args` turn it on;
 /// killed on drop.

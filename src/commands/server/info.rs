@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::commands::{Argv, CmdResult, Ctx};
-use crate::repl::log::DEFAULT_BACKLOG;
 use crate::server::{Server, REDIS_VERSION};
 use crate::store::evict;
 use crate::store::memory::process_rss;
@@ -434,9 +433,9 @@ fn stats(srv: &Server, w: &mut InfoWriter) {
         ("instantaneous_input_repl_kbps", &"0.00"),
         ("instantaneous_output_repl_kbps", &"0.00"),
         ("rejected_connections", &ld(&s.rejected_connections)),
-        ("sync_full", &0),
-        ("sync_partial_ok", &0),
-        ("sync_partial_err", &0),
+        ("sync_full", &ld(&srv.replicas.full_syncs)),
+        ("sync_partial_ok", &ld(&srv.replicas.partial_ok)),
+        ("sync_partial_err", &ld(&srv.replicas.partial_err)),
         ("expired_keys", &ld(&ks.expired)),
         ("expired_stale_perc", &"0.00"),
         ("expired_time_cap_reached_count", &0),
@@ -476,21 +475,92 @@ fn stats(srv: &Server, w: &mut InfoWriter) {
 }
 
 fn replication(srv: &Server, w: &mut InfoWriter) {
+    use crate::repl::primary::LinkState;
+    let now = crate::server::client::unix_ms();
+    let up = srv.upstream.get();
+    let (replid, offset) = match &up {
+        Some(up) => {
+            let (id, off) = up.position();
+            let link = up.link_up.load(Ordering::Relaxed);
+            let since = |ms: u64| (now.saturating_sub(ms) / 1000) as i64;
+            w.fields(&[
+                ("role", &"slave"),
+                ("master_host", &up.host),
+                ("master_port", &up.port),
+                ("master_link_status", &if link { "up" } else { "down" }),
+                (
+                    "master_last_io_seconds_ago",
+                    &if link {
+                        since(up.last_io_ms.load(Ordering::Relaxed))
+                    } else {
+                        -1
+                    },
+                ),
+                (
+                    "master_sync_in_progress",
+                    &u8::from(up.sync_in_progress.load(Ordering::Relaxed)),
+                ),
+                ("slave_read_repl_offset", &off.max(0)),
+                ("slave_repl_offset", &off.max(0)),
+            ]);
+            if !link {
+                w.field(
+                    "master_link_down_since_seconds",
+                    since(up.down_since_ms.load(Ordering::Relaxed)),
+                );
+            }
+            w.fields(&[
+                ("slave_priority", &100),
+                (
+                    "slave_read_only",
+                    &u8::from(srv.config.read().replica_read_only),
+                ),
+                ("replica_announced", &1),
+            ]);
+            (id, off.max(0) as u64)
+        }
+        None => {
+            w.field("role", "master");
+            (srv.repl.repl_id().to_string(), srv.repl.offset())
+        }
+    };
+    let links = srv.replicas.list();
+    w.field("connected_slaves", links.len());
+    for (i, l) in links.iter().enumerate() {
+        let state = match l.state() {
+            LinkState::WaitBgsave => "wait_bgsave",
+            LinkState::SendBulk => "send_bulk",
+            LinkState::Online => "online",
+        };
+        let lag = now.saturating_sub(l.last_ack_ms.load(Ordering::Relaxed)) / 1000;
+        w.field(
+            &format!("slave{i}"),
+            format_args!(
+                "ip={},port={},state={state},offset={},lag={lag}",
+                l.ip,
+                l.port,
+                l.ack.load(Ordering::Relaxed)
+            ),
+        );
+    }
+    let (size, first, held) = srv.repl.backlog_stats();
+    let active = srv.repl.is_active();
     w.fields(&[
-        ("role", &"master"),
-        ("connected_slaves", &0),
         ("master_failover_state", &"no-failover"),
-        ("master_replid", &srv.repl.repl_id()),
+        ("master_replid", &replid),
         (
             "master_replid2",
             &"0000000000000000000000000000000000000000",
         ),
-        ("master_repl_offset", &srv.repl.offset()),
+        ("master_repl_offset", &offset),
         ("second_repl_offset", &-1),
-        ("repl_backlog_active", &0),
-        ("repl_backlog_size", &DEFAULT_BACKLOG),
-        ("repl_backlog_first_byte_offset", &0),
-        ("repl_backlog_histlen", &0),
+        ("repl_backlog_active", &u8::from(active)),
+        ("repl_backlog_size", &size),
+        (
+            "repl_backlog_first_byte_offset",
+            &if active { first } else { 0 },
+        ),
+        ("repl_backlog_histlen", &held),
     ]);
 }
 

@@ -1,0 +1,408 @@
+//! The replica's side of replication (`REPLICAOF host port`): one task that
+//! connects to the primary, does the handshake as one straight-line
+//! `async fn` (PING, REPLCONF listening-port, REPLCONF capa, PSYNC), loads
+//! the snapshot of a full resync, then applies the stream and acknowledges
+//! its offset every second. It reconnects after a failure, asking for a
+//! partial resync from where it stopped.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use parking_lot::Mutex;
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use crate::commands::Argv;
+use crate::repl::log::encode_command;
+use crate::resp::parser::{Limits, Parsed, RequestParser};
+use crate::server::client::{unix_ms, Client, ClientInfo};
+use crate::server::Server;
+
+/// No byte from the primary for this long ends the link (Redis's `repl-timeout`).
+const REPL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a sync attempt ended.
+#[derive(Debug, Error)]
+pub enum ReplError {
+    /// The connection failed or closed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The primary answered something unexpected.
+    #[error("{0}")]
+    Protocol(String),
+    /// The snapshot could not be loaded.
+    #[error("failed loading the primary's snapshot: {0}")]
+    Load(String),
+    /// REPLICAOF NO ONE or another REPLICAOF.
+    #[error("replication stopped")]
+    Stopped,
+}
+
+/// The link to the primary this server replicates.
+#[derive(Debug)]
+pub struct Upstream {
+    /// The primary's host.
+    pub host: String,
+    /// The primary's port.
+    pub port: u16,
+    /// The link is up and streaming (`master_link_status:up`).
+    pub link_up: AtomicBool,
+    /// A full sync is being received.
+    pub sync_in_progress: AtomicBool,
+    /// Unix ms of the last byte from the primary.
+    pub last_io_ms: AtomicU64,
+    /// Unix ms when the link went down (0 while up).
+    pub down_since_ms: AtomicU64,
+    /// The primary's replication id and how much of its stream was applied
+    /// (-1: nothing yet, a full sync is needed).
+    position: Mutex<(String, i64)>,
+    stopped: AtomicBool,
+    stop: Notify,
+}
+
+impl Upstream {
+    /// The primary's replication id and the applied offset.
+    pub fn position(&self) -> (String, i64) {
+        self.position.lock().clone()
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        self.stop.notify_waiters();
+    }
+}
+
+/// The server's primary, when it is a replica.
+#[derive(Debug, Default)]
+pub struct UpstreamSlot {
+    link: Mutex<Option<Arc<Upstream>>>,
+    active: AtomicBool,
+}
+
+impl UpstreamSlot {
+    /// True while this server is a replica (one atomic load, for the gate).
+    pub fn is_replica(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// The link, when a replica.
+    pub fn get(&self) -> Option<Arc<Upstream>> {
+        self.link.lock().clone()
+    }
+}
+
+/// Makes this server a replica of `host:port`, replacing any previous primary.
+/// Keeps the data until the primary's snapshot replaces it.
+pub fn start(srv: &Arc<Server>, host: String, port: u16) {
+    stop(srv);
+    let up = Arc::new(Upstream {
+        host,
+        port,
+        link_up: AtomicBool::new(false),
+        sync_in_progress: AtomicBool::new(false),
+        last_io_ms: AtomicU64::new(0),
+        down_since_ms: AtomicU64::new(unix_ms()),
+        position: Mutex::new(("?".into(), -1)),
+        stopped: AtomicBool::new(false),
+        stop: Notify::new(),
+    });
+    *srv.upstream.link.lock() = Some(up.clone());
+    srv.upstream.active.store(true, Ordering::Relaxed);
+    // Keys expire on a replica only when the primary's DEL arrives.
+    srv.keyspace.set_keep_expired(true);
+    tracing::info!("Connecting to MASTER {}:{}", up.host, up.port);
+    tokio::spawn(run(srv.clone(), up));
+}
+
+/// `REPLICAOF NO ONE`: stops replicating; the data stays.
+pub fn stop(srv: &Server) {
+    if let Some(up) = srv.upstream.link.lock().take() {
+        up.stop();
+        tracing::info!("MASTER MODE enabled (user request)");
+    }
+    srv.upstream.active.store(false, Ordering::Relaxed);
+    srv.keyspace.set_keep_expired(false);
+}
+
+async fn run(srv: Arc<Server>, up: Arc<Upstream>) {
+    // The primary's connection as a client: its database survives reconnects,
+    // as a partial resync continues the same stream.
+    let info = Arc::new(ClientInfo::new(
+        0,
+        ([127, 0, 0, 1], up.port).into(),
+        ([127, 0, 0, 1], 0).into(),
+    ));
+    let mut client = Client::new(info, true);
+    while !up.stopped.load(Ordering::Relaxed) {
+        let r = tokio::select! {
+            r = sync(&srv, &up, &mut client) => r,
+            _ = up.stop.notified() => Err(ReplError::Stopped),
+            _ = srv.shutdown.wait() => return,
+        };
+        up.link_up.store(false, Ordering::Relaxed);
+        up.sync_in_progress.store(false, Ordering::Relaxed);
+        up.down_since_ms.store(unix_ms(), Ordering::Relaxed);
+        match r {
+            Err(ReplError::Stopped) => return,
+            Err(e) => tracing::warn!("Replication from {}:{}: {e}", up.host, up.port),
+            Ok(()) => tracing::info!("Connection with master lost."),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = up.stop.notified() => return,
+            _ = srv.shutdown.wait() => return,
+        }
+    }
+}
+
+/// Reads from the primary, with the buffer of what was read but not used.
+struct Conn {
+    s: TcpStream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    async fn send(&mut self, argv: &[&[u8]]) -> Result<(), ReplError> {
+        let mut out = Vec::new();
+        encode_command(&mut out, argv);
+        self.s.write_all(&out).await?;
+        Ok(())
+    }
+
+    async fn fill(&mut self) -> Result<(), ReplError> {
+        self.buf.reserve(64 * 1024);
+        let n = tokio::time::timeout(REPL_TIMEOUT, self.s.read_buf(&mut self.buf))
+            .await
+            .map_err(|_| ReplError::Protocol("timeout reading from the primary".into()))??;
+        if n == 0 {
+            return Err(ReplError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        Ok(())
+    }
+
+    /// One line without its CRLF.
+    async fn line(&mut self) -> Result<String, ReplError> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line = self.buf.split_to(i + 1);
+                let text = String::from_utf8_lossy(&line[..i]);
+                return Ok(text.trim_end_matches('\r').to_string());
+            }
+            if self.buf.len() > 64 * 1024 {
+                return Err(ReplError::Protocol("line too long".into()));
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Sends a handshake command and expects `+OK`-like success.
+    async fn ask(&mut self, argv: &[&[u8]]) -> Result<String, ReplError> {
+        self.send(argv).await?;
+        let l = self.line().await?;
+        if l.starts_with('-') {
+            return Err(ReplError::Protocol(format!(
+                "{} refused: {l}",
+                String::from_utf8_lossy(argv[0])
+            )));
+        }
+        Ok(l)
+    }
+
+    /// The snapshot after `+FULLRESYNC`: `$<len>` and the bytes, or the
+    /// diskless `$EOF:<40-byte mark>` form ended by the mark. Newlines before
+    /// it are the primary's keepalives.
+    async fn payload(&mut self) -> Result<Vec<u8>, ReplError> {
+        let head = loop {
+            let l = self.line().await?;
+            if !l.is_empty() {
+                break l;
+            }
+        };
+        let Some(spec) = head.strip_prefix('$') else {
+            return Err(ReplError::Protocol(format!("bad snapshot header '{head}'")));
+        };
+        if let Some(mark) = spec.strip_prefix("EOF:") {
+            let mark = mark.as_bytes().to_vec();
+            if mark.len() != 40 {
+                return Err(ReplError::Protocol("bad EOF mark".into()));
+            }
+            loop {
+                if self.buf.len() >= 40 && self.buf.ends_with(&mark) {
+                    let mut all = self.buf.split().to_vec();
+                    all.truncate(all.len() - 40);
+                    return Ok(all);
+                }
+                self.fill().await?;
+            }
+        }
+        let len: usize = spec
+            .parse()
+            .map_err(|_| ReplError::Protocol(format!("bad snapshot length '{spec}'")))?;
+        while self.buf.len() < len {
+            self.fill().await?;
+        }
+        Ok(self.buf.split_to(len).to_vec())
+    }
+}
+
+/// One connection to the primary: handshake, sync, then the stream until it
+/// fails.
+async fn sync(srv: &Arc<Server>, up: &Upstream, client: &mut Client) -> Result<(), ReplError> {
+    let s = tokio::time::timeout(
+        Duration::from_secs(10),
+        TcpStream::connect((up.host.as_str(), up.port)),
+    )
+    .await
+    .map_err(|_| ReplError::Protocol("connect timeout".into()))??;
+    let _ = s.set_nodelay(true);
+    let mut c = Conn {
+        s,
+        buf: BytesMut::new(),
+    };
+    tracing::info!("MASTER <-> REPLICA sync started");
+    let pong = c.ask(&[b"PING"]).await?;
+    if !pong.starts_with('+') {
+        return Err(ReplError::Protocol(format!("PING answered '{pong}'")));
+    }
+    let masterauth = srv.config.read().masterauth.clone();
+    if !masterauth.is_empty() {
+        c.ask(&[b"AUTH", masterauth.as_bytes()]).await?;
+    }
+    let port = srv.port.load(Ordering::Relaxed).to_string();
+    c.ask(&[b"REPLCONF", b"listening-port", port.as_bytes()])
+        .await?;
+    c.ask(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])
+        .await?;
+    let (replid, applied) = up.position();
+    let from = if applied < 0 {
+        "-1".to_string()
+    } else {
+        (applied + 1).to_string()
+    };
+    c.send(&[b"PSYNC", replid.as_bytes(), from.as_bytes()])
+        .await?;
+    // A primary may send newlines to keep the link alive before it answers.
+    let reply = loop {
+        let l = c.line().await?;
+        if !l.is_empty() {
+            break l;
+        }
+    };
+    let mut words = reply.split_whitespace();
+    match words.next() {
+        Some("+FULLRESYNC") => {
+            let id = words.next().unwrap_or("?").to_string();
+            let off: i64 = words
+                .next()
+                .and_then(|o| o.parse().ok())
+                .ok_or_else(|| ReplError::Protocol(format!("bad reply '{reply}'")))?;
+            tracing::info!("Full resync from master: {id}:{off}");
+            up.sync_in_progress.store(true, Ordering::Relaxed);
+            let rdb = c.payload().await?;
+            let s2 = srv.clone();
+            let n = tokio::task::spawn_blocking(move || load(&s2, &rdb))
+                .await
+                .map_err(|e| ReplError::Load(e.to_string()))??;
+            tracing::info!("MASTER <-> REPLICA sync: Finished with success ({n} keys)");
+            *up.position.lock() = (id, off);
+            up.sync_in_progress.store(false, Ordering::Relaxed);
+            // The stream after a snapshot starts with its own SELECT.
+            client.db = 0;
+        }
+        Some("+CONTINUE") => {
+            if let Some(id) = words.next() {
+                up.position.lock().0 = id.to_string();
+            }
+            tracing::info!("Successful partial resynchronization with master.");
+        }
+        _ => return Err(ReplError::Protocol(format!("PSYNC answered '{reply}'"))),
+    }
+    up.link_up.store(true, Ordering::Relaxed);
+    up.down_since_ms.store(0, Ordering::Relaxed);
+    up.last_io_ms.store(unix_ms(), Ordering::Relaxed);
+    apply_stream(srv, up, &mut c, client).await
+}
+
+/// Replaces the dataset with a snapshot; returns the keys loaded.
+fn load(srv: &Server, rdb: &[u8]) -> Result<u64, ReplError> {
+    for db in 0..srv.keyspace.db_count() {
+        srv.keyspace.flush_db(db);
+    }
+    crate::persist::save::load_image(srv, rdb)
+        .map(|(_, keys)| keys)
+        .map_err(|e| ReplError::Load(e.to_string()))
+}
+
+async fn apply_stream(
+    srv: &Server,
+    up: &Upstream,
+    c: &mut Conn,
+    client: &mut Client,
+) -> Result<(), ReplError> {
+    let mut parser = RequestParser::new();
+    let limits = Limits {
+        max_bulk: srv.config.read().proto_max_bulk_len,
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        loop {
+            match parser.parse(&c.buf, &limits) {
+                Ok(Parsed::Command { consumed }) => {
+                    let getack = {
+                        let src = parser.inline_buffer().unwrap_or(&c.buf[..]);
+                        let argv = Argv::new(src, parser.args());
+                        let getack = argv.len() >= 2
+                            && argv.get(0).eq_ignore_ascii_case(b"REPLCONF")
+                            && argv.get(1).eq_ignore_ascii_case(b"GETACK");
+                        if !getack {
+                            if let Err(why) =
+                                crate::server::gate::replay(srv, client, &argv, unix_ms())
+                            {
+                                tracing::warn!("Command from the primary not applied: {why}");
+                            }
+                        }
+                        getack
+                    };
+                    c.buf.advance(consumed);
+                    let offset = {
+                        let mut p = up.position.lock();
+                        p.1 += consumed as i64;
+                        p.1
+                    };
+                    if getack {
+                        send_ack(c, offset).await?;
+                    }
+                }
+                Ok(Parsed::Empty { consumed }) => {
+                    c.buf.advance(consumed);
+                    up.position.lock().1 += consumed as i64;
+                }
+                Ok(Parsed::Incomplete) => break,
+                Err(e) => return Err(ReplError::Protocol(format!("bad stream: {e}"))),
+            }
+        }
+        tokio::select! {
+            r = c.fill() => {
+                r?;
+                up.last_io_ms.store(unix_ms(), Ordering::Relaxed);
+            }
+            _ = tick.tick() => {
+                let quiet = unix_ms().saturating_sub(up.last_io_ms.load(Ordering::Relaxed));
+                if quiet > REPL_TIMEOUT.as_millis() as u64 {
+                    return Err(ReplError::Protocol("timeout: no data from the primary".into()));
+                }
+                let offset = up.position().1;
+                send_ack(c, offset).await?;
+            }
+        }
+    }
+}
+
+async fn send_ack(c: &mut Conn, offset: i64) -> Result<(), ReplError> {
+    let o = offset.max(0).to_string();
+    c.send(&[b"REPLCONF", b"ACK", o.as_bytes()]).await
+}

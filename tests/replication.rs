@@ -1,0 +1,352 @@
+//! Primary/replica replication through the real binary: full sync and the
+//! stream, WAIT, read-only replicas, expiry on replicas, partial vs full
+//! resync, a 1,000,000-key sync, and both directions with Debian's
+//! redis-server 7.0.15.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::disk::digest;
+use common::{info_field, info_names, wait_for, RedisServer, TestNode};
+use redis::Connection;
+
+fn repl(c: &mut Connection, field: &str) -> String {
+    info_field(c, "replication", field)
+}
+
+fn stat(c: &mut Connection, field: &str) -> u64 {
+    info_field(c, "stats", field).parse().expect("number")
+}
+
+/// Waits until the replica's link is up and its data digest equals the primary's.
+fn wait_in_sync(primary: &mut Connection, replica: &mut Connection, timeout: Duration) {
+    let synced = wait_for(timeout, || {
+        repl(replica, "master_link_status") == "up" && digest(primary) == digest(replica)
+    });
+    assert!(
+        synced,
+        "replica not in sync: link {}, primary {} vs replica {}",
+        repl(replica, "master_link_status"),
+        digest(primary),
+        digest(replica)
+    );
+}
+
+fn set(c: &mut Connection, args: &[&str]) {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query::<redis::Value>(c).expect("write");
+}
+
+/// A few keys of every shape: integers, binary, TTLs, another database.
+fn fill(c: &mut Connection, tag: &str) {
+    for i in 0..200 {
+        set(c, &["SET", &format!("{tag}:{i}"), &format!("v{i}")]);
+    }
+    set(c, &["SET", &format!("{tag}:int"), "12345"]);
+    set(c, &["SET", &format!("{tag}:ttl"), "x", "PX", "600000"]);
+    set(c, &["APPEND", &format!("{tag}:raw"), "grown"]);
+    set(c, &["SELECT", "4"]);
+    set(c, &["SET", &format!("{tag}:db4"), "in db 4"]);
+    set(c, &["SELECT", "0"]);
+}
+
+/// Writers that INCR their own counter until stopped; returns the last
+/// acknowledged value of each.
+fn writers(url: String, n: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>> {
+    (0..n)
+        .map(|w| {
+            let (url, stop) = (url.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut c = redis::Client::open(url)
+                    .and_then(|c| c.get_connection())
+                    .expect("connect");
+                let mut last = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    last = redis::cmd("INCR")
+                        .arg(format!("ctr:{w}"))
+                        .query(&mut c)
+                        .expect("INCR");
+                    redis::cmd("SET")
+                        .arg(format!("w:{w}:{last}"))
+                        .arg(last)
+                        .query::<()>(&mut c)
+                        .expect("SET");
+                }
+                last
+            })
+        })
+        .collect()
+}
+
+fn replica_of(primary_port: u16, extra: &[&str]) -> TestNode {
+    let p = primary_port.to_string();
+    let mut args = vec!["--replicaof", "127.0.0.1", &p];
+    args.extend_from_slice(extra);
+    TestNode::start(&args)
+}
+
+#[test]
+fn a_replica_syncs_then_follows_the_stream_and_refuses_writes() {
+    let primary = TestNode::start(&[]);
+    let mut pc = primary.conn();
+    fill(&mut pc, "before");
+    let replica = replica_of(primary.port, &[]);
+    let mut rc = replica.conn();
+    wait_in_sync(&mut pc, &mut rc, Duration::from_secs(10));
+    // Writes while replicating, from several connections.
+    let stop = Arc::new(AtomicBool::new(false));
+    let hs = writers(primary.url(), 3, stop.clone());
+    fill(&mut pc, "during");
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let last: Vec<u64> = hs.into_iter().map(|h| h.join().expect("writer")).collect();
+    assert!(last.iter().all(|&n| n > 0));
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query(&mut pc)
+        .expect("WAIT");
+    assert_eq!(acked, 1, "WAIT 1 after the writes");
+    wait_in_sync(&mut pc, &mut rc, Duration::from_secs(10));
+    for (w, n) in last.iter().enumerate() {
+        let got: u64 = redis::cmd("GET")
+            .arg(format!("ctr:{w}"))
+            .query(&mut rc)
+            .expect("GET");
+        assert_eq!(got, *n);
+    }
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg("before:ttl")
+        .query(&mut rc)
+        .expect("PTTL");
+    assert!(ttl > 500_000 && ttl <= 600_000, "TTL kept: {ttl}");
+
+    let err = redis::cmd("SET")
+        .arg("x")
+        .arg("1")
+        .query::<()>(&mut rc)
+        .expect_err("read-only");
+    assert_eq!(err.code(), Some("READONLY"));
+    assert_eq!(
+        err.detail(),
+        Some("You can't write against a read only replica.")
+    );
+    // INFO and ROLE on both sides.
+    assert_eq!(repl(&mut pc, "role"), "master");
+    assert_eq!(repl(&mut pc, "connected_slaves"), "1");
+    let slave0 = repl(&mut pc, "slave0");
+    assert!(
+        slave0.starts_with(&format!(
+            "ip=127.0.0.1,port={},state=online,offset=",
+            replica.port
+        )),
+        "{slave0}"
+    );
+    assert_eq!(repl(&mut rc, "role"), "slave");
+    assert_eq!(repl(&mut rc, "master_port"), primary.port.to_string());
+    assert_eq!(
+        repl(&mut rc, "master_replid"),
+        repl(&mut pc, "master_replid")
+    );
+    assert!(wait_for(Duration::from_secs(5), || repl(
+        &mut rc,
+        "slave_repl_offset"
+    ) == repl(
+        &mut pc,
+        "master_repl_offset"
+    )));
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut rc).expect("ROLE");
+    assert_eq!(role[0], redis::Value::BulkString(b"slave".to_vec()));
+    assert_eq!(role[3], redis::Value::BulkString(b"connected".to_vec()));
+    let listed: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("replica")
+        .query(&mut pc)
+        .expect("CLIENT LIST");
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("flags=S"), "{listed}");
+    // WAIT counts only replicas that acknowledged; asking for 2 times out at 1.
+    set(&mut pc, &["SET", "one-more", "x"]);
+    let started = Instant::now();
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(300)
+        .query(&mut pc)
+        .expect("WAIT");
+    assert_eq!(acked, 1);
+    assert!(started.elapsed() >= Duration::from_millis(280));
+    // REPLICAOF NO ONE: the data stays and writes are accepted.
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut rc)
+        .expect("NO ONE");
+    assert_eq!(repl(&mut rc, "role"), "master");
+    set(&mut rc, &["SET", "mine", "now"]);
+    let got: String = redis::cmd("GET")
+        .arg("before:1")
+        .query(&mut rc)
+        .expect("GET");
+    assert_eq!(got, "v1");
+}
+
+#[test]
+fn expired_keys_on_a_replica_wait_for_the_primarys_del() {
+    let primary = TestNode::start(&[]);
+    let mut pc = primary.conn();
+    let _: () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(0)
+        .query(&mut pc)
+        .expect("DEBUG");
+    let replica = replica_of(primary.port, &[]);
+    let mut rc = replica.conn();
+    wait_in_sync(&mut pc, &mut rc, Duration::from_secs(10));
+    set(&mut pc, &["SET", "short", "v", "PX", "300"]);
+    let _: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query(&mut pc)
+        .expect("WAIT");
+    std::thread::sleep(Duration::from_millis(500));
+    // Logically expired on the replica, but kept until the primary says so.
+    let got: Option<String> = redis::cmd("GET").arg("short").query(&mut rc).expect("GET");
+    assert_eq!(got, None);
+    let n: i64 = redis::cmd("DBSIZE").query(&mut rc).expect("DBSIZE");
+    assert_eq!(n, 1, "the replica removed an expired key by itself");
+    // The primary's lazy expiry propagates a DEL.
+    let got: Option<String> = redis::cmd("GET").arg("short").query(&mut pc).expect("GET");
+    assert_eq!(got, None);
+    assert!(wait_for(Duration::from_secs(5), || redis::cmd("DBSIZE")
+        .query::<i64>(&mut rc)
+        .expect("DBSIZE")
+        == 0));
+}
+
+#[test]
+fn a_short_disconnect_resyncs_partially_a_long_one_fully() {
+    let primary = TestNode::start(&["--repl-backlog-size", "16kb"]);
+    let mut pc = primary.conn();
+    fill(&mut pc, "a");
+    let replica = replica_of(primary.port, &[]);
+    let mut rc = replica.conn();
+    wait_in_sync(&mut pc, &mut rc, Duration::from_secs(10));
+    assert_eq!(stat(&mut pc, "sync_full"), 1);
+    let kill = |c: &mut Connection| {
+        let n: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("replica")
+            .query(c)
+            .expect("CLIENT KILL");
+        assert_eq!(n, 1);
+    };
+    // Short: a few writes while the replica reconnects, well inside the backlog.
+    kill(&mut pc);
+    fill(&mut pc, "b");
+    assert!(wait_for(Duration::from_secs(10), || stat(
+        &mut pc,
+        "sync_partial_ok"
+    ) == 1));
+    wait_in_sync(&mut pc, &mut rc, Duration::from_secs(10));
+    assert_eq!(
+        stat(&mut pc, "sync_full"),
+        1,
+        "a partial resync, not a full one"
+    );
+    // Long: more than the backlog written while it is away.
+    kill(&mut pc);
+    let big = "z".repeat(1000);
+    for i in 0..100 {
+        set(&mut pc, &["SET", &format!("big:{i}"), &big]);
+    }
+    assert!(wait_for(Duration::from_secs(10), || stat(
+        &mut pc,
+        "sync_full"
+    ) == 2));
+    assert_eq!(stat(&mut pc, "sync_partial_err"), 1);
+    wait_in_sync(&mut pc, &mut rc, Duration::from_secs(10));
+}
+
+#[test]
+fn a_million_key_full_sync_matches_the_primary() {
+    let primary = TestNode::start(&[]);
+    let mut pc = primary.conn();
+    let n = 1_000_000;
+    for chunk in 0..(n / 1000) {
+        let mut cmd = redis::cmd("MSET");
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            cmd.arg(format!("key:{i:07}")).arg(format!("value-{i}"));
+        }
+        cmd.query::<()>(&mut pc).expect("MSET");
+    }
+    let started = Instant::now();
+    let replica = replica_of(primary.port, &[]);
+    let mut rc = replica.conn();
+    wait_in_sync(&mut pc, &mut rc, Duration::from_secs(120));
+    eprintln!(
+        "1,000,000-key full sync in sync after {:?}",
+        started.elapsed()
+    );
+    let size: i64 = redis::cmd("DBSIZE").query(&mut rc).expect("DBSIZE");
+    assert_eq!(size, n as i64);
+}
+
+/// The primary's data reaches the replica (already syncing on `rc`): the
+/// snapshot, then the stream, acknowledged to WAIT.
+fn follows(pc: &mut Connection, rc: &mut Connection) {
+    fill(pc, "before");
+    wait_in_sync(pc, rc, Duration::from_secs(20));
+    fill(pc, "after");
+    set(pc, &["INCRBY", "n", "7"]);
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(pc).expect("WAIT");
+    assert_eq!(acked, 1, "the replica acknowledged");
+    wait_in_sync(pc, rc, Duration::from_secs(10));
+    assert!(repl(pc, "slave0").contains("state=online"));
+}
+
+#[test]
+fn redis_server_replicates_ringcache() {
+    let primary = TestNode::start(&[]);
+    let p = primary.port.to_string();
+    let redis = RedisServer::start(&["--replicaof", "127.0.0.1", &p]);
+    follows(&mut primary.conn(), &mut redis.conn());
+}
+
+#[test]
+fn ringcache_replicates_redis_server() {
+    let redis = RedisServer::start(&["--repl-diskless-sync-delay", "0"]);
+    let replica = replica_of(redis.port, &[]);
+    follows(&mut redis.conn(), &mut replica.conn());
+}
+
+#[test]
+fn info_replication_has_redis_fields_in_both_roles() {
+    // ringcache primary with a redis-server replica, and the other way round.
+    let ours = TestNode::start(&[]);
+    let p = ours.port.to_string();
+    let their_replica = RedisServer::start(&["--replicaof", "127.0.0.1", &p]);
+    let theirs = RedisServer::start(&["--repl-diskless-sync-delay", "0"]);
+    let our_replica = replica_of(theirs.port, &[]);
+    let (mut a, mut b) = (ours.conn(), their_replica.conn());
+    let (mut c, mut d) = (theirs.conn(), our_replica.conn());
+    wait_in_sync(&mut a, &mut b, Duration::from_secs(20));
+    wait_in_sync(&mut c, &mut d, Duration::from_secs(20));
+    assert_eq!(
+        info_names(&mut a, "replication"),
+        info_names(&mut c, "replication"),
+        "as primary"
+    );
+    assert_eq!(
+        info_names(&mut d, "replication"),
+        info_names(&mut b, "replication"),
+        "as replica"
+    );
+}
