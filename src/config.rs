@@ -82,6 +82,10 @@ pub struct Config {
     /// Replicas refuse writes from clients other than their primary.
     #[serde(deserialize_with = "yes_no_bool")]
     pub replica_read_only: bool,
+    /// Writes are refused unless this many replicas are connected and fresh.
+    pub min_replicas_to_write: u32,
+    /// Seconds since a replica's last ACK for it to count as fresh.
+    pub min_replicas_max_lag: u32,
     /// Bytes of the write stream kept for partial resyncs.
     #[serde(deserialize_with = "size")]
     pub repl_backlog_size: u64,
@@ -661,6 +665,24 @@ pub static OPTIONS: &[ConfigOption] = &[
     fixed("repl-backlog-size", false, |c| {
         c.repl_backlog_size.to_string()
     }),
+    opt(
+        "min-replicas-to-write",
+        Kind::Int(0, I32),
+        |c| c.min_replicas_to_write.to_string(),
+        |c, v| {
+            c.min_replicas_to_write = v.int() as u32;
+            Ok(())
+        },
+    ),
+    opt(
+        "min-replicas-max-lag",
+        Kind::Int(0, I32),
+        |c| c.min_replicas_max_lag.to_string(),
+        |c, v| {
+            c.min_replicas_max_lag = v.int() as u32;
+            Ok(())
+        },
+    ),
     opt(
         "appendonly",
         Kind::Bool,

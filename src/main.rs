@@ -88,6 +88,10 @@ struct Flags {
     replica_read_only: Option<String>,
     #[arg(long = "repl-backlog-size")]
     repl_backlog_size: Option<String>,
+    #[arg(long = "min-replicas-to-write")]
+    min_replicas_to_write: Option<u32>,
+    #[arg(long = "min-replicas-max-lag")]
+    min_replicas_max_lag: Option<u32>,
     /// `yes` to run as a Redis Cluster node.
     #[arg(long = "cluster-enabled")]
     cluster_enabled: Option<String>,
@@ -165,6 +169,14 @@ impl Flags {
         add("masterauth", self.masterauth.clone());
         add("replica-read-only", self.replica_read_only.clone());
         add("repl-backlog-size", self.repl_backlog_size.clone());
+        add(
+            "min-replicas-to-write",
+            self.min_replicas_to_write.map(|n| n.to_string()),
+        );
+        add(
+            "min-replicas-max-lag",
+            self.min_replicas_max_lag.map(|n| n.to_string()),
+        );
         add("cluster-enabled", self.cluster_enabled.clone());
         add("cluster-config-file", self.cluster_config_file.clone());
         add(

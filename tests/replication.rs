@@ -350,3 +350,39 @@ fn info_replication_has_redis_fields_in_both_roles() {
         "as replica"
     );
 }
+
+#[test]
+fn min_replicas_to_write_refuses_writes_without_fresh_replicas() {
+    let primary = TestNode::start(&["--min-replicas-to-write", "1"]);
+    let mut pc = primary.conn();
+    let err = redis::cmd("SET")
+        .arg("a")
+        .arg("1")
+        .query::<()>(&mut pc)
+        .expect_err("no replica");
+    assert_eq!(err.code(), Some("NOREPLICAS"));
+    assert_eq!(err.detail(), Some("Not enough good replicas to write."));
+    let got: Option<String> = redis::cmd("GET")
+        .arg("a")
+        .query(&mut pc)
+        .expect("reads work");
+    assert_eq!(got, None);
+    let replica = replica_of(primary.port, &[]);
+    let mut rc = replica.conn();
+    assert!(
+        wait_for(Duration::from_secs(10), || redis::cmd("SET")
+            .arg("a")
+            .arg("1")
+            .query::<()>(&mut pc)
+            .is_ok()),
+        "writes still refused with a replica online"
+    );
+    wait_in_sync(&mut pc, &mut rc, Duration::from_secs(10));
+    // The replica goes away: writes are refused again.
+    drop(replica);
+    assert!(wait_for(Duration::from_secs(10), || redis::cmd("SET")
+        .arg("b")
+        .arg("2")
+        .query::<()>(&mut pc)
+        .is_err()));
+}

@@ -115,6 +115,20 @@ impl Replicas {
             .count()
     }
 
+    /// Online replicas whose last ACK is at most `max_lag_s` seconds old
+    /// (`min-replicas-to-write`'s "good" replicas).
+    pub fn good(&self, max_lag_s: u64, now_ms: u64) -> usize {
+        self.links
+            .lock()
+            .iter()
+            .filter(|l| {
+                l.state() == LinkState::Online
+                    && now_ms.saturating_sub(l.last_ack_ms.load(Ordering::Relaxed)) / 1000
+                        <= max_lag_s
+            })
+            .count()
+    }
+
     fn add(&self, l: Arc<ReplicaLink>) {
         self.links.lock().push(l);
     }

@@ -62,6 +62,7 @@ fn admit(
     };
     if let Err(e) = check_memory(srv, r, now_ms)
         .and_then(|()| check_disk(srv, client, r))
+        .and_then(|()| check_good_replicas(srv, client, r, now_ms))
         .and_then(|()| check_replica(srv, client, r))
     {
         transactions::flag(client);
@@ -222,14 +223,41 @@ pub fn replay(
     Ok(())
 }
 
+/// True for a write command, and for an EXEC whose queue holds one.
+fn writes(client: &Client, r: Resolved) -> bool {
+    r.spec.is_write()
+        || (r.spec.keys.is_transaction() && client.multi.as_ref().is_some_and(|t| t.writes()))
+}
+
+/// `min-replicas-to-write`: a primary without enough fresh replicas refuses
+/// writes.
+fn check_good_replicas(
+    srv: &Server,
+    client: &Client,
+    r: Resolved,
+    now_ms: u64,
+) -> Result<(), CmdError> {
+    let min = srv.hot.min_replicas.load(Ordering::Relaxed);
+    if min == 0 || srv.upstream.is_replica() {
+        return Ok(());
+    }
+    let writes = writes(client, r);
+    let lag = srv.hot.min_replicas_max_lag.load(Ordering::Relaxed);
+    if writes && (srv.replicas.good(lag, now_ms) as u64) < min {
+        return Err(CmdError::Other(
+            "NOREPLICAS Not enough good replicas to write.".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A read-only replica refuses writes from its clients (its primary's stream
 /// is applied without the gate).
 fn check_replica(srv: &Server, client: &Client, r: Resolved) -> Result<(), CmdError> {
     if !srv.upstream.is_replica() {
         return Ok(());
     }
-    let writes = r.spec.is_write()
-        || (r.spec.keys.is_transaction() && client.multi.as_ref().is_some_and(|t| t.writes()));
+    let writes = writes(client, r);
     if writes && srv.config.read().replica_read_only {
         return Err(CmdError::Other(
             "READONLY You can't write against a read only replica.".into(),
@@ -244,9 +272,7 @@ fn check_disk(srv: &Server, client: &Client, r: Resolved) -> Result<(), CmdError
     if !srv.persistence.may_refuse_writes() {
         return Ok(());
     }
-    let writes = r.spec.is_write()
-        || (r.spec.keys.is_transaction() && client.multi.as_ref().is_some_and(|t| t.writes()))
-        || r.full_name == "ping";
+    let writes = writes(client, r) || r.full_name == "ping";
     match crate::persist::save::disk_error(srv) {
         Some(line) if writes => Err(CmdError::Other(line)),
         _ => Ok(()),

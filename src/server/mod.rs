@@ -69,6 +69,10 @@ pub struct HotConfig {
     pub auth_required: AtomicBool,
     /// `slowlog-log-slower-than` in microseconds (negative = off).
     pub slowlog_slower_than: std::sync::atomic::AtomicI64,
+    /// `min-replicas-to-write` (0 = off).
+    pub min_replicas: AtomicU64,
+    /// `min-replicas-max-lag` in seconds.
+    pub min_replicas_max_lag: AtomicU64,
     /// `active-expire` on/off (`DEBUG SET-ACTIVE-EXPIRE`).
     pub active_expire: AtomicBool,
 }
@@ -97,6 +101,10 @@ impl HotConfig {
             .store(!cfg.requirepass.is_empty(), Ordering::Relaxed);
         self.slowlog_slower_than
             .store(cfg.slowlog_log_slower_than, Ordering::Relaxed);
+        self.min_replicas
+            .store(u64::from(cfg.min_replicas_to_write), Ordering::Relaxed);
+        self.min_replicas_max_lag
+            .store(u64::from(cfg.min_replicas_max_lag), Ordering::Relaxed);
     }
 }
 
