@@ -35,19 +35,7 @@ child_dirty_kb() {
 }
 
 echo "== generating $KEYS keys"
-python3 - "$KEYS" >"$WORK/load.resp" <<'EOF'
-import sys
-n = int(sys.argv[1])
-out = sys.stdout.buffer
-val = b"v" * 32
-chunk = []
-for i in range(n):
-    chunk.append(b"*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$32\r\n%s\r\n" % (i, val))
-    if len(chunk) == 10000:
-        out.write(b"".join(chunk))
-        chunk = []
-out.write(b"".join(chunk))
-EOF
+small_keys "$KEYS" >"$WORK/load.resp"
 
 # Starts a BGSAVE whenever none runs, until $WORK/stop exists; records samples.
 saver() {

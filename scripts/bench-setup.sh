@@ -1,6 +1,6 @@
 # Sourced by the benchmark scripts: installs redis-server and redis-tools if
 # missing, builds the release binary, and defines WORK (removed on exit), PIDS
-# (killed on exit), free_port, wait_ready PORT, and SERVER_CPU / CLIENT_CPU
+# (killed on exit), free_port, wait_ready PORT, small_keys N, and SERVER_CPU / CLIENT_CPU
 # (servers pinned to CPU 0, clients to CPU 1, when there are two CPUs).
 
 SUDO=()
@@ -45,4 +45,22 @@ wait_ready() {
     done
     echo "server on port $1 did not start" >&2
     exit 1
+}
+
+# small_keys N: RESP `SET key:NNNNNNNNNNNN <32 bytes>` for N keys (16-byte names),
+# for `redis-cli --pipe`.
+small_keys() {
+    python3 - "$1" <<'PY'
+import sys
+n = int(sys.argv[1])
+out = sys.stdout.buffer
+val = b"v" * 32
+chunk = []
+for i in range(n):
+    chunk.append(b"*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$32\r\n%s\r\n" % (i, val))
+    if len(chunk) == 10000:
+        out.write(b"".join(chunk))
+        chunk = []
+out.write(b"".join(chunk))
+PY
 }

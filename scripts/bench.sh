@@ -86,21 +86,7 @@ for pipe in (1, 16):
         print(f"{t:<16}{pipe:>3} {a:>16,.0f} {b:>14,.0f} {a / b:>6.2f}   {lat(rc):>18}   {lat(rd):>15}")
 EOF
 
-# RESP stream of KEYS `SET key:NNNNNNNNNNNN <32 bytes>` commands.
-python3 - "$KEYS" >"$WORK/load.resp" <<'EOF'
-import sys
-n = int(sys.argv[1])
-out = sys.stdout.buffer
-val = b"v" * 32
-chunk = []
-for i in range(n):
-    key = b"key:%012d" % i
-    chunk.append(b"*3\r\n$3\r\nSET\r\n$16\r\n%s\r\n$32\r\n%s\r\n" % (key, val))
-    if len(chunk) == 10000:
-        out.write(b"".join(chunk))
-        chunk = []
-out.write(b"".join(chunk))
-EOF
+small_keys "$KEYS" >"$WORK/load.resp"
 
 used_memory() {
     redis-cli -h 127.0.0.1 -p "$1" info memory 2>/dev/null |

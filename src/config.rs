@@ -229,6 +229,11 @@ fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 }
 
 impl Config {
+    /// True when RDB save points are configured (`save` is not "").
+    pub fn has_save_points(&self) -> bool {
+        !self.save.trim().is_empty()
+    }
+
     /// The cluster bus port: `cluster-port`, or the client port + 10000.
     pub fn bus_port(&self) -> u16 {
         if self.cluster_port != 0 {

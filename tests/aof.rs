@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, wait_for, TestNode};
+use common::{cmd, free_port, wait_for, TestNode};
 use redis::Connection;
 
 /// What one writer had acknowledged when the server died: `SET w:W:I I` for
@@ -214,19 +214,8 @@ fn bgrewriteaof_under_writes_keeps_every_write() {
     assert_eq!(lost(&mut c, &acked), (0, 0));
 
     // Without the preamble the rewrite is plain commands, and loads the same.
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("aof-use-rdb-preamble")
-        .arg("no")
-        .query(&mut c)
-        .expect("CONFIG");
-    let _: () = redis::cmd("SET")
-        .arg("ttl")
-        .arg("x")
-        .arg("EX")
-        .arg(1000)
-        .query(&mut c)
-        .expect("SET");
+    cmd(&mut c, &["CONFIG", "SET", "aof-use-rdb-preamble", "no"]);
+    cmd(&mut c, &["SET", "ttl", "x", "EX", "1000"]);
     rewrite_and_wait(&mut c);
     assert!(std::fs::read(&aof).expect("read").starts_with(b"*"));
     let want = digest(&mut c);
@@ -280,11 +269,7 @@ fn config_set_appendonly_turns_the_file_on_and_off() {
     let mut n = TestNode::start(&[]);
     let aof = n.dir.path().join("appendonly.aof");
     let mut c = n.conn();
-    let _: () = redis::cmd("SET")
-        .arg("before")
-        .arg("1")
-        .query(&mut c)
-        .expect("SET");
+    cmd(&mut c, &["SET", "before", "1"]);
     assert_eq!(info(&mut c, "aof_enabled"), "0");
     // With the AOF off, BGREWRITEAOF still writes the file, as Redis does.
     rewrite_and_wait(&mut c);
@@ -304,18 +289,10 @@ fn config_set_appendonly_turns_the_file_on_and_off() {
     set(&mut c, "yes");
     assert_eq!(info(&mut c, "aof_enabled"), "1");
     assert!(aof.exists(), "turning AOF on writes the dataset first");
-    let _: () = redis::cmd("SET")
-        .arg("after")
-        .arg("2")
-        .query(&mut c)
-        .expect("SET");
+    cmd(&mut c, &["SET", "after", "2"]);
     set(&mut c, "no");
     assert_eq!(info(&mut c, "aof_enabled"), "0");
-    let _: () = redis::cmd("SET")
-        .arg("off")
-        .arg("3")
-        .query(&mut c)
-        .expect("SET");
+    cmd(&mut c, &["SET", "off", "3"]);
     // The file has what happened while it was on, and nothing after.
     let dir = take_dir(&mut n);
     let back = TestNode::start_in(free_port(), dir, &["--appendonly", "yes"]);
@@ -330,20 +307,12 @@ fn config_set_appendonly_turns_the_file_on_and_off() {
 fn the_aof_is_preferred_over_the_rdb_when_enabled() {
     let mut n = TestNode::start(&["--appendonly", "yes"]);
     let mut c = n.conn();
-    let _: () = redis::cmd("SET")
-        .arg("k")
-        .arg("from-rdb")
-        .query(&mut c)
-        .expect("SET");
+    cmd(&mut c, &["SET", "k", "from-rdb"]);
     assert_eq!(
         redis::cmd("SAVE").query::<String>(&mut c).expect("SAVE"),
         "OK"
     );
-    let _: () = redis::cmd("SET")
-        .arg("k")
-        .arg("from-aof")
-        .query(&mut c)
-        .expect("SET");
+    cmd(&mut c, &["SET", "k", "from-aof"]);
     let dir = take_dir(&mut n);
     let copy = tempfile::tempdir().expect("dir");
     for f in ["dump.rdb", "appendonly.aof"] {
@@ -419,11 +388,7 @@ fn a_truncated_aof_loads_its_whole_commands_or_refuses() {
             .log()
             .contains("AOF loaded anyway because aof-load-truncated is enabled"));
         // The cut tail was dropped from the file, so what follows appends cleanly.
-        let _: () = redis::cmd("SET")
-            .arg("after")
-            .arg("cut")
-            .query(&mut c)
-            .expect("SET");
+        cmd(&mut c, &["SET", "after", "cut"]);
         n.restart();
         assert_eq!(n.text(&["GET", "after"]), "cut");
         assert_eq!(
@@ -472,11 +437,7 @@ fn a_corrupt_aof_command_stops_start_up_naming_its_offset() {
 fn a_failed_bgsave_turns_writes_away_with_misconf_until_a_save_works() {
     let n = TestNode::start(&["--save", "3600 1"]);
     let mut c = n.conn();
-    let _: () = redis::cmd("SET")
-        .arg("a")
-        .arg("1")
-        .query(&mut c)
-        .expect("SET");
+    cmd(&mut c, &["SET", "a", "1"]);
     // A directory where the temporary file must go: the save cannot create it
     // (this works as root too, unlike a read-only mode).
     let blocker = n.dir.path().join(format!("temp-{}.rdb", n.pid()));
@@ -502,23 +463,15 @@ fn a_failed_bgsave_turns_writes_away_with_misconf_until_a_save_works() {
     );
     assert_eq!(n.text(&["GET", "a"]), "1");
     // The switch lets writes through despite the error.
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("stop-writes-on-bgsave-error")
-        .arg("no")
-        .query(&mut c)
-        .expect("CONFIG");
-    let _: () = redis::cmd("SET")
-        .arg("b")
-        .arg("2")
-        .query(&mut c)
-        .expect("SET with the switch off");
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("stop-writes-on-bgsave-error")
-        .arg("yes")
-        .query(&mut c)
-        .expect("CONFIG");
+    cmd(
+        &mut c,
+        &["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"],
+    );
+    cmd(&mut c, &["SET", "b", "2"]);
+    cmd(
+        &mut c,
+        &["CONFIG", "SET", "stop-writes-on-bgsave-error", "yes"],
+    );
     assert!(redis::cmd("SET")
         .arg("c")
         .arg("3")
@@ -530,11 +483,7 @@ fn a_failed_bgsave_turns_writes_away_with_misconf_until_a_save_works() {
         &mut c,
         "rdb_last_bgsave_status"
     ) == "ok"));
-    let _: () = redis::cmd("SET")
-        .arg("c")
-        .arg("3")
-        .query(&mut c)
-        .expect("SET after a good save");
+    cmd(&mut c, &["SET", "c", "3"]);
 }
 
 /// A tmpfs mounted on a temporary directory, unmounted on drop.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 
-use common::{run_within, wait_for, Output, TestCluster, TestNode};
+use common::{need_redis_py, redis_cli_within, run_within, wait_for, TestCluster, TestNode};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/cluster_check.py");
 
@@ -169,20 +169,12 @@ fn finish_move(c: &TestCluster, src: &TestNode, dst: &TestNode, slot: u16) {
 
 // ---- bounded child processes ----
 
-/// Runs a command to completion, killing it (and failing) after `timeout`.
-fn run(cmd: &mut Command, timeout: Duration) -> Output {
-    run_within(cmd, None, timeout)
-}
-
 /// `redis-cli -h 127.0.0.1 -p <port> args…`, bounded to 15 s; stdout + stderr.
 fn cli(port: u16, args: &[&str]) -> String {
-    let r = run(
-        Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-            .args(args),
-        Duration::from_secs(15),
-    );
-    format!("{}{}", r.stdout, r.stderr)
+    let p = port.to_string();
+    let mut all = vec!["-h", "127.0.0.1", "-p", &p];
+    all.extend_from_slice(args);
+    redis_cli_within(&all, None, Duration::from_secs(15)).1
 }
 
 // ---- redis-py ----
@@ -205,21 +197,15 @@ const REPLICA_CHECKS: &[&str] = &[
 /// Runs the redis-py script over `protocol` for `groups`, the first node as the
 /// only startup node; asserts every check in `expect` passed and nothing failed.
 fn redispy(c: &TestCluster, protocol: u8, groups: &str, expect: &[&str]) {
-    let has_redis_py = Command::new("python3")
-        .args(["-c", "import redis"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        has_redis_py,
-        "python3 with redis-py is required: pip install redis (CI does this)"
-    );
+    need_redis_py();
     let ports: Vec<String> = c.nodes.iter().map(|n| n.port.to_string()).collect();
-    let r = run(
+    let r = run_within(
         Command::new("python3")
             .arg(SCRIPT)
             .arg(protocol.to_string())
             .arg(groups)
             .args(&ports),
+        None,
         Duration::from_secs(60),
     );
     let out = &r.stdout;
@@ -546,7 +532,7 @@ fn redis_cli_follows_moved_and_ask() {
 #[test]
 fn redis_benchmark_cluster_set_get() {
     let c = TestCluster::start(3, 0);
-    let r = run(
+    let r = run_within(
         Command::new("redis-benchmark").args([
             "--cluster",
             "-h",
@@ -559,6 +545,7 @@ fn redis_benchmark_cluster_set_get() {
             "20000",
             "-q",
         ]),
+        None,
         Duration::from_secs(60),
     );
     let out = format!("{}{}", r.stdout, r.stderr);

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{free_port, info_names, run_within, wait_for, RedisServer, TestNode};
+use common::{cmd, free_port, info_names, run_within, wait_for, RedisServer, TestNode};
 use redis::Connection;
 
 /// Keys of every kind of string the RDB format encodes differently: integers
@@ -183,13 +183,7 @@ fn save_and_bgsave_survive_a_kill_and_count_in_info() {
 
     fill(&mut c, "b");
     // A key that expires between the save and the restart is skipped at load.
-    let _: () = redis::cmd("SET")
-        .arg("short")
-        .arg("x")
-        .arg("PX")
-        .arg(1500)
-        .query(&mut c)
-        .expect("SET");
+    cmd(&mut c, &["SET", "short", "x", "PX", "1500"]);
     let started: String = redis::cmd("BGSAVE").query(&mut c).expect("BGSAVE");
     assert_eq!(started, "Background saving started");
     assert!(wait_for(Duration::from_secs(20), || info(
@@ -198,7 +192,7 @@ fn save_and_bgsave_survive_a_kill_and_count_in_info() {
     ) == "0"));
     assert_eq!(info(&mut c, "rdb_saves"), "2");
     assert_eq!(info(&mut c, "rdb_last_bgsave_status"), "ok");
-    let _: () = redis::cmd("DEL").arg("short").query(&mut c).expect("DEL");
+    cmd(&mut c, &["DEL", "short"]);
     let want = dataset(&mut c);
     let want_digest = digest(&mut c);
     std::thread::sleep(Duration::from_millis(1600));
@@ -215,16 +209,25 @@ fn save_and_bgsave_survive_a_kill_and_count_in_info() {
     assert_eq!(info(&mut c, "rdb_changes_since_last_save"), "0");
 }
 
+/// `SHUTDOWN args` over `c`, waits for the exit, starts the node again and
+/// returns a new connection.
+fn shutdown_and_restart(n: &mut TestNode, mut c: Connection, args: &[&str]) -> Connection {
+    // The connection closes instead of a reply.
+    let _ = redis::cmd("SHUTDOWN").arg(args).query::<()>(&mut c);
+    assert!(
+        n.wait_exit(Duration::from_secs(10)),
+        "SHUTDOWN {args:?} did not exit"
+    );
+    n.restart();
+    n.conn()
+}
+
 #[test]
 fn save_points_and_shutdown_decide_what_reaches_the_disk() {
     let mut n = TestNode::start(&["--save", "1 1"]);
     let dump = n.dir.path().join("dump.rdb");
     let mut c = n.conn();
-    let _: () = redis::cmd("SET")
-        .arg("a")
-        .arg("1")
-        .query(&mut c)
-        .expect("SET");
+    cmd(&mut c, &["SET", "a", "1"]);
     assert!(
         wait_for(Duration::from_secs(5), || info(
             &mut c,
@@ -234,56 +237,23 @@ fn save_points_and_shutdown_decide_what_reaches_the_disk() {
     );
     assert!(dump.exists());
     // SHUTDOWN with save points saves; NOSAVE does not.
-    let _: () = redis::cmd("SET")
-        .arg("b")
-        .arg("2")
-        .query(&mut c)
-        .expect("SET");
-    let _ = redis::cmd("SHUTDOWN").query::<()>(&mut c);
-    assert!(
-        n.wait_exit(Duration::from_secs(10)),
-        "SHUTDOWN did not exit"
-    );
-    n.restart();
-    let mut c = n.conn();
+    cmd(&mut c, &["SET", "b", "2"]);
+    let mut c = shutdown_and_restart(&mut n, c, &[]);
     let got: Vec<Option<String>> = redis::cmd("MGET")
         .arg(&["a", "b"])
         .query(&mut c)
         .expect("MGET");
     assert_eq!(got, vec![Some("1".into()), Some("2".into())]);
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("save")
-        .arg("")
-        .query(&mut c)
-        .expect("CONFIG");
-    let _: () = redis::cmd("SET")
-        .arg("c")
-        .arg("3")
-        .query(&mut c)
-        .expect("SET");
+    cmd(&mut c, &["CONFIG", "SET", "save", ""]);
+    cmd(&mut c, &["SET", "c", "3"]);
     // No save points: a plain SHUTDOWN leaves the file as it was…
-    let _ = redis::cmd("SHUTDOWN").query::<()>(&mut c);
-    assert!(n.wait_exit(Duration::from_secs(10)));
-    n.restart();
-    let mut c = n.conn();
+    let mut c = shutdown_and_restart(&mut n, c, &[]);
     let got: Option<String> = redis::cmd("GET").arg("c").query(&mut c).expect("GET");
     assert_eq!(got, None);
     // …SHUTDOWN SAVE writes it anyway, and so does SIGTERM with save points.
-    let _: () = redis::cmd("SET")
-        .arg("d")
-        .arg("4")
-        .query(&mut c)
-        .expect("SET");
-    let _ = redis::cmd("SHUTDOWN").arg("SAVE").query::<()>(&mut c);
-    assert!(n.wait_exit(Duration::from_secs(10)));
-    n.restart();
-    let mut c = n.conn();
-    let _: () = redis::cmd("SET")
-        .arg("e")
-        .arg("5")
-        .query(&mut c)
-        .expect("SET");
+    cmd(&mut c, &["SET", "d", "4"]);
+    let mut c = shutdown_and_restart(&mut n, c, &["SAVE"]);
+    cmd(&mut c, &["SET", "e", "5"]);
     n.signal("TERM");
     assert!(n.wait_exit(Duration::from_secs(10)), "SIGTERM did not exit");
     n.restart();
@@ -293,18 +263,9 @@ fn save_points_and_shutdown_decide_what_reaches_the_disk() {
         .query(&mut c)
         .expect("MGET");
     assert_eq!(got, vec![Some("4".into()), Some("5".into())]);
-    let _: () = redis::cmd("SET")
-        .arg("f")
-        .arg("6")
-        .query(&mut c)
-        .expect("SET");
-    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
-    assert!(n.wait_exit(Duration::from_secs(10)));
-    n.restart();
-    let got: Option<String> = redis::cmd("GET")
-        .arg("f")
-        .query(&mut n.conn())
-        .expect("GET");
+    cmd(&mut c, &["SET", "f", "6"]);
+    let mut c = shutdown_and_restart(&mut n, c, &["NOSAVE"]);
+    let got: Option<String> = redis::cmd("GET").arg("f").query(&mut c).expect("GET");
     assert_eq!(got, None);
 }
 
@@ -374,17 +335,8 @@ fn a_ringcache_dump_passes_redis_check_rdb_and_loads_in_redis() {
 fn a_redis_dump_with_types_ringcache_lacks_is_refused_by_name() {
     let redis = RedisServer::start(&[]);
     let mut rc = redis.conn();
-    let _: () = redis::cmd("SET")
-        .arg("s")
-        .arg("v")
-        .query(&mut rc)
-        .expect("SET");
-    let _: () = redis::cmd("HSET")
-        .arg("h")
-        .arg("f")
-        .arg("v")
-        .query(&mut rc)
-        .expect("HSET");
+    cmd(&mut rc, &["SET", "s", "v"]);
+    cmd(&mut rc, &["HSET", "h", "f", "v"]);
     assert_eq!(
         redis::cmd("SAVE").query::<String>(&mut rc).expect("SAVE"),
         "OK"
@@ -418,13 +370,7 @@ fn damaged_rdb_files_are_refused_never_a_crash() {
             .query(&mut c)
             .expect("SET");
     }
-    let _: () = redis::cmd("SET")
-        .arg("t")
-        .arg(1)
-        .arg("EX")
-        .arg(100)
-        .query(&mut c)
-        .expect("SET");
+    cmd(&mut c, &["SET", "t", "1", "EX", "100"]);
     assert_eq!(
         redis::cmd("SAVE").query::<String>(&mut c).expect("SAVE"),
         "OK"

@@ -6,20 +6,9 @@ mod common;
 
 use std::process::Command;
 
-use common::TestNode;
+use common::{need_redis_py, TestNode};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/redispy_check.py");
-
-fn need_redis_py() {
-    let ok = Command::new("python3")
-        .args(["-c", "import redis"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "python3 with redis-py is required: pip install redis (CI does this)"
-    );
-}
 
 /// Runs the check script for `groups` over `protocol`; asserts a clean pass.
 fn run_checks(protocol: u8, groups: &str) {

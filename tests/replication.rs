@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::disk::digest;
-use common::{info_field, info_names, wait_for, RedisServer, TestNode};
+use common::{cmd, info_field, info_names, wait_for, RedisServer, TestNode};
 use redis::Connection;
 
 fn repl(c: &mut Connection, field: &str) -> String {
@@ -35,25 +35,17 @@ fn wait_in_sync(primary: &mut Connection, replica: &mut Connection, timeout: Dur
     );
 }
 
-fn set(c: &mut Connection, args: &[&str]) {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query::<redis::Value>(c).expect("write");
-}
-
 /// A few keys of every shape: integers, binary, TTLs, another database.
 fn fill(c: &mut Connection, tag: &str) {
     for i in 0..200 {
-        set(c, &["SET", &format!("{tag}:{i}"), &format!("v{i}")]);
+        cmd(c, &["SET", &format!("{tag}:{i}"), &format!("v{i}")]);
     }
-    set(c, &["SET", &format!("{tag}:int"), "12345"]);
-    set(c, &["SET", &format!("{tag}:ttl"), "x", "PX", "600000"]);
-    set(c, &["APPEND", &format!("{tag}:raw"), "grown"]);
-    set(c, &["SELECT", "4"]);
-    set(c, &["SET", &format!("{tag}:db4"), "in db 4"]);
-    set(c, &["SELECT", "0"]);
+    cmd(c, &["SET", &format!("{tag}:int"), "12345"]);
+    cmd(c, &["SET", &format!("{tag}:ttl"), "x", "PX", "600000"]);
+    cmd(c, &["APPEND", &format!("{tag}:raw"), "grown"]);
+    cmd(c, &["SELECT", "4"]);
+    cmd(c, &["SET", &format!("{tag}:db4"), "in db 4"]);
+    cmd(c, &["SELECT", "0"]);
 }
 
 /// Writers that INCR their own counter until stopped; returns the last
@@ -173,7 +165,7 @@ fn a_replica_syncs_then_follows_the_stream_and_refuses_writes() {
     assert_eq!(listed.lines().count(), 1, "{listed}");
     assert!(listed.contains("flags=S"), "{listed}");
     // WAIT counts only replicas that acknowledged; asking for 2 times out at 1.
-    set(&mut pc, &["SET", "one-more", "x"]);
+    cmd(&mut pc, &["SET", "one-more", "x"]);
     let started = Instant::now();
     let acked: i64 = redis::cmd("WAIT")
         .arg(2)
@@ -183,13 +175,9 @@ fn a_replica_syncs_then_follows_the_stream_and_refuses_writes() {
     assert_eq!(acked, 1);
     assert!(started.elapsed() >= Duration::from_millis(280));
     // REPLICAOF NO ONE: the data stays and writes are accepted.
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("NO")
-        .arg("ONE")
-        .query(&mut rc)
-        .expect("NO ONE");
+    cmd(&mut rc, &["REPLICAOF", "NO", "ONE"]);
     assert_eq!(repl(&mut rc, "role"), "master");
-    set(&mut rc, &["SET", "mine", "now"]);
+    cmd(&mut rc, &["SET", "mine", "now"]);
     let got: String = redis::cmd("GET")
         .arg("before:1")
         .query(&mut rc)
@@ -201,15 +189,11 @@ fn a_replica_syncs_then_follows_the_stream_and_refuses_writes() {
 fn expired_keys_on_a_replica_wait_for_the_primarys_del() {
     let primary = TestNode::start(&[]);
     let mut pc = primary.conn();
-    let _: () = redis::cmd("DEBUG")
-        .arg("SET-ACTIVE-EXPIRE")
-        .arg(0)
-        .query(&mut pc)
-        .expect("DEBUG");
+    cmd(&mut pc, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
     let replica = replica_of(primary.port, &[]);
     let mut rc = replica.conn();
     wait_in_sync(&mut pc, &mut rc, Duration::from_secs(10));
-    set(&mut pc, &["SET", "short", "v", "PX", "300"]);
+    cmd(&mut pc, &["SET", "short", "v", "PX", "300"]);
     let _: i64 = redis::cmd("WAIT")
         .arg(1)
         .arg(5000)
@@ -265,7 +249,7 @@ fn a_short_disconnect_resyncs_partially_a_long_one_fully() {
     kill(&mut pc);
     let big = "z".repeat(1000);
     for i in 0..100 {
-        set(&mut pc, &["SET", &format!("big:{i}"), &big]);
+        cmd(&mut pc, &["SET", &format!("big:{i}"), &big]);
     }
     assert!(wait_for(Duration::from_secs(10), || stat(
         &mut pc,
@@ -305,7 +289,7 @@ fn follows(pc: &mut Connection, rc: &mut Connection) {
     fill(pc, "before");
     wait_in_sync(pc, rc, Duration::from_secs(20));
     fill(pc, "after");
-    set(pc, &["INCRBY", "n", "7"]);
+    cmd(pc, &["INCRBY", "n", "7"]);
     let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(pc).expect("WAIT");
     assert_eq!(acked, 1, "the replica acknowledged");
     wait_in_sync(pc, rc, Duration::from_secs(10));

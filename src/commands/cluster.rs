@@ -1543,19 +1543,9 @@ mod tests {
             "$1\r\nv\r\n",
             "a failed MIGRATE keeps the key"
         );
-        let (src, ranges) = {
-            let words = [
-                "MIGRATE", "h", "1", "", "0", "5", "AUTH2", "u", "KEYS", "KEYS", "a", "b",
-            ];
-            let mut src = Vec::new();
-            let mut ranges = Vec::new();
-            for w in words {
-                let a = src.len();
-                src.extend_from_slice(w.as_bytes());
-                ranges.push((a, src.len()));
-            }
-            (src, ranges)
-        };
+        let (src, ranges) = argv_of(&[
+            "MIGRATE", "h", "1", "", "0", "5", "AUTH2", "u", "KEYS", "KEYS", "a", "b",
+        ]);
         let argv = Argv::new(&src, &ranges);
         let mut got = Vec::new();
         migrate_keys(&argv, &mut |i| got.push(i));

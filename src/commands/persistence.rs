@@ -2,16 +2,10 @@
 //! server commands that read the same state).
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use super::{is, Argv, CmdError, CmdResult, Ctx};
 use crate::persist::aof;
 use crate::persist::save::{self, SaveError};
-
-/// The server as an `Arc`, for work that outlives the command.
-fn shared(ctx: &Ctx<'_>) -> Option<Arc<crate::server::Server>> {
-    ctx.srv.me()
-}
 
 /// `SAVE`: writes the RDB file before answering (other clients keep going).
 pub fn save_cmd(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
@@ -50,7 +44,7 @@ pub fn bgsave(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             "Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
         ));
     }
-    let srv = shared(ctx).ok_or(CmdError::Other("ERR".into()))?;
+    let srv = ctx.srv.me().ok_or(CmdError::Other("ERR".into()))?;
     match save::bgsave(&srv) {
         Ok(()) => {
             ctx.out.simple("Background saving started");
@@ -76,7 +70,7 @@ pub fn bgrewriteaof(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
             .simple("Background append only file rewriting scheduled");
         return Ok(());
     }
-    let srv = shared(ctx).ok_or(CmdError::Other("ERR".into()))?;
+    let srv = ctx.srv.me().ok_or(CmdError::Other("ERR".into()))?;
     match aof::bgrewrite(&srv) {
         Ok(()) => {
             ctx.out.simple("Background append only file rewriting started");

@@ -666,7 +666,7 @@ pub fn enable(srv: &Arc<Server>, rewrite_first: bool) -> Result<(), SaveError> {
     )?;
     srv.repl.attach_tap();
     aof.start(srv)?;
-    *srv.persistence.aof.lock() = Some(aof.clone());
+    srv.persistence.set_aof(Some(aof.clone()));
     if rewrite_first {
         let rw = &srv.persistence.rewrite;
         rw.claim()?;
@@ -682,7 +682,7 @@ pub fn enable(srv: &Arc<Server>, rewrite_first: bool) -> Result<(), SaveError> {
 
 /// Turns the AOF off once what it holds is written and fsynced.
 pub fn disable(srv: &Server) {
-    let aof = srv.persistence.aof.lock().take();
+    let aof = srv.persistence.set_aof(None);
     if let Some(aof) = aof {
         aof.stop();
         srv.repl.detach_tap();

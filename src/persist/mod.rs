@@ -29,7 +29,9 @@ pub struct Persistence {
     /// AOF rewrites.
     pub rewrite: aof::RewriteState,
     /// The append-only file, while `appendonly` is on.
-    pub aof: Mutex<Option<Arc<aof::Aof>>>,
+    aof: Mutex<Option<Arc<aof::Aof>>>,
+    /// `aof` is set: lets every flushed batch skip the lock when the AOF is off.
+    aof_on: std::sync::atomic::AtomicBool,
     /// False while AOF writes fail (the AOF shares it).
     pub aof_ok: Arc<std::sync::atomic::AtomicBool>,
     /// SHUTDOWN already saved (or was told NOSAVE): none at exit.
@@ -42,6 +44,7 @@ impl Default for Persistence {
             rdb: Default::default(),
             rewrite: Default::default(),
             aof: Mutex::new(None),
+            aof_on: std::sync::atomic::AtomicBool::new(false),
             aof_ok: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             skip_shutdown_save: std::sync::atomic::AtomicBool::new(false),
         }
@@ -69,7 +72,18 @@ impl Persistence {
 
     /// The running AOF, if any.
     pub fn aof(&self) -> Option<Arc<aof::Aof>> {
+        if !self.aof_on.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
         self.aof.lock().clone()
+    }
+
+    /// Installs (or, with `None`, removes) the running AOF; returns the old one.
+    pub(crate) fn set_aof(&self, aof: Option<Arc<aof::Aof>>) -> Option<Arc<aof::Aof>> {
+        let mut g = self.aof.lock();
+        self.aof_on
+            .store(aof.is_some(), std::sync::atomic::Ordering::Release);
+        std::mem::replace(&mut *g, aof)
     }
 
     /// The MISCONF line while the AOF cannot be written.
@@ -116,7 +130,7 @@ pub fn load_at_start(srv: &Arc<crate::server::Server>) -> Result<(), String> {
 /// What a shutdown saves: an RDB file when save points are set (unless SHUTDOWN
 /// NOSAVE already decided), and everything the AOF holds. Errors are logged.
 pub fn on_shutdown(srv: &crate::server::Server) {
-    let points = !srv.config.read().save.trim().is_empty();
+    let points = srv.config.read().has_save_points();
     if points
         && !srv
             .persistence

@@ -311,9 +311,8 @@ pub fn cron(srv: &Arc<Server>, now_ms: u64) {
 pub fn disk_error(srv: &Server) -> Option<String> {
     {
         let c = srv.config.read();
-        let has_points = !c.save.trim().is_empty();
         if c.stop_writes_on_bgsave_error
-            && has_points
+            && c.has_save_points()
             && !srv.persistence.rdb.last_bgsave_ok.load(Ordering::Relaxed)
         {
             return Some(MISCONF_RDB.to_string());

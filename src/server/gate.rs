@@ -185,10 +185,11 @@ fn check_memory(srv: &Server, r: Resolved, now_ms: u64) -> Result<(), CmdError> 
     }
 }
 
-/// Runs one command of an append-only file being loaded: no routing, no
-/// memory or transaction checks, no statistics, the reply discarded (as
-/// Redis's AOF client). Only an unknown command or a wrong argument count is
-/// the file's fault.
+/// Runs one command of a stream that was already accepted once (an AOF being
+/// loaded, a primary's replication stream): no routing, no memory, disk or
+/// role checks, no statistics, the reply discarded (as Redis's AOF and master
+/// clients). Only an unknown command or a wrong argument count is the
+/// stream's fault.
 pub fn replay(
     srv: &Server,
     client: &mut Client,
@@ -198,17 +199,9 @@ pub fn replay(
     let r = srv
         .commands
         .resolve(argv.get(0), argv.opt(1))
-        .map_err(|_| {
-            format!(
-                "Unknown command '{}' reading the append only file",
-                truncated(argv.get(0), 128)
-            )
-        })?;
+        .map_err(|_| format!("unknown command '{}'", truncated(argv.get(0), 128)))?;
     if !r.spec.arity.accepts(argv.len()) {
-        return Err(format!(
-            "wrong number of arguments for '{}' in the append only file",
-            r.full_name
-        ));
+        return Err(format!("wrong number of arguments for '{}'", r.full_name));
     }
     let mut out = Reply::new(Default::default());
     let mut ctx = Ctx {
@@ -241,9 +234,8 @@ fn check_good_replicas(
     if min == 0 || srv.upstream.is_replica() {
         return Ok(());
     }
-    let writes = writes(client, r);
     let lag = srv.hot.min_replicas_max_lag.load(Ordering::Relaxed);
-    if writes && (srv.replicas.good(lag, now_ms) as u64) < min {
+    if writes(client, r) && (srv.replicas.good(lag, now_ms) as u64) < min {
         return Err(CmdError::Other(
             "NOREPLICAS Not enough good replicas to write.".into(),
         ));
@@ -257,8 +249,7 @@ fn check_replica(srv: &Server, client: &Client, r: Resolved) -> Result<(), CmdEr
     if !srv.upstream.is_replica() {
         return Ok(());
     }
-    let writes = writes(client, r);
-    if writes && srv.config.read().replica_read_only {
+    if writes(client, r) && srv.config.read().replica_read_only {
         return Err(CmdError::Other(
             "READONLY You can't write against a read only replica.".into(),
         ));
@@ -269,13 +260,12 @@ fn check_replica(srv: &Server, client: &Client, r: Resolved) -> Result<(), CmdEr
 /// Refuses writes (and PING, as Redis does) while the disk refuses our files:
 /// a failed background save with save points set, or failing AOF writes.
 fn check_disk(srv: &Server, client: &Client, r: Resolved) -> Result<(), CmdError> {
-    if !srv.persistence.may_refuse_writes() {
+    if !srv.persistence.may_refuse_writes() || !(writes(client, r) || r.full_name == "ping") {
         return Ok(());
     }
-    let writes = writes(client, r) || r.full_name == "ping";
     match crate::persist::save::disk_error(srv) {
-        Some(line) if writes => Err(CmdError::Other(line)),
-        _ => Ok(()),
+        Some(line) => Err(CmdError::Other(line)),
+        None => Ok(()),
     }
 }
 

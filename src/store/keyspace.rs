@@ -505,8 +505,8 @@ impl<'a> SlotGuard<'a> {
         }
         let t = &mut *self.table;
         match t.map.find_entry(h, |r| r.key.as_bytes() == key) {
+            // On a replica an expired key reads as missing but stays.
             Ok(o) if o.get().entry.is_expired(now) && ks.keep_expired.load(Ordering::Relaxed) => {
-                let _ = o;
                 None
             }
             Ok(o) if o.get().entry.is_expired(now) => {

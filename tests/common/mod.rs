@@ -294,6 +294,27 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// Runs `args` on `c`; panics on an error reply (the command must succeed).
+pub fn cmd(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// Fails unless python3 with redis-py is installed (CI installs it).
+pub fn need_redis_py() {
+    let ok = Command::new("python3")
+        .args(["-c", "import redis"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "python3 with redis-py is required: pip install redis (CI does this)"
+    );
+}
+
 /// One field of an `INFO` section.
 pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> String {
     let text: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");
