@@ -42,9 +42,9 @@ const REF_SLOTS: &str =
 
 /// One shard of the reference CLUSTER SHARDS (RESP3), `|` for CRLF. Redis's
 /// offsets (97) and `online` replicas reflect its replication stream; this
-/// fresh ringcache cluster has written nothing, and replicas report offset 0 and
-/// `loading` until replication exists (the replication issue): those values are
-/// the placeholders OFFSET/RHEALTH/ROFFSET.
+/// fresh ringcache cluster has written nothing, so its offsets are 0 and its
+/// replicas, by Redis's rule for a replica at offset 0, `loading`: those values
+/// are the placeholders OFFSET/RHEALTH/ROFFSET.
 const REF_SHARD: &str = "%2|$5|slots|*2|:START|:END|$5|nodes|*2|\
 %7|$2|id|$40|MASTER|$4|port|:MPORT|$2|ip|$9|127.0.0.1|$8|endpoint|$9|127.0.0.1|$4|role|$6|master|$18|replication-offset|:OFFSET|$6|health|$6|online|\
 %7|$2|id|$40|REPLICA|$4|port|:RPORT|$2|ip|$9|127.0.0.1|$8|endpoint|$9|127.0.0.1|$4|role|$7|replica|$18|replication-offset|:ROFFSET|$6|health|RHEALTH|";

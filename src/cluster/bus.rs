@@ -33,12 +33,43 @@ pub async fn run(listener: TcpListener, srv: Arc<Server>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut iteration = 0u64;
     loop {
+        // Failure detection and elections act on time, not up to a tick late.
+        let wake = {
+            let t = cluster.view();
+            let now = unix_ms();
+            match (t.election_wake(now), t.next_pfail()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        let deadline = async {
+            match wake {
+                Some(at) => {
+                    let ms = at.saturating_sub(unix_ms());
+                    tokio::time::sleep(Duration::from_millis(ms)).await
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = srv.shutdown.wait() => break,
             _ = tick.tick() => {}
+            _ = deadline => {
+                let offset = replication_offset(&srv);
+                let out = cluster.with(|t, out| {
+                    t.repl_offset = offset;
+                    let now = unix_ms();
+                    t.detect_failures(now, out);
+                    t.update_state(now);
+                    t.handle_replica_failover(now, out);
+                    std::mem::take(out)
+                });
+                apply(&srv, &cluster, out);
+                continue;
+            }
         }
         iteration += 1;
-        let offset = srv.repl.offset();
+        let offset = replication_offset(&srv);
         let out = cluster.with(|t, _| {
             t.repl_offset = offset;
             t.tick(iteration, unix_ms())
@@ -63,8 +94,59 @@ async fn accept_loop(listener: TcpListener, srv: Arc<Server>, cluster: Arc<Clust
     }
 }
 
-/// Carries out what the topology asked for.
+/// The offset this node reports in its headers: a replica's is how much of
+/// its primary's stream it applied, the number elections rank replicas by.
+pub(crate) fn replication_offset(srv: &Server) -> u64 {
+    match srv.upstream.get() {
+        Some(up) if srv.upstream.is_replica() => up.position().1.max(0) as u64,
+        _ => srv.repl.offset(),
+    }
+}
+
+/// The primary this node must replicate, as the topology says: `ip:port`.
+fn wanted_upstream(t: &super::topology::Topology) -> Option<(String, u16)> {
+    let me = t.me();
+    if !me.is_replica() {
+        return None;
+    }
+    let m = me.master.and_then(|m| t.node(&m))?;
+    (!m.ip.is_empty() && m.port != 0).then(|| (m.ip.clone(), m.port))
+}
+
+/// Starts, moves or stops replication to match the topology: CLUSTER
+/// REPLICATE, a promotion, or a demoted primary following the winner.
+pub(crate) fn follow_topology(srv: &Arc<Server>, cluster: &Cluster) {
+    let wanted = wanted_upstream(&cluster.view());
+    let current = srv
+        .upstream
+        .get()
+        .filter(|_| srv.upstream.is_replica())
+        .map(|u| (u.host.clone(), u.port));
+    if current == wanted {
+        return;
+    }
+    match wanted {
+        Some((host, port)) => crate::repl::replica::start(srv, host, port),
+        None => crate::repl::replica::stop(srv, "promoted by the cluster"),
+    }
+}
+
+/// Carries out what the topology asked for, and makes replication follow
+/// the roles it now says (a promoted replica stops replicating before its
+/// clients notice it owns the slots).
 fn apply(srv: &Arc<Server>, cluster: &Arc<Cluster>, mut out: Outbox) {
+    follow_topology(srv, cluster);
+    match out.pause_writes.take() {
+        Some(0) => {
+            srv.pause.update(|_| crate::server::Pause::default());
+            srv.unpause.notify_waiters();
+        }
+        Some(until) => srv.pause.update(|p| crate::server::Pause {
+            until_ms: until.max(p.until_ms),
+            writes_only: p.until_ms == 0 || p.writes_only,
+        }),
+        None => {}
+    }
     for c in out.connects.drain(..) {
         tokio::spawn(outbound(srv.clone(), cluster.clone(), c));
     }
@@ -98,7 +180,13 @@ fn drop_slot_keys(srv: &Server, cluster: &Cluster, slot: u16) {
 
 async fn outbound(srv: Arc<Server>, cluster: Arc<Cluster>, c: Connect) {
     let timeout = Duration::from_millis(cluster.view().settings.node_timeout.max(1000));
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(&c.addr)).await {
+    let source = srv.config.read().bind.clone();
+    let stream = match tokio::time::timeout(
+        timeout,
+        crate::server::listener::connect_from(&source, &c.addr),
+    )
+    .await
+    {
         Ok(Ok(s)) => s,
         _ => {
             cluster.with(|t, _| t.link_closed(c.link, unix_ms()));
@@ -188,7 +276,7 @@ async fn serve_link(
                 break;
             }
         };
-        let offset = srv.repl.offset();
+        let offset = replication_offset(srv);
         let out = cluster.with(|t, _| {
             t.repl_offset = offset;
             t.on_message(msg, &origin, unix_ms())

@@ -2,7 +2,9 @@
 //! needs reports from a majority of the primaries with slots, gathered from
 //! their gossip, and is then broadcast. Reports expire after twice the timeout.
 
-use super::topology::{NodeFlags, NodeId, Topology};
+use super::gossip::Outbox;
+use super::message::Body;
+use super::topology::{Node, NodeFlags, NodeId, Topology};
 
 /// A FAIL flag on a primary with slots is undone after this many node timeouts
 /// if the node is reachable again (no replica took over).
@@ -11,6 +13,55 @@ const FAIL_UNDO_TIME_MULT: u64 = 2;
 const REPORT_VALIDITY_MULT: u64 = 2;
 
 impl Topology {
+    fn may_fail(&self, n: &Node) -> bool {
+        n.id != self.myself
+            && !n.flags.any(NodeFlags::NOADDR.with(NodeFlags::HANDSHAKE))
+            && n.ping_sent != 0
+            && !n.is_failing()
+    }
+
+    /// Marks PFAIL every node with a ping pending and nothing heard from it
+    /// for more than the node timeout. The news goes out at once in a PONG
+    /// to every node (its gossip lists PFAIL nodes), so the other primaries'
+    /// reports meet without waiting for the next heartbeats.
+    pub fn detect_failures(&mut self, now: u64, out: &mut Outbox) {
+        let nt = self.settings.node_timeout;
+        let mut new = Vec::new();
+        for n in self.nodes.values() {
+            let silent = now
+                .saturating_sub(n.ping_sent)
+                .min(now.saturating_sub(n.data_received));
+            if self.may_fail(n) && silent > nt {
+                new.push(n.id);
+            }
+        }
+        if new.is_empty() {
+            return;
+        }
+        for id in &new {
+            tracing::info!("*** NODE {id} possibly failing");
+            if let Some(n) = self.nodes.get_mut(id) {
+                n.flags.set(NodeFlags::PFAIL, true);
+            }
+            if self.mark_failing_if_needed(id, now) {
+                self.broadcast(out, Body::Fail { id: *id });
+            }
+        }
+        self.changes.routes = true;
+        self.broadcast_pong(out, now);
+    }
+
+    /// When the next node turns PFAIL if nothing arrives from it (unix ms),
+    /// so the bus checks then rather than at its next tick.
+    pub fn next_pfail(&self) -> Option<u64> {
+        let nt = self.settings.node_timeout;
+        self.nodes
+            .values()
+            .filter(|n| self.may_fail(n))
+            .map(|n| n.ping_sent.max(n.data_received) + nt + 1)
+            .min()
+    }
+
     /// Records that primary `by` sees `node` failing. True when the report is new.
     pub fn add_failure_report(&mut self, node: &NodeId, by: &NodeId, now: u64) -> bool {
         let Some(n) = self.nodes.get_mut(node) else {

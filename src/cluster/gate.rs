@@ -150,7 +150,7 @@ impl Cluster {
         if cross {
             return Err(Redirect::CrossSlot);
         }
-        if !self.state_ok() {
+        if !self.serving(now) {
             if !self
                 .allow_reads_when_down
                 .load(std::sync::atomic::Ordering::Relaxed)

@@ -53,6 +53,9 @@ pub struct Outbox {
     pub dirty_slots: Vec<u16>,
     /// Cluster-wide PUBLISH messages to deliver locally.
     pub publish: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Pause client writes until this unix ms (0: end the pause), for a
+    /// manual failover.
+    pub pause_writes: Option<u64>,
 }
 
 impl Outbox {
@@ -90,12 +93,12 @@ impl Topology {
             port: me.port,
             bus_port: me.bus_port,
             state_ok: self.state_ok,
-            mflags: 0,
+            mflags: self.mflags(),
             slots: master.map(|m| m.slots.clone()).unwrap_or_default(),
         }
     }
 
-    fn message(&self, body: Body) -> Message {
+    pub(super) fn message(&self, body: Body) -> Message {
         let me = self.me();
         let mut extensions = vec![Extension::ShardId(me.shard_id)];
         if !me.hostname.is_empty() {
@@ -108,7 +111,7 @@ impl Topology {
         }
     }
 
-    fn count_sent(&mut self, m: &Message, n: usize) {
+    pub(super) fn count_sent(&mut self, m: &Message, n: usize) {
         if let Some(c) = self.stats.sent.get_mut(m.body.code() as usize) {
             *c += n as u64;
         }
@@ -179,12 +182,17 @@ impl Topology {
         out.sends.push((links, m));
     }
 
-    fn broadcast(&mut self, out: &mut Outbox, body: Body) {
+    pub(super) fn broadcast(&mut self, out: &mut Outbox, body: Body) {
+        let m = self.message(body);
+        self.broadcast_message(out, m);
+    }
+
+    /// Sends `m` to every node we can talk to.
+    pub(super) fn broadcast_message(&mut self, out: &mut Outbox, m: Message) {
         let links = self.broadcast_links();
         if links.is_empty() {
             return;
         }
-        let m = self.message(body);
         self.count_sent(&m, links.len());
         out.sends.push((links, m));
     }
@@ -341,6 +349,7 @@ impl Topology {
         };
         let is_ping = matches!(msg.body, Body::Ping(_));
         let is_meet = matches!(msg.body, Body::Meet(_));
+        let mut pong_at = None;
         if is_ping || is_meet {
             if let Origin::Inbound { local_ip, .. } = origin {
                 let learn = is_meet || self.me().ip.is_empty();
@@ -360,6 +369,7 @@ impl Topology {
                 self.add_node(n);
             }
             let pong = self.ping(1, None, now);
+            pong_at = Some(out.sends.len());
             out.send(origin.link(), pong);
         }
         if matches!(msg.body, Body::Ping(_) | Body::Pong(_) | Body::Meet(_)) {
@@ -419,8 +429,10 @@ impl Topology {
                     h.sender
                 };
                 if let Some(n) = self.nodes.get_mut(&id) {
+                    let ping_sent = std::mem::take(&mut n.ping_sent);
                     n.pong_received = now;
-                    n.ping_sent = 0;
+                    self.on_pong_extensions(&id, ping_sent, &msg.extensions);
+                    let n = self.nodes.get_mut(&id).expect("looked up above");
                     if n.flags.has(NodeFlags::PFAIL) {
                         tracing::info!("Clear PFAIL state for node {id}: it is reachable again.");
                         n.flags.set(NodeFlags::PFAIL, false);
@@ -434,10 +446,41 @@ impl Topology {
                 self.apply_slot_claims(&s, h, &mut out);
                 self.resolve_epoch_collision(&s);
                 self.process_gossip(gossip, s, now, &mut out);
+                if self.me().master == Some(s) {
+                    self.on_master_header(&s, h);
+                }
+                // Decided after the claims are applied: a stale claimer gets
+                // no confirmation.
+                if let Some(i) = pong_at {
+                    if self.confirms(&s, h) {
+                        out.sends[i].1.extensions.push(Extension::Confirm);
+                    }
+                }
             }
         }
         match msg.body {
-            Body::Fail { id } if sender.is_some() => self.set_failed(&id, now),
+            Body::Fail { id } if sender.is_some() => {
+                self.set_failed(&id, now);
+                if self.me().master == Some(id) {
+                    // Schedule the election now rather than at the next tick.
+                    self.handle_replica_failover(now, &mut out);
+                }
+            }
+            Body::FailoverAuthRequest => {
+                if let Some(s) = sender {
+                    self.on_auth_request(&s, &msg.header, now, &mut out);
+                }
+            }
+            Body::FailoverAuthAck => {
+                if let Some(s) = sender {
+                    self.on_auth_ack(&s, &msg.header, now, &mut out);
+                }
+            }
+            Body::MfStart => {
+                if let Some(s) = sender {
+                    self.on_mf_start(&s, now, &mut out);
+                }
+            }
             Body::Update {
                 id,
                 config_epoch,
@@ -461,6 +504,11 @@ impl Topology {
                 out.publish.push((channel, message));
             }
             _ => {}
+        }
+        if self.election.mf_replica.is_some() && !self.me().is_master() {
+            // Demoted while paused for a manual failover: the paused writes
+            // go on, and are redirected to the new primary.
+            self.reset_manual_failover(&mut out);
         }
         out
     }
@@ -671,7 +719,6 @@ impl Topology {
             }
         }
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
-        let mut state_dirty = false;
         for id in ids {
             let Some(n) = self.nodes.get(&id) else {
                 continue;
@@ -695,27 +742,17 @@ impl Topology {
                     continue;
                 }
             }
-            if n.ping_sent == 0 {
-                continue;
-            }
-            let delay = now
-                .saturating_sub(n.ping_sent)
-                .min(now.saturating_sub(n.data_received));
-            if delay > nt && !n.is_failing() {
-                tracing::info!("*** NODE {id} possibly failing");
-                let n = self.nodes.get_mut(&id).expect("looked up above");
-                n.flags.set(NodeFlags::PFAIL, true);
-                state_dirty = true;
-            }
         }
-        if state_dirty {
-            self.changes.routes = true;
-        }
+        self.detect_failures(now, &mut out);
         self.update_state(now);
+        self.manual_failover_tick(now, &mut out);
+        self.handle_replica_failover(now, &mut out);
+        self.handle_replica_migration(now);
+        self.renew_lease(now, &mut out);
         out
     }
 
-    fn send_ping(&mut self, id: &NodeId, now: u64, out: &mut Outbox) {
+    pub(super) fn send_ping(&mut self, id: &NodeId, now: u64, out: &mut Outbox) {
         let Some(l) = self
             .nodes
             .get(id)
@@ -926,6 +963,56 @@ mod tests {
         for i in 0..6 {
             net.nodes[i].update_state(net.now);
             assert!(net.nodes[i].state_ok, "node {i}: cluster ok");
+        }
+    }
+
+    #[test]
+    fn a_stopped_primary_is_replaced_by_its_replica_and_rejoins_as_its_replica() {
+        let mut net = Net::new(6);
+        for i in 0..3 {
+            let me = net.nodes[i].myself;
+            for s in (0..SLOTS).filter(|s| s % 3 == i) {
+                net.nodes[i].add_slot(s as u16, me);
+            }
+            net.nodes[i].me_mut().config_epoch = i as u64 + 1;
+            net.nodes[i].current_epoch = 3;
+        }
+        for i in 1..6 {
+            net.nodes[i].start_handshake("127.0.0.1", 7000, 17000, net.now);
+        }
+        net.run(20);
+        let ids: Vec<NodeId> = net.nodes.iter().map(|t| t.myself).collect();
+        for i in 3..6 {
+            net.nodes[i].set_my_master(ids[i - 3]);
+        }
+        net.run(40);
+        let lease = net.nodes[0].lease_until();
+        assert!(
+            lease > net.now,
+            "primaries confirm each other: {lease} vs {}",
+            net.now
+        );
+        // Primary 0 stops; its replica (node 3) wins the election.
+        net.down[0] = true;
+        net.run(60);
+        for i in 1..6 {
+            let t = &net.nodes[i];
+            assert_eq!(t.owner(0), Some(ids[3]), "node {i} sees slot 0 moved");
+            assert!(t.nodes[&ids[3]].is_master());
+        }
+        let epoch = net.nodes[3].me().config_epoch;
+        assert!(epoch > 3, "a new epoch won: {epoch}");
+        assert_eq!(epoch, net.nodes[3].current_epoch);
+        // Back after the failover, it learns the new configuration: its lease
+        // lapsed while it was stopped, and it follows the winner.
+        assert!(net.nodes[0].lease_until() < net.now);
+        net.down[0] = false;
+        net.run(40);
+        let t0 = &net.nodes[0];
+        assert!(t0.me().is_replica(), "{:?}", t0.me().flags);
+        assert_eq!(t0.me().master, Some(ids[3]));
+        for t in &net.nodes {
+            assert_eq!(t.owner(0), Some(ids[3]));
         }
     }
 

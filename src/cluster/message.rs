@@ -208,6 +208,9 @@ pub enum Extension {
     Hostname(String),
     /// The sender's shard id.
     ShardId(NodeId),
+    /// On a PONG: the sender sees the pinger as a healthy primary that owns
+    /// every slot its PING claimed. A primary's write lease rests on these.
+    Confirm,
     /// A kind this version does not know.
     Unknown {
         /// Its code.
@@ -230,6 +233,7 @@ pub struct Message {
 
 const EXT_HOSTNAME: u16 = 1;
 const EXT_SHARD_ID: u16 = 2;
+const EXT_CONFIRM: u16 = 3;
 
 impl Message {
     /// Encodes the message as one frame.
@@ -288,6 +292,7 @@ impl Message {
             let (kind, data): (u16, &[u8]) = match x {
                 Extension::Hostname(h) => (EXT_HOSTNAME, h.as_bytes()),
                 Extension::ShardId(id) => (EXT_SHARD_ID, id.as_bytes()),
+                Extension::Confirm => (EXT_CONFIRM, &[]),
                 Extension::Unknown { kind, data } => (*kind, data),
             };
             w.u16(kind);
@@ -384,6 +389,7 @@ impl Message {
                 EXT_SHARD_ID => {
                     Extension::ShardId(NodeId::parse(data).ok_or(DecodeError::BadNodeId)?)
                 }
+                EXT_CONFIRM => Extension::Confirm,
                 _ => Extension::Unknown {
                     kind,
                     data: data.to_vec(),
@@ -565,6 +571,7 @@ mod tests {
                 extensions: vec![
                     Extension::Hostname("node-a".into()),
                     Extension::ShardId(NodeId::random()),
+                    Extension::Confirm,
                 ],
             };
             assert_eq!(round_trip(&m), m);

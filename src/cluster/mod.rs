@@ -5,6 +5,8 @@
 //! - [`message`]: cluster bus messages and their encoding.
 //! - [`gossip`]: what a message or the periodic tick changes and sends.
 //! - [`failure`]: PFAIL/FAIL failure detection.
+//! - [`failover`]: elections, votes, promotion, manual failover, replica
+//!   migration and the write lease.
 //! - [`nodes_conf`]: `nodes.conf` on disk.
 //! - [`bus`]: the TCP links between nodes that carry the messages.
 //! - [`gate`]: routing a command to the node that serves its slot.
@@ -14,6 +16,7 @@
 //! plus lock-free per-slot routing bytes for the per-command check.
 
 pub mod bus;
+pub mod failover;
 pub mod failure;
 pub mod gate;
 pub mod gossip;
@@ -25,7 +28,7 @@ pub mod topology;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard, RwLock};
@@ -96,6 +99,8 @@ pub struct Cluster {
     topo: Mutex<Topology>,
     routes: Box<[AtomicU8]>,
     ok: AtomicBool,
+    /// Unix ms until which a majority confirmed this primary's slots.
+    lease: AtomicU64,
     allow_reads_when_down: AtomicBool,
     /// Per-slot fences: a keyed command holds its slot's fence (shared) while it
     /// runs; MIGRATE, EXEC and slot reassignments hold it exclusively, so a key
@@ -230,6 +235,7 @@ impl Cluster {
             topo: Mutex::new(topo),
             routes: (0..SLOTS).map(|_| AtomicU8::new(0)).collect(),
             ok: AtomicBool::new(false),
+            lease: AtomicU64::new(0),
             fences: (0..SLOTS).map(|_| RwLock::new(())).collect(),
             syncer: Syncer::new(conf.clone()),
             last_saved: Mutex::new(String::new()),
@@ -269,6 +275,10 @@ impl Cluster {
 
     /// Publishes routing bits and saves the configuration if needed.
     fn settle(&self, t: &mut Topology) {
+        let lease = t.lease_until();
+        if self.lease.load(Ordering::Relaxed) != lease {
+            self.lease.store(lease, Ordering::Release);
+        }
         let mut ch = std::mem::take(&mut t.changes);
         if ch.routes {
             t.update_state(unix_ms());
@@ -384,6 +394,14 @@ impl Cluster {
     /// True when the cluster state is ok.
     pub fn state_ok(&self) -> bool {
         self.ok.load(Ordering::Acquire)
+    }
+
+    /// True when this node may serve key commands at `now_ms`: the cluster
+    /// is ok and, for a primary, its write lease holds. The lease is checked
+    /// against the clock, not the tick, so a primary resumed after a pause
+    /// refuses at once, before its tick learns what changed.
+    pub fn serving(&self, now_ms: u64) -> bool {
+        self.state_ok() && now_ms <= self.lease.load(Ordering::Acquire)
     }
 
     /// Changes `cluster-allow-reads-when-down` and the other live settings.

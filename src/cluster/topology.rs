@@ -196,6 +196,11 @@ pub struct Node {
     pub repl_offset: u64,
     /// Primaries that reported it failing, with the time of their last report.
     pub fail_reports: Vec<(NodeId, u64)>,
+    /// When this node last voted for one of its replicas (unix ms).
+    pub voted_time: u64,
+    /// For a primary: when it was last seen with no working replica while it
+    /// had slots (0 = it has one), for replica migration.
+    pub orphaned_since: u64,
     /// Our outbound connection to it.
     pub link: Option<Link>,
     /// The inbound connection it last talked to us on (id, created ms).
@@ -223,6 +228,8 @@ impl Node {
             ctime: now,
             repl_offset: 0,
             fail_reports: Vec::new(),
+            voted_time: 0,
+            orphaned_since: 0,
             link: None,
             inbound: None,
         }
@@ -385,6 +392,11 @@ pub struct Topology {
     started: u64,
     /// Last time this node found itself in a minority partition.
     among_minority: Option<u64>,
+    /// This replica's election and manual failover, when one runs.
+    pub election: super::failover::Election,
+    /// For each primary, when this node sent the PING that primary answered
+    /// with a confirmation of this node's slots (the write lease).
+    pub confirmed: HashMap<NodeId, u64>,
 }
 
 impl Topology {
@@ -415,6 +427,8 @@ impl Topology {
             link_seq: 0,
             started: now,
             among_minority: None,
+            election: Default::default(),
+            confirmed: HashMap::new(),
         }
     }
 

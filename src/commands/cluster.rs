@@ -106,6 +106,15 @@ pub static SUBCOMMANDS: &[CommandSpec] = &[
         "Delete a node's own slots information",
     ),
     sub(
+        "failover",
+        -2,
+        ADMIN,
+        DANGER,
+        "3.0.0",
+        failover,
+        "Forces a replica to perform a manual failover of its master.",
+    ),
+    sub(
         "forget",
         3,
         ADMIN,
@@ -320,7 +329,12 @@ fn info(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
             "cluster_state:{}\r\ncluster_slots_assigned:{}\r\ncluster_slots_ok:{ok}\r\n\
              cluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\n\
              cluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\n",
-            if t.state_ok { "ok" } else { "fail" },
+            // A primary without its lease refuses key commands: say so.
+            if c.serving(crate::server::client::unix_ms()) {
+                "ok"
+            } else {
+                "fail"
+            },
             t.assigned(),
             t.nodes.len(),
             t.size,
@@ -412,7 +426,7 @@ fn slots(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
 /// `CLUSTER SHARDS`
 fn shards(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?;
-    let my_offset = ctx.srv.repl.offset();
+    let my_offset = crate::cluster::bus::replication_offset(ctx.srv);
     let t = c.view();
     let masters: Vec<&Node> = t.nodes.values().filter(|n| n.is_master()).collect();
     let out = &mut *ctx.out;
@@ -882,8 +896,8 @@ fn forget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// `CLUSTER REPLICATE node-id`: records the role; data replication starts
-/// with the replication layer.
+/// `CLUSTER REPLICATE node-id`: records the role; the bus then starts
+/// replicating from the new primary.
 fn replicate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?;
     let has_keys = !ctx.srv.keyspace.db(0).is_empty();
@@ -909,6 +923,35 @@ fn replicate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         t.broadcast_pong(out, crate::server::client::unix_ms());
         Ok(())
     })?;
+    follow_topology(ctx, c);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Starts or stops replication now that the role changed, rather than at
+/// the bus's next tick.
+fn follow_topology(ctx: &Ctx<'_>, c: &Cluster) {
+    if let Some(srv) = ctx.srv.me() {
+        crate::cluster::bus::follow_topology(&srv, c);
+    }
+}
+
+/// `CLUSTER FAILOVER [FORCE|TAKEOVER]`: starts a manual failover on this
+/// replica; the reply comes before it completes, as in Redis.
+fn failover(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    use crate::cluster::failover::ManualMode;
+    let c = cluster(ctx)?;
+    let mode = match argv.opt(2) {
+        None => ManualMode::Coordinated,
+        Some(a) if is(a, "FORCE") && argv.len() == 3 => ManualMode::Force,
+        Some(a) if is(a, "TAKEOVER") && argv.len() == 3 => ManualMode::Takeover,
+        Some(_) => return Err(CmdError::Syntax),
+    };
+    c.with(|t, out| {
+        t.start_manual_failover(mode, crate::server::client::unix_ms(), out)
+            .map_err(|e| CmdError::err(e.to_string()))
+    })?;
+    follow_topology(ctx, c);
     ctx.out.ok();
     Ok(())
 }
@@ -988,6 +1031,8 @@ fn help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
             "    Delete slots information from current node.",
             "DELSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
             "    Delete slots information which are between <start-slot> and <end-slot> from current node.",
+            "FAILOVER [FORCE|TAKEOVER]",
+            "    Promote current replica node to being a master.",
             "FORGET <node-id>",
             "    Remove a node from the cluster.",
             "GETKEYSINSLOT <slot> <count>",

@@ -14,7 +14,7 @@ pub fn replicaof(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Err(CmdError::err("REPLICAOF not allowed in cluster mode."));
     }
     if is(argv.get(1), "NO") && is(argv.get(2), "ONE") {
-        replica::stop(ctx.srv);
+        replica::stop(ctx.srv, "user request");
         ctx.out.ok();
         return Ok(());
     }

@@ -98,7 +98,7 @@ impl UpstreamSlot {
 /// Makes this server a replica of `host:port`, replacing any previous primary.
 /// Keeps the data until the primary's snapshot replaces it.
 pub fn start(srv: &Arc<Server>, host: String, port: u16) {
-    stop(srv);
+    detach(srv);
     let up = Arc::new(Upstream {
         host,
         port,
@@ -118,14 +118,25 @@ pub fn start(srv: &Arc<Server>, host: String, port: u16) {
     tokio::spawn(run(srv.clone(), up));
 }
 
-/// `REPLICAOF NO ONE`: stops replicating; the data stays.
-pub fn stop(srv: &Server) {
-    if let Some(up) = srv.upstream.link.lock().take() {
-        up.stop();
-        tracing::info!("MASTER MODE enabled (user request)");
+/// `REPLICAOF NO ONE`, or a promotion in cluster mode (`why` says which):
+/// stops replicating; the data stays.
+pub fn stop(srv: &Server, why: &str) {
+    if detach(srv) {
+        tracing::info!("MASTER MODE enabled ({why})");
     }
     srv.upstream.active.store(false, Ordering::Relaxed);
     srv.keyspace.set_keep_expired(false);
+}
+
+/// Ends the link to the current primary, if any.
+fn detach(srv: &Server) -> bool {
+    match srv.upstream.link.lock().take() {
+        Some(up) => {
+            up.stop();
+            true
+        }
+        None => false,
+    }
 }
 
 async fn run(srv: Arc<Server>, up: Arc<Upstream>) {
@@ -252,9 +263,10 @@ impl Conn {
 /// One connection to the primary: handshake, sync, then the stream until it
 /// fails.
 async fn sync(srv: &Arc<Server>, up: &Upstream, client: &mut Client) -> Result<(), ReplError> {
+    let bind = srv.config.read().bind.clone();
     let s = tokio::time::timeout(
         Duration::from_secs(10),
-        TcpStream::connect((up.host.as_str(), up.port)),
+        crate::server::listener::connect_from(&bind, (up.host.as_str(), up.port)),
     )
     .await
     .map_err(|_| ReplError::Protocol("connect timeout".into()))??;

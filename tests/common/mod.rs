@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 /// A running server process.
 pub struct TestNode {
-    /// Its port on 127.0.0.1.
+    /// Its address (127.0.0.1 unless started with `start_at`).
+    pub host: String,
+    /// Its port.
     pub port: u16,
     child: Child,
     /// Its working directory (removed on drop).
@@ -54,6 +56,7 @@ impl TestNode {
             let port = free_port();
             let child = spawn(port, &dir, &args, &envs);
             let mut node = TestNode {
+                host: "127.0.0.1".into(),
                 port,
                 child,
                 dir,
@@ -70,9 +73,16 @@ impl TestNode {
     /// Starts a server on `port` in `dir`, whose files the caller prepared
     /// (e.g. a `nodes.conf`).
     pub fn start_in(port: u16, dir: tempfile::TempDir, args: &[&str]) -> TestNode {
+        Self::start_at("127.0.0.1", port, dir, args)
+    }
+
+    /// Starts a server that `args` bind to `host` (another loopback address
+    /// than 127.0.0.1), on `port` in `dir`.
+    pub fn start_at(host: &str, port: u16, dir: tempfile::TempDir, args: &[&str]) -> TestNode {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let child = spawn(port, &dir, &args, &[]);
         let mut node = TestNode {
+            host: host.to_string(),
             port,
             child,
             dir,
@@ -109,7 +119,7 @@ impl TestNode {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+            if let Ok(mut s) = TcpStream::connect((self.host.as_str(), self.port)) {
                 let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
                 if s.write_all(b"PING\r\n").is_ok() {
                     // A server with a password answers NOAUTH: it is up too.
@@ -126,9 +136,9 @@ impl TestNode {
         false
     }
 
-    /// `127.0.0.1:port`.
+    /// `host:port`.
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
     /// Runs one command over a fresh connection; the reply as redis-rs decodes it.
@@ -151,9 +161,9 @@ impl TestNode {
         }
     }
 
-    /// `redis://127.0.0.1:port`.
+    /// `redis://host:port`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("redis://{}:{}/", self.host, self.port)
     }
 
     /// A synchronous redis-rs connection.
@@ -166,7 +176,7 @@ impl TestNode {
 
     /// A raw TCP connection for byte-level tests.
     pub fn raw(&self) -> RawConn {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let s = TcpStream::connect((self.host.as_str(), self.port)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
         RawConn { s }
@@ -475,12 +485,15 @@ pub fn redis_cli(args: &[&str], input: Option<&str>) -> (bool, String) {
     redis_cli_within(args, input, Duration::from_secs(300))
 }
 
-/// Flags every cluster test node gets, before its own.
-pub const CLUSTER_FLAGS: &[&str] = &["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"];
-
-/// Starts one empty cluster-mode node with extra flags.
+/// Starts one empty cluster-mode node (node timeout 5 s) with extra flags.
 pub fn cluster_node(extra: &[&str]) -> TestNode {
-    let mut args: Vec<&str> = CLUSTER_FLAGS.to_vec();
+    cluster_node_timeout(5000, extra)
+}
+
+/// Starts one empty cluster-mode node with the given node timeout (ms).
+pub fn cluster_node_timeout(node_timeout_ms: u64, extra: &[&str]) -> TestNode {
+    let nt = node_timeout_ms.to_string();
+    let mut args: Vec<&str> = vec!["--cluster-enabled", "yes", "--cluster-node-timeout", &nt];
     args.extend_from_slice(extra);
     TestNode::start(&args)
 }
@@ -500,8 +513,25 @@ impl TestCluster {
 
     /// As `start`, with extra flags for every node.
     pub fn start_with(primaries: usize, replicas_each: usize, extra: &[&str]) -> TestCluster {
+        Self::start_timeout(primaries, replicas_each, 5000, extra)
+    }
+
+    /// As `start_with`, with the given node timeout (ms).
+    pub fn start_timeout(
+        primaries: usize,
+        replicas_each: usize,
+        node_timeout_ms: u64,
+        extra: &[&str],
+    ) -> TestCluster {
         let n = primaries * (replicas_each + 1);
-        let nodes: Vec<TestNode> = (0..n).map(|_| cluster_node(extra)).collect();
+        let nodes: Vec<TestNode> = (0..n)
+            .map(|_| cluster_node_timeout(node_timeout_ms, extra))
+            .collect();
+        Self::create(nodes, replicas_each)
+    }
+
+    /// Joins running cluster-mode nodes with `redis-cli --cluster create`.
+    pub fn create(nodes: Vec<TestNode>, replicas_each: usize) -> TestCluster {
         let addrs: Vec<String> = nodes.iter().map(|n| n.addr()).collect();
         let replicas = replicas_each.to_string();
         let mut args: Vec<&str> = vec!["--cluster", "create"];
