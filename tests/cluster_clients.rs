@@ -253,7 +253,7 @@ fn redispy_reads_from_replicas_with_readonly() {
         c.nodes.iter().map(cluster_slots).collect::<Vec<_>>()
     );
     // Byte for byte: READONLY is +OK, then a read of the primary's key is
-    // answered here (nil: no replication yet); without READONLY it is MOVED.
+    // answered here from the replicated data; without READONLY it is MOVED.
     for (_, _, primary, replicas) in cluster_slots(&c.nodes[0]) {
         let replica = node(&c, replicas[0]);
         let key = (0..100_000)
@@ -261,6 +261,11 @@ fn redispy_reads_from_replicas_with_readonly() {
             .find(|k| owner(replica, key_slot(k)) == Some(primary))
             .expect("a key of this primary");
         ok(node(&c, primary), &["SET", &key, "on-primary"]);
+        assert_eq!(
+            node(&c, primary).query(&["WAIT", "1", "5000"]).unwrap(),
+            redis::Value::Int(1),
+            "the replica of {primary} acknowledges the SET"
+        );
         let get = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
         let mut plain = replica.raw();
         plain.send(get.as_bytes());
@@ -275,8 +280,8 @@ fn redispy_reads_from_replicas_with_readonly() {
         assert_eq!(ro.line(), "+OK\r\n", "READONLY on {}", replica.port);
         ro.send(get.as_bytes());
         assert_eq!(
-            ro.line(),
-            "$-1\r\n",
+            (ro.line(), ro.line()),
+            ("$10\r\n".to_string(), "on-primary\r\n".to_string()),
             "GET {key} on {} after READONLY",
             replica.port
         );

@@ -270,7 +270,13 @@ async fn serve_link(
         let msg = match frame {
             Ok(m) => m,
             Err(e) => {
-                if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                // A peer that closes or resets its side is routine (it died,
+                // restarted, or a partition refuses the link on every retry):
+                // only a malformed frame is worth a warning.
+                use std::io::ErrorKind::{ConnectionReset, UnexpectedEof};
+                if matches!(e.kind(), UnexpectedEof | ConnectionReset) {
+                    tracing::debug!("cluster bus link closed: {e}");
+                } else {
                     tracing::warn!("closing cluster bus link: {e}");
                 }
                 break;

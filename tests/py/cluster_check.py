@@ -340,15 +340,16 @@ def replicas_serve_reads_after_readonly(c):
         slot = c.rc.keyslot(key)
         eq(c.rc.set(key, "on-primary"), True, f"SET {key}")
         eq(c.direct(primary).get(key), b"on-primary", f"GET {key} on its primary")
+        eq(c.direct(primary).execute_command("WAIT", 1, 5000), 1, f"WAIT for {key} to reach the replica")
         # Without READONLY: MOVED to the primary, for reads as for writes.
         plain = c.direct(replica)
         expect_redirect(lambda: plain.get(key), MovedError, slot, primary, f"GET on replica {replica}")
         expect_redirect(lambda: plain.set(key, "x"), MovedError, slot, primary, f"SET on replica {replica}")
-        # With READONLY: reads answered locally (replicas hold no data yet: nil).
+        # With READONLY: reads answered locally, from the replicated data.
         ro = c.direct(replica)
         okay(ro.execute_command("READONLY"), f"READONLY on {replica}")
-        eq(ro.get(key), None, f"GET {key} on replica {replica} after READONLY")
-        eq(ro.exists(key), 0, f"EXISTS {key} on replica {replica} after READONLY")
+        eq(ro.get(key), b"on-primary", f"GET {key} on replica {replica} after READONLY")
+        eq(ro.exists(key), 1, f"EXISTS {key} on replica {replica} after READONLY")
         expect_redirect(lambda: ro.set(key, "x"), MovedError, slot, primary, "a write after READONLY")
         okay(ro.execute_command("READWRITE"), "READWRITE")
         expect_redirect(lambda: ro.get(key), MovedError, slot, primary, "GET after READWRITE")
@@ -372,13 +373,20 @@ def read_from_replicas_client(c):
     keys = [f"rr:{i}" for i in range(50)]
     for k in keys:
         eq(rr.set(k, "v"), True, f"SET {k} (writes go to primaries)")
-    # Round robin over primary and replica: the primary answers "v", the replica
-    # (no replication yet) answers nil locally. No redirect reaches the caller.
+    for p in c.primaries():
+        eq(c.direct(p).execute_command("WAIT", 1, 5000), 1, f"WAIT on primary {p}")
+    # Round robin over primary and replica: both answer "v", the replicas from
+    # their replicated data. No redirect reaches the caller.
+    def replica_gets():
+        return sum(c.direct(n.port).info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+                   for n in rr.get_replicas())
+    before = replica_gets()
     seen = set()
     for _ in range(4):
         for k in keys:
             seen.add(rr.get(k))
-    eq(seen, {b"v", None}, "values read through read_from_replicas")
+    eq(seen, {b"v"}, "values read through read_from_replicas")
+    eq(replica_gets() > before, True, "replicas served some of the reads")
 
 
 def main():
