@@ -776,7 +776,20 @@ fn del_node_removes_an_emptied_primary() {
         );
     }
     wait_check_clean(&target.addr(), "after reshard away");
-    assert_eq!(dbsize(victim), 0, "keys left on the emptied primary");
+    // As in Redis 7 (cluster-allow-replica-migration yes), a primary left
+    // without slots becomes a replica of the node that took its last slot,
+    // and holds that node's data once in sync.
+    let follows_target = || {
+        text(&victim.addr(), &["CLUSTER", "NODES"])
+            .lines()
+            .any(|l| l.contains("myself,slave") && l.contains(&target_id))
+            && dbsize(victim) == dbsize(target)
+    };
+    assert!(
+        wait_for(SPREAD, follows_target),
+        "the emptied primary does not replicate {target_id}:\n{}",
+        text(&victim.addr(), &["CLUSTER", "NODES"])
+    );
 
     let (ok, out) = cli(
         &["--cluster", "del-node", &target.addr(), &victim_id],

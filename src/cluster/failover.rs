@@ -504,10 +504,11 @@ impl Topology {
         let Some(n) = self.nodes.get(sender) else {
             return false;
         };
+        // An empty claim is confirmed too: a primary that is given its first
+        // slots (reshard, rebalance) then already holds a lease.
         n.is_master()
             && h.master.is_none()
             && !n.is_failing()
-            && !h.slots.is_empty()
             && h.slots.iter().all(|s| self.owner(s) == Some(*sender))
     }
 
@@ -551,9 +552,9 @@ impl Topology {
     /// pending. Between primaries a PING is then nearly always outstanding,
     /// so a dead one turns PFAIL one node timeout after its last word rather
     /// than up to half a timeout later (the heartbeat rule's minimum pace).
+    /// Primaries without slots renew too, to hold a lease when slots arrive.
     pub fn renew_lease(&mut self, now: u64, out: &mut Outbox) {
-        let me = self.me();
-        if !me.is_master() || me.slots.is_empty() {
+        if !self.me().is_master() {
             return;
         }
         let every = (self.node_timeout() / 10).max(100);
@@ -738,6 +739,9 @@ mod tests {
         let mut b3 = cluster(b'b');
         b3.add_slot(0, id(b'c'));
         assert!(!b3.confirms(&id(b'a'), &h), "slot 0 has another owner");
+        let mut empty = h.clone();
+        empty.slots = SlotSet::new();
+        assert!(b.confirms(&id(b'a'), &empty), "an empty claim is confirmed");
         // Replicas and lone primaries are not limited.
         assert_eq!(cluster(b'r').lease_until(), u64::MAX);
     }
