@@ -7,19 +7,23 @@ Runs until SIGTERM/SIGINT (or --duration S), then reads back every key it
 ever wrote, prints a report (also to --report FILE, with a JSON twin next to
 it) and exits:
     0  no write acknowledged with WAIT >= 1 was lost, every key was read back
-    1  at least one WAIT-acknowledged write was lost
+    1  at least one WAIT-acknowledged write was lost (at the final read-back,
+       or lost then overwritten: class (a) below)
     3  none found lost, but some keys could not be read back (unverified)
 
 Workload. KEYS keys "chaos:<run>:<i>" (spread over all slots by their hash)
 are split between WRITERS threads, so each key has exactly one writer and its
 values 1, 2, 3, ... are issued in order: every value is unique and a larger
-value is a later write. A write is SET key value, and when acknowledged,
-WAIT 1 WAIT_MS on the same connection (WAIT counts the replicas that have the
-connection's last write, so it must follow the SET on that very connection).
-The client is a small slot-aware router over redis-py Connections, one
-connection per node per thread, no automatic retries: MOVED updates the slot
-map and is retried at once (the SET was not applied), ASK goes to the target
-once, every other error ends that write and is counted by kind.
+value is a later write. A write is SET key value GET (the reply is the value
+it replaced), and when acknowledged, WAIT 1 WAIT_MS on the same connection
+(WAIT counts the replicas that have the connection's last write, so it must
+follow the SET on that very connection). The client is a small slot-aware
+router over redis-py Connections, one connection per node per thread, no
+automatic retries: MOVED updates the slot map and is retried at once (the SET
+was not applied), ASK goes to the target once, every other error ends that
+write and is counted by kind. Every acknowledged write is logged with its
+node, send and ack times, the value it replaced and its WAIT result; every
+ambiguous one with its node; every read with the node that served it.
 
 Each write ends as one of
     acked+WAIT>=1   SET OK and WAIT reported at least one replica
@@ -35,6 +39,35 @@ READERS threads GET random keys from their primaries. A read is
 At the end every key is read back; an acknowledged write whose value is
 greater than the key's final value (missing = 0) is lost (a smaller final
 value means the key went back in time; a larger one supersedes it).
+
+History. The final read-back cannot see a write lost at a failover and then
+overwritten. So each key's surviving history is rebuilt: the final value, the
+value its SET replaced, the value that one replaced, ... An acknowledged
+value below the final one and not on that chain was lost then overwritten:
+    (a) lost WAIT-confirmed  WAIT saw >= 1 replica: must not happen, counts
+                             as a WAIT-acknowledged loss (exit 1)
+    (b) lost async           WAIT saw 0 replicas or failed: allowed
+An ambiguous write on the chain has no known predecessor; it is taken to
+have replaced the key's last acknowledged value when that was acknowledged by
+the same node with no other acknowledgement in between, and that node cannot
+have lost it meanwhile (same connection, or no kill/promotion of it in the
+events); otherwise the chain stops there and the acknowledged values below it
+are "undetermined". A value skipped only because the chain lands on a write
+that timed out on the very node that acknowledged the value is "maybe
+overwritten by a delayed write" (the timed-out SET may have been applied
+after it), not counted as lost. Each stale read (only against writes whose
+SET OK came before the read was sent) is then explained as
+    (c) stale, non-owner     a newer acknowledged value survived, and the
+                             serving node had been superseded for that slot
+                             (another node had taken it by then: run.sh's
+                             PROMOTED, the first write acknowledged by another
+                             node after the fault, or our slot map's epochs)
+        stale, owner         a newer acknowledged value survived, and the
+                             serving node is not known to have been superseded
+        saw a lost write     every newer acknowledged value was lost: the read
+                             shows the loss (a or b by the newest one's WAIT)
+        undetermined         the newer values are undetermined
+Times in examples are wall clock and ms from the nearest FAULT ("F3+120ms").
 
 Faults. --events FILE holds what run.sh collected: per round a line
 "ROUND n=.. kind=.. t_ms=..", then the fault script's "FAULT kind=..
@@ -70,8 +103,17 @@ from redis.retry import Retry
 SLOTS = 16384
 
 
+# Wall-clock time that never goes backwards: "ack before read" is decided by
+# comparing times taken in different threads, so they must share one clock.
+_WALL0_US, _MONO0_NS = int(time.time() * 1e6), time.monotonic_ns()
+
+
+def now_us():
+    return _WALL0_US + (time.monotonic_ns() - _MONO0_NS) // 1000
+
+
 def now_ms():
-    return int(time.time() * 1000)
+    return now_us() // 1000
 
 
 def log(msg):
@@ -114,6 +156,21 @@ def classify(e):
     return type(e).__name__
 
 
+def to_ranges(slots):
+    """Sorted slot numbers -> [(lo, hi), ...]."""
+    out = []
+    for s in slots:
+        if out and out[-1][1] == s - 1:
+            out[-1] = (out[-1][0], s)
+        else:
+            out.append((s, s))
+    return out
+
+
+def in_ranges(ranges, slot):
+    return any(lo <= slot <= hi for lo, hi in ranges)
+
+
 def definite(kind):
     """True when an error kind proves the command was not applied."""
     return kind not in ("timeout", "conn-reset", "conn-closed", "conn-other")
@@ -136,6 +193,11 @@ class Topology:
         self.owner = [None] * SLOTS
         self.known = list(seeds)
         self.wanted = threading.Event()
+        # (t_ms, owner, [(lo, hi), ...]): each time a rebuild gave slots to a
+        # new owner. Lets the report tell, after the fact, whether a node that
+        # served a read had already been superseded (MOVED patches are left
+        # out: they say what one node thinks, not which epoch won).
+        self.history = []
 
     def get(self, slot):
         return self.owner[slot] or random.choice(self.known)
@@ -201,6 +263,13 @@ class Topology:
             # Keep what we had for slots nobody claims now (all owners down).
             old = self.owner
             self.owner = [o or old[i] for i, o in enumerate(owner)]
+            # Stamped after the views came in: every claim seen existed by then.
+            t, gained = now_ms(), collections.defaultdict(list)
+            for slot, o in enumerate(self.owner):
+                if o is not None and o != old[slot]:
+                    gained[o].append(slot)
+            for o, slots in gained.items():
+                self.history.append((t, o, to_ranges(slots)))
             return True
         return False
 
@@ -222,6 +291,12 @@ class Client:
         self.timeout_s = timeout_s
         self.stats = stats
         self.conns = {}
+        # Serial of each connection, and of the one the last command went
+        # out on: two writes on one connection prove the node was not
+        # restarted in between (its data cannot have been lost meanwhile).
+        self.serials = {}
+        self.next_serial = 0
+        self.last_conn = -1
 
     def conn(self, addr):
         c = self.conns.get(addr)
@@ -232,6 +307,8 @@ class Client:
             c = redis.Connection(host=host, port=int(port), socket_timeout=self.timeout_s,
                                  socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
             self.conns[addr] = c
+            self.next_serial += 1
+            self.serials[addr] = self.next_serial
         return c
 
     def drop(self, addr):
@@ -250,6 +327,7 @@ class Client:
         asking = False
         for _ in range(5):
             c = self.conn(addr)
+            self.last_conn = self.serials[addr]
             try:
                 if asking:
                     c.send_packed_command(c.pack_commands([("ASKING",), args]))
@@ -299,23 +377,47 @@ class Stats:
 
 class AckLog:
     """Every acknowledged write of one writer thread, in compact arrays
-    (a long run holds millions): ack time, slot, node, key, value, WAIT."""
+    (a long run holds millions): ack time (SET reply in), send time, WAIT
+    reply time (0 = none), slot, node, key, value, the value the SET
+    replaced, WAIT's replica count, connection serial. Times in us."""
+
+    FIELDS = ("t", "sent", "wait_done", "slot", "node", "key", "value", "prev", "waited", "conn")
+    TYPES = ("q", "q", "q", "H", "h", "i", "i", "i", "b", "i")
 
     def __init__(self):
-        self.t = array.array("q")
-        self.slot = array.array("H")
-        self.node = array.array("h")
-        self.key = array.array("i")
-        self.value = array.array("i")
-        self.waited = array.array("b")  # replicas WAIT reported, -1 = WAIT failed
+        for name, code in zip(self.FIELDS, self.TYPES):
+            setattr(self, name, array.array(code))
 
-    def add(self, t, slot, node, key, value, waited):
-        self.t.append(t)
-        self.slot.append(slot)
-        self.node.append(node)
-        self.key.append(key)
-        self.value.append(value)
-        self.waited.append(waited)
+    def add(self, t, sent, wait_done, slot, node, key, value, prev, waited, conn):
+        for name, x in zip(self.FIELDS, (t, sent, wait_done, slot, node, key, value, prev, waited, conn)):
+            getattr(self, name).append(x)
+
+    def __len__(self):
+        return len(self.t)
+
+
+class ReadLog:
+    """Every read of one reader thread: send time, reply time (us), slot,
+    node that served it, key, value (0 = none)."""
+
+    FIELDS = ("sent", "done", "slot", "node", "key", "value")
+    TYPES = ("q", "q", "H", "h", "i", "i")
+
+    def __init__(self):
+        for name, code in zip(self.FIELDS, self.TYPES):
+            setattr(self, name, array.array(code))
+
+    def add(self, sent, done, slot, node, key, value):
+        for name, x in zip(self.FIELDS, (sent, done, slot, node, key, value)):
+            getattr(self, name).append(x)
+
+
+# The analysis works on these (times in ms, as floats: sub-ms order matters
+# when a read goes out right after an ack). An ambiguous write has acked=False,
+# prev=None, waited=-1; timeout says whether it timed out (it may then be
+# applied late) rather than lost its connection (settled when that died).
+Write = collections.namedtuple("Write", "key value slot node sent done acked prev waited wait_done conn timeout")
+Read = collections.namedtuple("Read", "key slot node sent done value")
 
 
 class Checker:
@@ -335,6 +437,8 @@ class Checker:
         self.topo = Topology(args.nodes)
         self.stop = threading.Event()
         self.logs = []
+        self.amb_logs = []   # per writer: ambiguous writes, as Write tuples
+        self.read_logs = []
         self.read_anomalies = collections.Counter()
         self.read_examples = []
         self.reads_ok = 0
@@ -348,8 +452,9 @@ class Checker:
 
     def writer(self, wid):
         mine = list(range(wid, self.args.keys, self.args.writers))
-        acks = AckLog()
+        acks, amb = AckLog(), []
         self.logs.append(acks)
+        self.amb_logs.append(amb)
         client = Client(self.topo, self.args.op_timeout, self.stats)
         period = 1.0 / self.args.rate if self.args.rate > 0 else 0
         while not self.stop.is_set():
@@ -358,21 +463,33 @@ class Checker:
             v = self.issued[k] + 1
             self.issued[k] = v
             slot = self.key_slots[k]
+            t_sent = now_us()
             try:
-                reply, addr = client.call("set", slot, "SET", self.keys[k], str(v))
+                # GET: the reply is the value this SET replaced, which is what
+                # links each key's history (see "History" above).
+                reply, addr = client.call("set", slot, "SET", self.keys[k], str(v), "GET")
             except Failure as f:
                 if definite(f.kind):
                     self.refused[k].add(v)
                     self.stats.outcome("refused")
                 else:
                     self.stats.outcome("ambiguous")
+                    amb.append(Write(k, v, slot, self.node_index(f.addr), t_sent / 1000.0, now_us() / 1000.0,
+                                     False, None, -1, None, client.last_conn, f.kind == "timeout"))
                 time.sleep(0.05)  # don't spin on a node that is down
                 continue
-            if reply != b"OK":
+            t_ack = now_us()
+            conn = client.last_conn
+            try:
+                prev = 0 if reply is None else int(reply)
+            except (TypeError, ValueError):
+                prev = None
+            if prev is None or prev < 0:
                 self.stats.count("set", "unexpected-reply")
                 self.stats.outcome("ambiguous")
+                amb.append(Write(k, v, slot, self.node_index(addr), t_sent / 1000.0, t_ack / 1000.0,
+                                 False, None, -1, None, conn, False))
                 continue
-            t_ack = now_ms()
             self.last_acked[k] = v
             # WAIT on the very connection that took the SET (no routing: it
             # is about that connection's write, not about a key).
@@ -385,7 +502,8 @@ class Checker:
                 self.stats.count("wait", classify(e))
                 if not isinstance(e, redis.exceptions.ResponseError):
                     client.drop(addr)
-            acks.add(t_ack, slot, self.node_index(addr), k, v, max(-1, min(waited, 100)))
+            acks.add(t_ack, t_sent, now_us() if waited >= 0 else 0, slot, self.node_index(addr), k, v,
+                     min(prev, 2 ** 31 - 1), max(-1, min(waited, 100)), conn)
             self.stats.outcome("acked+wait" if waited >= 1 else "acked")
             if period:
                 rest = period - (time.time() - t0)
@@ -394,17 +512,23 @@ class Checker:
 
     def reader(self, _rid):
         client = Client(self.topo, self.args.op_timeout, self.stats)
+        reads = ReadLog()
+        self.read_logs.append(reads)
         period = 1.0 / self.args.rate if self.args.rate > 0 else 0
         while not self.stop.is_set():
             t0 = time.time()
             k = random.randrange(self.args.keys)
             floor = self.last_acked[k]  # acknowledged before this read is sent
+            # Taken after floor: whatever floor counts was acked before t_sent,
+            # so the history check (by times) sees at least these as stale.
+            t_sent = now_us()
             try:
-                reply, _ = client.call("get", self.key_slots[k], "GET", self.keys[k])
+                reply, addr = client.call("get", self.key_slots[k], "GET", self.keys[k])
             except Failure:
                 time.sleep(0.05)
                 continue
             v = 0 if reply is None else int(reply)
+            reads.add(t_sent, now_us(), self.key_slots[k], self.node_index(addr), k, v)
             ceiling = self.issued[k]  # sent by the time the reply is in
             what = None
             if v > ceiling:
@@ -417,8 +541,8 @@ class Checker:
                 if what:
                     self.read_anomalies[what] += 1
                     if len(self.read_examples) < 10:
-                        self.read_examples.append("%s %s: got %s, acked before the read: %d, sent: %d"
-                                                  % (what, self.keys[k], reply, floor, ceiling))
+                        self.read_examples.append("%s %s: got %s, acked before the read: %d, sent: %d (served by %s)"
+                                                  % (what, self.keys[k], reply, floor, ceiling, addr))
                 else:
                     self.reads_ok += 1
             if period:
@@ -448,7 +572,7 @@ class Checker:
         deadline = time.time() + self.args.duration if self.args.duration else None
         last, ready, next_progress = {}, False, time.time() + self.args.progress
         while not self.stop.wait(0.1):
-            if not ready and sum(len(a.t) for a in self.logs) >= self.args.writers:
+            if not ready and sum(len(a) for a in self.logs) >= self.args.writers:
                 ready = True
                 if self.args.ready_file:
                     with open(self.args.ready_file, "w") as f:
@@ -501,6 +625,244 @@ class Checker:
         return final, todo
 
 
+# ---- history check ------------------------------------------------------
+#
+# Works on plain Write/Read tuples, so that --self-test can feed it synthetic
+# runs. Categories of an acknowledged write (of a key that was read back):
+SURVIVED = "survived"        # on the key's surviving history
+LOST = "lost"                # off it, below the final value: lost then overwritten
+FINAL_LOST = "final-lost"    # above the final value (the final read-back's own check)
+DELAYED = "delayed"          # off it, maybe overwritten by a delayed ambiguous SET
+UNDETERMINED = "undetermined"  # below a point where the history could not be followed
+
+# Read classes (only reads that missed a value acknowledged before they were sent).
+READ_CLASSES = (  # (name, tag in examples, label)
+    ("stale-nonowner", "(c)", "(c) stale, from a node superseded for the slot by then"),
+    ("stale-owner", "stale", "    stale, from a node not known to be superseded"),
+    ("saw-lost-a", "saw (a)", "    saw a lost WAIT-confirmed write (a)"),
+    ("saw-lost-b", "saw (b)", "    saw a lost async write (b)"),
+    ("undetermined", "undet.", "    undetermined (the newer values' fate is unknown)"),
+)
+
+
+def build_claims(topo_history, faults, acks_by_done):
+    """Who took which slots when, from what the run saw: (t_ms, owner,
+    ranges, source), sorted by time. Every source sees a takeover at or after
+    it happened (run.sh polls, the first write on the new owner needs the
+    client to find it, our slot map is rebuilt every second), so a node found
+    superseded at t really was; one not found may just not be known yet."""
+    claims = [(t, o, r, "slot map") for t, o, r in topo_history]
+    done_times = [w.done for w in acks_by_done]
+    for n, f in enumerate(faults, 1):
+        ranges = to_ranges(sorted(f["slot_set"]))
+        if not ranges:
+            continue
+        if f.get("promoted_ms") and f.get("promoted_node"):
+            claims.append((f["promoted_ms"], f["promoted_node"], ranges, "PROMOTED of F%d" % n))
+        # The first write another node acknowledged on the victim's slots: it
+        # could only do so once it owned them (the victim, cut off, may still
+        # ack some, but only until its lease runs out: those are not claims).
+        for i in range(bisect.bisect_left(done_times, f["t_ms"]), len(acks_by_done)):
+            w = acks_by_done[i]
+            if w.done > f["t_ms"] + 120000:
+                break
+            if w.node != f["node"] and w.slot in f["slot_set"]:
+                claims.append((w.done, w.node, ranges, "first write on %s after F%d" % (w.node, n)))
+                break
+    claims.sort(key=lambda c: c[0])
+    return claims
+
+
+def owner_at(claims, claim_times, slot, t):
+    """The owner of slot at time t as far as the claims tell, as the earliest
+    claim of its current tenure (so "since" is the first evidence), and the
+    first later claim of the slot by a different node; either may be None."""
+    i = bisect.bisect_right(claim_times, t)
+    mine = [c for c in claims[:i] if in_ranges(c[2], slot)]
+    cur = None
+    for c in reversed(mine):
+        if cur is not None and c[1] != cur[1]:
+            break
+        cur = c
+    nxt = next((c for c in claims[i:] if in_ranges(c[2], slot) and (cur is None or c[1] != cur[1])), None)
+    return cur, nxt
+
+
+def analyze_history(writes, reads, final, refused, faults, topo_history):
+    """The history check (module docstring, "History"). writes: acked and
+    ambiguous Write tuples; reads: Read tuples; final: key -> value read back
+    (keys missing here were not read back: their writes stay undetermined);
+    refused: key -> values refused for sure; faults: parse_events(); times
+    in ms. Returns a dict (see the end)."""
+    acked = collections.defaultdict(dict)   # key -> value -> Write
+    amb = collections.defaultdict(dict)
+    for w in writes:
+        (acked if w.acked else amb)[w.key][w.value] = w
+    by_done = collections.defaultdict(list)  # key -> its acks in ack order
+    for k, vs in acked.items():
+        by_done[k] = sorted(vs.values(), key=lambda w: w.done)
+    all_acks = sorted((w for vs in acked.values() for w in vs.values()), key=lambda w: w.done)
+
+    # Events that may have changed a node's data behind a client's back: a
+    # kill (restart from whatever it persisted) and a promotion (it was a
+    # replica, so it may have been resynced from someone else before).
+    unsafe = collections.defaultdict(list)
+    for f in faults:
+        if f.get("kind") == "kill":
+            unsafe[f["node"]].append(f["t_ms"])
+        if f.get("promoted_ms") and f.get("promoted_node"):
+            unsafe[f["promoted_node"]].append(f["promoted_ms"])
+
+    def infer_prev(a):
+        """What the ambiguous write a replaced, if it can be told: the key's
+        last acknowledged value before a was sent, when the same node took
+        it and cannot have lost it since. Single writer per key: nothing else
+        was written to the key in between except refused and ambiguous writes,
+        and no acked value lies between, so the choice among those does not
+        change which acknowledged values are on the chain."""
+        lst = by_done[a.key]
+        i = bisect.bisect_left([w.done for w in lst], a.sent)
+        if i == 0:
+            return 0  # nothing acknowledged before it: no acked value below to judge
+        x = lst[i - 1]
+        if x.node != a.node:
+            return None  # another node took the key meanwhile: whose data did a land on?
+        if x.conn == a.conn:
+            return x.value  # one connection throughout: the node was not restarted
+        if not faults:
+            return None  # no events: cannot rule out a restart
+        if any(x.done <= t <= a.sent for t in unsafe[a.node]):
+            return None
+        return x.value
+
+    cat = {}          # (key, value) -> category, for acknowledged writes
+    lost = []         # (Write, edge): edge = (upper, lower, how) that skips it
+    delayed, undetermined = [], []
+    breaks = collections.Counter()   # why a key's history stops early
+    anomalies = []    # (key, what, value): a refused or unrecorded value in a history
+    for k, vs in acked.items():
+        if k not in final:
+            for v, w in vs.items():
+                cat[(k, v)] = UNDETERMINED
+            continue
+        top = final[k]
+        edges, stop, cur, seen = [], None, top, set()
+        while cur > 0:
+            if cur in seen:
+                stop = ("cycle", cur)
+                break
+            seen.add(cur)
+            w = vs.get(cur)
+            if w is not None:
+                edges.append((cur, w.prev, "set-get"))
+                cur = w.prev
+                continue
+            a = amb[k].get(cur)
+            if a is not None:
+                p = infer_prev(a)
+                if p is None:
+                    stop = ("ambiguous write with unknown predecessor", cur)
+                    break
+                edges.append((cur, p, "inferred"))
+                cur = p
+                continue
+            # Neither acked nor ambiguous: refused for sure, or never sent at all.
+            stop = ("refused value in history" if cur in refused.get(k, ()) else "value without a write record", cur)
+            anomalies.append((k, stop[0], cur))
+            break
+        if stop:
+            breaks[stop[0]] += 1
+        on_chain = {top} | {e[0] for e in edges}
+        for v, w in vs.items():
+            if v > top:
+                cat[(k, v)] = FINAL_LOST
+                continue
+            if v in on_chain:
+                cat[(k, v)] = SURVIVED
+                continue
+            # The edge jumping over v: the write above it replaced a value below it.
+            e = next((e for e in edges if e[1] < v < e[0]), None)
+            if e is None:
+                cat[(k, v)] = UNDETERMINED
+                undetermined.append((w, stop))
+                continue
+            low = amb[k].get(e[1])
+            if low is not None and low.timeout and low.node == w.node:
+                # The landing write timed out on v's own node: it may have been
+                # applied there after v (a late SET of an older value), which
+                # overwrites v without anything being lost.
+                cat[(k, v)] = DELAYED
+                delayed.append((w, e))
+            else:
+                cat[(k, v)] = LOST
+                lost.append((w, e))
+    lost.sort(key=lambda x: x[0].done)
+    delayed.sort(key=lambda x: x[0].done)
+    undetermined.sort(key=lambda x: x[0].done)
+
+    claims = build_claims(topo_history, faults, all_acks)
+    claim_times = [c[0] for c in claims]
+
+    # Reads: against the writes acknowledged (SET reply in) before the read
+    # went out; per key, prefix maxima over those in ack order make each read
+    # one bisect. A read that got r missed every such value > r.
+    ANY, S, L, LA, U = range(5)  # newest of: any, survived, lost, lost WAIT-confirmed, other
+    prefix = {}
+    for k, lst in by_done.items():
+        rows, best = [], [None] * 5
+        for w in lst:
+            c = cat.get((k, w.value), UNDETERMINED)
+            group = S if c == SURVIVED else L if c in (LOST, FINAL_LOST) else U
+            for g in (ANY, group) + ((LA,) if group == L and w.waited >= 1 else ()):
+                if best[g] is None or w.value > best[g].value:
+                    best[g] = w
+            rows.append(tuple(best))
+        prefix[k] = ([w.done for w in lst], rows)
+
+    read_counts = collections.Counter()
+    read_examples = collections.defaultdict(list)
+    reads_by_key = collections.defaultdict(list)
+    for r in reads:
+        reads_by_key[r.key].append(r)
+        if r.key not in prefix:
+            continue
+        times, rows = prefix[r.key]
+        i = bisect.bisect_left(times, r.sent)
+        if i == 0:
+            continue
+        b = rows[i - 1]
+
+        def above(g):
+            return b[g] is not None and b[g].value > r.value
+        if not above(ANY):
+            continue
+        owner, nxt = owner_at(claims, claim_times, r.slot, r.sent)
+        if above(S):
+            cls = "stale-nonowner" if owner is not None and owner[1] != r.node else "stale-owner"
+        elif above(U):
+            cls = "undetermined"
+        else:
+            cls = "saw-lost-a" if above(LA) else "saw-lost-b"
+        read_counts[cls] += 1
+        read_examples[cls].append({"read": r, "newest": b[ANY], "newest_surviving": b[S] if above(S) else None,
+                                   "owner": owner, "next_claim": nxt})
+    for lst in reads_by_key.values():
+        lst.sort(key=lambda r: r.sent)
+
+    def first_read_missing(w):
+        """The first read sent after w's ack that did not have w."""
+        lst = reads_by_key.get(w.key, [])
+        i = bisect.bisect_right([r.sent for r in lst], w.done)
+        return next((r for r in lst[i:] if r.value < w.value), None)
+
+    return {
+        "cat": cat, "lost": lost, "delayed": delayed, "undetermined": undetermined,
+        "breaks": breaks, "anomalies": anomalies, "claims": claims,
+        "read_counts": read_counts, "read_examples": read_examples,
+        "first_read_missing": first_read_missing, "acked": acked, "amb": amb,
+    }
+
+
 def parse_events(path):
     """run.sh's events file -> list of fault dicts, in order.
 
@@ -546,15 +908,137 @@ def fmt_ms(ms):
     return "-" if ms is None else ("%d ms" % ms if ms < 10000 else "%.1f s" % (ms / 1000.0))
 
 
+def clock(t_ms):
+    t_ms = int(t_ms)
+    return time.strftime("%H:%M:%S", time.localtime(t_ms / 1000)) + ".%03d" % (t_ms % 1000)
+
+
+def collect(ch):
+    """The run's logs -> (Write list, Read list) for analyze_history."""
+    names = {i: addr for addr, i in ch.nodes.items()}
+    writes, reads = [], []
+    for acks in ch.logs:
+        for t, sent, wd, slot, node, k, v, prev, waited, conn in zip(*(getattr(acks, f) for f in AckLog.FIELDS)):
+            writes.append(Write(k, v, slot, names.get(node), sent / 1000.0, t / 1000.0, True, prev, waited,
+                                wd / 1000.0 if wd else None, conn, False))
+    for amb in ch.amb_logs:
+        writes.extend(w._replace(node=names.get(w.node)) for w in amb)
+    for log_ in ch.read_logs:
+        for sent, done, slot, node, k, v in zip(*(getattr(log_, f) for f in ReadLog.FIELDS)):
+            reads.append(Read(k, slot, names.get(node), sent / 1000.0, done / 1000.0, v))
+    return writes, reads
+
+
+def history_section(ch, hist, final, at, rel, per_class=5):
+    """The report's history-check lines (classes: module docstring). at(t):
+    wall clock and offset from the nearest fault; rel(t): the offset only."""
+    out = []
+    w = out.append
+    acked, amb = hist["acked"], hist["amb"]
+
+    def wait_text(wr):
+        if wr.waited < 0:
+            return "WAIT failed"
+        return "WAIT %d%s" % (wr.waited, " after %d ms" % round(wr.wait_done - wr.done) if wr.wait_done else "")
+
+    def write_text(k, v, full=True):
+        """One value of the key: who took it, when, how it ended."""
+        t = at if full else rel
+        wr = acked[k].get(v)
+        if wr is not None:
+            return "%d acked by %s at %s, %s" % (v, wr.node, t(wr.done), wait_text(wr))
+        wr = amb[k].get(v)
+        if wr is not None:
+            return "%d ambiguous (%s on %s, sent %s)" % (
+                v, "timed out" if wr.timeout else "connection lost", wr.node, t(wr.sent))
+        return "%d (no record of it)" % v if v else "no value"
+
+    def edge_text(k, e):
+        upper, lower, how = e
+        return "%s, whose SET %s %s" % (write_text(k, upper, False),
+                                        "replaced" if how == "set-get" else "is taken to have replaced",
+                                        write_text(k, lower, False))
+
+    def read_text(r):
+        return "%s from %s, sent %s" % ("got %d" % r.value if r.value else "got no value", r.node, at(r.sent))
+
+    lost = hist["lost"]
+    lost_a = [x for x in lost if x[0].waited >= 1]
+    lost_b = [x for x in lost if x[0].waited < 1]
+    n_keys = sum(1 for k in acked if k in final)
+    w("history check (SET ... GET returns the value each write replaced: a key's surviving history is")
+    w("its final value, what that replaced, and so on; an acknowledged value below the final one and")
+    w("off that history was lost then overwritten, which the final read-back cannot see):")
+    stops = ", ".join("%d at a %s" % (n, why) for why, n in sorted(hist["breaks"].items()))
+    w("  keys followed back to their first write %8d of %d%s" % (
+        n_keys - sum(hist["breaks"].values()), n_keys, " (stopped early: %s)" % stops if stops else ""))
+    w("  (a) lost WAIT-confirmed writes          %8d  (in %d keys; must be 0: a WAIT-acknowledged loss)" % (
+        len(lost_a), len({x[0].key for x in lost_a})))
+    w("  (b) lost async writes (WAIT 0 / failed) %8d  (in %d keys)" % (len(lost_b), len({x[0].key for x in lost_b})))
+    w("      maybe overwritten by a delayed SET  %8d  (an older value's SET that timed out on the same node)"
+      % len(hist["delayed"]))
+    w("      undetermined (below an early stop)  %8d" % len(hist["undetermined"]))
+    for k, what, v in hist["anomalies"][:per_class]:
+        w("    anomaly %s: %s: %d" % (ch.keys[k], what, v))
+    for tag, xs in (("(a)", lost_a), ("(b)", lost_b)):
+        for wr, e in xs[:per_class]:
+            seen = hist["first_read_missing"](wr)
+            w("    %s %s: %s" % (tag, ch.keys[wr.key], write_text(wr.key, wr.value)))
+            w("        skipped by %s" % edge_text(wr.key, e))
+            w("        final value %d; first read without it: %s" % (
+                final.get(wr.key, 0), read_text(seen) if seen else "none"))
+    for wr, e in hist["delayed"][:per_class]:
+        w("    delayed? %s: %s" % (ch.keys[wr.key], write_text(wr.key, wr.value)))
+        w("        skipped by %s" % edge_text(wr.key, e))
+    for wr, stop in hist["undetermined"][:per_class]:
+        w("    undetermined %s: %s; history stops at %s" % (
+            ch.keys[wr.key], write_text(wr.key, wr.value), ("%d (%s)" % (stop[1], stop[0])) if stop else "-"))
+
+    counts, examples = hist["read_counts"], hist["read_examples"]
+    w("  reads that missed a write acknowledged (SET reply in) before they were sent: %d" % sum(counts.values()))
+    for cls, _, label in READ_CLASSES:
+        w("  %-56s %8d" % (label, counts[cls]))
+    for cls, tag, _ in READ_CLASSES:
+        for x in examples.get(cls, [])[:per_class]:
+            r, newest, surv, owner, nxt = x["read"], x["newest"], x["newest_surviving"], x["owner"], x["next_claim"]
+            w("    %s %s: %s" % (tag, ch.keys[r.key], read_text(r)))
+            for what, wr in (("newest acked before it", newest), ("newest surviving one", surv)):
+                if wr is None or (what != "newest acked before it" and wr is newest):
+                    continue
+                confirmed = ("; WAIT reply not yet in when the read was sent"
+                             if wr.waited >= 1 and wr.wait_done and wr.wait_done > r.sent else "")
+                w("        %s: %s (%s)%s" % (what, write_text(r.key, wr.value, False),
+                                             hist["cat"].get((r.key, wr.value), UNDETERMINED), confirmed))
+            if owner is not None and owner[1] != r.node:
+                w("        %s superseded: %s has the slot since %s (%s)" % (r.node, owner[1], rel(owner[0]), owner[3]))
+            elif nxt is not None:
+                w("        %s the owner as far as known; %s took the slot at %s (%s)" % (
+                    r.node, nxt[1], rel(nxt[0]), nxt[3]))
+    return out
+
+
 def report(ch, final, unreadable, faults):
     a = ch.args
-    # Merge the per-thread ack logs, in ack-time order.
+    # Merge the per-thread ack logs, in ack-time order (ms).
     rows = []
     for acks in ch.logs:
-        rows.extend(zip(acks.t, acks.slot, acks.node, acks.key, acks.value, acks.waited))
+        rows.extend(zip((t // 1000 for t in acks.t), acks.slot, acks.node, acks.key, acks.value, acks.waited))
     rows.sort()
     names = {i: addr for addr, i in ch.nodes.items()}
     unread = set(unreadable)
+    writes, reads = collect(ch)
+    hist = analyze_history(writes, reads, final, ch.refused, faults, ch.topo.history)
+    fault_ms = [f["t_ms"] for f in faults]
+
+    def rel(t_ms):
+        """Offset from the nearest fault, "F3+882ms" (wall clock without events)."""
+        if not fault_ms:
+            return clock(t_ms)
+        n = min(range(len(fault_ms)), key=lambda i: abs(t_ms - fault_ms[i]))
+        return "F%d%+dms" % (n + 1, int(round(t_ms - fault_ms[n])))
+
+    def at(t_ms):
+        return "%s (%s)" % (clock(t_ms), rel(t_ms)) if fault_ms else clock(t_ms)
 
     # Losses: an acknowledged value above the key's final value.
     lost_wait = lost_plain = 0
@@ -573,8 +1057,8 @@ def report(ch, final, unreadable, faults):
             lost_plain_keys.add(k)
         if len(examples) < 10 or (waited >= 1 and len(examples) < 20):
             examples.append("%s value %d (acked %s by %s, WAIT %s) lost: final value %s"
-                            % (ch.keys[k], v, time.strftime("%H:%M:%S", time.localtime(t / 1000)) + ".%03d" % (t % 1000),
-                               names.get(node), waited if waited >= 0 else "failed", final.get(k) or "missing"))
+                            % (ch.keys[k], v, at(t), names.get(node), waited if waited >= 0 else "failed",
+                               final.get(k) or "missing"))
     corrupt = sum(1 for k, y in final.items() if y > ch.issued[k])
     refused_final = sum(1 for k, y in final.items() if y and y in ch.refused.get(k, ()))
 
@@ -602,7 +1086,7 @@ def report(ch, final, unreadable, faults):
             if addr == f["node"]:
                 if t <= end:
                     on_victim_during += 1
-                    lost_during += i in lost_rows
+                    lost_during += i in lost_rows or hist["cat"].get((k, v)) == LOST
             elif first_other is None:
                 first_other = (t, addr)
             # Past the fault window with the answer found (or long past it
@@ -646,7 +1130,8 @@ def report(ch, final, unreadable, faults):
         w("  (times from the fault: undone = restarted/resumed/healed; promoted = another node claims the")
         w("   victim's first slot in its own CLUSTER NODES; healed = run.sh saw the cluster healthy; first")
         w("   write = first acknowledged write to the victim's slots, on another node if one took any;")
-        w("   outage = longest time without an acknowledged write to those slots, fault to healed)")
+        w("   outage = longest time without an acknowledged write to those slots, fault to healed;")
+        w("   lost = at the final read-back or lost then overwritten, see the history check)")
         w("  #  kind      victim           slots        at           undone   promoted healed   outage   first write")
         out.extend(fault_lines)
         for n, f in enumerate(faults, 1):
@@ -685,6 +1170,8 @@ def report(ch, final, unreadable, faults):
     for e in ch.read_examples:
         w("    " + e)
     w("")
+    out.extend(history_section(ch, hist, final, at, rel))
+    w("")
     w("errors by kind (per command; MOVED/ASK were followed):")
     ops = ("set", "wait", "get", "readback")
     kinds = sorted({k for (_, k) in ch.stats.errors})
@@ -695,8 +1182,12 @@ def report(ch, final, unreadable, faults):
     else:
         w("  none")
     w("")
-    if lost_wait:
-        verdict, code = "FAIL: %d WAIT-acknowledged writes lost" % lost_wait, 1
+    # Class (a) is as much a WAIT-acknowledged loss as one the read-back sees.
+    lost_a = sum(1 for wr, _ in hist["lost"] if wr.waited >= 1)
+    lost_b = len(hist["lost"]) - lost_a
+    if lost_wait or lost_a:
+        verdict, code = "FAIL: %d WAIT-acknowledged writes lost (%d at the final read-back, %d lost then overwritten)" % (
+            lost_wait + lost_a, lost_wait, lost_a), 1
     elif unreadable:
         verdict, code = "UNVERIFIED: %d keys could not be read back (no WAIT-acknowledged loss among the rest)" % len(unreadable), 3
     else:
@@ -708,6 +1199,25 @@ def report(ch, final, unreadable, faults):
         "run": ch.run_id, "keys": a.keys, "outcomes": dict(t), "lost_wait": lost_wait, "lost_plain": lost_plain,
         "unreadable": len(unreadable), "corrupt": corrupt, "refused_final": refused_final,
         "reads_ok": ch.reads_ok, "read_anomalies": dict(ch.read_anomalies),
+        "history": {
+            "lost_overwritten_wait": lost_a, "lost_overwritten_async": lost_b,
+            "maybe_delayed_overwrite": len(hist["delayed"]), "undetermined": len(hist["undetermined"]),
+            "history_stops": dict(hist["breaks"]),
+            "anomalies": [{"key": ch.keys[k], "what": what, "value": v} for k, what, v in hist["anomalies"][:20]],
+            "stale_reads": dict(hist["read_counts"]),
+            "lost_examples": [
+                {"key": ch.keys[wr.key], "value": wr.value, "node": wr.node, "ack_ms": int(wr.done), "waited": wr.waited,
+                 "replaced_by": e[0], "over": e[1], "how": e[2]} for wr, e in hist["lost"][:50]],
+            "stale_read_examples": {
+                cls: [{"key": ch.keys[x["read"].key], "got": x["read"].value, "node": x["read"].node,
+                       "sent_ms": int(x["read"].sent), "newest_acked": x["newest"].value,
+                       "newest_acked_node": x["newest"].node, "newest_acked_ms": int(x["newest"].done),
+                       "newest_acked_waited": x["newest"].waited,
+                       "owner": x["owner"][1] if x["owner"] else None,
+                       "owner_since_ms": int(x["owner"][0]) if x["owner"] else None,
+                       "owner_source": x["owner"][3] if x["owner"] else None} for x in xs[:20]]
+                for cls, xs in hist["read_examples"].items()},
+        },
         "errors": {"%s %s" % k: n for k, n in ch.stats.errors.items()},
         "faults": [{k: v for k, v in f.items() if k != "slot_set"} for f in faults],
         "verdict": verdict, "exit": code,
@@ -715,10 +1225,140 @@ def report(ch, final, unreadable, faults):
     return text, summary, code
 
 
+def self_test():
+    """Synthetic runs through analyze_history and report(): no cluster needed.
+    Nodes "A"/"B" stand for addresses, times are ms, one key per scenario."""
+
+    def ack(v, node, done, prev, waited=1, conn=1, k=0, slot=0):
+        return Write(k, v, slot, node, done - 1, done, True, prev, waited, done + 1 if waited >= 0 else None, conn, False)
+
+    def amb(v, node, sent, timeout, conn=1, k=0, slot=0):
+        return Write(k, v, slot, node, sent, sent + 500, False, None, -1, None, conn, timeout)
+
+    def read(node, sent, value, k=0, slot=0):
+        return Read(k, slot, node, sent, sent + 1, value)
+
+    def fault(kind, node, t_ms, promoted_ms=None, promoted_node=None, slots=(0, 5460)):
+        f = {"kind": kind, "node": node, "t_ms": t_ms, "slots": "%d-%d" % slots,
+             "slot_set": set(range(slots[0], slots[1] + 1))}
+        if promoted_ms:
+            f.update(promoted_ms=promoted_ms, promoted_node=promoted_node)
+        return f
+
+    def run(writes, final, reads=(), faults=(), refused=None, topo=()):
+        return analyze_history(list(writes), list(reads), final, refused or {}, list(faults), list(topo))
+
+    kill_a = [fault("kill", "A", 1000, 2000, "B")]
+    # 1. Async write lost at a failover, then overwritten: only the history sees it.
+    h = run([ack(1, "A", 100, 0), ack(2, "A", 900, 1, waited=0), ack(3, "B", 2500, 1)], {0: 3},
+            [read("B", 2200, 1), read("B", 2600, 3)], kill_a)
+    assert [(wr.value, e) for wr, e in h["lost"]] == [(2, (3, 1, "set-get"))], h["lost"]
+    assert h["cat"][(0, 1)] == h["cat"][(0, 3)] == SURVIVED
+    assert dict(h["read_counts"]) == {"saw-lost-b": 1}, h["read_counts"]
+    assert h["first_read_missing"](h["lost"][0][0]).sent == 2200
+    # 2. The same with WAIT confirmation: class (a).
+    h = run([ack(1, "A", 100, 0), ack(2, "A", 900, 1, waited=1), ack(3, "B", 2500, 1)], {0: 3},
+            [read("B", 2200, 1)], kill_a)
+    assert len(h["lost"]) == 1 and h["lost"][0][0].waited == 1
+    assert dict(h["read_counts"]) == {"saw-lost-a": 1}
+    # 3. Old primary serving after the takeover (partition): stale, non-owner;
+    #    the same read sent a hair before the newer value's ack came back is
+    #    not stale; without any takeover evidence it is "owner as far as known".
+    part = [fault("partition", "A", 1000, 2000, "B")]
+    ws = [ack(1, "A", 100, 0), ack(2, "B", 2100, 1)]
+    h = run(ws, {0: 2}, [read("A", 2300, 1), read("A", 2099.5, 1), read("A", 1900, 1)], part)
+    assert not h["lost"] and dict(h["read_counts"]) == {"stale-nonowner": 1}, h["read_counts"]
+    x = h["read_examples"]["stale-nonowner"][0]
+    assert x["owner"][1] == "B" and x["owner"][0] == 2000 and x["newest"].value == 2
+    h = run(ws, {0: 2}, [read("A", 2300, 1)])
+    assert dict(h["read_counts"]) == {"stale-owner": 1}
+    #    Evidence from the first write another node acked after the fault
+    #    (no PROMOTED line) and from our slot map's history.
+    h = run(ws, {0: 2}, [read("A", 2300, 1)], [fault("partition", "A", 1000)])
+    assert dict(h["read_counts"]) == {"stale-nonowner": 1} and h["read_examples"]["stale-nonowner"][0]["owner"][0] == 2100
+    topo = [(0, "A", [(0, 16383)]), (2200, "B", [(0, 5460)])]
+    h = run(ws + [ack(1, "A", 100, 0, k=1, slot=6000), ack(2, "A", 2100, 1, k=1, slot=6000)], {0: 2, 1: 2},
+            [read("A", 2300, 1), read("A", 2300, 1, k=1, slot=6000)], topo=topo)
+    assert dict(h["read_counts"]) == {"stale-nonowner": 1, "stale-owner": 1}, h["read_counts"]
+    # 4. An ambiguous write on the history: its predecessor is inferred when
+    #    the same connection carried it, or when the events show no kill or
+    #    promotion of that node in between; otherwise the history stops there.
+    base = [ack(1, "A", 100, 0, conn=5), ack(3, "B", 3000, 2)]
+    h = run(base + [amb(2, "A", 200, False, conn=5)], {0: 3})
+    assert not h["breaks"] and not h["lost"] and not h["undetermined"]
+    h = run(base + [amb(2, "A", 200, False, conn=6)], {0: 3}, faults=[fault("kill", "A", 150, 1500, "B")])
+    assert h["breaks"] and h["cat"][(0, 1)] == UNDETERMINED and not h["lost"]
+    h = run(base + [amb(2, "A", 200, False, conn=6)], {0: 3}, faults=[fault("pause", "A", 150, 1500, "B")])
+    assert not h["breaks"] and h["cat"][(0, 1)] == SURVIVED
+    h = run(base + [amb(2, "A", 200, False, conn=6)], {0: 3})
+    assert h["breaks"] and h["cat"][(0, 1)] == UNDETERMINED
+    #    An ambiguous write whose last acked predecessor is on another node:
+    #    unknown which data it landed on.
+    h = run([ack(1, "B", 100, 0), amb(2, "A", 200, False), ack(3, "A", 3000, 2)], {0: 3})
+    assert h["breaks"] and h["cat"][(0, 1)] == UNDETERMINED
+    # 5. A timed-out SET applied late on the node that acked a newer value
+    #    overwrites that value: "maybe delayed", not a loss.
+    h = run([ack(1, "A", 100, 0, conn=1), amb(2, "A", 200, True, conn=1), ack(3, "A", 800, 1, conn=2),
+             ack(4, "A", 1500, 2, conn=2)], {0: 4}, [read("A", 1000, 2)])
+    assert not h["lost"] and h["cat"][(0, 3)] == DELAYED and h["cat"][(0, 1)] == SURVIVED
+    assert dict(h["read_counts"]) == {"undetermined": 1}
+    #    ... but a value acked on another node than the timed-out SET went to
+    #    was lost for real.
+    h = run([ack(1, "A", 100, 0, conn=1), amb(2, "A", 200, True, conn=1), ack(3, "B", 800, 1),
+             ack(4, "A", 1500, 2, conn=2)], {0: 4})
+    assert [wr.value for wr, _ in h["lost"]] == [3]
+    # 6. Above the final value: the read-back's loss, not counted again here.
+    h = run([ack(1, "A", 100, 0), ack(2, "A", 200, 1)], {0: 1})
+    assert h["cat"][(0, 2)] == FINAL_LOST and not h["lost"]
+    # 7. A refused value in the history is an anomaly and stops it.
+    h = run([ack(1, "A", 100, 0), ack(3, "A", 300, 2)], {0: 3}, refused={0: {2}})
+    assert h["anomalies"] == [(0, "refused value in history", 2)] and h["cat"][(0, 1)] == UNDETERMINED
+    # 8. A node restarted empty and took writes: everything before is lost;
+    #    a read of no value counts as missing them.
+    h = run([ack(1, "A", 100, 0), ack(2, "A", 200, 1, waited=0), ack(3, "A", 300, 0)], {0: 3},
+            [read("A", 250, 0)])
+    assert sorted(wr.value for wr, _ in h["lost"]) == [1, 2] and dict(h["read_counts"]) == {"saw-lost-a": 1}
+    # 9. A read newer than everything acked, and one in flight: not stale.
+    h = run([ack(1, "A", 100, 0), ack(2, "A", 200, 1)], {0: 2}, [read("A", 150, 2), read("A", 50, 0)])
+    assert not h["read_counts"]
+    # 10. Unread keys: undetermined, nothing counted.
+    h = run([ack(1, "A", 100, 0), ack(2, "A", 200, 0)], {}, [read("A", 300, 0)])
+    assert not h["lost"] and dict(h["read_counts"]) == {"undetermined": 1}
+
+    # report() end to end on scenario 2 + 3 (two keys), through the real logs.
+    args = argparse.Namespace(nodes=["A", "B"], keys=2, writers=1, readers=1, rate=0, wait_ms=500)
+    ch = Checker(args)
+    ch.nodes = {"A": 0, "B": 1}
+    log_ = AckLog()
+    base_ms = 1796176611000
+    for k, v, node, done, prev, waited in ((0, 1, 0, 100, 0, 1), (0, 2, 0, 900, 1, 1), (0, 3, 1, 2500, 1, 1),
+                                           (1, 1, 0, 100, 0, 1), (1, 2, 1, 2100, 1, 1)):
+        t = (base_ms + done) * 1000
+        log_.add(t, t - 1000, t + 500, ch.key_slots[k], node, k, v, prev, waited, 1)
+    ch.logs, ch.amb_logs = [log_], [[]]
+    rl = ReadLog()
+    for k, node, sent, v in ((0, 1, 2200, 1), (1, 0, 2300, 1)):
+        rl.add((base_ms + sent) * 1000, (base_ms + sent + 1) * 1000, ch.key_slots[k], node, k, v)
+    ch.read_logs = [rl]
+    ch.issued = [3, 2]
+    ch.stats.totals.update({"acked+wait": 5})
+    ch.started_ms, ch.stopped_ms = base_ms, base_ms + 3000
+    faults = [fault("kill", "A", base_ms + 1000, base_ms + 2000, "B", slots=(0, 16383))]
+    faults[0].update(recover_ms=base_ms + 3000, healed_ms=base_ms + 3100)
+    text, summary, code = report(ch, {0: 3, 1: 2}, [], faults)
+    assert code == 1 and "1 lost then overwritten" in summary["verdict"], summary["verdict"]
+    assert summary["history"]["stale_reads"] == {"saw-lost-a": 1, "stale-nonowner": 1}, summary["history"]
+    assert "(F1-100ms)" in text and "(F1+1200ms)" in text, text
+    json.dumps(summary)
+    sys.stdout.write(text)
+    print("self-test passed")
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--nodes", required=True, help="comma-separated IP:PORT seed nodes")
+    p.add_argument("--nodes", help="comma-separated IP:PORT seed nodes (required)")
     p.add_argument("--keys", type=int, default=2000, help="keys written (and read back)")
     p.add_argument("--writers", type=int, default=16, help="writer threads (each owns KEYS/WRITERS keys)")
     p.add_argument("--readers", type=int, default=4, help="reader threads")
@@ -732,7 +1372,13 @@ def main():
     p.add_argument("--ready-file", help="touched once writes are acknowledged")
     p.add_argument("--readback-timeout", type=float, default=30, help="s to keep retrying the final read-back")
     p.add_argument("--progress", type=int, default=5, help="progress line every N s on stderr")
+    p.add_argument("--self-test", action="store_true",
+                   help="check the history analysis on synthetic runs (no cluster) and exit")
     args = p.parse_args()
+    if args.self_test:
+        return self_test()
+    if not args.nodes:
+        p.error("--nodes is required")
     args.nodes = [n for n in args.nodes.split(",") if n]
     if args.writers < 1 or args.keys < args.writers:
         p.error("need at least 1 writer and at least as many keys as writers")
