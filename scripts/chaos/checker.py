@@ -21,7 +21,15 @@ follow the SET on that very connection). The client is a small slot-aware
 router over redis-py Connections, one connection per node per thread, no
 automatic retries: MOVED updates the slot map and is retried at once (the SET
 was not applied), ASK goes to the target once, every other error ends that
-write and is counted by kind. Every acknowledged write is logged with its
+write and is counted by kind; the thread then waits (at most 0.3 s) for a
+slot map rebuilt after the error and goes on with its next write. The slot
+map is rebuilt by a background thread, like a cluster client's topology
+refresh: every second, every 0.1 s while any thread had an error in the last
+second, and at once (at most every 50 ms) when a thread waits for it. A
+rebuild asks every node for CLUSTER NODES in parallel but is over as soon as
+a majority answered (plus 25 ms for the rest), so a paused node never holds
+it up; each slot goes to the primary claiming it with the highest config
+epoch, never to a lower one than an earlier rebuild saw. Every acknowledged write is logged with its
 node, send and ack times, the value it replaced and its WAIT result; every
 ambiguous one with its node; every read with the node that served it.
 
@@ -78,8 +86,10 @@ each fault the report gives the time from the fault to the first acknowledged
 write to the victim's slots taken by another node (a failover) or, when no
 other node took one, to the first acknowledged write to those slots at all;
 and the longest stretch without an acknowledged write to those slots. Those
-are client-side times: they include the client noticing the new primary (the
-slot map is rebuilt at least every second and soon after any error).
+are client-side times: they include the client noticing the new primary
+(within about a rebuild, tens of ms, of the first error after the promotion;
+a write in flight on a paused node still waits out --op-timeout, but does not
+hold up the other threads' rebuilt routes).
 """
 
 import argparse
@@ -180,14 +190,29 @@ class Topology:
     """Slot -> primary address map shared by all threads.
 
     Patched at once by MOVED replies; rebuilt by a background thread every
-    PERIOD_S and soon after any thread reports trouble (a connection error,
-    CLUSTERDOWN, ...), so workload threads never wait for it. A rebuild asks
-    every known node for CLUSTER NODES and gives each slot to the primary with
-    the highest config epoch claiming it, as Redis Cluster itself decides: a
-    partitioned old primary still claims its slots, with a lower epoch."""
+    PERIOD_S, every FAST_S while any thread has reported trouble in the last
+    FAILING_S (a timeout, a connection error, CLUSTERDOWN, ...), and at once
+    (at most every MIN_GAP_S) when a thread asks for it after an error. A
+    thread that failed waits for a rebuild begun after its failure
+    (await_refresh) and then goes on: it never queries the nodes itself.
 
-    PERIOD_S = 1.0
-    MIN_GAP_S = 0.1
+    A rebuild asks every known node for CLUSTER NODES in parallel and gives
+    each slot to the primary with the highest config epoch claiming it, as
+    Redis Cluster itself decides (a partitioned old primary still claims its
+    slots, with a lower epoch), and never to a lower epoch than an earlier
+    rebuild saw for that slot. It does not wait for the slowest node: it is
+    over once answers from a majority of the known nodes are in and either
+    all of them have answered or GRACE_S more has passed (a paused node's
+    ASK_TIMEOUT_S is paid by its own asking thread, not by the rebuild; a
+    node whose last question is still unanswered is not asked again)."""
+
+    PERIOD_S = 1.0      # rebuild period when all is well
+    FAST_S = 0.1        # ... while some thread reported trouble lately
+    FAILING_S = 1.0     # "lately"
+    MIN_GAP_S = 0.05    # between two rebuilds' starts
+    GRACE_S = 0.025     # for the rest of the answers once a majority is in
+    ASK_TIMEOUT_S = 0.25  # connect and reply timeout of one CLUSTER NODES
+    AWAIT_MAX_S = 0.3   # longest await_refresh
 
     def __init__(self, seeds):
         self.owner = [None] * SLOTS
@@ -198,6 +223,21 @@ class Topology:
         # served a read had already been superseded (MOVED patches are left
         # out: they say what one node thinks, not which epoch won).
         self.history = []
+        # Per slot, the highest config epoch any rebuild saw claiming it, and
+        # its claimer: a rebuild that heard only from nodes that had not yet
+        # learnt of a promotion does not undo it.
+        self.best_epoch = [-1] * SLOTS
+        self.best_owner = [None] * SLOTS
+        self.merge_lock = threading.Lock()
+        # One question at a time per node, on a connection kept for it.
+        self.probe_conns = {}
+        self.in_flight = set()
+        self.in_flight_lock = threading.Lock()
+        # Rebuilds done: when (monotonic s) the last completed one began.
+        self.done_cond = threading.Condition()
+        self.last_done_start = float("-inf")
+        self.failing_until = float("-inf")
+        self.refreshes = 0
 
     def get(self, slot):
         return self.owner[slot] or random.choice(self.known)
@@ -208,39 +248,105 @@ class Topology:
             self.known = self.known + [addr]
 
     def trouble(self):
+        self.failing_until = time.monotonic() + self.FAILING_S
         self.wanted.set()
 
-    def views(self):
-        """CLUSTER NODES of every node that answers within 0.25 s, as texts.
+    def await_refresh(self, since, stop=None):
+        """After a failure at `since` (time.monotonic()): ask for a rebuild and
+        wait until one begun after `since` is done (at most AWAIT_MAX_S), so
+        the next command is routed by a slot map at least that fresh."""
+        self.trouble()
+        deadline = since + self.AWAIT_MAX_S
+        with self.done_cond:
+            while self.last_done_start < since and not (stop is not None and stop.is_set()):
+                rest = deadline - time.monotonic()
+                if rest <= 0:
+                    return False
+                self.done_cond.wait(min(rest, 0.05))
+        return True
 
-        Asked in parallel, so a paused node costs 0.25 s once, not per node."""
-        out = []
-
-        def ask(addr):
-            host, port = addr.rsplit(":", 1)
-            conn = redis.Connection(host=host, port=int(port), socket_timeout=0.25,
-                                    socket_connect_timeout=0.25, retry=Retry(NoBackoff(), 0))
+    def ask(self, addr):
+        """CLUSTER NODES of one node, as text (raises RedisError). Only the
+        one thread that has addr in in_flight uses its connection."""
+        for _ in range(2):
+            c = self.probe_conns.get(addr)
+            fresh = c is None
+            if fresh:
+                host, port = addr.rsplit(":", 1)
+                c = redis.Connection(host=host, port=int(port), socket_timeout=self.ASK_TIMEOUT_S,
+                                     socket_connect_timeout=self.ASK_TIMEOUT_S, retry=Retry(NoBackoff(), 0))
+                self.probe_conns[addr] = c
             try:
-                conn.send_command("CLUSTER", "NODES")
-                reply = conn.read_response()
-                out.append(reply.decode() if isinstance(reply, bytes) else reply)
-            except redis.exceptions.RedisError:
+                c.send_command("CLUSTER", "NODES")
+                reply = c.read_response()
+                return reply.decode() if isinstance(reply, bytes) else reply
+            except redis.exceptions.RedisError as e:
+                # Never reuse a connection that failed (a late reply would be
+                # taken for the next one's).
+                self.probe_conns.pop(addr, None)
+                c.disconnect()
+                # A kept connection the node closed meanwhile (restart): one
+                # more try on a new one. A timeout is not retried.
+                if fresh or not isinstance(e, redis.exceptions.ConnectionError):
+                    raise
+        raise redis.exceptions.ConnectionError("unreachable")
+
+    def views(self):
+        """CLUSTER NODES texts of the nodes that answered, asked in parallel;
+        returns once a majority of the known nodes answered and the others
+        did too or GRACE_S passed, or once every question asked is over."""
+        addrs = list(self.known)
+        need = len(addrs) // 2 + 1
+        cond = threading.Condition()
+        answers, over = [], []
+
+        def one(addr):
+            text = None
+            try:
+                text = self.ask(addr)
+            except Exception:  # noqa: BLE001 - any failure is just no answer
                 pass
             finally:
-                conn.disconnect()
+                with self.in_flight_lock:
+                    self.in_flight.discard(addr)
+                with cond:
+                    if text is not None:
+                        answers.append(text)
+                    over.append(addr)
+                    cond.notify_all()
 
-        threads = [threading.Thread(target=ask, args=(a,), daemon=True) for a in list(self.known)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(2)
-        return list(out)
+        asked = 0
+        for addr in addrs:
+            with self.in_flight_lock:
+                if addr in self.in_flight:
+                    continue  # still waiting on its last question (paused?)
+                self.in_flight.add(addr)
+            threading.Thread(target=one, args=(addr,), daemon=True).start()
+            asked += 1
+        # Bound for a question: connect timeout + reply timeout (+ a retry's connect).
+        deadline = time.monotonic() + 3 * self.ASK_TIMEOUT_S + 0.1
+        quorum_at = None
+        with cond:
+            while len(over) < asked:
+                now = time.monotonic()
+                if quorum_at is None and len(answers) >= need:
+                    quorum_at = now
+                end = quorum_at + self.GRACE_S if quorum_at is not None else deadline
+                if now >= end:
+                    break
+                cond.wait(end - now)
+            return list(answers)
 
     def refresh(self):
-        best_epoch = [-1] * SLOTS
-        owner = [None] * SLOTS
+        texts = self.views()
+        with self.merge_lock:
+            return self.merge(texts)
+
+    def merge(self, texts):
+        """Apply CLUSTER NODES texts (views() order) to the slot map."""
+        claims = {}  # (epoch, addr, lo, hi) -> first view claiming it
         known = list(self.known)
-        for text in self.views():
+        for n, text in enumerate(texts):
             for line in text.splitlines():
                 f = line.split()
                 if len(f) < 8:
@@ -255,32 +361,63 @@ class Topology:
                     if r.startswith("["):
                         continue  # importing/migrating marker, not ownership
                     lo, _, hi = r.partition("-")
-                    for slot in range(int(lo), int(hi or lo) + 1):
-                        if epoch > best_epoch[slot]:
-                            best_epoch[slot], owner[slot] = epoch, addr
+                    claims.setdefault((epoch, addr, int(lo), int(hi or lo)), n)
         self.known = known
-        if any(owner):
-            # Keep what we had for slots nobody claims now (all owners down).
-            old = self.owner
-            self.owner = [o or old[i] for i, o in enumerate(owner)]
+        self.refreshes += 1
+        if not claims:
+            return False
+        # Highest epoch per slot, never below what earlier rebuilds saw:
+        # claims applied in rising epoch order, each where it is at least the
+        # slot's best so far (equal epochs: the first view's claim goes last,
+        # so it wins, as before, and beats an earlier rebuild's).
+        best_e, best_o = list(self.best_epoch), list(self.best_owner)
+        for (epoch, addr, lo, hi), n in sorted(claims.items(), key=lambda c: (c[0][0], -c[1])):
+            if max(best_e[lo:hi + 1]) <= epoch:
+                best_e[lo:hi + 1] = [epoch] * (hi - lo + 1)
+                best_o[lo:hi + 1] = [addr] * (hi - lo + 1)
+                continue
+            for slot in range(lo, hi + 1):
+                if best_e[slot] <= epoch:
+                    best_e[slot], best_o[slot] = epoch, addr
+        self.best_epoch, self.best_owner = best_e, best_o
+        # Keep what we had for slots nobody ever claimed (all owners down).
+        old = self.owner
+        best = self.best_owner
+        new = list(best) if None not in best else [o or old[i] for i, o in enumerate(best)]
+        if new != old:
+            self.owner = new
             # Stamped after the views came in: every claim seen existed by then.
             t, gained = now_ms(), collections.defaultdict(list)
-            for slot, o in enumerate(self.owner):
+            for slot, o in enumerate(new):
                 if o is not None and o != old[slot]:
                     gained[o].append(slot)
             for o, slots in gained.items():
                 self.history.append((t, o, to_ranges(slots)))
-            return True
-        return False
+        return True
 
     def loop(self, stop):
+        last = float("-inf")
         while not stop.is_set():
-            self.wanted.wait(self.PERIOD_S)
-            self.wanted.clear()
+            now = time.monotonic()
+            period = self.FAST_S if now < self.failing_until else self.PERIOD_S
+            if now < last + period:
+                self.wanted.wait(last + period - now)
             if stop.is_set():
                 return
-            self.refresh()
-            stop.wait(self.MIN_GAP_S)
+            gap = last + self.MIN_GAP_S - time.monotonic()
+            if gap > 0 and stop.wait(gap):
+                return
+            # Cleared before the start is taken: trouble after it is served by
+            # the next rebuild, failures before it by this one.
+            self.wanted.clear()
+            last = time.monotonic()
+            try:
+                self.refresh()
+            except Exception as e:  # noqa: BLE001 - keep the slot map alive
+                log("slot map rebuild failed: %r" % e)
+            with self.done_cond:
+                self.last_done_start = max(self.last_done_start, last)
+                self.done_cond.notify_all()
 
 
 class Client:
@@ -469,6 +606,7 @@ class Checker:
                 # links each key's history (see "History" above).
                 reply, addr = client.call("set", slot, "SET", self.keys[k], str(v), "GET")
             except Failure as f:
+                t_fail = time.monotonic()
                 if definite(f.kind):
                     self.refused[k].add(v)
                     self.stats.outcome("refused")
@@ -476,7 +614,9 @@ class Checker:
                     self.stats.outcome("ambiguous")
                     amb.append(Write(k, v, slot, self.node_index(f.addr), t_sent / 1000.0, now_us() / 1000.0,
                                      False, None, -1, None, client.last_conn, f.kind == "timeout"))
-                time.sleep(0.05)  # don't spin on a node that is down
+                # Route the next write by a slot map rebuilt after this
+                # failure (that also keeps it from spinning on a dead node).
+                self.topo.await_refresh(t_fail, self.stop)
                 continue
             t_ack = now_us()
             conn = client.last_conn
@@ -525,7 +665,7 @@ class Checker:
             try:
                 reply, addr = client.call("get", self.key_slots[k], "GET", self.keys[k])
             except Failure:
-                time.sleep(0.05)
+                self.topo.await_refresh(time.monotonic(), self.stop)
                 continue
             v = 0 if reply is None else int(reply)
             reads.add(t_sent, now_us(), self.key_slots[k], self.node_index(addr), k, v)
@@ -649,7 +789,7 @@ def build_claims(topo_history, faults, acks_by_done):
     """Who took which slots when, from what the run saw: (t_ms, owner,
     ranges, source), sorted by time. Every source sees a takeover at or after
     it happened (run.sh polls, the first write on the new owner needs the
-    client to find it, our slot map is rebuilt every second), so a node found
+    client to find it, our slot map is rebuilt periodically), so a node found
     superseded at t really was; one not found may just not be known yet."""
     claims = [(t, o, r, "slot map") for t, o, r in topo_history]
     done_times = [w.done for w in acks_by_done]
@@ -1325,6 +1465,8 @@ def self_test():
     h = run([ack(1, "A", 100, 0), ack(2, "A", 200, 0)], {}, [read("A", 300, 0)])
     assert not h["lost"] and dict(h["read_counts"]) == {"undetermined": 1}
 
+    topology_self_test()
+
     # report() end to end on scenario 2 + 3 (two keys), through the real logs.
     args = argparse.Namespace(nodes=["A", "B"], keys=2, writers=1, readers=1, rate=0, wait_ms=500)
     ch = Checker(args)
@@ -1353,6 +1495,103 @@ def self_test():
     sys.stdout.write(text)
     print("self-test passed")
     return 0
+
+
+def topology_self_test():
+    """Topology without a cluster: the slot map built from CLUSTER NODES
+    texts, and the refresh's timing with a fake node that never answers."""
+
+    def line(addr, flags, epoch, *slots):
+        return "%s %s@1 %s - 0 0 %d connected %s" % (addr.replace(":", "") * 4, addr, flags, epoch, " ".join(slots))
+
+    def view(*lines):
+        return "\n".join(lines) + "\n"
+
+    A, B, C, D = "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.4:1"
+    t = Topology([A, B])
+    assert t.merge([view(line(A, "myself,master", 1, "0-8191"), line(B, "master", 2, "8192-16383"),
+                         line(C, "slave", 1), line(D, "slave", 2))])
+    assert t.owner[0] == A and t.owner[8191] == A and t.owner[8192] == B and t.known == [A, B, C, D]
+    # A partitioned old primary still claims its slots with a lower epoch; a
+    # failed one is not a claim; the highest epoch wins whatever the order.
+    promoted = view(line(A, "master,fail", 1), line(B, "myself,master", 2, "8192-16383"),
+                    line(C, "master", 3, "0-8191"), line(D, "slave", 2))
+    stale = view(line(A, "myself,master", 1, "0-8191"), line(B, "master", 2, "8192-16383"),
+                 line(C, "slave", 1), line(D, "slave", 2))
+    assert t.merge([stale, promoted]) and t.owner[0] == C and t.owner[8191] == C and t.owner[8192] == B
+    assert [(o, r) for _, o, r in t.history] == [(A, [(0, 8191)]), (B, [(8192, 16383)]), (C, [(0, 8191)])]
+    # A later rebuild that only heard stale views does not undo the promotion.
+    t.merge([stale])
+    assert t.owner[0] == C and len(t.history) == 3
+    # Nobody claims a slot (its owner failed, no promotion yet): kept as it was.
+    t.merge([view(line(C, "master,fail", 3), line(B, "myself,master", 2, "8192-16383"))])
+    assert t.owner[0] == C
+    # Part of a range taken at a higher epoch (a resharded slot), and a tie
+    # (equal epochs): the first view's claim wins, as it always did.
+    t.merge([view(line(D, "myself,master", 4, "100"), line(C, "master", 3, "0-8191"))])
+    assert t.owner[99] == C and t.owner[100] == D and t.owner[101] == C
+    t.merge([view(line(A, "master", 9, "16000-16383")), view(line(B, "master", 9, "16000-16383"))])
+    assert t.owner[16000] == A and t.owner[15999] == B
+    # A MOVED patch lasts until the next rebuild.
+    t.moved(5, B)
+    assert t.owner[5] == B
+    t.merge([promoted])
+    assert t.owner[5] == C
+
+    class Fake(Topology):
+        """Nodes n1..n6; "frozen" ones never answer (a SIGSTOPped node: the
+        question times out after ASK_TIMEOUT_S)."""
+
+        def __init__(self):
+            super().__init__(["n%d" % i for i in range(1, 7)])
+            self.frozen, self.asked, self.text = {"n6"}, collections.Counter(), stale
+
+        def ask(self, addr):
+            self.asked[addr] += 1
+            if addr in self.frozen:
+                time.sleep(self.ASK_TIMEOUT_S)
+                raise redis.exceptions.TimeoutError("Timeout reading from socket")
+            time.sleep(0.002)
+            return self.text
+
+    # A frozen node costs neither its timeout nor a second question while the
+    # first is pending; a majority of answers plus the grace is enough.
+    f = Fake()
+    t0 = time.monotonic()
+    assert f.refresh() and f.owner[0] == A
+    took = time.monotonic() - t0
+    assert took < f.ASK_TIMEOUT_S / 2, took
+    t0 = time.monotonic()
+    f.text = promoted
+    assert f.refresh() and f.owner[0] == C and f.asked["n6"] == 1 and f.asked["n1"] == 2
+    assert time.monotonic() - t0 < f.ASK_TIMEOUT_S / 2
+    # Fewer than a majority answering: the rebuild waits for the questions.
+    f = Fake()
+    f.frozen = {"n4", "n5", "n6"}
+    t0 = time.monotonic()
+    f.refresh()
+    assert time.monotonic() - t0 >= f.ASK_TIMEOUT_S * 0.9 and f.owner[0] == A
+    # The background rebuilds: a thread that failed gets a map rebuilt after
+    # its failure within about a rebuild's time, not a period.
+    f = Fake()
+    f.PERIOD_S = 5.0
+    stop = threading.Event()
+    th = threading.Thread(target=f.loop, args=(stop,), daemon=True)
+    th.start()
+    assert f.await_refresh(time.monotonic()) and f.owner[0] == A
+    time.sleep(0.3)  # the frozen node's first question is over now
+    f.text = promoted
+    t0 = time.monotonic()
+    assert f.await_refresh(t0) and f.owner[0] == C
+    assert time.monotonic() - t0 < 0.15, time.monotonic() - t0
+    # While trouble is recent, rebuilds come every FAST_S without being asked.
+    n = f.refreshes
+    time.sleep(0.35)
+    assert f.refreshes - n >= 2, f.refreshes - n
+    stop.set()
+    f.trouble()
+    th.join(1)
+    assert not th.is_alive()
 
 
 def main():
