@@ -838,6 +838,19 @@ mod tests {
             }
         }
 
+        /// Nodes 0, 1, 2 serve the slots congruent to their index mod 3,
+        /// at config epochs 1, 2, 3.
+        fn three_primaries(&mut self) {
+            for i in 0..3 {
+                let me = self.nodes[i].myself;
+                for s in (0..SLOTS).filter(|s| s % 3 == i) {
+                    self.nodes[i].add_slot(s as u16, me);
+                }
+                self.nodes[i].me_mut().config_epoch = i as u64 + 1;
+                self.nodes[i].current_epoch = i as u64 + 1;
+            }
+        }
+
         fn index_of_port(&self, bus_port: u16) -> Option<usize> {
             self.nodes.iter().position(|t| t.me().bus_port == bus_port)
         }
@@ -969,14 +982,7 @@ mod tests {
     #[test]
     fn a_stopped_primary_is_replaced_by_its_replica_and_rejoins_as_its_replica() {
         let mut net = Net::new(6);
-        for i in 0..3 {
-            let me = net.nodes[i].myself;
-            for s in (0..SLOTS).filter(|s| s % 3 == i) {
-                net.nodes[i].add_slot(s as u16, me);
-            }
-            net.nodes[i].me_mut().config_epoch = i as u64 + 1;
-            net.nodes[i].current_epoch = 3;
-        }
+        net.three_primaries();
         for i in 1..6 {
             net.nodes[i].start_handshake("127.0.0.1", 7000, 17000, net.now);
         }
@@ -1019,14 +1025,7 @@ mod tests {
     #[test]
     fn moved_slot_spreads_by_epoch_and_silent_node_gets_pfail_then_fail() {
         let mut net = Net::new(3);
-        for i in 0..3 {
-            let me = net.nodes[i].myself;
-            for s in (0..SLOTS).filter(|s| s % 3 == i) {
-                net.nodes[i].add_slot(s as u16, me);
-            }
-            net.nodes[i].me_mut().config_epoch = i as u64 + 1;
-            net.nodes[i].current_epoch = i as u64 + 1;
-        }
+        net.three_primaries();
         for i in 1..3 {
             net.nodes[i].start_handshake("127.0.0.1", 7000, 17000, net.now);
         }
