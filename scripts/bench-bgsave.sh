@@ -63,16 +63,8 @@ saver() {
 
 for s in ringcache redis; do
     port=$(free_port)
-    mkdir -p "$WORK/$s"
-    if [[ $s == ringcache ]]; then
-        "${SERVER_CPU[@]}" ./target/release/ringcache --bind 127.0.0.1 --port "$port" \
-            --dir "$WORK/$s" --save '' >"$WORK/$s/log" 2>&1 &
-    else
-        "${SERVER_CPU[@]}" redis-server --bind 127.0.0.1 --port "$port" --save '' \
-            --appendonly no --dir "$WORK/$s" --logfile "$WORK/$s/log" &
-    fi
-    pid=$!
-    PIDS+=("$pid")
+    start_server "$s" "$port" "$WORK/$s"
+    pid=$SERVER_PID
     wait_ready "$port"
     echo "== $s: loading $KEYS keys"
     summary=$(cli "$port" --pipe <"$WORK/load.resp" | tail -n1)

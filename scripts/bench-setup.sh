@@ -1,6 +1,6 @@
 # Sourced by the benchmark scripts: installs redis-server and redis-tools if
 # missing, builds the release binary, and defines WORK (removed on exit), PIDS
-# (killed on exit), free_port, wait_ready PORT, small_keys N, and SERVER_CPU / CLIENT_CPU
+# (killed on exit), free_port, start_server, wait_ready PORT, small_keys N, and SERVER_CPU / CLIENT_CPU
 # (servers pinned to CPU 0, clients to CPU 1, when there are two CPUs).
 
 SUDO=()
@@ -36,6 +36,23 @@ if command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then
 else
     echo "== note: fewer than 2 CPUs or no taskset: servers and client are not pinned"
 fi
+
+# start_server ringcache|redis PORT DIR: starts a server pinned to the server
+# CPU on loopback without save points or AOF, logging to DIR/log; its pid goes
+# to PIDS and SERVER_PID.
+start_server() {
+    local kind=$1 port=$2 dir=$3
+    mkdir -p "$dir"
+    if [[ $kind == ringcache ]]; then
+        "${SERVER_CPU[@]}" ./target/release/ringcache --bind 127.0.0.1 --port "$port" \
+            --dir "$dir" --save '' >"$dir/log" 2>&1 &
+    else
+        "${SERVER_CPU[@]}" redis-server --bind 127.0.0.1 --port "$port" --save '' \
+            --appendonly no --dir "$dir" --logfile "$dir/log" &
+    fi
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+}
 
 wait_ready() {
     local _

@@ -23,16 +23,11 @@ TESTS=set,get,incr,mset
 source scripts/bench-setup.sh
 
 RC_PORT=$(free_port)
-mkdir -p "$WORK/rc" "$WORK/redis"
-"${SERVER_CPU[@]}" ./target/release/ringcache --bind 127.0.0.1 --port "$RC_PORT" \
-    --dir "$WORK/rc" >"$WORK/rc/log" 2>&1 &
-RC_PID=$!
-PIDS+=("$RC_PID")
+start_server ringcache "$RC_PORT" "$WORK/rc"
+RC_PID=$SERVER_PID
 REDIS_PORT=$(free_port)
-"${SERVER_CPU[@]}" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \
-    --appendonly no --dir "$WORK/redis" --logfile "$WORK/redis/log" &
-REDIS_PID=$!
-PIDS+=("$REDIS_PID")
+start_server redis "$REDIS_PORT" "$WORK/redis"
+REDIS_PID=$SERVER_PID
 wait_ready "$RC_PORT"
 wait_ready "$REDIS_PORT"
 echo "== ringcache pid $RC_PID port $RC_PORT; redis-server $(redis-server --version | awk '{print $3}') pid $REDIS_PID port $REDIS_PORT"

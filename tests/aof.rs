@@ -4,14 +4,14 @@
 
 mod common;
 
-use common::disk::{digest, info, rewrite_and_wait, start_fails, take_dir};
+use common::disk::{digest, info, rewrite_and_wait, save, start_fails, take_dir};
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{cmd, free_port, wait_for, TestNode};
+use common::{cmd, cmd_err, free_port, wait_for, TestNode};
 use redis::Connection;
 
 /// What one writer had acknowledged when the server died: `SET w:W:I I` for
@@ -308,10 +308,7 @@ fn the_aof_is_preferred_over_the_rdb_when_enabled() {
     let mut n = TestNode::start(&["--appendonly", "yes"]);
     let mut c = n.conn();
     cmd(&mut c, &["SET", "k", "from-rdb"]);
-    assert_eq!(
-        redis::cmd("SAVE").query::<String>(&mut c).expect("SAVE"),
-        "OK"
-    );
+    save(&mut c);
     cmd(&mut c, &["SET", "k", "from-aof"]);
     let dir = take_dir(&mut n);
     let copy = tempfile::tempdir().expect("dir");
@@ -447,11 +444,7 @@ fn a_failed_bgsave_turns_writes_away_with_misconf_until_a_save_works() {
         &mut c,
         "rdb_last_bgsave_status"
     ) == "err"));
-    let err = redis::cmd("SET")
-        .arg("b")
-        .arg("2")
-        .query::<()>(&mut c)
-        .expect_err("MISCONF");
+    let err = cmd_err(&mut c, &["SET", "b", "2"]);
     assert_eq!(err.code(), Some("MISCONF"));
     assert!(
         err.to_string().contains("stop-writes-on-bgsave-error"),
@@ -556,11 +549,7 @@ fn a_full_disk_gives_misconf_and_loses_no_acknowledged_write() {
         "first failed write: {misconf}"
     );
     let mut c = n.conn();
-    let err = redis::cmd("SET")
-        .arg("x")
-        .arg("y")
-        .query::<()>(&mut c)
-        .expect_err("full disk");
+    let err = cmd_err(&mut c, &["SET", "x", "y"]);
     assert_eq!(err.code(), Some("MISCONF"));
     assert!(
         err.to_string().contains("Errors writing to the AOF file"),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::disk::{digest, info, start_fails, take_dir};
+use common::disk::{digest, info, redis_dump, save, start_fails, take_dir};
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -171,10 +171,7 @@ fn save_and_bgsave_survive_a_kill_and_count_in_info() {
     );
     let before: u64 = redis::cmd("LASTSAVE").query(&mut c).expect("LASTSAVE");
     std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(
-        redis::cmd("SAVE").query::<String>(&mut c).expect("SAVE"),
-        "OK"
-    );
+    save(&mut c);
     let after: u64 = redis::cmd("LASTSAVE").query(&mut c).expect("LASTSAVE");
     assert!(after > before, "LASTSAVE {before} → {after}");
     assert_eq!(info(&mut c, "rdb_changes_since_last_save"), "0");
@@ -276,16 +273,7 @@ fn a_redis_dump_loads_with_every_key_value_and_ttl() {
     fill(&mut rc, "r");
     let want = dataset(&mut rc);
     let want_digest = digest(&mut rc);
-    assert_eq!(
-        redis::cmd("SAVE").query::<String>(&mut rc).expect("SAVE"),
-        "OK"
-    );
-    let dir = tempfile::tempdir().expect("dir");
-    std::fs::copy(
-        redis.dir.path().join("dump.rdb"),
-        dir.path().join("dump.rdb"),
-    )
-    .expect("copy");
+    let dir = redis_dump(&redis);
     let ours = TestNode::start_in(free_port(), dir, &[]);
     let mut c = ours.conn();
     assert_eq!(dataset(&mut c), want);
@@ -307,10 +295,7 @@ fn a_ringcache_dump_passes_redis_check_rdb_and_loads_in_redis() {
         fill(&mut c, "o");
         let want = dataset(&mut c);
         let want_digest = digest(&mut c);
-        assert_eq!(
-            redis::cmd("SAVE").query::<String>(&mut c).expect("SAVE"),
-            "OK"
-        );
+        save(&mut c);
         let dir = take_dir(&mut n);
         let path = dir.path().join("dump.rdb");
         let check = run_within(
@@ -337,16 +322,7 @@ fn a_redis_dump_with_types_ringcache_lacks_is_refused_by_name() {
     let mut rc = redis.conn();
     cmd(&mut rc, &["SET", "s", "v"]);
     cmd(&mut rc, &["HSET", "h", "f", "v"]);
-    assert_eq!(
-        redis::cmd("SAVE").query::<String>(&mut rc).expect("SAVE"),
-        "OK"
-    );
-    let dir = tempfile::tempdir().expect("dir");
-    std::fs::copy(
-        redis.dir.path().join("dump.rdb"),
-        dir.path().join("dump.rdb"),
-    )
-    .expect("copy");
+    let dir = redis_dump(&redis);
     let out = start_fails(dir.path(), &[]);
     assert!(
         out.contains("Unsupported content") && out.contains("key 'h'"),
@@ -371,10 +347,7 @@ fn damaged_rdb_files_are_refused_never_a_crash() {
             .expect("SET");
     }
     cmd(&mut c, &["SET", "t", "1", "EX", "100"]);
-    assert_eq!(
-        redis::cmd("SAVE").query::<String>(&mut c).expect("SAVE"),
-        "OK"
-    );
+    save(&mut c);
     let good = std::fs::read(n.dir.path().join("dump.rdb")).expect("read dump");
     n.kill();
     let mut rng = fastrand::Rng::with_seed(11);

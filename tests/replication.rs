@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::disk::digest;
-use common::{cmd, info_field, info_names, wait_for, RedisServer, TestNode};
+use common::{cmd, cmd_err, info_field, info_names, wait_for, RedisServer, TestNode};
 use redis::Connection;
 
 fn repl(c: &mut Connection, field: &str) -> String {
@@ -119,11 +119,7 @@ fn a_replica_syncs_then_follows_the_stream_and_refuses_writes() {
         .expect("PTTL");
     assert!(ttl > 500_000 && ttl <= 600_000, "TTL kept: {ttl}");
 
-    let err = redis::cmd("SET")
-        .arg("x")
-        .arg("1")
-        .query::<()>(&mut rc)
-        .expect_err("read-only");
+    let err = cmd_err(&mut rc, &["SET", "x", "1"]);
     assert_eq!(err.code(), Some("READONLY"));
     assert_eq!(
         err.detail(),
@@ -339,11 +335,7 @@ fn info_replication_has_redis_fields_in_both_roles() {
 fn min_replicas_to_write_refuses_writes_without_fresh_replicas() {
     let primary = TestNode::start(&["--min-replicas-to-write", "1"]);
     let mut pc = primary.conn();
-    let err = redis::cmd("SET")
-        .arg("a")
-        .arg("1")
-        .query::<()>(&mut pc)
-        .expect_err("no replica");
+    let err = cmd_err(&mut pc, &["SET", "a", "1"]);
     assert_eq!(err.code(), Some("NOREPLICAS"));
     assert_eq!(err.detail(), Some("Not enough good replicas to write."));
     let got: Option<String> = redis::cmd("GET")

@@ -14,10 +14,7 @@ source "$(dirname "$0")/lib.sh"
 
 delay=${1:-5}
 chaos_check_seconds "$delay"
-chaos_require
-victim=$(chaos_random_primary)
-addr=$(chaos_addr "$victim")
-slots=$(chaos_self_role "$victim" | cut -d' ' -f2)
+chaos_pick_victim
 pid=$(chaos_pid "$victim")
 
 # Whatever stops this script (timeout, Ctrl-C), the victim must come back:

@@ -168,6 +168,15 @@ chaos_random_primary() {
     echo "$p"
 }
 
+# Picks a random current primary of the running cluster for a fault script:
+# sets victim (its index), addr (IP:PORT) and slots (its ranges).
+chaos_pick_victim() {
+    chaos_require
+    victim=$(chaos_random_primary)
+    addr=$(chaos_addr "$victim")
+    slots=$(chaos_self_role "$victim" | cut -d' ' -f2)
+}
+
 # Node i's slot-owner map: one "RANGE OWNER_ID" line per owned range, sorted,
 # then a line "slots=<count>".
 chaos_slot_map() {

@@ -14,11 +14,8 @@ source "$(dirname "$0")/lib.sh"
 
 duration=${1:-5}
 chaos_check_seconds "$duration"
-chaos_require
-victim=$(chaos_random_primary)
-addr=$(chaos_addr "$victim")
+chaos_pick_victim
 ip=$(chaos_ip "$victim")
-slots=$(chaos_self_role "$victim" | cut -d' ' -f2)
 rule="$ip *"
 
 # Lift exactly our rule (other lines in the file are someone else's).

@@ -14,10 +14,7 @@ source "$(dirname "$0")/lib.sh"
 
 duration=${1:-3}
 chaos_check_seconds "$duration"
-chaos_require
-victim=$(chaos_random_primary)
-addr=$(chaos_addr "$victim")
-slots=$(chaos_self_role "$victim" | cut -d' ' -f2)
+chaos_pick_victim
 pid=$(chaos_pid "$victim")
 
 # Never leave the node stopped, however this script ends.

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::gossip::{Connect, Origin, Outbox};
 use super::message::{read_preamble, Message, PREAMBLE};
+use super::topology::Topology;
 use super::{Cluster, LinkTx};
 use crate::server::client::unix_ms;
 use crate::server::Server;
@@ -34,14 +35,7 @@ pub async fn run(listener: TcpListener, srv: Arc<Server>) {
     let mut iteration = 0u64;
     loop {
         // Failure detection and elections act on time, not up to a tick late.
-        let wake = {
-            let t = cluster.view();
-            let now = unix_ms();
-            match (t.election_wake(now), t.next_pfail()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            }
-        };
+        let wake = cluster.view().next_wake(unix_ms());
         let deadline = async {
             match wake {
                 Some(at) => {
@@ -53,28 +47,12 @@ pub async fn run(listener: TcpListener, srv: Arc<Server>) {
         };
         tokio::select! {
             _ = srv.shutdown.wait() => break,
-            _ = tick.tick() => {}
-            _ = deadline => {
-                let offset = replication_offset(&srv);
-                let out = cluster.with(|t, out| {
-                    t.repl_offset = offset;
-                    let now = unix_ms();
-                    t.detect_failures(now, out);
-                    t.update_state(now);
-                    t.handle_replica_failover(now, out);
-                    std::mem::take(out)
-                });
-                apply(&srv, &cluster, out);
-                continue;
+            _ = tick.tick() => {
+                iteration += 1;
+                step(&srv, &cluster, |t, now| t.tick(iteration, now));
             }
+            _ = deadline => step(&srv, &cluster, |t, now| t.on_deadline(now)),
         }
-        iteration += 1;
-        let offset = replication_offset(&srv);
-        let out = cluster.with(|t, _| {
-            t.repl_offset = offset;
-            t.tick(iteration, unix_ms())
-        });
-        apply(&srv, &cluster, out);
     }
     accept.abort();
     cluster.links.lock().clear();
@@ -104,7 +82,7 @@ pub(crate) fn replication_offset(srv: &Server) -> u64 {
 }
 
 /// The primary this node must replicate, as the topology says: `ip:port`.
-fn wanted_upstream(t: &super::topology::Topology) -> Option<(String, u16)> {
+fn wanted_upstream(t: &Topology) -> Option<(String, u16)> {
     let me = t.me();
     if !me.is_replica() {
         return None;
@@ -113,10 +91,27 @@ fn wanted_upstream(t: &super::topology::Topology) -> Option<(String, u16)> {
     (!m.ip.is_empty() && m.port != 0).then(|| (m.ip.clone(), m.port))
 }
 
+/// One change of the topology by the bus: `f` runs with this node's current
+/// replication offset, then its outbox is carried out and replication follows
+/// the roles the topology now says (a promoted replica stops replicating
+/// before its clients notice it owns the slots).
+fn step(srv: &Arc<Server>, cluster: &Arc<Cluster>, f: impl FnOnce(&mut Topology, u64) -> Outbox) {
+    let offset = replication_offset(srv);
+    let (out, upstream) = cluster.with(|t, _| {
+        t.repl_offset = offset;
+        (f(t, unix_ms()), wanted_upstream(t))
+    });
+    follow_upstream(srv, upstream);
+    apply(srv, cluster, out);
+}
+
 /// Starts, moves or stops replication to match the topology: CLUSTER
 /// REPLICATE, a promotion, or a demoted primary following the winner.
 pub(crate) fn follow_topology(srv: &Arc<Server>, cluster: &Cluster) {
-    let wanted = wanted_upstream(&cluster.view());
+    follow_upstream(srv, wanted_upstream(&cluster.view()));
+}
+
+fn follow_upstream(srv: &Arc<Server>, wanted: Option<(String, u16)>) {
     let current = srv
         .upstream
         .get()
@@ -131,11 +126,8 @@ pub(crate) fn follow_topology(srv: &Arc<Server>, cluster: &Cluster) {
     }
 }
 
-/// Carries out what the topology asked for, and makes replication follow
-/// the roles it now says (a promoted replica stops replicating before its
-/// clients notice it owns the slots).
+/// Carries out what the topology asked for.
 fn apply(srv: &Arc<Server>, cluster: &Arc<Cluster>, mut out: Outbox) {
-    follow_topology(srv, cluster);
     match out.pause_writes.take() {
         Some(0) => {
             srv.pause.update(|_| crate::server::Pause::default());
@@ -282,12 +274,7 @@ async fn serve_link(
                 break;
             }
         };
-        let offset = replication_offset(srv);
-        let out = cluster.with(|t, _| {
-            t.repl_offset = offset;
-            t.on_message(msg, &origin, unix_ms())
-        });
-        apply(srv, cluster, out);
+        step(srv, cluster, |t, now| t.on_message(msg, &origin, now));
     }
     writer.abort();
 }

@@ -40,17 +40,13 @@ const ORPHAN_GRACE_MS: u64 = 5000;
 pub struct Election {
     /// When the election starts (or started); 0 = none scheduled.
     pub auth_time: u64,
-    /// The vote request went out.
-    pub auth_sent: bool,
     /// Siblings with a larger offset when the election was scheduled.
     pub auth_rank: usize,
-    /// Votes received for `auth_epoch`.
-    pub auth_count: usize,
     /// The epoch this election runs in.
     pub auth_epoch: u64,
-    /// When the vote request went out.
+    /// When the vote request went out (0: not yet).
     pub auth_sent_at: u64,
-    /// Voters already counted in `auth_epoch`.
+    /// Primaries that voted for us in `auth_epoch`.
     voters: Vec<NodeId>,
     /// Manual failover deadline (unix ms); 0 = none.
     pub mf_end: u64,
@@ -60,6 +56,13 @@ pub struct Election {
     pub mf_master_offset: Option<u64>,
     /// On a replica: caught up (or FORCE), the election may start.
     pub mf_can_start: bool,
+}
+
+impl Election {
+    /// The vote request went out.
+    pub fn auth_sent(&self) -> bool {
+        self.auth_sent_at != 0
+    }
 }
 
 /// How `CLUSTER FAILOVER` was asked to proceed.
@@ -125,8 +128,7 @@ impl Topology {
         if now.saturating_sub(e.auth_time) > auth_retry {
             // A new election: give the FAIL time to spread, let the replica
             // with the most data go first.
-            e.auth_count = 0;
-            e.auth_sent = false;
+            e.auth_sent_at = 0;
             e.voters.clear();
             if manual {
                 e.auth_time = now;
@@ -147,7 +149,7 @@ impl Topology {
             self.broadcast_pong(out, now);
             return;
         }
-        if !self.election.auth_sent && !manual {
+        if !self.election.auth_sent() && !manual {
             let rank = self.my_rank();
             let e = &mut self.election;
             if rank > e.auth_rank {
@@ -159,12 +161,11 @@ impl Topology {
         if now < e.auth_time || now - e.auth_time > auth_timeout {
             return;
         }
-        if !e.auth_sent {
+        if !e.auth_sent() {
             self.current_epoch += 1;
             let epoch = self.current_epoch;
             let e = &mut self.election;
             e.auth_epoch = epoch;
-            e.auth_sent = true;
             e.auth_sent_at = now;
             tracing::info!("Starting a failover election for epoch {epoch}.");
             self.touch_durable();
@@ -175,7 +176,7 @@ impl Topology {
             self.broadcast_message(out, m);
             return;
         }
-        if self.election.auth_count >= self.quorum() {
+        if self.election.voters.len() >= self.quorum() {
             tracing::info!("Failover election won: I'm the new master.");
             let epoch = self.election.auth_epoch;
             if self.me().config_epoch < epoch {
@@ -303,7 +304,6 @@ impl Topology {
         let e = &mut self.election;
         if voter && h.current_epoch >= e.auth_epoch && !e.voters.contains(sender) {
             e.voters.push(*sender);
-            e.auth_count += 1;
             self.handle_replica_failover(now, out);
         }
     }
@@ -491,11 +491,26 @@ impl Topology {
         }
     }
 
-    /// When the bus should run `handle_replica_failover` next, if sooner
-    /// than its tick: the scheduled start of this replica's election.
-    pub fn election_wake(&self, now: u64) -> Option<u64> {
+    /// When the bus should call `on_deadline`, if there is something due
+    /// between ticks: the next PFAIL deadline, or this replica's election.
+    pub fn next_wake(&self, now: u64) -> Option<u64> {
         let e = &self.election;
-        (self.me().is_replica() && !e.auth_sent && e.auth_time > now).then_some(e.auth_time)
+        let election =
+            (self.me().is_replica() && !e.auth_sent() && e.auth_time > now).then_some(e.auth_time);
+        match (election, self.next_pfail()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The time-driven part of the tick, run at `next_wake`: failure
+    /// detection, the cluster state it changes, and the election.
+    pub fn on_deadline(&mut self, now: u64) -> Outbox {
+        let mut out = Outbox::default();
+        self.detect_failures(now, &mut out);
+        self.update_state(now);
+        self.handle_replica_failover(now, &mut out);
+        out
     }
 
     /// Whether a PING's sender may count on us for its lease: we see it as a
@@ -681,9 +696,9 @@ mod tests {
             "delay 500-999 ms: {start}"
         );
         t.handle_replica_failover(start - 1, &mut out);
-        assert!(!t.election.auth_sent);
+        assert!(!t.election.auth_sent());
         t.handle_replica_failover(start, &mut out);
-        assert!(t.election.auth_sent);
+        assert!(t.election.auth_sent());
         assert_eq!(t.election.auth_epoch, 4, "current epoch bumped");
         let mut ack = request_from_r(4, 0);
         ack.master = None;

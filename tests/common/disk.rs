@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis::Connection;
 
-use super::{free_port, info_field, run_within, wait_for, TestNode};
+use super::{free_port, info_field, run_within, wait_for, RedisServer, TestNode};
 
 /// One field of `INFO persistence`.
 pub fn info(c: &mut Connection, field: &str) -> String {
@@ -19,6 +19,25 @@ pub fn digest(c: &mut Connection) -> String {
         .arg("DIGEST")
         .query(c)
         .expect("DEBUG DIGEST")
+}
+
+/// `SAVE`, which must answer OK.
+pub fn save(c: &mut Connection) {
+    let r: String = redis::cmd("SAVE").query(c).expect("SAVE");
+    assert_eq!(r, "OK");
+}
+
+/// Saves a redis-server's dataset and copies its `dump.rdb` into a new
+/// directory, for a ringcache to start in.
+pub fn redis_dump(redis: &RedisServer) -> tempfile::TempDir {
+    save(&mut redis.conn());
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::copy(
+        redis.dir.path().join("dump.rdb"),
+        dir.path().join("dump.rdb"),
+    )
+    .expect("copy");
+    dir
 }
 
 /// Runs BGREWRITEAOF and waits until it has finished.

@@ -313,6 +313,18 @@ pub fn cmd(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
     cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
+/// Runs a command that must fail; returns its error.
+pub fn cmd_err(c: &mut redis::Connection, args: &[&str]) -> redis::RedisError {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    match cmd.query::<redis::Value>(c) {
+        Ok(v) => panic!("{args:?} succeeded: {v:?}"),
+        Err(e) => e,
+    }
+}
+
 /// Fails unless python3 with redis-py is installed (CI installs it).
 pub fn need_redis_py() {
     let ok = Command::new("python3")
