@@ -28,6 +28,11 @@ use super::topology::{NodeFlags, NodeId, Topology};
 pub const MF_PAUSED: u8 = 1;
 /// Auth-request flag: vote even though the primary is not FAIL (manual).
 pub const MF_FORCEACK: u8 = 2;
+/// How long a primary waits after pausing writes before it tells the replica
+/// its offset. Sessions check the pause before they run a command, on their
+/// own threads, so a write that passed the check just before the pause may
+/// still be running; the offset is read once those are done.
+const MF_PAUSE_SETTLE_MS: u64 = 50;
 /// How long a manual failover may take (ms).
 pub const MF_TIMEOUT_MS: u64 = 5000;
 /// A primary keeps at least this many replicas before one may migrate.
@@ -52,6 +57,11 @@ pub struct Election {
     pub mf_end: u64,
     /// On a primary: the replica doing the manual failover.
     pub mf_replica: Option<NodeId>,
+    /// On a primary: writes paused long enough that none is still running,
+    /// so the offset in our headers is final (see [`MF_PAUSE_SETTLE_MS`]).
+    pub mf_paused: bool,
+    /// On a primary: when writes were paused.
+    pub mf_paused_at: u64,
     /// On a replica: the primary's offset once it paused writes.
     pub mf_master_offset: Option<u64>,
     /// On a replica: caught up (or FORCE), the election may start.
@@ -368,19 +378,20 @@ impl Topology {
         self.election = Election {
             mf_end: now + MF_TIMEOUT_MS,
             mf_replica: Some(*sender),
+            mf_paused_at: now,
             ..Election::default()
         };
         out.pause_writes = Some(now + MF_TIMEOUT_MS * 2);
-        // The replica learns our final offset from this PING's header.
-        self.send_ping(sender, now, out);
     }
 
     /// A message from our primary during a manual failover: once it says it
-    /// paused, its offset is the one to reach.
+    /// paused, its offset is the one to reach. The latest one counts, though
+    /// the primary only says so once its offset is final.
     pub fn on_master_header(&mut self, sender: &NodeId, h: &Header) {
         let e = &mut self.election;
         if e.mf_end != 0
-            && e.mf_master_offset.is_none()
+            && !e.mf_can_start
+            && e.mf_master_offset != Some(h.repl_offset)
             && h.mflags & MF_PAUSED != 0
             && self.nodes[&self.myself].master == Some(*sender)
         {
@@ -405,7 +416,11 @@ impl Topology {
         }
         if self.me().is_master() {
             if let Some(r) = self.election.mf_replica {
-                self.send_ping(&r, now, out);
+                // Each PING's header carries the offset, read at this step.
+                if now >= self.election.mf_paused_at + MF_PAUSE_SETTLE_MS {
+                    self.election.mf_paused = true;
+                    self.send_ping(&r, now, out);
+                }
             }
             return;
         }
@@ -424,6 +439,7 @@ impl Topology {
         let e = &mut self.election;
         e.mf_end = 0;
         e.mf_replica = None;
+        e.mf_paused = false;
         e.mf_master_offset = None;
         e.mf_can_start = false;
     }
@@ -431,7 +447,7 @@ impl Topology {
     /// The header flags this node sends: PAUSED while its writes are paused
     /// for a replica's manual failover.
     pub fn mflags(&self) -> u8 {
-        if self.election.mf_end != 0 && self.election.mf_replica.is_some() {
+        if self.election.mf_end != 0 && self.election.mf_paused {
             MF_PAUSED
         } else {
             0
@@ -759,6 +775,38 @@ mod tests {
         assert!(b.confirms(&id(b'a'), &empty), "an empty claim is confirmed");
         // Replicas and lone primaries are not limited.
         assert_eq!(cluster(b'r').lease_until(), u64::MAX);
+    }
+
+    #[test]
+    fn a_manual_failover_waits_for_the_paused_primarys_final_offset() {
+        let mut c = cluster(b'c');
+        let mut out = Outbox::default();
+        c.on_mf_start(&id(b'r'), 10_000, &mut out);
+        assert_eq!(out.pause_writes, Some(10_000 + MF_TIMEOUT_MS * 2));
+        // Writes that passed the pause check may still be running: the
+        // offset is not announced as final yet.
+        c.manual_failover_tick(10_000 + MF_PAUSE_SETTLE_MS - 1, &mut out);
+        assert_eq!(c.header().mflags & MF_PAUSED, 0);
+        c.repl_offset = 150;
+        c.manual_failover_tick(10_000 + MF_PAUSE_SETTLE_MS, &mut out);
+        let h = c.header();
+        assert_ne!(h.mflags & MF_PAUSED, 0);
+        assert_eq!(h.repl_offset, 150);
+
+        let mut r = cluster(b'r');
+        r.election.mf_end = 15_000;
+        let mut paused = h.clone();
+        paused.repl_offset = 100;
+        r.on_master_header(&id(b'c'), &paused);
+        r.on_master_header(&id(b'c'), &h);
+        r.repl_offset = 100;
+        r.manual_failover_tick(10_100, &mut out);
+        assert!(!r.election.mf_can_start, "the latest offset counts");
+        r.repl_offset = 150;
+        r.manual_failover_tick(10_200, &mut out);
+        assert!(r.election.mf_can_start);
+        c.reset_manual_failover(&mut out);
+        assert_eq!(out.pause_writes, Some(0), "writes resume");
     }
 
     #[test]
