@@ -131,6 +131,12 @@ pub struct Config {
     /// A primary that loses its last slot becomes a replica of the new owner.
     #[serde(deserialize_with = "yes_no_bool")]
     pub cluster_allow_replica_migration: bool,
+    /// This replica never fails over on its own (manual failover still runs).
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub cluster_replica_no_failover: bool,
+    /// A replica whose data is older than `node-timeout * factor` (+ the
+    /// primary's 10 s ping period) does not fail over; 0 = any age.
+    pub cluster_replica_validity_factor: u64,
     /// Absolute path of the `--config` file ("" when started without one).
     #[serde(skip)]
     pub config_file: String,
@@ -250,6 +256,8 @@ impl Config {
             require_full_coverage: self.cluster_require_full_coverage,
             allow_reads_when_down: self.cluster_allow_reads_when_down,
             allow_replica_migration: self.cluster_allow_replica_migration,
+            replica_no_failover: self.cluster_replica_no_failover,
+            replica_validity_factor: self.cluster_replica_validity_factor,
             announce_ip: self.cluster_announce_ip.clone(),
         }
     }
@@ -525,6 +533,24 @@ pub static OPTIONS: &[ConfigOption] = &[
         |c| yes_no(c.cluster_allow_replica_migration).into(),
         |c, v| {
             c.cluster_allow_replica_migration = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "cluster-replica-no-failover",
+        Kind::Bool,
+        |c| yes_no(c.cluster_replica_no_failover).into(),
+        |c, v| {
+            c.cluster_replica_no_failover = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "cluster-replica-validity-factor",
+        Kind::Int(0, I32),
+        |c| c.cluster_replica_validity_factor.to_string(),
+        |c, v| {
+            c.cluster_replica_validity_factor = v.int() as u64;
             Ok(())
         },
     ),

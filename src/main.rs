@@ -115,6 +115,10 @@ struct Flags {
     cluster_allow_reads_when_down: Option<String>,
     #[arg(long = "cluster-allow-replica-migration")]
     cluster_allow_replica_migration: Option<String>,
+    #[arg(long = "cluster-replica-no-failover")]
+    cluster_replica_no_failover: Option<String>,
+    #[arg(long = "cluster-replica-validity-factor")]
+    cluster_replica_validity_factor: Option<u64>,
 }
 
 impl Flags {
@@ -204,6 +208,14 @@ impl Flags {
         add(
             "cluster-allow-replica-migration",
             self.cluster_allow_replica_migration.clone(),
+        );
+        add(
+            "cluster-replica-no-failover",
+            self.cluster_replica_no_failover.clone(),
+        );
+        add(
+            "cluster-replica-validity-factor",
+            self.cluster_replica_validity_factor.map(|n| n.to_string()),
         );
         v
     }

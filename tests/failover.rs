@@ -330,6 +330,50 @@ fn a_killed_primary_is_replaced_and_rejoins_as_a_replica() {
 }
 
 #[test]
+fn a_replica_set_to_no_failover_waits_until_that_is_lifted() {
+    let mut c = TestCluster::start_timeout(3, 1, NODE_TIMEOUT, &[]);
+    let victim = 2;
+    let replica = replica_of(&c, victim);
+    let slot = {
+        let me = nodes_line(&c.nodes[victim], |f| f[2].contains("myself")).unwrap();
+        me[8].split('-').next().unwrap().parse::<u16>().unwrap()
+    };
+    let set = |n: &TestNode, v: &str| n.text(&["CONFIG", "SET", "cluster-replica-no-failover", v]);
+    assert_eq!(set(&c.nodes[replica], "yes"), "OK");
+    let rid = myid(&c.nodes[replica]);
+    assert!(
+        wait_for(Duration::from_secs(5), || c
+            .nodes
+            .iter()
+            .all(|n| nodes_line(n, |f| f[0] == rid).is_some_and(|f| f[2]
+                .contains("slave")
+                && f[2].ends_with("nofailover")))),
+        "the flag did not reach every node"
+    );
+    let vid = myid(&c.nodes[victim]);
+    c.nodes[victim].kill();
+    assert!(
+        wait_for(Duration::from_secs(5), || nodes_line(
+            &c.nodes[replica],
+            |f| f[0] == vid
+        )
+        .is_some_and(|f| f[2].split(',').any(|x| x == "fail"))),
+        "the killed primary was not marked FAIL"
+    );
+    // An election would have started 0.5-1 s after FAIL.
+    thread::sleep(Duration::from_millis(2500));
+    assert!(
+        !owns(&c.nodes[replica], slot),
+        "promoted despite nofailover"
+    );
+    assert_eq!(set(&c.nodes[replica], "no"), "OK");
+    assert!(
+        wait_for(Duration::from_secs(10), || owns(&c.nodes[replica], slot)),
+        "not promoted once nofailover was lifted"
+    );
+}
+
+#[test]
 fn a_paused_primary_is_replaced_and_acknowledges_nothing_after_it_resumes() {
     let mut c = TestCluster::start_timeout(3, 1, NODE_TIMEOUT, &[]);
     let victim = 1;

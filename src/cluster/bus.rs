@@ -81,6 +81,23 @@ pub(crate) fn replication_offset(srv: &Server) -> u64 {
     }
 }
 
+/// How old a replica's data may be: ms since the last byte from its primary,
+/// or since the link went down (Redis's data age). 0 on a primary.
+fn replication_data_age(srv: &Server, now: u64) -> u64 {
+    use std::sync::atomic::Ordering::Relaxed;
+    match srv.upstream.get() {
+        Some(up) if srv.upstream.is_replica() => {
+            let since = if up.link_up.load(Relaxed) {
+                up.last_io_ms.load(Relaxed)
+            } else {
+                up.down_since_ms.load(Relaxed)
+            };
+            now.saturating_sub(since)
+        }
+        _ => 0,
+    }
+}
+
 /// The primary this node must replicate, as the topology says: `ip:port`.
 fn wanted_upstream(t: &Topology) -> Option<(String, u16)> {
     let me = t.me();
@@ -97,9 +114,12 @@ fn wanted_upstream(t: &Topology) -> Option<(String, u16)> {
 /// before its clients notice it owns the slots).
 fn step(srv: &Arc<Server>, cluster: &Arc<Cluster>, f: impl FnOnce(&mut Topology, u64) -> Outbox) {
     let offset = replication_offset(srv);
+    let now = unix_ms();
+    let age = replication_data_age(srv, now);
     let (out, upstream) = cluster.with(|t, _| {
         t.repl_offset = offset;
-        (f(t, unix_ms()), wanted_upstream(t))
+        t.repl_data_age = age;
+        (f(t, now), wanted_upstream(t))
     });
     follow_upstream(srv, upstream);
     apply(srv, cluster, out);

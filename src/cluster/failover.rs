@@ -33,6 +33,8 @@ pub const MF_FORCEACK: u8 = 2;
 /// own threads, so a write that passed the check just before the pause may
 /// still be running; the offset is read once those are done.
 const MF_PAUSE_SETTLE_MS: u64 = 50;
+/// How often "unable to failover" is logged again (ms).
+const CANT_FAILOVER_RELOG_MS: u64 = 10_000;
 /// How long a manual failover may take (ms).
 pub const MF_TIMEOUT_MS: u64 = 5000;
 /// A primary keeps at least this many replicas before one may migrate.
@@ -66,6 +68,8 @@ pub struct Election {
     pub mf_master_offset: Option<u64>,
     /// On a replica: caught up (or FORCE), the election may start.
     pub mf_can_start: bool,
+    /// When "unable to failover" was last logged.
+    pub cant_failover_logged: u64,
 }
 
 impl Election {
@@ -105,6 +109,29 @@ impl Topology {
         self.settings.node_timeout
     }
 
+    /// True when this replica lost its primary too long ago to take over
+    /// (Redis's rule: the data age beyond the node timeout that detection
+    /// needs exceeds the ping period plus `node-timeout * validity-factor`).
+    fn data_too_old(&self) -> bool {
+        let factor = self.settings.replica_validity_factor;
+        let nt = self.node_timeout();
+        let mut age = self.repl_data_age;
+        if age > nt {
+            age -= nt;
+        }
+        factor != 0 && age > crate::repl::primary::PING_PERIOD_MS + nt.saturating_mul(factor)
+    }
+
+    /// Keeps this node's NOFAILOVER flag, which is gossiped and shown in
+    /// CLUSTER NODES, in step with `cluster-replica-no-failover`.
+    pub fn update_myself_flags(&mut self) {
+        let want = self.settings.replica_no_failover;
+        if self.me().flags.has(NodeFlags::NOFAILOVER) != want {
+            self.me_mut().flags.set(NodeFlags::NOFAILOVER, want);
+            self.changes.save = true;
+        }
+    }
+
     /// Siblings (replicas of my primary) with a larger replication offset.
     fn my_rank(&self) -> usize {
         let Some(m) = self.me().master else { return 0 };
@@ -130,6 +157,15 @@ impl Topology {
             || master.slots.is_empty()
             || (me.flags.has(NodeFlags::NOFAILOVER) && !manual)
         {
+            return;
+        }
+        if !manual && self.data_too_old() {
+            if now.saturating_sub(self.election.cant_failover_logged) >= CANT_FAILOVER_RELOG_MS {
+                self.election.cant_failover_logged = now;
+                tracing::warn!(
+                    "Currently unable to failover: Disconnected from master for longer than allowed. Please check the 'cluster-replica-validity-factor' configuration option."
+                );
+            }
             return;
         }
         let auth_timeout = (self.node_timeout() * 2).max(2000);
@@ -726,6 +762,38 @@ mod tests {
         assert_eq!(t.owner(2), Some(id(b'r')));
         assert_eq!(t.me().config_epoch, 4);
         assert_eq!(t.lease_until(), start + 15_000, "the votes start the lease");
+    }
+
+    #[test]
+    fn a_replica_with_stale_data_or_no_failover_set_does_not_elect_itself() {
+        let elects = |t: &mut Topology| {
+            let mut out = Outbox::default();
+            t.election = Election::default();
+            t.handle_replica_failover(200_000, &mut out);
+            t.election.auth_time != 0
+        };
+        let mut t = cluster(b'r');
+        fail(&mut t, b'c');
+        let nt = t.settings.node_timeout;
+        // Allowed: the node timeout detection took, the ping period, and
+        // node-timeout * factor (10).
+        let limit = nt + crate::repl::primary::PING_PERIOD_MS + nt * 10;
+        t.repl_data_age = limit;
+        assert!(elects(&mut t));
+        t.repl_data_age = limit + 1;
+        assert!(!elects(&mut t), "data too old");
+        t.settings.replica_validity_factor = 0;
+        assert!(elects(&mut t), "factor 0: any age");
+        t.repl_data_age = 0;
+        t.settings.replica_no_failover = true;
+        t.update_myself_flags();
+        assert!(t.me().flags.has(NodeFlags::NOFAILOVER));
+        assert!(t.changes.save, "the flag is saved in nodes.conf");
+        assert!(!elects(&mut t), "nofailover");
+        t.settings.replica_no_failover = false;
+        t.update_myself_flags();
+        assert!(!t.me().flags.has(NodeFlags::NOFAILOVER));
+        assert!(elects(&mut t));
     }
 
     #[test]

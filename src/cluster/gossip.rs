@@ -657,6 +657,7 @@ impl Topology {
     /// handshakes, open missing links, send heartbeats, detect failures.
     pub fn tick(&mut self, iteration: u64, now: u64) -> Outbox {
         let mut out = Outbox::default();
+        self.update_myself_flags();
         let nt = self.settings.node_timeout;
         let handshake_timeout = nt.max(1000);
         let stale: Vec<NodeId> = self

@@ -277,6 +277,10 @@ pub struct Settings {
     pub allow_reads_when_down: bool,
     /// `cluster-allow-replica-migration`.
     pub allow_replica_migration: bool,
+    /// `cluster-replica-no-failover`.
+    pub replica_no_failover: bool,
+    /// `cluster-replica-validity-factor` (0 = no limit).
+    pub replica_validity_factor: u64,
     /// `cluster-announce-ip` ("" = learn it from peers).
     pub announce_ip: String,
 }
@@ -288,6 +292,8 @@ impl Default for Settings {
             require_full_coverage: true,
             allow_reads_when_down: false,
             allow_replica_migration: true,
+            replica_no_failover: false,
+            replica_validity_factor: 10,
             announce_ip: String::new(),
         }
     }
@@ -387,6 +393,9 @@ pub struct Topology {
     pub link_nodes: HashMap<u64, NodeId>,
     /// This node's replication offset, refreshed by the caller.
     pub repl_offset: u64,
+    /// On a replica: ms since it last heard from its primary (or since the
+    /// link went down), refreshed by the caller.
+    pub repl_data_age: u64,
     /// Last link id handed out.
     pub(crate) link_seq: u64,
     started: u64,
@@ -424,6 +433,7 @@ impl Topology {
             changes: Changes::default(),
             link_nodes: HashMap::new(),
             repl_offset: 0,
+            repl_data_age: 0,
             link_seq: 0,
             started: now,
             among_minority: None,

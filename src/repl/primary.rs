@@ -359,12 +359,15 @@ pub async fn wait(srv: &Server, offset: u64, wanted: usize, timeout_ms: u64) -> 
     }
 }
 
+/// How often a primary pings into the stream (Redis's `repl-ping-replica-period`).
+pub const PING_PERIOD_MS: u64 = 10_000;
+
 /// The periodic primary work: a PING into the stream every 10 s while
 /// replicas are attached (Redis's `repl-ping-replica-period`), so they can
 /// tell a quiet primary from a dead one.
 pub fn cron(srv: &Server, now_ms: u64) {
     let last = &srv.replicas.last_ping_ms;
-    if now_ms.saturating_sub(last.load(Ordering::Relaxed)) >= 10_000 {
+    if now_ms.saturating_sub(last.load(Ordering::Relaxed)) >= PING_PERIOD_MS {
         last.store(now_ms, Ordering::Relaxed);
         srv.repl.append_control(&[b"PING"]);
     }
