@@ -692,3 +692,63 @@ fn nodes_text_lines(n: &TestNode) -> Vec<Vec<String>> {
         .map(|l| l.split(' ').map(String::from).collect())
         .collect()
 }
+
+#[test]
+fn a_replica_moves_from_the_primary_with_most_replicas_to_an_orphaned_one() {
+    // 7 nodes, --cluster-replicas 1: three primaries, one of them with two replicas.
+    let nodes = (0..7)
+        .map(|_| common::cluster_node_timeout(NODE_TIMEOUT, &[]))
+        .collect();
+    let mut c = TestCluster::create(nodes, 1);
+    let ids: Vec<String> = c.nodes.iter().map(myid).collect();
+    let index = |id: &str| ids.iter().position(|i| i == id).expect("a known node");
+    let replicas_of = |c: &TestCluster, skip: Option<usize>, primary: &str| -> Vec<usize> {
+        (0..c.nodes.len())
+            .filter(|&i| Some(i) != skip && master_of(&c.nodes[i]).as_deref() == Some(primary))
+            .collect()
+    };
+    let primaries: Vec<usize> = (0..7)
+        .filter(|&i| master_of(&c.nodes[i]).is_none())
+        .collect();
+    assert_eq!(primaries.len(), 3);
+    let rich = *primaries
+        .iter()
+        .find(|&&p| replicas_of(&c, None, &ids[p]).len() == 2)
+        .expect("a primary with two replicas");
+    let poor = *primaries
+        .iter()
+        .find(|&&p| replicas_of(&c, None, &ids[p]).len() == 1)
+        .expect("a primary with one replica");
+    let victim = replicas_of(&c, None, &ids[poor])[0];
+    c.nodes[victim].kill();
+    // Redis's rule: once `poor` has had no working replica for 5 s, the
+    // replica of `rich` with the smallest id moves over.
+    let mover = replicas_of(&c, Some(victim), &ids[rich])
+        .into_iter()
+        .min_by_key(|&i| ids[i].clone())
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || master_of(&c.nodes[mover])
+            .as_deref()
+            == Some(ids[poor].as_str())),
+        "no replica migrated: {:?}",
+        nodes_line(&c.nodes[mover], |f| f[2].contains("myself"))
+    );
+    assert_eq!(replicas_of(&c, Some(victim), &ids[rich]).len(), 1);
+    assert!(
+        wait_for(Duration::from_secs(10), || c.nodes[mover]
+            .text(&["INFO", "replication"])
+            .contains("master_link_status:up")),
+        "the migrated replica did not sync with its new primary"
+    );
+    // Every live node agrees on the new role.
+    let live: Vec<&TestNode> = (0..7)
+        .filter(|&i| i != victim)
+        .map(|i| &c.nodes[i])
+        .collect();
+    assert!(wait_for(Duration::from_secs(10), || live.iter().all(|n| {
+        nodes_text_lines(n)
+            .iter()
+            .any(|f| f.len() > 3 && index(&f[0]) == mover && f[3] == ids[poor])
+    })));
+}
