@@ -62,6 +62,12 @@ fn owns(n: &TestNode, slot: u16) -> bool {
     })
 }
 
+/// The first slot `n` owns, by its own `CLUSTER NODES` line.
+fn first_slot(n: &TestNode) -> u16 {
+    let me = nodes_line(n, |f| f[2].contains("myself")).expect("own line");
+    me[8].split('-').next().unwrap().parse().expect("a slot")
+}
+
 /// Live nodes agree on slot owners and all say the cluster is ok.
 fn converged(nodes: &[&TestNode]) -> bool {
     let sigs: Vec<Option<String>> = nodes.iter().map(|n| signature(n)).collect();
@@ -251,10 +257,7 @@ fn fail_primary_and_check(
     fault: impl FnOnce(&mut TestNode),
 ) -> usize {
     let replica = replica_of(c, victim);
-    let slot_owned = {
-        let me = nodes_line(&c.nodes[victim], |f| f[2].contains("myself")).unwrap();
-        me[8].split('-').next().unwrap().parse::<u16>().unwrap()
-    };
+    let slot_owned = first_slot(&c.nodes[victim]);
     let load = ClusterLoad::start(c);
     let waiter = WaitWriter::start(&c.nodes[victim], "w");
     assert!(
@@ -334,10 +337,7 @@ fn a_replica_set_to_no_failover_waits_until_that_is_lifted() {
     let mut c = TestCluster::start_timeout(3, 1, NODE_TIMEOUT, &[]);
     let victim = 2;
     let replica = replica_of(&c, victim);
-    let slot = {
-        let me = nodes_line(&c.nodes[victim], |f| f[2].contains("myself")).unwrap();
-        me[8].split('-').next().unwrap().parse::<u16>().unwrap()
-    };
+    let slot = first_slot(&c.nodes[victim]);
     let set = |n: &TestNode, v: &str| n.text(&["CONFIG", "SET", "cluster-replica-no-failover", v]);
     assert_eq!(set(&c.nodes[replica], "yes"), "OK");
     let rid = myid(&c.nodes[replica]);
@@ -410,10 +410,7 @@ fn manual_failover_in_each_mode() {
     let c = TestCluster::start_timeout(3, 1, NODE_TIMEOUT, &[]);
     let primary = 2;
     let replica = replica_of(&c, primary);
-    let slot = {
-        let me = nodes_line(&c.nodes[primary], |f| f[2].contains("myself")).unwrap();
-        me[8].split('-').next().unwrap().parse::<u16>().unwrap()
-    };
+    let slot = first_slot(&c.nodes[primary]);
     let err = c.nodes[primary]
         .query(&["CLUSTER", "FAILOVER"])
         .unwrap_err();
@@ -609,10 +606,7 @@ fn a_primary_cut_off_in_the_minority_stops_taking_writes_and_rejoins_after_heali
     let victim = 0;
     let replica = replica_of(&c, victim);
     let other = (1..3).find(|&i| i != replica).unwrap();
-    let slot = {
-        let me = nodes_line(&c.nodes[victim], |f| f[2].contains("myself")).unwrap();
-        me[8].split('-').next().unwrap().parse::<u16>().unwrap()
-    };
+    let slot = first_slot(&c.nodes[victim]);
     let victim_writes = WaitWriter::start(&c.nodes[victim], "minority");
     let other_writes = WaitWriter::start(&c.nodes[other], "majority");
     assert!(wait_for(Duration::from_secs(10), || {
