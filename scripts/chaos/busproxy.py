@@ -15,13 +15,18 @@ Layout this is made for: every ringcache node runs on its own loopback IP
 
 so peers reach its bus only through this proxy, and ringcache binds its own
 outbound bus connections to its bind address, so the *source* IP of a
-connection accepted here tells which node it comes from. ONLY THE CLUSTER BUS
-goes through the proxy: clients and replication connect to the node client
-ports directly and are never cut by it.
+connection accepted here tells which node it comes from. By default only the
+cluster bus goes through the proxy: clients and replication connect to the
+node client ports directly and are never cut by it. In the chaos scripts'
+CHAOS_CUT=all mode the client ports are mapped too (node started with
+--port REAL_CLIENT_PORT --cluster-announce-port LISTEN_PORT): replicas then
+reach their primary through here, from their own bind IP, and are cut like
+the bus, while clients from an IP no rule names (127.0.0.1) are not.
 
 CONTROL_FILE (missing = nothing cut) holds lines "IP_A IP_B": all traffic
 between node IP_A and node IP_B is cut, both directions. "IP_A *" cuts IP_A
-from every other IP. Lines starting with '#' and blank lines are ignored. A
+from every other IP (any source, 127.0.0.1 included: to spare clients, list
+the node pairs instead). Lines starting with '#' and blank lines are ignored. A
 connection accepted on the listener of IP D from source IP S is cut when the
 pair {S, D} is cut: it is closed at once when accepted (the client may see
 the reset already in connect()), and an already-open one is closed within
@@ -34,6 +39,8 @@ behind however often the nodes reconnect.
 Prints "ready" on stdout (flushed) once every listener is bound; exits with
 status 0 on SIGTERM/SIGINT. Stdlib only. Environment: BUSPROXY_VERBOSE=1 logs
 each connection on stderr (rule changes and cuts are always logged there);
+BUSPROXY_NODELAY=1 sets TCP_NODELAY on both legs of every connection (for
+request/reply traffic such as client ports, which Nagle would delay);
 BUSPROXY_EXIT_WITH_PARENT=1 makes it exit (status 0) once its parent process
 is gone, for test harnesses that might die without killing it.
 """
@@ -51,6 +58,7 @@ VERBOSE = os.environ.get("BUSPROXY_VERBOSE", "") not in ("", "0")
 # For test harnesses: don't outlive the process that started us (a test that
 # dies without killing us would otherwise leave the ports taken).
 EXIT_WITH_PARENT = os.environ.get("BUSPROXY_EXIT_WITH_PARENT", "") not in ("", "0")
+NODELAY = os.environ.get("BUSPROXY_NODELAY", "") not in ("", "0")
 
 
 def log(msg):
@@ -91,9 +99,11 @@ def parse_rules(text):
 
 
 class Proxy:
-    def __init__(self, control_file, maps):
+    def __init__(self, control_file, maps, nodelay=False, out=None):
         self.control_file = control_file
         self.maps = maps
+        self.nodelay = nodelay  # TCP_NODELAY on both legs of each pipe
+        self.out = out if out is not None else sys.stdout  # gets "ready"
         # One lock guards the rules and the set of open pipes, so a connection
         # is either refused under the rules in force or registered before the
         # next rule change looks for pipes to cut (no window where a freshly
@@ -187,8 +197,8 @@ class Proxy:
         self.reload()  # the rules in force before the first connection
         for s, ip, target_port in self.listeners:
             threading.Thread(target=self.serve, args=(s, ip, target_port), daemon=True).start()
-        sys.stdout.write("ready\n")
-        sys.stdout.flush()
+        self.out.write("ready\n")
+        self.out.flush()
         log("forwarding %s" % ", ".join("%s:%d->%d" % m for m in self.maps))
         parent = os.getppid()
         while not self.stopping.wait(POLL_S):
@@ -247,6 +257,12 @@ class Pipe:
             up.settimeout(2.0)
             up.connect((self.dst, target_port))
             up.settimeout(None)
+            if self.proxy.nodelay:
+                for sock in (self.down, up):
+                    try:
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    except OSError:
+                        pass  # cut meanwhile: handled below
         except OSError as e:
             if VERBOSE:
                 log("%s -> %s:%d failed: %s" % (self.src, self.dst, target_port, e))
@@ -316,7 +332,7 @@ def main(argv):
     except ValueError as e:
         sys.stderr.write("busproxy: %s\n" % e)
         return 2
-    proxy = Proxy(argv[1], maps)
+    proxy = Proxy(argv[1], maps, nodelay=NODELAY)
 
     def stop(_sig, _frame):
         proxy.stopping.set()

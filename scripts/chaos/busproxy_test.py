@@ -9,9 +9,13 @@ Checks: forwarding keeps the source IP; a listed pair is closed within 100 ms
 of the file changing and refused at accept, both directions; other pairs are
 untouched; "IP *" cuts one IP from all others but not from itself; comments,
 blank and malformed lines; a missing file lifts every cut; half-close and a
-1 MB transfer pass through; SIGTERM exits with status 0.
+1 MB transfer pass through; a second listener on the same IP (a client port,
+as with CHAOS_CUT=all) is cut alike, while connections from 127.0.0.1 (no
+node's IP) survive pair cuts ("IP *" cuts them too); SIGTERM exits with
+status 0; with nodelay (BUSPROXY_NODELAY=1) both legs have TCP_NODELAY.
 """
 
+import io
 import os
 import shutil
 import signal
@@ -95,7 +99,11 @@ def main():
     ctl = os.path.join(tmp, "cuts")
     real = {ip: echo_server(ip) for ip in IPS}
     lport = {ip: free_port(ip) for ip in IPS}
+    # A second listener per IP to the same target, like the client port next
+    # to the bus port in the CHAOS_CUT=all layout.
+    cport = {ip: free_port(ip) for ip in IPS}
     maps = ["%s:%d:%d" % (ip, lport[ip], real[ip]) for ip in IPS]
+    maps += ["%s:%d:%d" % (ip, cport[ip], real[ip]) for ip in IPS]
     proxy = subprocess.Popen([sys.executable, os.path.join(HERE, "busproxy.py"), ctl] + maps,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     a, b, c = IPS
@@ -148,6 +156,30 @@ def main():
                 break
             got += len(d)
         assert got >= 1000000, "1 MB echoed through, then EOF after half-close (got %d)" % got
+        s.close()
+
+        # CHAOS_CUT=all: b cut from the other nodes by pairs, on both of its
+        # listeners; a client from 127.0.0.1 keeps its connection and gets new ones.
+        local = "127.0.0.1"
+        ab2 = connect(a, b, cport[b])
+        lb2 = socket.create_connection((b, cport[b]), timeout=1)
+        assert lb2.getsockname()[0] == local
+        assert talk(lb2) == local.encode() + b"|hi"
+        write("%s %s\n%s %s\n" % (b, a, b, c))
+        time.sleep(0.15)
+        assert talk(ab2) is None, "pair cut closes the second listener's connections too"
+        assert fresh(a, b, cport[b]) is None and fresh(b, c, cport[c]) is None
+        assert fresh(a, b, lport[b]) is None, "and the first listener's"
+        assert talk(lb2) == local.encode() + b"|hi", "a client from 127.0.0.1 is not cut"
+        assert fresh(local, b, cport[b]) is not None and fresh(local, b, lport[b]) is not None
+        assert fresh(a, c, cport[c]) is not None, "a-c not cut"
+        write("%s *\n" % b)
+        time.sleep(0.15)
+        assert talk(lb2) is None, "'IP *' cuts 127.0.0.1 too"
+        lb2.close()
+        ab2.close()
+        os.remove(ctl)
+        time.sleep(0.15)
 
         proxy.send_signal(signal.SIGTERM)
         assert proxy.wait(5) == 0, "SIGTERM exits 0"
@@ -160,5 +192,43 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def nodelay_test():
+    """In-process: with nodelay both legs of a pipe have TCP_NODELAY, without
+    it neither has (the default bus-only behaviour is unchanged)."""
+    sys.path.insert(0, HERE)
+    sys.dont_write_bytecode = True  # leave no __pycache__ next to the scripts
+    import busproxy  # pylint: disable=import-outside-toplevel
+    busproxy.log = lambda _msg: None  # its rule/forwarding lines: not ours to show
+    ip = IPS[0]
+    real = echo_server(ip)
+    for nodelay in (True, False):
+        tmp = tempfile.mkdtemp(prefix="busproxy-test-")
+        port = free_port(ip)
+        proxy = busproxy.Proxy(os.path.join(tmp, "cuts"), [(ip, port, real)], nodelay=nodelay, out=io.StringIO())
+        t = threading.Thread(target=proxy.run, daemon=True)
+        t.start()
+        try:
+            deadline = time.time() + 5
+            while "ready" not in proxy.out.getvalue():
+                assert time.time() < deadline, "in-process proxy not ready"
+                time.sleep(0.01)
+            s = connect(IPS[1], ip, port)
+            assert talk(s) == IPS[1].encode() + b"|hi"
+            with proxy.lock:
+                pipes = list(proxy.pipes)
+            assert len(pipes) == 1
+            for sock in (pipes[0].down, pipes[0].up):
+                got = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+                assert got == nodelay, "TCP_NODELAY %s with nodelay=%s" % (got, nodelay)
+            s.close()
+        finally:
+            proxy.stopping.set()
+            t.join(5)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    nodelay_test()
+    print("ok (nodelay)")
+    sys.exit(rc)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Start a 3 primaries x 1 replica ringcache cluster whose cluster bus runs
 # through busproxy.py, so partition.sh can cut nodes apart (layout: lib.sh).
+# With CHAOS_CUT=all the client ports (and so replication) go through it too.
 #
 #   scripts/chaos/cluster-up.sh
 #
 # Environment: CHAOS_DIR (/tmp/ringcache-chaos), CHAOS_BASE_PORT (7100),
 # NODE_TIMEOUT (1000 ms), RINGCACHE_BIN (target/release/ringcache; never built
-# here), CHAOS_PRIMARIES (3), CHAOS_REPLICAS (1). Stop with cluster-down.sh.
+# here), CHAOS_PRIMARIES (3), CHAOS_REPLICAS (1), CHAOS_CUT (bus; or all).
+# Stop with cluster-down.sh.
 set -euo pipefail
 # shellcheck source=scripts/chaos/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -30,6 +32,7 @@ NODE_TIMEOUT=$NODE_TIMEOUT
 RINGCACHE_BIN=$RINGCACHE_BIN
 CHAOS_PRIMARIES=$CHAOS_PRIMARIES
 CHAOS_REPLICAS=$CHAOS_REPLICAS
+CHAOS_CUT=$CHAOS_CUT
 LAYOUT
 echo "# busproxy cuts: 'IP_A IP_B' or 'IP_A *' per line" | chaos_cuts_write
 cp -p "$RINGCACHE_BIN" "$chaos_bin"
@@ -54,6 +57,12 @@ up_ok=1
 chaos_log "chaos cluster up (node timeout ${NODE_TIMEOUT} ms, files in $chaos_cluster_dir, binary: copy of $RINGCACHE_BIN built $(date -r "$chaos_bin" '+%Y-%m-%d %H:%M:%S')):"
 for ((i = 0; i < chaos_n; i++)); do
     port=$(chaos_port "$i")
-    printf '  %-16s bus proxy :%d -> real :%d  %s  pid %s\n' "$(chaos_addr "$i")" \
-        $((port + 10000)) $((port + 20000)) "$(chaos_self_role "$i")" "$(chaos_pid "$i")"
+    if [[ $CHAOS_CUT == all ]]; then
+        printf '  %-16s client proxy :%d -> real :%d  bus proxy :%d -> real :%d  %s  pid %s\n' "$(chaos_addr "$i")" \
+            "$port" "$(chaos_real_port "$i")" $((port + 10000)) $((port + 20000)) "$(chaos_self_role "$i")" "$(chaos_pid "$i")"
+    else
+        printf '  %-16s bus proxy :%d -> real :%d  %s  pid %s\n' "$(chaos_addr "$i")" \
+            $((port + 10000)) $((port + 20000)) "$(chaos_self_role "$i")" "$(chaos_pid "$i")"
+    fi
 done
+[[ $CHAOS_CUT != all ]] || echo "  CHAOS_CUT=all: clients and replication go through busproxy too; partitions cut node pairs only"

@@ -11,14 +11,25 @@
 #                  $CHAOS_DIR/cluster/ringcache: a copy of RINGCACHE_BIN taken at
 #                  cluster-up, so a rebuild in the middle of a run cannot make
 #                  a restarted node run another build (or find no binary)
-# Only the cluster bus goes through the proxy: clients and replication use the
-# client ports directly, so a "partition" cuts gossip/failure detection/failover
-# traffic but not a client talking to the partitioned primary.
+# CHAOS_CUT=bus (the default): only the cluster bus goes through the proxy;
+# clients and replication use the client ports directly, so a "partition" cuts
+# gossip/failure detection/failover traffic but neither a client talking to the
+# partitioned primary nor that primary feeding its replica.
+# CHAOS_CUT=all: the client port goes through the proxy too:
+#   client port    proxy  IP:BASE+i        (announced with --cluster-announce-port)
+#                  real   IP:BASE+i+15000  (--port; only the proxy connects here)
+# Replicas connect to their primary's announced address (and from their own
+# --bind IP), so replication crosses the proxy and a cut between two node IPs
+# breaks it; clients (checker, redis-cli) connect from 127.0.0.1, which no
+# rule names, so they still reach every node: a split brain. partition.sh
+# then cuts the victim with one "VICTIM OTHER" line per other node, not
+# "VICTIM *" (which would cut 127.0.0.1 too).
 #
 # Environment (read at cluster-up, then remembered in $CHAOS_DIR/cluster/layout
 # so every later script acts on the cluster as it was started):
 #   CHAOS_DIR (/tmp/ringcache-chaos), CHAOS_BASE_PORT (7100), NODE_TIMEOUT (1000 ms),
-#   RINGCACHE_BIN (target/release/ringcache), CHAOS_PRIMARIES (3), CHAOS_REPLICAS (1)
+#   RINGCACHE_BIN (target/release/ringcache), CHAOS_PRIMARIES (3), CHAOS_REPLICAS (1),
+#   CHAOS_CUT (bus | all: what the proxy carries and a partition cuts, see above)
 
 chaos_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 chaos_repo=$(cd "$chaos_here/../.." && pwd)
@@ -39,6 +50,8 @@ NODE_TIMEOUT=${NODE_TIMEOUT:-1000}
 RINGCACHE_BIN=${RINGCACHE_BIN:-$chaos_repo/target/release/ringcache}
 CHAOS_PRIMARIES=${CHAOS_PRIMARIES:-3}
 CHAOS_REPLICAS=${CHAOS_REPLICAS:-1}
+CHAOS_CUT=${CHAOS_CUT:-bus}
+[[ $CHAOS_CUT == bus || $CHAOS_CUT == all ]] || { echo "${0##*/}: CHAOS_CUT must be bus or all, got '$CHAOS_CUT'" >&2; exit 2; }
 chaos_n=$((CHAOS_PRIMARIES * (CHAOS_REPLICAS + 1)))
 
 chaos_die() { echo "${0##*/}: $*" >&2; exit 2; }
@@ -49,6 +62,11 @@ chaos_log() { printf '%s %s\n' "$(date +%H:%M:%S.%3N)" "$*"; }
 chaos_ip() { echo "127.0.0.$((11 + $1))"; }
 chaos_port() { echo "$((CHAOS_BASE_PORT + $1))"; }
 chaos_addr() { echo "$(chaos_ip "$1"):$(chaos_port "$1")"; }
+# The port node i really listens on for clients: its announced client port,
+# or with CHAOS_CUT=all the one behind the proxy.
+chaos_real_port() {
+    if [[ $CHAOS_CUT == all ]]; then echo "$((CHAOS_BASE_PORT + $1 + 15000))"; else chaos_port "$1"; fi
+}
 chaos_node_dir() { echo "$chaos_cluster_dir/node$1"; }
 chaos_all_addrs() {
     local i
@@ -81,17 +99,19 @@ chaos_require() { chaos_running || chaos_die "no chaos cluster in $chaos_cluster
 # Start (or restart) node i with its fixed flags; its nodes.conf in its --dir
 # keeps its identity across restarts.
 chaos_node_start() {
-    local i=$1 d ip port
+    local i=$1 d ip port extra=()
     d=$(chaos_node_dir "$i")
     ip=$(chaos_ip "$i")
     port=$(chaos_port "$i")
+    # CHAOS_CUT=all: listen behind the proxy, announce the proxied port.
+    [[ $CHAOS_CUT != all ]] || extra=(--cluster-announce-port "$port")
     mkdir -p "$d"
-    "$chaos_bin" --bind "$ip" --port "$port" --dir "$d" \
+    "$chaos_bin" --bind "$ip" --port "$(chaos_real_port "$i")" --dir "$d" \
         --cluster-enabled yes --cluster-config-file nodes.conf \
         --cluster-node-timeout "$NODE_TIMEOUT" --appendonly no \
         --cluster-announce-ip "$ip" \
         --cluster-port "$((port + 20000))" --cluster-announce-bus-port "$((port + 10000))" \
-        >>"$d/ringcache.log" 2>&1 &
+        "${extra[@]}" >>"$d/ringcache.log" 2>&1 &
     echo $! >"$d/pid"
 }
 
@@ -111,11 +131,15 @@ chaos_proxy_start() {
     for ((i = 0; i < chaos_n; i++)); do
         port=$(chaos_port "$i")
         maps+=("$(chaos_ip "$i"):$((port + 10000)):$((port + 20000))")
+        [[ $CHAOS_CUT != all ]] || maps+=("$(chaos_ip "$i"):$port:$(chaos_real_port "$i")")
     done
+    # Request/reply traffic through the proxy must not wait on Nagle.
+    local nodelay=
+    [[ $CHAOS_CUT != all ]] || nodelay=1
     # The proxy's stdout goes to a file: it prints "ready" there once bound.
     local ready=$chaos_cluster_dir/proxy.out
     rm -f "$ready"
-    python3 "$chaos_here/busproxy.py" "$chaos_cuts" "${maps[@]}" >"$ready" 2>>"$chaos_cluster_dir/proxy.log" &
+    BUSPROXY_NODELAY=$nodelay python3 "$chaos_here/busproxy.py" "$chaos_cuts" "${maps[@]}" >"$ready" 2>>"$chaos_cluster_dir/proxy.log" &
     echo $! >"$chaos_cluster_dir/proxy.pid"
     local deadline=$((SECONDS + 10))
     until grep -q '^ready$' "$ready" 2>/dev/null; do
@@ -267,6 +291,20 @@ chaos_sleep() {
 chaos_sleep_stop() {
     [[ -z $chaos_sleep_pid ]] || kill "$chaos_sleep_pid" 2>/dev/null || true
     chaos_sleep_pid=
+}
+
+# The cuts-file lines that cut node i off from every other node: "IP *" with
+# CHAOS_CUT=bus; with CHAOS_CUT=all one "IP OTHER_IP" line per other node, so
+# clients from non-node IPs (127.0.0.1) keep reaching it through the proxy.
+chaos_isolate_rules() {
+    local i=$1 j
+    if [[ $CHAOS_CUT != all ]]; then
+        echo "$(chaos_ip "$i") *"
+        return
+    fi
+    for ((j = 0; j < chaos_n; j++)); do
+        ((j == i)) || echo "$(chaos_ip "$i") $(chaos_ip "$j")"
+    done
 }
 
 # The machine-readable lines of the fault scripts (run.sh and checker.py

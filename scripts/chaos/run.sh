@@ -27,7 +27,9 @@
 # CHAOS_SEED (fault-kind order; victims are drawn by the fault scripts),
 # CHECKER_ARGS (extra checker.py options, e.g. "--writers 8 --wait-ms 200"),
 # CHAOS_KEEP=1 (leave a cluster this script started running), and the cluster
-# ones of lib.sh (CHAOS_DIR, CHAOS_BASE_PORT, NODE_TIMEOUT, RINGCACHE_BIN).
+# ones of lib.sh (CHAOS_DIR, CHAOS_BASE_PORT, NODE_TIMEOUT, RINGCACHE_BIN,
+# CHAOS_CUT: "bus" (default) or "all", where a partition also cuts replication
+# while clients still reach the victim: a split brain, see README.md).
 # The whole run is bounded: ROUNDS x ROUND_TIMEOUT_S + 150 s at most.
 set -euo pipefail
 # shellcheck source=scripts/chaos/lib.sh
@@ -238,6 +240,7 @@ if [[ $status == 0 && -n $incomplete ]]; then status=3; fi
 {
     echo "== run.sh: $done_rounds of $rounds rounds completed in $((SECONDS - start_s)) s${incomplete:+; stopped early: $incomplete}"
     echo "   node timeout ${NODE_TIMEOUT} ms, round timeout ${round_timeout} s, faults drawn from: ${kinds[*]} (seed $seed)"
+    [[ $CHAOS_CUT != all ]] || echo "   CHAOS_CUT=all: clients and replication through the proxy; a partition cuts the victim's bus and replication links, not its clients"
     echo "   binary: copy of $RINGCACHE_BIN taken at cluster-up ($(date -r "$chaos_bin" '+built %Y-%m-%d %H:%M:%S' 2>/dev/null))"
     echo "   final roles: $(for ((i = 0; i < chaos_n; i++)); do printf '%s=%s ' "$(chaos_addr "$i")" "$(chaos_self_role "$i" | cut -d' ' -f1)"; done)"
     echo
