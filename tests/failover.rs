@@ -465,13 +465,7 @@ fn manual_failover_in_each_mode() {
         acked.len()
     );
     assert_all_present(&c.nodes[replica], &acked);
-    let new_id = myid(&c.nodes[replica]);
-    assert!(wait_for(Duration::from_secs(10), || master_of(
-        &c.nodes[primary]
-    )
-    .as_deref()
-        == Some(new_id.as_str())));
-    c.wait_converged(Duration::from_secs(10));
+    assert_follows(&c, primary, replica);
     // FORCE: an election without the primary's help; then TAKEOVER: no vote.
     let (a, b) = (primary, replica);
     for (mode, now_replica, now_primary) in [("FORCE", a, b), ("TAKEOVER", b, a)] {
@@ -487,15 +481,20 @@ fn manual_failover_in_each_mode() {
             )),
             "FAILOVER {mode} did not complete"
         );
-        let id = myid(&c.nodes[now_replica]);
-        assert!(wait_for(Duration::from_secs(10), || master_of(
-            &c.nodes[now_primary]
-        )
-        .as_deref()
-            == Some(id.as_str())));
-        c.wait_converged(Duration::from_secs(10));
+        assert_follows(&c, now_primary, now_replica);
         assert!(info_line(&c.nodes[now_replica], "cluster_my_epoch") > epoch_before);
     }
+}
+
+/// The demoted `old` replicates `new`, and every node agrees.
+fn assert_follows(c: &TestCluster, old: usize, new: usize) {
+    let id = myid(&c.nodes[new]);
+    assert!(wait_for(Duration::from_secs(10), || master_of(
+        &c.nodes[old]
+    )
+    .as_deref()
+        == Some(id.as_str())));
+    c.wait_converged(Duration::from_secs(10));
 }
 
 fn info_line(n: &TestNode, field: &str) -> u64 {

@@ -81,23 +81,6 @@ pub(crate) fn replication_offset(srv: &Server) -> u64 {
     }
 }
 
-/// How old a replica's data may be: ms since the last byte from its primary,
-/// or since the link went down (Redis's data age). 0 on a primary.
-fn replication_data_age(srv: &Server, now: u64) -> u64 {
-    use std::sync::atomic::Ordering::Relaxed;
-    match srv.upstream.get() {
-        Some(up) if srv.upstream.is_replica() => {
-            let since = if up.link_up.load(Relaxed) {
-                up.last_io_ms.load(Relaxed)
-            } else {
-                up.down_since_ms.load(Relaxed)
-            };
-            now.saturating_sub(since)
-        }
-        _ => 0,
-    }
-}
-
 /// The primary this node must replicate, as the topology says: `ip:port`.
 fn wanted_upstream(t: &Topology) -> Option<(String, u16)> {
     let me = t.me();
@@ -115,7 +98,7 @@ fn wanted_upstream(t: &Topology) -> Option<(String, u16)> {
 fn step(srv: &Arc<Server>, cluster: &Arc<Cluster>, f: impl FnOnce(&mut Topology, u64) -> Outbox) {
     let offset = replication_offset(srv);
     let now = unix_ms();
-    let age = replication_data_age(srv, now);
+    let age = srv.upstream.get().map_or(0, |up| up.data_age(now));
     let (out, upstream) = cluster.with(|t, _| {
         t.repl_offset = offset;
         t.repl_data_age = age;
@@ -192,13 +175,8 @@ fn drop_slot_keys(srv: &Server, cluster: &Cluster, slot: u16) {
 
 async fn outbound(srv: Arc<Server>, cluster: Arc<Cluster>, c: Connect) {
     let timeout = Duration::from_millis(cluster.view().settings.node_timeout.max(1000));
-    let source = srv.config.read().bind.clone();
-    let stream = match tokio::time::timeout(
-        timeout,
-        crate::server::listener::connect_from(&source, &c.addr),
-    )
-    .await
-    {
+    let connect = crate::server::listener::connect_from(&srv, &c.addr);
+    let stream = match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(s)) => s,
         _ => {
             cluster.with(|t, _| t.link_closed(c.link, unix_ms()));

@@ -257,12 +257,7 @@ impl Topology {
         self.update_state(now);
         self.broadcast_pong(out, now);
         // Confirmations of the new claim come back at once.
-        let masters: Vec<NodeId> = self
-            .nodes
-            .values()
-            .filter(|n| n.id != me && n.is_master() && !n.slots.is_empty())
-            .map(|n| n.id)
-            .collect();
+        let masters: Vec<NodeId> = self.other_slot_owners().map(|n| n.id).collect();
         for m in masters {
             self.send_ping(&m, now, out);
         }
@@ -270,8 +265,7 @@ impl Topology {
 
     /// A vote request from `sender` (Redis's `clusterSendFailoverAuthIfNeeded`).
     pub fn on_auth_request(&mut self, sender: &NodeId, h: &Header, now: u64, out: &mut Outbox) {
-        let me = self.me();
-        if !me.is_master() || me.slots.is_empty() {
+        if !self.me().is_slot_owner() {
             return;
         }
         let epoch = self.current_epoch;
@@ -328,25 +322,13 @@ impl Topology {
         }
         // Cluster::with writes and fsyncs nodes.conf before the ACK is sent.
         self.touch_durable();
-        let link = self
-            .nodes
-            .get(sender)
-            .and_then(|n| n.link)
-            .filter(|l| l.connected);
-        if let Some(l) = link {
-            let m = self.message(Body::FailoverAuthAck);
-            self.count_sent(&m, 1);
-            out.sends.push((vec![l.id], m));
-        }
+        self.send_to(sender, Body::FailoverAuthAck, out);
         tracing::info!("Failover auth granted to {sender} for epoch {epoch}");
     }
 
     /// A vote for this replica's election.
     pub fn on_auth_ack(&mut self, sender: &NodeId, h: &Header, now: u64, out: &mut Outbox) {
-        let voter = self
-            .nodes
-            .get(sender)
-            .is_some_and(|n| n.is_master() && !n.slots.is_empty());
+        let voter = self.nodes.get(sender).is_some_and(|n| n.is_slot_owner());
         let e = &mut self.election;
         if voter && h.current_epoch >= e.auth_epoch && !e.voters.contains(sender) {
             e.voters.push(*sender);
@@ -368,8 +350,10 @@ impl Topology {
         let Some(master) = me.master.and_then(|m| self.nodes.get(&m)) else {
             return Err(ManualError::NoMaster);
         };
-        let master_link = master.link.filter(|l| l.connected);
-        if mode == ManualMode::Coordinated && (master.is_failing() || master_link.is_none()) {
+        let master_id = master.id;
+        if mode == ManualMode::Coordinated
+            && (master.is_failing() || self.connected_link(&master_id).is_none())
+        {
             return Err(ManualError::MasterDown);
         }
         self.election = Election {
@@ -391,11 +375,7 @@ impl Topology {
             }
             ManualMode::Coordinated => {
                 tracing::info!("Manual failover user request accepted.");
-                if let Some(l) = master_link {
-                    let m = self.message(Body::MfStart);
-                    self.count_sent(&m, 1);
-                    out.sends.push((vec![l.id], m));
-                }
+                self.send_to(&master_id, Body::MfStart, out);
             }
         }
         Ok(())
@@ -504,7 +484,7 @@ impl Topology {
         let masters: Vec<NodeId> = self
             .nodes
             .values()
-            .filter(|n| n.is_master() && !n.slots.is_empty())
+            .filter(|n| n.is_slot_owner())
             .map(|n| n.id)
             .collect();
         let mut orphan = None;
@@ -591,14 +571,11 @@ impl Topology {
     /// past the confirmation that completes a majority of the primaries with
     /// slots. Unlimited for replicas and when no other primary has slots.
     pub fn lease_until(&self) -> u64 {
-        let me = self.me();
-        if !me.is_master() || me.slots.is_empty() {
+        if !self.me().is_slot_owner() {
             return u64::MAX;
         }
         let others: Vec<u64> = self
-            .nodes
-            .values()
-            .filter(|n| n.id != self.myself && n.is_master() && !n.slots.is_empty())
+            .other_slot_owners()
             .map(|n| self.confirmed.get(&n.id).copied().unwrap_or(0))
             .collect();
         let size = others.len() + 1;
@@ -626,9 +603,7 @@ impl Topology {
         }
         let every = (self.node_timeout() / 10).max(100);
         let due: Vec<NodeId> = self
-            .nodes
-            .values()
-            .filter(|n| n.id != self.myself && n.is_master() && !n.slots.is_empty())
+            .other_slot_owners()
             .filter(|n| n.ping_sent == 0 && n.link.is_some_and(|l| l.connected))
             .filter(|n| {
                 let c = self.confirmed.get(&n.id).copied().unwrap_or(0);

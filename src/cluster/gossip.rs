@@ -111,7 +111,7 @@ impl Topology {
         }
     }
 
-    pub(super) fn count_sent(&mut self, m: &Message, n: usize) {
+    fn count_sent(&mut self, m: &Message, n: usize) {
         if let Some(c) = self.stats.sent.get_mut(m.body.code() as usize) {
             *c += n as u64;
         }
@@ -571,11 +571,7 @@ impl Topology {
                     config_epoch: owner_node.config_epoch,
                     slots: owner_node.slots.clone(),
                 };
-                if let Some(l) = self.nodes[s].link.filter(|l| l.connected) {
-                    let m = self.message(body);
-                    self.count_sent(&m, 1);
-                    out.send(l.id, m);
-                }
+                self.send_to(s, body, out);
                 break;
             }
         }
@@ -754,16 +750,28 @@ impl Topology {
     }
 
     pub(super) fn send_ping(&mut self, id: &NodeId, now: u64, out: &mut Outbox) {
-        let Some(l) = self
-            .nodes
+        if let Some(link) = self.connected_link(id) {
+            let m = self.ping(0, Some(*id), now);
+            out.send(link, m);
+        }
+    }
+
+    /// Sends `body` to `id` when our link to it is connected.
+    pub(super) fn send_to(&mut self, id: &NodeId, body: Body, out: &mut Outbox) {
+        if let Some(link) = self.connected_link(id) {
+            let m = self.message(body);
+            self.count_sent(&m, 1);
+            out.send(link, m);
+        }
+    }
+
+    /// The id of our connected outbound link to `id`.
+    pub(super) fn connected_link(&self, id: &NodeId) -> Option<u64> {
+        self.nodes
             .get(id)
             .and_then(|n| n.link)
             .filter(|l| l.connected)
-        else {
-            return;
-        };
-        let m = self.ping(0, Some(*id), now);
-        out.send(l.id, m);
+            .map(|l| l.id)
     }
 }
 

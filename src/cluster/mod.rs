@@ -98,9 +98,10 @@ pub(crate) struct LinkTx {
 pub struct Cluster {
     topo: Mutex<Topology>,
     routes: Box<[AtomicU8]>,
-    ok: AtomicBool,
-    /// Unix ms until which a majority confirmed this primary's slots.
-    lease: AtomicU64,
+    /// The first unix ms at which this node no longer serves key commands:
+    /// 0 while the cluster state is fail, else just past its write lease (the
+    /// time a majority last confirmed a primary's slots, plus one node timeout).
+    serving_until: AtomicU64,
     allow_reads_when_down: AtomicBool,
     /// Per-slot fences: a keyed command holds its slot's fence (shared) while it
     /// runs; MIGRATE, EXEC and slot reassignments hold it exclusively, so a key
@@ -234,8 +235,7 @@ impl Cluster {
             allow_reads_when_down: AtomicBool::new(topo.settings.allow_reads_when_down),
             topo: Mutex::new(topo),
             routes: (0..SLOTS).map(|_| AtomicU8::new(0)).collect(),
-            ok: AtomicBool::new(false),
-            lease: AtomicU64::new(0),
+            serving_until: AtomicU64::new(0),
             fences: (0..SLOTS).map(|_| RwLock::new(())).collect(),
             syncer: Syncer::new(conf.clone()),
             last_saved: Mutex::new(String::new()),
@@ -275,16 +275,20 @@ impl Cluster {
 
     /// Publishes routing bits and saves the configuration if needed.
     fn settle(&self, t: &mut Topology) {
-        let lease = t.lease_until();
-        if self.lease.load(Ordering::Relaxed) != lease {
-            self.lease.store(lease, Ordering::Release);
-        }
         let mut ch = std::mem::take(&mut t.changes);
         if ch.routes {
             t.update_state(unix_ms());
             let again = std::mem::take(&mut t.changes);
             ch.save |= again.save;
             self.publish_routes(t);
+        }
+        let until = if t.state_ok {
+            t.lease_until().saturating_add(1)
+        } else {
+            0
+        };
+        if self.serving_until.load(Ordering::Relaxed) != until {
+            self.serving_until.store(until, Ordering::Release);
         }
         if ch.save && !self.conf_path.as_os_str().is_empty() {
             let durable = ch.durable || t.changes.durable;
@@ -343,7 +347,6 @@ impl Cluster {
                 cell.store(r, Ordering::Relaxed);
             }
         }
-        self.ok.store(t.state_ok, Ordering::Release);
     }
 
     /// Writes `nodes.conf` now and flushes it to the disk (no-op for an
@@ -391,17 +394,12 @@ impl Cluster {
         self.routes[slot as usize].load(Ordering::Relaxed)
     }
 
-    /// True when the cluster state is ok.
-    pub fn state_ok(&self) -> bool {
-        self.ok.load(Ordering::Acquire)
-    }
-
     /// True when this node may serve key commands at `now_ms`: the cluster
     /// is ok and, for a primary, its write lease holds. The lease is checked
     /// against the clock, not the tick, so a primary resumed after a pause
     /// refuses at once, before its tick learns what changed.
     pub fn serving(&self, now_ms: u64) -> bool {
-        self.state_ok() && now_ms <= self.lease.load(Ordering::Acquire)
+        now_ms < self.serving_until.load(Ordering::Acquire)
     }
 
     /// Changes `cluster-allow-reads-when-down` and the other live settings.

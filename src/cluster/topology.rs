@@ -240,6 +240,12 @@ impl Node {
         self.flags.has(NodeFlags::MASTER)
     }
 
+    /// True for a primary that serves slots: one that votes in elections
+    /// and counts in the cluster size.
+    pub fn is_slot_owner(&self) -> bool {
+        self.is_master() && !self.slots.is_empty()
+    }
+
     /// True for a replica.
     pub fn is_replica(&self) -> bool {
         self.flags.has(NodeFlags::REPLICA)
@@ -535,6 +541,15 @@ impl Topology {
     }
 
     /// The replicas of `id`.
+    /// The primaries serving slots, other than this node.
+    pub fn other_slot_owners(&self) -> impl Iterator<Item = &Node> + '_ {
+        let me = self.myself;
+        self.nodes
+            .values()
+            .filter(move |n| n.id != me && n.is_slot_owner())
+    }
+
+    /// The replicas of `id`.
     pub fn replicas_of(&self, id: &NodeId) -> impl Iterator<Item = &Node> + '_ {
         let id = *id;
         self.nodes
@@ -684,7 +699,7 @@ impl Topology {
         let mut size = 0;
         let mut reachable = 0;
         for n in self.nodes.values() {
-            if n.is_master() && !n.slots.is_empty() {
+            if n.is_slot_owner() {
                 size += 1;
                 if !n.is_failing() {
                     reachable += 1;

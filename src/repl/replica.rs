@@ -70,6 +70,17 @@ impl Upstream {
         self.position.lock().clone()
     }
 
+    /// How old this replica's data may be at `now` (Redis's data age): ms
+    /// since the last byte from the primary, or since the link went down.
+    pub fn data_age(&self, now: u64) -> u64 {
+        let since = if self.link_up.load(Ordering::Relaxed) {
+            self.last_io_ms.load(Ordering::Relaxed)
+        } else {
+            self.down_since_ms.load(Ordering::Relaxed)
+        };
+        now.saturating_sub(since)
+    }
+
     fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
         self.stop.notify_waiters();
@@ -263,10 +274,9 @@ impl Conn {
 /// One connection to the primary: handshake, sync, then the stream until it
 /// fails.
 async fn sync(srv: &Arc<Server>, up: &Upstream, client: &mut Client) -> Result<(), ReplError> {
-    let bind = srv.config.read().bind.clone();
     let s = tokio::time::timeout(
         Duration::from_secs(10),
-        crate::server::listener::connect_from(&bind, (up.host.as_str(), up.port)),
+        crate::server::listener::connect_from(srv, (up.host.as_str(), up.port)),
     )
     .await
     .map_err(|_| ReplError::Protocol("connect timeout".into()))??;

@@ -98,9 +98,10 @@ async fn periodic(srv: Arc<Server>) {
 /// Redis does for bus and replication links: peers (and fault-injecting
 /// proxies) then see which node a connection comes from.
 pub async fn connect_from(
-    bind: &str,
+    srv: &Server,
     addr: impl tokio::net::ToSocketAddrs,
 ) -> std::io::Result<TcpStream> {
+    let bind = srv.config.read().bind.clone();
     let target: std::net::SocketAddr = match tokio::net::lookup_host(addr).await?.next() {
         Some(a) => a,
         None => return Err(std::io::ErrorKind::AddrNotAvailable.into()),
