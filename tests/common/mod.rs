@@ -24,12 +24,15 @@ pub struct TestNode {
     envs: Vec<(String, String)>,
 }
 
-/// A free port whose bus port (port + 10000) is also free.
+/// A free port whose bus port (port + 10000) is also free, both below the
+/// kernel's ephemeral range (32768 and up): nodes' outbound bus and
+/// replication connections take ephemeral ports, and one could otherwise
+/// take a port a test picked for a node it has not started yet.
 pub fn free_port() -> u16 {
     loop {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let port = l.local_addr().expect("local addr").port();
-        if port < 55000 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+        let port = fastrand::u16(10000..22768);
+        let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free(port) && free(port + 10000) {
             return port;
         }
     }
