@@ -22,7 +22,9 @@
 //!   files, SAVE/BGSAVE, and the append-only file fed by [`repl`]'s log.
 //! - [`cluster`]: hash slots (the cluster bus arrives with cluster mode).
 //! - [`config`]: layered configuration.
+//! - [`clock`]: wall time for TTLs, monotonic time for leases and durations.
 
+pub mod clock;
 pub mod cluster;
 pub mod commands;
 pub mod config;
