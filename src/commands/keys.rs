@@ -152,7 +152,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, unit: ExpireUnit, cmd: &st
         ctx.out.int(0);
         return Ok(());
     }
-    if when <= ctx.now_ms as i64 {
+    if ctx.already_expired(when) {
         g.remove(key);
         ctx.propagate(&[b"DEL", key]);
     } else {
@@ -313,7 +313,7 @@ pub fn copy(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Err(same_object());
     }
     let ks = &ctx.srv.keyspace;
-    let mut m = ks.lock_many([(src_db, src), (dst_db, dst)], ctx.now_ms);
+    let mut m = ks.lock_many([(src_db, src), (dst_db, dst)], ctx.expiry_now());
     let Some(e) = m.slot(src_db, src).get(src) else {
         drop(m);
         ctx.out.int(0);
@@ -357,7 +357,7 @@ pub fn move_(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let mut m = ctx
         .srv
         .keyspace
-        .lock_many([(src_db, key), (dst_db, key)], ctx.now_ms);
+        .lock_many([(src_db, key), (dst_db, key)], ctx.expiry_now());
     let moved =
         m.slot(src_db, key).get_mut(key).is_some() && m.slot(dst_db, key).get_mut(key).is_none();
     if moved {
@@ -822,7 +822,7 @@ pub fn restore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     } else {
         ttl
     };
-    if at != 0 && at <= ctx.now_ms as i64 {
+    if at != 0 && ctx.already_expired(at) {
         if deleted {
             ctx.propagate(&[b"DEL", key]);
         }

@@ -156,9 +156,29 @@ impl<'a> Ctx<'a> {
         self.client.db
     }
 
+    /// The time slot locks judge expiry by: the command's, or
+    /// `NEVER_EXPIRED` for a stream being applied.
+    pub fn expiry_now(&self) -> u64 {
+        if self.client.replaying {
+            crate::store::NEVER_EXPIRED
+        } else {
+            self.now_ms
+        }
+    }
+
+    /// True when a TTL ending at `at` (unix ms) has already passed, so the
+    /// key is deleted instead of given the TTL. Never while a stream is being
+    /// applied or on a replica (Redis's `checkAlreadyExpired`): the DEL
+    /// arrives from the primary.
+    pub fn already_expired(&self, at: i64) -> bool {
+        !self.client.replaying && !self.srv.upstream.is_replica() && at <= self.now_ms as i64
+    }
+
     /// Locks the slot of `key` in the selected database.
     pub fn lock(&self, key: &[u8]) -> SlotGuard<'a> {
-        self.srv.keyspace.lock_key(self.client.db, key, self.now_ms)
+        self.srv
+            .keyspace
+            .lock_key(self.client.db, key, self.expiry_now())
     }
 
     /// Locks the slots of all `keys` in the selected database, in order.
@@ -169,7 +189,7 @@ impl<'a> Ctx<'a> {
         let db = self.client.db;
         self.srv
             .keyspace
-            .lock_many(keys.into_iter().map(|k| (db, k)), self.now_ms)
+            .lock_many(keys.into_iter().map(|k| (db, k)), self.expiry_now())
     }
 
     /// Appends the deterministic form of a write to the replication stream. Call

@@ -326,7 +326,7 @@ pub fn getex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     ensure_string(e)?;
     let value = e.value.clone();
     match ttl {
-        Ttl::At(t) if t <= ctx.now_ms as i64 => {
+        Ttl::At(t) if ctx.already_expired(t) => {
             g.remove(key);
             ctx.propagate(&[b"DEL", key]);
         }

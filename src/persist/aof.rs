@@ -544,7 +544,7 @@ pub fn load(srv: &Server, path: &Path) -> Result<Replayed, AofLoadError> {
     let mut pos = 0usize;
     if data.starts_with(b"REDIS") {
         let (summary, keys) =
-            save::load_image(srv, &data).map_err(|source| AofLoadError::Preamble {
+            save::load_image(srv, &data, save::Expired::Keep).map_err(|source| AofLoadError::Preamble {
                 path: shown.clone(),
                 source,
             })?;
@@ -559,6 +559,7 @@ pub fn load(srv: &Server, path: &Path) -> Result<Replayed, AofLoadError> {
         )),
         true,
     );
+    client.replaying = true;
     let limits = Limits {
         max_bulk: srv.config.read().proto_max_bulk_len,
     };

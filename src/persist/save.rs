@@ -337,9 +337,25 @@ pub enum LoadError {
     Databases(usize),
 }
 
-/// Puts the keys of an RDB image into the keyspace (expired ones are dropped,
-/// as a primary does). Returns the load summary and how many keys it held.
-pub fn load_image(srv: &Server, buf: &[u8]) -> Result<(snapshot::Loaded, u64), LoadError> {
+/// Which keys whose TTL has passed a load keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// Dropped: a primary loading its own RDB file (nothing after the file
+    /// can refer to them), as Redis does.
+    Drop,
+    /// Kept: an AOF's preamble (its tail may still PERSIST them) or a
+    /// replica's snapshot (the primary's stream decides). They expire only by
+    /// a DEL of the stream, or the primary's own expiry after loading.
+    Keep,
+}
+
+/// Puts the keys of an RDB image into the keyspace. Returns the load summary
+/// and how many keys it held.
+pub fn load_image(
+    srv: &Server,
+    buf: &[u8],
+    expired_keys: Expired,
+) -> Result<(snapshot::Loaded, u64), LoadError> {
     let now = unix_ms();
     let policy = srv.keyspace.policy();
     let dbs = srv.keyspace.db_count();
@@ -349,11 +365,11 @@ pub fn load_image(srv: &Server, buf: &[u8]) -> Result<(snapshot::Loaded, u64), L
             bad_db = true;
             return;
         }
-        if r.expire_at != 0 && r.expire_at <= now {
+        if expired_keys == Expired::Drop && r.expire_at != 0 && r.expire_at <= now {
             expired += 1;
             return;
         }
-        let mut g = srv.keyspace.lock_key(r.db, r.key, now);
+        let mut g = srv.keyspace.lock_key(r.db, r.key, crate::store::NEVER_EXPIRED);
         g.put_entry(
             r.key,
             Entry {
@@ -373,9 +389,15 @@ pub fn load_image(srv: &Server, buf: &[u8]) -> Result<(snapshot::Loaded, u64), L
     Ok((summary, loaded))
 }
 
-/// Loads `path` (an RDB file) into an empty server.
+/// Loads `path` (an RDB file) into an empty server; a replica keeps the keys
+/// whose TTL has passed for its primary's DELs.
 pub fn load_file(srv: &Server, path: &Path) -> Result<u64, LoadError> {
     let buf = std::fs::read(path)?;
-    let (_, n) = load_image(srv, &buf)?;
+    let expired = if srv.upstream.is_replica() {
+        Expired::Keep
+    } else {
+        Expired::Drop
+    };
+    let (_, n) = load_image(srv, &buf, expired)?;
     Ok(n)
 }

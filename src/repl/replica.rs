@@ -159,6 +159,7 @@ async fn run(srv: Arc<Server>, up: Arc<Upstream>) {
         ([127, 0, 0, 1], 0).into(),
     ));
     let mut client = Client::new(info, true);
+    client.replaying = true;
     while !up.stopped.load(Ordering::Relaxed) {
         let r = tokio::select! {
             r = sync(&srv, &up, &mut client) => r,
@@ -354,7 +355,7 @@ fn load(srv: &Server, rdb: &[u8]) -> Result<u64, ReplError> {
     for db in 0..srv.keyspace.db_count() {
         srv.keyspace.flush_db(db);
     }
-    crate::persist::save::load_image(srv, rdb)
+    crate::persist::save::load_image(srv, rdb, crate::persist::save::Expired::Keep)
         .map(|(_, keys)| keys)
         .map_err(|e| ReplError::Load(e.to_string()))
 }

@@ -138,6 +138,9 @@ pub struct Client {
     pub fenced_slot: Option<u16>,
     /// Inside EXEC: whether its writes were wrapped in MULTI yet.
     pub exec_wrap: crate::commands::transactions::ExecWrap,
+    /// Its commands come from a stream accepted once already (an AOF being
+    /// loaded, the primary's link): keys never expire for it.
+    pub replaying: bool,
 }
 
 impl Client {
@@ -160,6 +163,7 @@ impl Client {
             wait: None,
             fenced_slot: None,
             exec_wrap: Default::default(),
+            replaying: false,
         }
     }
 

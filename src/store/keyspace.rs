@@ -18,6 +18,12 @@ use super::snapshot::SnapState;
 use super::value::{Entry, Value};
 use crate::cluster::slot::{key_slot, SLOTS};
 
+/// A clock reading at which no TTL has passed: a guard taken with it sees every
+/// stored key as live and expires none. Loading a file and applying the
+/// primary's stream use it, so keys leave them only by the stream's own DELs
+/// (Redis never expires keys while loading or for its master client).
+pub const NEVER_EXPIRED: u64 = 0;
+
 /// Why a key left the keyspace without a command deleting it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {

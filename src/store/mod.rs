@@ -11,5 +11,5 @@ pub mod memory;
 pub mod snapshot;
 pub mod value;
 
-pub use keyspace::{Keyspace, MultiGuard, Removal, RemovalSink, SlotGuard};
+pub use keyspace::{Keyspace, MultiGuard, Removal, RemovalSink, SlotGuard, NEVER_EXPIRED};
 pub use value::{Entry, Kind, Value};

@@ -1,0 +1,261 @@
+//! Acknowledged writes that must survive, and replicas that must not diverge
+//! (issue 19): a stream applied late (AOF load, a replica, a chained
+//! replica, a full sync) never expires keys by itself; replicas leave
+//! eviction to their primary. Each test failed before its fix.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::disk::{digest, rewrite_and_wait};
+use common::{cmd, info_field, wait_for, RedisServer, TestNode};
+use redis::Connection;
+
+/// Keys whose TTL passes right after a command that keeps them (PERSIST,
+/// PEXPIRE, GETEX PERSIST, SET without TTL) or keeps their TTL (INCR,
+/// APPEND): whoever applies the stream after the TTL has passed must end
+/// where the primary did.
+const TTL_SCRIPT: &[&[&str]] = &[
+    &["SET", "persisted", "v", "PX", "300"],
+    &["PERSIST", "persisted"],
+    &["SET", "extended", "v", "PX", "300"],
+    &["PEXPIRE", "extended", "600000"],
+    &["SET", "getex", "v", "PX", "300"],
+    &["GETEX", "getex", "PERSIST"],
+    &["SET", "overwritten", "v", "PX", "300"],
+    &["SET", "overwritten", "w"],
+    &["SET", "counter", "1", "PX", "300"],
+    &["INCR", "counter"],
+    &["SET", "appended", "a", "PX", "300"],
+    &["APPEND", "appended", "b"],
+    &["SET", "renamed", "v", "PX", "300"],
+    &["PERSIST", "renamed"],
+    &["RENAME", "renamed", "renamed2"],
+];
+
+/// Which keys exist after the script's TTLs passed, with value and TTL class.
+fn observe(c: &mut Connection) -> Vec<(String, Option<String>, i64)> {
+    [
+        "persisted",
+        "extended",
+        "getex",
+        "overwritten",
+        "counter",
+        "appended",
+        "renamed2",
+    ]
+    .iter()
+    .map(|k| {
+        let v: Option<String> = redis::cmd("GET").arg(k).query(c).expect("GET");
+        let ttl: i64 = redis::cmd("TTL").arg(k).query(c).expect("TTL");
+        // -2 absent, -1 no TTL, 1 some TTL left.
+        (k.to_string(), v, ttl.clamp(-2, 1))
+    })
+    .collect()
+}
+
+fn run_script(c: &mut Connection, script: &[&[&str]]) {
+    for args in script {
+        cmd(c, args);
+    }
+}
+
+fn expected() -> Vec<(String, Option<String>, i64)> {
+    let v = |s: &str| Some(s.to_string());
+    vec![
+        ("persisted".into(), v("v"), -1),
+        ("extended".into(), v("v"), 1),
+        ("getex".into(), v("v"), -1),
+        ("overwritten".into(), v("w"), -1),
+        ("counter".into(), None, -2),
+        ("appended".into(), None, -2),
+        ("renamed2".into(), v("v"), -1),
+    ]
+}
+
+#[test]
+fn an_aof_replayed_after_the_ttls_passed_keeps_what_the_primary_kept() {
+    // Redis 7.0.15 first, as the reference for the same script.
+    let mut redis = RedisServer::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    run_script(&mut redis.conn(), TTL_SCRIPT);
+    std::thread::sleep(Duration::from_millis(600));
+    let before = observe(&mut redis.conn());
+    let dir = std::mem::replace(&mut redis.dir, tempfile::tempdir().expect("dir"));
+    drop(redis);
+    let redis = RedisServer::start_in(dir, &["--appendonly", "yes"]);
+    let reference = observe(&mut redis.conn());
+    assert_eq!(before, expected());
+    assert_eq!(reference, expected(), "redis-server after its AOF restart");
+
+    for preamble in ["no", "yes"] {
+        let mut n = TestNode::start(&[
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--aof-use-rdb-preamble",
+            preamble,
+        ]);
+        let mut c = n.conn();
+        // Half the script, a rewrite (the keys go into its base with their
+        // TTLs), then the rest in the tail.
+        run_script(&mut c, &TTL_SCRIPT[..7]);
+        rewrite_and_wait(&mut c);
+        run_script(&mut c, &TTL_SCRIPT[7..]);
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(observe(&mut c), expected(), "live, preamble {preamble}");
+        let live = digest(&mut c);
+        n.restart();
+        let mut c = n.conn();
+        assert_eq!(
+            observe(&mut c),
+            expected(),
+            "after the AOF restart, preamble {preamble}"
+        );
+        assert_eq!(digest(&mut c), live, "preamble {preamble}");
+    }
+}
+
+#[test]
+fn a_recorded_stream_replayed_after_every_ttl_passed_matches_the_primary() {
+    let mut primary = TestNode::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut c = primary.conn();
+    // A random mix over 300 keys: short TTLs that pass, long ones that stay,
+    // and every command that keeps a key or its TTL alive.
+    let mut rng = fastrand::Rng::with_seed(19);
+    for _ in 0..3000 {
+        let k = format!("k{}", rng.u32(..300));
+        let ms = if rng.bool() { "200" } else { "3600000" };
+        let args: Vec<String> = match rng.u32(..10) {
+            0 | 1 => vec!["SET".into(), k, "v".into(), "PX".into(), ms.into()],
+            2 => vec!["PERSIST".into(), k],
+            3 => vec!["INCR".into(), format!("n{}", rng.u32(..50))],
+            4 => vec!["SET".into(), format!("n{}", rng.u32(..50)), "1".into(), "PX".into(), ms.into()],
+            5 => vec!["APPEND".into(), k, "x".into()],
+            6 => vec!["PEXPIRE".into(), k, ms.into()],
+            7 => vec!["GETEX".into(), k, "PERSIST".into()],
+            8 => vec!["SET".into(), k, "w".into(), "KEEPTTL".into()],
+            _ => vec!["DEL".into(), k],
+        };
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let _: redis::Value = {
+            let mut q = redis::cmd(args[0]);
+            for a in &args[1..] {
+                q.arg(*a);
+            }
+            q.query(&mut c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+        };
+    }
+    // Every short TTL passes and the primary's expiry removes those keys (its
+    // DELs are part of the recorded stream).
+    std::thread::sleep(Duration::from_millis(400));
+    let settled = wait_for(Duration::from_secs(10), || {
+        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).expect("KEYS");
+        keys.iter().all(|k| {
+            let pttl: i64 = redis::cmd("PTTL").arg(k).query(&mut c).expect("PTTL");
+            pttl == -1 || pttl > 1_000_000
+        }) && info_field(&mut c, "stats", "expired_keys").parse::<u64>().expect("n") > 0
+    });
+    assert!(settled, "the primary did not expire its short-TTL keys");
+    let want = digest(&mut c);
+    let keys: i64 = redis::cmd("DBSIZE").query(&mut c).expect("DBSIZE");
+    assert!(keys > 50, "a dataset worth comparing: {keys} keys");
+    // Replay the recorded stream in a fresh process, after every TTL passed.
+    let dir = common::disk::take_dir(&mut primary);
+    let replay = TestNode::start_in(
+        common::free_port(),
+        dir,
+        &["--appendonly", "yes", "--appendfsync", "always"],
+    );
+    assert_eq!(digest(&mut replay.conn()), want);
+}
+
+/// `n` small keys, in MSETs of 1000.
+fn populate(c: &mut Connection, n: usize) {
+    for chunk in 0..n / 1000 {
+        let mut q = redis::cmd("MSET");
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            q.arg(format!("key:{i:07}")).arg(i);
+        }
+        q.query::<()>(c).expect("MSET");
+    }
+}
+
+fn replica_of(port: u16) -> TestNode {
+    TestNode::start(&["--replicaof", "127.0.0.1", &port.to_string()])
+}
+
+fn offset(c: &mut Connection, field: &str) -> i64 {
+    info_field(c, "replication", field).parse().expect("offset")
+}
+
+/// Waits until `r` applied everything `p` sent and both hold the same data.
+fn assert_converges(p: &mut Connection, r: &mut Connection, what: &str) {
+    let ok = wait_for(Duration::from_secs(10), || {
+        offset(r, "slave_repl_offset") >= offset(p, "master_repl_offset")
+            && digest(p) == digest(r)
+    });
+    assert!(
+        ok,
+        "{what} diverged: primary {:?} vs replica {:?}",
+        observe(p),
+        observe(r)
+    );
+}
+
+#[test]
+fn replicas_applying_the_stream_late_never_expire_keys_themselves() {
+    // A chain: primary -> r1 -> r2. Both replicas are stopped while the
+    // primary runs the script, so they apply it after its TTLs passed.
+    let primary = TestNode::start(&[]);
+    let r1 = replica_of(primary.port);
+    let r2 = replica_of(r1.port);
+    let (mut pc, mut c1, mut c2) = (primary.conn(), r1.conn(), r2.conn());
+    cmd(&mut pc, &["SET", "warm", "up"]);
+    assert_converges(&mut pc, &mut c1, "r1 before");
+    assert_converges(&mut c1, &mut c2, "r2 before");
+    r1.signal("STOP");
+    r2.signal("STOP");
+    run_script(&mut pc, TTL_SCRIPT);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(observe(&mut pc), expected());
+    r1.signal("CONT");
+    r2.signal("CONT");
+    assert_converges(&mut pc, &mut c1, "r1");
+    assert_converges(&mut c1, &mut c2, "r2 (chained)");
+    assert_eq!(observe(&mut c2), expected());
+}
+
+#[test]
+fn a_full_sync_keeps_keys_whose_ttl_passes_during_the_transfer() {
+    let primary = TestNode::start(&[]);
+    let mut pc = primary.conn();
+    // A snapshot large enough that the replica cannot have loaded it in the
+    // moment between the point and the SIGSTOP below.
+    populate(&mut pc, 300_000);
+    cmd(&mut pc, &["SET", "late", "v", "PX", "4000"]);
+    let set_at = Instant::now();
+    let replica = replica_of(primary.port);
+    let mut rc = replica.conn();
+    // Stop the replica as soon as the primary has it: it cannot have loaded
+    // 300,000 keys by then. The primary marks its snapshot's point on PSYNC.
+    let attached = wait_for(Duration::from_secs(10), || {
+        info_field(&mut pc, "replication", "connected_slaves") == "1"
+    });
+    replica.signal("STOP");
+    assert!(attached, "the replica never attached");
+    std::thread::sleep(Duration::from_millis(100));
+    // After the point: the stream, not the snapshot, keeps the key.
+    let kept: i64 = redis::cmd("PERSIST").arg("late").query(&mut pc).expect("PERSIST");
+    assert_eq!(kept, 1, "PERSIST came too late for this test");
+    std::thread::sleep(Duration::from_millis(4100).saturating_sub(set_at.elapsed()));
+    replica.signal("CONT");
+    let ok = wait_for(Duration::from_secs(30), || {
+        info_field(&mut rc, "replication", "master_link_status") == "up"
+            && offset(&mut rc, "slave_repl_offset") >= offset(&mut pc, "master_repl_offset")
+    });
+    assert!(ok, "the replica did not finish its sync");
+    let got: Option<String> = redis::cmd("GET").arg("late").query(&mut rc).expect("GET");
+    assert_eq!(got.as_deref(), Some("v"));
+    assert_eq!(digest(&mut rc), digest(&mut pc));
+}
