@@ -82,6 +82,9 @@ pub struct Config {
     /// Replicas refuse writes from clients other than their primary.
     #[serde(deserialize_with = "yes_no_bool")]
     pub replica_read_only: bool,
+    /// Replicas do not evict by `maxmemory`: their primary's DELs do.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub replica_ignore_maxmemory: bool,
     /// Writes are refused unless this many replicas are connected and fresh.
     pub min_replicas_to_write: u32,
     /// Seconds since a replica's last ACK for it to count as fresh.
@@ -690,6 +693,15 @@ pub static OPTIONS: &[ConfigOption] = &[
         |c| yes_no(c.replica_read_only).into(),
         |c, v| {
             c.replica_read_only = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "replica-ignore-maxmemory",
+        Kind::Bool,
+        |c| yes_no(c.replica_ignore_maxmemory).into(),
+        |c, v| {
+            c.replica_ignore_maxmemory = v.flag();
             Ok(())
         },
     ),

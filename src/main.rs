@@ -86,6 +86,8 @@ struct Flags {
     masterauth: Option<String>,
     #[arg(long = "replica-read-only")]
     replica_read_only: Option<String>,
+    #[arg(long = "replica-ignore-maxmemory")]
+    replica_ignore_maxmemory: Option<String>,
     #[arg(long = "repl-backlog-size")]
     repl_backlog_size: Option<String>,
     #[arg(long = "min-replicas-to-write")]
@@ -172,6 +174,10 @@ impl Flags {
         );
         add("masterauth", self.masterauth.clone());
         add("replica-read-only", self.replica_read_only.clone());
+        add(
+            "replica-ignore-maxmemory",
+            self.replica_ignore_maxmemory.clone(),
+        );
         add("repl-backlog-size", self.repl_backlog_size.clone());
         add(
             "min-replicas-to-write",

@@ -130,7 +130,13 @@ fn a_recorded_stream_replayed_after_every_ttl_passed_matches_the_primary() {
             0 | 1 => vec!["SET".into(), k, "v".into(), "PX".into(), ms.into()],
             2 => vec!["PERSIST".into(), k],
             3 => vec!["INCR".into(), format!("n{}", rng.u32(..50))],
-            4 => vec!["SET".into(), format!("n{}", rng.u32(..50)), "1".into(), "PX".into(), ms.into()],
+            4 => vec![
+                "SET".into(),
+                format!("n{}", rng.u32(..50)),
+                "1".into(),
+                "PX".into(),
+                ms.into(),
+            ],
             5 => vec!["APPEND".into(), k, "x".into()],
             6 => vec!["PEXPIRE".into(), k, ms.into()],
             7 => vec!["GETEX".into(), k, "PERSIST".into()],
@@ -154,7 +160,10 @@ fn a_recorded_stream_replayed_after_every_ttl_passed_matches_the_primary() {
         keys.iter().all(|k| {
             let pttl: i64 = redis::cmd("PTTL").arg(k).query(&mut c).expect("PTTL");
             pttl == -1 || pttl > 1_000_000
-        }) && info_field(&mut c, "stats", "expired_keys").parse::<u64>().expect("n") > 0
+        }) && info_field(&mut c, "stats", "expired_keys")
+            .parse::<u64>()
+            .expect("n")
+            > 0
     });
     assert!(settled, "the primary did not expire its short-TTL keys");
     let want = digest(&mut c);
@@ -192,8 +201,7 @@ fn offset(c: &mut Connection, field: &str) -> i64 {
 /// Waits until `r` applied everything `p` sent and both hold the same data.
 fn assert_converges(p: &mut Connection, r: &mut Connection, what: &str) {
     let ok = wait_for(Duration::from_secs(10), || {
-        offset(r, "slave_repl_offset") >= offset(p, "master_repl_offset")
-            && digest(p) == digest(r)
+        offset(r, "slave_repl_offset") >= offset(p, "master_repl_offset") && digest(p) == digest(r)
     });
     assert!(
         ok,
@@ -246,7 +254,10 @@ fn a_full_sync_keeps_keys_whose_ttl_passes_during_the_transfer() {
     assert!(attached, "the replica never attached");
     std::thread::sleep(Duration::from_millis(100));
     // After the point: the stream, not the snapshot, keeps the key.
-    let kept: i64 = redis::cmd("PERSIST").arg("late").query(&mut pc).expect("PERSIST");
+    let kept: i64 = redis::cmd("PERSIST")
+        .arg("late")
+        .query(&mut pc)
+        .expect("PERSIST");
     assert_eq!(kept, 1, "PERSIST came too late for this test");
     std::thread::sleep(Duration::from_millis(4100).saturating_sub(set_at.elapsed()));
     replica.signal("CONT");
@@ -258,4 +269,58 @@ fn a_full_sync_keeps_keys_whose_ttl_passes_during_the_transfer() {
     let got: Option<String> = redis::cmd("GET").arg("late").query(&mut rc).expect("GET");
     assert_eq!(got.as_deref(), Some("v"));
     assert_eq!(digest(&mut rc), digest(&mut pc));
+}
+
+#[test]
+fn a_replica_leaves_eviction_to_its_primary() {
+    let primary = TestNode::start(&[]);
+    let mut pc = primary.conn();
+    let p = primary.port.to_string();
+    let replica = TestNode::start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &p,
+        "--maxmemory",
+        "10mb",
+        "--maxmemory-policy",
+        "allkeys-lru",
+    ]);
+    let mut rc = replica.conn();
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("replica-ignore-maxmemory")
+        .query(&mut rc)
+        .expect("CONFIG GET");
+    assert_eq!(got, ["replica-ignore-maxmemory", "yes"], "Redis's default");
+    populate(&mut pc, 200_000);
+    assert_converges(&mut pc, &mut rc, "the replica");
+    let used: u64 = info_field(&mut rc, "memory", "used_memory")
+        .parse()
+        .expect("n");
+    assert!(
+        used > 12 << 20,
+        "the replica holds more than its maxmemory: {used}"
+    );
+    // Reads on the replica must not evict either.
+    for i in 0..100 {
+        let _: Option<String> = redis::cmd("GET")
+            .arg(format!("key:{i:07}"))
+            .query(&mut rc)
+            .expect("GET");
+    }
+    let evicted = |c: &mut Connection| info_field(c, "stats", "evicted_keys");
+    assert_eq!(evicted(&mut rc), "0");
+    let dbsize = |c: &mut Connection| redis::cmd("DBSIZE").query::<i64>(c).expect("DBSIZE");
+    assert_eq!(dbsize(&mut rc), dbsize(&mut pc));
+    assert_eq!(digest(&mut rc), digest(&mut pc));
+    // With the option off the replica evicts for itself, as in Redis.
+    cmd(
+        &mut rc,
+        &["CONFIG", "SET", "replica-ignore-maxmemory", "no"],
+    );
+    let _: Option<String> = redis::cmd("GET")
+        .arg("key:0000001")
+        .query(&mut rc)
+        .expect("GET");
+    assert_ne!(evicted(&mut rc), "0");
 }

@@ -544,9 +544,11 @@ pub fn load(srv: &Server, path: &Path) -> Result<Replayed, AofLoadError> {
     let mut pos = 0usize;
     if data.starts_with(b"REDIS") {
         let (summary, keys) =
-            save::load_image(srv, &data, save::Expired::Keep).map_err(|source| AofLoadError::Preamble {
-                path: shown.clone(),
-                source,
+            save::load_image(srv, &data, save::Expired::Keep).map_err(|source| {
+                AofLoadError::Preamble {
+                    path: shown.clone(),
+                    source,
+                }
             })?;
         pos = summary.len;
         out.preamble_keys = keys;

@@ -369,7 +369,9 @@ pub fn load_image(
             expired += 1;
             return;
         }
-        let mut g = srv.keyspace.lock_key(r.db, r.key, crate::store::NEVER_EXPIRED);
+        let mut g = srv
+            .keyspace
+            .lock_key(r.db, r.key, crate::store::NEVER_EXPIRED);
         g.put_entry(
             r.key,
             Entry {

@@ -171,10 +171,13 @@ fn route<'s>(
 }
 
 /// Evicts when over `maxmemory`; refuses commands that may grow memory when
-/// eviction cannot make room.
+/// eviction cannot make room. A replica leaves both to its primary unless
+/// `replica-ignore-maxmemory` is off, as Redis.
 fn check_memory(srv: &Server, r: Resolved, now_ms: u64) -> Result<(), CmdError> {
     let max = srv.hot.maxmemory.load(Ordering::Relaxed);
-    if max == 0 {
+    if max == 0
+        || (srv.upstream.is_replica() && srv.hot.replica_ignore_maxmemory.load(Ordering::Relaxed))
+    {
         return Ok(());
     }
     let samples = srv.hot.maxmemory_samples.load(Ordering::Relaxed);

@@ -75,6 +75,8 @@ pub struct HotConfig {
     pub min_replicas_max_lag: AtomicU64,
     /// `active-expire` on/off (`DEBUG SET-ACTIVE-EXPIRE`).
     pub active_expire: AtomicBool,
+    /// `replica-ignore-maxmemory`.
+    pub replica_ignore_maxmemory: AtomicBool,
 }
 
 impl HotConfig {
@@ -105,6 +107,8 @@ impl HotConfig {
             .store(u64::from(cfg.min_replicas_to_write), Ordering::Relaxed);
         self.min_replicas_max_lag
             .store(u64::from(cfg.min_replicas_max_lag), Ordering::Relaxed);
+        self.replica_ignore_maxmemory
+            .store(cfg.replica_ignore_maxmemory, Ordering::Relaxed);
     }
 }
 
