@@ -324,3 +324,222 @@ fn a_replica_leaves_eviction_to_its_primary() {
         .expect("GET");
     assert_ne!(evicted(&mut rc), "0");
 }
+
+/// Writers that SET random keys of their own until `stop`; returns their threads.
+fn setters(
+    url: &str,
+    n: usize,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<u64>> {
+    (0..n)
+        .map(|w| {
+            let (url, stop) = (url.to_string(), stop.clone());
+            std::thread::spawn(move || {
+                let mut c = redis::Client::open(url)
+                    .and_then(|c| c.get_connection())
+                    .expect("connect");
+                let mut done = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let k = format!("w:{w}:{}", fastrand::u32(..100_000));
+                    let _: () = redis::cmd("SET").arg(k).arg(done).query(&mut c).expect("SET");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn flushall_and_concurrent_writes_reach_the_replica_in_their_order() {
+    let primary = TestNode::start(&[]);
+    let replica = replica_of(primary.port);
+    let (mut pc, mut rc) = (primary.conn(), replica.conn());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let threads = setters(&primary.url(), 4, &stop);
+    for round in 0..5 {
+        // A full keyspace makes the flush walk long enough for writes to
+        // land in slots it already emptied.
+        populate(&mut pc, 100_000);
+        let what = if round % 2 == 0 { "FLUSHALL" } else { "FLUSHDB" };
+        cmd(&mut pc, &[what]);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes: u64 = threads.into_iter().map(|t| t.join().expect("writer")).sum();
+    assert!(writes > 1000, "the writers ran alongside: {writes}");
+    assert_converges(&mut pc, &mut rc, "the replica");
+}
+
+#[test]
+fn exec_runs_isolated_from_other_clients() {
+    let n = TestNode::start(&[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (url, stop) = (n.url(), stop.clone());
+        std::thread::spawn(move || {
+            let mut c = redis::Client::open(url)
+                .and_then(|c| c.get_connection())
+                .expect("connect");
+            let mut torn = Vec::new();
+            let mut reads = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let v: Option<i64> = redis::cmd("GET").arg("x").query(&mut c).expect("GET");
+                reads += 1;
+                if let Some(v) = v.filter(|v| v % 200 != 0) {
+                    torn.push(v);
+                }
+            }
+            (reads, torn)
+        })
+    };
+    let mut c = n.conn();
+    for _ in 0..300 {
+        let mut p = redis::pipe();
+        p.atomic();
+        for _ in 0..200 {
+            p.cmd("INCR").arg("x").ignore();
+        }
+        let () = p.query(&mut c).expect("EXEC");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (reads, torn) = reader.join().expect("reader");
+    assert!(reads > 100, "the reader ran alongside: {reads}");
+    assert!(
+        torn.is_empty(),
+        "{} of {reads} reads saw a transaction half done, e.g. {:?}",
+        torn.len(),
+        &torn[..torn.len().min(5)]
+    );
+}
+
+/// The commands of a RESP file (an AOF without preamble), as strings.
+fn aof_commands(bytes: &[u8]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    let line = |r: &mut &[u8]| -> String {
+        let end = r.windows(2).position(|w| w == b"\r\n").expect("CRLF");
+        let l = String::from_utf8_lossy(&r[..end]).into_owned();
+        *r = &r[end + 2..];
+        l
+    };
+    while !rest.is_empty() {
+        let n: usize = line(&mut rest)[1..].parse().expect("array length");
+        let mut argv = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len: usize = line(&mut rest)[1..].parse().expect("bulk length");
+            argv.push(String::from_utf8_lossy(&rest[..len]).into_owned());
+            rest = &rest[len + 2..];
+        }
+        out.push(argv);
+    }
+    out
+}
+
+#[test]
+fn a_transactions_writes_are_one_block_in_the_stream() {
+    // appendfsync no: the writers are not slowed down by fsyncs.
+    let n = TestNode::start(&["--appendonly", "yes", "--appendfsync", "no"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let threads = setters(&n.url(), 3, &stop);
+    let mut c = n.conn();
+    for i in 0..100 {
+        let mut p = redis::pipe();
+        p.atomic();
+        for j in 0..100 {
+            p.cmd("SET").arg(format!("tx:{i}:{j}")).arg(j).ignore();
+        }
+        let () = p.query(&mut c).expect("EXEC");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in threads {
+        t.join().expect("writer");
+    }
+    let aof = std::fs::read(n.dir.path().join("appendonly.aof")).expect("AOF");
+    let (mut inside, mut blocks, mut intruders) = (false, 0, Vec::new());
+    for argv in aof_commands(&aof) {
+        match argv[0].as_str() {
+            "MULTI" => inside = true,
+            "EXEC" => {
+                inside = false;
+                blocks += 1;
+            }
+            _ if inside && argv.get(1).is_some_and(|k| k.starts_with("w:")) => {
+                intruders.push(argv.join(" "))
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(blocks, 100);
+    assert!(
+        intruders.is_empty(),
+        "{} other clients' writes inside transactions, e.g. {:?}",
+        intruders.len(),
+        &intruders[..intruders.len().min(3)]
+    );
+}
+
+#[test]
+fn client_pause_write_holds_an_exec_of_queued_writes() {
+    let n = TestNode::start(&[]);
+    let mut c = n.conn();
+    cmd(&mut c, &["MULTI"]);
+    cmd(&mut c, &["SET", "k", "v"]);
+    let mut admin = n.conn();
+    cmd(&mut admin, &["CLIENT", "PAUSE", "1000", "WRITE"]);
+    let paused_at = Instant::now();
+    let exec = std::thread::spawn(move || {
+        let r: Vec<String> = redis::cmd("EXEC").query(&mut c).expect("EXEC");
+        (r, paused_at.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let got: Option<String> = redis::cmd("GET").arg("k").query(&mut admin).expect("GET");
+    assert_eq!(got, None, "EXEC wrote during CLIENT PAUSE WRITE");
+    let (r, took) = exec.join().expect("EXEC thread");
+    assert_eq!(r, ["OK"]);
+    assert!(took >= Duration::from_millis(800), "EXEC ran after {took:?}");
+}
+
+#[test]
+fn cluster_setslot_inside_transactions_cannot_deadlock() {
+    let n = TestNode::start(&["--cluster-enabled", "yes"]);
+    let mut c = n.conn();
+    cmd(&mut c, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    assert!(wait_for(Duration::from_secs(10), || {
+        n.text(&["CLUSTER", "INFO"]).contains("cluster_state:ok")
+    }));
+    let me = n.text(&["CLUSTER", "MYID"]);
+    let slot = |k: &str| -> String {
+        let s: i64 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(k).query(&mut n.conn()).expect("KEYSLOT");
+        s.to_string()
+    };
+    let pairs = [("{a}k", slot("{b}k")), ("{b}k", slot("{a}k"))];
+    let threads: Vec<_> = pairs
+        .into_iter()
+        .map(|(key, other_slot)| {
+            let (url, me) = (n.url(), me.clone());
+            std::thread::spawn(move || {
+                let mut c = redis::Client::open(url)
+                    .and_then(|c| c.get_connection())
+                    .expect("connect");
+                c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+                c.set_write_timeout(Some(Duration::from_secs(5))).expect("timeout");
+                for i in 0..300 {
+                    let mut p = redis::pipe();
+                    p.atomic();
+                    // Writes first, so both transactions hold their own slot
+                    // long enough to meet.
+                    for _ in 0..100 {
+                        p.cmd("SET").arg(key).arg(i).ignore();
+                    }
+                    p.cmd("CLUSTER").arg("SETSLOT").arg(&other_slot).arg("NODE").arg(&me).ignore();
+                    p.query::<()>(&mut c)?;
+                }
+                Ok::<(), redis::RedisError>(())
+            })
+        })
+        .collect();
+    for t in threads {
+        let r = t.join().expect("thread");
+        assert!(r.is_ok(), "a transaction hung or failed: {r:?}");
+    }
+}
