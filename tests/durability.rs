@@ -341,7 +341,11 @@ fn setters(
                 let mut done = 0u64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let k = format!("w:{w}:{}", fastrand::u32(..100_000));
-                    let _: () = redis::cmd("SET").arg(k).arg(done).query(&mut c).expect("SET");
+                    let _: () = redis::cmd("SET")
+                        .arg(k)
+                        .arg(done)
+                        .query(&mut c)
+                        .expect("SET");
                     done += 1;
                 }
                 done
@@ -361,7 +365,11 @@ fn flushall_and_concurrent_writes_reach_the_replica_in_their_order() {
         // A full keyspace makes the flush walk long enough for writes to
         // land in slots it already emptied.
         populate(&mut pc, 100_000);
-        let what = if round % 2 == 0 { "FLUSHALL" } else { "FLUSHDB" };
+        let what = if round % 2 == 0 {
+            "FLUSHALL"
+        } else {
+            "FLUSHDB"
+        };
         cmd(&mut pc, &[what]);
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -496,7 +504,10 @@ fn client_pause_write_holds_an_exec_of_queued_writes() {
     assert_eq!(got, None, "EXEC wrote during CLIENT PAUSE WRITE");
     let (r, took) = exec.join().expect("EXEC thread");
     assert_eq!(r, ["OK"]);
-    assert!(took >= Duration::from_millis(800), "EXEC ran after {took:?}");
+    assert!(
+        took >= Duration::from_millis(800),
+        "EXEC ran after {took:?}"
+    );
 }
 
 #[test]
@@ -509,7 +520,11 @@ fn cluster_setslot_inside_transactions_cannot_deadlock() {
     }));
     let me = n.text(&["CLUSTER", "MYID"]);
     let slot = |k: &str| -> String {
-        let s: i64 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(k).query(&mut n.conn()).expect("KEYSLOT");
+        let s: i64 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(k)
+            .query(&mut n.conn())
+            .expect("KEYSLOT");
         s.to_string()
     };
     let pairs = [("{a}k", slot("{b}k")), ("{b}k", slot("{a}k"))];
@@ -521,8 +536,10 @@ fn cluster_setslot_inside_transactions_cannot_deadlock() {
                 let mut c = redis::Client::open(url)
                     .and_then(|c| c.get_connection())
                     .expect("connect");
-                c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-                c.set_write_timeout(Some(Duration::from_secs(5))).expect("timeout");
+                c.set_read_timeout(Some(Duration::from_secs(5)))
+                    .expect("timeout");
+                c.set_write_timeout(Some(Duration::from_secs(5)))
+                    .expect("timeout");
                 for i in 0..300 {
                     let mut p = redis::pipe();
                     p.atomic();
@@ -531,7 +548,12 @@ fn cluster_setslot_inside_transactions_cannot_deadlock() {
                     for _ in 0..100 {
                         p.cmd("SET").arg(key).arg(i).ignore();
                     }
-                    p.cmd("CLUSTER").arg("SETSLOT").arg(&other_slot).arg("NODE").arg(&me).ignore();
+                    p.cmd("CLUSTER")
+                        .arg("SETSLOT")
+                        .arg(&other_slot)
+                        .arg("NODE")
+                        .arg(&me)
+                        .ignore();
                     p.query::<()>(&mut c)?;
                 }
                 Ok::<(), redis::RedisError>(())

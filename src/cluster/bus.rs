@@ -156,6 +156,7 @@ fn apply(srv: &Arc<Server>, cluster: &Arc<Cluster>, mut out: Outbox) {
 
 /// Deletes the keys of a slot this node lost (its new owner has them).
 fn drop_slot_keys(srv: &Server, cluster: &Cluster, slot: u16) {
+    let _hold = srv.keyspace.isolation.shared();
     let _fence = cluster.fence_exclusive(slot);
     let now = unix_ms();
     let mut g = srv.keyspace.lock_slot(0, slot, now);

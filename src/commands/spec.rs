@@ -64,6 +64,9 @@ impl Flags {
     /// Internal: moves keys to another node (MIGRATE), so in cluster mode it
     /// runs locally while its slot is open and alone in its slot.
     pub const MOVES_KEYS: Flags = Flags(1 << 25);
+    /// Internal: runs with nothing else in the keyspace (EXEC, FLUSHALL,
+    /// FLUSHDB), so its effects are one block in the stream, in order.
+    pub const ALONE: Flags = Flags(1 << 26);
 
     /// True when every bit of `other` is set.
     pub const fn has(self, other: Flags) -> bool {

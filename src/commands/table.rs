@@ -57,7 +57,7 @@ pub static COMMANDS: &[CommandSpec] = commands! {
     "asking" 1 [FAST] NOKEYS, "fast connection" "cluster" "3.0.0" cluster::asking, "Sent by cluster clients after an -ASK redirect";
     // ---- transactions ----
     "multi" 1 [NOSCRIPT|LOADING|STALE|FAST|ALLOW_BUSY|TXN_CONTROL] NOKEYS, "fast transaction" "transactions" "1.2.0" transactions::multi, "Starts a transaction.";
-    "exec" 1 [NOSCRIPT|LOADING|STALE|SKIP_SLOWLOG|TXN_CONTROL] KeySpec::Transaction, "slow transaction" "transactions" "1.2.0" transactions::exec, "Executes all commands in a transaction.";
+    "exec" 1 [NOSCRIPT|LOADING|STALE|SKIP_SLOWLOG|TXN_CONTROL|ALONE] KeySpec::Transaction, "slow transaction" "transactions" "1.2.0" transactions::exec, "Executes all commands in a transaction.";
     "discard" 1 [NOSCRIPT|LOADING|STALE|FAST|ALLOW_BUSY|TXN_CONTROL] NOKEYS, "fast transaction" "transactions" "2.0.0" transactions::discard, "Discards a transaction.";
     // ---- strings ----
     "get" 2 [READONLY|FAST] K1, "read string fast" "string" "1.0.0" strings::get, "Returns the string value of a key.";
@@ -113,8 +113,8 @@ pub static COMMANDS: &[CommandSpec] = commands! {
     "migrate" -6 [WRITE|MOVES_KEYS] MIGRATE_KEYS, "keyspace write slow dangerous" "generic" "2.6.0" cluster::migrate, "Atomically transfer a key from a Redis instance to another one.";
     // ---- server ----
     "dbsize" 1 [READONLY|FAST] NOKEYS, "keyspace read fast" "server" "1.0.0" server::dbsize, "Returns the number of keys in the database.";
-    "flushdb" -1 [WRITE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushdb, "Removes all keys from the current database.";
-    "flushall" -1 [WRITE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushall, "Removes all keys from all databases.";
+    "flushdb" -1 [WRITE|ALONE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushdb, "Removes all keys from the current database.";
+    "flushall" -1 [WRITE|ALONE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushall, "Removes all keys from all databases.";
     "time" 1 [LOADING|STALE|FAST] NOKEYS, "fast" "server" "2.6.0" server::time, "Returns the server time.";
     "info" -1 [LOADING|STALE] NOKEYS, "slow dangerous" "server" "1.0.0" server::info, "Returns information and statistics about the server.";
     "function" -2 [] NOKEYS, "slow" "scripting" "7.0.0" functions::function, "A container for function commands.", subs functions::SUBCOMMANDS;

@@ -180,6 +180,31 @@ mod tests {
     }
 
     #[test]
+    fn a_replayed_transaction_runs_at_its_exec_as_one_block() {
+        let mut k = Kit::new();
+        k.client.replaying = true;
+        let replay = |k: &mut Kit, words: &[&str]| {
+            let (src, ranges) = crate::commands::testkit::argv_of(words);
+            let argv = crate::commands::Argv::new(&src, &ranges);
+            crate::server::gate::replay(&k.srv, &mut k.client, &argv, 0).expect("replay");
+        };
+        replay(&mut k, &["MULTI"]);
+        replay(&mut k, &["SET", "a", "1"]);
+        replay(&mut k, &["INCR", "a"]);
+        let stored = |k: &Kit| k.srv.keyspace.lock_key(0, b"a", 0).peek(b"a").is_some();
+        assert!(!stored(&k), "queued until EXEC");
+        replay(&mut k, &["EXEC"]);
+        k.client.replaying = false;
+        assert_eq!(k.run(&["GET", "a"]), "$1\r\n2\r\n");
+        // Re-propagated (to chained replicas, a replica's AOF) still wrapped.
+        let stream: Vec<String> = k.stream().into_iter().map(|c| c.join(" ")).collect();
+        assert_eq!(
+            stream,
+            ["SELECT 0", "MULTI", "SET a 1", "INCRBY a 1", "EXEC"]
+        );
+    }
+
+    #[test]
     fn no_multi_commands_are_refused_inside() {
         let mut k = Kit::new();
         k.run(&["MULTI"]);

@@ -526,7 +526,7 @@ pub fn rewrite(srv: &Server, aof: &Aof) -> Result<(), SaveError> {
 /// What replaying a file did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Replayed {
-    /// Commands run (MULTI/EXEC not counted).
+    /// Commands read (MULTI and EXEC included).
     pub commands: u64,
     /// Keys loaded from an RDB preamble.
     pub preamble_keys: u64,
@@ -570,8 +570,9 @@ pub fn load(srv: &Server, path: &Path) -> Result<Replayed, AofLoadError> {
         offset,
         why,
     };
-    // Commands of an open MULTI run at its EXEC, as a transaction replays.
-    let mut queued: Option<(usize, Vec<usize>)> = None;
+    // Where the open MULTI started: a transaction the file does not finish
+    // is dropped, as Redis does (its commands wait in the client's queue).
+    let mut multi_at: Option<usize> = None;
     let mut parser = RequestParser::new();
     loop {
         let rest = &data[pos..];
@@ -582,22 +583,15 @@ pub fn load(srv: &Server, path: &Path) -> Result<Replayed, AofLoadError> {
             Ok(Parsed::Command { consumed }) => {
                 let src = parser.inline_buffer().unwrap_or(rest);
                 let argv = crate::commands::Argv::new(src, parser.args());
-                let name = argv.get(0);
-                if name.eq_ignore_ascii_case(b"MULTI") {
-                    queued = Some((pos, Vec::new()));
-                } else if name.eq_ignore_ascii_case(b"EXEC") {
-                    for at in queued.take().map(|(_, q)| q).unwrap_or_default() {
-                        replay_at(srv, &mut client, &data, at, &limits)
-                            .map_err(|w| corrupt(at, w))?;
-                        out.commands += 1;
-                    }
-                } else if let Some((_, q)) = queued.as_mut() {
-                    q.push(pos);
-                } else {
-                    crate::server::gate::replay(srv, &mut client, &argv, unix_ms())
-                        .map_err(|w| corrupt(pos, w))?;
-                    out.commands += 1;
+                let opens = client.multi.is_none() && argv.get(0).eq_ignore_ascii_case(b"MULTI");
+                crate::server::gate::replay(srv, &mut client, &argv, unix_ms())
+                    .map_err(|w| corrupt(pos, w))?;
+                if opens {
+                    multi_at = Some(pos);
+                } else if client.multi.is_none() {
+                    multi_at = None;
                 }
+                out.commands += 1;
                 pos += consumed;
             }
             Ok(Parsed::Empty { consumed }) => pos += consumed,
@@ -605,8 +599,7 @@ pub fn load(srv: &Server, path: &Path) -> Result<Replayed, AofLoadError> {
             Err(e) => return Err(corrupt(pos, e.to_string())),
         }
     }
-    // A transaction the file does not finish is dropped, as Redis does.
-    let good = queued.map_or(pos, |(at, _)| at);
+    let good = multi_at.map_or(pos, |at| at);
     if good < data.len() {
         if !srv.config.read().aof_load_truncated {
             return Err(AofLoadError::Truncated {
@@ -624,26 +617,6 @@ pub fn load(srv: &Server, path: &Path) -> Result<Replayed, AofLoadError> {
         out.truncated = (data.len() - good) as u64;
     }
     Ok(out)
-}
-
-/// Parses the command at `at` and replays it.
-fn replay_at(
-    srv: &Server,
-    client: &mut crate::server::client::Client,
-    data: &[u8],
-    at: usize,
-    limits: &Limits,
-) -> Result<(), String> {
-    let mut p = RequestParser::new();
-    let rest = &data[at..];
-    match p.parse(rest, limits) {
-        Ok(Parsed::Command { .. }) => {
-            let src = p.inline_buffer().unwrap_or(rest);
-            let argv = crate::commands::Argv::new(src, p.args());
-            crate::server::gate::replay(srv, client, &argv, unix_ms())
-        }
-        _ => Err("unreadable command inside MULTI".into()),
-    }
 }
 
 /// Turns the AOF on: opens (or creates) the file, taps the log, starts the

@@ -1,12 +1,14 @@
 //! The ordered checks a command passes before its handler runs, then the call
 //! itself with its statistics. Order (one small function each), as Redis 7:
-//! command lookup → arity → auth → cluster routing → memory (OOM) → queue
+//! command lookup → arity → auth → (hold the keyspace: shared, or alone for
+//! EXEC/FLUSHALL) → CLIENT PAUSE → cluster routing → memory (OOM) → queue
 //! (inside MULTI) or execute. A rejection inside MULTI also aborts the
-//! transaction.
+//! transaction. The pause is checked under the hold, so a pause barrier (an
+//! exclusive hold taken after pausing) knows no paused command still runs.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::client::{Client, ReplyMode};
 use super::Server;
@@ -17,16 +19,38 @@ use crate::commands::{Argv, CmdError, CommandSpec, Ctx, Flags, KeySpec};
 use crate::resp::reply::Reply;
 use crate::store::eviction;
 
+/// What `dispatch` did with a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It ran (or was refused, or queued): its reply is in `out`.
+    Done,
+    /// CLIENT PAUSE holds it for up to this long: nothing ran and nothing was
+    /// written; dispatch it again after waiting.
+    Paused(Duration),
+}
+
 /// Runs one command from a connection, writing its reply to `out`. `now_ms` is
 /// the batch's clock reading (one per read, not one per pipelined command).
-pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Reply, argv: &Argv<'_>, now_ms: u64) {
+pub fn dispatch(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Reply,
+    argv: &Argv<'_>,
+    now_ms: u64,
+) -> Outcome {
     let mark = out.buf.len();
     match resolve(srv, argv)
         .and_then(|r| check_arity(argv, r))
         .and_then(|r| check_auth(client, r))
         .and_then(|r| check_multi(client, r))
     {
-        Ok(r) => admit(srv, client, out, argv, r, now_ms),
+        Ok(r) => {
+            let _hold = srv.keyspace.isolation.hold(runs_alone(client, r));
+            if let Some(wait) = paused(srv, client, r) {
+                return Outcome::Paused(wait);
+            }
+            admit(srv, client, out, argv, r, now_ms);
+        }
         Err((r, e)) => {
             transactions::flag(client);
             reject(srv, out, r, &e);
@@ -36,6 +60,33 @@ pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Reply, argv: &Argv<
     // ASKING covers the next command only, or the whole transaction inside MULTI.
     client.asking =
         std::mem::take(&mut client.asking_next) || (client.asking && client.multi.is_some());
+    Outcome::Done
+}
+
+/// True when the command must have the keyspace to itself: EXEC of an open
+/// transaction, FLUSHALL/FLUSHDB run directly (inside MULTI they are only
+/// queued; the EXEC holds it).
+fn runs_alone(client: &Client, r: Resolved) -> bool {
+    r.spec.flags.has(Flags::ALONE)
+        && (client.multi.is_none() || r.spec.flags.has(Flags::TXN_CONTROL))
+}
+
+/// How long CLIENT PAUSE holds this command: every command in ALL mode; in
+/// WRITE mode writes, commands that may replicate, and an EXEC whose queue
+/// holds one, as Redis 7.
+fn paused(srv: &Server, client: &Client, r: Resolved) -> Option<Duration> {
+    let p = srv.pause.get();
+    if p.until_ms == 0 {
+        return None;
+    }
+    let now = crate::clock::unix_ms();
+    if now >= p.until_ms {
+        return None;
+    }
+    if p.writes_only && !writes(client, r) && !r.spec.flags.has(Flags::MAY_REPLICATE) {
+        return None;
+    }
+    Some(Duration::from_millis(p.until_ms - now))
 }
 
 /// Routing and memory checks, then queue or call; the slot fence (cluster
@@ -192,7 +243,8 @@ fn check_memory(srv: &Server, r: Resolved, now_ms: u64) -> Result<(), CmdError> 
 /// loaded, a primary's replication stream): no routing, no memory, disk or
 /// role checks, no statistics, the reply discarded (as Redis's AOF and master
 /// clients). Only an unknown command or a wrong argument count is the
-/// stream's fault.
+/// stream's fault. A MULTI…EXEC block is queued and runs at its EXEC as one
+/// block, alone in the keyspace, as the primary ran it.
 pub fn replay(
     srv: &Server,
     client: &mut Client,
@@ -206,6 +258,11 @@ pub fn replay(
     if !r.spec.arity.accepts(argv.len()) {
         return Err(format!("wrong number of arguments for '{}'", r.full_name));
     }
+    if client.multi.is_some() && !r.spec.flags.has(Flags::TXN_CONTROL) {
+        transactions::queue(client, argv, r);
+        return Ok(());
+    }
+    let _hold = srv.keyspace.isolation.hold(runs_alone(client, r));
     let mut out = Reply::new(Default::default());
     let mut ctx = Ctx {
         srv,

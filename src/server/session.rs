@@ -11,8 +11,9 @@ use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
 use super::client::{unix_ms, Client, ClientInfo};
-use super::{gate, Server};
-use crate::commands::{Argv, Flags};
+use super::gate::{self, Outcome};
+use super::Server;
+use crate::commands::Argv;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
 use crate::resp::reply::Reply;
 
@@ -80,12 +81,17 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         let limits = Limits {
             max_bulk: srv.hot.proto_max_bulk_len.load(Ordering::Relaxed),
         };
-        let batch_now = unix_ms();
+        let mut batch_now = unix_ms();
         let mut fatal = false;
         loop {
             match parser.parse(&inbuf, &limits) {
                 Ok(Parsed::Command { consumed }) => {
-                    if let Some(wait) = pause_wait(&srv, &parser, &inbuf) {
+                    let outcome = {
+                        let src = parser.inline_buffer().unwrap_or(&inbuf[..]);
+                        let argv = Argv::new(src, parser.args());
+                        gate::dispatch(&srv, &mut client, &mut out, &argv, batch_now)
+                    };
+                    if let Outcome::Paused(wait) = outcome {
                         // Keep the command buffered; flush what we have and wait.
                         if flush(&mut stream, &mut out, &srv, &mut client)
                             .await
@@ -99,13 +105,9 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                             _ = srv.unpause.notified() => {}
                             _ = srv.shutdown.wait() => { fatal = true; break; }
                         }
+                        batch_now = unix_ms();
                         // The frame is still at the front of the buffer: parse it again.
                         continue;
-                    }
-                    {
-                        let src = parser.inline_buffer().unwrap_or(&inbuf[..]);
-                        let argv = Argv::new(src, parser.args());
-                        gate::dispatch(&srv, &mut client, &mut out, &argv, batch_now);
                     }
                     inbuf.advance(consumed);
                     if let Some((wanted, timeout)) = client.wait.take() {
@@ -115,6 +117,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                             _ = srv.shutdown.wait() => { fatal = true; break; }
                         };
                         out.int(acked as i64);
+                        batch_now = unix_ms();
                     }
                     if client.takeover.is_some() {
                         // What follows PSYNC belongs to the replica link.
@@ -123,13 +126,15 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                     if client.close_after_reply {
                         break;
                     }
-                    if out.buf.len() >= FLUSH_AT
-                        && flush(&mut stream, &mut out, &srv, &mut client)
+                    if out.buf.len() >= FLUSH_AT {
+                        if flush(&mut stream, &mut out, &srv, &mut client)
                             .await
                             .is_err()
-                    {
-                        fatal = true;
-                        break;
+                        {
+                            fatal = true;
+                            break;
+                        }
+                        batch_now = unix_ms();
                     }
                 }
                 Ok(Parsed::Empty { consumed }) => inbuf.advance(consumed),
@@ -196,32 +201,6 @@ pub(crate) async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> std::io
             (None, Ok(())) => continue,
         }
     }
-}
-
-/// How long the command at the front of the buffer must wait for CLIENT PAUSE.
-fn pause_wait(srv: &Server, parser: &RequestParser, inbuf: &[u8]) -> Option<Duration> {
-    let p = srv.pause.get();
-    if p.until_ms == 0 {
-        return None;
-    }
-    let now = unix_ms();
-    if now >= p.until_ms {
-        return None;
-    }
-    if p.writes_only {
-        let src = parser.inline_buffer().unwrap_or(inbuf);
-        let argv = Argv::new(src, parser.args());
-        let is_write = srv
-            .commands
-            .resolve(argv.get(0), argv.opt(1))
-            .is_ok_and(|r| {
-                r.spec.flags.has(Flags::WRITE) || r.spec.flags.has(Flags::MAY_REPLICATE)
-            });
-        if !is_write {
-            return None;
-        }
-    }
-    Some(Duration::from_millis(p.until_ms - now))
 }
 
 /// Sends the pending replies, once the writes they acknowledge are as durable

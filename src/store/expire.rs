@@ -42,7 +42,11 @@ pub fn active_cycle(
         for _ in 0..SLOTS {
             let slot = cursor.next_slot[db];
             cursor.next_slot[db] = (slot + 1) % SLOTS;
-            let (e, x) = ks.lock_slot(db, slot as u16, now_ms).purge_expired();
+            let (e, x) = {
+                // Its DELs must not land inside an EXEC's block in the stream.
+                let _hold = ks.isolation.shared();
+                ks.lock_slot(db, slot as u16, now_ms).purge_expired()
+            };
             examined += e;
             expired += x;
             total += x;

@@ -321,6 +321,8 @@ pub struct Keyspace {
     pub(crate) snap_bytes: AtomicU64,
     /// The largest `snap_bytes` of the running snapshot.
     pub(crate) snap_peak: AtomicU64,
+    /// Commands hold it shared, EXEC and FLUSHALL alone (see `isolation`).
+    pub isolation: super::isolation::Isolation,
 }
 
 impl Keyspace {
@@ -336,6 +338,7 @@ impl Keyspace {
             keep_expired: AtomicBool::new(false),
             snap_bytes: AtomicU64::new(0),
             snap_peak: AtomicU64::new(0),
+            isolation: Default::default(),
         }
     }
 

@@ -5,6 +5,7 @@ pub mod digest;
 pub mod evict;
 pub mod eviction;
 pub mod expire;
+pub mod isolation;
 pub mod key;
 pub mod keyspace;
 pub mod memory;
