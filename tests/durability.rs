@@ -565,3 +565,246 @@ fn cluster_setslot_inside_transactions_cannot_deadlock() {
         assert!(r.is_ok(), "a transaction hung or failed: {r:?}");
     }
 }
+
+/// Writers that INCR their own counter until `stop` (or an error: the kill);
+/// each returns the last value it saw acknowledged.
+fn counters(
+    url: &str,
+    n: usize,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<i64>> {
+    (0..n)
+        .map(|w| {
+            let (url, stop) = (url.to_string(), stop.clone());
+            std::thread::spawn(move || {
+                let Ok(mut c) = redis::Client::open(url).and_then(|c| c.get_connection()) else {
+                    return 0;
+                };
+                let mut acked = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match redis::cmd("INCR")
+                        .arg(format!("ctr:{w}"))
+                        .query::<i64>(&mut c)
+                    {
+                        Ok(v) => acked = v,
+                        Err(_) => break,
+                    }
+                }
+                acked
+            })
+        })
+        .collect()
+}
+
+/// Every counter holds at least what its writer saw acknowledged.
+fn assert_no_counter_lost(c: &mut Connection, acked: &[i64]) {
+    for (w, &a) in acked.iter().enumerate() {
+        let v: Option<i64> = redis::cmd("GET")
+            .arg(format!("ctr:{w}"))
+            .query(c)
+            .expect("GET");
+        assert!(
+            v.unwrap_or(0) >= a,
+            "ctr:{w} acknowledged {a}, holds {v:?} after the restart"
+        );
+    }
+}
+
+#[test]
+fn a_failed_aof_rewrite_keeps_every_acknowledged_write() {
+    let mut n = TestNode::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut c = n.conn();
+    // Snapshots of this take long enough for a rewrite to find one running.
+    populate(&mut c, 200_000);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers = counters(&n.url(), 4, &stop);
+    let mut failed = 0;
+    for _ in 0..10 {
+        // A full sync (redis-cli's replica mode) holds the keyspace's one
+        // snapshot; the rewrite started meanwhile fails.
+        let mut sync = std::process::Command::new("redis-cli")
+            .args(["-p", &n.port.to_string(), "--replica"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-cli --replica");
+        wait_for(Duration::from_secs(5), || {
+            info_field(&mut c, "replication", "connected_slaves") == "1"
+        });
+        let _: String = redis::cmd("BGREWRITEAOF")
+            .query(&mut c)
+            .expect("BGREWRITEAOF");
+        wait_for(Duration::from_secs(10), || {
+            info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+        });
+        if info_field(&mut c, "persistence", "aof_last_bgrewrite_status") == "err" {
+            failed += 1;
+        }
+        let _ = sync.kill();
+        let _ = sync.wait();
+    }
+    assert!(
+        failed > 0,
+        "no rewrite failed: the test did not test anything"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    n.restart();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: Vec<i64> = writers
+        .into_iter()
+        .map(|t| t.join().expect("writer"))
+        .collect();
+    assert_no_counter_lost(&mut n.conn(), &acked);
+}
+
+/// `strace` attached to every thread of `pid` with `args` (syscall fault or
+/// delay injection); returns once it is attached. Killed on drop.
+struct Strace(std::process::Child);
+
+impl Strace {
+    fn attach(pid: u32, args: &[&str]) -> Strace {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-p", &pid.to_string()])
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("strace is required (scripts/deps.sh installs it)");
+        // -qq hides the attach messages; strace is attached once the target
+        // shows it as its tracer.
+        let status = format!("/proc/{pid}/status");
+        let attached = wait_for(Duration::from_secs(10), || {
+            std::fs::read_to_string(&status).is_ok_and(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("TracerPid:") && !l.ends_with("\t0"))
+            })
+        });
+        if !attached {
+            let _ = child.kill();
+            let mut err = String::new();
+            if let Some(e) = child.stderr.take() {
+                for l in std::io::BufReader::new(e)
+                    .lines()
+                    .map_while(Result::ok)
+                    .take(5)
+                {
+                    err.push_str(&l);
+                }
+            }
+            panic!("strace did not attach: {err}");
+        }
+        Strace(child)
+    }
+}
+
+impl Drop for Strace {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_aof_rewrite_finishing_slowly_does_not_stall_commands() {
+    let n = TestNode::start(&["--appendonly", "yes", "--appendfsync", "everysec"]);
+    let mut c = n.conn();
+    populate(&mut c, 20_000);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (url, stop) = (n.url(), stop.clone());
+        std::thread::spawn(move || {
+            let mut c = redis::Client::open(url)
+                .and_then(|c| c.get_connection())
+                .expect("connect");
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _: () = redis::cmd("SET")
+                    .arg("hot")
+                    .arg("v")
+                    .query(&mut c)
+                    .expect("SET");
+            }
+        })
+    };
+    // The rewrite's rename into place takes a second.
+    let tracer = Strace::attach(
+        n.pid(),
+        &[
+            "-e",
+            "trace=rename,renameat,renameat2",
+            "-e",
+            "inject=rename,renameat,renameat2:delay_enter=1000000",
+        ],
+    );
+    let _: String = redis::cmd("BGREWRITEAOF")
+        .query(&mut c)
+        .expect("BGREWRITEAOF");
+    // For as long as the rewrite runs: GETs of the key the writer keeps
+    // writing, and INFO replication, which reads the stream's offset.
+    let mut worst = Duration::ZERO;
+    let started = Instant::now();
+    let mut gets = 0;
+    loop {
+        let t = Instant::now();
+        let _: Option<String> = redis::cmd("GET").arg("hot").query(&mut c).expect("GET");
+        let _: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut c)
+            .expect("INFO");
+        worst = worst.max(t.elapsed());
+        gets += 1;
+        if gets % 100 == 0 && info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the rewrite did not end"
+        );
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the rename was not delayed"
+    );
+    drop(tracer);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().expect("writer");
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
+        "ok"
+    );
+    assert!(
+        worst < Duration::from_millis(300),
+        "a command waited {worst:?}"
+    );
+}
+
+#[test]
+fn an_error_after_the_rewrites_rename_keeps_writing_the_new_file() {
+    let mut n = TestNode::start(&["--appendonly", "yes", "--appendfsync", "everysec"]);
+    let mut c = n.conn();
+    populate(&mut c, 1000);
+    // The first fsync(2) of a rewrite is the directory's, after the rename
+    // (file data is flushed with fdatasync).
+    let tracer = Strace::attach(
+        n.pid(),
+        &["-e", "trace=fsync", "-e", "inject=fsync:error=EIO:when=1"],
+    );
+    rewrite_and_wait(&mut c);
+    drop(tracer);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers = counters(&n.url(), 2, &stop);
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: Vec<i64> = writers
+        .into_iter()
+        .map(|t| t.join().expect("writer"))
+        .collect();
+    assert!(acked.iter().all(|&a| a > 0));
+    n.restart();
+    let mut c = n.conn();
+    assert_no_counter_lost(&mut c, &acked);
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("DBSIZE"),
+        1002
+    );
+}
