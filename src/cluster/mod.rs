@@ -35,7 +35,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
-use crate::server::client::unix_ms;
+use crate::clock::monotonic_ms;
 use gossip::Outbox;
 use slot::SLOTS;
 use topology::{NodeId, Settings, Topology};
@@ -98,9 +98,10 @@ pub(crate) struct LinkTx {
 pub struct Cluster {
     topo: Mutex<Topology>,
     routes: Box<[AtomicU8]>,
-    /// The first unix ms at which this node no longer serves key commands:
-    /// 0 while the cluster state is fail, else just past its write lease (the
-    /// time a majority last confirmed a primary's slots, plus one node timeout).
+    /// The first monotonic ms at which this node no longer serves key
+    /// commands: 0 while the cluster state is fail, else just past its write
+    /// lease (the time a majority last confirmed a primary's slots, plus one
+    /// node timeout).
     serving_until: AtomicU64,
     allow_reads_when_down: AtomicBool,
     /// Per-slot fences: a keyed command holds its slot's fence (shared) while it
@@ -194,7 +195,7 @@ impl Cluster {
     pub fn open(cfg: &ClusterConfig) -> Result<Cluster, ClusterError> {
         let path = cfg.conf_file.clone();
         let shown = path.display().to_string();
-        let now = unix_ms();
+        let now = monotonic_ms();
         let conf_err = |source| ClusterError::Config {
             path: shown.clone(),
             source,
@@ -277,7 +278,7 @@ impl Cluster {
     fn settle(&self, t: &mut Topology) {
         let mut ch = std::mem::take(&mut t.changes);
         if ch.routes {
-            t.update_state(unix_ms());
+            t.update_state(monotonic_ms());
             let again = std::mem::take(&mut t.changes);
             ch.save |= again.save;
             self.publish_routes(t);
@@ -394,12 +395,13 @@ impl Cluster {
         self.routes[slot as usize].load(Ordering::Relaxed)
     }
 
-    /// True when this node may serve key commands at `now_ms`: the cluster
-    /// is ok and, for a primary, its write lease holds. The lease is checked
+    /// True when this node may serve key commands now: the cluster is ok
+    /// and, for a primary, its write lease holds. The lease is checked
     /// against the clock, not the tick, so a primary resumed after a pause
-    /// refuses at once, before its tick learns what changed.
-    pub fn serving(&self, now_ms: u64) -> bool {
-        now_ms < self.serving_until.load(Ordering::Acquire)
+    /// refuses at once, before its tick learns what changed; and against the
+    /// monotonic clock, so a wall clock stepped back cannot extend it.
+    pub fn serving(&self) -> bool {
+        monotonic_ms() < self.serving_until.load(Ordering::Acquire)
     }
 
     /// Changes `cluster-allow-reads-when-down` and the other live settings.

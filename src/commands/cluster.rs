@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::spec::{CommandSpec, Flags};
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::clock::monotonic_ms;
 use crate::cluster::migrate::{Batch, MigrateError};
 use crate::cluster::slot::{key_slot, SLOTS};
 use crate::cluster::topology::{Node, NodeFlags, NodeId, Topology, FORGET_TTL_MS};
@@ -330,11 +331,7 @@ fn info(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
              cluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\n\
              cluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\n",
             // A primary without its lease refuses key commands: say so.
-            if c.serving(crate::server::client::unix_ms()) {
-                "ok"
-            } else {
-                "fail"
-            },
+            if c.serving() { "ok" } else { "fail" },
             t.assigned(),
             t.nodes.len(),
             t.size,
@@ -574,7 +571,7 @@ fn getkeysinslot(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// `CLUSTER COUNT-FAILURE-REPORTS node-id`
 fn count_failure_reports(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?;
-    let now = ctx.now_ms;
+    let now = monotonic_ms();
     let n = c.with(|t, _| {
         let id = t.lookup(argv.get(2)).map(|n| n.id)?;
         Some(t.failure_reports(&id, now))
@@ -636,7 +633,7 @@ fn collect_slots(argv: &Argv<'_>, ranges: bool) -> Result<Vec<u16>, CmdError> {
 fn assign_slots(ctx: &mut Ctx<'_>, argv: &Argv<'_>, ranges: bool, del: bool) -> CmdResult {
     let c = cluster(ctx)?;
     let wanted = collect_slots(argv, ranges)?;
-    let now = ctx.now_ms;
+    let now = monotonic_ms();
     c.with(|t, out| {
         let mut seen = vec![false; SLOTS];
         for &s in &wanted {
@@ -781,7 +778,7 @@ fn setslot(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
                 if t.bump_epoch_without_consensus() {
                     tracing::warn!("configEpoch updated after importing slot {slot}");
                 }
-                t.broadcast_pong(out, ctx.now_ms);
+                t.broadcast_pong(out, monotonic_ms());
             }
         } else {
             return Err(bad_action());
@@ -796,7 +793,7 @@ fn setslot(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// `CLUSTER BUMPEPOCH`
 fn bumpepoch(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?;
-    let now = ctx.now_ms;
+    let now = monotonic_ms();
     let (bumped, epoch) = c.with(|t, out| {
         let bumped = t.bump_epoch_without_consensus();
         if bumped {
@@ -867,7 +864,7 @@ fn meet(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             lossy(argv.get(3))
         )));
     };
-    let now = ctx.now_ms;
+    let now = monotonic_ms();
     c.with(|t, _| t.start_handshake(&ip.to_string(), port as u16, bus as u16, now));
     ctx.out.ok();
     Ok(())
@@ -876,7 +873,7 @@ fn meet(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// `CLUSTER FORGET node-id`
 fn forget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?;
-    let now = ctx.now_ms;
+    let now = monotonic_ms();
     c.with(|t, out| {
         let id = t
             .lookup(argv.get(2))
@@ -920,7 +917,7 @@ fn replicate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             ));
         }
         t.set_my_master(id);
-        t.broadcast_pong(out, crate::server::client::unix_ms());
+        t.broadcast_pong(out, monotonic_ms());
         Ok(())
     })?;
     follow_topology(ctx, c);
@@ -948,7 +945,7 @@ fn failover(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Some(_) => return Err(CmdError::Syntax),
     };
     c.with(|t, out| {
-        t.start_manual_failover(mode, crate::server::client::unix_ms(), out)
+        t.start_manual_failover(mode, monotonic_ms(), out)
             .map_err(|e| CmdError::err(e.to_string()))
     })?;
     follow_topology(ctx, c);
