@@ -1,9 +1,12 @@
 //! MIGRATE between real servers: single key and KEYS forms, COPY, REPLACE,
-//! AUTH, AUTH2, TTLs, the cached connection, and a Redis 7.0 target.
+//! AUTH, AUTH2, TTLs, the cached connection, and a Redis 7.0 target; a
+//! target that does not answer in time.
 
 mod common;
 
-use common::{RedisServer, TestNode};
+use std::time::Duration;
+
+use common::{wait_for, RedisServer, TestNode};
 use redis::Value;
 
 fn line(n: &TestNode, cmd: &str) -> String {
@@ -190,4 +193,64 @@ fn migrate_to_and_from_redis() {
     assert_eq!(get(&ours, "str").as_deref(), Some("hello world"));
     assert_eq!(get(&ours, "int").as_deref(), Some("12345"));
     assert!(int(&ours, &["TTL", "ttl"]) > 80);
+}
+
+/// Connections to the server on `port` holding bytes it has not read: the
+/// requests queued at a stopped server (Linux's /proc/net/tcp; listening
+/// sockets, whose queue counts connections, are left out).
+fn unread_requests(port: u16) -> usize {
+    let text = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    text.lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local = f[1].rsplit(':').next().map(|p| u16::from_str_radix(p, 16));
+            let rx = f[4].split(':').nth(1).map(|q| u64::from_str_radix(q, 16));
+            f[3] != "0A" && local == Some(Ok(port)) && matches!(rx, Some(Ok(n)) if n > 0)
+        })
+        .count()
+}
+
+/// `calls` of `cmdstat_restore` in INFO commandstats (0 before the first).
+fn restore_calls(n: &TestNode) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut n.conn())
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_restore:calls="))
+        .and_then(|v| v.split(',').next())
+        .map_or(0, |v| v.parse().unwrap())
+}
+
+#[test]
+fn a_migrate_that_timed_out_is_not_sent_again() {
+    // Redis retries once on a socket error, never on a timeout: a target
+    // that is only slow may still apply the first request.
+    let src = TestNode::start(&[]);
+    let dst = TestNode::start(&[]);
+    src.query(&["SET", "k", "v"]).unwrap();
+    dst.signal("STOP");
+    let reply = line(&src, &format!("MIGRATE 127.0.0.1 {} k 0 300\r\n", dst.port));
+    let queued = unread_requests(dst.port);
+    dst.signal("CONT");
+    assert_eq!(
+        reply,
+        "-IOERR error or timeout reading to target instance\r\n"
+    );
+    assert_eq!(
+        get(&src, "k").as_deref(),
+        Some("v"),
+        "an IOERR keeps the key"
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || unread_requests(dst.port) == 0
+            && restore_calls(&dst) >= 1),
+        "the resumed target did not run the RESTORE"
+    );
+    assert_eq!(
+        (queued, restore_calls(&dst)),
+        (1, 1),
+        "(requests sent, RESTOREs the target ran)"
+    );
 }

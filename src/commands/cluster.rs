@@ -1238,18 +1238,8 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     let pool = &ctx.srv.migrate;
-    let exchange = || {
-        let first = pool.exchange(&host, port, timeout, &batch);
-        match first {
-            // A cached connection the target closed meanwhile: one retry on a fresh one.
-            Err(MigrateError::Write | MigrateError::Read) => {
-                pool.exchange(&host, port, timeout, &batch)
-            }
-            r => r,
-        }
-    };
-    let replies =
-        crate::server::blocking(exchange).map_err(|e| CmdError::Other(e.message().into()))?;
+    let replies = crate::server::blocking(|| pool.migrate(&host, port, timeout, &batch))
+        .map_err(|e: MigrateError| CmdError::Other(e.message().into()))?;
     let mut error = None;
     let setup_error = replies
         .auth
@@ -1273,11 +1263,14 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         ctx.propagate(&deleted);
     }
     drop(m);
-    match error {
-        Some(e) => Err(CmdError::err(format!(
+    // As Redis: the target's error first; else an I/O error, after deleting
+    // the keys whose RESTORE was acknowledged before it.
+    match (error, replies.failure) {
+        (Some(e), _) => Err(CmdError::err(format!(
             "Target instance replied with error: {e}"
         ))),
-        None => {
+        (None, Some(f)) => Err(CmdError::Other(f.error.message().into())),
+        (None, None) => {
             ctx.out.ok();
             Ok(())
         }
