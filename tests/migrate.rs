@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{wait_for, RedisServer, TestNode};
 use redis::Value;
@@ -253,4 +253,58 @@ fn a_migrate_that_timed_out_is_not_sent_again() {
         (1, 1),
         "(requests sent, RESTOREs the target ran)"
     );
+}
+
+#[test]
+fn a_waiting_migrate_holds_up_neither_a_bgsave_nor_other_slots() {
+    // The slot's fence keeps clients off the migrating keys; their slot lock
+    // is not held while waiting for the target, so a snapshot (which takes
+    // every slot lock in order) and the commands behind it go on.
+    let src = common::cluster_node(&[]);
+    src.query(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"])
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || src
+        .text(&["CLUSTER", "INFO"])
+        .contains("cluster_state:ok")));
+    // "foo" is in slot 12182, "bar" in 5061.
+    src.query(&["SET", "foo", "1"]).unwrap();
+    src.query(&["SET", "bar", "2"]).unwrap();
+    let dst = TestNode::start(&[]);
+    dst.signal("STOP");
+    let mut mig = src.raw();
+    let sent = Instant::now();
+    mig.send(format!("MIGRATE 127.0.0.1 {} foo 0 2000\r\n", dst.port).as_bytes());
+    assert!(
+        wait_for(Duration::from_secs(1), || unread_requests(dst.port) == 1),
+        "the MIGRATE did not reach the target"
+    );
+    let mut save = src.raw();
+    save.send(b"BGSAVE\r\n");
+    assert_eq!(save.line(), "+Background saving started\r\n");
+    let window = Instant::now();
+    let mut slowest = Duration::ZERO;
+    while window.elapsed() < Duration::from_millis(500) {
+        let t = Instant::now();
+        assert_eq!(get(&src, "bar").as_deref(), Some("2"));
+        slowest = slowest.max(t.elapsed());
+    }
+    eprintln!("slowest GET in a lower slot while the MIGRATE waited: {slowest:?}");
+    let checked = sent.elapsed();
+    let migrate_reply = mig.line();
+    dst.signal("CONT");
+    assert!(
+        slowest < Duration::from_millis(300),
+        "a GET in a lower slot took {slowest:?} while a MIGRATE waited and a BGSAVE began"
+    );
+    // The MIGRATE waits 2 s for its reply: it was still waiting throughout.
+    assert!(checked < Duration::from_millis(2000), "{checked:?}");
+    assert_eq!(
+        migrate_reply,
+        "-IOERR error or timeout reading to target instance\r\n"
+    );
+    assert!(wait_for(Duration::from_secs(5), || {
+        let p = src.text(&["INFO", "persistence"]);
+        p.contains("rdb_bgsave_in_progress:0") && p.contains("rdb_last_bgsave_status:ok")
+    }));
+    assert_eq!(get(&src, "foo").as_deref(), Some("1"));
 }

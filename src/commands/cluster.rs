@@ -1190,11 +1190,9 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let keys: Vec<&[u8]> = (o.first_key..o.first_key + o.num_keys)
         .map(|i| argv.get(i))
         .collect();
-    // The keys stay locked for the whole exchange, so nothing changes them
-    // between the copy and the delete.
-    let mut m = ctx.lock_keys(keys.iter().copied());
     let dbi = ctx.client.db;
     let now = ctx.now_ms;
+    let mut m = ctx.lock_keys(keys.iter().copied());
     let mut found: Vec<(&[u8], Vec<u8>, String)> = Vec::new();
     for &k in &keys {
         let g = m.slot(dbi, k);
@@ -1213,7 +1211,21 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         ctx.out.simple("NOKEY");
         return Ok(());
     }
-    let restore: &[u8] = if ctx.srv.cluster.is_some() {
+    // In cluster mode the gate holds the slot's fence exclusively for
+    // MIGRATE, so no client command touches these keys until it returns:
+    // their slot lock is let go for the exchange, which can wait up to the
+    // timeout. Held, it would stall a snapshot's start (every slot lock, in
+    // order) and with it every command on the slots below. Only expiry and
+    // eviction can remove a key meanwhile; the delete below sees that.
+    // Without cluster mode there is no fence: the keys stay locked.
+    let fenced = ctx.srv.cluster.is_some();
+    let held = if fenced {
+        drop(m);
+        None
+    } else {
+        Some(m)
+    };
+    let restore: &[u8] = if fenced {
         b"RESTORE-ASKING"
     } else {
         b"RESTORE"
@@ -1240,6 +1252,10 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let pool = &ctx.srv.migrate;
     let replies = crate::server::blocking(|| pool.migrate(&host, port, timeout, &batch))
         .map_err(|e: MigrateError| CmdError::Other(e.message().into()))?;
+    let mut m = match held {
+        Some(m) => m,
+        None => ctx.lock_keys(keys.iter().copied()),
+    };
     let mut error = None;
     let setup_error = replies
         .auth
@@ -1254,8 +1270,9 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             .or_else(|| reply.starts_with('-').then_some(reply))
         {
             error.get_or_insert_with(|| l[1..].to_string());
-        } else if !o.copy {
-            m.slot(dbi, k).remove(k);
+        } else if !o.copy && m.slot(dbi, k).remove(k).is_some() {
+            // A key that expired or was evicted during the exchange was
+            // deleted (and its DEL propagated) by that: not again here.
             deleted.push(k);
         }
     }
