@@ -13,7 +13,9 @@
 //! - [`migrate`]: the client side of `MIGRATE`.
 //!
 //! [`Cluster`] is the handle the server holds: the topology behind one lock,
-//! plus lock-free per-slot routing bytes for the per-command check.
+//! plus lock-free per-slot routing bytes for the per-command check. A change
+//! renders `nodes.conf` under that lock and writes it after releasing it, so
+//! a slow disk stalls only the change that waits for it.
 
 pub mod bus;
 pub mod failover;
@@ -114,7 +116,33 @@ pub struct Cluster {
     /// The bus listener's port.
     pub bus_port: u16,
     syncer: Syncer,
-    last_saved: Mutex<String>,
+    /// Versions of the renders of `nodes.conf`, taken under the topology
+    /// lock, so a higher version holds every change of a lower one.
+    renders: AtomicU64,
+    /// The file as last written: one writer at a time, newest render wins.
+    saved: Mutex<Saved>,
+}
+
+/// `nodes.conf` as last written.
+#[derive(Default)]
+struct Saved {
+    /// The render version the file holds.
+    version: u64,
+    /// The latest render version known to be on the disk.
+    synced: u64,
+    /// The file's text.
+    text: String,
+}
+
+/// A render of the topology, to write once the topology lock is released.
+#[must_use = "a render must be written before the messages of its change are sent"]
+struct Render {
+    version: u64,
+    text: String,
+    /// It must reach the disk before the change's messages leave.
+    durable: bool,
+    /// Write the file even when it already holds this text.
+    force: bool,
 }
 
 /// Flushes `nodes.conf` to the disk shortly after a change that did not need
@@ -239,32 +267,36 @@ impl Cluster {
             serving_until: AtomicU64::new(0),
             fences: (0..SLOTS).map(|_| RwLock::new(())).collect(),
             syncer: Syncer::new(conf.clone()),
-            last_saved: Mutex::new(String::new()),
+            renders: AtomicU64::new(0),
+            saved: Mutex::new(Saved::default()),
             conf_path: conf.unwrap_or_default(),
             _lock: lock,
             links: Mutex::new(HashMap::new()),
             bus_port,
         };
-        {
-            // Publish the routes (and write the file) for the loaded state.
+        // Publish the routes (and write the file) for the loaded state.
+        let render = {
             let mut t = c.topo.lock();
             t.touch();
-            c.settle(&mut t);
-        }
+            c.settle(&mut t)
+        };
+        c.write_logged(render);
         c
     }
 
     /// Runs `f` on the topology; afterwards publishes routing changes and
     /// writes `nodes.conf` if `f` changed something that matters, then sends
-    /// the messages `f` queued.
+    /// the messages `f` queued. The file is written after the topology lock
+    /// is released, and before this returns: messages a caller sends from
+    /// `f`'s result (a vote) never leave before the change is on disk.
     pub fn with<R>(&self, f: impl FnOnce(&mut Topology, &mut Outbox) -> R) -> R {
         let mut out = Outbox::default();
-        let r = {
+        let (r, render) = {
             let mut t = self.topo.lock();
             let r = f(&mut t, &mut out);
-            self.settle(&mut t);
-            r
+            (r, self.settle(&mut t))
         };
+        self.write_logged(render);
         self.send(out);
         r
     }
@@ -274,13 +306,15 @@ impl Cluster {
         self.topo.lock()
     }
 
-    /// Publishes routing bits and saves the configuration if needed.
-    fn settle(&self, t: &mut Topology) {
+    /// Publishes routing bits and, when the configuration must be saved,
+    /// renders it (written by the caller once the topology lock is released).
+    fn settle(&self, t: &mut Topology) -> Option<Render> {
         let mut ch = std::mem::take(&mut t.changes);
         if ch.routes {
             t.update_state(monotonic_ms());
             let again = std::mem::take(&mut t.changes);
             ch.save |= again.save;
+            ch.durable |= again.durable;
             self.publish_routes(t);
         }
         let until = if t.state_ok {
@@ -291,31 +325,65 @@ impl Cluster {
         if self.serving_until.load(Ordering::Relaxed) != until {
             self.serving_until.store(until, Ordering::Release);
         }
-        if ch.save && !self.conf_path.as_os_str().is_empty() {
-            let durable = ch.durable || t.changes.durable;
-            let text = nodes_conf::render(t);
-            let mut last = self.last_saved.lock();
-            // Many changes end where the file already is (a SETSLOT NODE that
-            // gossip already applied): skip the write, not the flush.
-            let saved = if *last == text {
-                if durable {
-                    nodes_conf::sync(&self.conf_path)
-                } else {
-                    Ok(())
-                }
-            } else {
-                nodes_conf::write_atomic(&self.conf_path, &text, durable)
-            };
-            match saved {
-                Err(e) => tracing::error!("Could not save the cluster config file: {e}"),
-                Ok(()) => {
-                    if !durable && *last != text {
-                        self.syncer.request();
-                    }
-                    *last = text;
-                }
+        if !ch.save || self.conf_path.as_os_str().is_empty() {
+            return None;
+        }
+        Some(self.render(t, ch.durable, false))
+    }
+
+    /// Renders `t` with the next version (call with the topology locked).
+    fn render(&self, t: &Topology, durable: bool, force: bool) -> Render {
+        Render {
+            version: self.renders.fetch_add(1, Ordering::Relaxed) + 1,
+            text: nodes_conf::render(t),
+            durable,
+            force,
+        }
+    }
+
+    /// Writes a render, logging a failure.
+    fn write_logged(&self, render: Option<Render>) {
+        if let Some(r) = render {
+            if let Err(e) = self.write_render(r) {
+                tracing::error!("Could not save the cluster config file: {e}");
             }
         }
+    }
+
+    /// Writes a render unless a newer one is in the file already; for a
+    /// durable one, the file (its render or a newer one) is on the disk when
+    /// this returns.
+    fn write_render(&self, r: Render) -> std::io::Result<()> {
+        let mut saved = self.saved.lock();
+        if r.version <= saved.version {
+            // The file holds a newer render, which includes this change.
+            if r.durable && saved.synced < r.version {
+                nodes_conf::sync(&self.conf_path)?;
+                saved.synced = saved.version;
+            }
+            return Ok(());
+        }
+        if saved.text == r.text && !r.force {
+            // Many changes end where the file already is (a SETSLOT NODE that
+            // gossip already applied): skip the write, not the flush.
+            if r.durable && saved.synced < saved.version {
+                nodes_conf::sync(&self.conf_path)?;
+            }
+            if r.durable || saved.synced == saved.version {
+                saved.synced = r.version;
+            }
+            saved.version = r.version;
+            return Ok(());
+        }
+        nodes_conf::write_atomic(&self.conf_path, &r.text, r.durable)?;
+        if r.durable {
+            saved.synced = r.version;
+        } else {
+            self.syncer.request();
+        }
+        saved.version = r.version;
+        saved.text = r.text;
+        Ok(())
     }
 
     fn publish_routes(&self, t: &Topology) {
@@ -352,11 +420,12 @@ impl Cluster {
 
     /// Writes `nodes.conf` now and flushes it to the disk (no-op for an
     /// in-memory cluster).
-    pub fn save(&self, t: &Topology) -> std::io::Result<()> {
+    pub fn save(&self) -> std::io::Result<()> {
         if self.conf_path.as_os_str().is_empty() {
             return Ok(());
         }
-        nodes_conf::write_atomic(&self.conf_path, &nodes_conf::render(t), true)
+        let render = self.render(&self.topo.lock(), true, true);
+        self.write_render(render)
     }
 
     /// Sends queued messages and closes links (nothing here needs the runtime).
@@ -456,5 +525,54 @@ fn lock_file(path: &Path) -> std::io::Result<Option<std::fs::File>> {
         Ok(()) => Ok(Some(f)),
         Err(std::fs::TryLockError::WouldBlock) => Err(std::io::ErrorKind::WouldBlock.into()),
         Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> Cluster {
+        Cluster::open(&ClusterConfig {
+            conf_file: dir.join("nodes.conf"),
+            port: 7000,
+            bus_port: 17000,
+            settings: Settings::default(),
+        })
+        .expect("open")
+    }
+
+    #[test]
+    fn an_older_render_never_overwrites_a_newer_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let c = open(dir.path());
+        let conf = || std::fs::read_to_string(dir.path().join("nodes.conf")).expect("read");
+        // Two changes render in order, and their writers race for the file.
+        let (older, newer) = {
+            let mut t = c.topo.lock();
+            t.current_epoch = 5;
+            let older = c.render(&t, false, false);
+            t.current_epoch = 6;
+            (older, c.render(&t, true, false))
+        };
+        c.write_render(newer).expect("write");
+        c.write_render(older).expect("write");
+        assert!(conf().contains("vars currentEpoch 6 "), "{}", conf());
+        // A durable older render finds the newer file and flushes it.
+        let older = c.render(&c.topo.lock(), false, false);
+        let newer = {
+            let mut t = c.topo.lock();
+            t.current_epoch = 7;
+            c.render(&t, false, false)
+        };
+        c.write_render(newer).expect("write");
+        let durable_older = Render {
+            durable: true,
+            ..older
+        };
+        c.write_render(durable_older).expect("write");
+        assert!(conf().contains("vars currentEpoch 7 "), "{}", conf());
+        let s = c.saved.lock();
+        assert_eq!((s.version, s.synced), (5, 5), "the file is on disk");
     }
 }

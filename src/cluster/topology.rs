@@ -314,8 +314,8 @@ impl Default for Settings {
 pub struct Changes {
     /// `nodes.conf` must be rewritten.
     pub save: bool,
-    /// ... and reach the disk before anything else happens: epochs changed, and
-    /// an election relies on them never going backwards.
+    /// ... and reach the disk before the change's messages are sent: epochs
+    /// changed, and an election relies on them never going backwards.
     pub durable: bool,
     /// Slot routing (owners, open slots, roles) may have changed.
     pub routes: bool,

@@ -1000,10 +1000,8 @@ fn reset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// `CLUSTER SAVECONFIG`
 fn saveconfig(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?;
-    let t = c.view();
-    c.save(&t)
+    c.save()
         .map_err(|e| CmdError::err(format!("error saving the cluster node config: {e}")))?;
-    drop(t);
     ctx.out.ok();
     Ok(())
 }
