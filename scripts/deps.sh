@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and scripts use, only where missing: redis-server,
-# redis-cli/redis-benchmark (redis-tools), tclsh (tcl) and redis-py.
+# redis-cli/redis-benchmark (redis-tools), tclsh (tcl), libfaketime (faketime:
+# a test steps a node's wall clock), strace (a test delays a node's fsyncs)
+# and redis-py.
 set -euo pipefail
 
 SUDO=()
@@ -11,6 +13,8 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 { command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null; } || missing+=(redis-tools)
 command -v tclsh >/dev/null || missing+=(tcl)
+command -v faketime >/dev/null || missing+=(faketime)
+command -v strace >/dev/null || missing+=(strace)
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
 if [[ ${#missing[@]} -gt 0 ]]; then
     echo "deps: installing ${missing[*]}"

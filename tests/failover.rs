@@ -745,3 +745,90 @@ fn a_replica_moves_from_the_primary_with_most_replicas_to_an_orphaned_one() {
             .any(|f| f.len() > 3 && index(&f[0]) == mover && f[3] == ids[poor])
     })));
 }
+
+/// libfaketime (Debian `faketime`, installed by `scripts/deps.sh`).
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+#[test]
+fn a_primary_whose_wall_clock_steps_back_still_stops_taking_writes_when_cut_off() {
+    if !std::path::Path::new(LIBFAKETIME).exists() {
+        eprintln!(
+            "SKIPPED: {LIBFAKETIME} is missing (scripts/deps.sh installs the faketime package)"
+        );
+        return;
+    }
+    // The victim's wall clock follows this file (re-read on every call);
+    // its monotonic clock stays real.
+    let clock_dir = tempfile::tempdir().unwrap();
+    let clock = clock_dir.path().join("faketime.rc");
+    std::fs::write(&clock, "+0\n").unwrap();
+    let clock_path = clock.to_string_lossy().into_owned();
+    let nt = NODE_TIMEOUT.to_string();
+    let args = ["--cluster-enabled", "yes", "--cluster-node-timeout", &nt];
+    let victim = TestNode::start_with_env(
+        &args,
+        &[
+            ("LD_PRELOAD", LIBFAKETIME),
+            ("FAKETIME_TIMESTAMP_FILE", &clock_path),
+            ("FAKETIME_NO_CACHE", "1"),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ],
+    );
+    let others: Vec<TestNode> = (0..2)
+        .map(|_| common::cluster_node_timeout(NODE_TIMEOUT, &[]))
+        .collect();
+    let mut nodes = vec![victim];
+    nodes.extend(others);
+    let mut c = TestCluster::create(nodes, 0);
+    let key = key_on(&c.nodes[0], "stepped", 0);
+    let set = |n: &TestNode| -> redis::RedisResult<String> {
+        redis::cmd("SET").arg(&key).arg("v").query(&mut n.conn())
+    };
+    assert_eq!(set(&c.nodes[0]).unwrap(), "OK");
+    let server_secs = |n: &TestNode| -> i64 {
+        let t: Vec<String> = redis::cmd("TIME").query(&mut n.conn()).unwrap();
+        t[0].parse().unwrap()
+    };
+
+    // Cut the victim off the majority (the other primaries stop), then step
+    // its wall clock back an hour while its PINGs to them are outstanding.
+    let cut = Instant::now();
+    c.nodes[1].signal("STOP");
+    c.nodes[2].signal("STOP");
+    let tmp = clock.with_extension("tmp");
+    std::fs::write(&tmp, "-3600\n").unwrap();
+    std::fs::rename(&tmp, &clock).unwrap();
+    let real = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let lag = real - server_secs(&c.nodes[0]);
+    assert!(
+        (3590..=3610).contains(&lag),
+        "the victim's wall clock did not step back (lag {lag} s)"
+    );
+
+    let refused = wait_for(
+        Duration::from_millis(2 * NODE_TIMEOUT + 500),
+        || matches!(set(&c.nodes[0]), Err(e) if e.to_string().to_ascii_uppercase().contains("CLUSTERDOWN")),
+    );
+    let after = cut.elapsed();
+    let last = set(&c.nodes[0]);
+    c.nodes[1].signal("CONT");
+    c.nodes[2].signal("CONT");
+    let pid = c.nodes[0].pid();
+    c.nodes[0].kill();
+    // A killed process leaves libfaketime's shared memory behind.
+    for f in [
+        format!("/dev/shm/faketime_shm_{pid}"),
+        format!("/dev/shm/sem.faketime_sem_{pid}"),
+    ] {
+        let _ = std::fs::remove_file(f);
+    }
+    assert!(
+        refused,
+        "a cut-off primary whose wall clock stepped back still takes writes \
+         {after:?} after the cut (last SET: {last:?})"
+    );
+    eprintln!("the cut-off primary refuses writes {after:?} after the cut");
+}

@@ -1,9 +1,12 @@
 //! MIGRATE between real servers: single key and KEYS forms, COPY, REPLACE,
-//! AUTH, AUTH2, TTLs, the cached connection, and a Redis 7.0 target.
+//! AUTH, AUTH2, TTLs, the cached connection, and a Redis 7.0 target; a
+//! target that does not answer in time.
 
 mod common;
 
-use common::{RedisServer, TestNode};
+use std::time::{Duration, Instant};
+
+use common::{wait_for, RedisServer, TestNode};
 use redis::Value;
 
 fn line(n: &TestNode, cmd: &str) -> String {
@@ -190,4 +193,118 @@ fn migrate_to_and_from_redis() {
     assert_eq!(get(&ours, "str").as_deref(), Some("hello world"));
     assert_eq!(get(&ours, "int").as_deref(), Some("12345"));
     assert!(int(&ours, &["TTL", "ttl"]) > 80);
+}
+
+/// Connections to the server on `port` holding bytes it has not read: the
+/// requests queued at a stopped server (Linux's /proc/net/tcp; listening
+/// sockets, whose queue counts connections, are left out).
+fn unread_requests(port: u16) -> usize {
+    let text = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    text.lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local = f[1].rsplit(':').next().map(|p| u16::from_str_radix(p, 16));
+            let rx = f[4].split(':').nth(1).map(|q| u64::from_str_radix(q, 16));
+            f[3] != "0A" && local == Some(Ok(port)) && matches!(rx, Some(Ok(n)) if n > 0)
+        })
+        .count()
+}
+
+/// `calls` of `cmdstat_restore` in INFO commandstats (0 before the first).
+fn restore_calls(n: &TestNode) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut n.conn())
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_restore:calls="))
+        .and_then(|v| v.split(',').next())
+        .map_or(0, |v| v.parse().unwrap())
+}
+
+#[test]
+fn a_migrate_that_timed_out_is_not_sent_again() {
+    // Redis retries once on a socket error, never on a timeout: a target
+    // that is only slow may still apply the first request.
+    let src = TestNode::start(&[]);
+    let dst = TestNode::start(&[]);
+    src.query(&["SET", "k", "v"]).unwrap();
+    dst.signal("STOP");
+    let reply = line(&src, &format!("MIGRATE 127.0.0.1 {} k 0 300\r\n", dst.port));
+    let queued = unread_requests(dst.port);
+    dst.signal("CONT");
+    assert_eq!(
+        reply,
+        "-IOERR error or timeout reading to target instance\r\n"
+    );
+    assert_eq!(
+        get(&src, "k").as_deref(),
+        Some("v"),
+        "an IOERR keeps the key"
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || unread_requests(dst.port) == 0
+            && restore_calls(&dst) >= 1),
+        "the resumed target did not run the RESTORE"
+    );
+    assert_eq!(
+        (queued, restore_calls(&dst)),
+        (1, 1),
+        "(requests sent, RESTOREs the target ran)"
+    );
+}
+
+#[test]
+fn a_waiting_migrate_holds_up_neither_a_bgsave_nor_other_slots() {
+    // The slot's fence keeps clients off the migrating keys; their slot lock
+    // is not held while waiting for the target, so a snapshot (which takes
+    // every slot lock in order) and the commands behind it go on.
+    let src = common::cluster_node(&[]);
+    src.query(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"])
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || src
+        .text(&["CLUSTER", "INFO"])
+        .contains("cluster_state:ok")));
+    // "foo" is in slot 12182, "bar" in 5061.
+    src.query(&["SET", "foo", "1"]).unwrap();
+    src.query(&["SET", "bar", "2"]).unwrap();
+    let dst = TestNode::start(&[]);
+    dst.signal("STOP");
+    let mut mig = src.raw();
+    let sent = Instant::now();
+    mig.send(format!("MIGRATE 127.0.0.1 {} foo 0 2000\r\n", dst.port).as_bytes());
+    assert!(
+        wait_for(Duration::from_secs(1), || unread_requests(dst.port) == 1),
+        "the MIGRATE did not reach the target"
+    );
+    let mut save = src.raw();
+    save.send(b"BGSAVE\r\n");
+    assert_eq!(save.line(), "+Background saving started\r\n");
+    let window = Instant::now();
+    let mut slowest = Duration::ZERO;
+    while window.elapsed() < Duration::from_millis(500) {
+        let t = Instant::now();
+        assert_eq!(get(&src, "bar").as_deref(), Some("2"));
+        slowest = slowest.max(t.elapsed());
+    }
+    eprintln!("slowest GET in a lower slot while the MIGRATE waited: {slowest:?}");
+    let checked = sent.elapsed();
+    let migrate_reply = mig.line();
+    dst.signal("CONT");
+    assert!(
+        slowest < Duration::from_millis(300),
+        "a GET in a lower slot took {slowest:?} while a MIGRATE waited and a BGSAVE began"
+    );
+    // The MIGRATE waits 2 s for its reply: it was still waiting throughout.
+    assert!(checked < Duration::from_millis(2000), "{checked:?}");
+    assert_eq!(
+        migrate_reply,
+        "-IOERR error or timeout reading to target instance\r\n"
+    );
+    assert!(wait_for(Duration::from_secs(5), || {
+        let p = src.text(&["INFO", "persistence"]);
+        p.contains("rdb_bgsave_in_progress:0") && p.contains("rdb_last_bgsave_status:ok")
+    }));
+    assert_eq!(get(&src, "foo").as_deref(), Some("1"));
 }

@@ -18,7 +18,7 @@ use super::gossip::{Connect, Origin, Outbox};
 use super::message::{read_preamble, Message, PREAMBLE};
 use super::topology::Topology;
 use super::{Cluster, LinkTx};
-use crate::server::client::unix_ms;
+use crate::clock::{monotonic_ms, unix_ms};
 use crate::server::Server;
 
 /// Frames queued per link before new ones are dropped (a peer not reading).
@@ -35,11 +35,11 @@ pub async fn run(listener: TcpListener, srv: Arc<Server>) {
     let mut iteration = 0u64;
     loop {
         // Failure detection and elections act on time, not up to a tick late.
-        let wake = cluster.view().next_wake(unix_ms());
+        let wake = cluster.view().next_wake(monotonic_ms());
         let deadline = async {
             match wake {
                 Some(at) => {
-                    let ms = at.saturating_sub(unix_ms());
+                    let ms = at.saturating_sub(monotonic_ms());
                     tokio::time::sleep(Duration::from_millis(ms)).await
                 }
                 None => std::future::pending().await,
@@ -97,8 +97,10 @@ fn wanted_upstream(t: &Topology) -> Option<(String, u16)> {
 /// before its clients notice it owns the slots).
 fn step(srv: &Arc<Server>, cluster: &Arc<Cluster>, f: impl FnOnce(&mut Topology, u64) -> Outbox) {
     let offset = replication_offset(srv);
-    let now = unix_ms();
-    let age = srv.upstream.get().map_or(0, |up| up.data_age(now));
+    // Replication records its times on the wall clock; the topology's run on
+    // the monotonic one.
+    let age = srv.upstream.get().map_or(0, |up| up.data_age(unix_ms()));
+    let now = monotonic_ms();
     let (out, upstream) = cluster.with(|t, _| {
         t.repl_offset = offset;
         t.repl_data_age = age;
@@ -136,10 +138,15 @@ fn apply(srv: &Arc<Server>, cluster: &Arc<Cluster>, mut out: Outbox) {
             srv.pause.update(|_| crate::server::Pause::default());
             srv.unpause.notify_waiters();
         }
-        Some(until) => srv.pause.update(|p| crate::server::Pause {
-            until_ms: until.max(p.until_ms),
-            writes_only: p.until_ms == 0 || p.writes_only,
-        }),
+        Some(until) => {
+            // The topology's deadline is monotonic; the server's pause is
+            // kept in wall ms.
+            let until = unix_ms().saturating_add(until.saturating_sub(monotonic_ms()));
+            srv.pause.update(|p| crate::server::Pause {
+                until_ms: until.max(p.until_ms),
+                writes_only: p.until_ms == 0 || p.writes_only,
+            })
+        }
         None => {}
     }
     for c in out.connects.drain(..) {
@@ -180,7 +187,7 @@ async fn outbound(srv: Arc<Server>, cluster: Arc<Cluster>, c: Connect) {
     let stream = match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(s)) => s,
         _ => {
-            cluster.with(|t, _| t.link_closed(c.link, unix_ms()));
+            cluster.with(|t, _| t.link_closed(c.link, monotonic_ms()));
             return;
         }
     };
@@ -191,11 +198,11 @@ async fn outbound(srv: Arc<Server>, cluster: Arc<Cluster>, c: Connect) {
         c.link,
         LinkTx {
             tx,
-            created: unix_ms(),
+            created: monotonic_ms(),
             inbound: false,
         },
     );
-    let first = cluster.with(|t, _| t.link_connected(c.link, unix_ms()));
+    let first = cluster.with(|t, _| t.link_connected(c.link, monotonic_ms()));
     let Some(first) = first else {
         cluster.links.lock().remove(&c.link);
         return;
@@ -206,7 +213,7 @@ async fn outbound(srv: Arc<Server>, cluster: Arc<Cluster>, c: Connect) {
     });
     serve_link(&srv, &cluster, rd, wr, rx, Origin::Outbound(c.link)).await;
     cluster.links.lock().remove(&c.link);
-    cluster.with(|t, _| t.link_closed(c.link, unix_ms()));
+    cluster.with(|t, _| t.link_closed(c.link, monotonic_ms()));
 }
 
 async fn inbound(srv: Arc<Server>, cluster: Arc<Cluster>, stream: TcpStream) {
@@ -221,7 +228,7 @@ async fn inbound(srv: Arc<Server>, cluster: Arc<Cluster>, stream: TcpStream) {
         link,
         LinkTx {
             tx,
-            created: unix_ms(),
+            created: monotonic_ms(),
             inbound: true,
         },
     );

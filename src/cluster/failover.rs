@@ -55,7 +55,7 @@ pub struct Election {
     pub auth_sent_at: u64,
     /// Primaries that voted for us in `auth_epoch`.
     voters: Vec<NodeId>,
-    /// Manual failover deadline (unix ms); 0 = none.
+    /// Manual failover deadline (monotonic ms); 0 = none.
     pub mf_end: u64,
     /// On a primary: the replica doing the manual failover.
     pub mf_replica: Option<NodeId>,
@@ -567,7 +567,7 @@ impl Topology {
         }
     }
 
-    /// Until when (unix ms) this node may serve its slots: one node timeout
+    /// Until when (monotonic ms) this node may serve its slots: one node timeout
     /// past the confirmation that completes a majority of the primaries with
     /// slots. Unlimited for replicas and when no other primary has slots.
     pub fn lease_until(&self) -> u64 {

@@ -51,7 +51,7 @@ impl Topology {
         self.broadcast_pong(out, now);
     }
 
-    /// When the next node turns PFAIL if nothing arrives from it (unix ms),
+    /// When the next node turns PFAIL if nothing arrives from it (monotonic ms),
     /// so the bus checks then rather than at its next tick.
     pub fn next_pfail(&self) -> Option<u64> {
         let nt = self.settings.node_timeout;

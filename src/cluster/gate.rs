@@ -110,12 +110,13 @@ impl<'a> Fence<'a> {
 impl Cluster {
     /// Decides whether this node runs `req`. `Ok(None)`: it has no keys.
     /// `Ok(Some(fence))`: run it while holding the fence. `Err`: the redirect
-    /// or error to reply with.
+    /// or error to reply with. `keys_now_ms` is the wall time the command
+    /// judges its keys' expiry at; the lease is not read from it.
     pub fn route<'a>(
         &'a self,
         ks: &Keyspace,
         req: &Request<'_>,
-        now: u64,
+        keys_now_ms: u64,
     ) -> Result<Option<Fence<'a>>, Redirect> {
         let mut first: Option<(&[u8], u16)> = None;
         let (mut multiple, mut cross) = (false, false);
@@ -150,7 +151,10 @@ impl Cluster {
         if cross {
             return Err(Redirect::CrossSlot);
         }
-        if !self.serving(now) {
+        // Read the lease only now: the fence may have been waited for (a
+        // MIGRATE holds it for its whole exchange), and the lease may have
+        // run out meanwhile.
+        if !self.serving() {
             if !self
                 .allow_reads_when_down
                 .load(std::sync::atomic::Ordering::Relaxed)
@@ -177,7 +181,7 @@ impl Cluster {
         }
         let (mut missing, mut existing) = (0usize, 0usize);
         {
-            let mut g = ks.lock_slot(0, slot, now);
+            let mut g = ks.lock_slot(0, slot, keys_now_ms);
             req.keys.each_key(&mut |k| {
                 if g.contains(k) {
                     existing += 1;
@@ -265,6 +269,8 @@ mod tests {
         }
         t.update_state(1_000_000);
         assert!(t.state_ok);
+        // b's confirmation gives a the lease (a majority of two primaries).
+        t.confirmed.insert(id(b'b'), crate::clock::monotonic_ms());
         (Cluster::in_memory(t), Keyspace::new(1, Arc::new(NoSink)))
     }
 
@@ -356,6 +362,37 @@ mod tests {
         let mut asking2 = req(&two, true);
         asking2.asking = true;
         assert_eq!(c.route(&ks, &asking2, 0).err(), Some(Redirect::TryAgain));
+    }
+
+    #[test]
+    fn the_lease_is_read_after_waiting_for_the_fence() {
+        // The session reads the time once per socket read; a command that
+        // then waits for its slot's fence (held by a MIGRATE) must not be
+        // served on a lease that ran out while it waited.
+        let (c, ks) = setup();
+        let nt = c.view().settings.node_timeout;
+        let confirmed = crate::clock::monotonic_ms() + 100 - nt;
+        c.with(|t, _| {
+            t.confirmed.insert(id(b'b'), confirmed);
+        });
+        let read_at = crate::clock::monotonic_ms();
+        let k = Keys(vec![b"a"]);
+        assert!(c.route(&ks, &req(&k, true), read_at).unwrap().is_some());
+        let held = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _fence = c.fence_exclusive(key_slot(b"a"));
+                held.wait();
+                while crate::clock::monotonic_ms() <= confirmed + nt {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            });
+            held.wait();
+            assert_eq!(
+                c.route(&ks, &req(&k, true), read_at).err(),
+                Some(Redirect::Down)
+            );
+        });
     }
 
     #[test]

@@ -53,8 +53,8 @@ pub struct Outbox {
     pub dirty_slots: Vec<u16>,
     /// Cluster-wide PUBLISH messages to deliver locally.
     pub publish: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Pause client writes until this unix ms (0: end the pause), for a
-    /// manual failover.
+    /// Pause client writes until this monotonic ms (0: end the pause), for
+    /// a manual failover.
     pub pause_writes: Option<u64>,
 }
 

@@ -103,9 +103,10 @@ pub struct Header {
 pub struct Gossip {
     /// The node.
     pub id: NodeId,
-    /// When the sender last pinged it (unix ms, 0 = no ping pending).
+    /// When the sender last pinged it (its monotonic ms, which read like unix
+    /// ms; 0 = no ping pending).
     pub ping_sent: u64,
-    /// When the sender last heard a PONG from it (unix ms).
+    /// When the sender last heard a PONG from it (its monotonic ms).
     pub pong_received: u64,
     /// Its address.
     pub ip: String,

@@ -1,7 +1,8 @@
 //! The client side of `MIGRATE`: cached connections to target nodes and one
-//! pipelined round trip of `AUTH`/`SELECT`/`RESTORE` per call. Blocking I/O with
-//! the command's timeout, as in Redis: the caller holds the keys' slot (fence
-//! and locks) for the whole exchange, so nothing writes them meanwhile.
+//! pipelined round trip of `AUTH`/`SELECT`/`RESTORE` per call, retried as
+//! Redis's `migrateCommand` does. Blocking I/O with the command's timeout, as
+//! in Redis: in cluster mode the caller holds the keys' slot fence for the
+//! whole exchange, so no client writes them meanwhile.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -16,7 +17,7 @@ const IDLE: Duration = Duration::from_secs(10);
 const MAX_CACHED: usize = 64;
 
 /// A failed exchange, with the error text MIGRATE replies.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MigrateError {
     /// Could not connect.
     Connect,
@@ -33,6 +34,26 @@ impl MigrateError {
             MigrateError::Connect => "IOERR error or timeout connecting to the client",
             MigrateError::Write => "IOERR error or timeout writing to target instance",
             MigrateError::Read => "IOERR error or timeout reading to target instance",
+        }
+    }
+}
+
+/// The I/O error that cut an exchange short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoFailure {
+    /// The step that failed (writing, or reading the replies).
+    pub error: MigrateError,
+    /// The timeout ran out, rather than the connection failing.
+    pub timed_out: bool,
+}
+
+impl IoFailure {
+    fn of(error: MigrateError, e: &std::io::Error) -> IoFailure {
+        use std::io::ErrorKind::{TimedOut, WouldBlock};
+        IoFailure {
+            error,
+            // A socket timeout surfaces as WouldBlock on Unix.
+            timed_out: matches!(e.kind(), WouldBlock | TimedOut),
         }
     }
 }
@@ -59,15 +80,18 @@ pub struct Batch<'a> {
     pub restores: Vec<Vec<&'a [u8]>>,
 }
 
-/// Replies of one exchange: AUTH's and SELECT's (when sent), then one per RESTORE.
+/// Replies of one exchange: AUTH's and SELECT's (when sent), then one per
+/// RESTORE, as far as they were read before an I/O error (`failure`).
 #[derive(Debug)]
 pub struct Replies {
-    /// The AUTH reply line, when AUTH was sent.
+    /// The AUTH reply line, when AUTH was sent and its reply read.
     pub auth: Option<String>,
-    /// The SELECT reply line, when SELECT was sent.
+    /// The SELECT reply line, when SELECT was sent and its reply read.
     pub select: Option<String>,
-    /// One reply line per RESTORE.
+    /// The reply lines of the first RESTOREs, in order.
     pub restores: Vec<String>,
+    /// The I/O error that stopped the exchange before every reply was read.
+    pub failure: Option<IoFailure>,
 }
 
 fn push_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
@@ -80,9 +104,30 @@ fn push_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
 }
 
 impl Pool {
-    /// Sends `batch` to `host:port` and reads every reply. On an I/O error the
-    /// cached connection is dropped (the caller may retry once).
-    pub fn exchange(
+    /// Sends `batch` to `host:port` and reads the replies, trying a second
+    /// time on a fresh connection only where Redis's `migrateCommand` does:
+    /// after an I/O error that is not a timeout, before any RESTORE reply was
+    /// read (typically a cached connection the target closed). A timed-out
+    /// request is never sent again: the target may be slow rather than gone,
+    /// and would then apply it twice. `Err` only when no connection opens.
+    pub fn migrate(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+        batch: &Batch<'_>,
+    ) -> Result<Replies, MigrateError> {
+        let first = self.exchange(host, port, timeout, batch)?;
+        match first.failure {
+            Some(f) if !f.timed_out && first.restores.is_empty() => {
+                self.exchange(host, port, timeout, batch)
+            }
+            _ => Ok(first),
+        }
+    }
+
+    /// One exchange. After an I/O error the connection is dropped, not cached.
+    fn exchange(
         &self,
         host: &str,
         port: u16,
@@ -105,46 +150,68 @@ impl Pool {
         for r in &batch.restores {
             push_command(&mut req, r);
         }
+        let mut replies = Replies {
+            auth: None,
+            select: None,
+            restores: Vec::with_capacity(batch.restores.len()),
+            failure: None,
+        };
         let _ = c.stream.set_write_timeout(Some(timeout));
         let _ = c.stream.set_read_timeout(Some(timeout));
-        if c.stream.write_all(&req).is_err() {
-            return Err(MigrateError::Write);
+        if let Err(e) = c.stream.write_all(&req) {
+            replies.failure = Some(IoFailure::of(MigrateError::Write, &e));
+            return Ok(replies);
         }
-        let Ok(read_half) = c.stream.try_clone() else {
-            return Err(MigrateError::Read);
+        let read_half = match c.stream.try_clone() {
+            Ok(r) => r,
+            Err(e) => {
+                replies.failure = Some(IoFailure::of(MigrateError::Read, &e));
+                return Ok(replies);
+            }
         };
         let mut rd = BufReader::new(read_half);
-        let mut line = || -> Result<String, MigrateError> {
+        let mut line = || -> Result<String, IoFailure> {
             let mut s = String::new();
             match rd.read_line(&mut s) {
                 Ok(n) if n > 0 && s.ends_with("\r\n") => {
                     s.truncate(s.len() - 2);
                     Ok(s)
                 }
-                _ => Err(MigrateError::Read),
+                // The target closed the connection.
+                Ok(_) => Err(IoFailure {
+                    error: MigrateError::Read,
+                    timed_out: false,
+                }),
+                Err(e) => Err(IoFailure::of(MigrateError::Read, &e)),
             }
         };
-        let auth = match batch.auth {
-            Some(_) => Some(line()?),
-            None => None,
-        };
-        let select_reply = if select { Some(line()?) } else { None };
-        let mut restores = Vec::with_capacity(batch.restores.len());
-        for _ in &batch.restores {
-            restores.push(line()?);
+        let read = (|| {
+            if batch.auth.is_some() {
+                replies.auth = Some(line()?);
+            }
+            if select {
+                replies.select = Some(line()?);
+            }
+            for _ in &batch.restores {
+                replies.restores.push(line()?);
+            }
+            Ok(())
+        })();
+        if let Err(f) = read {
+            replies.failure = Some(f);
+            return Ok(replies);
         }
-        let failed = auth.as_deref().is_some_and(|l| l.starts_with('-'))
-            || select_reply.as_deref().is_some_and(|l| l.starts_with('-'))
-            || restores.iter().any(|l| l.starts_with('-'));
+        let failed = replies.auth.as_deref().is_some_and(|l| l.starts_with('-'))
+            || replies
+                .select
+                .as_deref()
+                .is_some_and(|l| l.starts_with('-'))
+            || replies.restores.iter().any(|l| l.starts_with('-'));
         // After an error the target's selected db is unknown.
         c.last_db = if failed { None } else { Some(batch.db) };
         c.last_use = Instant::now();
         self.put(name, c);
-        Ok(Replies {
-            auth,
-            select: select_reply,
-            restores,
-        })
+        Ok(replies)
     }
 
     fn take(&self, name: &str, timeout: Duration) -> Result<Cached, MigrateError> {
@@ -263,7 +330,7 @@ mod tests {
         );
         assert_eq!(pool.len(), 1);
         assert_eq!(
-            pool.exchange(
+            pool.migrate(
                 "127.0.0.1",
                 1,
                 Duration::from_millis(200),
@@ -275,6 +342,61 @@ mod tests {
             )
             .err(),
             Some(MigrateError::Connect)
+        );
+    }
+
+    fn one_restore() -> Batch<'static> {
+        Batch {
+            auth: None,
+            db: 0,
+            restores: vec![vec![b"RESTORE", b"k", b"0", b"x"]],
+        }
+    }
+
+    #[test]
+    fn retried_once_after_a_closed_connection_never_after_a_timeout() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let (check, checked) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // The first connection closes without a reply; the retry's is
+            // answered, then left without a reply to the next request.
+            let (mut s, _) = l.accept().expect("accept");
+            let _ = s.read(&mut buf);
+            drop(s);
+            let (mut s, _) = l.accept().expect("accept");
+            let _ = s.read(&mut buf);
+            s.write_all(b"+OK\r\n+OK\r\n").expect("write");
+            let _ = s.read(&mut buf);
+            checked.recv().expect("told to check");
+            l.set_nonblocking(true).expect("nonblocking");
+            l.accept().is_ok()
+        });
+        let pool = Pool::default();
+        let r = pool
+            .migrate("127.0.0.1", port, Duration::from_secs(5), &one_restore())
+            .expect("connects");
+        assert_eq!((r.restores, r.failure), (vec!["+OK".to_string()], None));
+        let r = pool
+            .migrate(
+                "127.0.0.1",
+                port,
+                Duration::from_millis(200),
+                &one_restore(),
+            )
+            .expect("connects");
+        assert_eq!(
+            r.failure,
+            Some(IoFailure {
+                error: MigrateError::Read,
+                timed_out: true
+            })
+        );
+        check.send(()).expect("server waits");
+        assert!(
+            !server.join().expect("server"),
+            "a timed-out request was sent again"
         );
     }
 }

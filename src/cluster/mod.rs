@@ -13,7 +13,9 @@
 //! - [`migrate`]: the client side of `MIGRATE`.
 //!
 //! [`Cluster`] is the handle the server holds: the topology behind one lock,
-//! plus lock-free per-slot routing bytes for the per-command check.
+//! plus lock-free per-slot routing bytes for the per-command check. A change
+//! renders `nodes.conf` under that lock and writes it after releasing it, so
+//! a slow disk stalls only the change that waits for it.
 
 pub mod bus;
 pub mod failover;
@@ -35,7 +37,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
-use crate::server::client::unix_ms;
+use crate::clock::monotonic_ms;
 use gossip::Outbox;
 use slot::SLOTS;
 use topology::{NodeId, Settings, Topology};
@@ -98,9 +100,10 @@ pub(crate) struct LinkTx {
 pub struct Cluster {
     topo: Mutex<Topology>,
     routes: Box<[AtomicU8]>,
-    /// The first unix ms at which this node no longer serves key commands:
-    /// 0 while the cluster state is fail, else just past its write lease (the
-    /// time a majority last confirmed a primary's slots, plus one node timeout).
+    /// The first monotonic ms at which this node no longer serves key
+    /// commands: 0 while the cluster state is fail, else just past its write
+    /// lease (the time a majority last confirmed a primary's slots, plus one
+    /// node timeout).
     serving_until: AtomicU64,
     allow_reads_when_down: AtomicBool,
     /// Per-slot fences: a keyed command holds its slot's fence (shared) while it
@@ -113,7 +116,33 @@ pub struct Cluster {
     /// The bus listener's port.
     pub bus_port: u16,
     syncer: Syncer,
-    last_saved: Mutex<String>,
+    /// Versions of the renders of `nodes.conf`, taken under the topology
+    /// lock, so a higher version holds every change of a lower one.
+    renders: AtomicU64,
+    /// The file as last written: one writer at a time, newest render wins.
+    saved: Mutex<Saved>,
+}
+
+/// `nodes.conf` as last written.
+#[derive(Default)]
+struct Saved {
+    /// The render version the file holds.
+    version: u64,
+    /// The latest render version known to be on the disk.
+    synced: u64,
+    /// The file's text.
+    text: String,
+}
+
+/// A render of the topology, to write once the topology lock is released.
+#[must_use = "a render must be written before the messages of its change are sent"]
+struct Render {
+    version: u64,
+    text: String,
+    /// It must reach the disk before the change's messages leave.
+    durable: bool,
+    /// Write the file even when it already holds this text.
+    force: bool,
 }
 
 /// Flushes `nodes.conf` to the disk shortly after a change that did not need
@@ -194,7 +223,7 @@ impl Cluster {
     pub fn open(cfg: &ClusterConfig) -> Result<Cluster, ClusterError> {
         let path = cfg.conf_file.clone();
         let shown = path.display().to_string();
-        let now = unix_ms();
+        let now = monotonic_ms();
         let conf_err = |source| ClusterError::Config {
             path: shown.clone(),
             source,
@@ -238,32 +267,36 @@ impl Cluster {
             serving_until: AtomicU64::new(0),
             fences: (0..SLOTS).map(|_| RwLock::new(())).collect(),
             syncer: Syncer::new(conf.clone()),
-            last_saved: Mutex::new(String::new()),
+            renders: AtomicU64::new(0),
+            saved: Mutex::new(Saved::default()),
             conf_path: conf.unwrap_or_default(),
             _lock: lock,
             links: Mutex::new(HashMap::new()),
             bus_port,
         };
-        {
-            // Publish the routes (and write the file) for the loaded state.
+        // Publish the routes (and write the file) for the loaded state.
+        let render = {
             let mut t = c.topo.lock();
             t.touch();
-            c.settle(&mut t);
-        }
+            c.settle(&mut t)
+        };
+        c.write_logged(render);
         c
     }
 
     /// Runs `f` on the topology; afterwards publishes routing changes and
     /// writes `nodes.conf` if `f` changed something that matters, then sends
-    /// the messages `f` queued.
+    /// the messages `f` queued. The file is written after the topology lock
+    /// is released, and before this returns: messages a caller sends from
+    /// `f`'s result (a vote) never leave before the change is on disk.
     pub fn with<R>(&self, f: impl FnOnce(&mut Topology, &mut Outbox) -> R) -> R {
         let mut out = Outbox::default();
-        let r = {
+        let (r, render) = {
             let mut t = self.topo.lock();
             let r = f(&mut t, &mut out);
-            self.settle(&mut t);
-            r
+            (r, self.settle(&mut t))
         };
+        self.write_logged(render);
         self.send(out);
         r
     }
@@ -273,13 +306,15 @@ impl Cluster {
         self.topo.lock()
     }
 
-    /// Publishes routing bits and saves the configuration if needed.
-    fn settle(&self, t: &mut Topology) {
+    /// Publishes routing bits and, when the configuration must be saved,
+    /// renders it (written by the caller once the topology lock is released).
+    fn settle(&self, t: &mut Topology) -> Option<Render> {
         let mut ch = std::mem::take(&mut t.changes);
         if ch.routes {
-            t.update_state(unix_ms());
+            t.update_state(monotonic_ms());
             let again = std::mem::take(&mut t.changes);
             ch.save |= again.save;
+            ch.durable |= again.durable;
             self.publish_routes(t);
         }
         let until = if t.state_ok {
@@ -290,31 +325,65 @@ impl Cluster {
         if self.serving_until.load(Ordering::Relaxed) != until {
             self.serving_until.store(until, Ordering::Release);
         }
-        if ch.save && !self.conf_path.as_os_str().is_empty() {
-            let durable = ch.durable || t.changes.durable;
-            let text = nodes_conf::render(t);
-            let mut last = self.last_saved.lock();
-            // Many changes end where the file already is (a SETSLOT NODE that
-            // gossip already applied): skip the write, not the flush.
-            let saved = if *last == text {
-                if durable {
-                    nodes_conf::sync(&self.conf_path)
-                } else {
-                    Ok(())
-                }
-            } else {
-                nodes_conf::write_atomic(&self.conf_path, &text, durable)
-            };
-            match saved {
-                Err(e) => tracing::error!("Could not save the cluster config file: {e}"),
-                Ok(()) => {
-                    if !durable && *last != text {
-                        self.syncer.request();
-                    }
-                    *last = text;
-                }
+        if !ch.save || self.conf_path.as_os_str().is_empty() {
+            return None;
+        }
+        Some(self.render(t, ch.durable, false))
+    }
+
+    /// Renders `t` with the next version (call with the topology locked).
+    fn render(&self, t: &Topology, durable: bool, force: bool) -> Render {
+        Render {
+            version: self.renders.fetch_add(1, Ordering::Relaxed) + 1,
+            text: nodes_conf::render(t),
+            durable,
+            force,
+        }
+    }
+
+    /// Writes a render, logging a failure.
+    fn write_logged(&self, render: Option<Render>) {
+        if let Some(r) = render {
+            if let Err(e) = self.write_render(r) {
+                tracing::error!("Could not save the cluster config file: {e}");
             }
         }
+    }
+
+    /// Writes a render unless a newer one is in the file already; for a
+    /// durable one, the file (its render or a newer one) is on the disk when
+    /// this returns.
+    fn write_render(&self, r: Render) -> std::io::Result<()> {
+        let mut saved = self.saved.lock();
+        if r.version <= saved.version {
+            // The file holds a newer render, which includes this change.
+            if r.durable && saved.synced < r.version {
+                nodes_conf::sync(&self.conf_path)?;
+                saved.synced = saved.version;
+            }
+            return Ok(());
+        }
+        if saved.text == r.text && !r.force {
+            // Many changes end where the file already is (a SETSLOT NODE that
+            // gossip already applied): skip the write, not the flush.
+            if r.durable && saved.synced < saved.version {
+                nodes_conf::sync(&self.conf_path)?;
+            }
+            if r.durable || saved.synced == saved.version {
+                saved.synced = r.version;
+            }
+            saved.version = r.version;
+            return Ok(());
+        }
+        nodes_conf::write_atomic(&self.conf_path, &r.text, r.durable)?;
+        if r.durable {
+            saved.synced = r.version;
+        } else {
+            self.syncer.request();
+        }
+        saved.version = r.version;
+        saved.text = r.text;
+        Ok(())
     }
 
     fn publish_routes(&self, t: &Topology) {
@@ -351,11 +420,12 @@ impl Cluster {
 
     /// Writes `nodes.conf` now and flushes it to the disk (no-op for an
     /// in-memory cluster).
-    pub fn save(&self, t: &Topology) -> std::io::Result<()> {
+    pub fn save(&self) -> std::io::Result<()> {
         if self.conf_path.as_os_str().is_empty() {
             return Ok(());
         }
-        nodes_conf::write_atomic(&self.conf_path, &nodes_conf::render(t), true)
+        let render = self.render(&self.topo.lock(), true, true);
+        self.write_render(render)
     }
 
     /// Sends queued messages and closes links (nothing here needs the runtime).
@@ -394,12 +464,13 @@ impl Cluster {
         self.routes[slot as usize].load(Ordering::Relaxed)
     }
 
-    /// True when this node may serve key commands at `now_ms`: the cluster
-    /// is ok and, for a primary, its write lease holds. The lease is checked
+    /// True when this node may serve key commands now: the cluster is ok
+    /// and, for a primary, its write lease holds. The lease is checked
     /// against the clock, not the tick, so a primary resumed after a pause
-    /// refuses at once, before its tick learns what changed.
-    pub fn serving(&self, now_ms: u64) -> bool {
-        now_ms < self.serving_until.load(Ordering::Acquire)
+    /// refuses at once, before its tick learns what changed; and against the
+    /// monotonic clock, so a wall clock stepped back cannot extend it.
+    pub fn serving(&self) -> bool {
+        monotonic_ms() < self.serving_until.load(Ordering::Acquire)
     }
 
     /// Changes `cluster-allow-reads-when-down` and the other live settings.
@@ -454,5 +525,54 @@ fn lock_file(path: &Path) -> std::io::Result<Option<std::fs::File>> {
         Ok(()) => Ok(Some(f)),
         Err(std::fs::TryLockError::WouldBlock) => Err(std::io::ErrorKind::WouldBlock.into()),
         Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> Cluster {
+        Cluster::open(&ClusterConfig {
+            conf_file: dir.join("nodes.conf"),
+            port: 7000,
+            bus_port: 17000,
+            settings: Settings::default(),
+        })
+        .expect("open")
+    }
+
+    #[test]
+    fn an_older_render_never_overwrites_a_newer_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let c = open(dir.path());
+        let conf = || std::fs::read_to_string(dir.path().join("nodes.conf")).expect("read");
+        // Two changes render in order, and their writers race for the file.
+        let (older, newer) = {
+            let mut t = c.topo.lock();
+            t.current_epoch = 5;
+            let older = c.render(&t, false, false);
+            t.current_epoch = 6;
+            (older, c.render(&t, true, false))
+        };
+        c.write_render(newer).expect("write");
+        c.write_render(older).expect("write");
+        assert!(conf().contains("vars currentEpoch 6 "), "{}", conf());
+        // A durable older render finds the newer file and flushes it.
+        let older = c.render(&c.topo.lock(), false, false);
+        let newer = {
+            let mut t = c.topo.lock();
+            t.current_epoch = 7;
+            c.render(&t, false, false)
+        };
+        c.write_render(newer).expect("write");
+        let durable_older = Render {
+            durable: true,
+            ..older
+        };
+        c.write_render(durable_older).expect("write");
+        assert!(conf().contains("vars currentEpoch 7 "), "{}", conf());
+        let s = c.saved.lock();
+        assert_eq!((s.version, s.synced), (5, 5), "the file is on disk");
     }
 }

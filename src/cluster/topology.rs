@@ -2,6 +2,10 @@
 //! flags, epochs, links), slot ownership (`SlotMap`), open slots (importing /
 //! migrating), the epochs and the derived cluster state. Pure data and rules:
 //! no I/O, so gossip, failure detection and the commands are unit-testable.
+//!
+//! Every time here (`now` arguments, the fields that record one) is in ms of
+//! `clock::monotonic_ms`: the lease and the failure and election timers
+//! compare durations, which a step of the wall clock must not stretch.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -153,7 +157,7 @@ impl NodeFlags {
 pub struct Link {
     /// Identifies the connection to the I/O layer.
     pub id: u64,
-    /// When it was created (unix ms).
+    /// When it was created (monotonic ms).
     pub created: u64,
     /// True once the TCP connection is established.
     pub connected: bool,
@@ -182,11 +186,11 @@ pub struct Node {
     pub config_epoch: u64,
     /// The slots it serves (primaries only).
     pub slots: SlotSet,
-    /// Unix ms of the ping awaiting a PONG (0 = none).
+    /// Monotonic ms of the ping awaiting a PONG (0 = none).
     pub ping_sent: u64,
-    /// Unix ms of the last PONG.
+    /// Monotonic ms of the last PONG.
     pub pong_received: u64,
-    /// Unix ms of the last message of any kind from it.
+    /// Monotonic ms of the last message of any kind from it.
     pub data_received: u64,
     /// When it was marked FAIL.
     pub fail_time: u64,
@@ -196,7 +200,7 @@ pub struct Node {
     pub repl_offset: u64,
     /// Primaries that reported it failing, with the time of their last report.
     pub fail_reports: Vec<(NodeId, u64)>,
-    /// When this node last voted for one of its replicas (unix ms).
+    /// When this node last voted for one of its replicas (monotonic ms).
     pub voted_time: u64,
     /// For a primary: when it was last seen with no working replica while it
     /// had slots (0 = it has one), for replica migration.
@@ -310,8 +314,8 @@ impl Default for Settings {
 pub struct Changes {
     /// `nodes.conf` must be rewritten.
     pub save: bool,
-    /// ... and reach the disk before anything else happens: epochs changed, and
-    /// an election relies on them never going backwards.
+    /// ... and reach the disk before the change's messages are sent: epochs
+    /// changed, and an election relies on them never going backwards.
     pub durable: bool,
     /// Slot routing (owners, open slots, roles) may have changed.
     pub routes: bool,
@@ -387,7 +391,7 @@ pub struct Topology {
     pub state_ok: bool,
     /// Primaries serving at least one slot.
     pub size: usize,
-    /// Forgotten ids and when they may be re-learned (unix ms).
+    /// Forgotten ids and when they may be re-learned (monotonic ms).
     pub blacklist: HashMap<NodeId, u64>,
     /// Settings.
     pub settings: Settings,

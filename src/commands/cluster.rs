@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::spec::{CommandSpec, Flags};
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::clock::monotonic_ms;
 use crate::cluster::migrate::{Batch, MigrateError};
 use crate::cluster::slot::{key_slot, SLOTS};
 use crate::cluster::topology::{Node, NodeFlags, NodeId, Topology, FORGET_TTL_MS};
@@ -330,11 +331,7 @@ fn info(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
              cluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\n\
              cluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\n",
             // A primary without its lease refuses key commands: say so.
-            if c.serving(crate::server::client::unix_ms()) {
-                "ok"
-            } else {
-                "fail"
-            },
+            if c.serving() { "ok" } else { "fail" },
             t.assigned(),
             t.nodes.len(),
             t.size,
@@ -574,7 +571,7 @@ fn getkeysinslot(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// `CLUSTER COUNT-FAILURE-REPORTS node-id`
 fn count_failure_reports(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?;
-    let now = ctx.now_ms;
+    let now = monotonic_ms();
     let n = c.with(|t, _| {
         let id = t.lookup(argv.get(2)).map(|n| n.id)?;
         Some(t.failure_reports(&id, now))
@@ -636,7 +633,7 @@ fn collect_slots(argv: &Argv<'_>, ranges: bool) -> Result<Vec<u16>, CmdError> {
 fn assign_slots(ctx: &mut Ctx<'_>, argv: &Argv<'_>, ranges: bool, del: bool) -> CmdResult {
     let c = cluster(ctx)?;
     let wanted = collect_slots(argv, ranges)?;
-    let now = ctx.now_ms;
+    let now = monotonic_ms();
     c.with(|t, out| {
         let mut seen = vec![false; SLOTS];
         for &s in &wanted {
@@ -781,7 +778,7 @@ fn setslot(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
                 if t.bump_epoch_without_consensus() {
                     tracing::warn!("configEpoch updated after importing slot {slot}");
                 }
-                t.broadcast_pong(out, ctx.now_ms);
+                t.broadcast_pong(out, monotonic_ms());
             }
         } else {
             return Err(bad_action());
@@ -796,7 +793,7 @@ fn setslot(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// `CLUSTER BUMPEPOCH`
 fn bumpepoch(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?;
-    let now = ctx.now_ms;
+    let now = monotonic_ms();
     let (bumped, epoch) = c.with(|t, out| {
         let bumped = t.bump_epoch_without_consensus();
         if bumped {
@@ -867,7 +864,7 @@ fn meet(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             lossy(argv.get(3))
         )));
     };
-    let now = ctx.now_ms;
+    let now = monotonic_ms();
     c.with(|t, _| t.start_handshake(&ip.to_string(), port as u16, bus as u16, now));
     ctx.out.ok();
     Ok(())
@@ -876,7 +873,7 @@ fn meet(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// `CLUSTER FORGET node-id`
 fn forget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?;
-    let now = ctx.now_ms;
+    let now = monotonic_ms();
     c.with(|t, out| {
         let id = t
             .lookup(argv.get(2))
@@ -920,7 +917,7 @@ fn replicate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             ));
         }
         t.set_my_master(id);
-        t.broadcast_pong(out, crate::server::client::unix_ms());
+        t.broadcast_pong(out, monotonic_ms());
         Ok(())
     })?;
     follow_topology(ctx, c);
@@ -948,7 +945,7 @@ fn failover(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Some(_) => return Err(CmdError::Syntax),
     };
     c.with(|t, out| {
-        t.start_manual_failover(mode, crate::server::client::unix_ms(), out)
+        t.start_manual_failover(mode, monotonic_ms(), out)
             .map_err(|e| CmdError::err(e.to_string()))
     })?;
     follow_topology(ctx, c);
@@ -1003,10 +1000,8 @@ fn reset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// `CLUSTER SAVECONFIG`
 fn saveconfig(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?;
-    let t = c.view();
-    c.save(&t)
+    c.save()
         .map_err(|e| CmdError::err(format!("error saving the cluster node config: {e}")))?;
-    drop(t);
     ctx.out.ok();
     Ok(())
 }
@@ -1193,11 +1188,9 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let keys: Vec<&[u8]> = (o.first_key..o.first_key + o.num_keys)
         .map(|i| argv.get(i))
         .collect();
-    // The keys stay locked for the whole exchange, so nothing changes them
-    // between the copy and the delete.
-    let mut m = ctx.lock_keys(keys.iter().copied());
     let dbi = ctx.client.db;
     let now = ctx.now_ms;
+    let mut m = ctx.lock_keys(keys.iter().copied());
     let mut found: Vec<(&[u8], Vec<u8>, String)> = Vec::new();
     for &k in &keys {
         let g = m.slot(dbi, k);
@@ -1216,7 +1209,21 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         ctx.out.simple("NOKEY");
         return Ok(());
     }
-    let restore: &[u8] = if ctx.srv.cluster.is_some() {
+    // In cluster mode the gate holds the slot's fence exclusively for
+    // MIGRATE, so no client command touches these keys until it returns:
+    // their slot lock is let go for the exchange, which can wait up to the
+    // timeout. Held, it would stall a snapshot's start (every slot lock, in
+    // order) and with it every command on the slots below. Only expiry and
+    // eviction can remove a key meanwhile; the delete below sees that.
+    // Without cluster mode there is no fence: the keys stay locked.
+    let fenced = ctx.srv.cluster.is_some();
+    let held = if fenced {
+        drop(m);
+        None
+    } else {
+        Some(m)
+    };
+    let restore: &[u8] = if fenced {
         b"RESTORE-ASKING"
     } else {
         b"RESTORE"
@@ -1241,18 +1248,12 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     let pool = &ctx.srv.migrate;
-    let exchange = || {
-        let first = pool.exchange(&host, port, timeout, &batch);
-        match first {
-            // A cached connection the target closed meanwhile: one retry on a fresh one.
-            Err(MigrateError::Write | MigrateError::Read) => {
-                pool.exchange(&host, port, timeout, &batch)
-            }
-            r => r,
-        }
+    let replies = crate::server::blocking(|| pool.migrate(&host, port, timeout, &batch))
+        .map_err(|e: MigrateError| CmdError::Other(e.message().into()))?;
+    let mut m = match held {
+        Some(m) => m,
+        None => ctx.lock_keys(keys.iter().copied()),
     };
-    let replies =
-        crate::server::blocking(exchange).map_err(|e| CmdError::Other(e.message().into()))?;
     let mut error = None;
     let setup_error = replies
         .auth
@@ -1267,8 +1268,9 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             .or_else(|| reply.starts_with('-').then_some(reply))
         {
             error.get_or_insert_with(|| l[1..].to_string());
-        } else if !o.copy {
-            m.slot(dbi, k).remove(k);
+        } else if !o.copy && m.slot(dbi, k).remove(k).is_some() {
+            // A key that expired or was evicted during the exchange was
+            // deleted (and its DEL propagated) by that: not again here.
             deleted.push(k);
         }
     }
@@ -1276,11 +1278,14 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         ctx.propagate(&deleted);
     }
     drop(m);
-    match error {
-        Some(e) => Err(CmdError::err(format!(
+    // As Redis: the target's error first; else an I/O error, after deleting
+    // the keys whose RESTORE was acknowledged before it.
+    match (error, replies.failure) {
+        (Some(e), _) => Err(CmdError::err(format!(
             "Target instance replied with error: {e}"
         ))),
-        None => {
+        (None, Some(f)) => Err(CmdError::Other(f.error.message().into())),
+        (None, None) => {
             ctx.out.ok();
             Ok(())
         }
