@@ -808,3 +808,40 @@ fn an_error_after_the_rewrites_rename_keeps_writing_the_new_file() {
         1002
     );
 }
+
+#[test]
+fn a_rewrite_whose_rename_fails_leaves_the_old_file_complete() {
+    let mut n = TestNode::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut c = n.conn();
+    populate(&mut c, 20_000);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers = counters(&n.url(), 4, &stop);
+    let tracer = Strace::attach(
+        n.pid(),
+        &[
+            "-e",
+            "trace=rename,renameat,renameat2",
+            "-e",
+            "inject=rename,renameat,renameat2:delay_enter=300000:error=EIO",
+        ],
+    );
+    rewrite_and_wait(&mut c);
+    drop(tracer);
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
+        "err"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    n.restart();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: Vec<i64> = writers
+        .into_iter()
+        .map(|t| t.join().expect("writer"))
+        .collect();
+    let mut c = n.conn();
+    assert_no_counter_lost(&mut c, &acked);
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut c).expect("DBSIZE"),
+        20_004
+    );
+}

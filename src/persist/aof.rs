@@ -7,7 +7,13 @@
 //!
 //! BGREWRITEAOF writes a point-in-time snapshot (an RDB preamble, or SET
 //! commands) to a temporary file, then the log's capture of everything since
-//! the snapshot point, and swaps it in atomically under the log's lock.
+//! the snapshot point. To finish, it holds the writer off the old file, ends
+//! the capture at an offset (a moment under the log's lock), and writes,
+//! syncs and renames the new file while writes go on; the writer then
+//! continues in the new file past that offset. Until the rename, the old file
+//! is the one on disk, and replies of writes it lacks wait. If anything fails
+//! before the rename, the writer gets back the bytes the rewrite held and
+//! carries on in the old file; nothing fallible follows the rename.
 //! At start the file is replayed through the command handlers; a command cut
 //! short at the end is dropped (`aof-load-truncated yes`), a bad one in the
 //! middle stops start-up with its offset.
@@ -23,6 +29,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use super::save::{self, sync_dir, SaveError};
+use crate::repl::Log;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
 use crate::server::client::unix_ms;
 use crate::server::Server;
@@ -63,9 +70,9 @@ impl Fsync {
 /// The open file and what is known of it.
 struct FileState {
     file: File,
-    /// Bumped when a rewrite swaps the file: chunks taken for an older file
-    /// are already in the new one.
-    generation: u64,
+    /// The file holds the stream up to this offset at least (set when a
+    /// rewrite swaps the file in): chunks ending there are already in it.
+    covers: u64,
 }
 
 #[derive(Default)]
@@ -193,7 +200,7 @@ impl Aof {
             policy: AtomicU8::new(policy as u8),
             file: Mutex::new(FileState {
                 file,
-                generation: 0,
+                covers: log_offset,
             }),
             wake: (Mutex::new(Wake::default()), Condvar::new()),
             written: watch::Sender::new(log_offset),
@@ -283,7 +290,6 @@ impl Aof {
     fn run(self: Arc<Self>, srv: std::sync::Weak<Server>) {
         let mut carry: Vec<u8> = Vec::new();
         let mut carry_end = 0u64;
-        let mut carry_gen = 0u64;
         let mut last_fsync = Instant::now();
         loop {
             let stop = {
@@ -306,22 +312,20 @@ impl Aof {
             };
             let Some(srv) = srv.upgrade() else { return };
             if carry.is_empty() {
-                // The generation is read under the log's lock, as the swap
-                // happens under it: bytes taken after a swap belong to the new file.
-                let (bytes, end, gen) = srv.repl.take_tap(|_| self.generation());
-                carry = bytes;
-                carry_end = end;
-                carry_gen = gen;
+                (carry, carry_end) = srv.repl.take_tap();
             }
             drop(srv);
             let mut f = match self.file.lock() {
                 Ok(f) => f,
                 Err(_) => return,
             };
-            if f.generation != carry_gen {
-                // Taken before a rewrite swapped the file: the new file has it.
+            if carry_end <= f.covers {
+                // Taken before a rewrite swapped the file in: the new file has it.
                 carry.clear();
             }
+            // Only bytes this thread wrote count: an empty take proves nothing
+            // while a rewrite holds the tap's last bytes.
+            let wrote = !carry.is_empty();
             let mut ok = true;
             while !carry.is_empty() {
                 match f.file.write(&carry) {
@@ -361,19 +365,17 @@ impl Aof {
             }
             drop(f);
             self.recovered();
-            self.written.send_modify(|v| *v = (*v).max(carry_end));
-            if want_sync {
-                self.synced.send_modify(|v| *v = (*v).max(carry_end));
+            if wrote {
+                self.written.send_modify(|v| *v = (*v).max(carry_end));
+                if want_sync {
+                    self.synced.send_modify(|v| *v = (*v).max(carry_end));
+                }
             }
             if stop {
                 self.release_waiters();
                 return;
             }
         }
-    }
-
-    fn generation(&self) -> u64 {
-        self.file.lock().map_or(0, |f| f.generation)
     }
 
     fn failed(&self, why: &str) -> bool {
@@ -398,17 +400,47 @@ impl Aof {
         self.synced.send_replace(u64::MAX);
     }
 
-    /// Replaces the file with `file`, which holds everything up to the log
-    /// offset `end` (a finished rewrite). Called under the log's lock.
-    fn swap(&self, file: File, size: u64, end: u64) {
-        if let Ok(mut f) = self.file.lock() {
-            f.file = file;
-            f.generation += 1;
-        }
+    /// Ends a rewrite whose snapshot and tail so far are in `f` (at `tmp`):
+    /// the rest of the capture goes in, the file is synced and renamed over
+    /// the AOF, and the writer continues in it past the capture's end. The
+    /// writer is kept off the old file meanwhile and the log is locked only
+    /// while the capture ends, so commands run on. Returns the new size.
+    fn install(&self, log: &Log, mut f: File, tmp: &Path) -> Result<u64, SaveError> {
+        let mut state = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("the AOF writer panicked"))?;
+        let (rest, held, end) = log.finish_capture();
+        let ready = (|| -> std::io::Result<(File, u64)> {
+            f.write_all(&rest)?;
+            f.sync_data()?;
+            let size = f.metadata()?.len();
+            // Opened before the rename, so nothing that can fail follows it.
+            let appender = OpenOptions::new().append(true).open(tmp)?;
+            std::fs::rename(tmp, &self.path)?;
+            Ok((appender, size))
+        })();
+        let (appender, size) = match ready {
+            Ok(r) => r,
+            Err(e) => {
+                // The old file stays: its writer still needs the bytes held here.
+                log.restore_tap(held);
+                return Err(e.into());
+            }
+        };
+        state.file = appender;
+        state.covers = end;
+        drop(state);
         self.base_size.store(size, Ordering::Relaxed);
         self.current_size.store(size, Ordering::Relaxed);
+        if let Err(e) = sync_dir(&self.path) {
+            // The new file is in place and in use; only the directory entry's
+            // durability is in doubt.
+            tracing::warn!("Error fsyncing the directory of the rewritten AOF: {e}");
+        }
         self.written.send_modify(|v| *v = (*v).max(end));
         self.synced.send_modify(|v| *v = (*v).max(end));
+        Ok(size)
     }
 
     /// The file's path.
@@ -487,19 +519,7 @@ pub fn rewrite(srv: &Server, aof: &Aof) -> Result<(), SaveError> {
         }
         let f = out.into_inner().map_err(|e| e.into_error())?;
         f.sync_data()?;
-        // The last bytes and the swap, with writers held off for a moment.
-        let path = aof.path.clone();
-        srv.repl.end_capture(|rest, end| -> Result<u64, SaveError> {
-            let mut f = f;
-            f.write_all(rest)?;
-            f.sync_data()?;
-            std::fs::rename(&tmp, &path)?;
-            sync_dir(&path)?;
-            let size = f.metadata()?.len();
-            let appender = OpenOptions::new().append(true).open(&path)?;
-            aof.swap(appender, size, end);
-            Ok(size)
-        })
+        aof.install(&srv.repl, f, &tmp)
     })();
     match &result {
         Ok(size) => {
@@ -510,7 +530,7 @@ pub fn rewrite(srv: &Server, aof: &Aof) -> Result<(), SaveError> {
         }
         Err(e) => {
             // A capture left running would grow without bound.
-            srv.repl.end_capture(|_, _| ());
+            srv.repl.abort_capture();
             let _ = std::fs::remove_file(&tmp);
             rw.last_ok.store(false, Ordering::Relaxed);
             rw.consecutive_failures.fetch_add(1, Ordering::Relaxed);

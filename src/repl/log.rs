@@ -219,14 +219,22 @@ impl Log {
         self.inner.lock().tap = None;
     }
 
-    /// The bytes the tap collected since the last call, and the offset after
-    /// them; `f` runs under the stream's lock with that offset (the AOF notes
-    /// which file the bytes belong to).
-    pub fn take_tap<R>(&self, f: impl FnOnce(u64) -> R) -> (Vec<u8>, u64, R) {
+    /// The bytes the tap collected since the last call, and the stream offset
+    /// just past them.
+    pub fn take_tap(&self) -> (Vec<u8>, u64) {
         let mut g = self.inner.lock();
         let bytes = g.tap.as_mut().map(std::mem::take).unwrap_or_default();
-        let off = g.offset;
-        (bytes, off, f(off))
+        (bytes, g.offset)
+    }
+
+    /// Puts bytes taken from the tap back in front of it (a rewrite that took
+    /// them with `finish_capture` failed: the writer must still write them).
+    pub fn restore_tap(&self, mut bytes: Vec<u8>) {
+        let mut g = self.inner.lock();
+        if let Some(t) = g.tap.as_mut() {
+            bytes.extend_from_slice(t);
+            *t = bytes;
+        }
     }
 
     /// Starts capturing the stream for an AOF rewrite (called at its snapshot
@@ -247,17 +255,21 @@ impl Log {
             .unwrap_or_default()
     }
 
-    /// Ends the capture. `last` runs under the stream's lock with the rest of
-    /// it and the current offset, so no write slips between the two.
-    pub fn end_capture<R>(&self, last: impl FnOnce(&[u8], u64) -> R) -> R {
+    /// Ends the capture at the current offset: returns the rest of the
+    /// capture, the tap's pending bytes (the same stream bytes, which the old
+    /// file does not have yet: handed back with `restore_tap` if the rewrite
+    /// then fails) and that offset. The tap goes on collecting after it.
+    pub fn finish_capture(&self) -> (Vec<u8>, Vec<u8>, u64) {
         let mut g = self.inner.lock();
         let rest = g.capture.take().unwrap_or_default();
-        if let Some(t) = g.tap.as_mut() {
-            // Everything up to now is in the rewritten file.
-            t.clear();
-        }
-        let off = g.offset;
-        last(&rest, off)
+        let tap = g.tap.as_mut().map(std::mem::take).unwrap_or_default();
+        (rest, tap, g.offset)
+    }
+
+    /// Ends the capture and drops it (a rewrite that failed before its end);
+    /// the tap is untouched.
+    pub fn abort_capture(&self) {
+        self.inner.lock().capture = None;
     }
 
     /// The backlog's retained bytes, oldest first, with the offset of the first one.
@@ -354,7 +366,7 @@ mod tests {
         assert_eq!(off, log.offset());
         log.start_capture();
         log.append(2, &[b"DEL", b"a"]);
-        let (tap, end, ()) = log.take_tap(|_| ());
+        let (tap, end) = log.take_tap();
         assert_eq!(end, log.offset());
         let text = String::from_utf8(tap).unwrap();
         // The capture starts with its own SELECT, which the tap sees too.
@@ -365,13 +377,19 @@ mod tests {
         );
         assert!(log.take_capture().starts_with(b"*2\r\n$6\r\nSELECT"));
         log.append(2, &[b"DEL", b"b"]);
-        let tail = log.end_capture(|rest, off| (rest.to_vec(), off));
-        assert_eq!(tail.1, log.offset());
-        assert_eq!(tail.0, b"*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n");
-        assert!(
-            log.take_tap(|_| ()).0.is_empty(),
-            "the rewrite took over the tap's bytes"
-        );
+        let del_b = b"*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n";
+        let (rest, tap, off) = log.finish_capture();
+        assert_eq!(off, log.offset());
+        assert_eq!(rest, del_b);
+        assert_eq!(tap, del_b, "the tap's pending bytes, held by the rewrite");
+        log.append(2, &[b"DEL", b"c"]);
+        // The rewrite failed: its bytes go back before the newer ones.
+        log.restore_tap(tap);
+        let (all, _) = log.take_tap();
+        assert!(all.starts_with(del_b) && all.ends_with(b"$1\r\nc\r\n"));
+        log.start_capture();
+        log.abort_capture();
+        assert!(log.take_capture().is_empty());
     }
 
     #[test]
