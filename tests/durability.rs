@@ -845,3 +845,141 @@ fn a_rewrite_whose_rename_fails_leaves_the_old_file_complete() {
         20_004
     );
 }
+
+/// `n` keys of `size`-byte values named `{prefix}:{i}`, in pipelines of 500 SETs.
+fn fill_values(c: &mut Connection, prefix: &str, n: usize, size: usize) {
+    let value = "x".repeat(size);
+    for chunk in 0..n.div_ceil(500) {
+        let mut p = redis::pipe();
+        for i in chunk * 500..((chunk + 1) * 500).min(n) {
+            p.cmd("SET")
+                .arg(format!("{prefix}:{i}"))
+                .arg(&value)
+                .ignore();
+        }
+        if let Err(e) = p.query::<()>(c) {
+            let e = e.to_string();
+            panic!("SET pipeline: {}", &e[..e.len().min(300)]);
+        }
+    }
+}
+
+fn used_memory(c: &mut Connection, field: &str) -> u64 {
+    info_field(c, "memory", field).parse().expect("bytes")
+}
+
+#[test]
+fn wait_counts_a_replica_only_once_it_acknowledged() {
+    // The AOF keeps the stream recording, so the SET has an offset.
+    let n = TestNode::start(&["--appendonly", "yes"]);
+    let mut c = n.conn();
+    cmd(&mut c, &["SET", "k", "v"]);
+    // redis-cli's replica mode takes the full sync but never acknowledges.
+    let mut sync = std::process::Command::new("redis-cli")
+        .args(["-p", &n.port.to_string(), "--replica"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-cli --replica");
+    let online = wait_for(Duration::from_secs(10), || {
+        n.text(&["INFO", "replication"]).contains("state=online")
+    });
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(300)
+        .query(&mut c)
+        .expect("WAIT");
+    let _ = sync.kill();
+    let _ = sync.wait();
+    assert!(online, "the snapshot was never sent");
+    assert_eq!(
+        acked, 0,
+        "a replica that acknowledged nothing counted for WAIT"
+    );
+}
+
+#[test]
+fn a_stopped_replica_is_dropped_at_its_output_buffer_limit() {
+    let primary = TestNode::start(&["--client-output-buffer-limit", "replica 16mb 8mb 60"]);
+    let mut pc = primary.conn();
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("client-output-buffer-limit")
+        .query(&mut pc)
+        .expect("CONFIG GET");
+    assert_eq!(
+        got[1], "normal 0 0 0 slave 16777216 8388608 60 pubsub 33554432 8388608 60",
+        "Redis's form"
+    );
+    let replica = replica_of(primary.port);
+    let mut rc = replica.conn();
+    cmd(&mut pc, &["SET", "warm", "up"]);
+    assert_converges(&mut pc, &mut rc, "before");
+    let before = used_memory(&mut pc, "used_memory");
+    replica.signal("STOP");
+    // 64 MB of writes over 1,000 keys: the dataset stays small, the stopped
+    // replica's share of the stream does not.
+    for _ in 0..16 {
+        fill_values(&mut pc, "big", 1000, 4000);
+    }
+    let dropped = wait_for(Duration::from_secs(5), || {
+        info_field(&mut pc, "replication", "connected_slaves") == "0"
+    });
+    let after = used_memory(&mut pc, "used_memory");
+    replica.signal("CONT");
+    assert!(dropped, "the replica was never dropped");
+    assert!(
+        after < before + (24 << 20),
+        "the primary kept the stopped replica's stream: {before} -> {after} bytes"
+    );
+    // It comes back with a full sync and catches up.
+    assert_converges(&mut pc, &mut rc, "after the drop");
+}
+
+#[test]
+fn a_full_sync_streams_the_snapshot_instead_of_building_it_in_memory() {
+    let primary = TestNode::start(&[]);
+    let mut pc = primary.conn();
+    // About 60 MB of snapshot.
+    fill_values(&mut pc, "v", 300_000, 200);
+    let peak_before = used_memory(&mut pc, "used_memory");
+    let replica = replica_of(primary.port);
+    let mut rc = replica.conn();
+    let mut peak = peak_before;
+    let synced = wait_for(Duration::from_secs(60), || {
+        peak = peak.max(used_memory(&mut pc, "used_memory"));
+        info_field(&mut rc, "replication", "master_link_status") == "up"
+    });
+    assert!(synced, "the replica did not sync");
+    peak = peak.max(used_memory(&mut pc, "used_memory_peak"));
+    assert!(
+        peak < peak_before + (24 << 20),
+        "the full sync held the snapshot in memory: {peak_before} -> peak {peak} bytes"
+    );
+    assert_eq!(digest(&mut rc), digest(&mut pc));
+}
+
+#[test]
+fn replication_buffers_do_not_make_a_primary_evict() {
+    let primary = TestNode::start(&["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"]);
+    let mut pc = primary.conn();
+    // 32 MB of data: well under maxmemory.
+    fill_values(&mut pc, "k", 8000, 4000);
+    let replica = replica_of(primary.port);
+    let mut rc = replica.conn();
+    assert_converges(&mut pc, &mut rc, "before");
+    replica.signal("STOP");
+    // Overwrite the same keys twice: 64 MB of stream for the stopped replica
+    // (under its 256 MB limit), no growth of the data.
+    for _ in 0..2 {
+        fill_values(&mut pc, "k", 8000, 4000);
+    }
+    let evicted = info_field(&mut pc, "stats", "evicted_keys");
+    replica.signal("CONT");
+    assert_eq!(evicted, "0", "the primary evicted for its replica's buffer");
+    assert_converges(&mut pc, &mut rc, "after");
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut pc).expect("DBSIZE"),
+        8000
+    );
+}
