@@ -83,6 +83,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         let batch_now = unix_ms();
         let mut fatal = false;
         loop {
+            parser.set_pre_auth(!client.authenticated);
             match parser.parse(&inbuf, &limits) {
                 Ok(Parsed::Command { consumed }) => {
                     if let Some(wait) = pause_wait(&srv, &parser, &inbuf) {
