@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{wait_for, TestNode};
+use common::{wait_for, RawConn, TestNode};
 
 fn info(c: &mut redis::Connection, args: &[&str]) -> String {
     let mut cmd = redis::cmd("INFO");
@@ -348,6 +348,107 @@ fn monitor_sees_other_clients_commands() {
             assert!(line.contains(" [0 127.0.0.1:"), "{line}");
             break;
         }
+    }
+}
+
+/// The monitor lines `m` receives until it is quiet for 300 ms, without their
+/// `+<time> [<db> <addr>] ` prefix.
+fn monitor_lines(m: &mut RawConn) -> Vec<String> {
+    m.s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut lines = Vec::new();
+    loop {
+        let line = m.line();
+        if line.is_empty() {
+            break;
+        }
+        let args = line.split_once("] ").map_or(line.as_str(), |(_, a)| a);
+        lines.push(args.trim_end().to_string());
+    }
+    m.s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    lines
+}
+
+/// A fresh MONITOR client sees exactly the commands `c` runs after its +OK.
+fn assert_fresh_monitor_works(node: &TestNode, c: &mut redis::Connection, after: &str) {
+    let mut m = node.raw();
+    m.send(b"MONITOR\r\n");
+    assert_eq!(m.line(), "+OK\r\n");
+    let _: () = cmd(c, &["SET", "mk", after]).unwrap();
+    let _: Option<String> = cmd(c, &["GET", "mk"]).unwrap();
+    assert_eq!(
+        monitor_lines(&mut m),
+        [
+            format!("\"SET\" \"mk\" \"{after}\""),
+            "\"GET\" \"mk\"".to_string()
+        ],
+        "a fresh monitor after {after}"
+    );
+}
+
+/// Waits until only `n` clients are connected (a closed one is gone).
+fn wait_clients(c: &mut redis::Connection, n: usize) {
+    let ok = wait_for(Duration::from_secs(5), || {
+        cmd::<String>(c, &["CLIENT", "LIST"])
+            .unwrap()
+            .lines()
+            .count()
+            == n
+    });
+    assert!(ok, "clients did not go down to {n}");
+}
+
+/// However a MONITOR client ends (RESET, QUIT, close, CLIENT KILL, QUIT or
+/// RESET in the same write as MONITOR), it leaves the monitor count exactly
+/// once: RESET then a close used to decrement it twice, wrapping it, so the
+/// next MONITOR brought it back to 0 and saw nothing.
+#[test]
+fn monitor_ends_cleanly_however_it_ends() {
+    let node = TestNode::start(&[]);
+    let mut c = node.conn();
+    assert_fresh_monitor_works(&node, &mut c, "start");
+
+    let mut m = node.raw();
+    m.send(b"MONITOR\r\n");
+    assert_eq!(m.line(), "+OK\r\n");
+    m.send(b"RESET\r\n");
+    assert_eq!(m.line(), "+RESET\r\n");
+    let _: () = cmd(&mut c, &["SET", "unseen", "1"]).unwrap();
+    m.send(b"PING\r\n");
+    assert_eq!(m.line(), "+PONG\r\n", "RESET leaves MONITOR mode");
+    drop(m);
+    wait_clients(&mut c, 1);
+    assert_fresh_monitor_works(&node, &mut c, "reset");
+
+    let mut m = node.raw();
+    m.send(b"MONITOR\r\n");
+    assert_eq!(m.line(), "+OK\r\n");
+    m.send(b"QUIT\r\n");
+    assert_eq!(m.line(), "+OK\r\n");
+    assert!(m.is_closed());
+    wait_clients(&mut c, 1);
+    assert_fresh_monitor_works(&node, &mut c, "quit");
+
+    let mut m = node.raw();
+    m.send(b"CLIENT ID\r\nMONITOR\r\n");
+    let id = m.line();
+    assert_eq!(m.line(), "+OK\r\n");
+    let id = id.trim().trim_start_matches(':');
+    let killed: i64 = cmd(&mut c, &["CLIENT", "KILL", "ID", id]).unwrap();
+    assert_eq!(killed, 1);
+    wait_clients(&mut c, 1);
+    assert_fresh_monitor_works(&node, &mut c, "kill");
+
+    for (what, input) in [
+        ("monitor+quit", &b"MONITOR\r\nQUIT\r\n"[..]),
+        ("reset+monitor", b"MONITOR\r\nRESET\r\nMONITOR\r\n"),
+    ] {
+        let mut m = node.raw();
+        m.send(input);
+        let _ = m.line();
+        drop(m);
+        wait_clients(&mut c, 1);
+        assert_fresh_monitor_works(&node, &mut c, what);
     }
 }
 
