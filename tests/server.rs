@@ -297,6 +297,39 @@ fn client_pause_holds_writes_until_unpause() {
     );
 }
 
+/// CLIENT PAUSE with a timeout that overflows the pause's encoding (here
+/// near i64::MAX ms) replies +OK as redis-server 7.0.15 does and lasts: it
+/// used to lose the end time's top bit and end at once.
+#[test]
+fn client_pause_with_a_huge_timeout_lasts() {
+    let mut node = TestNode::start(&[]);
+    let mut a = node.conn();
+    for t in ["9223372036854775807", "9223372036854774807"] {
+        let ok: String = cmd(&mut a, &["CLIENT", "PAUSE", t, "WRITE"]).unwrap();
+        assert_eq!(ok, "OK");
+        let mut raw = node.raw();
+        raw.s
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        raw.send(b"SET k v\r\n");
+        assert_eq!(raw.line(), "", "CLIENT PAUSE {t}: a write was answered");
+        raw.s
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let _: () = cmd(&mut a, &["CLIENT", "UNPAUSE"]).unwrap();
+        assert_eq!(raw.line(), "+OK\r\n", "the write runs after UNPAUSE");
+    }
+    let ok: String = cmd(&mut a, &["CLIENT", "PAUSE", "9223372036854775807"]).unwrap();
+    assert_eq!(ok, "OK");
+    let mut raw = node.raw();
+    raw.s
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    raw.send(b"PING\r\n");
+    assert_eq!(raw.line(), "", "ALL mode: a read was answered");
+    assert!(node.exit_status().is_none(), "the server died");
+}
+
 #[test]
 fn slowlog_records_with_zero_threshold() {
     let node = TestNode::start(&[]);

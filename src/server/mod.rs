@@ -122,6 +122,11 @@ pub struct Pause {
 #[derive(Debug, Default)]
 pub struct PauseState(AtomicU64);
 
+/// The latest end a pause can hold: `until_ms` keeps 63 bits in the atomic.
+/// Later ends (CLIENT PAUSE near i64::MAX ms) are clamped to it, so they last
+/// instead of losing their top bit and ending in the past.
+pub const PAUSE_FOREVER_MS: u64 = u64::MAX >> 1;
+
 impl PauseState {
     /// The current pause.
     pub fn get(&self) -> Pause {
@@ -134,7 +139,7 @@ impl PauseState {
 
     /// Replaces the pause with `f(current)`, atomically.
     pub fn update(&self, f: impl Fn(Pause) -> Pause) {
-        let enc = |p: Pause| (p.until_ms << 1) | p.writes_only as u64;
+        let enc = |p: Pause| (p.until_ms.min(PAUSE_FOREVER_MS) << 1) | p.writes_only as u64;
         let _ = self
             .0
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
@@ -326,6 +331,25 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         srv.monitors.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn pause_end_past_63_bits_is_clamped_not_wrapped() {
+        let p = super::PauseState::default();
+        for until_ms in [u64::MAX, 1 << 63, (1 << 63) + 1_800_000_000_000] {
+            p.update(|_| super::Pause {
+                until_ms,
+                writes_only: true,
+            });
+            let got = p.get();
+            assert_eq!(got.until_ms, super::PAUSE_FOREVER_MS, "{until_ms}");
+            assert!(got.writes_only);
+        }
+        p.update(|_| super::Pause {
+            until_ms: 12345,
+            writes_only: false,
+        });
+        assert_eq!((p.get().until_ms, p.get().writes_only), (12345, false));
     }
 
     #[test]
