@@ -179,6 +179,55 @@ fn config_get_set_round_trips_and_errors() {
     );
 }
 
+/// Concurrent CONFIG SETs of different options lose nothing: each thread
+/// sets its own option to ever new values and reads it back before the next
+/// one. Unserialized, a CONFIG SET copied the whole configuration, changed
+/// its option and wrote the copy back, undoing another's change in between.
+#[test]
+fn concurrent_config_sets_lose_no_update() {
+    const OPTIONS: [&str; 8] = [
+        "slowlog-max-len",
+        "latency-monitor-threshold",
+        "lfu-log-factor",
+        "lfu-decay-time",
+        "tcp-keepalive",
+        "auto-aof-rewrite-percentage",
+        "maxmemory-eviction-tenacity",
+        "cluster-replica-validity-factor",
+    ];
+    let node = TestNode::start(&[]);
+    let stop_at = Instant::now() + Duration::from_millis(1500);
+    let threads: Vec<_> = OPTIONS
+        .iter()
+        .map(|&name| {
+            let mut c = node.conn();
+            std::thread::spawn(move || -> Result<u64, String> {
+                let mut v = 0u64;
+                while Instant::now() < stop_at {
+                    v += 1;
+                    let value = (v % 100).to_string();
+                    let ok: String = cmd(&mut c, &["CONFIG", "SET", name, &value])
+                        .map_err(|e| format!("{name} {value}: {e}"))?;
+                    assert_eq!(ok, "OK");
+                    let got: Vec<String> = cmd(&mut c, &["CONFIG", "GET", name])
+                        .map_err(|e| format!("{name}: {e}"))?;
+                    if got[1] != value {
+                        return Err(format!("{name}: set {value}, read {} (set #{v})", got[1]));
+                    }
+                }
+                Ok(v)
+            })
+        })
+        .collect();
+    for t in threads {
+        let sets = t
+            .join()
+            .expect("thread")
+            .unwrap_or_else(|e| panic!("lost update: {e}"));
+        assert!(sets > 0);
+    }
+}
+
 #[test]
 fn config_resetstat_clears_counters() {
     let node = TestNode::start(&[]);

@@ -155,6 +155,10 @@ impl PauseState {
 pub struct Server {
     /// The configuration (the live subset changes with CONFIG SET).
     pub config: RwLock<Config>,
+    /// Held by a CONFIG SET from reading `config` to its last side effect,
+    /// so concurrent ones neither undo each other's changes nor both start
+    /// an AOF writer.
+    pub config_set: Mutex<()>,
     /// Hot-path copies of some settings.
     pub hot: HotConfig,
     /// All data.
@@ -238,6 +242,7 @@ impl Server {
             port: AtomicU64::new(cfg.port as u64),
             slowlog: Mutex::new(slowlog::SlowLog::new(cfg.slowlog_max_len as usize)),
             config: RwLock::new(cfg),
+            config_set: Mutex::new(()),
             keyspace,
             memory,
             repl,
