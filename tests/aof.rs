@@ -303,6 +303,95 @@ fn config_set_appendonly_turns_the_file_on_and_off() {
     assert_eq!(got, vec![Some("1".into()), Some("2".into()), None]);
 }
 
+/// Threads of process `pid` named `aof` (AOF writers).
+fn aof_writers(pid: u32) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == "aof")
+        })
+        .count()
+}
+
+/// `CONFIG GET appendonly`.
+fn appendonly(c: &mut Connection) -> String {
+    let v: Vec<String> = redis::cmd("CONFIG")
+        .arg(&["GET", "appendonly"])
+        .query(c)
+        .expect("CONFIG GET");
+    v[1].clone()
+}
+
+/// Connections turning the AOF on and off at the same time (and changing
+/// another option) never run two writers, every CONFIG SET answers OK, and
+/// afterwards INFO and CONFIG GET agree: on is one writer and a write lands in
+/// the file once, off is none. Unserialized, a CONFIG SET could turn the AOF
+/// off between another's config write and its writer start (CONFIG GET said
+/// no while a writer ran), two `appendonly yes` could both start a writer, and
+/// one that lost the rewrite claim to another answered an error.
+#[test]
+fn concurrent_config_set_appendonly_starts_one_writer() {
+    let n = TestNode::start(&[]);
+    let mut c = n.conn();
+    cmd(&mut c, &["SET", "seed", "1"]);
+    let stop_at = Instant::now() + Duration::from_millis(1500);
+    let togglers: Vec<_> = (0..4)
+        .map(|i| {
+            let mut conn = n.conn();
+            std::thread::spawn(move || {
+                let mut failures = Vec::new();
+                let mut on = i % 2 == 0;
+                while Instant::now() < stop_at {
+                    let (name, value) = match i {
+                        3 => ("slowlog-max-len", "100"),
+                        _ => ("appendonly", if on { "yes" } else { "no" }),
+                    };
+                    match redis::cmd("CONFIG")
+                        .arg(&["SET", name, value])
+                        .query::<String>(&mut conn)
+                    {
+                        Ok(ok) if ok == "OK" => {}
+                        other => failures.push(format!("{name} {value}: {other:?}")),
+                    }
+                    on = !on;
+                }
+                failures
+            })
+        })
+        .collect();
+    let mut most = 0;
+    while Instant::now() < stop_at {
+        most = most.max(aof_writers(n.pid()));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for t in togglers {
+        let failures = t.join().expect("toggler");
+        assert!(
+            failures.is_empty(),
+            "{} CONFIG SETs failed, the first: {:?}",
+            failures.len(),
+            failures.first()
+        );
+    }
+    assert!(most <= 1, "{most} AOF writers ran at once");
+    for (value, writers, enabled) in [("no", 0, "0"), ("yes", 1, "1")] {
+        cmd(&mut c, &["CONFIG", "SET", "appendonly", value]);
+        assert_eq!(aof_writers(n.pid()), writers, "writers after {value}");
+        assert_eq!(info(&mut c, "aof_enabled"), enabled, "after {value}");
+        assert_eq!(appendonly(&mut c), value);
+    }
+    cmd(&mut c, &["SET", "marker", "only-once-7f3a"]);
+    let file = std::fs::read(n.dir.path().join("appendonly.aof")).expect("the AOF");
+    let once = file.windows(14).filter(|w| w == b"only-once-7f3a").count();
+    assert_eq!(
+        once, 1,
+        "the write after the last CONFIG SET is in the file"
+    );
+}
+
 #[test]
 fn the_aof_is_preferred_over_the_rdb_when_enabled() {
     let mut n = TestNode::start(&["--appendonly", "yes"]);

@@ -9,7 +9,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{wait_for, RawConn, TestNode};
+use common::{info_field, wait_for, RawConn, RedisServer, TestNode};
 use redis::Commands;
 
 /// Reads until the peer closes, errors or `limit` bytes came.
@@ -342,4 +342,151 @@ fn read_all_until_quiet(raw: &mut RawConn) -> Vec<u8> {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     out
+}
+
+/// Sends `input` on a fresh connection; what came back until the peer closed
+/// (true) or stayed quiet for 300 ms (false).
+fn exchange(mut raw: RawConn, input: &[u8]) -> (String, bool) {
+    raw.s
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    // The server may close (and reset) before it read everything.
+    let _ = raw.s.write_all(input);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let closed = loop {
+        match raw.s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(k) => got.extend_from_slice(&buf[..k]),
+            Err(e) => {
+                break !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut);
+            }
+        }
+    };
+    (String::from_utf8_lossy(&got).into_owned(), closed)
+}
+
+/// One RESP command frame.
+fn frame(args: &[&[u8]]) -> Vec<u8> {
+    let mut f = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        f.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        f.extend_from_slice(a);
+        f.extend_from_slice(b"\r\n");
+    }
+    f
+}
+
+/// With requirepass set, a client that has not authenticated may announce at
+/// most 10 arguments of at most 16 KB each, as in redis-server 7.0.15: more is
+/// `-ERR Protocol error: unauthenticated multibulk|bulk length` and a close.
+/// Once authenticated (even earlier in the same write) the usual limits apply.
+#[test]
+fn unauthenticated_clients_have_redis_pre_auth_limits() {
+    let node = TestNode::start(&["--requirepass", "pw"]);
+    // RedisServer waits for a PONG, so its password is set once it is up.
+    let redis = RedisServer::start(&[]);
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "requirepass", "pw"])
+        .query(&mut redis.conn())
+        .unwrap();
+    let big = vec![b'x'; 16 * 1024 + 1];
+    let max = vec![b'x'; 16 * 1024];
+    let ten: Vec<&[u8]> = std::iter::once(b"ECHO".as_slice())
+        .chain(std::iter::repeat_n(b"a".as_slice(), 9))
+        .collect();
+    let eleven: Vec<&[u8]> = std::iter::once(b"MSET".as_slice())
+        .chain(std::iter::repeat_n(b"a".as_slice(), 10))
+        .collect();
+    let auth = frame(&[b"AUTH", b"pw"]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("11 arguments", b"*11\r\n".to_vec()),
+        ("11 arguments, whole", frame(&eleven)),
+        ("10 arguments", frame(&ten)),
+        ("a 16385-byte bulk", b"*1\r\n$16385\r\n".to_vec()),
+        ("a 512 MB bulk", b"*1\r\n$536870000\r\n".to_vec()),
+        (
+            "a big second bulk",
+            b"*2\r\n$4\r\nECHO\r\n$16385\r\n".to_vec(),
+        ),
+        ("a 16384-byte bulk", frame(&[b"ECHO", &max])),
+        ("over proto-max-bulk-len", b"*1\r\n$600000000\r\n".to_vec()),
+        (
+            "after a command",
+            [frame(&[b"PING"]), b"*11\r\n".to_vec()].concat(),
+        ),
+        (
+            "after AUTH, big bulk",
+            [auth.clone(), frame(&[b"ECHO", &big])].concat(),
+        ),
+        (
+            "after AUTH, 11 arguments",
+            [auth.clone(), frame(&eleven)].concat(),
+        ),
+    ];
+    for (what, input) in &cases {
+        let ours = exchange(node.raw(), input);
+        let theirs = exchange(redis.raw(), input);
+        assert_eq!(
+            (&ours.0[..ours.0.len().min(200)], ours.1),
+            (&theirs.0[..theirs.0.len().min(200)], theirs.1),
+            "{what}: ringcache (reply, closed) vs redis-server"
+        );
+        assert_eq!(ours.0.len(), theirs.0.len(), "{what}");
+    }
+    let (reply, closed) = exchange(node.raw(), b"*1\r\n$536870000\r\n");
+    assert_eq!(
+        reply,
+        "-ERR Protocol error: unauthenticated bulk length\r\n"
+    );
+    assert!(closed);
+    let (reply, closed) = exchange(node.raw(), b"*11\r\n");
+    assert_eq!(
+        reply,
+        "-ERR Protocol error: unauthenticated multibulk length\r\n"
+    );
+    assert!(closed);
+}
+
+/// An unauthenticated client announcing a 512 MB bulk gets no buffer for it
+/// (before, the session reserved the announced length: used_memory +512 MB).
+#[test]
+fn unauthenticated_big_bulk_reserves_nothing() {
+    let node = TestNode::start(&["--requirepass", "pw"]);
+    let mut admin = node.conn();
+    let _: () = redis::cmd("AUTH").arg("pw").query(&mut admin).unwrap();
+    let used = |c: &mut redis::Connection| -> i64 {
+        info_field(c, "memory", "used_memory").parse().unwrap()
+    };
+    let before = used(&mut admin);
+    let mut raw = node.raw();
+    raw.s
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    raw.send(b"*1\r\n$536870000\r\n");
+    let reply = raw.line();
+    // Measured while the connection may still be open.
+    let after = used(&mut admin);
+    assert!(
+        after - before < 4 << 20,
+        "used_memory rose by {} bytes (reply {reply:?})",
+        after - before
+    );
+    assert_eq!(
+        reply,
+        "-ERR Protocol error: unauthenticated bulk length\r\n"
+    );
+    // An authenticated client still gets today's limit: a bulk within
+    // proto-max-bulk-len is awaited, not refused.
+    let mut authed = node.raw();
+    authed.send(
+        &[
+            frame(&[b"AUTH", b"pw"]),
+            b"*2\r\n$4\r\nECHO\r\n$100000\r\n".to_vec(),
+        ]
+        .concat(),
+    );
+    assert_eq!(authed.line(), "+OK\r\n");
+    authed.send(&[vec![b'y'; 100_000], b"\r\n".to_vec()].concat());
+    assert_eq!(authed.line(), "$100000\r\n");
 }

@@ -210,6 +210,75 @@ fn expired_keys_on_a_replica_wait_for_the_primarys_del() {
         == 0));
 }
 
+/// RANDOMKEY on a replica deletes nothing (it used to purge the expired keys
+/// it met): expired keys wait for the primary's DEL. As redis-server does, it
+/// answers a live key when there is one, and a logically expired one, rather
+/// than nil or a loop, when every key is expired; both in a sparse database
+/// and in a dense one (more keys than slots, sampled by random slot).
+#[test]
+fn randomkey_on_a_replica_deletes_nothing() {
+    let primary = TestNode::start(&[]);
+    let mut pc = primary.conn();
+    cmd(&mut pc, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    let replica = replica_of(primary.port, &[]);
+    let mut rc = replica.conn();
+    wait_in_sync(&mut pc, &mut rc, Duration::from_secs(10));
+    let dbsize = |c: &mut Connection| -> i64 { redis::cmd("DBSIZE").query(c).expect("DBSIZE") };
+    let randomkey = |c: &mut Connection| -> Option<String> {
+        redis::cmd("RANDOMKEY").query(c).expect("RANDOMKEY")
+    };
+    let expire_all = |pc: &mut Connection, rc: &mut Connection| {
+        wait_in_sync(pc, rc, Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(400));
+    };
+
+    cmd(&mut pc, &["SET", "short", "v", "PX", "200"]);
+    expire_all(&mut pc, &mut rc);
+    let before = digest(&mut rc);
+    for _ in 0..5 {
+        assert_eq!(randomkey(&mut rc).as_deref(), Some("short"));
+    }
+    assert_eq!(
+        dbsize(&mut rc),
+        1,
+        "RANDOMKEY deleted an expired key on the replica"
+    );
+    assert_eq!(digest(&mut rc), before);
+
+    cmd(&mut pc, &["SET", "live", "1"]);
+    wait_in_sync(&mut pc, &mut rc, Duration::from_secs(10));
+    for _ in 0..20 {
+        assert_eq!(randomkey(&mut rc).as_deref(), Some("live"));
+    }
+    assert_eq!(dbsize(&mut rc), 2);
+
+    let mut pipe = redis::pipe();
+    for i in 0..20_000 {
+        pipe.cmd("SET")
+            .arg(format!("dense:{i}"))
+            .arg(i)
+            .arg("PX")
+            .arg(200)
+            .ignore();
+    }
+    let _: () = pipe.query(&mut pc).expect("pipeline");
+    cmd(&mut pc, &["DEL", "live"]);
+    expire_all(&mut pc, &mut rc);
+    let before = digest(&mut rc);
+    for _ in 0..5 {
+        assert!(
+            randomkey(&mut rc).is_some(),
+            "an expired key, as Redis answers"
+        );
+    }
+    assert_eq!(
+        dbsize(&mut rc),
+        20_001,
+        "RANDOMKEY deleted expired keys on the replica"
+    );
+    assert_eq!(digest(&mut rc), before);
+}
+
 #[test]
 fn a_short_disconnect_resyncs_partially_a_long_one_fully() {
     let primary = TestNode::start(&["--repl-backlog-size", "16kb"]);

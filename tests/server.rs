@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{wait_for, TestNode};
+use common::{wait_for, RawConn, TestNode};
 
 fn info(c: &mut redis::Connection, args: &[&str]) -> String {
     let mut cmd = redis::cmd("INFO");
@@ -179,6 +179,55 @@ fn config_get_set_round_trips_and_errors() {
     );
 }
 
+/// Concurrent CONFIG SETs of different options lose nothing: each thread
+/// sets its own option to ever new values and reads it back before the next
+/// one. Unserialized, a CONFIG SET copied the whole configuration, changed
+/// its option and wrote the copy back, undoing another's change in between.
+#[test]
+fn concurrent_config_sets_lose_no_update() {
+    const OPTIONS: [&str; 8] = [
+        "slowlog-max-len",
+        "latency-monitor-threshold",
+        "lfu-log-factor",
+        "lfu-decay-time",
+        "tcp-keepalive",
+        "auto-aof-rewrite-percentage",
+        "maxmemory-eviction-tenacity",
+        "cluster-replica-validity-factor",
+    ];
+    let node = TestNode::start(&[]);
+    let stop_at = Instant::now() + Duration::from_millis(1500);
+    let threads: Vec<_> = OPTIONS
+        .iter()
+        .map(|&name| {
+            let mut c = node.conn();
+            std::thread::spawn(move || -> Result<u64, String> {
+                let mut v = 0u64;
+                while Instant::now() < stop_at {
+                    v += 1;
+                    let value = (v % 100).to_string();
+                    let ok: String = cmd(&mut c, &["CONFIG", "SET", name, &value])
+                        .map_err(|e| format!("{name} {value}: {e}"))?;
+                    assert_eq!(ok, "OK");
+                    let got: Vec<String> = cmd(&mut c, &["CONFIG", "GET", name])
+                        .map_err(|e| format!("{name}: {e}"))?;
+                    if got[1] != value {
+                        return Err(format!("{name}: set {value}, read {} (set #{v})", got[1]));
+                    }
+                }
+                Ok(v)
+            })
+        })
+        .collect();
+    for t in threads {
+        let sets = t
+            .join()
+            .expect("thread")
+            .unwrap_or_else(|e| panic!("lost update: {e}"));
+        assert!(sets > 0);
+    }
+}
+
 #[test]
 fn config_resetstat_clears_counters() {
     let node = TestNode::start(&[]);
@@ -297,6 +346,39 @@ fn client_pause_holds_writes_until_unpause() {
     );
 }
 
+/// CLIENT PAUSE with a timeout that overflows the pause's encoding (here
+/// near i64::MAX ms) replies +OK as redis-server 7.0.15 does and lasts: it
+/// used to lose the end time's top bit and end at once.
+#[test]
+fn client_pause_with_a_huge_timeout_lasts() {
+    let mut node = TestNode::start(&[]);
+    let mut a = node.conn();
+    for t in ["9223372036854775807", "9223372036854774807"] {
+        let ok: String = cmd(&mut a, &["CLIENT", "PAUSE", t, "WRITE"]).unwrap();
+        assert_eq!(ok, "OK");
+        let mut raw = node.raw();
+        raw.s
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        raw.send(b"SET k v\r\n");
+        assert_eq!(raw.line(), "", "CLIENT PAUSE {t}: a write was answered");
+        raw.s
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let _: () = cmd(&mut a, &["CLIENT", "UNPAUSE"]).unwrap();
+        assert_eq!(raw.line(), "+OK\r\n", "the write runs after UNPAUSE");
+    }
+    let ok: String = cmd(&mut a, &["CLIENT", "PAUSE", "9223372036854775807"]).unwrap();
+    assert_eq!(ok, "OK");
+    let mut raw = node.raw();
+    raw.s
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    raw.send(b"PING\r\n");
+    assert_eq!(raw.line(), "", "ALL mode: a read was answered");
+    assert!(node.exit_status().is_none(), "the server died");
+}
+
 #[test]
 fn slowlog_records_with_zero_threshold() {
     let node = TestNode::start(&[]);
@@ -348,6 +430,107 @@ fn monitor_sees_other_clients_commands() {
             assert!(line.contains(" [0 127.0.0.1:"), "{line}");
             break;
         }
+    }
+}
+
+/// The monitor lines `m` receives until it is quiet for 300 ms, without their
+/// `+<time> [<db> <addr>] ` prefix.
+fn monitor_lines(m: &mut RawConn) -> Vec<String> {
+    m.s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut lines = Vec::new();
+    loop {
+        let line = m.line();
+        if line.is_empty() {
+            break;
+        }
+        let args = line.split_once("] ").map_or(line.as_str(), |(_, a)| a);
+        lines.push(args.trim_end().to_string());
+    }
+    m.s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    lines
+}
+
+/// A fresh MONITOR client sees exactly the commands `c` runs after its +OK.
+fn assert_fresh_monitor_works(node: &TestNode, c: &mut redis::Connection, after: &str) {
+    let mut m = node.raw();
+    m.send(b"MONITOR\r\n");
+    assert_eq!(m.line(), "+OK\r\n");
+    let _: () = cmd(c, &["SET", "mk", after]).unwrap();
+    let _: Option<String> = cmd(c, &["GET", "mk"]).unwrap();
+    assert_eq!(
+        monitor_lines(&mut m),
+        [
+            format!("\"SET\" \"mk\" \"{after}\""),
+            "\"GET\" \"mk\"".to_string()
+        ],
+        "a fresh monitor after {after}"
+    );
+}
+
+/// Waits until only `n` clients are connected (a closed one is gone).
+fn wait_clients(c: &mut redis::Connection, n: usize) {
+    let ok = wait_for(Duration::from_secs(5), || {
+        cmd::<String>(c, &["CLIENT", "LIST"])
+            .unwrap()
+            .lines()
+            .count()
+            == n
+    });
+    assert!(ok, "clients did not go down to {n}");
+}
+
+/// However a MONITOR client ends (RESET, QUIT, close, CLIENT KILL, QUIT or
+/// RESET in the same write as MONITOR), it leaves the monitor count exactly
+/// once: RESET then a close used to decrement it twice, wrapping it, so the
+/// next MONITOR brought it back to 0 and saw nothing.
+#[test]
+fn monitor_ends_cleanly_however_it_ends() {
+    let node = TestNode::start(&[]);
+    let mut c = node.conn();
+    assert_fresh_monitor_works(&node, &mut c, "start");
+
+    let mut m = node.raw();
+    m.send(b"MONITOR\r\n");
+    assert_eq!(m.line(), "+OK\r\n");
+    m.send(b"RESET\r\n");
+    assert_eq!(m.line(), "+RESET\r\n");
+    let _: () = cmd(&mut c, &["SET", "unseen", "1"]).unwrap();
+    m.send(b"PING\r\n");
+    assert_eq!(m.line(), "+PONG\r\n", "RESET leaves MONITOR mode");
+    drop(m);
+    wait_clients(&mut c, 1);
+    assert_fresh_monitor_works(&node, &mut c, "reset");
+
+    let mut m = node.raw();
+    m.send(b"MONITOR\r\n");
+    assert_eq!(m.line(), "+OK\r\n");
+    m.send(b"QUIT\r\n");
+    assert_eq!(m.line(), "+OK\r\n");
+    assert!(m.is_closed());
+    wait_clients(&mut c, 1);
+    assert_fresh_monitor_works(&node, &mut c, "quit");
+
+    let mut m = node.raw();
+    m.send(b"CLIENT ID\r\nMONITOR\r\n");
+    let id = m.line();
+    assert_eq!(m.line(), "+OK\r\n");
+    let id = id.trim().trim_start_matches(':');
+    let killed: i64 = cmd(&mut c, &["CLIENT", "KILL", "ID", id]).unwrap();
+    assert_eq!(killed, 1);
+    wait_clients(&mut c, 1);
+    assert_fresh_monitor_works(&node, &mut c, "kill");
+
+    for (what, input) in [
+        ("monitor+quit", &b"MONITOR\r\nQUIT\r\n"[..]),
+        ("reset+monitor", b"MONITOR\r\nRESET\r\nMONITOR\r\n"),
+    ] {
+        let mut m = node.raw();
+        m.send(input);
+        let _ = m.line();
+        drop(m);
+        wait_clients(&mut c, 1);
+        assert_fresh_monitor_works(&node, &mut c, what);
     }
 }
 

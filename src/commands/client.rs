@@ -458,22 +458,20 @@ fn merge_pause(old: Pause, now_ms: u64, until_ms: u64, writes_only: bool) -> Pau
 
 /// `CLIENT PAUSE timeout [WRITE|ALL]`
 fn pause(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    let ms = parse_int_strict(argv.get(2))
-        .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
-    if ms < 0 {
-        return Err(CmdError::err("timeout is negative"));
+    // Redis's order: argument count, then the mode, then the timeout.
+    if argv.len() > 4 {
+        return Err(subcommand_syntax(argv));
     }
     let writes_only = match argv.opt(3) {
         None => false,
         Some(m) if is(m, "WRITE") => true,
         Some(m) if is(m, "ALL") => false,
-        Some(_) if argv.len() == 4 => {
-            return Err(CmdError::err("CLIENT PAUSE mode must be WRITE or ALL"))
-        }
-        Some(_) => return Err(subcommand_syntax(argv)),
+        Some(_) => return Err(CmdError::err("CLIENT PAUSE mode must be WRITE or ALL")),
     };
-    if argv.len() > 4 {
-        return Err(subcommand_syntax(argv));
+    let ms = parse_int_strict(argv.get(2))
+        .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CmdError::err("timeout is negative"));
     }
     let now = unix_ms();
     let until = now.saturating_add(ms as u64);
@@ -554,6 +552,27 @@ fn help_cmd(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pause_checks_arguments_in_redis_order() {
+        let mut k = crate::commands::testkit::Kit::new();
+        let mode = "-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n";
+        assert_eq!(k.run(&["CLIENT", "PAUSE", "abc", "foo"]), mode);
+        assert_eq!(k.run(&["CLIENT", "PAUSE", "-1", "foo"]), mode);
+        assert_eq!(
+            k.run(&["CLIENT", "PAUSE", "abc", "WRITE", "x"]),
+            "-ERR unknown subcommand or wrong number of arguments for 'PAUSE'. Try CLIENT HELP.\r\n"
+        );
+        assert_eq!(
+            k.run(&["CLIENT", "PAUSE", "-1", "WRITE"]),
+            "-ERR timeout is negative\r\n"
+        );
+        assert_eq!(
+            k.run(&["CLIENT", "PAUSE", "abc", "ALL"]),
+            "-ERR timeout is not an integer or out of range\r\n"
+        );
+        assert_eq!(k.run(&["CLIENT", "PAUSE", "0", "ALL"]), "+OK\r\n");
+    }
 
     #[test]
     fn pause_merging_keeps_the_stricter_longer_pause() {

@@ -1,6 +1,7 @@
 //! String commands: GET/SET and friends, counters, ranges, LCS.
 
 use std::borrow::Cow;
+use std::sync::atomic::Ordering;
 
 use super::ttl::{deadline, ExpireUnit};
 use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
@@ -665,17 +666,26 @@ pub fn lcs(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     };
     let a = read(ctx, argv.get(1))?;
     let b = read(ctx, argv.get(2))?;
-    // Classic DP table of LCS lengths, (|a|+1) x (|b|+1).
+    // The table's cells are u32 lengths.
+    if a.len() >= u32::MAX as usize - 1 || b.len() >= u32::MAX as usize - 1 {
+        return Err(CmdError::err("String too long for LCS"));
+    }
+    // Classic DP table of LCS lengths, (|a|+1) x (|b|+1) u32 cells. As in Redis,
+    // its size is bounded by proto-max-bulk-len before anything is allocated,
+    // and an allocation the system refuses is an error reply, not an abort.
     let w = b.len() + 1;
-    let cells = (a.len() + 1)
-        .checked_mul(w)
-        .filter(|&n| n <= 1 << 32)
-        .ok_or_else(|| {
-            CmdError::err(
-                "Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
-            )
-        })?;
-    let mut dp = vec![0u32; cells];
+    let no_memory =
+        || CmdError::err("Insufficient memory, failed allocating transient memory for LCS");
+    let cells = (a.len() + 1).checked_mul(w).ok_or_else(no_memory)?;
+    let bytes = cells.checked_mul(4).ok_or_else(no_memory)? as u64;
+    if bytes > ctx.srv.hot.proto_max_bulk_len.load(Ordering::Relaxed) {
+        return Err(CmdError::err(
+            "Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    }
+    let mut dp: Vec<u32> = Vec::new();
+    dp.try_reserve_exact(cells).map_err(|_| no_memory())?;
+    dp.resize(cells, 0);
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             dp[i * w + j] = if a[i - 1] == b[j - 1] {

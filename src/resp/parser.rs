@@ -10,6 +10,11 @@ use thiserror::Error;
 const MAX_LINE: usize = 64 * 1024;
 /// Largest multibulk count accepted (Redis uses INT_MAX).
 pub const MAX_MULTIBULK: i64 = i32::MAX as i64;
+/// Most arguments a client that has not authenticated may announce (Redis 7.0):
+/// with `requirepass` set, a stranger cannot make the server hold big requests.
+pub const PRE_AUTH_MAX_MULTIBULK: i64 = 10;
+/// Longest bulk a client that has not authenticated may announce (Redis 7.0).
+pub const PRE_AUTH_MAX_BULK: i64 = 16 * 1024;
 
 /// A protocol violation: the connection replies `-ERR Protocol error: …` and closes.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -18,6 +23,10 @@ pub enum ProtocolError {
     InvalidMultibulkLength,
     #[error("Protocol error: invalid bulk length")]
     InvalidBulkLength,
+    #[error("Protocol error: unauthenticated multibulk length")]
+    UnauthenticatedMultibulkLength,
+    #[error("Protocol error: unauthenticated bulk length")]
+    UnauthenticatedBulkLength,
     #[error("Protocol error: expected '$', got '{0}'")]
     ExpectedDollar(char),
     #[error("Protocol error: too big mbulk count string")]
@@ -64,12 +73,21 @@ pub struct RequestParser {
     /// Where an inline scan for '\n' resumes.
     inline_scan: usize,
     is_inline: bool,
+    /// The client has not authenticated: Redis's pre-auth limits apply.
+    pre_auth: bool,
 }
 
 impl RequestParser {
     /// A fresh parser.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Applies (or lifts) the limits for a client that has not authenticated
+    /// yet: at most `PRE_AUTH_MAX_MULTIBULK` arguments of `PRE_AUTH_MAX_BULK`
+    /// bytes. Set before each `parse`, as authenticating changes it.
+    pub fn set_pre_auth(&mut self, on: bool) {
+        self.pre_auth = on;
     }
 
     /// Argument ranges of the last complete command (valid until the next `parse`).
@@ -112,6 +130,9 @@ impl RequestParser {
             if n > MAX_MULTIBULK {
                 return Err(ProtocolError::InvalidMultibulkLength);
             }
+            if self.pre_auth && n > PRE_AUTH_MAX_MULTIBULK {
+                return Err(ProtocolError::UnauthenticatedMultibulkLength);
+            }
             if n <= 0 {
                 self.reset();
                 return Ok(Parsed::Empty { consumed: next });
@@ -136,6 +157,11 @@ impl RequestParser {
             let len = parse_int(&buf[start + 1..line]).ok_or(ProtocolError::InvalidBulkLength)?;
             if len < 0 || len as u64 > limits.max_bulk {
                 return Err(ProtocolError::InvalidBulkLength);
+            }
+            // Checked before `need` is set: the session reserves what a bulk
+            // announces, and a stranger must not make it reserve much.
+            if self.pre_auth && len > PRE_AUTH_MAX_BULK {
+                return Err(ProtocolError::UnauthenticatedBulkLength);
             }
             let len = len as usize;
             let end = next + len;
@@ -422,6 +448,46 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
+    }
+
+    #[test]
+    fn pre_auth_limits() {
+        let unauth = |input: &[u8]| {
+            let mut p = RequestParser::new();
+            p.set_pre_auth(true);
+            let r = p.parse(input, &L);
+            (r, p.needed_len())
+        };
+        assert_eq!(
+            unauth(b"*11\r\n").0,
+            Err(ProtocolError::UnauthenticatedMultibulkLength)
+        );
+        assert_eq!(
+            unauth(b"*1\r\n$16385\r\n").0,
+            Err(ProtocolError::UnauthenticatedBulkLength)
+        );
+        assert_eq!(
+            unauth(b"*1\r\n$536870000\r\n").0,
+            Err(ProtocolError::UnauthenticatedBulkLength)
+        );
+        // Redis reports a length over proto-max-bulk-len as invalid first.
+        assert_eq!(
+            unauth(b"*1\r\n$600000000\r\n").0,
+            Err(ProtocolError::InvalidBulkLength)
+        );
+        assert_eq!(
+            unauth(b"*10\r\n$16384\r\n"),
+            (Ok(Parsed::Incomplete), 5 + 8 + 16384 + 2)
+        );
+        let mut p = RequestParser::new();
+        p.set_pre_auth(true);
+        assert_eq!(
+            p.parse(b"*1\r\n$4\r\nAUTH\r\n", &L),
+            Ok(Parsed::Command { consumed: 14 })
+        );
+        p.set_pre_auth(false);
+        assert_eq!(p.parse(b"*11\r\n$16385\r\n", &L), Ok(Parsed::Incomplete));
+        assert_eq!(p.needed_len(), 5 + 8 + 16385 + 2);
     }
 
     #[test]

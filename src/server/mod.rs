@@ -126,6 +126,11 @@ pub struct Pause {
 #[derive(Debug, Default)]
 pub struct PauseState(AtomicU64);
 
+/// The latest end a pause can hold: `until_ms` keeps 63 bits in the atomic.
+/// Later ends (CLIENT PAUSE near i64::MAX ms) are clamped to it, so they last
+/// instead of losing their top bit and ending in the past.
+pub const PAUSE_FOREVER_MS: u64 = u64::MAX >> 1;
+
 impl PauseState {
     /// The current pause.
     pub fn get(&self) -> Pause {
@@ -138,7 +143,7 @@ impl PauseState {
 
     /// Replaces the pause with `f(current)`, atomically.
     pub fn update(&self, f: impl Fn(Pause) -> Pause) {
-        let enc = |p: Pause| (p.until_ms << 1) | p.writes_only as u64;
+        let enc = |p: Pause| (p.until_ms.min(PAUSE_FOREVER_MS) << 1) | p.writes_only as u64;
         let _ = self
             .0
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
@@ -154,6 +159,10 @@ impl PauseState {
 pub struct Server {
     /// The configuration (the live subset changes with CONFIG SET).
     pub config: RwLock<Config>,
+    /// Held by a CONFIG SET from reading `config` to its last side effect,
+    /// so concurrent ones neither undo each other's changes nor both start
+    /// an AOF writer.
+    pub config_set: Mutex<()>,
     /// Hot-path copies of some settings.
     pub hot: HotConfig,
     /// All data.
@@ -237,6 +246,7 @@ impl Server {
             port: AtomicU64::new(cfg.port as u64),
             slowlog: Mutex::new(slowlog::SlowLog::new(cfg.slowlog_max_len as usize)),
             config: RwLock::new(cfg),
+            config_set: Mutex::new(()),
             keyspace,
             memory,
             repl,
@@ -277,5 +287,97 @@ impl Server {
     pub fn propagate(&self, db: usize, argv: &[&[u8]]) -> u64 {
         self.dirty.fetch_add(1, Ordering::Relaxed);
         self.repl.append(db, argv)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::Server;
+    use crate::config::Config;
+
+    /// A server on 127.0.0.1:0 in its own runtime; the runtime lives as long
+    /// as the returned handle.
+    fn serve() -> (tokio::runtime::Runtime, Arc<Server>, u16) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let srv = Server::new(Config::defaults());
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        rt.spawn(super::run(listener, srv.clone()));
+        (rt, srv, port)
+    }
+
+    /// Sends `input` on a fresh connection, reads `replies` lines, then closes.
+    fn session(port: u16, input: &[u8], replies: usize) {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(input).expect("write");
+        let mut got = Vec::new();
+        let mut b = [0u8; 1];
+        while got.iter().filter(|&&c| c == b'\n').count() < replies {
+            match s.read(&mut b) {
+                Ok(1) => got.push(b[0]),
+                _ => break,
+            }
+        }
+    }
+
+    /// The monitor count once every session has ended (or after 5 s).
+    fn monitors_when_idle(srv: &Server) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !srv.clients.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        srv.monitors.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn pause_end_past_63_bits_is_clamped_not_wrapped() {
+        let p = super::PauseState::default();
+        for until_ms in [u64::MAX, 1 << 63, (1 << 63) + 1_800_000_000_000] {
+            p.update(|_| super::Pause {
+                until_ms,
+                writes_only: true,
+            });
+            let got = p.get();
+            assert_eq!(got.until_ms, super::PAUSE_FOREVER_MS, "{until_ms}");
+            assert!(got.writes_only);
+        }
+        p.update(|_| super::Pause {
+            until_ms: 12345,
+            writes_only: false,
+        });
+        assert_eq!((p.get().until_ms, p.get().writes_only), (12345, false));
+    }
+
+    #[test]
+    fn monitor_count_returns_to_zero_however_a_monitor_ends() {
+        let (_rt, srv, port) = serve();
+        for (input, replies) in [
+            (&b"MONITOR\r\n"[..], 1),
+            (b"MONITOR\r\nQUIT\r\n", 2),
+            (b"MONITOR\r\nRESET\r\n", 2),
+            (b"MONITOR\r\nRESET\r\nMONITOR\r\n", 3),
+            (b"MONITOR\r\nMONITOR\r\nRESET\r\nQUIT\r\n", 4),
+        ] {
+            session(port, input, replies);
+            assert_eq!(
+                monitors_when_idle(&srv),
+                0,
+                "after {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
     }
 }

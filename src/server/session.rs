@@ -84,6 +84,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         let mut batch_now = unix_ms();
         let mut fatal = false;
         loop {
+            parser.set_pre_auth(!client.authenticated);
             match parser.parse(&inbuf, &limits) {
                 Ok(Parsed::Command { consumed }) => {
                     let outcome = {
@@ -150,6 +151,12 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         }
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
         info.last_ms.store(batch_now, Ordering::Relaxed);
+        // Follow MONITOR and RESET before the +OK goes out, so the feed holds
+        // every command run after it and none after a RESET.
+        let monitoring = info.monitor.load(Ordering::Relaxed);
+        if monitoring != monitor_rx.is_some() {
+            monitor_rx = monitoring.then(|| srv.monitor_tx.subscribe());
+        }
         if fatal
             || flush(&mut stream, &mut out, &srv, &mut client)
                 .await
@@ -161,11 +168,9 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         if client.takeover.is_some() {
             break;
         }
-        if info.monitor.load(Ordering::Relaxed) && monitor_rx.is_none() {
-            monitor_rx = Some(srv.monitor_tx.subscribe());
-        }
     }
-    if monitor_rx.is_some() {
+    // Whoever clears the flag (RESET or this) takes the client off the count.
+    if info.monitor.swap(false, Ordering::Relaxed) {
         srv.monitors.fetch_sub(1, Ordering::Relaxed);
     }
     if let Some(req) = client.takeover.take() {

@@ -179,10 +179,7 @@ impl TestNode {
 
     /// A raw TCP connection for byte-level tests.
     pub fn raw(&self) -> RawConn {
-        let s = TcpStream::connect((self.host.as_str(), self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        RawConn { s }
+        RawConn::connect(&self.host, self.port)
     }
 
     /// What the server logged so far.
@@ -257,6 +254,14 @@ pub struct RawConn {
 }
 
 impl RawConn {
+    /// Connects to `host:port` with a 5 s read timeout.
+    pub fn connect(host: &str, port: u16) -> RawConn {
+        let s = TcpStream::connect((host, port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        RawConn { s }
+    }
+
     /// Sends bytes.
     pub fn send(&mut self, b: &[u8]) {
         self.s.write_all(b).expect("write");
@@ -292,6 +297,50 @@ impl RawConn {
     pub fn is_closed(&mut self) -> bool {
         let mut b = [0u8; 1];
         matches!(self.s.read(&mut b), Ok(0))
+    }
+
+    /// Sends one command as a RESP array of bulk strings.
+    pub fn command(&mut self, args: &[&[u8]]) {
+        let mut frame = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            frame.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            frame.extend_from_slice(a);
+            frame.extend_from_slice(b"\r\n");
+        }
+        self.send(&frame);
+    }
+
+    /// Reads one whole reply (nested aggregates included) as raw bytes, for
+    /// byte-for-byte comparison with redis-server; what came so far when the
+    /// peer closes or the read times out.
+    pub fn reply(&mut self) -> Vec<u8> {
+        let head = self.line().into_bytes();
+        let count = || {
+            std::str::from_utf8(&head[1..head.len().saturating_sub(2)])
+                .ok()
+                .and_then(|n| n.parse::<i64>().ok())
+                .unwrap_or(-1)
+        };
+        let mut out = head.clone();
+        match head.first() {
+            Some(b'$' | b'=' | b'!') if count() >= 0 => {
+                let mut body = vec![0u8; count() as usize + 2];
+                if self.s.read_exact(&mut body).is_ok() {
+                    out.extend(body);
+                }
+            }
+            Some(b'*' | b'~' | b'>') => (0..count().max(0)).for_each(|_| out.extend(self.reply())),
+            Some(b'%' | b'|') => (0..2 * count().max(0)).for_each(|_| out.extend(self.reply())),
+            _ => {}
+        }
+        out
+    }
+
+    /// Sends one command and returns its raw reply.
+    pub fn call(&mut self, args: &[&str]) -> Vec<u8> {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.command(&args);
+        self.reply()
     }
 }
 
@@ -418,6 +467,11 @@ impl RedisServer {
             .expect("client")
             .get_connection()
             .expect("connect")
+    }
+
+    /// A raw TCP connection for byte-level comparisons.
+    pub fn raw(&self) -> RawConn {
+        RawConn::connect("127.0.0.1", self.port)
     }
 }
 

@@ -83,6 +83,7 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let pairs = lookup_all(argv)?;
+    let _one_at_a_time = serialize(ctx.srv);
     let mut next = ctx.srv.config.read().clone();
     for (o, raw) in &pairs {
         let v = parse_value(o, raw).map_err(|why| set_failed(o.name, &why))?;
@@ -97,6 +98,15 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
     ctx.out.ok();
     Ok(())
+}
+
+/// Waits for the CONFIG SET in progress, if any. That can take a whole AOF
+/// rewrite (`appendonly yes`), so a waiter first hands this worker's other
+/// connections to another thread.
+fn serialize(srv: &Server) -> parking_lot::MutexGuard<'_, ()> {
+    srv.config_set
+        .try_lock()
+        .unwrap_or_else(|| crate::server::blocking(|| srv.config_set.lock()))
 }
 
 /// `CONFIG SET appendonly yes|no` at run time: turning it on writes the whole
