@@ -88,6 +88,8 @@ struct Flags {
     replica_read_only: Option<String>,
     #[arg(long = "replica-ignore-maxmemory")]
     replica_ignore_maxmemory: Option<String>,
+    #[arg(long = "client-output-buffer-limit")]
+    client_output_buffer_limit: Option<String>,
     #[arg(long = "repl-backlog-size")]
     repl_backlog_size: Option<String>,
     #[arg(long = "min-replicas-to-write")]
@@ -177,6 +179,10 @@ impl Flags {
         add(
             "replica-ignore-maxmemory",
             self.replica_ignore_maxmemory.clone(),
+        );
+        add(
+            "client-output-buffer-limit",
+            self.client_output_buffer_limit.clone(),
         );
         add("repl-backlog-size", self.repl_backlog_size.clone());
         add(

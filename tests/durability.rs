@@ -265,7 +265,12 @@ fn a_full_sync_keeps_keys_whose_ttl_passes_during_the_transfer() {
         info_field(&mut rc, "replication", "master_link_status") == "up"
             && offset(&mut rc, "slave_repl_offset") >= offset(&mut pc, "master_repl_offset")
     });
-    assert!(ok, "the replica did not finish its sync");
+    assert!(
+        ok,
+        "the replica did not finish its sync:\n{}\n{}",
+        primary.log(),
+        replica.log()
+    );
     let got: Option<String> = redis::cmd("GET").arg("late").query(&mut rc).expect("GET");
     assert_eq!(got.as_deref(), Some("v"));
     assert_eq!(digest(&mut rc), digest(&mut pc));
@@ -846,15 +851,17 @@ fn a_rewrite_whose_rename_fails_leaves_the_old_file_complete() {
     );
 }
 
-/// `n` keys of `size`-byte values named `{prefix}:{i}`, in pipelines of 500 SETs.
+/// `n` keys of `size`-byte random values (which LZF cannot shrink) named
+/// `{prefix}:{i}`, in pipelines of 500 SETs.
 fn fill_values(c: &mut Connection, prefix: &str, n: usize, size: usize) {
-    let value = "x".repeat(size);
+    let mut rng = fastrand::Rng::new();
     for chunk in 0..n.div_ceil(500) {
         let mut p = redis::pipe();
         for i in chunk * 500..((chunk + 1) * 500).min(n) {
+            let value: String = (0..size).map(|_| rng.alphanumeric()).collect();
             p.cmd("SET")
                 .arg(format!("{prefix}:{i}"))
-                .arg(&value)
+                .arg(value)
                 .ignore();
         }
         if let Err(e) = p.query::<()>(c) {

@@ -45,16 +45,17 @@ pub fn replconf(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         if is(opt, "listening-port") {
             let p = parse_i64(val)?;
             ctx.client.repl_listening_port = u16::try_from(p).map_err(|_| CmdError::NotInteger)?;
+        } else if is(opt, "capa") {
+            // A replica that reads an EOF-marked snapshot gets it streamed.
+            if is(val, "eof") {
+                ctx.client.repl_capa_eof = true;
+            }
         } else if is(opt, "ack") || is(opt, "fack") {
             return Ok(());
         } else if is(opt, "getack") {
             // Only a primary's stream asks this of a replica.
             return Ok(());
-        } else if !(is(opt, "capa")
-            || is(opt, "ip-address")
-            || is(opt, "rdb-only")
-            || is(opt, "rdb-filter-only"))
-        {
+        } else if !(is(opt, "ip-address") || is(opt, "rdb-only") || is(opt, "rdb-filter-only")) {
             return Err(CmdError::Other(format!(
                 "ERR Unrecognized REPLCONF option: {}",
                 String::from_utf8_lossy(opt)
@@ -99,6 +100,7 @@ fn take_over(ctx: &mut Ctx<'_>, replid: String, offset: i64, psync: bool) -> Cmd
         offset,
         psync,
         listening_port: ctx.client.repl_listening_port,
+        eof: ctx.client.repl_capa_eof,
     });
     Ok(())
 }

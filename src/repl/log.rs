@@ -1,12 +1,17 @@
 //! The replication log: one ordered stream of write effects, addressed by offset
 //! (Redis PSYNC semantics: replication id + offset + a bounded backlog). The
-//! AOF consumes it through a *tap* (every byte, in order, taken in chunks), and
-//! an AOF rewrite through a *capture* of what follows its snapshot; replicas
-//! will read the backlog.
+//! AOF consumes it through a *tap* (every byte, in order, taken in chunks), an
+//! AOF rewrite through a *capture* of what follows its snapshot, and each
+//! replica through a *feed*. A feed past its output limit is dropped as the
+//! bytes arrive, so a stopped replica holds at most its limit; the bytes the
+//! consumers hold are counted (`held_bytes`) so they can be left out of
+//! `maxmemory`, as Redis leaves out replication buffers.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -29,13 +34,91 @@ struct Inner {
     /// Replicas' streams: the bytes each has not taken yet.
     feeds: Vec<Feed>,
     next_feed: u64,
+    /// A feed's output limits (`client-output-buffer-limit replica`).
+    feed_limit: FeedLimit,
+    /// Bytes in the tap, the capture and the feeds.
+    held: u64,
+}
+
+/// When a feed is dropped: past `hard` bytes, or past `soft` bytes for
+/// `soft_ms` (0 = no such limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedLimit {
+    /// Bytes that drop the feed at once.
+    pub hard: u64,
+    /// Bytes that drop it when held for `soft_ms`.
+    pub soft: u64,
+    /// How long the soft limit may be exceeded (ms).
+    pub soft_ms: u64,
+}
+
+impl From<crate::config::OutputLimit> for FeedLimit {
+    fn from(l: crate::config::OutputLimit) -> Self {
+        FeedLimit {
+            hard: l.hard,
+            soft: l.soft,
+            soft_ms: l.soft_seconds.saturating_mul(1000),
+        }
+    }
+}
+
+/// Size of a feed's blocks.
+const BLOCK: usize = 64 * 1024;
+
+/// A feed's bytes in blocks of `BLOCK`, so the memory it takes is what it
+/// holds (a doubling buffer can take twice that, which `held_bytes` would
+/// not show). Taken from the front a block at a time.
+#[derive(Default)]
+struct Blocks {
+    blocks: VecDeque<BytesMut>,
+    len: usize,
+}
+
+impl Blocks {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len();
+        while !bytes.is_empty() {
+            let room = self.blocks.back().map_or(0, |b| b.capacity() - b.len());
+            if room == 0 {
+                self.blocks.push_back(BytesMut::with_capacity(BLOCK));
+                continue;
+            }
+            let n = room.min(bytes.len());
+            if let Some(b) = self.blocks.back_mut() {
+                b.extend_from_slice(&bytes[..n]);
+            }
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// Up to `max` bytes from the front (at most one block).
+    fn take(&mut self, max: usize) -> Bytes {
+        let Some(front) = self.blocks.front_mut() else {
+            return Bytes::new();
+        };
+        let n = front.len().min(max);
+        let bytes = front.split_to(n).freeze();
+        // A partly filled last block keeps its room for what comes next.
+        let spent = front.is_empty() && front.capacity() == 0;
+        if spent || (self.blocks.len() > 1 && self.blocks.front().is_some_and(|b| b.is_empty())) {
+            self.blocks.pop_front();
+        }
+        self.len -= n;
+        bytes
+    }
 }
 
 /// One replica's share of the stream.
 struct Feed {
     id: u64,
-    buf: Vec<u8>,
+    buf: Blocks,
     wake: Arc<Notify>,
+    /// Since when (monotonic ms) it holds more than the soft limit; 0: it does not.
+    over_soft_since: u64,
 }
 
 /// A replica's place in the stream: the offset its feed starts at.
@@ -49,8 +132,8 @@ pub struct FeedHandle {
     pub wake: Arc<Notify>,
 }
 
-/// A feed holds more than the output limit (a replica too slow to follow):
-/// it was dropped.
+/// A feed held more than its output limit (a replica too slow to follow),
+/// or was detached: it is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeedLost;
 
@@ -61,6 +144,8 @@ pub struct Log {
     /// attaches, the stream is recorded only once a consumer has asked for it.
     active: AtomicBool,
     inner: Mutex<Inner>,
+    /// `Inner::held`, readable without the lock (the memory check reads it).
+    held: AtomicU64,
 }
 
 impl Log {
@@ -83,8 +168,27 @@ impl Log {
                 scratch: Vec::new(),
                 feeds: Vec::new(),
                 next_feed: 1,
+                feed_limit: FeedLimit::default(),
+                held: 0,
             }),
+            held: AtomicU64::new(0),
         }
+    }
+
+    /// Bytes written to the stream that its consumers (the AOF, a rewrite,
+    /// replicas) have not taken yet: replication buffers, not data.
+    pub fn held_bytes(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Sets the replicas' output limits (start-up, CONFIG SET).
+    pub fn set_feed_limit(&self, limit: FeedLimit) {
+        self.inner.lock().feed_limit = limit;
+    }
+
+    /// Publishes `held` after a change.
+    fn publish(&self, g: &Inner) {
+        self.held.store(g.held, Ordering::Relaxed);
     }
 
     /// The replication id (40 hex characters).
@@ -125,16 +229,32 @@ impl Log {
             g.last_db = Some(db);
         }
         encode_command(&mut scratch, argv);
-        push(&mut g, &scratch);
-        if let Some(t) = g.tap.as_mut() {
-            t.extend_from_slice(&scratch);
-        }
-        if let Some(c) = g.capture.as_mut() {
-            c.extend_from_slice(&scratch);
-        }
-        feed_all(&mut g.feeds, &scratch);
+        self.push_to_all(&mut g, &scratch);
         g.scratch = scratch;
         g.offset
+    }
+
+    /// Adds `bytes` to the stream and gives them to every consumer.
+    fn push_to_all(&self, g: &mut Inner, bytes: &[u8]) {
+        push(g, bytes);
+        let n = bytes.len() as u64;
+        let mut copies = 0;
+        if let Some(t) = g.tap.as_mut() {
+            t.extend_from_slice(bytes);
+            copies += 1;
+        }
+        if let Some(c) = g.capture.as_mut() {
+            c.extend_from_slice(bytes);
+            copies += 1;
+        }
+        if !g.feeds.is_empty() {
+            copies += g.feeds.len() as u64;
+            g.held -= feed_all(&mut g.feeds, bytes, g.feed_limit);
+        }
+        if copies > 0 {
+            g.held += n * copies;
+            self.publish(g);
+        }
     }
 
     /// Appends a command that belongs to no database (PING, REPLCONF GETACK
@@ -146,13 +266,9 @@ impl Log {
         }
         let mut bytes = Vec::new();
         encode_command(&mut bytes, argv);
-        push(&mut g, &bytes);
-        if let Some(t) = g.tap.as_mut() {
-            // The AOF replays it harmlessly; keeping the tap complete keeps
-            // its offsets equal to the stream's.
-            t.extend_from_slice(&bytes);
-        }
-        feed_all(&mut g.feeds, &bytes);
+        // The AOF (and a rewrite) replay it harmlessly; giving them every
+        // byte keeps their offsets equal to the stream's.
+        self.push_to_all(&mut g, &bytes);
         g.offset
     }
 
@@ -163,7 +279,7 @@ impl Log {
         let mut g = self.inner.lock();
         g.last_db = None;
         let offset = g.offset;
-        new_feed(&mut g, Vec::new(), offset)
+        new_feed(&mut g, Blocks::default(), offset)
     }
 
     /// Starts a feed at `offset` from the backlog (a partial resync), or
@@ -175,28 +291,60 @@ impl Log {
             return None;
         }
         let skip = (offset - (g.offset - held)) as usize;
-        let mut bytes = Vec::with_capacity(held as usize);
-        bytes.extend_from_slice(&g.backlog[g.head..]);
-        bytes.extend_from_slice(&g.backlog[..g.head]);
-        bytes.drain(..skip);
+        // The ring's oldest bytes start at `head`.
+        let (newest, oldest) = g.backlog.split_at(g.head);
+        let mut bytes = Blocks::default();
+        if skip < oldest.len() {
+            bytes.push(&oldest[skip..]);
+            bytes.push(newest);
+        } else {
+            bytes.push(&newest[skip - oldest.len()..]);
+        }
+        g.held += bytes.len() as u64;
+        self.publish(&g);
         Some(new_feed(&mut g, bytes, offset))
     }
 
-    /// The feed's bytes since the last call; `Err` once the feed was dropped
-    /// for exceeding `limit` bytes.
-    pub fn take_feed(&self, id: u64, limit: usize) -> Result<Vec<u8>, FeedLost> {
+    /// Up to `max` of the feed's bytes not taken yet (empty when there are
+    /// none); `Err` once the feed is gone (dropped at its limit, detached).
+    pub fn take_feed(&self, id: u64, max: usize) -> Result<Bytes, FeedLost> {
         let mut g = self.inner.lock();
-        let i = g.feeds.iter().position(|f| f.id == id).ok_or(FeedLost)?;
-        if g.feeds[i].buf.len() > limit {
-            g.feeds.swap_remove(i);
-            return Err(FeedLost);
+        let soft = g.feed_limit.soft;
+        let f = g.feeds.iter_mut().find(|f| f.id == id).ok_or(FeedLost)?;
+        let bytes = f.buf.take(max);
+        if f.buf.len() as u64 <= soft {
+            f.over_soft_since = 0;
         }
-        Ok(std::mem::take(&mut g.feeds[i].buf))
+        g.held -= bytes.len() as u64;
+        self.publish(&g);
+        Ok(bytes)
+    }
+
+    /// True while the feed exists; applies the soft limit's time first, for
+    /// a feed that went over it and has received nothing since.
+    pub fn feed_alive(&self, id: u64) -> bool {
+        let mut g = self.inner.lock();
+        let limit = g.feed_limit;
+        let Some(i) = g.feeds.iter().position(|f| f.id == id) else {
+            return false;
+        };
+        if over_limit(&mut g.feeds[i], limit) {
+            let f = g.feeds.swap_remove(i);
+            g.held -= f.buf.len() as u64;
+            self.publish(&g);
+            return false;
+        }
+        true
     }
 
     /// Stops a feed (its replica went away).
     pub fn detach_feed(&self, id: u64) {
-        self.inner.lock().feeds.retain(|f| f.id != id);
+        let mut g = self.inner.lock();
+        if let Some(i) = g.feeds.iter().position(|f| f.id == id) {
+            let f = g.feeds.swap_remove(i);
+            g.held -= f.buf.len() as u64;
+            self.publish(&g);
+        }
     }
 
     /// The backlog's size, first offset and held length (INFO replication).
@@ -216,7 +364,11 @@ impl Log {
 
     /// Stops the AOF tap.
     pub fn detach_tap(&self) {
-        self.inner.lock().tap = None;
+        let mut g = self.inner.lock();
+        if let Some(t) = g.tap.take() {
+            g.held -= t.len() as u64;
+            self.publish(&g);
+        }
     }
 
     /// The bytes the tap collected since the last call, and the stream offset
@@ -224,6 +376,8 @@ impl Log {
     pub fn take_tap(&self) -> (Vec<u8>, u64) {
         let mut g = self.inner.lock();
         let bytes = g.tap.as_mut().map(std::mem::take).unwrap_or_default();
+        g.held -= bytes.len() as u64;
+        self.publish(&g);
         (bytes, g.offset)
     }
 
@@ -231,9 +385,12 @@ impl Log {
     /// them with `finish_capture` failed: the writer must still write them).
     pub fn restore_tap(&self, mut bytes: Vec<u8>) {
         let mut g = self.inner.lock();
+        let n = bytes.len() as u64;
         if let Some(t) = g.tap.as_mut() {
             bytes.extend_from_slice(t);
             *t = bytes;
+            g.held += n;
+            self.publish(&g);
         }
     }
 
@@ -247,12 +404,11 @@ impl Log {
 
     /// What the capture holds so far (emptied).
     pub fn take_capture(&self) -> Vec<u8> {
-        self.inner
-            .lock()
-            .capture
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+        let mut g = self.inner.lock();
+        let bytes = g.capture.as_mut().map(std::mem::take).unwrap_or_default();
+        g.held -= bytes.len() as u64;
+        self.publish(&g);
+        bytes
     }
 
     /// Ends the capture at the current offset: returns the rest of the
@@ -263,13 +419,19 @@ impl Log {
         let mut g = self.inner.lock();
         let rest = g.capture.take().unwrap_or_default();
         let tap = g.tap.as_mut().map(std::mem::take).unwrap_or_default();
+        g.held -= (rest.len() + tap.len()) as u64;
+        self.publish(&g);
         (rest, tap, g.offset)
     }
 
     /// Ends the capture and drops it (a rewrite that failed before its end);
     /// the tap is untouched.
     pub fn abort_capture(&self) {
-        self.inner.lock().capture = None;
+        let mut g = self.inner.lock();
+        if let Some(c) = g.capture.take() {
+            g.held -= c.len() as u64;
+            self.publish(&g);
+        }
     }
 
     /// The backlog's retained bytes, oldest first, with the offset of the first one.
@@ -297,7 +459,7 @@ pub fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
     }
 }
 
-fn new_feed(g: &mut Inner, buf: Vec<u8>, offset: u64) -> FeedHandle {
+fn new_feed(g: &mut Inner, buf: Blocks, offset: u64) -> FeedHandle {
     let id = g.next_feed;
     g.next_feed += 1;
     let wake = Arc::new(Notify::new());
@@ -305,15 +467,51 @@ fn new_feed(g: &mut Inner, buf: Vec<u8>, offset: u64) -> FeedHandle {
         id,
         buf,
         wake: wake.clone(),
+        over_soft_since: 0,
     });
     FeedHandle { id, offset, wake }
 }
 
-fn feed_all(feeds: &mut [Feed], bytes: &[u8]) {
-    for f in feeds {
-        f.buf.extend_from_slice(bytes);
+/// Gives `bytes` to every feed and drops the feeds past their limit (their
+/// replicas' tasks wake, find them gone and disconnect); returns the bytes
+/// the dropped feeds held, including these.
+fn feed_all(feeds: &mut Vec<Feed>, bytes: &[u8], limit: FeedLimit) -> u64 {
+    let mut freed = 0;
+    feeds.retain_mut(|f| {
+        f.buf.push(bytes);
         f.wake.notify_one();
+        if over_limit(f, limit) {
+            tracing::warn!(
+                "Replica feed {} scheduled to be closed ASAP for overcoming of output buffer limits ({} bytes).",
+                f.id,
+                f.buf.len()
+            );
+            freed += f.buf.len() as u64;
+            false
+        } else {
+            true
+        }
+    });
+    freed
+}
+
+/// True when the feed holds more than the hard limit, or has held more than
+/// the soft limit for longer than allowed (the clock is read only then).
+fn over_limit(f: &mut Feed, limit: FeedLimit) -> bool {
+    let len = f.buf.len() as u64;
+    if limit.hard > 0 && len > limit.hard {
+        return true;
     }
+    if limit.soft == 0 || len <= limit.soft {
+        f.over_soft_since = 0;
+        return false;
+    }
+    let now = crate::clock::monotonic_ms();
+    if f.over_soft_since == 0 {
+        f.over_soft_since = now;
+        return false;
+    }
+    now - f.over_soft_since > limit.soft_ms
 }
 
 fn push(g: &mut Inner, bytes: &[u8]) {
@@ -390,6 +588,66 @@ mod tests {
         log.start_capture();
         log.abort_capture();
         assert!(log.take_capture().is_empty());
+    }
+
+    #[test]
+    fn blocks_hand_out_what_was_pushed_in_order() {
+        let mut b = Blocks::default();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        b.push(&data[..100]);
+        b.push(&data[100..150_000]);
+        let mut out = Vec::new();
+        out.extend_from_slice(&b.take(70));
+        b.push(&data[150_000..]);
+        while b.len() > 0 {
+            let chunk = b.take(BLOCK);
+            assert!(!chunk.is_empty() && chunk.len() <= BLOCK);
+            out.extend_from_slice(&chunk);
+        }
+        assert_eq!(out, data);
+        assert!(b.take(10).is_empty());
+    }
+
+    #[test]
+    fn a_feed_past_its_limit_is_dropped_and_its_bytes_released() {
+        let log = Log::new(1 << 20);
+        log.set_feed_limit(FeedLimit {
+            hard: 1000,
+            soft: 0,
+            soft_ms: 0,
+        });
+        let slow = log.attach_feed();
+        let fast = log.attach_feed();
+        for _ in 0..20 {
+            log.append(0, &[b"SET", b"k", &[b'v'; 50]]);
+            let _ = log.take_feed(fast.id, usize::MAX);
+        }
+        assert!(
+            log.take_feed(slow.id, usize::MAX).is_err(),
+            "over 1000 bytes"
+        );
+        assert!(log.feed_alive(fast.id));
+        assert_eq!(log.held_bytes(), 0, "only the dropped feed held bytes");
+        log.append(0, &[b"DEL", b"k"]);
+        let held = log.held_bytes();
+        let took = log.take_feed(fast.id, usize::MAX).map_or(0, |b| b.len());
+        assert_eq!(held, took as u64);
+        assert_eq!(log.held_bytes(), 0);
+    }
+
+    #[test]
+    fn the_soft_limit_drops_a_feed_held_over_it_too_long() {
+        let log = Log::new(1 << 20);
+        log.set_feed_limit(FeedLimit {
+            hard: 0,
+            soft: 10,
+            soft_ms: 30,
+        });
+        let f = log.attach_feed();
+        log.append(0, &[b"SET", b"k", b"v"]);
+        assert!(log.feed_alive(f.id), "over the soft limit only just now");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!log.feed_alive(f.id));
     }
 
     #[test]

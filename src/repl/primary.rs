@@ -1,30 +1,41 @@
 //! The primary's side of replication. A connection that sends `PSYNC` (or
 //! `SYNC`) is handed here by its session: a partial resync continues from the
 //! backlog, a full one sends a point-in-time RDB snapshot whose point is
-//! where the replica's feed of the stream starts. Then the feed streams, and
-//! the replica's `REPLCONF ACK`s are read from the same socket (for `WAIT`
-//! and INFO).
+//! where the replica's feed of the stream starts. The snapshot is streamed
+//! as it is made (`$EOF:<mark>` framing for replicas that announced
+//! `capa eof`, a temporary file for the others), never built whole in
+//! memory. Then the feed streams in bounded chunks, and the replica's
+//! `REPLCONF ACK`s are read from the same socket (for `WAIT` and INFO). A
+//! replica counts for `WAIT` only once it acknowledged, after loading.
 
+use std::io::Write;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::log::FeedHandle;
 use crate::commands::Argv;
+use crate::persist::save::{self, SaveError};
 use crate::resp::parser::{Limits, Parsed, RequestParser};
 use crate::server::client::{unix_ms, ClientInfo};
 use crate::server::Server;
 
-/// A replica's output limit (Redis's `client-output-buffer-limit replica`
-/// hard limit): a replica further behind than this is dropped.
-const FEED_LIMIT: usize = 256 * 1024 * 1024;
+/// Most stream bytes taken from a feed at once: what a replica's task holds
+/// outside the feed, where the output limit counts.
+const FEED_CHUNK: usize = 256 * 1024;
+
+/// Snapshot bytes handed from the snapshot thread to the socket at once, and
+/// how many such chunks may wait (the memory a full sync holds besides the
+/// copy-on-write originals).
+const SNAPSHOT_CHUNK: usize = 256 * 1024;
+const SNAPSHOT_QUEUE: usize = 4;
 
 /// A replica silent this long is dropped (Redis's `repl-timeout`).
 const REPL_TIMEOUT_MS: u64 = 60_000;
@@ -40,6 +51,8 @@ pub struct SyncRequest {
     pub psync: bool,
     /// The port it listens on (REPLCONF listening-port), for INFO.
     pub listening_port: u16,
+    /// It announced `capa eof`: the snapshot may be streamed with an end mark.
+    pub eof: bool,
 }
 
 /// Where a replica link is.
@@ -68,6 +81,9 @@ pub struct ReplicaLink {
     pub ack: AtomicU64,
     /// When it did (unix ms).
     pub last_ack_ms: AtomicU64,
+    /// It sent an ACK since its sync: after a snapshot with an end mark, the
+    /// stream waits for this (the replica then knows the snapshot ended).
+    pub acked_once: std::sync::atomic::AtomicBool,
 }
 
 impl ReplicaLink {
@@ -98,6 +114,9 @@ pub struct Replicas {
     pub partial_ok: AtomicU64,
     /// Partial resyncs refused, served as full ones (`sync_partial_err`).
     pub partial_err: AtomicU64,
+    /// Snapshot bytes made for full syncs and not yet sent (replication
+    /// buffers, left out of `maxmemory`).
+    pub transfer_bytes: AtomicU64,
 }
 
 impl Replicas {
@@ -153,6 +172,7 @@ pub async fn serve(
         state: AtomicU8::new(LinkState::WaitBgsave as u8),
         ack: AtomicU64::new(0),
         last_ack_ms: AtomicU64::new(unix_ms()),
+        acked_once: std::sync::atomic::AtomicBool::new(false),
     });
     info.replica.store(true, Ordering::Relaxed);
     srv.replicas.add(link.clone());
@@ -178,6 +198,7 @@ async fn sync_and_stream(
     let partial = (req.psync && req.replid == replid && req.offset > 0)
         .then(|| srv.repl.attach_feed_from(req.offset as u64 - 1))
         .flatten();
+    let full = partial.is_none();
     let feed = match partial {
         Some(feed) => {
             srv.replicas.partial_ok.fetch_add(1, Ordering::Relaxed);
@@ -190,6 +211,8 @@ async fn sync_and_stream(
             stream
                 .write_all(format!("+CONTINUE {replid}\r\n").as_bytes())
                 .await?;
+            // It has everything before its feed.
+            link.ack.store(feed.offset, Ordering::Relaxed);
             feed
         }
         None => {
@@ -198,53 +221,215 @@ async fn sync_and_stream(
                 srv.replicas.partial_err.fetch_add(1, Ordering::Relaxed);
             }
             tracing::info!("Full resync requested by replica {}:{}", link.ip, link.port);
-            let (rdb, feed) = snapshot(srv).await?;
-            link.set_state(LinkState::SendBulk);
-            if req.psync {
-                let line = format!("+FULLRESYNC {replid} {}\r\n", feed.offset);
-                stream.write_all(line.as_bytes()).await?;
-            }
-            stream
-                .write_all(format!("${}\r\n", rdb.len()).as_bytes())
-                .await?;
-            stream.write_all(&rdb).await?;
+            let (feed, sent) = full_sync(srv, stream, req, link, &replid).await?;
             tracing::info!(
-                "Synchronization with replica {}:{} succeeded ({} bytes)",
+                "Synchronization with replica {}:{} succeeded ({sent} bytes)",
                 link.ip,
                 link.port,
-                rdb.len()
             );
+            // Not acknowledged yet: it counts for WAIT once it has loaded
+            // the snapshot and says so.
             feed
         }
     };
-    link.set_state(LinkState::Online);
-    link.ack.store(feed.offset, Ordering::Relaxed);
+    // After an end mark nothing may follow until the replica's first ACK,
+    // as Redis does (a replica finds the mark at the end of what it read).
+    let hold_until_ack = full && req.eof;
+    if !hold_until_ack {
+        link.set_state(LinkState::Online);
+    }
     let r = stream_feed(srv, stream, &mut inbuf, &feed, link, info, req.psync).await;
     srv.repl.detach_feed(feed.id);
     r
 }
 
-/// A point-in-time RDB image in memory, and the feed that starts at its
-/// point. Waits while another snapshot (BGSAVE, AOF rewrite) runs.
-async fn snapshot(srv: &Arc<Server>) -> std::io::Result<(Vec<u8>, FeedHandle)> {
-    loop {
-        let s = srv.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let mut feed = None;
-            let r = crate::persist::save::write_snapshot(&s, Vec::new(), false, || {
-                feed = Some(s.repl.attach_feed());
-            });
-            r.map(|(rdb, _)| (rdb, feed))
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        match r {
-            Ok((rdb, Some(feed))) => return Ok((rdb, feed)),
-            Ok((_, None)) => return Err(std::io::Error::other("no feed at the snapshot point")),
-            Err(crate::persist::save::SaveError::Busy) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+/// Sends a point-in-time snapshot, made while it is sent: `+FULLRESYNC`
+/// with the point's offset, then the RDB. Returns the feed that starts at
+/// the point and the snapshot's size.
+async fn full_sync(
+    srv: &Arc<Server>,
+    stream: &mut TcpStream,
+    req: &SyncRequest,
+    link: &ReplicaLink,
+    replid: &str,
+) -> std::io::Result<(FeedHandle, u64)> {
+    let (at_point, point) = oneshot::channel::<FeedHandle>();
+    let (tx, mut chunks) = mpsc::channel::<Vec<u8>>(SNAPSHOT_QUEUE);
+    let tmp = (!req.eof).then(|| format!("temp-sync-{}-{}.rdb", std::process::id(), link.id));
+    let maker = {
+        let (s, tmp) = (srv.clone(), tmp.clone());
+        tokio::task::spawn_blocking(move || make_snapshot(&s, at_point, tx, tmp.as_deref()))
+    };
+    let Ok(feed) = point.await else {
+        // The maker ended before its point: its error says why.
+        return Err(match maker.await {
+            Ok(Err(e)) => e,
+            _ => std::io::Error::other("no feed at the snapshot point"),
+        });
+    };
+    link.set_state(LinkState::SendBulk);
+    if req.psync {
+        let line = format!("+FULLRESYNC {replid} {}\r\n", feed.offset);
+        stream.write_all(line.as_bytes()).await?;
+    }
+    let r = send_snapshot(srv, stream, &feed, &mut chunks, maker, tmp.as_deref()).await;
+    if let Some(t) = &tmp {
+        let _ = std::fs::remove_file(t);
+    }
+    match r {
+        Ok(sent) => Ok((feed, sent)),
+        Err(e) => {
+            srv.repl.detach_feed(feed.id);
+            Err(e)
+        }
+    }
+}
+
+/// The socket side of `full_sync`: with an end mark, chunks as they come;
+/// else the finished temporary file with its length first.
+async fn send_snapshot(
+    srv: &Server,
+    stream: &mut TcpStream,
+    feed: &FeedHandle,
+    chunks: &mut mpsc::Receiver<Vec<u8>>,
+    maker: tokio::task::JoinHandle<std::io::Result<u64>>,
+    tmp: Option<&str>,
+) -> std::io::Result<u64> {
+    let made = |r: Result<std::io::Result<u64>, tokio::task::JoinError>| {
+        r.map_err(std::io::Error::other).and_then(|r| r)
+    };
+    let mut sent = 0u64;
+    match tmp {
+        None => {
+            let mark: String = (0..40)
+                .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)]))
+                .collect();
+            stream
+                .write_all(format!("$EOF:{mark}\r\n").as_bytes())
+                .await?;
+            while let Some(chunk) = chunks.recv().await {
+                stream.write_all(&chunk).await?;
+                sent += chunk.len() as u64;
+                srv.replicas
+                    .transfer_bytes
+                    .fetch_sub(chunk.len() as u64, Ordering::Relaxed);
+                srv.stats
+                    .net_output
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                if !srv.repl.feed_alive(feed.id) {
+                    return Err(std::io::Error::other("output buffer limit reached"));
+                }
             }
-            Err(crate::persist::save::SaveError::Io(e)) => return Err(e),
+            made(maker.await)?;
+            stream.write_all(mark.as_bytes()).await?;
+        }
+        Some(path) => {
+            let len = made(maker.await)?;
+            stream.write_all(format!("${len}\r\n").as_bytes()).await?;
+            let mut f = tokio::fs::File::open(path).await?;
+            sent = tokio::io::copy(&mut f, stream).await?;
+            srv.stats.net_output.fetch_add(sent, Ordering::Relaxed);
+            if sent != len {
+                return Err(std::io::Error::other("the snapshot file changed"));
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// Makes the snapshot (on a blocking thread): waits while another snapshot
+/// runs, sends the feed attached at its point through `at_point`, then the
+/// RDB as chunks (`tmp` None) or into the file `tmp`. Returns its size.
+fn make_snapshot(
+    srv: &Server,
+    at_point: oneshot::Sender<FeedHandle>,
+    tx: mpsc::Sender<Vec<u8>>,
+    tmp: Option<&str>,
+) -> std::io::Result<u64> {
+    let mut at_point = Some(at_point);
+    loop {
+        let mark = || {
+            let feed = srv.repl.attach_feed();
+            if let Some(p) = at_point.take() {
+                if let Err(feed) = p.send(feed) {
+                    srv.repl.detach_feed(feed.id);
+                }
+            }
+        };
+        let r = match tmp {
+            None => {
+                let out = ChunkSender {
+                    tx: tx.clone(),
+                    buf: Vec::with_capacity(SNAPSHOT_CHUNK),
+                    sent: 0,
+                    pending: &srv.replicas.transfer_bytes,
+                };
+                save::write_snapshot(srv, out, false, mark).map(|(out, _)| out.sent)
+            }
+            Some(path) => {
+                let out = std::io::BufWriter::new(std::fs::File::create(path)?);
+                save::write_snapshot(srv, out, false, mark).and_then(|(out, _)| {
+                    let f = out.into_inner().map_err(|e| e.into_error())?;
+                    Ok(f.metadata()?.len())
+                })
+            }
+        };
+        match r {
+            Ok(n) => return Ok(n),
+            Err(SaveError::Busy) => std::thread::sleep(Duration::from_millis(100)),
+            Err(SaveError::Io(e)) => return Err(e),
+        }
+    }
+}
+
+/// Hands what a snapshot writes to the socket's task in chunks; a full
+/// queue makes the snapshot wait for the replica.
+struct ChunkSender<'a> {
+    tx: mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+    sent: u64,
+    pending: &'a AtomicU64,
+}
+
+impl ChunkSender<'_> {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(SNAPSHOT_CHUNK));
+        let n = chunk.len() as u64;
+        self.pending.fetch_add(n, Ordering::Relaxed);
+        if self.tx.blocking_send(chunk).is_err() {
+            self.pending.fetch_sub(n, Ordering::Relaxed);
+            return Err(std::io::Error::other("the replica went away"));
+        }
+        self.sent += n;
+        Ok(())
+    }
+}
+
+impl Write for ChunkSender<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= SNAPSHOT_CHUNK {
+            self.send()?;
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// Writes what the socket takes now (cancel-safe: it writes or it does not).
+async fn write_some(stream: &TcpStream, buf: &[u8]) -> std::io::Result<usize> {
+    loop {
+        stream.writable().await?;
+        match stream.try_write(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
         }
     }
 }
@@ -261,8 +446,23 @@ async fn stream_feed(
     let mut parser = RequestParser::new();
     let limits = Limits { max_bulk: 1 << 20 };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let gone = || std::io::Error::other("output buffer limit reached");
+    // Taken from the feed, not yet written: at most one chunk.
+    let mut pending = Bytes::new();
     loop {
         read_acks(srv, &mut parser, &limits, inbuf, link)?;
+        if link.state() != LinkState::Online && link.acked_once.load(Ordering::Relaxed) {
+            link.set_state(LinkState::Online);
+        }
+        // Until then (a streamed snapshot not yet acknowledged) only ACKs move.
+        let online = link.state() == LinkState::Online;
+        if online && pending.is_empty() {
+            pending = srv
+                .repl
+                .take_feed(feed.id, FEED_CHUNK)
+                .map_err(|_| gone())?;
+        }
+        let stream = &*stream;
         tokio::select! {
             _ = tick.tick() => {
                 // PSYNC replicas ACK every second; one silent this long is gone
@@ -271,16 +471,16 @@ async fn stream_feed(
                 if expect_acks && quiet > REPL_TIMEOUT_MS {
                     return Err(std::io::Error::other("timeout: no ACK from the replica"));
                 }
-            }
-            _ = feed.wake.notified() => {
-                let bytes = srv
-                    .repl
-                    .take_feed(feed.id, FEED_LIMIT)
-                    .map_err(|_| std::io::Error::other("output buffer limit reached"))?;
-                if !bytes.is_empty() {
-                    stream.write_all(&bytes).await?;
-                    srv.stats.net_output.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                // A feed over its soft limit for too long is dropped here.
+                if !srv.repl.feed_alive(feed.id) {
+                    return Err(gone());
                 }
+            }
+            _ = feed.wake.notified(), if online && pending.is_empty() => {}
+            r = write_some(stream, &pending), if !pending.is_empty() => {
+                let n = r?;
+                pending.advance(n);
+                srv.stats.net_output.fetch_add(n as u64, Ordering::Relaxed);
             }
             r = crate::server::session::read_some(stream, inbuf) => {
                 if r? == 0 {
@@ -318,6 +518,7 @@ fn read_acks(
                         {
                             link.ack.fetch_max(off, Ordering::Relaxed);
                             link.last_ack_ms.store(unix_ms(), Ordering::Relaxed);
+                            link.acked_once.store(true, Ordering::Relaxed);
                             srv.replicas.acked.notify_waiters();
                         }
                     }

@@ -130,6 +130,8 @@ pub struct Client {
     pub durable_offset: u64,
     /// The port a replica announced (REPLCONF listening-port).
     pub repl_listening_port: u16,
+    /// The replica announced `REPLCONF capa eof`: it reads a streamed snapshot.
+    pub repl_capa_eof: bool,
     /// PSYNC/SYNC ran: the connection becomes a replica link after this batch.
     pub takeover: Option<crate::repl::primary::SyncRequest>,
     /// WAIT ran: (replicas wanted, timeout ms) for the session to wait out.
@@ -159,6 +161,7 @@ impl Client {
             write_offset: 0,
             durable_offset: 0,
             repl_listening_port: 0,
+            repl_capa_eof: false,
             takeover: None,
             wait: None,
             fenced_slot: None,

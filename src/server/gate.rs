@@ -232,7 +232,8 @@ fn check_memory(srv: &Server, r: Resolved, now_ms: u64) -> Result<(), CmdError> 
         return Ok(());
     }
     let samples = srv.hot.maxmemory_samples.load(Ordering::Relaxed);
-    match eviction::free_memory(&srv.keyspace, &srv.memory, max, samples, now_ms) {
+    let limit = max.saturating_add(srv.not_counted_memory());
+    match eviction::free_memory(&srv.keyspace, &srv.memory, limit, samples, now_ms) {
         Ok(_) => Ok(()),
         Err(_) if r.spec.flags.has(Flags::DENYOOM) => Err(CmdError::Oom),
         Err(_) => Ok(()),

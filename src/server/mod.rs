@@ -225,6 +225,7 @@ impl Server {
     /// Builds the shared state; `cluster` is Some in cluster mode (one database).
     pub fn with_cluster(cfg: Config, cluster: Option<Arc<Cluster>>) -> Arc<Server> {
         let repl = Arc::new(Log::new(cfg.repl_backlog_size.max(16 * 1024) as usize));
+        repl.set_feed_limit(cfg.client_output_buffer_limit.replica.into());
         let dbs = if cluster.is_some() {
             1
         } else {
@@ -280,6 +281,17 @@ impl Server {
         let used = self.memory.refresh();
         self.mem_peak.fetch_max(used, Ordering::Relaxed);
         used
+    }
+
+    /// Memory `maxmemory` leaves out, as Redis does: replication and AOF
+    /// buffers, snapshot bytes on their way to replicas, and the originals a
+    /// running snapshot keeps (a fork's copy-on-write is outside Redis's
+    /// figure too). Counting them would evict data for a slow replica, and
+    /// the evictions' DELs would grow its buffer further.
+    pub fn not_counted_memory(&self) -> u64 {
+        self.repl.held_bytes()
+            + self.replicas.transfer_bytes.load(Ordering::Relaxed)
+            + self.keyspace.copy_on_write_bytes()
     }
 
     /// Appends a write to the replication stream and counts it as a change;

@@ -48,6 +48,11 @@ pub trait SnapshotSink {
 }
 
 impl Keyspace {
+    /// Bytes the running snapshot's kept originals hold (0 without one).
+    pub fn copy_on_write_bytes(&self) -> u64 {
+        self.snap_bytes.load(Ordering::Relaxed)
+    }
+
     /// Starts a snapshot: stops every command for an instant (all slot locks),
     /// marks the point and runs `at_point` there.
     pub fn begin_snapshot<R>(
