@@ -990,3 +990,67 @@ fn replication_buffers_do_not_make_a_primary_evict() {
         8000
     );
 }
+
+#[test]
+fn a_backward_wall_clock_step_keeps_lfu_counts() {
+    let clock = common::FakeClock::new();
+    let env = clock.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let n = TestNode::start_with_env(
+        &[
+            "--maxmemory",
+            "24mb",
+            "--maxmemory-policy",
+            "allkeys-lfu",
+            "--maxmemory-samples",
+            "10",
+        ],
+        &env,
+    );
+    let mut c = n.conn();
+    fill_values(&mut c, "cold", 8000, 1000);
+    fill_values(&mut c, "hot", 1000, 1000);
+    // Frequently used keys earn a higher LFU count.
+    for _ in 0..200 {
+        let mut p = redis::pipe();
+        for i in 0..1000 {
+            p.cmd("GET").arg(format!("hot:{i}")).ignore();
+        }
+        p.query::<()>(&mut c).expect("GET pipeline");
+    }
+    let freq = |c: &mut Connection| -> i64 {
+        redis::cmd("OBJECT")
+            .arg("FREQ")
+            .arg("hot:7")
+            .query(c)
+            .expect("OBJECT FREQ")
+    };
+    let before = freq(&mut c);
+    // An hour back: counts must not decay as if 45 days had passed.
+    clock.step_to(-3600);
+    let after = freq(&mut c);
+    fill_values(&mut c, "new", 14_000, 1000);
+    let evicted: u64 = info_field(&mut c, "stats", "evicted_keys")
+        .parse()
+        .expect("n");
+    let hot_left: usize = (0..1000)
+        .filter(|i| {
+            redis::cmd("EXISTS")
+                .arg(format!("hot:{i}"))
+                .query::<i64>(&mut c)
+                .expect("EXISTS")
+                == 1
+        })
+        .count();
+    let pid = n.pid();
+    drop(n);
+    common::FakeClock::forget(pid);
+    assert!(before > 5, "the hot keys earned no count: {before}");
+    assert_eq!(after, before, "the wall clock's step decayed the LFU count");
+    assert!(evicted > 2000, "{evicted} evicted");
+    assert!(
+        hot_left >= 990,
+        "frequently used keys were evicted: {} of 1000 gone ({evicted} evicted)",
+        1000 - hot_left
+    );
+}

@@ -746,34 +746,15 @@ fn a_replica_moves_from_the_primary_with_most_replicas_to_an_orphaned_one() {
     })));
 }
 
-/// libfaketime (Debian `faketime`, installed by `scripts/deps.sh`).
-const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-
 #[test]
 fn a_primary_whose_wall_clock_steps_back_still_stops_taking_writes_when_cut_off() {
-    if !std::path::Path::new(LIBFAKETIME).exists() {
-        eprintln!(
-            "SKIPPED: {LIBFAKETIME} is missing (scripts/deps.sh installs the faketime package)"
-        );
-        return;
-    }
-    // The victim's wall clock follows this file (re-read on every call);
-    // its monotonic clock stays real.
-    let clock_dir = tempfile::tempdir().unwrap();
-    let clock = clock_dir.path().join("faketime.rc");
-    std::fs::write(&clock, "+0\n").unwrap();
-    let clock_path = clock.to_string_lossy().into_owned();
+    // The victim's wall clock follows `clock`; its monotonic clock stays real.
+    let clock = common::FakeClock::new();
+    let env = clock.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let nt = NODE_TIMEOUT.to_string();
     let args = ["--cluster-enabled", "yes", "--cluster-node-timeout", &nt];
-    let victim = TestNode::start_with_env(
-        &args,
-        &[
-            ("LD_PRELOAD", LIBFAKETIME),
-            ("FAKETIME_TIMESTAMP_FILE", &clock_path),
-            ("FAKETIME_NO_CACHE", "1"),
-            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
-        ],
-    );
+    let victim = TestNode::start_with_env(&args, &env);
     let others: Vec<TestNode> = (0..2)
         .map(|_| common::cluster_node_timeout(NODE_TIMEOUT, &[]))
         .collect();
@@ -795,9 +776,7 @@ fn a_primary_whose_wall_clock_steps_back_still_stops_taking_writes_when_cut_off(
     let cut = Instant::now();
     c.nodes[1].signal("STOP");
     c.nodes[2].signal("STOP");
-    let tmp = clock.with_extension("tmp");
-    std::fs::write(&tmp, "-3600\n").unwrap();
-    std::fs::rename(&tmp, &clock).unwrap();
+    clock.step_to(-3600);
     let real = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -818,13 +797,7 @@ fn a_primary_whose_wall_clock_steps_back_still_stops_taking_writes_when_cut_off(
     c.nodes[2].signal("CONT");
     let pid = c.nodes[0].pid();
     c.nodes[0].kill();
-    // A killed process leaves libfaketime's shared memory behind.
-    for f in [
-        format!("/dev/shm/faketime_shm_{pid}"),
-        format!("/dev/shm/sem.faketime_sem_{pid}"),
-    ] {
-        let _ = std::fs::remove_file(f);
-    }
+    common::FakeClock::forget(pid);
     assert!(
         refused,
         "a cut-off primary whose wall clock stepped back still takes writes \

@@ -6,7 +6,6 @@
 //! sequence number for FIFO.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// LRU clock ticks per second. Redis counts whole seconds, which cannot tell a
 /// hot key from one written in the same second; when memory turns over in under a
@@ -97,20 +96,20 @@ impl Policy {
 
 static FIFO_SEQ: AtomicU32 = AtomicU32::new(0);
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// The LRU and LFU clocks run on monotonic time: a step of the wall clock
+/// must not make recently used keys look idle for years (or the reverse).
+fn now_ms() -> u64 {
+    crate::clock::monotonic_ms()
 }
 
 /// The LRU clock (10 ms ticks, wrapping).
 pub fn lru_clock() -> u32 {
-    (unix_ms() / (1000 / LRU_TICKS_PER_SEC as u64)) as u32
+    (now_ms() / (1000 / LRU_TICKS_PER_SEC as u64)) as u32
 }
 
 /// Redis's 24-bit seconds LRU clock, for `INFO server` `lru_clock`.
 pub fn lru_clock_seconds() -> u32 {
-    ((unix_ms() / 1000) as u32) & ((1 << 24) - 1)
+    ((now_ms() / 1000) as u32) & ((1 << 24) - 1)
 }
 
 /// LRU ticks since `access`, with wrap-around.
@@ -129,7 +128,7 @@ pub fn access_idle_for(secs: u64) -> u32 {
 }
 
 fn lfu_minutes() -> u32 {
-    ((unix_ms() / 60_000) as u32) & 0xFFFF
+    ((now_ms() / 60_000) as u32) & 0xFFFF
 }
 
 /// The LFU counter after decay (what `OBJECT FREQ` shows), with 1-minute decay.

@@ -2,7 +2,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tikv_jemalloc_ctl::{epoch, epoch_mib, stats};
 
@@ -38,10 +37,14 @@ impl Default for MemoryGauge {
     }
 }
 
+/// Microseconds on a monotonic clock: a cached reading must expire even when
+/// the wall clock steps back.
 fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_micros() as u64
 }
 
 /// The two control names resolved once: a by-name lookup costs more than the read.

@@ -344,6 +344,65 @@ impl RawConn {
     }
 }
 
+/// libfaketime (Debian `faketime`, installed by `scripts/deps.sh`).
+pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// A wall clock a test steps: a node started with `env()` has libfaketime
+/// preloaded, reading its offset from a file on every call, while its
+/// monotonic clock stays real.
+pub struct FakeClock {
+    dir: tempfile::TempDir,
+}
+
+impl FakeClock {
+    /// A clock at the real time; fails unless libfaketime is installed.
+    pub fn new() -> FakeClock {
+        assert!(
+            std::path::Path::new(LIBFAKETIME).exists(),
+            "{LIBFAKETIME} is required (scripts/deps.sh installs the faketime package)"
+        );
+        let c = FakeClock {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        c.step_to(0);
+        c
+    }
+
+    fn file(&self) -> std::path::PathBuf {
+        self.dir.path().join("faketime.rc")
+    }
+
+    /// The environment that puts a process on this clock.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("LD_PRELOAD", LIBFAKETIME.to_string()),
+            (
+                "FAKETIME_TIMESTAMP_FILE",
+                self.file().to_string_lossy().into_owned(),
+            ),
+            ("FAKETIME_NO_CACHE", "1".to_string()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_string()),
+        ]
+    }
+
+    /// Sets the wall clock `offset_secs` from the real time (atomically).
+    pub fn step_to(&self, offset_secs: i64) {
+        let tmp = self.dir.path().join("faketime.tmp");
+        std::fs::write(&tmp, format!("{offset_secs:+}\n")).expect("write clock");
+        std::fs::rename(&tmp, self.file()).expect("move clock");
+    }
+
+    /// Removes the shared memory libfaketime leaves behind a killed `pid`.
+    pub fn forget(pid: u32) {
+        for f in [
+            format!("/dev/shm/faketime_shm_{pid}"),
+            format!("/dev/shm/sem.faketime_sem_{pid}"),
+        ] {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
 /// Polls `cond` every 20 ms until it holds or `timeout` passes.
 pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
