@@ -805,3 +805,46 @@ fn a_primary_whose_wall_clock_steps_back_still_stops_taking_writes_when_cut_off(
     );
     eprintln!("the cut-off primary refuses writes {after:?} after the cut");
 }
+
+#[test]
+fn a_manual_failover_waits_for_writes_already_running() {
+    let c = TestCluster::start_timeout(3, 1, NODE_TIMEOUT, &[]);
+    let primary = 1;
+    let replica = replica_of(&c, primary);
+    let slot = first_slot(&c.nodes[primary]);
+    let key = key_on(&c.nodes[primary], "slow", 0);
+    // A transaction admitted before the failover starts that writes only
+    // after sleeping 600 ms: well past any fixed settle time.
+    let (url, k) = (c.nodes[primary].url(), key.clone());
+    let tx = thread::spawn(move || {
+        let mut conn = redis::Client::open(url)
+            .and_then(|c| c.get_connection())
+            .expect("connect");
+        redis::pipe()
+            .atomic()
+            .cmd("DEBUG")
+            .arg("SLEEP")
+            .arg("0.6")
+            .ignore()
+            .cmd("SET")
+            .arg(&k)
+            .arg("v")
+            .ignore()
+            .query::<()>(&mut conn)
+    });
+    thread::sleep(Duration::from_millis(150));
+    let r: String = redis::cmd("CLUSTER")
+        .arg("FAILOVER")
+        .query(&mut c.nodes[replica].conn())
+        .expect("CLUSTER FAILOVER");
+    assert_eq!(r, "OK");
+    let took_over = wait_for(Duration::from_secs(10), || owns(&c.nodes[replica], slot));
+    let acked = tx.join().expect("transaction thread");
+    assert!(took_over, "the replica never took over");
+    assert!(acked.is_ok(), "the running transaction failed: {acked:?}");
+    let got: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query(&mut c.nodes[replica].conn())
+        .expect("GET");
+    assert_eq!(got.as_deref(), Some("v"), "an acknowledged write was lost");
+}

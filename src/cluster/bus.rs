@@ -145,7 +145,8 @@ fn apply(srv: &Arc<Server>, cluster: &Arc<Cluster>, mut out: Outbox) {
             srv.pause.update(|p| crate::server::Pause {
                 until_ms: until.max(p.until_ms),
                 writes_only: p.until_ms == 0 || p.writes_only,
-            })
+            });
+            settle_pause(srv, cluster);
         }
         None => {}
     }
@@ -159,6 +160,22 @@ fn apply(srv: &Arc<Server>, cluster: &Arc<Cluster>, mut out: Outbox) {
     // there are no subscribers to deliver to.
     out.publish.clear();
     cluster.send(out);
+}
+
+/// A manual failover's barrier: commands check the pause while holding the
+/// keyspace, so once an exclusive hold was had, every write admitted before
+/// the pause has finished and is in the stream; only then is the offset
+/// announced to the replica as final.
+fn settle_pause(srv: &Arc<Server>, cluster: &Arc<Cluster>) {
+    let (srv, cluster) = (srv.clone(), cluster.clone());
+    tokio::spawn(async move {
+        let s = srv.clone();
+        let settled = tokio::task::spawn_blocking(move || drop(s.keyspace.isolation.exclusive()));
+        if settled.await.is_ok() {
+            let offset = srv.repl.offset();
+            cluster.with(|t, out| t.on_mf_pause_settled(offset, monotonic_ms(), out));
+        }
+    });
 }
 
 /// Deletes the keys of a slot this node lost (its new owner has them).

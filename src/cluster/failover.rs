@@ -28,11 +28,6 @@ use super::topology::{NodeFlags, NodeId, Topology};
 pub const MF_PAUSED: u8 = 1;
 /// Auth-request flag: vote even though the primary is not FAIL (manual).
 pub const MF_FORCEACK: u8 = 2;
-/// How long a primary waits after pausing writes before it tells the replica
-/// its offset. Sessions check the pause before they run a command, on their
-/// own threads, so a write that passed the check just before the pause may
-/// still be running; the offset is read once those are done.
-const MF_PAUSE_SETTLE_MS: u64 = 50;
 /// How often "unable to failover" is logged again (ms).
 const CANT_FAILOVER_RELOG_MS: u64 = 10_000;
 /// How long a manual failover may take (ms).
@@ -59,11 +54,10 @@ pub struct Election {
     pub mf_end: u64,
     /// On a primary: the replica doing the manual failover.
     pub mf_replica: Option<NodeId>,
-    /// On a primary: writes paused long enough that none is still running,
-    /// so the offset in our headers is final (see [`MF_PAUSE_SETTLE_MS`]).
+    /// On a primary: writes are paused and none admitted before the pause
+    /// still runs (the server's barrier said so), so the offset in our
+    /// headers is final.
     pub mf_paused: bool,
-    /// On a primary: when writes were paused.
-    pub mf_paused_at: u64,
     /// On a replica: the primary's offset once it paused writes.
     pub mf_master_offset: Option<u64>,
     /// On a replica: caught up (or FORCE), the election may start.
@@ -394,7 +388,6 @@ impl Topology {
         self.election = Election {
             mf_end: now + MF_TIMEOUT_MS,
             mf_replica: Some(*sender),
-            mf_paused_at: now,
             ..Election::default()
         };
         out.pause_writes = Some(now + MF_TIMEOUT_MS * 2);
@@ -433,8 +426,7 @@ impl Topology {
         if self.me().is_master() {
             if let Some(r) = self.election.mf_replica {
                 // Each PING's header carries the offset, read at this step.
-                if now >= self.election.mf_paused_at + MF_PAUSE_SETTLE_MS {
-                    self.election.mf_paused = true;
+                if self.election.mf_paused {
                     self.send_ping(&r, now, out);
                 }
             }
@@ -445,6 +437,21 @@ impl Topology {
             e.mf_can_start = true;
             tracing::info!("All master replication stream processed, manual failover can start.");
         }
+    }
+
+    /// On a primary pausing for a manual failover: every write admitted
+    /// before the pause has finished and the stream ends at `offset`, so it
+    /// is announced to the replica as final (at once, and every tick after).
+    pub fn on_mf_pause_settled(&mut self, offset: u64, now: u64, out: &mut Outbox) {
+        let Some(r) = self.election.mf_replica else {
+            return;
+        };
+        if self.election.mf_end == 0 || !self.me().is_master() {
+            return;
+        }
+        self.repl_offset = self.repl_offset.max(offset);
+        self.election.mf_paused = true;
+        self.send_ping(&r, now, out);
     }
 
     /// Ends a manual failover; a primary resumes writes.
@@ -827,11 +834,11 @@ mod tests {
         c.on_mf_start(&id(b'r'), 10_000, &mut out);
         assert_eq!(out.pause_writes, Some(10_000 + MF_TIMEOUT_MS * 2));
         // Writes that passed the pause check may still be running: the
-        // offset is not announced as final yet.
-        c.manual_failover_tick(10_000 + MF_PAUSE_SETTLE_MS - 1, &mut out);
+        // offset is not announced as final until the server says they ended,
+        // however long that takes.
+        c.manual_failover_tick(14_000, &mut out);
         assert_eq!(c.header().mflags & MF_PAUSED, 0);
-        c.repl_offset = 150;
-        c.manual_failover_tick(10_000 + MF_PAUSE_SETTLE_MS, &mut out);
+        c.on_mf_pause_settled(150, 14_001, &mut out);
         let h = c.header();
         assert_ne!(h.mflags & MF_PAUSED, 0);
         assert_eq!(h.repl_offset, 150);

@@ -47,13 +47,15 @@ pub fn debug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
 }
 
-/// Blocks this connection's worker for the given seconds, as Redis blocks its
-/// whole event loop: the point is to produce a slow command.
+/// Sleeps for the given seconds in the command: a slow command, which holds
+/// what commands hold (the keyspace, shared) as Redis blocks its event loop.
+/// The worker hands its other tasks on first, so the bus and replication
+/// keep running as they would beside a slow command in Redis's threads.
 fn sleep(ctx: &mut Ctx<'_>, secs: &[u8]) -> CmdResult {
     // Redis reads the value with strtod and never complains.
     let secs = parse_f64(secs).unwrap_or(0.0);
     if secs > 0.0 && secs.is_finite() {
-        std::thread::sleep(Duration::from_secs_f64(secs.min(3600.0)));
+        crate::server::blocking(|| std::thread::sleep(Duration::from_secs_f64(secs.min(3600.0))));
     }
     ctx.out.ok();
     Ok(())
