@@ -1054,3 +1054,62 @@ fn a_backward_wall_clock_step_keeps_lfu_counts() {
         1000 - hot_left
     );
 }
+
+#[test]
+fn a_save_racing_a_replicas_snapshot_is_not_a_failed_save() {
+    // Save points every second, and MISCONF on a failed save (the default).
+    let n = TestNode::start(&["--save", "1 1"]);
+    let mut c = n.conn();
+    // 40 MB of snapshot: more than the sockets can take from a stopped reader.
+    fill_values(&mut c, "v", 200_000, 200);
+    let mut sync = std::process::Command::new("redis-cli")
+        .args(["-p", &n.port.to_string(), "--replica"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-cli --replica");
+    let attached = wait_for(Duration::from_secs(10), || {
+        info_field(&mut c, "replication", "connected_slaves") == "1"
+    });
+    // The stopped reader holds the keyspace's one snapshot open.
+    let stop = std::process::Command::new("kill")
+        .args(["-STOP", &sync.id().to_string()])
+        .status();
+    assert!(attached && stop.is_ok_and(|s| s.success()));
+    let bgsave = redis::cmd("BGSAVE").query::<String>(&mut c);
+    // Writes for three seconds, while save points come due every second.
+    let started = Instant::now();
+    let mut refused = None;
+    while started.elapsed() < Duration::from_secs(3) && refused.is_none() {
+        if let Err(e) = redis::cmd("SET").arg("k").arg("v").query::<()>(&mut c) {
+            refused = Some(e.to_string());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = info_field(&mut c, "persistence", "rdb_last_bgsave_status");
+    let _ = sync.kill();
+    let _ = sync.wait();
+    assert_eq!(
+        refused, None,
+        "writes refused while a replica's snapshot ran"
+    );
+    assert_eq!(
+        status, "ok",
+        "a save that found a snapshot running counted as failed"
+    );
+    match bgsave {
+        Ok(r) => panic!("BGSAVE answered {r}"),
+        Err(e) => assert!(
+            e.to_string()
+                .contains("Background save already in progress"),
+            "{e}"
+        ),
+    }
+    // Once the replica's snapshot ends, the save points save.
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            info_field(&mut c, "persistence", "rdb_changes_since_last_save") == "0"
+        }),
+        "no save after the replica's snapshot ended"
+    );
+}

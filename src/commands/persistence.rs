@@ -44,6 +44,11 @@ pub fn bgsave(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             "Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
         ));
     }
+    // What remains is a replica's full sync: an RDB snapshot, as Redis's is
+    // an RDB child.
+    if ctx.srv.keyspace.snapshot_running() {
+        return Err(CmdError::err("Background save already in progress"));
+    }
     let srv = ctx.srv.me().ok_or(CmdError::Other("ERR".into()))?;
     match save::bgsave(&srv) {
         Ok(()) => {

@@ -193,7 +193,7 @@ pub(crate) fn sync_dir(path: &Path) -> std::io::Result<()> {
 /// file, fsync, rename over `dbfilename`, fsync of the directory.
 pub fn save(srv: &Server) -> Result<Written, SaveError> {
     claim(srv)?;
-    save_claimed(srv)
+    save_claimed(srv, false)
 }
 
 /// Marks a save as running; `Err(Busy)` when one already is.
@@ -206,7 +206,10 @@ fn claim(srv: &Server) -> Result<(), SaveError> {
         .map_err(|_| SaveError::Busy)
 }
 
-fn save_claimed(srv: &Server) -> Result<Written, SaveError> {
+/// Saves (the claim is taken). Another snapshot that started in the meantime
+/// (a replica's full sync) is not a failed save: a background save is tried
+/// again by the save cron once it ended.
+fn save_claimed(srv: &Server, background: bool) -> Result<Written, SaveError> {
     let st = &srv.persistence.rdb;
     let started = Instant::now();
     st.started_ms.store(unix_ms(), Ordering::Relaxed);
@@ -239,6 +242,15 @@ fn save_claimed(srv: &Server) -> Result<Written, SaveError> {
                 started.elapsed()
             );
         }
+        Err(SaveError::Busy) => {
+            let _ = std::fs::remove_file(&tmp);
+            if background {
+                st.scheduled.store(true, Ordering::Relaxed);
+                tracing::info!(
+                    "A snapshot for a replica is running: the background save waits for it"
+                );
+            }
+        }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             st.last_bgsave_ok.store(false, Ordering::Relaxed);
@@ -254,7 +266,7 @@ fn save_claimed(srv: &Server) -> Result<Written, SaveError> {
 
 /// Starts a save in a background thread. `Err(Busy)` when one is running.
 pub fn bgsave(srv: &Arc<Server>) -> Result<(), SaveError> {
-    if srv.persistence.snapshot_busy() {
+    if srv.persistence.snapshot_busy() || srv.keyspace.snapshot_running() {
         return Err(SaveError::Busy);
     }
     // Claimed here, not in the thread, so INFO shows it running as soon as
@@ -264,7 +276,7 @@ pub fn bgsave(srv: &Arc<Server>) -> Result<(), SaveError> {
     let spawned = std::thread::Builder::new()
         .name("bgsave".into())
         .spawn(move || {
-            let _ = save_claimed(&srv2);
+            let _ = save_claimed(&srv2, true);
         });
     if let Err(e) = spawned {
         srv.persistence
@@ -283,7 +295,10 @@ pub fn cron(srv: &Arc<Server>, now_ms: u64) {
         crate::config::parse_save(&c.save).unwrap_or_default()
     };
     let st = &srv.persistence.rdb;
-    if st.in_progress.load(Ordering::Acquire) || srv.persistence.snapshot_busy() {
+    if st.in_progress.load(Ordering::Acquire)
+        || srv.persistence.snapshot_busy()
+        || srv.keyspace.snapshot_running()
+    {
         return;
     }
     if st.scheduled.swap(false, Ordering::Relaxed) {

@@ -323,6 +323,10 @@ pub struct Keyspace {
     pub(crate) snap_peak: AtomicU64,
     /// Commands hold it shared, EXEC and FLUSHALL alone (see `isolation`).
     pub isolation: super::isolation::Isolation,
+    /// Held (shared) while a database is first used; a snapshot holds it
+    /// alone at its point, so every database used before the point is one
+    /// whose slots it holds.
+    pub(crate) first_use: parking_lot::RwLock<()>,
 }
 
 impl Keyspace {
@@ -339,6 +343,7 @@ impl Keyspace {
             snap_bytes: AtomicU64::new(0),
             snap_peak: AtomicU64::new(0),
             isolation: Default::default(),
+            first_use: parking_lot::RwLock::new(()),
         }
     }
 
@@ -369,8 +374,16 @@ impl Keyspace {
 
     /// Locks one slot table.
     pub fn lock_slot(&self, db: usize, slot: u16, now: u64) -> SlotGuard<'_> {
+        let d = &self.dbs[db];
+        let slots = match d.slots.get() {
+            Some(s) => s,
+            None => {
+                let _first = self.first_use.read();
+                d.slots()
+            }
+        };
         SlotGuard {
-            table: self.dbs[db].slots()[slot as usize].lock(),
+            table: slots[slot as usize].lock(),
             ks: self,
             db,
             slot,

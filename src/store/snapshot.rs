@@ -48,6 +48,11 @@ pub trait SnapshotSink {
 }
 
 impl Keyspace {
+    /// True while a snapshot (a save, a rewrite, a replica's full sync) runs.
+    pub fn snapshot_running(&self) -> bool {
+        self.snapshot.lock().is_some()
+    }
+
     /// Bytes the running snapshot's kept originals hold (0 without one).
     pub fn copy_on_write_bytes(&self) -> u64 {
         self.snap_bytes.load(Ordering::Relaxed)
@@ -63,15 +68,15 @@ impl Keyspace {
         if cur.is_some() {
             return Err(Busy);
         }
-        let dbs: Vec<bool> = (0..self.db_count())
-            .map(|d| self.db(d).is_allocated())
-            .collect();
-        let state = Arc::new(SnapState { dbs: dbs.clone() });
         self.snap_bytes.store(0, Ordering::Relaxed);
         self.snap_peak.store(0, Ordering::Relaxed);
-        *cur = Some(state.clone());
-        drop(cur);
-        let r = {
+        let allocated = || -> Vec<bool> {
+            (0..self.db_count())
+                .map(|d| self.db(d).is_allocated())
+                .collect()
+        };
+        loop {
+            let dbs = allocated();
             // Locks in (db, slot) order, as multi-key commands take them.
             let mut held = Vec::with_capacity(SLOTS * dbs.iter().filter(|d| **d).count());
             for (d, _) in dbs.iter().enumerate().filter(|(_, a)| **a) {
@@ -79,12 +84,25 @@ impl Keyspace {
                     held.push(self.db(d).raw_lock(s));
                 }
             }
+            // No database can be first used now (a first use holds no slot
+            // lock, so this cannot wait on one of ours). One first used
+            // during the sweep may have been written already: sweep again.
+            let first_use = self.first_use.write();
+            if allocated() != dbs {
+                drop(first_use);
+                continue;
+            }
             for (d, _) in dbs.iter().enumerate().filter(|(_, a)| **a) {
                 self.db(d).mark_all_pending();
             }
-            at_point()
-        };
-        Ok((Snapshot { ks: self, state }, r))
+            let state = Arc::new(SnapState { dbs });
+            *cur = Some(state.clone());
+            let r = at_point();
+            drop(first_use);
+            drop(held);
+            drop(cur);
+            return Ok((Snapshot { ks: self, state }, r));
+        }
     }
 }
 
@@ -223,6 +241,40 @@ mod tests {
             .get(b"k0")
             .is_some_and(|e| e.value == Value::string(b"new")));
         assert!(ks.begin_snapshot(|| ()).is_ok());
+    }
+
+    #[test]
+    fn a_database_first_used_while_the_point_is_taken_is_not_missed() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        for _ in 0..40 {
+            let ks = Arc::new(Keyspace::new(16, Arc::new(NoSink)));
+            set(&ks, 0, b"k", b"0");
+            // Databases 1..16 are first used one after the other; `done`
+            // says how many writes finished.
+            let done = Arc::new(AtomicUsize::new(0));
+            let writer = {
+                let (ks, done) = (ks.clone(), done.clone());
+                std::thread::spawn(move || {
+                    for db in 1..16 {
+                        set(&ks, db, b"k", b"v");
+                        done.store(db, Ordering::Release);
+                    }
+                })
+            };
+            std::thread::sleep(std::time::Duration::from_micros(fastrand::u64(0..3000)));
+            let (snap, finished) = ks
+                .begin_snapshot(|| done.load(Ordering::Acquire))
+                .expect("snapshot");
+            let dbs: Vec<usize> = collect(&snap).iter().map(|r| r.0).collect();
+            drop(snap);
+            writer.join().expect("writer");
+            for db in 1..=finished {
+                assert!(
+                    dbs.contains(&db),
+                    "database {db} was written before the point but is not in the snapshot: {dbs:?}"
+                );
+            }
+        }
     }
 
     fn collect(snap: &Snapshot<'_>) -> Vec<(usize, Vec<u8>, Value)> {
