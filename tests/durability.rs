@@ -1113,3 +1113,35 @@ fn a_save_racing_a_replicas_snapshot_is_not_a_failed_save() {
         "no save after the replica's snapshot ended"
     );
 }
+
+#[test]
+fn active_expiry_holds_a_crowded_slot_only_briefly() {
+    let n = TestNode::start(&[]);
+    let mut c = n.conn();
+    // 500,000 keys with a TTL, all in one slot (one hash tag); none expires.
+    for chunk in 0..500 {
+        let mut p = redis::pipe();
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            p.cmd("SET")
+                .arg(format!("{{t}}:{i}"))
+                .arg("v")
+                .arg("PX")
+                .arg(3_600_000)
+                .ignore();
+        }
+        p.query::<()>(&mut c).expect("SET pipeline");
+    }
+    // Active expiry visits that slot ten times a second; a command on the
+    // slot waits for each visit.
+    let mut worst = Duration::ZERO;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        let t = Instant::now();
+        let _: Option<String> = redis::cmd("GET").arg("{t}:7").query(&mut c).expect("GET");
+        worst = worst.max(t.elapsed());
+    }
+    assert!(
+        worst < Duration::from_millis(15),
+        "a GET on the slot waited {worst:?} for active expiry"
+    );
+}

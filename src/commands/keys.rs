@@ -499,7 +499,7 @@ fn random_in_slot(ks: &Keyspace, db: usize, slot: u16, now: u64) -> Option<Box<[
     if g.is_empty() {
         return None;
     }
-    g.purge_expired();
+    g.purge_all_expired();
     let n = g.len();
     (n > 0)
         .then(|| g.nth(fastrand::usize(..n)).map(|(k, _)| Box::from(k)))
@@ -513,7 +513,7 @@ fn nth_key_walk(ks: &Keyspace, db: usize, mut r: usize, now: u64) -> Option<Box<
         if g.is_empty() {
             continue;
         }
-        g.purge_expired();
+        g.purge_all_expired();
         if r < g.len() {
             return g.nth(r).map(|(k, _)| Box::from(k));
         }

@@ -79,6 +79,8 @@ pub struct SlotTable {
     map: HashTable<Box<Record>>,
     /// How many entries have a TTL.
     volatile: usize,
+    /// Where active expiry resumes in this table (a position in its order).
+    expire_cursor: usize,
     /// While a running snapshot has yet to write this slot: the keys changed
     /// since its point, as they were then (`None`: absent then).
     pub(crate) originals: Option<Box<Originals>>,
@@ -747,23 +749,50 @@ impl<'a> SlotGuard<'a> {
         t.iter().skip(start).chain(t.iter().take(start))
     }
 
-    /// Removes every expired entry in this slot; returns (examined, expired).
-    pub fn purge_expired(&mut self) -> (usize, usize) {
+    /// Active expiry's step: looks at up to `limit` entries from where the
+    /// last step stopped (wrapping around) and removes the expired ones;
+    /// returns (volatile entries examined, expired). The work under the lock
+    /// is `limit` entries plus stepping past the ones before the cursor, which
+    /// reads no entry: a slot of millions of keys is never scanned whole.
+    pub fn purge_expired(&mut self, limit: usize) -> (usize, usize) {
         let now = self.now;
-        let t = &*self.table;
-        if t.volatile == 0 {
+        let t = &mut *self.table;
+        let len = t.map.len();
+        if t.volatile == 0 || len == 0 {
             return (0, 0);
         }
-        let examined = t.volatile;
-        let dead: Vec<Key> = t
-            .iter()
-            .filter(|(_, e)| e.is_expired(now))
-            .map(|(k, _)| Key::new(k))
-            .collect();
+        let start = t.expire_cursor % len;
+        let take = limit.min(len);
+        t.expire_cursor = start + take;
+        let mut examined = 0;
+        let mut dead: Vec<Key> = Vec::new();
+        for r in t.map.iter().skip(start).chain(t.map.iter()).take(take) {
+            if r.entry.is_volatile() {
+                examined += 1;
+                if r.entry.is_expired(now) {
+                    dead.push(Key::new(r.key.as_bytes()));
+                }
+            }
+        }
         for k in &dead {
             self.remove_for(k.as_bytes(), Removal::Expired);
         }
         (examined, dead.len())
+    }
+
+    /// Removes every expired entry of the slot (RANDOMKEY on a primary, which
+    /// must not draw one); returns how many.
+    pub fn purge_all_expired(&mut self) -> usize {
+        let len = self.table.map.len();
+        let mut removed = 0;
+        while self.table.volatile > 0 && removed < len {
+            let (examined, expired) = self.purge_expired(len);
+            removed += expired;
+            if expired == 0 || examined == 0 {
+                break;
+            }
+        }
+        removed
     }
 }
 
