@@ -52,16 +52,6 @@ pub struct FeedLimit {
     pub soft_ms: u64,
 }
 
-impl From<crate::config::OutputLimit> for FeedLimit {
-    fn from(l: crate::config::OutputLimit) -> Self {
-        FeedLimit {
-            hard: l.hard,
-            soft: l.soft,
-            soft_ms: l.soft_seconds.saturating_mul(1000),
-        }
-    }
-}
-
 /// Size of a feed's blocks.
 const BLOCK: usize = 64 * 1024;
 

@@ -50,6 +50,17 @@ impl RemovalSink for LogRemovals {
     }
 }
 
+/// The replicas' output limits (`client-output-buffer-limit replica`) as the
+/// replication log applies them.
+pub fn feed_limit(cfg: &Config) -> crate::repl::log::FeedLimit {
+    let l = cfg.client_output_buffer_limit.replica;
+    crate::repl::log::FeedLimit {
+        hard: l.hard,
+        soft: l.soft,
+        soft_ms: l.soft_seconds.saturating_mul(1000),
+    }
+}
+
 /// Settings read on hot paths, kept as atomics so no lock is taken per command.
 #[derive(Debug, Default)]
 pub struct HotConfig {
@@ -225,7 +236,7 @@ impl Server {
     /// Builds the shared state; `cluster` is Some in cluster mode (one database).
     pub fn with_cluster(cfg: Config, cluster: Option<Arc<Cluster>>) -> Arc<Server> {
         let repl = Arc::new(Log::new(cfg.repl_backlog_size.max(16 * 1024) as usize));
-        repl.set_feed_limit(cfg.client_output_buffer_limit.replica.into());
+        repl.set_feed_limit(feed_limit(&cfg));
         let dbs = if cluster.is_some() {
             1
         } else {

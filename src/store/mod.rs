@@ -9,6 +9,7 @@ pub mod isolation;
 pub mod key;
 pub mod keyspace;
 pub mod memory;
+mod slot_bits;
 pub mod snapshot;
 pub mod value;
 

@@ -127,8 +127,7 @@ fn switch_aof(srv: &Server, on: bool) -> CmdResult {
 /// Pushes a new configuration into the parts of the server that cache it.
 fn apply(srv: &Server, cfg: &crate::config::Config) {
     srv.hot.apply(cfg);
-    srv.repl
-        .set_feed_limit(cfg.client_output_buffer_limit.replica.into());
+    srv.repl.set_feed_limit(crate::server::feed_limit(cfg));
     if let Some(p) = Policy::parse(&cfg.maxmemory_policy) {
         srv.keyspace.set_policy(p);
     }
