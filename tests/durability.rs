@@ -1145,3 +1145,71 @@ fn active_expiry_holds_a_crowded_slot_only_briefly() {
         "a GET on the slot waited {worst:?} for active expiry"
     );
 }
+
+#[test]
+fn a_command_that_waited_judges_expiry_at_its_own_time() {
+    // WAIT, then a read in the same batch: the key expired during the wait.
+    // (Active expiry off: only the reads' own judgement removes keys.)
+    let n = TestNode::start(&[]);
+    let mut c = n.conn();
+    cmd(&mut c, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    cmd(&mut c, &["SET", "k", "v", "PX", "300"]);
+    let (_, got): (i64, Option<String>) = redis::pipe()
+        .cmd("WAIT")
+        .arg(1)
+        .arg(500)
+        .cmd("GET")
+        .arg("k")
+        .query(&mut c)
+        .expect("WAIT + GET");
+    assert_eq!(got, None, "GET after WAIT saw a key that had expired");
+
+    // CLIENT PAUSE ALL holds a read past the key's TTL.
+    cmd(&mut c, &["SET", "k", "v", "PX", "300"]);
+    let mut admin = n.conn();
+    cmd(&mut admin, &["CLIENT", "PAUSE", "500", "ALL"]);
+    let got: Option<String> = redis::cmd("GET").arg("k").query(&mut c).expect("GET");
+    assert_eq!(
+        got, None,
+        "GET after CLIENT PAUSE saw a key that had expired"
+    );
+
+    // In cluster mode, a read that waits for its slot's fence (held by a
+    // MIGRATE to a target that does not answer).
+    let node = TestNode::start(&["--cluster-enabled", "yes"]);
+    let mut c = node.conn();
+    cmd(&mut c, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    cmd(&mut c, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    assert!(wait_for(Duration::from_secs(10), || {
+        node.text(&["CLUSTER", "INFO"]).contains("cluster_state:ok")
+    }));
+    let target = TestNode::start(&[]);
+    target.signal("STOP");
+    cmd(&mut c, &["SET", "{s}short", "v", "PX", "300"]);
+    cmd(&mut c, &["SET", "{s}moving", "v"]);
+    let port = target.port.to_string();
+    let url = node.url();
+    let migrate = std::thread::spawn(move || {
+        let mut m = redis::Client::open(url)
+            .and_then(|c| c.get_connection())
+            .expect("connect");
+        redis::cmd("MIGRATE")
+            .arg("127.0.0.1")
+            .arg(&port)
+            .arg("{s}moving")
+            .arg(0)
+            .arg(800)
+            .query::<redis::Value>(&mut m)
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let got: Option<String> = redis::cmd("GET")
+        .arg("{s}short")
+        .query(&mut c)
+        .expect("GET");
+    let _ = migrate.join();
+    target.signal("CONT");
+    assert_eq!(
+        got, None,
+        "GET after waiting for the slot's fence saw a key that had expired"
+    );
+}

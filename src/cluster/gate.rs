@@ -88,6 +88,9 @@ pub struct Request<'k> {
 pub struct Fence<'a> {
     /// The fenced slot.
     pub slot: u16,
+    /// Another command held the fence and this one waited for it: the time
+    /// read before is stale.
+    pub waited: bool,
     _guard: Guard<'a>,
 }
 
@@ -102,6 +105,7 @@ impl<'a> Fence<'a> {
     pub(super) fn exclusive(slot: u16, g: RwLockWriteGuard<'a, ()>) -> Fence<'a> {
         Fence {
             slot,
+            waited: false,
             _guard: Guard::Exclusive(g),
         }
     }
@@ -136,12 +140,25 @@ impl Cluster {
             return Ok(None);
         };
         let lock = &self.fences[slot as usize];
-        let fence = Fence {
-            slot,
-            _guard: if req.exclusive {
-                Guard::Exclusive(lock.write())
-            } else {
-                Guard::Shared(lock.read())
+        let held = if req.exclusive {
+            lock.try_write().map(Guard::Exclusive)
+        } else {
+            lock.try_read().map(Guard::Shared)
+        };
+        let fence = match held {
+            Some(g) => Fence {
+                slot,
+                waited: false,
+                _guard: g,
+            },
+            None => Fence {
+                slot,
+                waited: true,
+                _guard: if req.exclusive {
+                    Guard::Exclusive(lock.write())
+                } else {
+                    Guard::Shared(lock.read())
+                },
             },
         };
         let r = self.route_bits(slot);

@@ -201,6 +201,7 @@ async fn sync_and_stream(
     let full = partial.is_none();
     let feed = match partial {
         Some(feed) => {
+            let feed = FeedGuard(&srv.repl, feed);
             srv.replicas.partial_ok.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
                 "Partial resynchronization request from {}:{} accepted, from offset {}.",
@@ -212,7 +213,7 @@ async fn sync_and_stream(
                 .write_all(format!("+CONTINUE {replid}\r\n").as_bytes())
                 .await?;
             // It has everything before its feed.
-            link.ack.store(feed.offset, Ordering::Relaxed);
+            link.ack.store(feed.1.offset, Ordering::Relaxed);
             feed
         }
         None => {
@@ -238,21 +239,29 @@ async fn sync_and_stream(
     if !hold_until_ack {
         link.set_state(LinkState::Online);
     }
-    let r = stream_feed(srv, stream, &mut inbuf, &feed, link, info, req.psync).await;
-    srv.repl.detach_feed(feed.id);
-    r
+    stream_feed(srv, stream, &mut inbuf, &feed.1, link, info, req.psync).await
+}
+
+/// A replica's feed, detached however its link ends (its bytes would
+/// otherwise pile up until the output limit).
+struct FeedGuard<'a>(&'a super::Log, FeedHandle);
+
+impl Drop for FeedGuard<'_> {
+    fn drop(&mut self) {
+        self.0.detach_feed(self.1.id);
+    }
 }
 
 /// Sends a point-in-time snapshot, made while it is sent: `+FULLRESYNC`
 /// with the point's offset, then the RDB. Returns the feed that starts at
 /// the point and the snapshot's size.
-async fn full_sync(
-    srv: &Arc<Server>,
+async fn full_sync<'a>(
+    srv: &'a Arc<Server>,
     stream: &mut TcpStream,
     req: &SyncRequest,
     link: &ReplicaLink,
     replid: &str,
-) -> std::io::Result<(FeedHandle, u64)> {
+) -> std::io::Result<(FeedGuard<'a>, u64)> {
     let (at_point, point) = oneshot::channel::<FeedHandle>();
     let (tx, mut chunks) = mpsc::channel::<Vec<u8>>(SNAPSHOT_QUEUE);
     let tmp = (!req.eof).then(|| format!("temp-sync-{}-{}.rdb", std::process::id(), link.id));
@@ -267,22 +276,20 @@ async fn full_sync(
             _ => std::io::Error::other("no feed at the snapshot point"),
         });
     };
+    let feed = FeedGuard(&srv.repl, feed);
     link.set_state(LinkState::SendBulk);
-    if req.psync {
-        let line = format!("+FULLRESYNC {replid} {}\r\n", feed.offset);
-        stream.write_all(line.as_bytes()).await?;
+    let r = async {
+        if req.psync {
+            let line = format!("+FULLRESYNC {replid} {}\r\n", feed.1.offset);
+            stream.write_all(line.as_bytes()).await?;
+        }
+        send_snapshot(srv, stream, &feed.1, &mut chunks, maker, tmp.as_deref()).await
     }
-    let r = send_snapshot(srv, stream, &feed, &mut chunks, maker, tmp.as_deref()).await;
+    .await;
     if let Some(t) = &tmp {
         let _ = std::fs::remove_file(t);
     }
-    match r {
-        Ok(sent) => Ok((feed, sent)),
-        Err(e) => {
-            srv.repl.detach_feed(feed.id);
-            Err(e)
-        }
-    }
+    Ok((feed, r?))
 }
 
 /// The socket side of `full_sync`: with an end mark, chunks as they come;

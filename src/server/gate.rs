@@ -97,9 +97,15 @@ fn admit(
     out: &mut Reply,
     argv: &Argv<'_>,
     r: Resolved,
-    now_ms: u64,
+    mut now_ms: u64,
 ) {
     let fence = match route(srv, client, argv, r, now_ms) {
+        // A wait for the fence (a MIGRATE, an EXEC of the slot) makes the
+        // batch's time stale for this command's keys.
+        Ok(f) if f.as_ref().is_some_and(|f| f.waited) => {
+            now_ms = crate::clock::unix_ms();
+            f
+        }
         Ok(f) => f,
         Err(e) => {
             if r.spec.keys.is_transaction() {
