@@ -313,7 +313,15 @@ pub(crate) mod testkit {
             let (src, ranges) = argv_of(words);
             let argv = super::Argv::new(&src, &ranges);
             let now = crate::server::client::unix_ms();
-            gate::dispatch(&self.srv, &mut self.client, &mut self.out, &argv, now);
+            let mut hold = gate::BatchHold::new(&self.srv.keyspace.isolation);
+            gate::dispatch(
+                &self.srv,
+                &mut self.client,
+                &mut self.out,
+                &argv,
+                now,
+                &mut hold,
+            );
             let r = String::from_utf8_lossy(&self.out.buf).into_owned();
             self.out.buf.clear();
             r

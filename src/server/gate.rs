@@ -18,6 +18,7 @@ use crate::commands::transactions;
 use crate::commands::{Argv, CmdError, CommandSpec, Ctx, Flags, KeySpec};
 use crate::resp::reply::Reply;
 use crate::store::eviction;
+use crate::store::isolation::{Hold, Isolation};
 
 /// What `dispatch` did with a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,37 @@ pub enum Outcome {
     Paused(Duration),
 }
 
+/// The keyspace hold of a batch of commands: taken shared by its first
+/// command and kept for the next ones; a command that runs alone swaps it for
+/// an exclusive one. Dropped before its session waits for anything.
+pub struct BatchHold<'a> {
+    isolation: &'a Isolation,
+    held: Option<Hold<'a>>,
+}
+
+impl<'a> BatchHold<'a> {
+    /// Nothing held yet.
+    pub fn new(isolation: &'a Isolation) -> Self {
+        BatchHold {
+            isolation,
+            held: None,
+        }
+    }
+
+    fn shared(&mut self) {
+        if self.held.is_none() {
+            self.held = Some(self.isolation.shared());
+        }
+    }
+
+    /// The keyspace alone, for one command (the share is given up first: a
+    /// thread never waits for a write lock while holding a read one).
+    fn alone(&mut self) -> Hold<'a> {
+        self.held = None;
+        self.isolation.exclusive()
+    }
+}
+
 /// Runs one command from a connection, writing its reply to `out`. `now_ms` is
 /// the batch's clock reading (one per read, not one per pipelined command).
 pub fn dispatch(
@@ -37,6 +69,7 @@ pub fn dispatch(
     out: &mut Reply,
     argv: &Argv<'_>,
     now_ms: u64,
+    hold: &mut BatchHold<'_>,
 ) -> Outcome {
     let mark = out.buf.len();
     match resolve(srv, argv)
@@ -45,7 +78,12 @@ pub fn dispatch(
         .and_then(|r| check_multi(client, r))
     {
         Ok(r) => {
-            let _hold = srv.keyspace.isolation.hold(runs_alone(client, r));
+            let _alone = if runs_alone(client, r) {
+                Some(hold.alone())
+            } else {
+                hold.shared();
+                None
+            };
             if let Some(wait) = paused(srv, client, r) {
                 return Outcome::Paused(wait);
             }

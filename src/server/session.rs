@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
 use super::client::{unix_ms, Client, ClientInfo};
-use super::gate::{self, Outcome};
+use super::gate::{self, BatchHold, Outcome};
 use super::Server;
 use crate::commands::Argv;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
@@ -84,70 +84,52 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         let mut batch_now = unix_ms();
         let mut fatal = false;
         loop {
-            parser.set_pre_auth(!client.authenticated);
-            match parser.parse(&inbuf, &limits) {
-                Ok(Parsed::Command { consumed }) => {
-                    let outcome = {
-                        let src = parser.inline_buffer().unwrap_or(&inbuf[..]);
-                        let argv = Argv::new(src, parser.args());
-                        gate::dispatch(&srv, &mut client, &mut out, &argv, batch_now)
-                    };
-                    if let Outcome::Paused(wait) = outcome {
-                        // Keep the command buffered; flush what we have and wait.
-                        if flush(&mut stream, &mut out, &srv, &mut client)
-                            .await
-                            .is_err()
-                        {
-                            fatal = true;
-                            break;
-                        }
-                        tokio::select! {
-                            _ = tokio::time::sleep(wait) => {}
-                            _ = srv.unpause.notified() => {}
-                            _ = srv.shutdown.wait() => { fatal = true; break; }
-                        }
-                        batch_now = unix_ms();
-                        // The frame is still at the front of the buffer: parse it again.
-                        continue;
-                    }
-                    inbuf.advance(consumed);
-                    if let Some((wanted, timeout)) = client.wait.take() {
-                        let acked = tokio::select! {
-                            n = crate::repl::primary::wait(&srv, client.write_offset, wanted, timeout) => n,
-                            _ = info.kill_notify.notified() => { fatal = true; break; }
-                            _ = srv.shutdown.wait() => { fatal = true; break; }
-                        };
-                        out.int(acked as i64);
-                        batch_now = unix_ms();
-                    }
-                    if client.takeover.is_some() {
-                        // What follows PSYNC belongs to the replica link.
+            let stop = run_batch(
+                &srv,
+                &mut client,
+                &mut out,
+                &mut parser,
+                &mut inbuf,
+                &limits,
+                batch_now,
+            );
+            match stop {
+                Stop::Drained | Stop::Takeover | Stop::Close => break,
+                Stop::Paused(wait) => {
+                    // The command stays buffered; flush what we have and wait.
+                    if flush(&mut stream, &mut out, &srv, &mut client)
+                        .await
+                        .is_err()
+                    {
+                        fatal = true;
                         break;
                     }
-                    if client.close_after_reply {
-                        break;
-                    }
-                    if out.buf.len() >= FLUSH_AT {
-                        if flush(&mut stream, &mut out, &srv, &mut client)
-                            .await
-                            .is_err()
-                        {
-                            fatal = true;
-                            break;
-                        }
-                        batch_now = unix_ms();
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = srv.unpause.notified() => {}
+                        _ = srv.shutdown.wait() => { fatal = true; break; }
                     }
                 }
-                Ok(Parsed::Empty { consumed }) => inbuf.advance(consumed),
-                Ok(Parsed::Incomplete) => break,
-                Err(e) => {
-                    let line = e.to_string();
-                    srv.stats.count_error(&line);
-                    out.error(&format!("ERR {line}"));
-                    client.close_after_reply = true;
-                    break;
+                Stop::Wait(wanted, timeout) => {
+                    let acked = tokio::select! {
+                        n = crate::repl::primary::wait(&srv, client.write_offset, wanted, timeout) => n,
+                        _ = info.kill_notify.notified() => { fatal = true; break; }
+                        _ = srv.shutdown.wait() => { fatal = true; break; }
+                    };
+                    out.int(acked as i64);
+                }
+                Stop::Flush => {
+                    if flush(&mut stream, &mut out, &srv, &mut client)
+                        .await
+                        .is_err()
+                    {
+                        fatal = true;
+                        break;
+                    }
                 }
             }
+            // After waiting, the batch's commands judge time afresh.
+            batch_now = unix_ms();
         }
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
         info.last_ms.store(batch_now, Ordering::Relaxed);
@@ -178,6 +160,76 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         return;
     }
     let _ = stream.shutdown().await;
+}
+
+/// Why `run_batch` stopped.
+enum Stop {
+    /// No complete command is left in the buffer.
+    Drained,
+    /// CLIENT PAUSE holds the command at the front of the buffer this long.
+    Paused(Duration),
+    /// WAIT ran: (replicas wanted, timeout ms) to wait for, then its reply.
+    Wait(usize, u64),
+    /// Enough replies are pending to send them before going on.
+    Flush,
+    /// PSYNC/SYNC ran: the connection becomes a replica link.
+    Takeover,
+    /// The connection closes once the replies are sent.
+    Close,
+}
+
+/// Runs the complete commands in the buffer until one needs the session to
+/// wait for something. One keyspace hold (shared, see `store::isolation`)
+/// covers the batch, so its commands pay for it once; it ends before the
+/// session waits, and EXEC/FLUSHALL swap it for an exclusive one.
+fn run_batch(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Reply,
+    parser: &mut RequestParser,
+    inbuf: &mut BytesMut,
+    limits: &Limits,
+    now_ms: u64,
+) -> Stop {
+    let mut hold = BatchHold::new(&srv.keyspace.isolation);
+    loop {
+        parser.set_pre_auth(!client.authenticated);
+        match parser.parse(inbuf, limits) {
+            Ok(Parsed::Command { consumed }) => {
+                let outcome = {
+                    let src = parser.inline_buffer().unwrap_or(&inbuf[..]);
+                    let argv = Argv::new(src, parser.args());
+                    gate::dispatch(srv, client, out, &argv, now_ms, &mut hold)
+                };
+                if let Outcome::Paused(wait) = outcome {
+                    return Stop::Paused(wait);
+                }
+                inbuf.advance(consumed);
+                if let Some((wanted, timeout)) = client.wait.take() {
+                    return Stop::Wait(wanted, timeout);
+                }
+                if client.takeover.is_some() {
+                    // What follows PSYNC belongs to the replica link.
+                    return Stop::Takeover;
+                }
+                if client.close_after_reply {
+                    return Stop::Close;
+                }
+                if out.buf.len() >= FLUSH_AT {
+                    return Stop::Flush;
+                }
+            }
+            Ok(Parsed::Empty { consumed }) => inbuf.advance(consumed),
+            Ok(Parsed::Incomplete) => return Stop::Drained,
+            Err(e) => {
+                let line = e.to_string();
+                srv.stats.count_error(&line);
+                out.error(&format!("ERR {line}"));
+                client.close_after_reply = true;
+                return Stop::Close;
+            }
+        }
+    }
 }
 
 /// Reads what the socket has. A read that returns less than the free buffer space

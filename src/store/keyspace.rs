@@ -286,10 +286,7 @@ impl Keyspace {
         let d = &self.dbs[db];
         let slots = match d.slots.get() {
             Some(s) => s,
-            None => {
-                let _first = self.first_use.read();
-                d.slots()
-            }
+            None => self.first_use_of(d),
         };
         SlotGuard {
             table: slots[slot as usize].lock(),
@@ -298,6 +295,15 @@ impl Keyspace {
             slot,
             now,
         }
+    }
+
+    /// Allocates a database's slot tables on its first use, never while a
+    /// snapshot takes its point (see `first_use`).
+    #[cold]
+    #[inline(never)]
+    fn first_use_of<'a>(&self, d: &'a Db) -> &'a [Mutex<SlotTable>] {
+        let _first = self.first_use.read();
+        d.slots()
     }
 
     /// Locks every slot holding one of `keys` (each `(db, key)`), in ascending
