@@ -2,7 +2,9 @@
 """Soak: replication buffers stay bounded and never cost data.
 
 A primary with maxmemory and two replicas takes a steady write load (a fixed
-key space that fits well inside maxmemory). One replica is SIGSTOPped for
+key space that fits inside maxmemory: by default about 68 MB of data under an
+80 MB limit, so a replica buffer counted against the limit would force
+eviction). One replica is SIGSTOPped for
 --stop-secs: its share of the stream grows until its output buffer limit
 drops it; when it resumes it comes back with a full sync, still under load.
 The run fails unless:
@@ -13,7 +15,7 @@ The run fails unless:
   - after the load stops, both replicas reach the primary's offset and their
     DEBUG DIGEST equals the primary's.
 
-    scripts/soak-replica-buffers.py [--stop-secs 30] [--maxmemory-mb 160]
+    scripts/soak-replica-buffers.py [--stop-secs 30] [--maxmemory-mb 80]
         [--replica-limit-mb 64] [--keys 200000] [--value-size 256] [--clients 10]
 
 Servers bind 127.0.0.1 on free ports in a temporary directory; everything is
@@ -83,7 +85,7 @@ class Node:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stop-secs", type=float, default=30)
-    ap.add_argument("--maxmemory-mb", type=int, default=160)
+    ap.add_argument("--maxmemory-mb", type=int, default=80)
     ap.add_argument("--replica-limit-mb", type=int, default=64)
     ap.add_argument("--keys", type=int, default=200_000)
     ap.add_argument("--value-size", type=int, default=256)
