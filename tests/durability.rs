@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::disk::{digest, rewrite_and_wait};
@@ -333,13 +335,26 @@ fn a_replica_leaves_eviction_to_its_primary() {
     assert_ne!(evicted(&mut rc), "0");
 }
 
-/// Writers that SET random keys of their own until `stop`; returns their threads.
-fn setters(
-    url: &str,
-    n: usize,
-    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> Vec<std::thread::JoinHandle<u64>> {
-    (0..n)
+/// Client threads writing until `finish`, which returns what each reports.
+struct Load<T> {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<T>>,
+}
+
+impl<T> Load<T> {
+    fn finish(self) -> Vec<T> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads
+            .into_iter()
+            .map(|t| t.join().expect("writer"))
+            .collect()
+    }
+}
+
+/// `n` writers that SET random keys of their own; each reports how many.
+fn setters(url: &str, n: usize) -> Load<u64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads = (0..n)
         .map(|w| {
             let (url, stop) = (url.to_string(), stop.clone());
             std::thread::spawn(move || {
@@ -347,7 +362,7 @@ fn setters(
                     .and_then(|c| c.get_connection())
                     .expect("connect");
                 let mut done = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                while !stop.load(Ordering::Relaxed) {
                     let k = format!("w:{w}:{}", fastrand::u32(..100_000));
                     let _: () = redis::cmd("SET")
                         .arg(k)
@@ -359,7 +374,8 @@ fn setters(
                 done
             })
         })
-        .collect()
+        .collect();
+    Load { stop, threads }
 }
 
 #[test]
@@ -367,8 +383,7 @@ fn flushall_and_concurrent_writes_reach_the_replica_in_their_order() {
     let primary = TestNode::start(&[]);
     let replica = replica_of(primary.port);
     let (mut pc, mut rc) = (primary.conn(), replica.conn());
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let threads = setters(&primary.url(), 4, &stop);
+    let load = setters(&primary.url(), 4);
     for round in 0..5 {
         // A full keyspace makes the flush walk long enough for writes to
         // land in slots it already emptied.
@@ -380,8 +395,7 @@ fn flushall_and_concurrent_writes_reach_the_replica_in_their_order() {
         };
         cmd(&mut pc, &[what]);
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let writes: u64 = threads.into_iter().map(|t| t.join().expect("writer")).sum();
+    let writes: u64 = load.finish().into_iter().sum();
     assert!(writes > 1000, "the writers ran alongside: {writes}");
     assert_converges(&mut pc, &mut rc, "the replica");
 }
@@ -389,7 +403,7 @@ fn flushall_and_concurrent_writes_reach_the_replica_in_their_order() {
 #[test]
 fn exec_runs_isolated_from_other_clients() {
     let n = TestNode::start(&[]);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let reader = {
         let (url, stop) = (n.url(), stop.clone());
         std::thread::spawn(move || {
@@ -398,7 +412,7 @@ fn exec_runs_isolated_from_other_clients() {
                 .expect("connect");
             let mut torn = Vec::new();
             let mut reads = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 let v: Option<i64> = redis::cmd("GET").arg("x").query(&mut c).expect("GET");
                 reads += 1;
                 if let Some(v) = v.filter(|v| v % 200 != 0) {
@@ -417,7 +431,7 @@ fn exec_runs_isolated_from_other_clients() {
         }
         let () = p.query(&mut c).expect("EXEC");
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     let (reads, torn) = reader.join().expect("reader");
     assert!(reads > 100, "the reader ran alongside: {reads}");
     assert!(
@@ -455,8 +469,7 @@ fn aof_commands(bytes: &[u8]) -> Vec<Vec<String>> {
 fn a_transactions_writes_are_one_block_in_the_stream() {
     // appendfsync no: the writers are not slowed down by fsyncs.
     let n = TestNode::start(&["--appendonly", "yes", "--appendfsync", "no"]);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let threads = setters(&n.url(), 3, &stop);
+    let load = setters(&n.url(), 3);
     let mut c = n.conn();
     for i in 0..100 {
         let mut p = redis::pipe();
@@ -466,10 +479,7 @@ fn a_transactions_writes_are_one_block_in_the_stream() {
         }
         let () = p.query(&mut c).expect("EXEC");
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for t in threads {
-        t.join().expect("writer");
-    }
+    load.finish();
     let aof = std::fs::read(n.dir.path().join("appendonly.aof")).expect("AOF");
     let (mut inside, mut blocks, mut intruders) = (false, 0, Vec::new());
     for argv in aof_commands(&aof) {
@@ -574,14 +584,11 @@ fn cluster_setslot_inside_transactions_cannot_deadlock() {
     }
 }
 
-/// Writers that INCR their own counter until `stop` (or an error: the kill);
-/// each returns the last value it saw acknowledged.
-fn counters(
-    url: &str,
-    n: usize,
-    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> Vec<std::thread::JoinHandle<i64>> {
-    (0..n)
+/// `n` writers that INCR their own counter until finished (or an error: the
+/// kill); each reports the last value it saw acknowledged.
+fn counters(url: &str, n: usize) -> Load<i64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads = (0..n)
         .map(|w| {
             let (url, stop) = (url.to_string(), stop.clone());
             std::thread::spawn(move || {
@@ -589,7 +596,7 @@ fn counters(
                     return 0;
                 };
                 let mut acked = 0;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                while !stop.load(Ordering::Relaxed) {
                     match redis::cmd("INCR")
                         .arg(format!("ctr:{w}"))
                         .query::<i64>(&mut c)
@@ -601,7 +608,8 @@ fn counters(
                 acked
             })
         })
-        .collect()
+        .collect();
+    Load { stop, threads }
 }
 
 /// Every counter holds at least what its writer saw acknowledged.
@@ -624,8 +632,7 @@ fn a_failed_aof_rewrite_keeps_every_acknowledged_write() {
     let mut c = n.conn();
     // Snapshots of this take long enough for a rewrite to find one running.
     populate(&mut c, 200_000);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writers = counters(&n.url(), 4, &stop);
+    let writers = counters(&n.url(), 4);
     let mut failed = 0;
     for _ in 0..10 {
         // A full sync (redis-cli's replica mode) holds the keyspace's one
@@ -657,11 +664,7 @@ fn a_failed_aof_rewrite_keeps_every_acknowledged_write() {
     );
     std::thread::sleep(Duration::from_millis(200));
     n.restart();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let acked: Vec<i64> = writers
-        .into_iter()
-        .map(|t| t.join().expect("writer"))
-        .collect();
+    let acked = writers.finish();
     assert_no_counter_lost(&mut n.conn(), &acked);
 }
 
@@ -718,14 +721,14 @@ fn an_aof_rewrite_finishing_slowly_does_not_stall_commands() {
     let n = TestNode::start(&["--appendonly", "yes", "--appendfsync", "everysec"]);
     let mut c = n.conn();
     populate(&mut c, 20_000);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (url, stop) = (n.url(), stop.clone());
         std::thread::spawn(move || {
             let mut c = redis::Client::open(url)
                 .and_then(|c| c.get_connection())
                 .expect("connect");
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 let _: () = redis::cmd("SET")
                     .arg("hot")
                     .arg("v")
@@ -774,7 +777,7 @@ fn an_aof_rewrite_finishing_slowly_does_not_stall_commands() {
         "the rename was not delayed"
     );
     drop(tracer);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     writer.join().expect("writer");
     assert_eq!(
         info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
@@ -799,14 +802,9 @@ fn an_error_after_the_rewrites_rename_keeps_writing_the_new_file() {
     );
     rewrite_and_wait(&mut c);
     drop(tracer);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writers = counters(&n.url(), 2, &stop);
+    let writers = counters(&n.url(), 2);
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let acked: Vec<i64> = writers
-        .into_iter()
-        .map(|t| t.join().expect("writer"))
-        .collect();
+    let acked = writers.finish();
     assert!(acked.iter().all(|&a| a > 0));
     n.restart();
     let mut c = n.conn();
@@ -822,8 +820,7 @@ fn a_rewrite_whose_rename_fails_leaves_the_old_file_complete() {
     let mut n = TestNode::start(&["--appendonly", "yes", "--appendfsync", "always"]);
     let mut c = n.conn();
     populate(&mut c, 20_000);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writers = counters(&n.url(), 4, &stop);
+    let writers = counters(&n.url(), 4);
     let tracer = Strace::attach(
         n.pid(),
         &[
@@ -841,11 +838,7 @@ fn a_rewrite_whose_rename_fails_leaves_the_old_file_complete() {
     );
     std::thread::sleep(Duration::from_millis(300));
     n.restart();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let acked: Vec<i64> = writers
-        .into_iter()
-        .map(|t| t.join().expect("writer"))
-        .collect();
+    let acked = writers.finish();
     let mut c = n.conn();
     assert_no_counter_lost(&mut c, &acked);
     assert_eq!(
