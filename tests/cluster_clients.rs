@@ -18,7 +18,7 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/cluster_chec
 /// The hash slot of a key, honouring `{hash tags}` (the server's own function,
 /// checked against the contract's vectors in its unit tests).
 fn key_slot(key: &str) -> u16 {
-    ringcache::cluster::slot::key_slot(key.as_bytes())
+    ringcache::slot::key_slot(key.as_bytes())
 }
 
 // ---- cluster views and hand-made slot moves ----

@@ -262,7 +262,7 @@ fn wait_roles(nodes: &[&TestNode], masters: usize, slaves: usize) {
 /// The Redis Cluster hash slot of a key (the server's own function, checked
 /// against the contract's vectors in its unit tests).
 fn key_slot(key: &str) -> u16 {
-    ringcache::cluster::slot::key_slot(key.as_bytes())
+    ringcache::slot::key_slot(key.as_bytes())
 }
 
 /// `n` distinct keys with distinct values.

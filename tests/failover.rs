@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{cmd, signature, wait_for, TestCluster, TestNode};
-use ringcache::cluster::slot::key_slot;
+use ringcache::slot::key_slot;
 
 const NODE_TIMEOUT: u64 = 1000;
 

@@ -200,7 +200,8 @@ fn drop_slot_keys(srv: &Server, cluster: &Cluster, slot: u16) {
 
 async fn outbound(srv: Arc<Server>, cluster: Arc<Cluster>, c: Connect) {
     let timeout = Duration::from_millis(cluster.view().settings.node_timeout.max(1000));
-    let connect = crate::server::listener::connect_from(&srv, &c.addr);
+    let bind = srv.config.read().bind.clone();
+    let connect = crate::net::connect_from(&bind, &c.addr);
     let stream = match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(s)) => s,
         _ => {

@@ -113,7 +113,7 @@ impl Topology {
         if age > nt {
             age -= nt;
         }
-        factor != 0 && age > crate::repl::primary::PING_PERIOD_MS + nt.saturating_mul(factor)
+        factor != 0 && age > crate::repl::log::PING_PERIOD_MS + nt.saturating_mul(factor)
     }
 
     /// Keeps this node's NOFAILOVER flag, which is gossiped and shown in
@@ -626,10 +626,10 @@ impl Topology {
 
 #[cfg(test)]
 mod tests {
-    use super::super::slot::SlotSet;
     use super::super::topology::tests::{id, master, topo};
     use super::super::topology::Node;
     use super::*;
+    use crate::slot::SlotSet;
 
     /// a, b, c primaries with slots 0..3; r replicates c; seen from `me`.
     fn cluster(me: u8) -> Topology {
@@ -759,7 +759,7 @@ mod tests {
         let nt = t.settings.node_timeout;
         // Allowed: the node timeout detection took, the ping period, and
         // node-timeout * factor (10).
-        let limit = nt + crate::repl::primary::PING_PERIOD_MS + nt * 10;
+        let limit = nt + crate::repl::log::PING_PERIOD_MS + nt * 10;
         t.repl_data_age = limit;
         assert!(elects(&mut t));
         t.repl_data_age = limit + 1;

@@ -22,8 +22,8 @@ use parking_lot::{RwLockReadGuard, RwLockWriteGuard};
 use thiserror::Error;
 
 use super::route;
-use super::slot::key_slot;
 use super::Cluster;
+use crate::slot::key_slot;
 use crate::store::Keyspace;
 
 /// Why this node does not run a command, with Redis's exact error line.

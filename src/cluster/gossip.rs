@@ -799,9 +799,9 @@ fn gossip_entry(n: &Node) -> Gossip {
 mod tests {
     use std::collections::HashMap;
 
-    use super::super::slot::SLOTS;
     use super::super::topology::{Settings, Topology};
     use super::*;
+    use crate::slot::SLOTS;
 
     /// Several topologies wired together in memory: links are delivered by
     /// id, so gossip convergence is tested without sockets.

@@ -7,8 +7,8 @@
 
 use thiserror::Error;
 
-use super::slot::{SlotSet, SLOT_BYTES};
 use super::topology::{NodeFlags, NodeId};
+use crate::slot::{SlotSet, SLOT_BYTES};
 
 /// Frame magic.
 pub const MAGIC: &[u8; 4] = b"RCbu";

@@ -25,7 +25,6 @@ pub mod gossip;
 pub mod message;
 pub mod migrate;
 pub mod nodes_conf;
-pub mod slot;
 pub mod topology;
 
 use std::collections::HashMap;
@@ -38,8 +37,8 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::clock::monotonic_ms;
+use crate::slot::{self, SLOTS};
 use gossip::Outbox;
-use slot::SLOTS;
 use topology::{NodeId, Settings, Topology};
 
 /// Cluster mode could not start.

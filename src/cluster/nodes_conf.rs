@@ -228,7 +228,7 @@ pub fn parse(
 fn parse_slot(s: &str) -> Option<u16> {
     s.parse::<u16>()
         .ok()
-        .filter(|&v| (v as usize) < super::slot::SLOTS)
+        .filter(|&v| (v as usize) < crate::slot::SLOTS)
 }
 
 /// `ip:port@busport[,hostname][,key=value…]`.

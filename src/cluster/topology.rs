@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-use super::slot::{SlotSet, SLOTS};
+use crate::slot::{SlotSet, SLOTS};
 
 /// A node id: 40 characters of `[0-9a-z]` (Redis generates lowercase hex).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -821,7 +821,7 @@ impl Topology {
         );
         for (a, b) in n.slots.ranges() {
             s.push(' ');
-            super::slot::push_range(&mut s, a, b);
+            crate::slot::push_range(&mut s, a, b);
         }
         if n.id == self.myself {
             for (slot, to) in &self.migrating {

@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use super::server::{help, sub, ADMIN, HELPF};
 use super::spec::{CommandSpec, Flags};
 use super::{is, parse_int_strict, Argv, CmdError, CmdResult, Ctx};
-use crate::server::client::{unix_ms, ClientInfo, ReplyMode};
+use crate::clock::unix_ms;
+use crate::server::client::{ClientInfo, ReplyMode};
 use crate::server::Pause;
 
 const CONN: Flags = Flags(Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0);

@@ -9,10 +9,10 @@ use super::spec::{CommandSpec, Flags};
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::clock::monotonic_ms;
 use crate::cluster::migrate::{Batch, MigrateError};
-use crate::cluster::slot::{key_slot, SLOTS};
 use crate::cluster::topology::{Node, NodeFlags, NodeId, Topology, FORGET_TTL_MS};
 use crate::cluster::Cluster;
 use crate::persist;
+use crate::slot::{key_slot, SLOTS};
 
 const ADMIN: Flags = Flags(Flags::ADMIN.0 | Flags::STALE.0 | Flags::NO_ASYNC_LOADING.0);
 const ADMIN_ONLY: Flags = Flags(Flags::ADMIN.0 | Flags::STALE.0);

@@ -6,9 +6,9 @@ use std::sync::atomic::Ordering;
 use super::spec::{Arity, CommandSpec, Flags, KeySpec};
 use super::ttl::{deadline, ExpireUnit};
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
-use crate::cluster::slot::SLOTS;
 use crate::glob;
 use crate::persist;
+use crate::slot::SLOTS;
 use crate::store::evict::{self, Policy};
 use crate::store::{Entry, Keyspace, SlotGuard, Value};
 
@@ -925,8 +925,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::clock::unix_ms;
     use crate::commands::testkit::Kit;
-    use crate::server::client::unix_ms;
     use crate::server::Server;
 
     /// The shared in-process kit, with the stream read back as raw RESP text.

@@ -312,7 +312,7 @@ pub(crate) mod testkit {
         pub fn run_bytes(&mut self, words: &[&[u8]]) -> String {
             let (src, ranges) = argv_of(words);
             let argv = super::Argv::new(&src, &ranges);
-            let now = crate::server::client::unix_ms();
+            let now = crate::clock::unix_ms();
             let mut hold = gate::BatchHold::new(&self.srv.keyspace.isolation);
             gate::dispatch(
                 &self.srv,

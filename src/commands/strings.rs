@@ -768,7 +768,7 @@ mod tests {
     #[test]
     fn writes_propagate_deterministic_forms() {
         let mut k = Kit::new();
-        let now = crate::server::client::unix_ms();
+        let now = crate::clock::unix_ms();
         assert_eq!(k.run(&["SET", "k", "v", "EX", "100"]), "+OK\r\n");
         let s = k.stream();
         assert_eq!(s[0], vec!["SELECT", "0"]);

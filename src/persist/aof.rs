@@ -29,9 +29,9 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use super::save::{self, sync_dir, SaveError};
+use crate::clock::unix_ms;
 use crate::repl::Log;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
-use crate::server::client::unix_ms;
 use crate::server::Server;
 use crate::store::snapshot::SnapshotSink;
 use crate::store::Entry;

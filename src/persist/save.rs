@@ -13,7 +13,7 @@ use std::time::Instant;
 use thiserror::Error;
 
 use super::snapshot::{self, Aux, SnapshotError, SnapshotWriter};
-use crate::server::client::unix_ms;
+use crate::clock::unix_ms;
 use crate::server::{Server, REDIS_VERSION};
 use crate::store::snapshot::SnapshotSink;
 use crate::store::{evict, Entry};

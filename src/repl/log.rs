@@ -15,6 +15,11 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+/// How often a primary pings into the stream while replicas are attached
+/// (Redis's `repl-ping-replica-period`): they tell a quiet primary from a
+/// dead one by it.
+pub const PING_PERIOD_MS: u64 = 10_000;
+
 /// Default backlog size (Redis's `repl-backlog-size`).
 pub const DEFAULT_BACKLOG: usize = 1024 * 1024;
 

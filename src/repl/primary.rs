@@ -21,10 +21,11 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::log::FeedHandle;
+use crate::clock::unix_ms;
 use crate::commands::Argv;
 use crate::persist::save::{self, SaveError};
 use crate::resp::parser::{Limits, Parsed, RequestParser};
-use crate::server::client::{unix_ms, ClientInfo};
+use crate::server::client::ClientInfo;
 use crate::server::Server;
 
 /// Most stream bytes taken from a feed at once: what a replica's task holds
@@ -489,7 +490,7 @@ async fn stream_feed(
                 pending.advance(n);
                 srv.stats.net_output.fetch_add(n as u64, Ordering::Relaxed);
             }
-            r = crate::server::session::read_some(stream, inbuf) => {
+            r = crate::net::read_some(stream, inbuf) => {
                 if r? == 0 {
                     return Ok(());
                 }
@@ -567,15 +568,12 @@ pub async fn wait(srv: &Server, offset: u64, wanted: usize, timeout_ms: u64) -> 
     }
 }
 
-/// How often a primary pings into the stream (Redis's `repl-ping-replica-period`).
-pub const PING_PERIOD_MS: u64 = 10_000;
-
 /// The periodic primary work: a PING into the stream every 10 s while
 /// replicas are attached (Redis's `repl-ping-replica-period`), so they can
 /// tell a quiet primary from a dead one.
 pub fn cron(srv: &Server, now_ms: u64) {
     let last = &srv.replicas.last_ping_ms;
-    if now_ms.saturating_sub(last.load(Ordering::Relaxed)) >= PING_PERIOD_MS {
+    if now_ms.saturating_sub(last.load(Ordering::Relaxed)) >= super::log::PING_PERIOD_MS {
         last.store(now_ms, Ordering::Relaxed);
         srv.repl.append_control(&[b"PING"]);
     }

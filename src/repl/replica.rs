@@ -16,10 +16,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+use crate::clock::unix_ms;
 use crate::commands::Argv;
 use crate::repl::log::encode_command;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
-use crate::server::client::{unix_ms, Client, ClientInfo};
+use crate::server::client::{Client, ClientInfo};
 use crate::server::Server;
 
 /// No byte from the primary for this long ends the link (Redis's `repl-timeout`).
@@ -275,9 +276,10 @@ impl Conn {
 /// One connection to the primary: handshake, sync, then the stream until it
 /// fails.
 async fn sync(srv: &Arc<Server>, up: &Upstream, client: &mut Client) -> Result<(), ReplError> {
+    let bind = srv.config.read().bind.clone();
     let s = tokio::time::timeout(
         Duration::from_secs(10),
-        crate::server::listener::connect_from(srv, (up.host.as_str(), up.port)),
+        crate::net::connect_from(&bind, (up.host.as_str(), up.port)),
     )
     .await
     .map_err(|_| ReplError::Protocol("connect timeout".into()))??;

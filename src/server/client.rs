@@ -9,8 +9,6 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-pub use crate::clock::unix_ms;
-
 /// What `CLIENT REPLY` set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyMode {
@@ -67,7 +65,7 @@ pub struct ClientInfo {
 impl ClientInfo {
     /// A new connection's shared record.
     pub fn new(id: u64, addr: SocketAddr, laddr: SocketAddr) -> Self {
-        let now = unix_ms();
+        let now = crate::clock::unix_ms();
         ClientInfo {
             id,
             addr,

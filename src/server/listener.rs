@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
-use super::client::{unix_ms, ClientInfo};
+use super::client::ClientInfo;
 use super::{session, Server};
+use crate::clock::unix_ms;
 use crate::store::expire::{self, ExpireCursor};
 
 /// Serves connections on an already-bound listener until shutdown is triggered.
@@ -92,32 +93,4 @@ async fn periodic(srv: Arc<Server>) {
             .unwrap_or_default();
         }
     }
-}
-
-/// Connects to `addr` from the node's bind address when it names one IP, as
-/// Redis does for bus and replication links: peers (and fault-injecting
-/// proxies) then see which node a connection comes from.
-pub async fn connect_from(
-    srv: &Server,
-    addr: impl tokio::net::ToSocketAddrs,
-) -> std::io::Result<TcpStream> {
-    let bind = srv.config.read().bind.clone();
-    let target: std::net::SocketAddr = match tokio::net::lookup_host(addr).await?.next() {
-        Some(a) => a,
-        None => return Err(std::io::ErrorKind::AddrNotAvailable.into()),
-    };
-    let source: Option<std::net::IpAddr> = bind
-        .split_whitespace()
-        .next()
-        .and_then(|b| b.trim_start_matches('-').parse().ok())
-        .filter(|ip: &std::net::IpAddr| !ip.is_unspecified() && ip.is_ipv4() == target.is_ipv4());
-    let socket = if target.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    if let Some(ip) = source {
-        socket.bind((ip, 0).into())?;
-    }
-    socket.connect(target).await
 }

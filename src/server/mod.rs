@@ -273,7 +273,7 @@ impl Server {
             started: Instant::now(),
             run_id,
             dirty: AtomicU64::new(0),
-            lastsave: AtomicU64::new(client::unix_ms() / 1000),
+            lastsave: AtomicU64::new(crate::clock::unix_ms() / 1000),
             cluster,
             migrate: Default::default(),
             persistence: Default::default(),

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
-use super::client::{unix_ms, Client, ClientInfo};
+use super::client::{Client, ClientInfo};
 use super::gate::{self, BatchHold, Outcome};
 use super::Server;
+use crate::clock::unix_ms;
 use crate::commands::Argv;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
 use crate::resp::reply::Reply;
@@ -63,7 +64,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                 continue;
             }
             _ = idle => break,
-            read = read_some(&stream, &mut inbuf) => match read {
+            read = crate::net::read_some(&stream, &mut inbuf) => match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => { srv.stats.net_input.fetch_add(n as u64, Ordering::Relaxed); }
             },
@@ -228,34 +229,6 @@ fn run_batch(
                 client.close_after_reply = true;
                 return Stop::Close;
             }
-        }
-    }
-}
-
-/// Reads what the socket has. A read that returns less than the free buffer space
-/// drained the socket, so readiness is cleared right away instead of paying for
-/// one more `read` that would only say EAGAIN: one syscall saved per request.
-/// The readiness snapshot is taken before the read, so data that arrives after
-/// it raises a newer readiness event that the clear does not touch.
-pub(crate) async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
-    loop {
-        stream.readable().await?;
-        let mut got = None;
-        let res = stream.try_io(Interest::READABLE, || {
-            let spare = buf.capacity() - buf.len();
-            let n = stream.try_read_buf(buf)?;
-            got = Some(n);
-            if n > 0 && n < spare {
-                Err(std::io::ErrorKind::WouldBlock.into())
-            } else {
-                Ok(())
-            }
-        });
-        match (got, res) {
-            (Some(n), _) => return Ok(n),
-            (None, Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            (None, Err(e)) => return Err(e),
-            (None, Ok(())) => continue,
         }
     }
 }

@@ -5,7 +5,7 @@
 use sha1_smol::Sha1;
 
 use super::{Entry, Keyspace, Value};
-use crate::cluster::slot::SLOTS;
+use crate::slot::SLOTS;
 
 /// A 20-byte digest.
 pub type Digest = [u8; 20];

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::keyspace::Keyspace;
-use crate::cluster::slot::SLOTS;
+use crate::slot::SLOTS;
 
 /// Keys examined between checks of the expired ratio.
 const SAMPLE: usize = 20;
@@ -113,7 +113,7 @@ mod tests {
             ks.lock_key(0, k.as_bytes(), 0)
                 .set(k.as_bytes(), Value::string(b"v"), Some(exp));
         }
-        let slot = crate::cluster::slot::key_slot(b"{t}0");
+        let slot = crate::slot::key_slot(b"{t}0");
         let (e, x) = ks.lock_slot(0, slot, 200).purge_expired(STEP);
         assert_eq!(e, STEP, "one step reads {STEP} entries, not the slot");
         assert!(x > 0 && x < STEP);

@@ -17,7 +17,7 @@ use super::key::Key;
 use super::slot_bits::SlotBits;
 use super::snapshot::SnapState;
 use super::value::{Entry, Value};
-use crate::cluster::slot::{key_slot, SLOTS};
+use crate::slot::{key_slot, SLOTS};
 
 /// A clock reading at which no TTL has passed: a guard taken with it sees every
 /// stored key as live and expires none. Loading a file and applying the

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::cluster::slot::SLOTS;
+use crate::slot::SLOTS;
 
 const SLOT_WORDS: usize = SLOTS / 64;
 

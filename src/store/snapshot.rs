@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::keyspace::{original_bytes, Keyspace, Originals};
 use super::Entry;
-use crate::cluster::slot::SLOTS;
+use crate::slot::SLOTS;
 
 /// State shared between a running snapshot and the keyspace.
 #[derive(Default)]
@@ -173,7 +173,7 @@ impl Drop for Snapshot<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::slot::key_slot;
+    use crate::slot::key_slot;
     use crate::store::keyspace::NoSink;
     use crate::store::Value;
 

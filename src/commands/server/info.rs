@@ -339,7 +339,7 @@ fn persistence(srv: &Server, w: &mut InfoWriter) {
             "err"
         }
     };
-    let now = crate::server::client::unix_ms();
+    let now = crate::clock::unix_ms();
     // Seconds a job has been running, -1 when none runs (Redis's convention).
     let running = |started: u64| {
         if started == 0 {
@@ -476,7 +476,7 @@ fn stats(srv: &Server, w: &mut InfoWriter) {
 
 fn replication(srv: &Server, w: &mut InfoWriter) {
     use crate::repl::primary::LinkState;
-    let now = crate::server::client::unix_ms();
+    let now = crate::clock::unix_ms();
     let up = srv.upstream.get();
     let (replid, offset) = match &up {
         Some(up) => {
