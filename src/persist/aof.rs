@@ -602,7 +602,7 @@ pub fn load(srv: &Server, path: &Path) -> Result<Replayed, AofLoadError> {
         match parser.parse(rest, &limits) {
             Ok(Parsed::Command { consumed }) => {
                 let src = parser.inline_buffer().unwrap_or(rest);
-                let argv = crate::commands::Argv::new(src, parser.args());
+                let argv = crate::resp::Argv::new(src, parser.args());
                 let opens = client.multi.is_none() && argv.get(0).eq_ignore_ascii_case(b"MULTI");
                 crate::server::gate::replay(srv, &mut client, &argv, unix_ms())
                     .map_err(|w| corrupt(pos, w))?;

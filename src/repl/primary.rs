@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::log::FeedHandle;
 use crate::clock::unix_ms;
-use crate::commands::Argv;
+use crate::resp::Argv;
 use crate::persist::save::{self, SaveError};
 use crate::resp::parser::{Limits, Parsed, RequestParser};
 use crate::server::client::ClientInfo;

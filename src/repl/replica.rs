@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::clock::unix_ms;
-use crate::commands::Argv;
+use crate::resp::Argv;
 use crate::repl::log::encode_command;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
 use crate::server::client::{Client, ClientInfo};

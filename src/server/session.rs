@@ -14,7 +14,7 @@ use super::client::{Client, ClientInfo};
 use super::gate::{self, BatchHold, Outcome};
 use super::Server;
 use crate::clock::unix_ms;
-use crate::commands::Argv;
+use crate::resp::Argv;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
 use crate::resp::reply::Reply;
 
