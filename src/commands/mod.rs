@@ -98,7 +98,13 @@ pub struct Ctx<'a> {
     pub now_ms: u64,
     /// The table entry being executed.
     pub spec: &'static CommandSpec,
+    /// How a command runs a command it carries (EXEC its queue): the server's
+    /// dispatch entry, passed down so this layer does not import it.
+    pub run: Run,
 }
+
+/// Runs one resolved command with its statistics, slow log and MONITOR feed.
+pub type Run = fn(&Server, &mut Client, &mut Reply, &Argv<'_>, table::Resolved, u64);
 
 impl<'a> Ctx<'a> {
     /// The client's selected database.

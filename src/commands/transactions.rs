@@ -100,7 +100,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     ctx.out.array_len(t.queue.len());
     ctx.client.exec_wrap = ExecWrap::Pending;
     for q in &t.queue {
-        crate::server::gate::call(ctx.srv, ctx.client, ctx.out, &q.argv(), q.cmd, ctx.now_ms);
+        (ctx.run)(ctx.srv, ctx.client, ctx.out, &q.argv(), q.cmd, ctx.now_ms);
     }
     if ctx.client.exec_wrap == ExecWrap::Open {
         let off = ctx.srv.propagate(ctx.client.db, &[b"EXEC"]);

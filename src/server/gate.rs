@@ -315,6 +315,7 @@ pub fn replay(
         out: &mut out,
         now_ms,
         spec: r.spec,
+        run: call,
     };
     // A command that fails (WRONGTYPE, say) failed when first run too.
     let _ = (r.spec.handler)(&mut ctx, argv);
@@ -393,6 +394,7 @@ pub(crate) fn call(
             out: &mut *out,
             now_ms,
             spec: r.spec,
+            run: call,
         };
         (r.spec.handler)(&mut ctx, argv)
     };
