@@ -34,5 +34,6 @@ pub mod persist;
 pub mod repl;
 pub mod resp;
 pub mod server;
+pub mod services;
 pub mod slot;
 pub mod store;

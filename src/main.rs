@@ -308,7 +308,7 @@ fn main() -> std::process::ExitCode {
             let port = hp.get(1).and_then(|p| p.parse::<u16>().ok());
             match (hp.first(), port) {
                 (Some(host), Some(port)) => {
-                    ringcache::repl::replica::start(&srv, host.clone(), port)
+                    ringcache::services::replica::start(&srv, host.clone(), port)
                 }
                 _ => {
                     eprintln!("ringcache: --replicaof needs HOST PORT");

@@ -126,8 +126,8 @@ fn follow_upstream(srv: &Arc<Server>, wanted: Option<(String, u16)>) {
         return;
     }
     match wanted {
-        Some((host, port)) => crate::repl::replica::start(srv, host, port),
-        None => crate::repl::replica::stop(srv, "promoted by the cluster"),
+        Some((host, port)) => crate::services::replica::start(srv, host, port),
+        None => crate::services::replica::stop(srv, "promoted by the cluster"),
     }
 }
 

@@ -5,8 +5,8 @@
 use std::sync::atomic::Ordering;
 
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
-use crate::repl::primary::{LinkState, SyncRequest};
-use crate::repl::replica;
+use crate::repl::links::{LinkState, SyncRequest};
+use crate::services::replica;
 
 /// `REPLICAOF host port` | `REPLICAOF NO ONE` (and `SLAVEOF`).
 pub fn replicaof(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {

@@ -1,8 +1,10 @@
-//! Replication: the ordered write log, the primary's side (feeding replicas
-//! from it) and the replica's side (following a primary).
+//! Replication's shared state: the ordered write log (offsets, backlog, the
+//! AOF tap, replicas' feeds), a primary's registry of its replicas, and a
+//! replica's link to its primary. The tasks that move bytes over sockets are
+//! in `services`.
 
+pub mod links;
 pub mod log;
-pub mod primary;
-pub mod replica;
+pub mod upstream;
 
 pub use log::Log;

@@ -131,7 +131,7 @@ pub struct Client {
     /// The replica announced `REPLCONF capa eof`: it reads a streamed snapshot.
     pub repl_capa_eof: bool,
     /// PSYNC/SYNC ran: the connection becomes a replica link after this batch.
-    pub takeover: Option<crate::repl::primary::SyncRequest>,
+    pub takeover: Option<crate::repl::links::SyncRequest>,
     /// WAIT ran: (replicas wanted, timeout ms) for the session to wait out.
     pub wait: Option<(usize, u64)>,
     /// The slot whose fence this client's running command holds (cluster mode).

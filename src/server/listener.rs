@@ -70,7 +70,7 @@ async fn periodic(srv: Arc<Server>) {
         srv.stats.sample_ops(now);
         crate::persist::save::cron(&srv, now);
         crate::persist::aof::cron(&srv);
-        crate::repl::primary::cron(&srv, now);
+        crate::services::primary::cron(&srv, now);
         // Sampling here keeps used_memory_peak meaningful between INFO calls.
         srv.used_memory();
         let hz = srv.config.read().hz.max(1) as u64;

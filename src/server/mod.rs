@@ -221,9 +221,9 @@ pub struct Server {
     /// RDB and AOF state.
     pub persistence: crate::persist::Persistence,
     /// Replicas attached to this server.
-    pub replicas: crate::repl::primary::Replicas,
+    pub replicas: crate::repl::links::Replicas,
     /// The primary this server replicates, if any.
-    pub upstream: crate::repl::replica::UpstreamSlot,
+    pub upstream: crate::repl::upstream::UpstreamSlot,
     me: std::sync::Weak<Server>,
 }
 

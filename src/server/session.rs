@@ -14,9 +14,9 @@ use super::client::{Client, ClientInfo};
 use super::gate::{self, BatchHold, Outcome};
 use super::Server;
 use crate::clock::unix_ms;
-use crate::resp::Argv;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
 use crate::resp::reply::Reply;
+use crate::resp::Argv;
 
 /// Initial read buffer size.
 const READ_CHUNK: usize = 16 * 1024;
@@ -113,7 +113,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                 }
                 Stop::Wait(wanted, timeout) => {
                     let acked = tokio::select! {
-                        n = crate::repl::primary::wait(&srv, client.write_offset, wanted, timeout) => n,
+                        n = crate::repl::links::wait(&srv.replicas, &srv.repl, client.write_offset, wanted, timeout) => n,
                         _ = info.kill_notify.notified() => { fatal = true; break; }
                         _ = srv.shutdown.wait() => { fatal = true; break; }
                     };
@@ -157,7 +157,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         srv.monitors.fetch_sub(1, Ordering::Relaxed);
     }
     if let Some(req) = client.takeover.take() {
-        crate::repl::primary::serve(srv, stream, inbuf, req, info).await;
+        crate::services::primary::serve(srv, stream, inbuf, req, info).await;
         return;
     }
     let _ = stream.shutdown().await;

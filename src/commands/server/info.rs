@@ -475,7 +475,7 @@ fn stats(srv: &Server, w: &mut InfoWriter) {
 }
 
 fn replication(srv: &Server, w: &mut InfoWriter) {
-    use crate::repl::primary::LinkState;
+    use crate::repl::links::LinkState;
     let now = crate::clock::unix_ms();
     let up = srv.upstream.get();
     let (replid, offset) = match &up {

@@ -5,21 +5,20 @@
 //! its offset every second. It reconnects after a failure, asking for a
 //! partial resync from where it stopped.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use parking_lot::Mutex;
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
 use crate::clock::unix_ms;
-use crate::resp::Argv;
 use crate::repl::log::encode_command;
+use crate::repl::upstream::Upstream;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
+use crate::resp::Argv;
 use crate::server::client::{Client, ClientInfo};
 use crate::server::Server;
 
@@ -43,87 +42,12 @@ pub enum ReplError {
     Stopped,
 }
 
-/// The link to the primary this server replicates.
-#[derive(Debug)]
-pub struct Upstream {
-    /// The primary's host.
-    pub host: String,
-    /// The primary's port.
-    pub port: u16,
-    /// The link is up and streaming (`master_link_status:up`).
-    pub link_up: AtomicBool,
-    /// A full sync is being received.
-    pub sync_in_progress: AtomicBool,
-    /// Unix ms of the last byte from the primary.
-    pub last_io_ms: AtomicU64,
-    /// Unix ms when the link went down (0 while up).
-    pub down_since_ms: AtomicU64,
-    /// The primary's replication id and how much of its stream was applied
-    /// (-1: nothing yet, a full sync is needed).
-    position: Mutex<(String, i64)>,
-    stopped: AtomicBool,
-    stop: Notify,
-}
-
-impl Upstream {
-    /// The primary's replication id and the applied offset.
-    pub fn position(&self) -> (String, i64) {
-        self.position.lock().clone()
-    }
-
-    /// How old this replica's data may be at `now` (Redis's data age): ms
-    /// since the last byte from the primary, or since the link went down.
-    pub fn data_age(&self, now: u64) -> u64 {
-        let since = if self.link_up.load(Ordering::Relaxed) {
-            self.last_io_ms.load(Ordering::Relaxed)
-        } else {
-            self.down_since_ms.load(Ordering::Relaxed)
-        };
-        now.saturating_sub(since)
-    }
-
-    fn stop(&self) {
-        self.stopped.store(true, Ordering::Relaxed);
-        self.stop.notify_waiters();
-    }
-}
-
-/// The server's primary, when it is a replica.
-#[derive(Debug, Default)]
-pub struct UpstreamSlot {
-    link: Mutex<Option<Arc<Upstream>>>,
-    active: AtomicBool,
-}
-
-impl UpstreamSlot {
-    /// True while this server is a replica (one atomic load, for the gate).
-    pub fn is_replica(&self) -> bool {
-        self.active.load(Ordering::Relaxed)
-    }
-
-    /// The link, when a replica.
-    pub fn get(&self) -> Option<Arc<Upstream>> {
-        self.link.lock().clone()
-    }
-}
-
 /// Makes this server a replica of `host:port`, replacing any previous primary.
 /// Keeps the data until the primary's snapshot replaces it.
 pub fn start(srv: &Arc<Server>, host: String, port: u16) {
     detach(srv);
-    let up = Arc::new(Upstream {
-        host,
-        port,
-        link_up: AtomicBool::new(false),
-        sync_in_progress: AtomicBool::new(false),
-        last_io_ms: AtomicU64::new(0),
-        down_since_ms: AtomicU64::new(unix_ms()),
-        position: Mutex::new(("?".into(), -1)),
-        stopped: AtomicBool::new(false),
-        stop: Notify::new(),
-    });
-    *srv.upstream.link.lock() = Some(up.clone());
-    srv.upstream.active.store(true, Ordering::Relaxed);
+    let up = Arc::new(Upstream::new(host, port));
+    srv.upstream.set(up.clone());
     // Keys expire on a replica only when the primary's DEL arrives.
     srv.keyspace.set_keep_expired(true);
     tracing::info!("Connecting to MASTER {}:{}", up.host, up.port);
@@ -136,13 +60,13 @@ pub fn stop(srv: &Server, why: &str) {
     if detach(srv) {
         tracing::info!("MASTER MODE enabled ({why})");
     }
-    srv.upstream.active.store(false, Ordering::Relaxed);
+    srv.upstream.set_active(false);
     srv.keyspace.set_keep_expired(false);
 }
 
 /// Ends the link to the current primary, if any.
 fn detach(srv: &Server) -> bool {
-    match srv.upstream.link.lock().take() {
+    match srv.upstream.take() {
         Some(up) => {
             up.stop();
             true
@@ -161,10 +85,10 @@ async fn run(srv: Arc<Server>, up: Arc<Upstream>) {
     ));
     let mut client = Client::new(info, true);
     client.replaying = true;
-    while !up.stopped.load(Ordering::Relaxed) {
+    while !up.is_stopped() {
         let r = tokio::select! {
             r = sync(&srv, &up, &mut client) => r,
-            _ = up.stop.notified() => Err(ReplError::Stopped),
+            _ = up.stopping() => Err(ReplError::Stopped),
             _ = srv.shutdown.wait() => return,
         };
         up.link_up.store(false, Ordering::Relaxed);
@@ -177,7 +101,7 @@ async fn run(srv: Arc<Server>, up: Arc<Upstream>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = up.stop.notified() => return,
+            _ = up.stopping() => return,
             _ = srv.shutdown.wait() => return,
         }
     }
@@ -333,14 +257,14 @@ async fn sync(srv: &Arc<Server>, up: &Upstream, client: &mut Client) -> Result<(
                 .await
                 .map_err(|e| ReplError::Load(e.to_string()))??;
             tracing::info!("MASTER <-> REPLICA sync: Finished with success ({n} keys)");
-            *up.position.lock() = (id, off);
+            up.set_position(&id, Some(off));
             up.sync_in_progress.store(false, Ordering::Relaxed);
             // The stream after a snapshot starts with its own SELECT.
             client.db = 0;
         }
         Some("+CONTINUE") => {
             if let Some(id) = words.next() {
-                up.position.lock().0 = id.to_string();
+                up.set_position(id, None);
             }
             tracing::info!("Successful partial resynchronization with master.");
         }
@@ -393,18 +317,14 @@ async fn apply_stream(
                         getack
                     };
                     c.buf.advance(consumed);
-                    let offset = {
-                        let mut p = up.position.lock();
-                        p.1 += consumed as i64;
-                        p.1
-                    };
+                    let offset = up.advance(consumed);
                     if getack {
                         send_ack(c, offset).await?;
                     }
                 }
                 Ok(Parsed::Empty { consumed }) => {
                     c.buf.advance(consumed);
-                    up.position.lock().1 += consumed as i64;
+                    up.advance(consumed);
                 }
                 Ok(Parsed::Incomplete) => break,
                 Err(e) => return Err(ReplError::Protocol(format!("bad stream: {e}"))),

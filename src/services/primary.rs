@@ -9,22 +9,21 @@
 //! replica counts for `WAIT` only once it acknowledged, after loading.
 
 use std::io::Write;
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
 
-use super::log::FeedHandle;
 use crate::clock::unix_ms;
-use crate::resp::Argv;
 use crate::persist::save::{self, SaveError};
+use crate::repl::links::{LinkState, ReplicaLink, SyncRequest};
+use crate::repl::log::FeedHandle;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
+use crate::resp::Argv;
 use crate::server::client::ClientInfo;
 use crate::server::Server;
 
@@ -41,123 +40,6 @@ const SNAPSHOT_QUEUE: usize = 4;
 /// A replica silent this long is dropped (Redis's `repl-timeout`).
 const REPL_TIMEOUT_MS: u64 = 60_000;
 
-/// What a replica asked for.
-#[derive(Debug, Clone)]
-pub struct SyncRequest {
-    /// The replication id it followed (`?` for none).
-    pub replid: String,
-    /// The first byte it needs (PSYNC's offset, 1-based), or -1.
-    pub offset: i64,
-    /// PSYNC (false: the old SYNC, which gets the RDB without a +FULLRESYNC line).
-    pub psync: bool,
-    /// The port it listens on (REPLCONF listening-port), for INFO.
-    pub listening_port: u16,
-    /// It announced `capa eof`: the snapshot may be streamed with an end mark.
-    pub eof: bool,
-}
-
-/// Where a replica link is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum LinkState {
-    /// Waiting for its snapshot.
-    WaitBgsave = 0,
-    /// Receiving the snapshot.
-    SendBulk = 1,
-    /// Streaming.
-    Online = 2,
-}
-
-/// One connected replica.
-#[derive(Debug)]
-pub struct ReplicaLink {
-    /// The replica's connection id.
-    pub id: u64,
-    /// Its address.
-    pub ip: IpAddr,
-    /// The port it announced.
-    pub port: u16,
-    state: AtomicU8,
-    /// The offset it acknowledged last.
-    pub ack: AtomicU64,
-    /// When it did (unix ms).
-    pub last_ack_ms: AtomicU64,
-    /// It sent an ACK since its sync: after a snapshot with an end mark, the
-    /// stream waits for this (the replica then knows the snapshot ended).
-    pub acked_once: std::sync::atomic::AtomicBool,
-}
-
-impl ReplicaLink {
-    /// Where the link is.
-    pub fn state(&self) -> LinkState {
-        match self.state.load(Ordering::Relaxed) {
-            0 => LinkState::WaitBgsave,
-            1 => LinkState::SendBulk,
-            _ => LinkState::Online,
-        }
-    }
-
-    fn set_state(&self, s: LinkState) {
-        self.state.store(s as u8, Ordering::Relaxed);
-    }
-}
-
-/// The replicas connected to this server.
-#[derive(Debug, Default)]
-pub struct Replicas {
-    links: Mutex<Vec<Arc<ReplicaLink>>>,
-    /// Woken by every ACK (WAIT waits on it).
-    pub acked: Notify,
-    last_ping_ms: AtomicU64,
-    /// Full syncs served (INFO `sync_full`).
-    pub full_syncs: AtomicU64,
-    /// Partial resyncs accepted (`sync_partial_ok`).
-    pub partial_ok: AtomicU64,
-    /// Partial resyncs refused, served as full ones (`sync_partial_err`).
-    pub partial_err: AtomicU64,
-    /// Snapshot bytes made for full syncs and not yet sent (replication
-    /// buffers, left out of `maxmemory`).
-    pub transfer_bytes: AtomicU64,
-}
-
-impl Replicas {
-    /// The links, oldest first.
-    pub fn list(&self) -> Vec<Arc<ReplicaLink>> {
-        self.links.lock().clone()
-    }
-
-    /// Online replicas that acknowledged at least `offset`.
-    pub fn acked_at_least(&self, offset: u64) -> usize {
-        self.links
-            .lock()
-            .iter()
-            .filter(|l| l.state() == LinkState::Online && l.ack.load(Ordering::Relaxed) >= offset)
-            .count()
-    }
-
-    /// Online replicas whose last ACK is at most `max_lag_s` seconds old
-    /// (`min-replicas-to-write`'s "good" replicas).
-    pub fn good(&self, max_lag_s: u64, now_ms: u64) -> usize {
-        self.links
-            .lock()
-            .iter()
-            .filter(|l| {
-                l.state() == LinkState::Online
-                    && now_ms.saturating_sub(l.last_ack_ms.load(Ordering::Relaxed)) / 1000
-                        <= max_lag_s
-            })
-            .count()
-    }
-
-    fn add(&self, l: Arc<ReplicaLink>) {
-        self.links.lock().push(l);
-    }
-
-    fn remove(&self, id: u64) {
-        self.links.lock().retain(|l| l.id != id);
-    }
-}
-
 /// Serves a replica on `stream` until it disconnects: sync, then stream.
 pub async fn serve(
     srv: Arc<Server>,
@@ -166,20 +48,15 @@ pub async fn serve(
     req: SyncRequest,
     info: Arc<ClientInfo>,
 ) {
-    let link = Arc::new(ReplicaLink {
-        id: info.id,
-        ip: info.addr.ip(),
-        port: req.listening_port,
-        state: AtomicU8::new(LinkState::WaitBgsave as u8),
-        ack: AtomicU64::new(0),
-        last_ack_ms: AtomicU64::new(unix_ms()),
-        acked_once: std::sync::atomic::AtomicBool::new(false),
-    });
+    let link = Arc::new(ReplicaLink::new(
+        info.id,
+        info.addr.ip(),
+        req.listening_port,
+    ));
     info.replica.store(true, Ordering::Relaxed);
     srv.replicas.add(link.clone());
     let r = sync_and_stream(&srv, &mut stream, inbuf, &req, &link, &info).await;
     srv.replicas.remove(link.id);
-    srv.replicas.acked.notify_waiters();
     match r {
         Ok(()) => tracing::info!("Connection with replica {}:{} lost.", link.ip, link.port),
         Err(e) => tracing::warn!("Replica {}:{} dropped: {e}", link.ip, link.port),
@@ -245,7 +122,7 @@ async fn sync_and_stream(
 
 /// A replica's feed, detached however its link ends (its bytes would
 /// otherwise pile up until the output limit).
-struct FeedGuard<'a>(&'a super::Log, FeedHandle);
+struct FeedGuard<'a>(&'a crate::repl::Log, FeedHandle);
 
 impl Drop for FeedGuard<'_> {
     fn drop(&mut self) {
@@ -540,41 +417,11 @@ fn read_acks(
     }
 }
 
-/// `WAIT numreplicas timeout` for a client whose last write ended at
-/// `offset`: asks the replicas for an ACK and waits until `wanted` of them
-/// acknowledged it or `timeout_ms` (0 = forever) passed. Returns how many did.
-pub async fn wait(srv: &Server, offset: u64, wanted: usize, timeout_ms: u64) -> usize {
-    let have = srv.replicas.acked_at_least(offset);
-    if have >= wanted {
-        return have;
-    }
-    srv.repl.append_control(&[b"REPLCONF", b"GETACK", b"*"]);
-    let deadline =
-        (timeout_ms > 0).then(|| tokio::time::Instant::now() + Duration::from_millis(timeout_ms));
-    loop {
-        let acked = srv.replicas.acked.notified();
-        let have = srv.replicas.acked_at_least(offset);
-        if have >= wanted {
-            return have;
-        }
-        match deadline {
-            Some(d) => {
-                if tokio::time::timeout_at(d, acked).await.is_err() {
-                    return srv.replicas.acked_at_least(offset);
-                }
-            }
-            None => acked.await,
-        }
-    }
-}
-
 /// The periodic primary work: a PING into the stream every 10 s while
 /// replicas are attached (Redis's `repl-ping-replica-period`), so they can
 /// tell a quiet primary from a dead one.
 pub fn cron(srv: &Server, now_ms: u64) {
-    let last = &srv.replicas.last_ping_ms;
-    if now_ms.saturating_sub(last.load(Ordering::Relaxed)) >= super::log::PING_PERIOD_MS {
-        last.store(now_ms, Ordering::Relaxed);
+    if srv.replicas.ping_due(now_ms) {
         srv.repl.append_control(&[b"PING"]);
     }
 }

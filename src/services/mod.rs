@@ -1,0 +1,6 @@
+//! Drivers: the long-running tasks that wire the mechanisms to the node —
+//! replication (serving replicas, following a primary), and more as they move
+//! here. The only layer that holds the whole server.
+
+pub mod primary;
+pub mod replica;
