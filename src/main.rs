@@ -297,7 +297,7 @@ fn main() -> std::process::ExitCode {
         let cluster = bus.as_ref().map(|(c, _)| c.clone());
         let srv: Arc<Server> = Server::with_cluster(cfg, cluster);
         if let Some((_, listener)) = bus {
-            tokio::spawn(ringcache::cluster::bus::run(listener, srv.clone()));
+            tokio::spawn(ringcache::services::bus::run(listener, srv.clone()));
         }
         if let Err(e) = ringcache::persist::load_at_start(&srv) {
             tracing::error!("{e}");

@@ -17,7 +17,6 @@
 //! renders `nodes.conf` under that lock and writes it after releasing it, so
 //! a slow disk stalls only the change that waits for it.
 
-pub mod bus;
 pub mod failover;
 pub mod failure;
 pub mod gate;

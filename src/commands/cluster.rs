@@ -423,7 +423,7 @@ fn slots(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
 /// `CLUSTER SHARDS`
 fn shards(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?;
-    let my_offset = crate::cluster::bus::replication_offset(ctx.srv);
+    let my_offset = crate::services::bus::replication_offset(ctx.srv);
     let t = c.view();
     let masters: Vec<&Node> = t.nodes.values().filter(|n| n.is_master()).collect();
     let out = &mut *ctx.out;
@@ -929,7 +929,7 @@ fn replicate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// the bus's next tick.
 fn follow_topology(ctx: &Ctx<'_>, c: &Cluster) {
     if let Some(srv) = ctx.srv.me() {
-        crate::cluster::bus::follow_topology(&srv, c);
+        crate::services::bus::follow_topology(&srv, c);
     }
 }
 

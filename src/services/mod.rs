@@ -1,6 +1,7 @@
 //! Drivers: the long-running tasks that wire the mechanisms to the node —
-//! replication (serving replicas, following a primary), and more as they move
-//! here. The only layer that holds the whole server.
+//! replication (serving replicas, following a primary), the cluster bus, and
+//! more as they move here. The only layer that holds the whole server.
 
+pub mod bus;
 pub mod primary;
 pub mod replica;

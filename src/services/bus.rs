@@ -14,10 +14,10 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::gossip::{Connect, Origin, Outbox};
-use super::message::{read_preamble, Message, PREAMBLE};
-use super::topology::Topology;
-use super::{Cluster, LinkTx};
+use crate::cluster::gossip::{Connect, Origin, Outbox};
+use crate::cluster::message::{read_preamble, Message, PREAMBLE};
+use crate::cluster::topology::Topology;
+use crate::cluster::{Cluster, LinkTx};
 use crate::clock::{monotonic_ms, unix_ms};
 use crate::server::Server;
 
@@ -74,7 +74,7 @@ async fn accept_loop(listener: TcpListener, srv: Arc<Server>, cluster: Arc<Clust
 
 /// The offset this node reports in its headers: a replica's is how much of
 /// its primary's stream it applied, the number elections rank replicas by.
-pub(crate) fn replication_offset(srv: &Server) -> u64 {
+pub fn replication_offset(srv: &Server) -> u64 {
     match srv.upstream.get() {
         Some(up) if srv.upstream.is_replica() => up.position().1.max(0) as u64,
         _ => srv.repl.offset(),
@@ -112,7 +112,7 @@ fn step(srv: &Arc<Server>, cluster: &Arc<Cluster>, f: impl FnOnce(&mut Topology,
 
 /// Starts, moves or stops replication to match the topology: CLUSTER
 /// REPLICATE, a promotion, or a demoted primary following the winner.
-pub(crate) fn follow_topology(srv: &Arc<Server>, cluster: &Cluster) {
+pub fn follow_topology(srv: &Arc<Server>, cluster: &Cluster) {
     follow_upstream(srv, wanted_upstream(&cluster.view()));
 }
 
@@ -307,7 +307,7 @@ async fn read_frame(rd: &mut BufReader<OwnedReadHalf>) -> std::io::Result<Messag
     let mut pre = [0u8; PREAMBLE];
     rd.read_exact(&mut pre).await?;
     let bad =
-        |e: super::message::DecodeError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        |e: crate::cluster::message::DecodeError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     let p = read_preamble(&pre).map_err(bad)?;
     let mut body = vec![0u8; p.len];
     rd.read_exact(&mut body).await?;
