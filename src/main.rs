@@ -299,7 +299,7 @@ fn main() -> std::process::ExitCode {
         if let Some((_, listener)) = bus {
             tokio::spawn(ringcache::services::bus::run(listener, srv.clone()));
         }
-        if let Err(e) = ringcache::persist::load_at_start(&srv) {
+        if let Err(e) = ringcache::services::disk::load_at_start(&srv) {
             tracing::error!("{e}");
             eprintln!("ringcache: {e}");
             return std::process::ExitCode::from(1);
@@ -329,7 +329,7 @@ fn main() -> std::process::ExitCode {
         );
         tracing::info!("Ready to accept connections tcp on {addr}");
         server::run(listener, srv.clone()).await;
-        ringcache::persist::on_shutdown(&srv);
+        ringcache::services::disk::on_shutdown(&srv);
         tracing::info!("ringcache is now ready to exit, bye bye...");
         std::process::ExitCode::SUCCESS
     })

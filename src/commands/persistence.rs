@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 
 use super::{is, Argv, CmdError, CmdResult, Ctx};
-use crate::persist::aof;
-use crate::persist::save::{self, SaveError};
+use crate::persist::save::SaveError;
+use crate::services::{aof, save};
 
 /// `SAVE`: writes the RDB file before answering (other clients keep going).
 pub fn save_cmd(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {

@@ -19,7 +19,7 @@
 //! middle stops start-up with its offset.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -29,10 +29,9 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use super::save::{self, sync_dir, SaveError};
-use crate::clock::unix_ms;
 use crate::repl::Log;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
-use crate::server::Server;
+use crate::resp::Argv;
 use crate::store::snapshot::SnapshotSink;
 use crate::store::Entry;
 
@@ -105,7 +104,7 @@ pub struct RewriteState {
 
 impl RewriteState {
     /// Marks a rewrite as running; `Err(Busy)` when one already is.
-    fn claim(&self) -> Result<(), SaveError> {
+    pub fn claim(&self) -> Result<(), SaveError> {
         self.in_progress
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .map(|_| ())
@@ -217,11 +216,11 @@ impl Aof {
     }
 
     /// Starts the thread that writes what the log's tap collects.
-    pub fn start(self: &Arc<Self>, srv: &Arc<Server>) -> std::io::Result<()> {
-        let (aof, srv) = (self.clone(), Arc::downgrade(srv));
+    pub fn start(self: &Arc<Self>, log: &Arc<Log>) -> std::io::Result<()> {
+        let (aof, log) = (self.clone(), Arc::downgrade(log));
         let h = std::thread::Builder::new()
             .name("aof".into())
-            .spawn(move || aof.run(srv))?;
+            .spawn(move || aof.run(log))?;
         if let Ok(mut t) = self.thread.lock() {
             *t = Some(h);
         }
@@ -287,7 +286,7 @@ impl Aof {
         }
     }
 
-    fn run(self: Arc<Self>, srv: std::sync::Weak<Server>) {
+    fn run(self: Arc<Self>, log: std::sync::Weak<Log>) {
         let mut carry: Vec<u8> = Vec::new();
         let mut carry_end = 0u64;
         let mut last_fsync = Instant::now();
@@ -310,11 +309,11 @@ impl Aof {
                 }
                 w.stop
             };
-            let Some(srv) = srv.upgrade() else { return };
+            let Some(log) = log.upgrade() else { return };
             if carry.is_empty() {
-                (carry, carry_end) = srv.repl.take_tap();
+                (carry, carry_end) = log.take_tap();
             }
-            drop(srv);
+            drop(log);
             let mut f = match self.file.lock() {
                 Ok(f) => f,
                 Err(_) => return,
@@ -405,7 +404,7 @@ impl Aof {
     /// the AOF, and the writer continues in it past the capture's end. The
     /// writer is kept off the old file meanwhile and the log is locked only
     /// while the capture ends, so commands run on. Returns the new size.
-    fn install(&self, log: &Log, mut f: File, tmp: &Path) -> Result<u64, SaveError> {
+    pub fn install(&self, log: &Log, mut f: File, tmp: &Path) -> Result<u64, SaveError> {
         let mut state = self
             .file
             .lock()
@@ -450,9 +449,11 @@ impl Aof {
 }
 
 /// Writes a snapshot as SET/PEXPIREAT commands (a rewrite without RDB preamble).
-struct RespSink<W: Write> {
-    w: W,
-    buf: Vec<u8>,
+pub struct RespSink<W: Write> {
+    /// Where the commands go.
+    pub w: W,
+    /// Commands not written yet (flushed every 64 KiB at a slot's end).
+    pub buf: Vec<u8>,
 }
 
 impl<W: Write> SnapshotSink for RespSink<W> {
@@ -480,69 +481,6 @@ impl<W: Write> SnapshotSink for RespSink<W> {
     }
 }
 
-/// Rewrites the AOF (BGREWRITEAOF, automatic rewrite, turning AOF on): a
-/// snapshot plus the log since its point, swapped in atomically.
-pub fn rewrite(srv: &Server, aof: &Aof) -> Result<(), SaveError> {
-    let rw = &srv.persistence.rewrite;
-    let started = Instant::now();
-    rw.started_ms.store(unix_ms(), Ordering::Relaxed);
-    let tmp = PathBuf::from(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let result = (|| -> Result<u64, SaveError> {
-        let f = File::create(&tmp)?;
-        let out = BufWriter::with_capacity(1 << 20, f);
-        let preamble = srv.config.read().aof_use_rdb_preamble;
-        let mut out = if preamble {
-            let (out, w) = save::write_snapshot(srv, out, true, || srv.repl.start_capture())?;
-            rw.last_cow.store(w.cow_peak, Ordering::Relaxed);
-            out
-        } else {
-            let (snap, ()) = srv
-                .keyspace
-                .begin_snapshot(|| srv.repl.start_capture())
-                .map_err(|_| SaveError::Busy)?;
-            let mut sink = RespSink {
-                w: out,
-                buf: Vec::new(),
-            };
-            snap.write(&mut sink)?;
-            rw.last_cow.store(snap.copy_bytes().1, Ordering::Relaxed);
-            sink.w.write_all(&sink.buf)?;
-            sink.w
-        };
-        // The tail: what was written since the point, until little is left.
-        loop {
-            let chunk = srv.repl.take_capture();
-            out.write_all(&chunk)?;
-            if chunk.len() < 64 * 1024 {
-                break;
-            }
-        }
-        let f = out.into_inner().map_err(|e| e.into_error())?;
-        f.sync_data()?;
-        aof.install(&srv.repl, f, &tmp)
-    })();
-    match &result {
-        Ok(size) => {
-            rw.rewrites.fetch_add(1, Ordering::Relaxed);
-            rw.last_ok.store(true, Ordering::Relaxed);
-            rw.consecutive_failures.store(0, Ordering::Relaxed);
-            tracing::info!("Background AOF rewrite finished successfully ({size} bytes)");
-        }
-        Err(e) => {
-            // A capture left running would grow without bound.
-            srv.repl.abort_capture();
-            let _ = std::fs::remove_file(&tmp);
-            rw.last_ok.store(false, Ordering::Relaxed);
-            rw.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("Background AOF rewrite failed: {e}");
-        }
-    }
-    rw.last_duration_sec
-        .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
-    rw.started_ms.store(0, Ordering::Relaxed);
-    result.map(|_| ())
-}
-
 /// What replaying a file did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Replayed {
@@ -554,217 +492,51 @@ pub struct Replayed {
     pub truncated: u64,
 }
 
-/// Replays the AOF at `path` into an empty server. A cut-short last command
-/// (or an unfinished MULTI) is dropped and the file truncated, when
-/// `aof-load-truncated` allows it.
-pub fn load(srv: &Server, path: &Path) -> Result<Replayed, AofLoadError> {
-    let data = std::fs::read(path)?;
-    let shown = path.display().to_string();
-    let mut out = Replayed::default();
-    let mut pos = 0usize;
-    if data.starts_with(b"REDIS") {
-        let (summary, keys) =
-            save::load_image(srv, &data, save::Expired::Keep).map_err(|source| {
-                AofLoadError::Preamble {
-                    path: shown.clone(),
-                    source,
-                }
-            })?;
-        pos = summary.len;
-        out.preamble_keys = keys;
-    }
-    let mut client = crate::server::client::Client::new(
-        Arc::new(crate::server::client::ClientInfo::new(
-            0,
-            ([127, 0, 0, 1], 0).into(),
-            ([127, 0, 0, 1], 0).into(),
-        )),
-        true,
-    );
-    client.replaying = true;
-    let limits = Limits {
-        max_bulk: srv.config.read().proto_max_bulk_len,
-    };
-    let corrupt = |offset: usize, why: String| AofLoadError::Corrupt {
-        path: shown.clone(),
-        offset,
-        why,
-    };
-    // Where the open MULTI started: a transaction the file does not finish
-    // is dropped, as Redis does (its commands wait in the client's queue).
-    let mut multi_at: Option<usize> = None;
-    let mut parser = RequestParser::new();
-    loop {
-        let rest = &data[pos..];
-        if rest.is_empty() {
-            break;
+/// The commands of an AOF after its RDB preamble, read in order: the loader
+/// runs them. Knows where a cut-short tail starts.
+pub struct Commands<'a> {
+    data: &'a [u8],
+    pos: usize,
+    parser: RequestParser,
+    limits: Limits,
+}
+
+impl<'a> Commands<'a> {
+    /// The commands of `data` from byte `start` (past a preamble).
+    pub fn new(data: &'a [u8], start: usize, limits: Limits) -> Self {
+        Commands {
+            data,
+            pos: start,
+            parser: RequestParser::new(),
+            limits,
         }
-        match parser.parse(rest, &limits) {
-            Ok(Parsed::Command { consumed }) => {
-                let src = parser.inline_buffer().unwrap_or(rest);
-                let argv = crate::resp::Argv::new(src, parser.args());
-                let opens = client.multi.is_none() && argv.get(0).eq_ignore_ascii_case(b"MULTI");
-                crate::server::gate::replay(srv, &mut client, &argv, unix_ms())
-                    .map_err(|w| corrupt(pos, w))?;
-                if opens {
-                    multi_at = Some(pos);
-                } else if client.multi.is_none() {
-                    multi_at = None;
-                }
-                out.commands += 1;
-                pos += consumed;
+    }
+
+    /// The next command with its byte offset; `None` at the end of the
+    /// complete commands (see `pos` for where they end). `Err` is a command
+    /// that cannot be parsed, with its offset.
+    pub fn next_command(&mut self) -> Result<Option<(usize, Argv<'_>)>, (usize, String)> {
+        loop {
+            let rest = &self.data[self.pos..];
+            if rest.is_empty() {
+                return Ok(None);
             }
-            Ok(Parsed::Empty { consumed }) => pos += consumed,
-            Ok(Parsed::Incomplete) => break,
-            Err(e) => return Err(corrupt(pos, e.to_string())),
+            match self.parser.parse(rest, &self.limits) {
+                Ok(Parsed::Command { consumed }) => {
+                    let at = self.pos;
+                    self.pos += consumed;
+                    let src = self.parser.inline_buffer().unwrap_or(rest);
+                    return Ok(Some((at, Argv::new(src, self.parser.args()))));
+                }
+                Ok(Parsed::Empty { consumed }) => self.pos += consumed,
+                Ok(Parsed::Incomplete) => return Ok(None),
+                Err(e) => return Err((self.pos, e.to_string())),
+            }
         }
     }
-    let good = multi_at.map_or(pos, |at| at);
-    if good < data.len() {
-        if !srv.config.read().aof_load_truncated {
-            return Err(AofLoadError::Truncated {
-                path: shown,
-                offset: good,
-            });
-        }
-        tracing::warn!(
-            "!!! Warning: short read while loading the AOF file {shown}!!! AOF loaded anyway because aof-load-truncated is enabled; dropping {} bytes at offset {good}",
-            data.len() - good
-        );
-        let f = OpenOptions::new().write(true).open(path)?;
-        f.set_len(good as u64)?;
-        f.sync_all()?;
-        out.truncated = (data.len() - good) as u64;
-    }
-    Ok(out)
-}
 
-/// Turns the AOF on: opens (or creates) the file, taps the log, starts the
-/// writer. With `rewrite`, the file is first made to hold the whole dataset
-/// (turning AOF on at run time, or a dataset loaded from an RDB file).
-pub fn enable(srv: &Arc<Server>, rewrite_first: bool) -> Result<(), SaveError> {
-    if srv.persistence.aof().is_some() {
-        return Ok(());
-    }
-    let (name, policy) = {
-        let c = srv.config.read();
-        (
-            c.appendfilename.clone(),
-            Fsync::parse(&c.appendfsync).unwrap_or(Fsync::EverySec),
-        )
-    };
-    let path = PathBuf::from(name);
-    let aof = Aof::open(
-        &path,
-        policy,
-        srv.repl.offset(),
-        srv.persistence.aof_ok.clone(),
-    )?;
-    srv.repl.attach_tap();
-    aof.start(srv)?;
-    srv.persistence.set_aof(Some(aof.clone()));
-    if rewrite_first {
-        let rw = &srv.persistence.rewrite;
-        rw.claim()?;
-        let r = rewrite(srv, &aof);
-        rw.in_progress.store(false, Ordering::Release);
-        if let Err(e) = r {
-            disable(srv);
-            return Err(e);
-        }
-    }
-    Ok(())
-}
-
-/// Turns the AOF off once what it holds is written and fsynced.
-pub fn disable(srv: &Server) {
-    let aof = srv.persistence.set_aof(None);
-    if let Some(aof) = aof {
-        aof.stop();
-        srv.repl.detach_tap();
-        srv.persistence.aof_ok.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Starts a background rewrite; `Err(Busy)` while a snapshot runs. With the
-/// AOF off it writes the file anyway (a snapshot in AOF form), as Redis does.
-pub fn bgrewrite(srv: &Arc<Server>) -> Result<(), SaveError> {
-    let rw = &srv.persistence.rewrite;
-    if srv.persistence.rdb.in_progress.load(Ordering::Acquire) {
-        return Err(SaveError::Busy);
-    }
-    rw.claim()?;
-    rw.scheduled.store(false, Ordering::Relaxed);
-    let (srv2, aof) = (srv.clone(), srv.persistence.aof());
-    let spawned = std::thread::Builder::new()
-        .name("aof-rewrite".into())
-        .spawn(move || {
-            let _ = match aof {
-                Some(aof) => rewrite(&srv2, &aof),
-                None => write_file(&srv2),
-            };
-            srv2.persistence
-                .rewrite
-                .in_progress
-                .store(false, Ordering::Release);
-        });
-    if let Err(e) = spawned {
-        rw.in_progress.store(false, Ordering::Release);
-        return Err(e.into());
-    }
-    Ok(())
-}
-
-/// Writes `appendfilename` as an RDB-preamble AOF of the dataset while the
-/// AOF itself is off: temporary file, fsync, rename, fsync of the directory.
-fn write_file(srv: &Server) -> Result<(), SaveError> {
-    let rw = &srv.persistence.rewrite;
-    let name = srv.config.read().appendfilename.clone();
-    let tmp = format!("temp-rewriteaof-bg-{}.aof", std::process::id());
-    let r = (|| -> Result<(), SaveError> {
-        let f = File::create(&tmp)?;
-        let (w, _) = save::write_snapshot(srv, BufWriter::new(f), true, || {})?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &name)?;
-        sync_dir(Path::new(&name))?;
-        Ok(())
-    })();
-    if let Err(e) = &r {
-        let _ = std::fs::remove_file(&tmp);
-        tracing::warn!("Background AOF rewrite failed: {e}");
-    } else {
-        rw.rewrites.fetch_add(1, Ordering::Relaxed);
-        tracing::info!("Background AOF rewrite finished successfully");
-    }
-    rw.last_ok.store(r.is_ok(), Ordering::Relaxed);
-    r
-}
-
-/// The periodic AOF work: a scheduled rewrite, or one the file's growth calls for.
-pub fn cron(srv: &Arc<Server>) {
-    let Some(aof) = srv.persistence.aof() else {
-        return;
-    };
-    if srv.persistence.snapshot_busy() {
-        return;
-    }
-    if srv.persistence.rewrite.scheduled.load(Ordering::Relaxed) {
-        let _ = bgrewrite(srv);
-        return;
-    }
-    let (pct, min) = {
-        let c = srv.config.read();
-        (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
-    };
-    let cur = aof.current_size.load(Ordering::Relaxed);
-    let base = aof.base_size.load(Ordering::Relaxed).max(1);
-    let failing = !srv.persistence.rewrite.last_ok.load(Ordering::Relaxed);
-    if pct > 0 && cur > min && cur.saturating_sub(base) * 100 / base >= pct && !failing {
-        tracing::info!(
-            "Starting automatic rewriting of AOF on {}% growth",
-            (cur - base) * 100 / base
-        );
-        let _ = bgrewrite(srv);
+    /// Where the complete commands read so far end.
+    pub fn pos(&self) -> usize {
+        self.pos
     }
 }

@@ -79,7 +79,7 @@ impl Persistence {
     }
 
     /// Installs (or, with `None`, removes) the running AOF; returns the old one.
-    pub(crate) fn set_aof(&self, aof: Option<Arc<aof::Aof>>) -> Option<Arc<aof::Aof>> {
+    pub fn set_aof(&self, aof: Option<Arc<aof::Aof>>) -> Option<Arc<aof::Aof>> {
         let mut g = self.aof.lock();
         self.aof_on
             .store(aof.is_some(), std::sync::atomic::Ordering::Release);
@@ -90,59 +90,6 @@ impl Persistence {
     pub fn aof_error(&self) -> Option<String> {
         self.aof().and_then(|a| a.error())
     }
-}
-
-/// Loads what the server kept on disk, before it accepts connections: the AOF
-/// when `appendonly` is on and the file exists, else the RDB file if any. Then
-/// turns the AOF on when configured. The error is a sentence for the log.
-pub fn load_at_start(srv: &Arc<crate::server::Server>) -> Result<(), String> {
-    let (appendonly, aof_name, rdb_name) = {
-        let c = srv.config.read();
-        (c.appendonly, c.appendfilename.clone(), c.dbfilename.clone())
-    };
-    let started = std::time::Instant::now();
-    let aof_exists = std::path::Path::new(&aof_name).exists();
-    if appendonly && aof_exists {
-        let r = aof::load(srv, std::path::Path::new(&aof_name)).map_err(|e| e.to_string())?;
-        tracing::info!(
-            "DB loaded from append only file: {:.3} seconds ({} keys from the preamble, {} commands)",
-            started.elapsed().as_secs_f64(),
-            r.preamble_keys,
-            r.commands
-        );
-    } else if std::path::Path::new(&rdb_name).exists() {
-        let n = save::load_file(srv, std::path::Path::new(&rdb_name))
-            .map_err(|e| format!("{rdb_name}: {e}"))?;
-        tracing::info!(
-            "DB loaded from disk: {:.3} seconds ({n} keys)",
-            started.elapsed().as_secs_f64()
-        );
-    }
-    // Replayed commands are not changes since the last save.
-    srv.dirty.store(0, std::sync::atomic::Ordering::Relaxed);
-    if appendonly {
-        let need_base = !aof_exists && srv.keyspace.total_keys() > 0;
-        aof::enable(srv, need_base).map_err(|e| format!("{aof_name}: {e}"))?;
-    }
-    Ok(())
-}
-
-/// What a shutdown saves: an RDB file when save points are set (unless SHUTDOWN
-/// NOSAVE already decided), and everything the AOF holds. Errors are logged.
-pub fn on_shutdown(srv: &crate::server::Server) {
-    let points = srv.config.read().has_save_points();
-    if points
-        && !srv
-            .persistence
-            .skip_shutdown_save
-            .load(std::sync::atomic::Ordering::Relaxed)
-    {
-        tracing::info!("Saving the final RDB snapshot before exiting.");
-        if let Err(e) = save::save(srv) {
-            tracing::warn!("Error trying to save the DB on shutdown: {e}");
-        }
-    }
-    aof::disable(srv);
 }
 
 /// RDB version (2 bytes) + CRC64 (8 bytes) closing every payload.

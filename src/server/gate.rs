@@ -369,7 +369,7 @@ fn check_disk(srv: &Server, client: &Client, r: Resolved) -> Result<(), CmdError
     if !srv.persistence.may_refuse_writes() || !(writes(client, r) || r.full_name == "ping") {
         return Ok(());
     }
-    match crate::persist::save::disk_error(srv) {
+    match crate::persist::save::disk_error(&srv.config.read(), &srv.persistence) {
         Some(line) => Err(CmdError::Other(line)),
         None => Ok(()),
     }

@@ -68,8 +68,8 @@ async fn periodic(srv: Arc<Server>) {
         tick.tick().await;
         let now = unix_ms();
         srv.stats.sample_ops(now);
-        crate::persist::save::cron(&srv, now);
-        crate::persist::aof::cron(&srv);
+        crate::services::save::cron(&srv, now);
+        crate::services::aof::cron(&srv);
         crate::services::primary::cron(&srv, now);
         // Sampling here keeps used_memory_peak meaningful between INFO calls.
         srv.used_memory();

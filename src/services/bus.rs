@@ -14,11 +14,11 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use crate::clock::{monotonic_ms, unix_ms};
 use crate::cluster::gossip::{Connect, Origin, Outbox};
 use crate::cluster::message::{read_preamble, Message, PREAMBLE};
 use crate::cluster::topology::Topology;
 use crate::cluster::{Cluster, LinkTx};
-use crate::clock::{monotonic_ms, unix_ms};
 use crate::server::Server;
 
 /// Frames queued per link before new ones are dropped (a peer not reading).
@@ -306,8 +306,9 @@ async fn serve_link(
 async fn read_frame(rd: &mut BufReader<OwnedReadHalf>) -> std::io::Result<Message> {
     let mut pre = [0u8; PREAMBLE];
     rd.read_exact(&mut pre).await?;
-    let bad =
-        |e: crate::cluster::message::DecodeError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    let bad = |e: crate::cluster::message::DecodeError| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+    };
     let p = read_preamble(&pre).map_err(bad)?;
     let mut body = vec![0u8; p.len];
     rd.read_exact(&mut body).await?;

@@ -113,11 +113,11 @@ fn serialize(srv: &Server) -> parking_lot::MutexGuard<'_, ()> {
 /// dataset to the file first (this client waits; the others do not).
 fn switch_aof(srv: &Server, on: bool) -> CmdResult {
     if !on {
-        crate::persist::aof::disable(srv);
+        crate::services::aof::disable(srv);
         return Ok(());
     }
     let Some(me) = srv.me() else { return Ok(()) };
-    let r = crate::server::blocking(|| crate::persist::aof::enable(&me, true));
+    let r = crate::server::blocking(|| crate::services::aof::enable(&me, true));
     r.map_err(|e| {
         srv.config.write().appendonly = false;
         set_failed("appendonly", &e.to_string())
