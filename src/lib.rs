@@ -30,6 +30,7 @@ pub mod commands;
 pub mod config;
 pub mod glob;
 pub mod net;
+pub mod node;
 pub mod persist;
 pub mod repl;
 pub mod resp;

@@ -7,7 +7,8 @@ use tikv_jemallocator::Jemalloc;
 
 use ringcache::cluster::{Cluster, ClusterConfig};
 use ringcache::config::Config;
-use ringcache::server::{self, Server};
+use ringcache::node::Server;
+use ringcache::server;
 
 #[global_allocator]
 static GLOBAL: Jemalloc = Jemalloc;
@@ -328,7 +329,9 @@ fn main() -> std::process::ExitCode {
             env!("CARGO_PKG_VERSION")
         );
         tracing::info!("Ready to accept connections tcp on {addr}");
+        let cron = tokio::spawn(ringcache::services::cron::run(srv.clone()));
         server::run(listener, srv.clone()).await;
+        cron.abort();
         ringcache::services::disk::on_shutdown(&srv);
         tracing::info!("ringcache is now ready to exit, bye bye...");
         std::process::ExitCode::SUCCESS

@@ -8,8 +8,9 @@ use super::server::{help, sub, ADMIN, HELPF};
 use super::spec::{CommandSpec, Flags};
 use super::{is, parse_int_strict, Argv, CmdError, CmdResult, Ctx};
 use crate::clock::unix_ms;
-use crate::server::client::{ClientInfo, ReplyMode};
-use crate::server::Pause;
+use crate::commands::ReplyMode;
+use crate::node::clients::ClientInfo;
+use crate::node::Pause;
 
 const CONN: Flags = Flags(Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0);
 const SLOW: &str = "slow connection";
@@ -190,7 +191,7 @@ fn encoded_len(argv: &Argv<'_>) -> usize {
 
 fn line_for(ctx: &Ctx<'_>, c: &ClientInfo, argv: &Argv<'_>, own_cmd: &str) -> String {
     let current = (c.id == ctx.client.id()).then_some((own_cmd, argv));
-    client_line(c, ctx.now_ms, current, &ctx.srv.commands)
+    client_line(c, ctx.now_ms, current, crate::commands::table::index())
 }
 
 /// `CLIENT ID`

@@ -1248,7 +1248,7 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     let pool = &ctx.srv.migrate;
-    let replies = crate::server::blocking(|| pool.migrate(&host, port, timeout, &batch))
+    let replies = crate::node::blocking(|| pool.migrate(&host, port, timeout, &batch))
         .map_err(|e: MigrateError| CmdError::Other(e.message().into()))?;
     let mut m = match held {
         Some(m) => m,
@@ -1301,7 +1301,7 @@ mod tests {
     use crate::commands::testkit::{argv_of, Kit};
     use crate::commands::KeySpec;
     use crate::config::Config;
-    use crate::server::Server;
+    use crate::node::Server;
 
     /// A kit whose server is a one-node cluster.
     fn kit() -> Kit {
@@ -1313,9 +1313,9 @@ mod tests {
 
     /// Every command of the table that has keys, with arguments that satisfy
     /// its arity and `key` at each key position.
-    fn keyed_commands(srv: &Server) -> Vec<(String, Vec<String>, usize)> {
+    fn keyed_commands() -> Vec<(String, Vec<String>, usize)> {
         let mut out = Vec::new();
-        for (_, spec, full) in srv.commands.entries() {
+        for (_, spec, full) in crate::commands::table::index().entries() {
             if !spec.keys.has_keys() || spec.keys.is_transaction() {
                 continue;
             }
@@ -1351,15 +1351,14 @@ mod tests {
         t.update_state(u64::MAX / 2);
         let srv = Server::with_cluster(Config::defaults(), Some(Arc::new(Cluster::in_memory(t))));
         let mut k = Kit::with_server(srv.clone());
-        let cmds = keyed_commands(&srv);
+        let cmds = keyed_commands();
         assert!(cmds.len() >= 40, "only {} keyed commands found", cmds.len());
         let slot = key_slot(b"{user1000}");
         let (mut multi, mut single) = (0, 0);
         for (name, words, nkeys) in &cmds {
             assert!(*nkeys >= 1, "{name}: sample arguments give no key");
             let (src, ranges) = argv_of(words);
-            let spec = srv
-                .commands
+            let spec = crate::commands::table::index()
                 .resolve(words[0].as_bytes(), words.get(1).map(|w| w.as_bytes()))
                 .unwrap()
                 .spec;

@@ -67,12 +67,12 @@ fn count(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-fn find(ctx: &Ctx<'_>, name: &[u8]) -> Option<(&'static CommandSpec, &'static str)> {
+fn find(name: &[u8]) -> Option<(&'static CommandSpec, &'static str)> {
     let (parent, sub) = match name.iter().position(|&c| c == b'|') {
         Some(i) => (&name[..i], Some(&name[i + 1..])),
         None => (name, None),
     };
-    let r = ctx.srv.commands.resolve(parent, sub).ok()?;
+    let r = crate::commands::table::index().resolve(parent, sub).ok()?;
     if sub.is_none() && !r.spec.subcommands.is_empty() {
         return Some((r.spec, r.full_name));
     }
@@ -83,7 +83,7 @@ fn info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let names: Vec<&[u8]> = argv.tail(2).iter().collect();
     ctx.out.array_len(names.len());
     for n in names {
-        match find(ctx, n) {
+        match find(n) {
             Some((spec, full)) => write_info(ctx, spec, full),
             None => ctx.out.null_array(),
         }
@@ -217,7 +217,7 @@ fn docs(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let wanted: Vec<(&'static CommandSpec, &'static str)> = if argv.len() == 2 {
         super::table::COMMANDS.iter().map(|c| (c, c.name)).collect()
     } else {
-        argv.tail(2).iter().filter_map(|n| find(ctx, n)).collect()
+        argv.tail(2).iter().filter_map(|n| find(n)).collect()
     };
     ctx.out.map_len(wanted.len());
     for (c, full) in wanted {
@@ -248,9 +248,7 @@ fn write_doc(ctx: &mut Ctx<'_>, c: &CommandSpec, full: &str) {
 
 fn getkeys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let inner = argv.tail(2);
-    let r = ctx
-        .srv
-        .commands
+    let r = crate::commands::table::index()
         .resolve(inner.get(0), inner.opt(1))
         .map_err(|_| CmdError::err("Invalid command specified"))?;
     if !r.spec.arity.accepts(inner.len()) {
@@ -270,7 +268,10 @@ fn getkeys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 }
 
 fn list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    let mut names: Vec<&str> = ctx.srv.commands.entries().map(|(_, _, n)| n).collect();
+    let mut names: Vec<&str> = crate::commands::table::index()
+        .entries()
+        .map(|(_, _, n)| n)
+        .collect();
     if argv.len() > 2 {
         if argv.len() != 5 || !is(argv.get(2), "FILTERBY") {
             return Err(CmdError::Syntax);
@@ -280,7 +281,7 @@ fn list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             names.retain(|n| glob::matches(arg, n.as_bytes(), true));
         } else if is(kind, "ACLCAT") {
             let cat = String::from_utf8_lossy(arg).to_ascii_lowercase();
-            let specs: Vec<_> = ctx.srv.commands.entries().collect();
+            let specs: Vec<_> = crate::commands::table::index().entries().collect();
             names = specs
                 .into_iter()
                 .filter(|(_, s, _)| s.acl.split_whitespace().any(|c| c == cat))

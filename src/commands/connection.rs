@@ -3,9 +3,9 @@
 use std::sync::atomic::Ordering;
 
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::commands::ReplyMode;
+use crate::node::REDIS_VERSION;
 use crate::resp::reply::Protocol;
-use crate::server::client::ReplyMode;
-use crate::server::REDIS_VERSION;
 
 /// `PING [message]`
 pub fn ping(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {

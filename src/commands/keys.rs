@@ -927,7 +927,7 @@ mod tests {
     use super::*;
     use crate::clock::unix_ms;
     use crate::commands::testkit::Kit;
-    use crate::server::Server;
+    use crate::node::Server;
 
     /// The shared in-process kit, with the stream read back as raw RESP text.
     struct Harness {

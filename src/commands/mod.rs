@@ -3,6 +3,7 @@
 //! and the argument vector, writes its reply, and reports errors as `CmdError`.
 
 pub mod client;
+pub mod client_state;
 pub mod cluster;
 pub mod command;
 pub mod connection;
@@ -19,12 +20,12 @@ pub mod ttl;
 
 use thiserror::Error;
 
+use crate::node::Server;
 use crate::resp::reply::Reply;
-use crate::server::client::Client;
-use crate::server::Server;
 use crate::store::{MultiGuard, SlotGuard};
 
 pub use crate::resp::Argv;
+pub use client_state::{Client, ReplyMode};
 pub use spec::{Arity, CommandSpec, Flags, KeySpec};
 
 /// A command failure; `Display` is the exact Redis error line without the `-`.
@@ -213,10 +214,12 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 pub(crate) mod testkit {
     use std::sync::Arc;
 
+    use crate::commands::Client;
     use crate::config::Config;
+    use crate::node::clients::ClientInfo;
+    use crate::node::Server;
     use crate::resp::reply::Reply;
-    use crate::server::client::{Client, ClientInfo};
-    use crate::server::{gate, Server};
+    use crate::server::gate;
 
     /// The buffer and ranges an `Argv` over `words` needs.
     pub fn argv_of<W: AsRef<[u8]>>(words: &[W]) -> (Vec<u8>, Vec<(usize, usize)>) {

@@ -13,7 +13,7 @@ pub fn save_cmd(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         return Err(CmdError::err("Background save already in progress"));
     }
     let srv = ctx.srv;
-    match crate::server::blocking(|| save::save(srv)) {
+    match crate::node::blocking(|| save::save(srv)) {
         Ok(_) => {
             ctx.out.ok();
             Ok(())

@@ -1,8 +1,6 @@
 //! The command table: one line per command. Dispatch, arity checks, `COMMAND`,
 //! key extraction and per-command statistics all come from here.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use hashbrown::HashMap;
 
 use super::spec::{Arity, CommandSpec, Flags, KeySpec};
@@ -141,19 +139,6 @@ pub static COMMANDS: &[CommandSpec] = commands! {
     "command" -1 [LOADING|STALE] NOKEYS, "slow connection" "server" "2.8.13" command::command, "Returns detailed information about all commands.", subs command::SUBCOMMANDS;
 };
 
-/// Call statistics for one (sub)command (`INFO commandstats`).
-#[derive(Debug, Default)]
-pub struct CommandStats {
-    /// Executions.
-    pub calls: AtomicU64,
-    /// Total microseconds spent.
-    pub usec: AtomicU64,
-    /// Rejected before execution (arity, OOM, auth, …).
-    pub rejected: AtomicU64,
-    /// Executed and replied with an error.
-    pub failed: AtomicU64,
-}
-
 /// A resolved table entry: its id (for statistics) and spec.
 #[derive(Clone, Copy)]
 pub struct Resolved {
@@ -174,12 +159,17 @@ pub enum Lookup {
     UnknownSubcommand(usize),
 }
 
-/// The flattened table with name lookup and statistics.
+/// The flattened table with name lookup. Its ids index the node's
+/// per-command statistics.
 pub struct CommandTable {
     entries: Vec<(&'static CommandSpec, &'static str)>,
     by_name: HashMap<&'static str, usize>,
-    /// Statistics, indexed like `entries`.
-    pub stats: Vec<CommandStats>,
+}
+
+/// The one table of the process (built on first use).
+pub fn index() -> &'static CommandTable {
+    static TABLE: std::sync::LazyLock<CommandTable> = std::sync::LazyLock::new(CommandTable::new);
+    &TABLE
 }
 
 impl Default for CommandTable {
@@ -203,12 +193,8 @@ impl CommandTable {
                 entries.push((s, full));
             }
         }
-        let stats = entries.iter().map(|_| CommandStats::default()).collect();
-        CommandTable {
-            entries,
-            by_name,
-            stats,
-        }
+        debug_assert!(entries.len() <= crate::node::stats::MAX_COMMANDS);
+        CommandTable { entries, by_name }
     }
 
     /// Finds the entry for `argv[0]` (and `argv[1]` for containers).
@@ -268,15 +254,6 @@ impl CommandTable {
     /// Entry by id.
     pub fn get(&self, id: usize) -> Option<(&'static CommandSpec, &'static str)> {
         self.entries.get(id).copied()
-    }
-
-    /// Clears every counter (`CONFIG RESETSTAT`).
-    pub fn reset_stats(&self) {
-        for s in &self.stats {
-            for c in [&s.calls, &s.usec, &s.rejected, &s.failed] {
-                c.store(0, Ordering::Relaxed);
-            }
-        }
     }
 }
 

@@ -6,7 +6,7 @@
 use super::table::Resolved;
 use super::{Argv, CmdError, CmdResult, Ctx};
 use crate::cluster::gate::KeySource;
-use crate::server::client::Client;
+use crate::commands::Client;
 
 /// A command waiting in a transaction, with its own copy of the arguments.
 pub struct Queued {

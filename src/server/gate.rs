@@ -10,12 +10,12 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::client::{Client, ReplyMode};
-use super::Server;
 use crate::cluster::gate::{Fence, KeySource, Request};
 use crate::commands::table::{Lookup, Resolved};
 use crate::commands::transactions;
 use crate::commands::{Argv, CmdError, CommandSpec, Ctx, Flags, KeySpec};
+use crate::commands::{Client, ReplyMode};
+use crate::node::Server;
 use crate::resp::reply::Reply;
 use crate::store::eviction;
 use crate::store::isolation::{Hold, Isolation};
@@ -72,7 +72,7 @@ pub fn dispatch(
     hold: &mut BatchHold<'_>,
 ) -> Outcome {
     let mark = out.buf.len();
-    match resolve(srv, argv)
+    match resolve(argv)
         .and_then(|r| check_arity(argv, r))
         .and_then(|r| check_auth(client, r))
         .and_then(|r| check_multi(client, r))
@@ -177,8 +177,8 @@ fn admit(
 
 type Rejection = (Option<Resolved>, CmdError);
 
-fn resolve(srv: &Server, argv: &Argv<'_>) -> Result<Resolved, Rejection> {
-    match srv.commands.resolve(argv.get(0), argv.opt(1)) {
+fn resolve(argv: &Argv<'_>) -> Result<Resolved, Rejection> {
+    match crate::commands::table::index().resolve(argv.get(0), argv.opt(1)) {
         Ok(r) => Ok(r),
         Err(Lookup::Unknown) => Err((None, unknown_command(argv))),
         Err(Lookup::UnknownSubcommand(_)) => Err((
@@ -296,8 +296,7 @@ pub fn replay(
     argv: &Argv<'_>,
     now_ms: u64,
 ) -> Result<(), String> {
-    let r = srv
-        .commands
+    let r = crate::commands::table::index()
         .resolve(argv.get(0), argv.opt(1))
         .map_err(|_| format!("unknown command '{}'", truncated(argv.get(0), 128)))?;
     if !r.spec.arity.accepts(argv.len()) {
@@ -399,7 +398,7 @@ pub(crate) fn call(
         (r.spec.handler)(&mut ctx, argv)
     };
     let micros = started.elapsed().as_micros() as u64;
-    let stats = &srv.commands.stats[r.id];
+    let stats = &srv.command_stats[r.id];
     stats.calls.fetch_add(1, Ordering::Relaxed);
     stats.usec.fetch_add(micros, Ordering::Relaxed);
     if let Err(e) = result {
@@ -425,7 +424,7 @@ pub(crate) fn call(
 
 fn reject(srv: &Server, out: &mut Reply, r: Option<Resolved>, e: &CmdError) {
     if let Some(r) = r {
-        srv.commands.stats[r.id]
+        srv.command_stats[r.id]
             .rejected
             .fetch_add(1, Ordering::Relaxed);
     }

@@ -10,10 +10,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
-use super::client::{Client, ClientInfo};
 use super::gate::{self, BatchHold, Outcome};
-use super::Server;
 use crate::clock::unix_ms;
+use crate::commands::Client;
+use crate::node::clients::ClientInfo;
+use crate::node::Server;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
 use crate::resp::reply::Reply;
 use crate::resp::Argv;
@@ -259,4 +260,77 @@ async fn flush(
         out.buf = BytesMut::with_capacity(READ_CHUNK);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use crate::config::Config;
+    use crate::node::Server;
+
+    /// A server on 127.0.0.1:0 in its own runtime; the runtime lives as long
+    /// as the returned handle.
+    fn serve() -> (tokio::runtime::Runtime, Arc<Server>, u16) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let srv = Server::new(Config::defaults());
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        rt.spawn(crate::server::run(listener, srv.clone()));
+        (rt, srv, port)
+    }
+
+    /// Sends `input` on a fresh connection, reads `replies` lines, then closes.
+    fn session(port: u16, input: &[u8], replies: usize) {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(input).expect("write");
+        let mut got = Vec::new();
+        let mut b = [0u8; 1];
+        while got.iter().filter(|&&c| c == b'\n').count() < replies {
+            match s.read(&mut b) {
+                Ok(1) => got.push(b[0]),
+                _ => break,
+            }
+        }
+    }
+
+    /// The monitor count once every session has ended (or after 5 s).
+    fn monitors_when_idle(srv: &Server) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !srv.clients.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        srv.monitors.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn monitor_count_returns_to_zero_however_a_monitor_ends() {
+        let (_rt, srv, port) = serve();
+        for (input, replies) in [
+            (&b"MONITOR\r\n"[..], 1),
+            (b"MONITOR\r\nQUIT\r\n", 2),
+            (b"MONITOR\r\nRESET\r\n", 2),
+            (b"MONITOR\r\nRESET\r\nMONITOR\r\n", 3),
+            (b"MONITOR\r\nMONITOR\r\nRESET\r\nQUIT\r\n", 4),
+        ] {
+            session(port, input, replies);
+            assert_eq!(
+                monitors_when_idle(&srv),
+                0,
+                "after {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
 }

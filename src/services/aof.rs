@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::clock::unix_ms;
+use crate::node::Server;
 use crate::persist::aof::{Aof, AofLoadError, Commands, Fsync, Replayed, RespSink};
 use crate::persist::save::{sync_dir, Expired, SaveError};
 use crate::resp::parser::Limits;
-use crate::server::Server;
 
 /// Rewrites the AOF (BGREWRITEAOF, automatic rewrite, turning AOF on): a
 /// snapshot plus the log since its point, swapped in atomically.
@@ -98,8 +98,8 @@ pub fn load(srv: &Server, path: &Path) -> Result<Replayed, AofLoadError> {
         pos = summary.len;
         out.preamble_keys = keys;
     }
-    let mut client = crate::server::client::Client::new(
-        Arc::new(crate::server::client::ClientInfo::new(
+    let mut client = crate::commands::Client::new(
+        Arc::new(crate::node::clients::ClientInfo::new(
             0,
             ([127, 0, 0, 1], 0).into(),
             ([127, 0, 0, 1], 0).into(),

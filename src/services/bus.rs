@@ -19,7 +19,7 @@ use crate::cluster::gossip::{Connect, Origin, Outbox};
 use crate::cluster::message::{read_preamble, Message, PREAMBLE};
 use crate::cluster::topology::Topology;
 use crate::cluster::{Cluster, LinkTx};
-use crate::server::Server;
+use crate::node::Server;
 
 /// Frames queued per link before new ones are dropped (a peer not reading).
 const LINK_QUEUE: usize = 1024;
@@ -135,14 +135,14 @@ fn follow_upstream(srv: &Arc<Server>, wanted: Option<(String, u16)>) {
 fn apply(srv: &Arc<Server>, cluster: &Arc<Cluster>, mut out: Outbox) {
     match out.pause_writes.take() {
         Some(0) => {
-            srv.pause.update(|_| crate::server::Pause::default());
+            srv.pause.update(|_| crate::node::Pause::default());
             srv.unpause.notify_waiters();
         }
         Some(until) => {
             // The topology's deadline is monotonic; the server's pause is
             // kept in wall ms.
             let until = unix_ms().saturating_add(until.saturating_sub(monotonic_ms()));
-            srv.pause.update(|p| crate::server::Pause {
+            srv.pause.update(|p| crate::node::Pause {
                 until_ms: until.max(p.until_ms),
                 writes_only: p.until_ms == 0 || p.writes_only,
             });

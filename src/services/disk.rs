@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::server::Server;
+use crate::node::Server;
 
 /// Loads what the server kept on disk, before it accepts connections: the AOF
 /// when `appendonly` is on and the file exists, else the RDB file if any. Then

@@ -4,6 +4,7 @@
 
 pub mod aof;
 pub mod bus;
+pub mod cron;
 pub mod disk;
 pub mod primary;
 pub mod replica;

@@ -19,13 +19,13 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::unix_ms;
+use crate::node::clients::ClientInfo;
+use crate::node::Server;
 use crate::persist::save::SaveError;
 use crate::repl::links::{LinkState, ReplicaLink, SyncRequest};
 use crate::repl::log::FeedHandle;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
 use crate::resp::Argv;
-use crate::server::client::ClientInfo;
-use crate::server::Server;
 use crate::services::save;
 
 /// Most stream bytes taken from a feed at once: what a replica's task holds

@@ -15,12 +15,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::clock::unix_ms;
+use crate::commands::Client;
+use crate::node::clients::ClientInfo;
+use crate::node::Server;
 use crate::repl::log::encode_command;
 use crate::repl::upstream::Upstream;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
 use crate::resp::Argv;
-use crate::server::client::{Client, ClientInfo};
-use crate::server::Server;
 
 /// No byte from the primary for this long ends the link (Redis's `repl-timeout`).
 const REPL_TIMEOUT: Duration = Duration::from_secs(60);

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::clock::unix_ms;
+use crate::node::{Server, REDIS_VERSION};
 use crate::persist::save::{sync_dir, Expired, LoadError, RdbSink, SaveError, Written};
 use crate::persist::snapshot::{self, Aux, SnapshotWriter};
-use crate::server::{Server, REDIS_VERSION};
 use crate::store::{evict, Entry};
 
 /// After a failed background save, save points wait this long before retrying.

@@ -7,7 +7,7 @@ use super::help;
 use crate::commands::{Argv, CmdError, CmdResult, Ctx};
 use crate::config::{find_option, parse_value, to_toml, ConfigOption, OPTIONS};
 use crate::glob;
-use crate::server::Server;
+use crate::node::Server;
 use crate::store::evict::Policy;
 
 /// `CONFIG GET pattern [pattern …]`
@@ -106,7 +106,7 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 fn serialize(srv: &Server) -> parking_lot::MutexGuard<'_, ()> {
     srv.config_set
         .try_lock()
-        .unwrap_or_else(|| crate::server::blocking(|| srv.config_set.lock()))
+        .unwrap_or_else(|| crate::node::blocking(|| srv.config_set.lock()))
 }
 
 /// `CONFIG SET appendonly yes|no` at run time: turning it on writes the whole
@@ -117,7 +117,7 @@ fn switch_aof(srv: &Server, on: bool) -> CmdResult {
         return Ok(());
     }
     let Some(me) = srv.me() else { return Ok(()) };
-    let r = crate::server::blocking(|| crate::services::aof::enable(&me, true));
+    let r = crate::node::blocking(|| crate::services::aof::enable(&me, true));
     r.map_err(|e| {
         srv.config.write().appendonly = false;
         set_failed("appendonly", &e.to_string())
@@ -127,7 +127,7 @@ fn switch_aof(srv: &Server, on: bool) -> CmdResult {
 /// Pushes a new configuration into the parts of the server that cache it.
 fn apply(srv: &Server, cfg: &crate::config::Config) {
     srv.hot.apply(cfg);
-    srv.repl.set_feed_limit(crate::server::feed_limit(cfg));
+    srv.repl.set_feed_limit(crate::node::feed_limit(cfg));
     if let Some(p) = Policy::parse(&cfg.maxmemory_policy) {
         srv.keyspace.set_policy(p);
     }
@@ -147,7 +147,7 @@ fn apply(srv: &Server, cfg: &crate::config::Config) {
 pub fn resetstat(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let srv = ctx.srv;
     srv.stats.reset();
-    srv.commands.reset_stats();
+    srv.command_stats.reset();
     let ks = &srv.keyspace.stats;
     for c in [&ks.hits, &ks.misses, &ks.expired, &ks.evicted] {
         c.store(0, Ordering::Relaxed);

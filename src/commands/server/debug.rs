@@ -55,7 +55,7 @@ fn sleep(ctx: &mut Ctx<'_>, secs: &[u8]) -> CmdResult {
     // Redis reads the value with strtod and never complains.
     let secs = parse_f64(secs).unwrap_or(0.0);
     if secs > 0.0 && secs.is_finite() {
-        crate::server::blocking(|| std::thread::sleep(Duration::from_secs_f64(secs.min(3600.0))));
+        crate::node::blocking(|| std::thread::sleep(Duration::from_secs_f64(secs.min(3600.0))));
     }
     ctx.out.ok();
     Ok(())

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::commands::{Argv, CmdResult, Ctx};
-use crate::server::{Server, REDIS_VERSION};
+use crate::node::{Server, REDIS_VERSION};
 use crate::store::evict;
 use crate::store::memory::process_rss;
 
@@ -608,8 +608,8 @@ fn cpu(_: &Server, w: &mut InfoWriter) {
 }
 
 fn commandstats(srv: &Server, w: &mut InfoWriter) {
-    for (id, _, name) in srv.commands.entries() {
-        let st = &srv.commands.stats[id];
+    for (id, _, name) in crate::commands::table::index().entries() {
+        let st = &srv.command_stats[id];
         let calls = st.calls.load(Ordering::Relaxed);
         let rejected = st.rejected.load(Ordering::Relaxed);
         let failed = st.failed.load(Ordering::Relaxed);

@@ -4,6 +4,50 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
+/// Table entries (commands and subcommands) the statistics have room for;
+/// the command table checks it stays under (Redis has about 400).
+pub const MAX_COMMANDS: usize = 1024;
+
+/// Call statistics for one (sub)command (`INFO commandstats`).
+#[derive(Debug, Default)]
+pub struct CommandStats {
+    /// Executions.
+    pub calls: AtomicU64,
+    /// Total microseconds spent.
+    pub usec: AtomicU64,
+    /// Rejected before execution (arity, OOM, auth, …).
+    pub rejected: AtomicU64,
+    /// Executed and replied with an error.
+    pub failed: AtomicU64,
+}
+
+/// Statistics of every command-table entry, indexed by its id.
+pub struct CommandStatsTable(Box<[CommandStats]>);
+
+impl Default for CommandStatsTable {
+    fn default() -> Self {
+        CommandStatsTable((0..MAX_COMMANDS).map(|_| CommandStats::default()).collect())
+    }
+}
+
+impl std::ops::Index<usize> for CommandStatsTable {
+    type Output = CommandStats;
+    fn index(&self, id: usize) -> &CommandStats {
+        &self.0[id]
+    }
+}
+
+impl CommandStatsTable {
+    /// Clears every counter (`CONFIG RESETSTAT`).
+    pub fn reset(&self) {
+        for s in self.0.iter() {
+            for c in [&s.calls, &s.usec, &s.rejected, &s.failed] {
+                c.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// Samples kept for `instantaneous_ops_per_sec` (Redis keeps 16).
 const SAMPLES: usize = 16;
 

@@ -1,0 +1,100 @@
+//! The state a connection's commands act on (`Client`): its database, its
+//! open transaction, reply mode, routing flags and replication bookkeeping.
+//! Owned by the session task; the shared view others see is its `ClientInfo`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::node::clients::ClientInfo;
+
+/// What `CLIENT REPLY` set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent.
+    On,
+    /// Replies are discarded.
+    Off,
+    /// The next command's reply is discarded.
+    Skip,
+    /// Set by SKIP: this command's reply is discarded, then back to On.
+    SkipThis,
+}
+
+/// State owned by the session task.
+pub struct Client {
+    /// The shared part.
+    pub info: Arc<ClientInfo>,
+    /// Selected database.
+    pub db: usize,
+    /// True once AUTH succeeded (or no password is set).
+    pub authenticated: bool,
+    /// `CLIENT REPLY` mode.
+    pub reply_mode: ReplyMode,
+    /// Close the connection after flushing this batch's replies (QUIT, errors).
+    pub close_after_reply: bool,
+    /// `READONLY` was sent (cluster replica reads).
+    pub readonly: bool,
+    /// `ASKING` applies to this command (and to a whole transaction).
+    pub asking: bool,
+    /// `ASKING` ran: it applies to the next command.
+    pub asking_next: bool,
+    /// The open transaction, between MULTI and EXEC/DISCARD.
+    pub multi: Option<super::transactions::Transaction>,
+    /// Stream offset after this client's last write; its replies wait until the
+    /// AOF has it.
+    pub write_offset: u64,
+    /// The offset up to which its replies were already released.
+    pub durable_offset: u64,
+    /// The port a replica announced (REPLCONF listening-port).
+    pub repl_listening_port: u16,
+    /// The replica announced `REPLCONF capa eof`: it reads a streamed snapshot.
+    pub repl_capa_eof: bool,
+    /// PSYNC/SYNC ran: the connection becomes a replica link after this batch.
+    pub takeover: Option<crate::repl::links::SyncRequest>,
+    /// WAIT ran: (replicas wanted, timeout ms) for the session to wait out.
+    pub wait: Option<(usize, u64)>,
+    /// The slot whose fence this client's running command holds (cluster mode).
+    pub fenced_slot: Option<u16>,
+    /// Inside EXEC: whether its writes were wrapped in MULTI yet.
+    pub exec_wrap: super::transactions::ExecWrap,
+    /// Its commands come from a stream accepted once already (an AOF being
+    /// loaded, the primary's link): keys never expire for it.
+    pub replaying: bool,
+}
+
+impl Client {
+    /// Session state for a new connection.
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Self {
+        Client {
+            info,
+            db: 0,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            readonly: false,
+            asking: false,
+            asking_next: false,
+            multi: None,
+            write_offset: 0,
+            durable_offset: 0,
+            repl_listening_port: 0,
+            repl_capa_eof: false,
+            takeover: None,
+            wait: None,
+            fenced_slot: None,
+            exec_wrap: Default::default(),
+            replaying: false,
+        }
+    }
+
+    /// The connection id.
+    pub fn id(&self) -> u64 {
+        self.info.id
+    }
+
+    /// Selects database `db` and mirrors it for CLIENT LIST.
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,333 @@
+//! The node: the state commands act on (`Server`: the keyspace, the
+//! replication log and its links, persistence state, the cluster state,
+//! statistics, the client registry, CLIENT PAUSE), with no task of its own.
+//! The server layer drives connections over it, services the long-running
+//! work.
+
+pub mod clients;
+pub mod shutdown;
+pub mod slowlog;
+pub mod stats;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::broadcast;
+
+use crate::cluster::Cluster;
+use crate::config::Config;
+use crate::repl::Log;
+use crate::store::evict::Policy;
+use crate::store::memory::MemoryGauge;
+use crate::store::{Keyspace, Removal, RemovalSink};
+
+/// Runs blocking work (file or socket I/O) from a command; on a multi-thread
+/// runtime the worker first hands its other tasks to another thread.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// The Redis version we answer as (clients and tools gate features on it).
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// Turns expirations and evictions into `DEL` entries of the replication stream.
+struct LogRemovals(Arc<Log>);
+
+impl RemovalSink for LogRemovals {
+    fn removed(&self, db: usize, key: &[u8], _why: Removal) {
+        self.0.append(db, &[b"DEL", key]);
+    }
+}
+
+/// The replicas' output limits (`client-output-buffer-limit replica`) as the
+/// replication log applies them.
+pub fn feed_limit(cfg: &Config) -> crate::repl::log::FeedLimit {
+    let l = cfg.client_output_buffer_limit.replica;
+    crate::repl::log::FeedLimit {
+        hard: l.hard,
+        soft: l.soft,
+        soft_ms: l.soft_seconds.saturating_mul(1000),
+    }
+}
+
+/// Settings read on hot paths, kept as atomics so no lock is taken per command.
+#[derive(Debug, Default)]
+pub struct HotConfig {
+    /// `maxmemory` in bytes (0 = none).
+    pub maxmemory: AtomicU64,
+    /// `maxmemory-samples`.
+    pub maxmemory_samples: AtomicUsize,
+    /// `proto-max-bulk-len`.
+    pub proto_max_bulk_len: AtomicU64,
+    /// `client-query-buffer-limit`.
+    pub client_query_buffer_limit: AtomicU64,
+    /// `maxclients`.
+    pub maxclients: AtomicUsize,
+    /// `timeout` in seconds.
+    pub timeout: AtomicU64,
+    /// True when `requirepass` is set.
+    pub auth_required: AtomicBool,
+    /// `slowlog-log-slower-than` in microseconds (negative = off).
+    pub slowlog_slower_than: std::sync::atomic::AtomicI64,
+    /// `min-replicas-to-write` (0 = off).
+    pub min_replicas: AtomicU64,
+    /// `min-replicas-max-lag` in seconds.
+    pub min_replicas_max_lag: AtomicU64,
+    /// `active-expire` on/off (`DEBUG SET-ACTIVE-EXPIRE`).
+    pub active_expire: AtomicBool,
+    /// `replica-ignore-maxmemory`.
+    pub replica_ignore_maxmemory: AtomicBool,
+}
+
+impl HotConfig {
+    fn from(cfg: &Config) -> Self {
+        let h = HotConfig::default();
+        h.apply(cfg);
+        h.active_expire.store(true, Ordering::Relaxed);
+        h
+    }
+
+    /// Copies the hot fields out of `cfg` (after start-up or CONFIG SET).
+    pub fn apply(&self, cfg: &Config) {
+        self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
+        self.maxmemory_samples
+            .store(cfg.maxmemory_samples as usize, Ordering::Relaxed);
+        self.proto_max_bulk_len
+            .store(cfg.proto_max_bulk_len, Ordering::Relaxed);
+        self.client_query_buffer_limit
+            .store(cfg.client_query_buffer_limit, Ordering::Relaxed);
+        self.maxclients
+            .store(cfg.maxclients as usize, Ordering::Relaxed);
+        self.timeout.store(cfg.timeout, Ordering::Relaxed);
+        self.auth_required
+            .store(!cfg.requirepass.is_empty(), Ordering::Relaxed);
+        self.slowlog_slower_than
+            .store(cfg.slowlog_log_slower_than, Ordering::Relaxed);
+        self.min_replicas
+            .store(u64::from(cfg.min_replicas_to_write), Ordering::Relaxed);
+        self.min_replicas_max_lag
+            .store(u64::from(cfg.min_replicas_max_lag), Ordering::Relaxed);
+        self.replica_ignore_maxmemory
+            .store(cfg.replica_ignore_maxmemory, Ordering::Relaxed);
+    }
+}
+
+/// `CLIENT PAUSE` state.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pause {
+    /// Unix ms until which clients are paused (0 = not paused).
+    pub until_ms: u64,
+    /// True for `WRITE` mode (only writes wait), false for `ALL`.
+    pub writes_only: bool,
+}
+
+/// `CLIENT PAUSE` state in one atomic (`until_ms << 1 | writes_only`): sessions
+/// read it before every command, so it must not be a lock.
+#[derive(Debug, Default)]
+pub struct PauseState(AtomicU64);
+
+/// The latest end a pause can hold: `until_ms` keeps 63 bits in the atomic.
+/// Later ends (CLIENT PAUSE near i64::MAX ms) are clamped to it, so they last
+/// instead of losing their top bit and ending in the past.
+pub const PAUSE_FOREVER_MS: u64 = u64::MAX >> 1;
+
+impl PauseState {
+    /// The current pause.
+    pub fn get(&self) -> Pause {
+        let v = self.0.load(Ordering::Acquire);
+        Pause {
+            until_ms: v >> 1,
+            writes_only: v & 1 == 1,
+        }
+    }
+
+    /// Replaces the pause with `f(current)`, atomically.
+    pub fn update(&self, f: impl Fn(Pause) -> Pause) {
+        let enc = |p: Pause| (p.until_ms.min(PAUSE_FOREVER_MS) << 1) | p.writes_only as u64;
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(enc(f(Pause {
+                    until_ms: v >> 1,
+                    writes_only: v & 1 == 1,
+                })))
+            });
+    }
+}
+
+/// State shared by every connection.
+pub struct Server {
+    /// The configuration (the live subset changes with CONFIG SET).
+    pub config: RwLock<Config>,
+    /// Held by a CONFIG SET from reading `config` to its last side effect,
+    /// so concurrent ones neither undo each other's changes nor both start
+    /// an AOF writer.
+    pub config_set: Mutex<()>,
+    /// Hot-path copies of some settings.
+    pub hot: HotConfig,
+    /// All data.
+    pub keyspace: Keyspace,
+    /// `used_memory`.
+    pub memory: MemoryGauge,
+    /// The replication stream.
+    pub repl: Arc<Log>,
+    /// Server-wide counters.
+    pub stats: stats::Stats,
+    /// Connected clients.
+    pub clients: clients::Clients,
+    /// Per-command statistics, indexed by command-table id.
+    pub command_stats: stats::CommandStatsTable,
+    /// The slow log.
+    pub slowlog: Mutex<slowlog::SlowLog>,
+    /// MONITOR feed; sent to only while `monitors` > 0.
+    pub monitor_tx: broadcast::Sender<Bytes>,
+    /// Number of clients in MONITOR mode.
+    pub monitors: AtomicUsize,
+    /// `CLIENT PAUSE` state and a wake-up for paused sessions.
+    pub pause: PauseState,
+    /// Notified on `CLIENT UNPAUSE`.
+    pub unpause: tokio::sync::Notify,
+    /// Shutdown trigger.
+    pub shutdown: shutdown::Shutdown,
+    /// Start time.
+    pub started: Instant,
+    /// Random 40-hex run id.
+    pub run_id: String,
+    /// Writes since the last save (`rdb_changes_since_last_save`).
+    pub dirty: AtomicU64,
+    /// Unix seconds of the last successful save (start time until one happens).
+    pub lastsave: AtomicU64,
+    /// The TCP port actually bound.
+    pub port: AtomicU64,
+    /// Highest `used_memory` seen (`used_memory_peak`).
+    pub mem_peak: AtomicU64,
+    /// `used_memory` right after start-up (`used_memory_startup`).
+    pub mem_startup: u64,
+    /// Cluster mode's state (None in standalone mode).
+    pub cluster: Option<Arc<Cluster>>,
+    /// Connections MIGRATE keeps to its targets.
+    pub migrate: crate::cluster::migrate::Pool,
+    /// RDB and AOF state.
+    pub persistence: crate::persist::Persistence,
+    /// Replicas attached to this server.
+    pub replicas: crate::repl::links::Replicas,
+    /// The primary this server replicates, if any.
+    pub upstream: crate::repl::upstream::UpstreamSlot,
+    me: std::sync::Weak<Server>,
+}
+
+impl Server {
+    /// Builds the shared state of a standalone server from a configuration.
+    pub fn new(cfg: Config) -> Arc<Server> {
+        Self::with_cluster(cfg, None)
+    }
+
+    /// Builds the shared state; `cluster` is Some in cluster mode (one database).
+    pub fn with_cluster(cfg: Config, cluster: Option<Arc<Cluster>>) -> Arc<Server> {
+        let repl = Arc::new(Log::new(cfg.repl_backlog_size.max(16 * 1024) as usize));
+        repl.set_feed_limit(feed_limit(&cfg));
+        let dbs = if cluster.is_some() {
+            1
+        } else {
+            cfg.databases as usize
+        };
+        let keyspace = Keyspace::new(dbs, Arc::new(LogRemovals(repl.clone())));
+        keyspace.set_policy(Policy::parse(&cfg.maxmemory_policy).unwrap_or(Policy::NoEviction));
+        let (monitor_tx, _) = broadcast::channel(4096);
+        let run_id = (0..40)
+            .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)]))
+            .collect();
+        let memory = MemoryGauge::new();
+        let mem_startup = memory.refresh();
+        Arc::new_cyclic(|me| Server {
+            me: me.clone(),
+            mem_peak: AtomicU64::new(mem_startup),
+            mem_startup,
+            hot: HotConfig::from(&cfg),
+            port: AtomicU64::new(cfg.port as u64),
+            slowlog: Mutex::new(slowlog::SlowLog::new(cfg.slowlog_max_len as usize)),
+            config: RwLock::new(cfg),
+            config_set: Mutex::new(()),
+            keyspace,
+            memory,
+            repl,
+            stats: stats::Stats::default(),
+            clients: clients::Clients::new(),
+            command_stats: Default::default(),
+            monitor_tx,
+            monitors: AtomicUsize::new(0),
+            pause: PauseState::default(),
+            unpause: tokio::sync::Notify::new(),
+            shutdown: shutdown::Shutdown::new(),
+            started: Instant::now(),
+            run_id,
+            dirty: AtomicU64::new(0),
+            lastsave: AtomicU64::new(crate::clock::unix_ms() / 1000),
+            cluster,
+            migrate: Default::default(),
+            persistence: Default::default(),
+            replicas: Default::default(),
+            upstream: Default::default(),
+        })
+    }
+
+    /// The server as an `Arc` (for background work a command starts).
+    pub fn me(&self) -> Option<Arc<Server>> {
+        self.me.upgrade()
+    }
+
+    /// Reads `used_memory` now and raises the recorded peak if needed.
+    pub fn used_memory(&self) -> u64 {
+        let used = self.memory.refresh();
+        self.mem_peak.fetch_max(used, Ordering::Relaxed);
+        used
+    }
+
+    /// Memory `maxmemory` leaves out, as Redis does: replication and AOF
+    /// buffers, snapshot bytes on their way to replicas, and the originals a
+    /// running snapshot keeps (a fork's copy-on-write is outside Redis's
+    /// figure too). Counting them would evict data for a slow replica, and
+    /// the evictions' DELs would grow its buffer further.
+    pub fn not_counted_memory(&self) -> u64 {
+        self.repl.held_bytes()
+            + self.replicas.transfer_bytes.load(Ordering::Relaxed)
+            + self.keyspace.copy_on_write_bytes()
+    }
+
+    /// Appends a write to the replication stream and counts it as a change;
+    /// returns the stream offset after it (0 while nothing consumes the stream).
+    pub fn propagate(&self, db: usize, argv: &[&[u8]]) -> u64 {
+        self.dirty.fetch_add(1, Ordering::Relaxed);
+        self.repl.append(db, argv)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pause_end_past_63_bits_is_clamped_not_wrapped() {
+        let p = super::PauseState::default();
+        for until_ms in [u64::MAX, 1 << 63, (1 << 63) + 1_800_000_000_000] {
+            p.update(|_| super::Pause {
+                until_ms,
+                writes_only: true,
+            });
+            let got = p.get();
+            assert_eq!(got.until_ms, super::PAUSE_FOREVER_MS, "{until_ms}");
+            assert!(got.writes_only);
+        }
+        p.update(|_| super::Pause {
+            until_ms: 12345,
+            writes_only: false,
+        });
+        assert_eq!((p.get().until_ms, p.get().writes_only), (12345, false));
+    }
+}
