@@ -297,6 +297,7 @@ fn main() -> std::process::ExitCode {
         };
         let cluster = bus.as_ref().map(|(c, _)| c.clone());
         let srv: Arc<Server> = Server::with_cluster(cfg, cluster);
+        ringcache::services::install(&srv);
         if let Some((_, listener)) = bus {
             tokio::spawn(ringcache::services::bus::run(listener, srv.clone()));
         }

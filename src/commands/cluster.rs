@@ -423,7 +423,7 @@ fn slots(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
 /// `CLUSTER SHARDS`
 fn shards(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?;
-    let my_offset = crate::services::bus::replication_offset(ctx.srv);
+    let my_offset = ctx.srv.replication_offset();
     let t = c.view();
     let masters: Vec<&Node> = t.nodes.values().filter(|n| n.is_master()).collect();
     let out = &mut *ctx.out;
@@ -920,16 +920,16 @@ fn replicate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         t.broadcast_pong(out, monotonic_ms());
         Ok(())
     })?;
-    follow_topology(ctx, c);
+    follow_topology(ctx);
     ctx.out.ok();
     Ok(())
 }
 
 /// Starts or stops replication now that the role changed, rather than at
 /// the bus's next tick.
-fn follow_topology(ctx: &Ctx<'_>, c: &Cluster) {
-    if let Some(srv) = ctx.srv.me() {
-        crate::services::bus::follow_topology(&srv, c);
+fn follow_topology(ctx: &Ctx<'_>) {
+    if let (Some(srv), Ok(s)) = (ctx.srv.me(), ctx.services()) {
+        s.follow_topology(&srv);
     }
 }
 
@@ -948,7 +948,7 @@ fn failover(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         t.start_manual_failover(mode, monotonic_ms(), out)
             .map_err(|e| CmdError::err(e.to_string()))
     })?;
-    follow_topology(ctx, c);
+    follow_topology(ctx);
     ctx.out.ok();
     Ok(())
 }

@@ -161,6 +161,14 @@ impl<'a> Ctx<'a> {
         self.client.write_offset = self.client.write_offset.max(off);
     }
 
+    /// The services (replication, saving, the AOF, the bus) this command
+    /// asks something of; every running server has them.
+    pub fn services(&self) -> Result<&'a dyn crate::node::Services, CmdError> {
+        self.srv
+            .services()
+            .ok_or_else(|| CmdError::err("this server runs no services"))
+    }
+
     /// Propagates the command exactly as received.
     pub fn propagate_verbatim(&mut self, argv: &Argv<'_>) {
         let parts: Vec<&[u8]> = argv.iter().collect();
@@ -251,6 +259,7 @@ pub(crate) mod testkit {
 
         /// A kit around a server built by the caller.
         pub fn with_server(srv: Arc<Server>) -> Kit {
+            crate::services::install(&srv);
             srv.repl.activate();
             let addr = "127.0.0.1:1".parse().expect("literal address");
             let info = Arc::new(ClientInfo::new(1, addr, addr));

@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering;
 
 use super::{is, Argv, CmdError, CmdResult, Ctx};
 use crate::persist::save::SaveError;
-use crate::services::{aof, save};
 
 /// `SAVE`: writes the RDB file before answering (other clients keep going).
 pub fn save_cmd(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
@@ -13,7 +12,8 @@ pub fn save_cmd(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         return Err(CmdError::err("Background save already in progress"));
     }
     let srv = ctx.srv;
-    match crate::node::blocking(|| save::save(srv)) {
+    let services = ctx.services()?;
+    match crate::node::blocking(|| services.save(srv)) {
         Ok(_) => {
             ctx.out.ok();
             Ok(())
@@ -50,7 +50,7 @@ pub fn bgsave(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Err(CmdError::err("Background save already in progress"));
     }
     let srv = ctx.srv.me().ok_or(CmdError::Other("ERR".into()))?;
-    match save::bgsave(&srv) {
+    match ctx.services()?.bgsave(&srv) {
         Ok(()) => {
             ctx.out.simple("Background saving started");
             Ok(())
@@ -76,7 +76,7 @@ pub fn bgrewriteaof(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         return Ok(());
     }
     let srv = ctx.srv.me().ok_or(CmdError::Other("ERR".into()))?;
-    match aof::bgrewrite(&srv) {
+    match ctx.services()?.bgrewriteaof(&srv) {
         Ok(()) => {
             ctx.out.simple("Background append only file rewriting started");
             Ok(())

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::repl::links::{LinkState, SyncRequest};
-use crate::services::replica;
 
 /// `REPLICAOF host port` | `REPLICAOF NO ONE` (and `SLAVEOF`).
 pub fn replicaof(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
@@ -14,7 +13,7 @@ pub fn replicaof(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Err(CmdError::err("REPLICAOF not allowed in cluster mode."));
     }
     if is(argv.get(1), "NO") && is(argv.get(2), "ONE") {
-        replica::stop(ctx.srv, "user request");
+        ctx.services()?.stop_replicating(ctx.srv, "user request");
         ctx.out.ok();
         return Ok(());
     }
@@ -28,7 +27,7 @@ pub fn replicaof(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         }
     }
     let srv = ctx.srv.me().ok_or(CmdError::Other("ERR".into()))?;
-    replica::start(&srv, host, port);
+    ctx.services()?.replicate(&srv, host, port);
     ctx.out.ok();
     Ok(())
 }

@@ -373,7 +373,8 @@ pub fn shutdown(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let points = srv.config.read().has_save_points();
     if !nosave && (save || points) {
         tracing::info!("Saving the final RDB snapshot before exiting.");
-        if let Err(e) = crate::node::blocking(|| crate::services::save::save(srv)) {
+        let services = ctx.services()?;
+        if let Err(e) = crate::node::blocking(|| services.save(srv)) {
             tracing::warn!("Error trying to save the DB: {e}");
             if !force {
                 return Err(CmdError::err("Errors trying to SHUTDOWN. Check logs."));

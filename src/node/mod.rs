@@ -19,10 +19,53 @@ use tokio::sync::broadcast;
 
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::persist::save::{SaveError, Written};
 use crate::repl::Log;
 use crate::store::evict::Policy;
 use crate::store::memory::MemoryGauge;
 use crate::store::{Keyspace, Removal, RemovalSink};
+
+/// What commands and sessions ask of the long-running services, which sit
+/// above them (`services::Drivers` implements it; start-up installs it):
+/// replication, saving, the AOF, the cluster bus, serving a replica's link.
+pub trait Services: Send + Sync {
+    /// Replicates `host:port` (REPLICAOF, `--replicaof`, the cluster).
+    fn replicate(&self, srv: &Arc<Server>, host: String, port: u16);
+    /// Stops replicating; `why` goes to the log.
+    fn stop_replicating(&self, srv: &Server, why: &str);
+    /// Saves the RDB file now (SAVE, SHUTDOWN).
+    fn save(&self, srv: &Server) -> Result<Written, SaveError>;
+    /// Starts a background save.
+    fn bgsave(&self, srv: &Arc<Server>) -> Result<(), SaveError>;
+    /// Starts a background AOF rewrite.
+    fn bgrewriteaof(&self, srv: &Arc<Server>) -> Result<(), SaveError>;
+    /// Turns the AOF on, rewriting it first (CONFIG SET appendonly yes).
+    fn enable_aof(&self, srv: &Arc<Server>) -> Result<(), SaveError>;
+    /// Turns the AOF off once it is flushed.
+    fn disable_aof(&self, srv: &Server);
+    /// Makes replication follow the cluster topology now.
+    fn follow_topology(&self, srv: &Arc<Server>);
+    /// Serves a connection that asked for PSYNC/SYNC as a replica link.
+    fn serve_replica(&self, link: ReplicaConn) -> BoxFuture;
+}
+
+/// A connection handed over to serve a replica: the server, its socket, what
+/// was read past the PSYNC, the request, the client's shared record.
+pub struct ReplicaConn {
+    /// The server.
+    pub srv: Arc<Server>,
+    /// The socket.
+    pub stream: tokio::net::TcpStream,
+    /// Bytes read after the PSYNC/SYNC.
+    pub inbuf: bytes::BytesMut,
+    /// What the replica asked for.
+    pub req: crate::repl::links::SyncRequest,
+    /// The connection's shared record.
+    pub info: Arc<clients::ClientInfo>,
+}
+
+/// A task the caller awaits.
+pub type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Runs blocking work (file or socket I/O) from a command; on a multi-thread
 /// runtime the worker first hands its other tasks to another thread.
@@ -221,6 +264,8 @@ pub struct Server {
     pub replicas: crate::repl::links::Replicas,
     /// The primary this server replicates, if any.
     pub upstream: crate::repl::upstream::UpstreamSlot,
+    /// What commands and sessions ask of the services (installed at start).
+    services: std::sync::OnceLock<Box<dyn Services>>,
     me: std::sync::Weak<Server>,
 }
 
@@ -276,6 +321,7 @@ impl Server {
             persistence: Default::default(),
             replicas: Default::default(),
             upstream: Default::default(),
+            services: std::sync::OnceLock::new(),
         })
     }
 
@@ -300,6 +346,25 @@ impl Server {
         self.repl.held_bytes()
             + self.replicas.transfer_bytes.load(Ordering::Relaxed)
             + self.keyspace.copy_on_write_bytes()
+    }
+
+    /// The offset this node reports in its headers: a replica's is how much of
+    /// its primary's stream it applied, the number elections rank replicas by.
+    pub fn replication_offset(&self) -> u64 {
+        match self.upstream.get() {
+            Some(up) if self.upstream.is_replica() => up.position().1.max(0) as u64,
+            _ => self.repl.offset(),
+        }
+    }
+
+    /// The long-running services, once installed at start-up.
+    pub fn services(&self) -> Option<&dyn Services> {
+        self.services.get().map(|s| s.as_ref())
+    }
+
+    /// Installs the services (once; later calls change nothing).
+    pub fn install_services(&self, s: Box<dyn Services>) {
+        let _ = self.services.set(s);
     }
 
     /// Appends a write to the replication stream and counts it as a change;

@@ -158,8 +158,17 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         srv.monitors.fetch_sub(1, Ordering::Relaxed);
     }
     if let Some(req) = client.takeover.take() {
-        crate::services::primary::serve(srv, stream, inbuf, req, info).await;
-        return;
+        if let Some(services) = srv.services() {
+            let link = crate::node::ReplicaConn {
+                srv: srv.clone(),
+                stream,
+                inbuf,
+                req,
+                info,
+            };
+            services.serve_replica(link).await;
+            return;
+        }
     }
     let _ = stream.shutdown().await;
 }
@@ -282,6 +291,7 @@ mod tests {
             .build()
             .expect("runtime");
         let srv = Server::new(Config::defaults());
+        crate::services::install(&srv);
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind");

@@ -72,15 +72,6 @@ async fn accept_loop(listener: TcpListener, srv: Arc<Server>, cluster: Arc<Clust
     }
 }
 
-/// The offset this node reports in its headers: a replica's is how much of
-/// its primary's stream it applied, the number elections rank replicas by.
-pub fn replication_offset(srv: &Server) -> u64 {
-    match srv.upstream.get() {
-        Some(up) if srv.upstream.is_replica() => up.position().1.max(0) as u64,
-        _ => srv.repl.offset(),
-    }
-}
-
 /// The primary this node must replicate, as the topology says: `ip:port`.
 fn wanted_upstream(t: &Topology) -> Option<(String, u16)> {
     let me = t.me();
@@ -96,7 +87,7 @@ fn wanted_upstream(t: &Topology) -> Option<(String, u16)> {
 /// the roles the topology now says (a promoted replica stops replicating
 /// before its clients notice it owns the slots).
 fn step(srv: &Arc<Server>, cluster: &Arc<Cluster>, f: impl FnOnce(&mut Topology, u64) -> Outbox) {
-    let offset = replication_offset(srv);
+    let offset = srv.replication_offset();
     // Replication records its times on the wall clock; the topology's run on
     // the monotonic one.
     let age = srv.upstream.get().map_or(0, |up| up.data_age(unix_ms()));

@@ -94,7 +94,7 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let now_aof = next.appendonly;
     *ctx.srv.config.write() = next;
     if now_aof != was_aof {
-        switch_aof(ctx.srv, now_aof)?;
+        switch_aof(ctx.srv, ctx.services()?, now_aof)?;
     }
     ctx.out.ok();
     Ok(())
@@ -111,13 +111,13 @@ fn serialize(srv: &Server) -> parking_lot::MutexGuard<'_, ()> {
 
 /// `CONFIG SET appendonly yes|no` at run time: turning it on writes the whole
 /// dataset to the file first (this client waits; the others do not).
-fn switch_aof(srv: &Server, on: bool) -> CmdResult {
+fn switch_aof(srv: &Server, services: &dyn crate::node::Services, on: bool) -> CmdResult {
     if !on {
-        crate::services::aof::disable(srv);
+        services.disable_aof(srv);
         return Ok(());
     }
     let Some(me) = srv.me() else { return Ok(()) };
-    let r = crate::node::blocking(|| crate::services::aof::enable(&me, true));
+    let r = crate::node::blocking(|| services.enable_aof(&me));
     r.map_err(|e| {
         srv.config.write().appendonly = false;
         set_failed("appendonly", &e.to_string())
