@@ -9,7 +9,7 @@
 //!   migration and the write lease.
 //! - [`nodes_conf`]: `nodes.conf` on disk.
 //! - [`bus`]: the TCP links between nodes that carry the messages.
-//! - [`gate`]: routing a command to the node that serves its slot.
+//! - [`routing`]: routing a command to the node that serves its slot.
 //! - [`migrate`]: the client side of `MIGRATE`.
 //!
 //! [`Cluster`] is the handle the server holds: the topology behind one lock,
@@ -19,7 +19,7 @@
 
 pub mod failover;
 pub mod failure;
-pub mod gate;
+pub mod routing;
 pub mod gossip;
 pub mod message;
 pub mod migrate;
@@ -488,8 +488,8 @@ impl Cluster {
 
     /// The exclusive fence of `slot`: no keyed command runs in the slot while
     /// it is held.
-    pub fn fence_exclusive(&self, slot: u16) -> gate::Fence<'_> {
-        gate::Fence::exclusive(slot, self.fences[slot as usize].write())
+    pub fn fence_exclusive(&self, slot: u16) -> routing::Fence<'_> {
+        routing::Fence::exclusive(slot, self.fences[slot as usize].write())
     }
 
     /// The path of `nodes.conf`.

@@ -5,7 +5,7 @@
 
 use super::table::Resolved;
 use super::{Argv, CmdError, CmdResult, Ctx};
-use crate::cluster::gate::KeySource;
+use crate::cluster::routing::KeySource;
 use crate::commands::Client;
 
 /// A command waiting in a transaction, with its own copy of the arguments.

@@ -13,7 +13,7 @@ pub mod crc64;
 pub mod lzf;
 pub mod rdb;
 pub mod save;
-pub mod snapshot;
+pub mod rdb_file;
 
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use thiserror::Error;
 
-use super::snapshot::{SnapshotError, SnapshotWriter};
+use super::rdb_file::{SnapshotError, SnapshotWriter};
 use crate::config::Config;
 use crate::store::snapshot::SnapshotSink;
 use crate::store::Entry;

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::cluster::gate::{Fence, KeySource, Request};
+use crate::cluster::routing::{Fence, KeySource, Request};
 use crate::commands::table::{Lookup, Resolved};
 use crate::commands::transactions;
 use crate::commands::{Argv, CmdError, CommandSpec, Ctx, Flags, KeySpec};

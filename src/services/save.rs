@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::clock::unix_ms;
 use crate::node::{Server, REDIS_VERSION};
 use crate::persist::save::{sync_dir, Expired, LoadError, RdbSink, SaveError, Written};
-use crate::persist::snapshot::{self, Aux, SnapshotWriter};
+use crate::persist::rdb_file::{self, Aux, SnapshotWriter};
 use crate::store::{evict, Entry};
 
 /// After a failed background save, save points wait this long before retrying.
@@ -217,12 +217,12 @@ pub fn load_image(
     srv: &Server,
     buf: &[u8],
     expired_keys: Expired,
-) -> Result<(snapshot::Loaded, u64), LoadError> {
+) -> Result<(rdb_file::Loaded, u64), LoadError> {
     let now = unix_ms();
     let policy = srv.keyspace.policy();
     let dbs = srv.keyspace.db_count();
     let (mut loaded, mut expired, mut bad_db) = (0u64, 0u64, false);
-    let summary = snapshot::load(buf, |r| {
+    let summary = rdb_file::load(buf, |r| {
         if r.db >= dbs {
             bad_db = true;
             return;
