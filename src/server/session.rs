@@ -80,59 +80,19 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
             );
             break;
         }
-        let limits = Limits {
-            max_bulk: srv.hot.proto_max_bulk_len.load(Ordering::Relaxed),
+        let Some(batch_now) = execute_buffered(
+            &srv,
+            &mut stream,
+            &info,
+            &mut client,
+            &mut out,
+            &mut parser,
+            &mut inbuf,
+        )
+        .await
+        else {
+            break;
         };
-        let mut batch_now = unix_ms();
-        let mut fatal = false;
-        loop {
-            let stop = run_batch(
-                &srv,
-                &mut client,
-                &mut out,
-                &mut parser,
-                &mut inbuf,
-                &limits,
-                batch_now,
-            );
-            match stop {
-                Stop::Drained | Stop::Takeover | Stop::Close => break,
-                Stop::Paused(wait) => {
-                    // The command stays buffered; flush what we have and wait.
-                    if flush(&mut stream, &mut out, &srv, &mut client)
-                        .await
-                        .is_err()
-                    {
-                        fatal = true;
-                        break;
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = srv.unpause.notified() => {}
-                        _ = srv.shutdown.wait() => { fatal = true; break; }
-                    }
-                }
-                Stop::Wait(wanted, timeout) => {
-                    let acked = tokio::select! {
-                        n = crate::repl::links::wait(&srv.replicas, &srv.repl, client.write_offset, wanted, timeout) => n,
-                        _ = info.kill_notify.notified() => { fatal = true; break; }
-                        _ = srv.shutdown.wait() => { fatal = true; break; }
-                    };
-                    out.int(acked as i64);
-                }
-                Stop::Flush => {
-                    if flush(&mut stream, &mut out, &srv, &mut client)
-                        .await
-                        .is_err()
-                    {
-                        fatal = true;
-                        break;
-                    }
-                }
-            }
-            // After waiting, the batch's commands judge time afresh.
-            batch_now = unix_ms();
-        }
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
         info.last_ms.store(batch_now, Ordering::Relaxed);
         // Follow MONITOR and RESET before the +OK goes out, so the feed holds
@@ -141,10 +101,9 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         if monitoring != monitor_rx.is_some() {
             monitor_rx = monitoring.then(|| srv.monitor_tx.subscribe());
         }
-        if fatal
-            || flush(&mut stream, &mut out, &srv, &mut client)
-                .await
-                .is_err()
+        if flush(&mut stream, &mut out, &srv, &mut client)
+            .await
+            .is_err()
             || client.close_after_reply
         {
             break;
@@ -171,6 +130,57 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         }
     }
     let _ = stream.shutdown().await;
+}
+
+/// Runs every complete command in the buffer, waiting where a command must
+/// (CLIENT PAUSE, WAIT) and flushing mid-batch when the gate asks. Returns the
+/// batch's time, or `None` when the connection must close.
+async fn execute_buffered(
+    srv: &Arc<Server>,
+    stream: &mut TcpStream,
+    info: &ClientInfo,
+    client: &mut Client,
+    out: &mut Reply,
+    parser: &mut RequestParser,
+    inbuf: &mut BytesMut,
+) -> Option<u64> {
+    let limits = Limits {
+        max_bulk: srv.hot.proto_max_bulk_len.load(Ordering::Relaxed),
+    };
+    let mut batch_now = unix_ms();
+    loop {
+        let stop = run_batch(srv, client, out, parser, inbuf, &limits, batch_now);
+        match stop {
+            Stop::Drained | Stop::Takeover | Stop::Close => break,
+            Stop::Paused(wait) => {
+                // The command stays buffered; flush what we have and wait.
+                if flush(stream, out, srv, client).await.is_err() {
+                    return None;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = srv.unpause.notified() => {}
+                    _ = srv.shutdown.wait() => { return None; }
+                }
+            }
+            Stop::Wait(wanted, timeout) => {
+                let acked = tokio::select! {
+                    n = crate::repl::links::wait(&srv.replicas, &srv.repl, client.write_offset, wanted, timeout) => n,
+                    _ = info.kill_notify.notified() => { return None; }
+                    _ = srv.shutdown.wait() => { return None; }
+                };
+                out.int(acked as i64);
+            }
+            Stop::Flush => {
+                if flush(stream, out, srv, client).await.is_err() {
+                    return None;
+                }
+            }
+        }
+        // After waiting, the batch's commands judge time afresh.
+        batch_now = unix_ms();
+    }
+    Some(batch_now)
 }
 
 /// Why `run_batch` stopped.
