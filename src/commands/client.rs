@@ -4,118 +4,30 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use super::server::{help, sub, ADMIN, HELPF};
-use super::spec::{CommandSpec, Flags};
+use super::server::help;
+use super::spec::{command_table, CommandSpec, NOKEYS};
 use super::{is, parse_int_strict, Argv, CmdError, CmdResult, Ctx};
 use crate::clock::unix_ms;
 use crate::commands::ReplyMode;
 use crate::node::clients::ClientInfo;
 use crate::node::Pause;
 
-const CONN: Flags = Flags(Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0);
-const SLOW: &str = "slow connection";
-const DANGER: &str = "admin slow dangerous connection";
-
 /// `CLIENT` subcommands.
-pub static SUBCOMMANDS: &[CommandSpec] = &[
-    sub(
-        "getname",
-        2,
-        CONN,
-        SLOW,
-        getname,
-        "Returns the name of the connection.",
-    ),
-    sub(
-        "getredir",
-        2,
-        CONN,
-        SLOW,
-        getredir,
-        "Returns the client ID to which the connection's tracking notifications are redirected.",
-    ),
-    sub(
-        "help",
-        2,
-        HELPF,
-        SLOW,
-        help_cmd,
-        "Returns helpful text about the different subcommands.",
-    ),
-    sub(
-        "id",
-        2,
-        CONN,
-        SLOW,
-        id,
-        "Returns the unique client ID of the connection.",
-    ),
-    sub(
-        "info",
-        2,
-        CONN,
-        SLOW,
-        info,
-        "Returns information about the connection.",
-    ),
-    sub(
-        "kill",
-        -3,
-        ADMIN,
-        DANGER,
-        kill,
-        "Terminates open connections.",
-    ),
-    sub("list", -2, ADMIN, DANGER, list, "Lists open connections."),
-    sub(
-        "no-evict",
-        3,
-        ADMIN,
-        DANGER,
-        no_evict,
-        "Sets the client eviction mode of the connection.",
-    ),
-    sub(
-        "pause",
-        -3,
-        ADMIN,
-        DANGER,
-        pause,
-        "Suspends commands processing.",
-    ),
-    sub(
-        "reply",
-        3,
-        CONN,
-        SLOW,
-        reply,
-        "Instructs the server whether to reply to commands.",
-    ),
-    sub(
-        "setinfo",
-        4,
-        CONN,
-        SLOW,
-        setinfo,
-        "Sets information specific to the client or connection.",
-    ),
-    sub(
-        "setname",
-        3,
-        CONN,
-        SLOW,
-        setname,
-        "Sets the connection name.",
-    ),
-    sub(
-        "unpause",
-        2,
-        ADMIN,
-        DANGER,
-        unpause,
-        "Resumes processing of clients that were paused.",
-    ),
-];
+pub static SUBCOMMANDS: &[CommandSpec] = command_table! {
+    "getname" 2 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" getname, "Returns the name of the connection.";
+    "getredir" 2 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" getredir, "Returns the client ID to which the connection's tracking notifications are redirected.";
+    "help" 2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" help_cmd, "Returns helpful text about the different subcommands.";
+    "id" 2 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" id, "Returns the unique client ID of the connection.";
+    "info" 2 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" info, "Returns information about the connection.";
+    "kill" -3 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous connection" "server" "7.0.0" kill, "Terminates open connections.";
+    "list" -2 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous connection" "server" "7.0.0" list, "Lists open connections.";
+    "no-evict" 3 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous connection" "server" "7.0.0" no_evict, "Sets the client eviction mode of the connection.";
+    "pause" -3 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous connection" "server" "7.0.0" pause, "Suspends commands processing.";
+    "reply" 3 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" reply, "Instructs the server whether to reply to commands.";
+    "setinfo" 4 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" setinfo, "Sets information specific to the client or connection.";
+    "setname" 3 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" setname, "Sets the connection name.";
+    "unpause" 2 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous connection" "server" "7.0.0" unpause, "Resumes processing of clients that were paused.";
+};
 
 /// Bytes of reply buffer a connection starts with (CLIENT LIST `rbs`/`rbp`).
 const REPLY_BUF: usize = 16 * 1024;

@@ -1,50 +1,18 @@
 //! `COMMAND` and its subcommands, all derived from the command table.
 
-use super::server::sub;
-use super::spec::{CommandSpec, Flags, KeySpec};
+use super::spec::{command_table, CommandSpec, Flags, KeySpec, NOKEYS};
 use super::{is, Argv, CmdError, CmdResult, Ctx};
 use crate::glob;
 
 /// `COMMAND` subcommands.
-pub static SUBCOMMANDS: &[CommandSpec] = &[
-    sub("count", 2, F, ACL, count, "Returns a count of commands."),
-    sub(
-        "docs",
-        -2,
-        F,
-        ACL,
-        docs,
-        "Returns documentary information about one, multiple or all commands.",
-    ),
-    sub(
-        "getkeys",
-        -4,
-        F,
-        ACL,
-        getkeys,
-        "Extracts the key names from an arbitrary command.",
-    ),
-    sub(
-        "help",
-        2,
-        F,
-        ACL,
-        help,
-        "Returns helpful text about the different subcommands.",
-    ),
-    sub(
-        "info",
-        -2,
-        F,
-        ACL,
-        info,
-        "Returns information about one, multiple or all commands.",
-    ),
-    sub("list", -2, F, ACL, list, "Returns a list of command names."),
-];
-
-const F: Flags = Flags::LOADING.or(Flags::STALE);
-const ACL: &str = "slow connection";
+pub static SUBCOMMANDS: &[CommandSpec] = command_table! {
+    "count" 2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" count, "Returns a count of commands.";
+    "docs" -2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" docs, "Returns documentary information about one, multiple or all commands.";
+    "getkeys" -4 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" getkeys, "Extracts the key names from an arbitrary command.";
+    "help" 2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" help, "Returns helpful text about the different subcommands.";
+    "info" -2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" info, "Returns information about one, multiple or all commands.";
+    "list" -2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" list, "Returns a list of command names.";
+};
 
 /// `COMMAND`: every top-level command.
 pub fn command(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {

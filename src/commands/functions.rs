@@ -3,56 +3,19 @@
 //! (`redis-cli --cluster add-node`) and Redis's test harness (`FUNCTION FLUSH`
 //! before each unit) handle like any empty server.
 
-use super::server::{container, help, sub, HELPF};
-use super::spec::{CommandSpec, Flags};
+use super::server::{container, help};
+use super::spec::{command_table, CommandSpec, NOKEYS};
 use super::{is, Argv, CmdError, CmdResult, Ctx};
 use crate::persist;
 
-const WRITE: Flags = Flags(Flags::WRITE.0 | Flags::NOSCRIPT.0);
-
 /// `FUNCTION` subcommands.
-pub static SUBCOMMANDS: &[CommandSpec] = &[
-    sub(
-        "dump",
-        2,
-        Flags::NOSCRIPT,
-        "slow scripting",
-        dump,
-        "Dumps all libraries into a serialized binary payload.",
-    ),
-    sub(
-        "flush",
-        -2,
-        WRITE,
-        "write slow scripting",
-        flush,
-        "Deletes all libraries and functions.",
-    ),
-    sub(
-        "help",
-        2,
-        HELPF,
-        "slow scripting",
-        help_cmd,
-        "Returns helpful text about the different subcommands.",
-    ),
-    sub(
-        "list",
-        -2,
-        Flags::NOSCRIPT,
-        "slow scripting",
-        list,
-        "Returns information about all libraries.",
-    ),
-    sub(
-        "restore",
-        -3,
-        Flags(WRITE.0 | Flags::DENYOOM.0),
-        "write slow scripting",
-        restore,
-        "Restores all libraries from a payload.",
-    ),
-];
+pub static SUBCOMMANDS: &[CommandSpec] = command_table! {
+    "dump" 2 [NOSCRIPT] NOKEYS, "slow scripting" "server" "7.0.0" dump, "Dumps all libraries into a serialized binary payload.";
+    "flush" -2 [WRITE|NOSCRIPT] NOKEYS, "write slow scripting" "server" "7.0.0" flush, "Deletes all libraries and functions.";
+    "help" 2 [LOADING|STALE] NOKEYS, "slow scripting" "server" "7.0.0" help_cmd, "Returns helpful text about the different subcommands.";
+    "list" -2 [NOSCRIPT] NOKEYS, "slow scripting" "server" "7.0.0" list, "Returns information about all libraries.";
+    "restore" -3 [WRITE|DENYOOM|NOSCRIPT] NOKEYS, "write slow scripting" "server" "7.0.0" restore, "Restores all libraries from a payload.";
+};
 
 /// The container's handler (a missing or unknown subcommand).
 pub fn function(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {

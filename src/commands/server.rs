@@ -12,7 +12,7 @@ pub use debug::debug;
 pub use diag::{bytes_estimate, jemalloc_size};
 pub use info::info;
 
-use super::spec::{Arity, CommandSpec, Flags, KeySpec};
+use super::spec::{command_table, Arity, CommandSpec, Flags, KeySpec, K2, NOKEYS};
 use super::{is, Argv, CmdError, CmdResult, Ctx};
 
 /// `DBSIZE`
@@ -84,18 +84,6 @@ pub fn container(_ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     })
 }
 
-/// A subcommand table entry of the `server` group, new in 7.0.
-pub(crate) const fn sub(
-    name: &'static str,
-    arity: i32,
-    flags: Flags,
-    acl: &'static str,
-    handler: super::Handler,
-    summary: &'static str,
-) -> CommandSpec {
-    sub_in("server", "7.0.0", name, arity, flags, acl, handler, summary)
-}
-
 /// A keyless subcommand table entry of `group`, introduced in `since`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) const fn sub_in(
@@ -122,209 +110,43 @@ pub(crate) const fn sub_in(
     }
 }
 
-/// `admin noscript loading stale`, the flags most server subcommands carry.
-pub(crate) const ADMIN: Flags =
-    Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0);
-/// `loading stale`, the flags of every HELP subcommand.
-pub(crate) const HELPF: Flags = Flags(Flags::LOADING.0 | Flags::STALE.0);
-const DANGER: &str = "admin slow dangerous";
-
 /// `CONFIG` subcommands.
-pub static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
-    sub(
-        "get",
-        -3,
-        ADMIN,
-        DANGER,
-        config_cmd::get,
-        "Returns the effective values of configuration parameters.",
-    ),
-    sub(
-        "help",
-        2,
-        HELPF,
-        "slow",
-        config_cmd::help_cmd,
-        "Returns helpful text about the different subcommands.",
-    ),
-    sub(
-        "resetstat",
-        2,
-        ADMIN,
-        DANGER,
-        config_cmd::resetstat,
-        "Resets the server's statistics.",
-    ),
-    sub(
-        "rewrite",
-        2,
-        ADMIN,
-        DANGER,
-        config_cmd::rewrite,
-        "Persists the effective configuration to file.",
-    ),
-    sub(
-        "set",
-        -4,
-        ADMIN,
-        DANGER,
-        config_cmd::set,
-        "Sets configuration parameters in-flight.",
-    ),
-];
-
-const SLOWF: Flags = Flags(Flags::ADMIN.0 | Flags::LOADING.0 | Flags::STALE.0);
+pub static CONFIG_SUBCOMMANDS: &[CommandSpec] = command_table! {
+    "get" -3 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "7.0.0" config_cmd::get, "Returns the effective values of configuration parameters.";
+    "help" 2 [LOADING|STALE] NOKEYS, "slow" "server" "7.0.0" config_cmd::help_cmd, "Returns helpful text about the different subcommands.";
+    "resetstat" 2 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "7.0.0" config_cmd::resetstat, "Resets the server's statistics.";
+    "rewrite" 2 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "7.0.0" config_cmd::rewrite, "Persists the effective configuration to file.";
+    "set" -4 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "7.0.0" config_cmd::set, "Sets configuration parameters in-flight.";
+};
 
 /// `SLOWLOG` subcommands.
-pub static SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
-    sub(
-        "get",
-        -2,
-        SLOWF,
-        DANGER,
-        diag::slowlog_get,
-        "Returns the slow log's entries.",
-    ),
-    sub(
-        "help",
-        2,
-        HELPF,
-        "slow",
-        diag::slowlog_help,
-        "Show helpful text about the different subcommands",
-    ),
-    sub(
-        "len",
-        2,
-        SLOWF,
-        DANGER,
-        diag::slowlog_len,
-        "Returns the number of entries in the slow log.",
-    ),
-    sub(
-        "reset",
-        2,
-        SLOWF,
-        DANGER,
-        diag::slowlog_reset,
-        "Clears all entries from the slow log.",
-    ),
-];
+pub static SLOWLOG_SUBCOMMANDS: &[CommandSpec] = command_table! {
+    "get" -2 [ADMIN|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "7.0.0" diag::slowlog_get, "Returns the slow log's entries.";
+    "help" 2 [LOADING|STALE] NOKEYS, "slow" "server" "7.0.0" diag::slowlog_help, "Show helpful text about the different subcommands";
+    "len" 2 [ADMIN|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "7.0.0" diag::slowlog_len, "Returns the number of entries in the slow log.";
+    "reset" 2 [ADMIN|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "7.0.0" diag::slowlog_reset, "Clears all entries from the slow log.";
+};
 
 /// `LATENCY` subcommands.
-pub static LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
-    sub(
-        "doctor",
-        2,
-        ADMIN,
-        DANGER,
-        diag::latency_doctor,
-        "Returns a human-readable latency analysis report.",
-    ),
-    sub(
-        "graph",
-        3,
-        ADMIN,
-        DANGER,
-        diag::latency_graph,
-        "Returns a latency graph for an event.",
-    ),
-    sub(
-        "help",
-        2,
-        HELPF,
-        "slow",
-        diag::latency_help,
-        "Returns helpful text about the different subcommands.",
-    ),
-    sub(
-        "histogram",
-        -2,
-        ADMIN,
-        DANGER,
-        diag::latency_histogram,
-        "Returns the cumulative distribution of latencies of a subset or all commands.",
-    ),
-    sub(
-        "history",
-        3,
-        ADMIN,
-        DANGER,
-        diag::latency_history,
-        "Returns timestamp-latency samples for an event.",
-    ),
-    sub(
-        "latest",
-        2,
-        ADMIN,
-        DANGER,
-        diag::latency_latest,
-        "Returns the latest latency samples for all events.",
-    ),
-    sub(
-        "reset",
-        -2,
-        ADMIN,
-        DANGER,
-        diag::latency_reset,
-        "Resets the latency data for one or more events.",
-    ),
-];
+pub static LATENCY_SUBCOMMANDS: &[CommandSpec] = command_table! {
+    "doctor" 2 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "7.0.0" diag::latency_doctor, "Returns a human-readable latency analysis report.";
+    "graph" 3 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "7.0.0" diag::latency_graph, "Returns a latency graph for an event.";
+    "help" 2 [LOADING|STALE] NOKEYS, "slow" "server" "7.0.0" diag::latency_help, "Returns helpful text about the different subcommands.";
+    "histogram" -2 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "7.0.0" diag::latency_histogram, "Returns the cumulative distribution of latencies of a subset or all commands.";
+    "history" 3 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "7.0.0" diag::latency_history, "Returns timestamp-latency samples for an event.";
+    "latest" 2 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "7.0.0" diag::latency_latest, "Returns the latest latency samples for all events.";
+    "reset" -2 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "7.0.0" diag::latency_reset, "Resets the latency data for one or more events.";
+};
 
 /// `MEMORY` subcommands.
-pub static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
-    sub(
-        "doctor",
-        2,
-        Flags::NONE,
-        "slow",
-        diag::memory_doctor,
-        "Outputs a memory problems report.",
-    ),
-    sub(
-        "help",
-        2,
-        HELPF,
-        "slow",
-        diag::memory_help,
-        "Returns helpful text about the different subcommands.",
-    ),
-    sub(
-        "malloc-stats",
-        2,
-        Flags::NONE,
-        "slow",
-        diag::memory_malloc_stats,
-        "Returns the allocator statistics.",
-    ),
-    sub(
-        "purge",
-        2,
-        Flags::NONE,
-        "slow",
-        diag::memory_purge,
-        "Asks the allocator to release memory.",
-    ),
-    sub(
-        "stats",
-        2,
-        Flags::NONE,
-        "slow",
-        diag::memory_stats,
-        "Returns details about memory usage.",
-    ),
-    CommandSpec {
-        keys: KeySpec::range(2, 2, 1),
-        ..sub(
-            "usage",
-            -3,
-            Flags::READONLY,
-            "read slow",
-            diag::memory_usage,
-            "Estimates the memory usage of a key.",
-        )
-    },
-];
+pub static MEMORY_SUBCOMMANDS: &[CommandSpec] = command_table! {
+    "doctor" 2 [] NOKEYS, "slow" "server" "7.0.0" diag::memory_doctor, "Outputs a memory problems report.";
+    "help" 2 [LOADING|STALE] NOKEYS, "slow" "server" "7.0.0" diag::memory_help, "Returns helpful text about the different subcommands.";
+    "malloc-stats" 2 [] NOKEYS, "slow" "server" "7.0.0" diag::memory_malloc_stats, "Returns the allocator statistics.";
+    "purge" 2 [] NOKEYS, "slow" "server" "7.0.0" diag::memory_purge, "Asks the allocator to release memory.";
+    "stats" 2 [] NOKEYS, "slow" "server" "7.0.0" diag::memory_stats, "Returns details about memory usage.";
+    "usage" -3 [READONLY] K2, "read slow" "server" "7.0.0" diag::memory_usage, "Estimates the memory usage of a key.";
+};
 
 /// `LASTSAVE`
 pub fn lastsave(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {

@@ -228,6 +228,37 @@ impl CommandSpec {
     }
 }
 
+/// Builds a `&'static [CommandSpec]`, one line per command or subcommand (the
+/// one way every table, top-level or a container's, is declared):
+/// `name arity [FLAG|FLAG] keys "acl cats" group since handler "summary" [subs]`.
+macro_rules! command_table {
+    ($( $name:literal $arity:literal [$($flag:ident)|*] $keys:expr, $acl:literal $group:literal $since:literal $handler:path, $summary:literal $(, subs $subs:expr)? ;)*) => {
+        &[$($crate::commands::spec::CommandSpec {
+            name: $name,
+            arity: $crate::commands::spec::Arity($arity),
+            flags: $crate::commands::spec::Flags(0 $(| $crate::commands::spec::Flags::$flag.0)*),
+            keys: $keys,
+            acl: $acl,
+            group: $group,
+            since: $since,
+            handler: $handler,
+            summary: $summary,
+            subcommands: command_table!(@subs $($subs)?),
+        }),*]
+    };
+    (@subs) => { &[] };
+    (@subs $subs:expr) => { $subs };
+}
+
+pub(crate) use command_table;
+
+/// No key arguments.
+pub const NOKEYS: KeySpec = KeySpec::None;
+/// The first argument is the key.
+pub const K1: KeySpec = KeySpec::range(1, 1, 1);
+/// A container's subcommand whose key follows it (`OBJECT ENCODING key`).
+pub const K2: KeySpec = KeySpec::range(2, 2, 1);
+
 #[cfg(test)]
 mod tests {
     use super::*;

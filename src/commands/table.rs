@@ -3,35 +3,12 @@
 
 use hashbrown::HashMap;
 
-use super::spec::{Arity, CommandSpec, Flags, KeySpec};
+use super::spec::{command_table, CommandSpec, KeySpec, K1, NOKEYS};
 use super::{
     cluster, command, connection, functions, keys, persistence, replication, server, strings,
     transactions,
 };
 
-/// Builds a `&'static [CommandSpec]`, one line per command:
-/// `name arity [FLAG|FLAG] keys "acl cats" group since handler "summary" [subs]`.
-macro_rules! commands {
-    ($( $name:literal $arity:literal [$($flag:ident)|*] $keys:expr, $acl:literal $group:literal $since:literal $handler:path, $summary:literal $(, subs $subs:expr)? ;)*) => {
-        &[$(CommandSpec {
-            name: $name,
-            arity: Arity($arity),
-            flags: Flags(0 $(| Flags::$flag.0)*),
-            keys: $keys,
-            acl: $acl,
-            group: $group,
-            since: $since,
-            handler: $handler,
-            summary: $summary,
-            subcommands: commands!(@subs $($subs)?),
-        }),*]
-    };
-    (@subs) => { &[] };
-    (@subs $subs:expr) => { $subs };
-}
-
-const NOKEYS: KeySpec = KeySpec::None;
-const K1: KeySpec = KeySpec::range(1, 1, 1);
 const K12: KeySpec = KeySpec::range(1, 2, 1);
 const KALL: KeySpec = KeySpec::range(1, -1, 1);
 const KPAIRS: KeySpec = KeySpec::range(1, -1, 2);
@@ -41,7 +18,7 @@ const MIGRATE_KEYS: KeySpec = KeySpec::Custom {
 };
 
 /// Every top-level command.
-pub static COMMANDS: &[CommandSpec] = commands! {
+pub static COMMANDS: &[CommandSpec] = command_table! {
     // ---- connection ----
     "ping" -1 [FAST] NOKEYS, "fast connection" "connection" "1.0.0" connection::ping, "Returns the server's liveliness response.";
     "echo" 2 [FAST] NOKEYS, "fast connection" "connection" "1.0.0" connection::echo, "Returns the given string.";
@@ -260,6 +237,7 @@ impl CommandTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::spec::Flags;
 
     #[test]
     fn names_are_unique_lowercase_and_resolve() {
