@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: installs missing test tools, then runs every test on a release
+# The test command: installs missing test tools, checks the module map
+# (scripts/check-layers.py), then runs every test on a release
 # build (the integration tests start the real binary, and the Tcl suite and the
 # benchmark reuse target/release/ringcache). Ends with one summed-up line.
 set -euo pipefail
@@ -8,6 +9,8 @@ bash scripts/deps.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 rc=0
+# The module map (layers, never rules, file and function lengths) is part of the test.
+python3 scripts/check-layers.py || rc=1
 cargo test --release "$@" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
 # cargo's last `test result` line is the doc-tests' (often 0 tests): sum all of them.
 awk '/^test result: / {
