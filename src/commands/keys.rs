@@ -3,8 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
+use super::expire_args::{deadline, ExpireUnit};
 use super::spec::{Arity, CommandSpec, Flags, KeySpec};
-use super::ttl::{deadline, ExpireUnit};
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::glob;
 use crate::persist;

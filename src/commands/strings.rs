@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
-use super::ttl::{deadline, ExpireUnit};
+use super::expire_args::{deadline, ExpireUnit};
 use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::resp::reply::format_long_double;
 use crate::store::{Entry, Kind, Value};
