@@ -19,11 +19,11 @@
 
 pub mod failover;
 pub mod failure;
-pub mod routing;
 pub mod gossip;
 pub mod message;
 pub mod migrate;
 pub mod nodes_conf;
+pub mod routing;
 pub mod topology;
 
 use std::collections::HashMap;

@@ -12,8 +12,8 @@ pub mod aof;
 pub mod crc64;
 pub mod lzf;
 pub mod rdb;
-pub mod save;
 pub mod rdb_file;
+pub mod save;
 
 use std::sync::Arc;
 

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use crate::clock::unix_ms;
 use crate::node::{Server, REDIS_VERSION};
-use crate::persist::save::{sync_dir, Expired, LoadError, RdbSink, SaveError, Written};
 use crate::persist::rdb_file::{self, Aux, SnapshotWriter};
+use crate::persist::save::{sync_dir, Expired, LoadError, RdbSink, SaveError, Written};
 use crate::store::{evict, Entry};
 
 /// After a failed background save, save points wait this long before retrying.
