@@ -1,0 +1,357 @@
+//! Iterating the keyspace: KEYS, SCAN, RANDOMKEY.
+
+use crate::commands::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::glob;
+use crate::slot::SLOTS;
+use crate::store::{Entry, Keyspace};
+
+/// `KEYS pattern`
+pub fn keys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let pattern = argv.get(1);
+    let all = pattern == b"*";
+    let (db, ks) = (ctx.db(), &ctx.srv.keyspace);
+    let mut found: Vec<Box<[u8]>> = Vec::new();
+    for slot in 0..SLOTS as u16 {
+        let g = ks.lock_slot(db, slot, ctx.now_ms);
+        found.extend(
+            g.iter()
+                .filter(|(k, _)| all || glob::matches(pattern, k, false))
+                .map(|(k, _)| Box::from(k)),
+        );
+    }
+    ctx.out.array_len(found.len());
+    for k in &found {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}
+
+/// Parses a SCAN cursor as Redis's `strtoul` call does: optional sign (a
+/// negative value wraps), digits, nothing else; an empty string is 0.
+fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    let invalid = || CmdError::err("invalid cursor");
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if arg.is_empty() {
+        return Ok(0);
+    }
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut v: u64 = 0;
+    for d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((d - b'0') as u64))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+/// SCAN's MATCH/COUNT/TYPE options.
+struct ScanOpts<'a> {
+    count: usize,
+    pattern: Option<&'a [u8]>,
+    kind: Option<&'a [u8]>,
+}
+
+impl<'a> ScanOpts<'a> {
+    fn parse(args: Argv<'a>) -> Result<Self, CmdError> {
+        let mut o = ScanOpts {
+            count: 10,
+            pattern: None,
+            kind: None,
+        };
+        let mut i = 0;
+        while i < args.len() {
+            let (a, val) = (args.get(i), args.opt(i + 1));
+            match val {
+                Some(v) if is(a, "COUNT") => {
+                    let n = parse_i64(v)?;
+                    if n < 1 {
+                        return Err(CmdError::Syntax);
+                    }
+                    o.count = usize::try_from(n).unwrap_or(usize::MAX);
+                }
+                Some(v) if is(a, "MATCH") => o.pattern = (v != b"*").then_some(v),
+                Some(v) if is(a, "TYPE") => o.kind = Some(v),
+                _ => return Err(CmdError::Syntax),
+            }
+            i += 2;
+        }
+        Ok(o)
+    }
+
+    fn wants(&self, key: &[u8], e: &Entry) -> bool {
+        self.pattern.is_none_or(|p| glob::matches(p, key, false))
+            && self
+                .kind
+                .is_none_or(|t| t.eq_ignore_ascii_case(e.value.kind().name().as_bytes()))
+    }
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]`. The cursor is the slot
+/// to resume at; whole slots are returned, so a key present for the whole scan
+/// is always reported (at least once).
+pub fn scan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let cursor = parse_cursor(argv.get(1))?;
+    let opts = ScanOpts::parse(argv.tail(2))?;
+    let (db, ks) = (ctx.db(), &ctx.srv.keyspace);
+    let mut found: Vec<Box<[u8]>> = Vec::new();
+    let mut slot = cursor.min(SLOTS as u64) as usize;
+    while slot < SLOTS && found.len() < opts.count {
+        let g = ks.lock_slot(db, slot as u16, ctx.now_ms);
+        found.extend(
+            g.iter()
+                .filter(|(k, e)| opts.wants(k, e))
+                .map(|(k, _)| Box::from(k)),
+        );
+        slot += 1;
+    }
+    let next = if slot >= SLOTS { 0 } else { slot };
+    ctx.out.array_len(2);
+    ctx.out.bulk(itoa::Buffer::new().format(next).as_bytes());
+    ctx.out.array_len(found.len());
+    for k in &found {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}
+
+/// Random slots probed before falling back to a counting walk.
+const RANDOM_PROBES: usize = 16;
+
+/// A random live key of slot `slot`, purging its expired keys first (as Redis
+/// deletes the expired keys RANDOMKEY draws).
+fn random_in_slot(ks: &Keyspace, db: usize, slot: u16, now: u64) -> Option<Box<[u8]>> {
+    let mut g = ks.lock_slot(db, slot, now);
+    if g.is_empty() {
+        return None;
+    }
+    g.purge_all_expired();
+    let n = g.len();
+    (n > 0)
+        .then(|| g.nth(fastrand::usize(..n)).map(|(k, _)| Box::from(k)))
+        .flatten()
+}
+
+/// The `r`-th live key counting over all slots, or None when fewer exist.
+fn nth_key_walk(ks: &Keyspace, db: usize, mut r: usize, now: u64) -> Option<Box<[u8]>> {
+    for slot in 0..SLOTS as u16 {
+        let mut g = ks.lock_slot(db, slot, now);
+        if g.is_empty() {
+            continue;
+        }
+        g.purge_all_expired();
+        if r < g.len() {
+            return g.nth(r).map(|(k, _)| Box::from(k));
+        }
+        r -= g.len();
+    }
+    None
+}
+
+/// Random slots a replica probes before it answers a key that may be
+/// logically expired (Redis's `dbRandomKey` gives up after 100 tries).
+const REPLICA_PROBES: usize = 100;
+
+/// A random key for a replica, which must delete nothing: expiry reaches it
+/// as the primary's DEL. A live key when one is met; else, as Redis does
+/// rather than loop or answer nil, a logically expired one (in a dense
+/// database only when every key has a TTL, Redis's condition).
+fn random_key_keeping_expired(ks: &Keyspace, db: usize, now: u64) -> Option<Box<[u8]>> {
+    let mut expired = None;
+    if ks.db(db).len() as usize >= SLOTS {
+        for _ in 0..REPLICA_PROBES {
+            let g = ks.lock_slot(db, fastrand::u16(..SLOTS as u16), now);
+            let live = g.iter().count();
+            if live > 0 {
+                return g
+                    .iter()
+                    .nth(fastrand::usize(..live))
+                    .map(|(k, _)| Box::from(k));
+            }
+            if expired.is_none() && !g.is_empty() {
+                expired = g.nth(fastrand::usize(..g.len())).map(|(k, _)| Box::from(k));
+            }
+        }
+        // Redis gives up only when every key has a TTL; otherwise it keeps
+        // drawing until it meets a key without one, which the walk finds.
+        let d = ks.db(db);
+        if expired.is_some() && d.volatile_len() == d.len() {
+            return expired;
+        }
+    }
+    // One walk, picking uniformly (reservoir sampling) among the live keys,
+    // and among the expired ones in case no key is live.
+    let (mut live, mut dead) = (0usize, 0usize);
+    let mut pick = None;
+    for slot in 0..SLOTS as u16 {
+        let g = ks.lock_slot(db, slot, now);
+        if g.is_empty() {
+            continue;
+        }
+        for (k, e) in g.entries_from(0) {
+            if !e.is_expired(now) {
+                live += 1;
+                if fastrand::usize(..live) == 0 {
+                    pick = Some(Box::from(k));
+                }
+            } else if live == 0 {
+                dead += 1;
+                if fastrand::usize(..dead) == 0 {
+                    expired = Some(Box::from(k));
+                }
+            }
+        }
+    }
+    pick.or(expired)
+}
+
+/// `RANDOMKEY`. Dense databases are sampled by random slot; sparse ones by a
+/// uniform pick over a full walk. On a primary, expired keys met on the way
+/// are deleted, so an all-expired database ends in a nil reply rather than a
+/// loop; a replica deletes nothing (`random_key_keeping_expired`).
+pub fn randomkey(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    let (db, ks, now) = (ctx.db(), &ctx.srv.keyspace, ctx.now_ms);
+    let mut key = None;
+    if ctx.srv.upstream.is_replica() {
+        key = random_key_keeping_expired(ks, db, now);
+    } else {
+        if ks.db(db).len() as usize >= SLOTS {
+            key = (0..RANDOM_PROBES)
+                .find_map(|_| random_in_slot(ks, db, fastrand::u16(..SLOTS as u16), now));
+        }
+        // Keys can vanish under us (expiry, other clients): retry a few walks.
+        for _ in 0..3 {
+            if key.is_some() {
+                break;
+            }
+            let total = ks.db(db).len() as usize;
+            if total == 0 {
+                break;
+            }
+            key = nth_key_walk(ks, db, fastrand::usize(..total), now);
+        }
+    }
+    match key {
+        Some(k) => ctx.out.bulk(&k),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::keys::tests::Harness;
+    use crate::store::Value;
+
+    #[test]
+    fn randomkey_ends_when_every_key_expired() {
+        let mut h = Harness::new();
+        for i in 0..50 {
+            let k = format!("k{i}");
+            h.srv
+                .keyspace
+                .lock_key(0, k.as_bytes(), 0)
+                .set(k.as_bytes(), Value::Int(i), Some(1));
+        }
+        assert_eq!(h.srv.keyspace.db(0).len(), 50);
+        assert_eq!(h.run(&[b"RANDOMKEY"]), "$-1\r\n");
+        assert_eq!(h.srv.keyspace.db(0).len(), 0);
+    }
+
+    #[test]
+    fn replica_randomkey_deletes_nothing() {
+        let h = Harness::new();
+        let ks = &h.srv.keyspace;
+        let put = |k: &str, expire_at: Option<u64>| {
+            ks.lock_key(0, k.as_bytes(), 0)
+                .set(k.as_bytes(), Value::Int(1), expire_at);
+        };
+        let pick = || super::random_key_keeping_expired(ks, 0, 1000);
+        assert_eq!(pick(), None);
+        for i in 0..50 {
+            put(&format!("gone{i}"), Some(1));
+        }
+        let got = pick().expect("an expired key, as Redis answers");
+        assert!(got.starts_with(b"gone"), "{got:?}");
+        put("live", None);
+        for _ in 0..50 {
+            assert_eq!(pick().as_deref(), Some(&b"live"[..]));
+        }
+        // Dense: sampled by random slot; a key without a TTL is still found.
+        for i in 0..20_000 {
+            put(&format!("dense{i}"), Some(1));
+        }
+        for _ in 0..5 {
+            assert_eq!(pick().as_deref(), Some(&b"live"[..]));
+        }
+        ks.lock_key(0, b"live", 0).remove(b"live");
+        for _ in 0..20 {
+            assert!(pick().is_some_and(|k| !k.starts_with(b"live")));
+        }
+        assert_eq!(ks.db(0).len(), 20_050, "nothing was deleted");
+    }
+
+    #[test]
+    fn randomkey_reaches_every_key() {
+        let mut h = Harness::new();
+        h.run(&[b"MSET", b"a", b"1", b"b", b"2", b"c", b"3"]);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..300 {
+            seen.insert(h.run(&[b"RANDOMKEY"]));
+        }
+        assert_eq!(seen.len(), 3, "{seen:?}");
+    }
+
+    #[test]
+    fn scan_cursor_parsing() {
+        assert_eq!(parse_cursor(b"0"), Ok(0));
+        assert_eq!(parse_cursor(b""), Ok(0));
+        assert_eq!(parse_cursor(b"+12"), Ok(12));
+        assert_eq!(parse_cursor(b"007"), Ok(7));
+        assert_eq!(parse_cursor(b"-1"), Ok(u64::MAX));
+        assert_eq!(parse_cursor(b"-0"), Ok(0));
+        for bad in [
+            &b"abc"[..],
+            b" 1",
+            b"1 ",
+            b"-",
+            b"+",
+            b"99999999999999999999999",
+        ] {
+            assert!(parse_cursor(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scan_visits_every_key_across_calls() {
+        let mut h = Harness::new();
+        for i in 0..500 {
+            let k = format!("key:{i}");
+            h.run(&[b"SET", k.as_bytes(), b"v"]);
+        }
+        let mut cursor = "0".to_string();
+        let mut seen = std::collections::HashSet::new();
+        let mut calls = 0;
+        loop {
+            let r = h.run(&[b"SCAN", cursor.as_bytes(), b"COUNT", b"7"]);
+            let mut lines = r.split("\r\n");
+            lines.next();
+            lines.next();
+            cursor = lines.next().unwrap_or_default().to_string();
+            seen.extend(lines.filter(|l| l.starts_with("key:")).map(String::from));
+            calls += 1;
+            if cursor == "0" {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 500);
+        assert!(calls > 10, "COUNT bounds each call ({calls} calls)");
+    }
+}
