@@ -12,6 +12,7 @@ pub mod memory;
 mod slot_bits;
 pub mod snapshot;
 pub mod value;
+mod walk;
 
 pub use keyspace::{Keyspace, MultiGuard, Removal, RemovalSink, SlotGuard, NEVER_EXPIRED};
 pub use value::{Entry, Kind, Value};

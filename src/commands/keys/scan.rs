@@ -9,16 +9,12 @@ use crate::store::{Entry, Keyspace};
 pub fn keys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let pattern = argv.get(1);
     let all = pattern == b"*";
-    let (db, ks) = (ctx.db(), &ctx.srv.keyspace);
     let mut found: Vec<Box<[u8]>> = Vec::new();
-    for slot in 0..SLOTS as u16 {
-        let g = ks.lock_slot(db, slot, ctx.now_ms);
-        found.extend(
-            g.iter()
-                .filter(|(k, _)| all || glob::matches(pattern, k, false))
-                .map(|(k, _)| Box::from(k)),
-        );
-    }
+    ctx.srv.keyspace.for_each_key(ctx.db(), ctx.now_ms, |k, _| {
+        if all || glob::matches(pattern, k, false) {
+            found.push(Box::from(k));
+        }
+    });
     ctx.out.array_len(found.len());
     for k in &found {
         ctx.out.bulk(k);
@@ -99,19 +95,17 @@ impl<'a> ScanOpts<'a> {
 pub fn scan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let cursor = parse_cursor(argv.get(1))?;
     let opts = ScanOpts::parse(argv.tail(2))?;
-    let (db, ks) = (ctx.db(), &ctx.srv.keyspace);
     let mut found: Vec<Box<[u8]>> = Vec::new();
-    let mut slot = cursor.min(SLOTS as u64) as usize;
-    while slot < SLOTS && found.len() < opts.count {
-        let g = ks.lock_slot(db, slot as u16, ctx.now_ms);
-        found.extend(
-            g.iter()
-                .filter(|(k, e)| opts.wants(k, e))
-                .map(|(k, _)| Box::from(k)),
-        );
-        slot += 1;
-    }
-    let next = if slot >= SLOTS { 0 } else { slot };
+    let next = ctx
+        .srv
+        .keyspace
+        .scan_keys(ctx.db(), cursor, opts.count, ctx.now_ms, |k, e| {
+            let wanted = opts.wants(k, e);
+            if wanted {
+                found.push(Box::from(k));
+            }
+            wanted
+        });
     ctx.out.array_len(2);
     ctx.out.bulk(itoa::Buffer::new().format(next).as_bytes());
     ctx.out.array_len(found.len());
