@@ -2,8 +2,7 @@
 
 use crate::commands::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::glob;
-use crate::slot::SLOTS;
-use crate::store::{Entry, Keyspace};
+use crate::store::Entry;
 
 /// `KEYS pattern`
 pub fn keys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
@@ -115,122 +114,17 @@ pub fn scan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Random slots probed before falling back to a counting walk.
-const RANDOM_PROBES: usize = 16;
-
-/// A random live key of slot `slot`, purging its expired keys first (as Redis
-/// deletes the expired keys RANDOMKEY draws).
-fn random_in_slot(ks: &Keyspace, db: usize, slot: u16, now: u64) -> Option<Box<[u8]>> {
-    let mut g = ks.lock_slot(db, slot, now);
-    if g.is_empty() {
-        return None;
-    }
-    g.purge_all_expired();
-    let n = g.len();
-    (n > 0)
-        .then(|| g.nth(fastrand::usize(..n)).map(|(k, _)| Box::from(k)))
-        .flatten()
-}
-
-/// The `r`-th live key counting over all slots, or None when fewer exist.
-fn nth_key_walk(ks: &Keyspace, db: usize, mut r: usize, now: u64) -> Option<Box<[u8]>> {
-    for slot in 0..SLOTS as u16 {
-        let mut g = ks.lock_slot(db, slot, now);
-        if g.is_empty() {
-            continue;
-        }
-        g.purge_all_expired();
-        if r < g.len() {
-            return g.nth(r).map(|(k, _)| Box::from(k));
-        }
-        r -= g.len();
-    }
-    None
-}
-
-/// Random slots a replica probes before it answers a key that may be
-/// logically expired (Redis's `dbRandomKey` gives up after 100 tries).
-const REPLICA_PROBES: usize = 100;
-
-/// A random key for a replica, which must delete nothing: expiry reaches it
-/// as the primary's DEL. A live key when one is met; else, as Redis does
-/// rather than loop or answer nil, a logically expired one (in a dense
-/// database only when every key has a TTL, Redis's condition).
-fn random_key_keeping_expired(ks: &Keyspace, db: usize, now: u64) -> Option<Box<[u8]>> {
-    let mut expired = None;
-    if ks.db(db).len() as usize >= SLOTS {
-        for _ in 0..REPLICA_PROBES {
-            let g = ks.lock_slot(db, fastrand::u16(..SLOTS as u16), now);
-            let live = g.iter().count();
-            if live > 0 {
-                return g
-                    .iter()
-                    .nth(fastrand::usize(..live))
-                    .map(|(k, _)| Box::from(k));
-            }
-            if expired.is_none() && !g.is_empty() {
-                expired = g.nth(fastrand::usize(..g.len())).map(|(k, _)| Box::from(k));
-            }
-        }
-        // Redis gives up only when every key has a TTL; otherwise it keeps
-        // drawing until it meets a key without one, which the walk finds.
-        let d = ks.db(db);
-        if expired.is_some() && d.volatile_len() == d.len() {
-            return expired;
-        }
-    }
-    // One walk, picking uniformly (reservoir sampling) among the live keys,
-    // and among the expired ones in case no key is live.
-    let (mut live, mut dead) = (0usize, 0usize);
-    let mut pick = None;
-    for slot in 0..SLOTS as u16 {
-        let g = ks.lock_slot(db, slot, now);
-        if g.is_empty() {
-            continue;
-        }
-        for (k, e) in g.entries_from(0) {
-            if !e.is_expired(now) {
-                live += 1;
-                if fastrand::usize(..live) == 0 {
-                    pick = Some(Box::from(k));
-                }
-            } else if live == 0 {
-                dead += 1;
-                if fastrand::usize(..dead) == 0 {
-                    expired = Some(Box::from(k));
-                }
-            }
-        }
-    }
-    pick.or(expired)
-}
-
 /// `RANDOMKEY`. Dense databases are sampled by random slot; sparse ones by a
 /// uniform pick over a full walk. On a primary, expired keys met on the way
 /// are deleted, so an all-expired database ends in a nil reply rather than a
-/// loop; a replica deletes nothing (`random_key_keeping_expired`).
+/// loop; a replica deletes nothing (`Keyspace::random_key_keeping_expired`).
 pub fn randomkey(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let (db, ks, now) = (ctx.db(), &ctx.srv.keyspace, ctx.now_ms);
-    let mut key = None;
-    if ctx.srv.upstream.is_replica() {
-        key = random_key_keeping_expired(ks, db, now);
+    let key = if ctx.srv.upstream.is_replica() {
+        ks.random_key_keeping_expired(db, now)
     } else {
-        if ks.db(db).len() as usize >= SLOTS {
-            key = (0..RANDOM_PROBES)
-                .find_map(|_| random_in_slot(ks, db, fastrand::u16(..SLOTS as u16), now));
-        }
-        // Keys can vanish under us (expiry, other clients): retry a few walks.
-        for _ in 0..3 {
-            if key.is_some() {
-                break;
-            }
-            let total = ks.db(db).len() as usize;
-            if total == 0 {
-                break;
-            }
-            key = nth_key_walk(ks, db, fastrand::usize(..total), now);
-        }
-    }
+        ks.random_key(db, now)
+    };
     match key {
         Some(k) => ctx.out.bulk(&k),
         None => ctx.out.null(),
@@ -257,39 +151,6 @@ mod tests {
         assert_eq!(h.srv.keyspace.db(0).len(), 50);
         assert_eq!(h.run(&[b"RANDOMKEY"]), "$-1\r\n");
         assert_eq!(h.srv.keyspace.db(0).len(), 0);
-    }
-
-    #[test]
-    fn replica_randomkey_deletes_nothing() {
-        let h = Harness::new();
-        let ks = &h.srv.keyspace;
-        let put = |k: &str, expire_at: Option<u64>| {
-            ks.lock_key(0, k.as_bytes(), 0)
-                .set(k.as_bytes(), Value::Int(1), expire_at);
-        };
-        let pick = || super::random_key_keeping_expired(ks, 0, 1000);
-        assert_eq!(pick(), None);
-        for i in 0..50 {
-            put(&format!("gone{i}"), Some(1));
-        }
-        let got = pick().expect("an expired key, as Redis answers");
-        assert!(got.starts_with(b"gone"), "{got:?}");
-        put("live", None);
-        for _ in 0..50 {
-            assert_eq!(pick().as_deref(), Some(&b"live"[..]));
-        }
-        // Dense: sampled by random slot; a key without a TTL is still found.
-        for i in 0..20_000 {
-            put(&format!("dense{i}"), Some(1));
-        }
-        for _ in 0..5 {
-            assert_eq!(pick().as_deref(), Some(&b"live"[..]));
-        }
-        ks.lock_key(0, b"live", 0).remove(b"live");
-        for _ in 0..20 {
-            assert!(pick().is_some_and(|k| !k.starts_with(b"live")));
-        }
-        assert_eq!(ks.db(0).len(), 20_050, "nothing was deleted");
     }
 
     #[test]
