@@ -79,7 +79,7 @@ pub static COMMANDS: &[CommandSpec] = commands! {
     "getrange" 4 [READONLY] K1, "read string slow" "string" "2.4.0" strings::getrange, "Returns a substring of the string stored at a key.";
     "substr" 4 [READONLY] K1, "read string slow" "string" "1.0.0" strings::getrange, "Returns a substring from a string value.";
     "setrange" 4 [WRITE|DENYOOM] K1, "write string slow" "string" "2.2.0" strings::setrange, "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
-    "lcs" -3 [READONLY] K12, "read string slow" "string" "7.0.0" strings::lcs, "Finds the longest common substring.";
+    "lcs" -3 [READONLY] K12, "read string slow" "string" "7.0.0" strings::lcs::lcs, "Finds the longest common substring.";
     "setbit" 4 [WRITE|DENYOOM] K1, "write bitmap slow" "bitmap" "2.2.0" strings::setbit, "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.";
     "getbit" 3 [READONLY|FAST] K1, "read bitmap fast" "bitmap" "2.2.0" strings::getbit, "Returns a bit value by offset.";
     // ---- keys ----
