@@ -7,6 +7,7 @@ pub mod client_state;
 pub mod cluster;
 pub mod command;
 pub mod connection;
+pub mod expire_args;
 pub mod functions;
 pub mod keys;
 pub mod persistence;
@@ -16,7 +17,6 @@ pub mod spec;
 pub mod strings;
 pub mod table;
 pub mod transactions;
-pub mod ttl;
 
 use thiserror::Error;
 

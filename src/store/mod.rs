@@ -1,5 +1,6 @@
-//! Storage: the slot-partitioned keyspace, values, expiry, eviction and memory
-//! accounting. It knows nothing of sockets or the wire protocol.
+//! Storage: the slot-partitioned keyspace and its walks (cursor steps, full
+//! passes, random picks), values, expiry, eviction and memory accounting. It
+//! knows nothing of sockets or the wire protocol.
 
 pub mod digest;
 pub mod evict;
@@ -9,9 +10,11 @@ pub mod isolation;
 pub mod key;
 pub mod keyspace;
 pub mod memory;
+mod random_key;
 mod slot_bits;
 pub mod snapshot;
 pub mod value;
+mod walk;
 
 pub use keyspace::{Keyspace, MultiGuard, Removal, RemovalSink, SlotGuard, NEVER_EXPIRED};
 pub use value::{Entry, Kind, Value};

@@ -1,9 +1,11 @@
-//! String commands: GET/SET and friends, counters, ranges, LCS.
+//! String commands: GET/SET and friends, counters, ranges; LCS, an algorithm
+//! of its own, is in `lcs`.
+
+pub mod lcs;
 
 use std::borrow::Cow;
-use std::sync::atomic::Ordering;
 
-use super::ttl::{deadline, ExpireUnit};
+use super::expire_args::{deadline, ExpireUnit};
 use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::resp::reply::format_long_double;
 use crate::store::{Entry, Kind, Value};
@@ -552,9 +554,6 @@ pub fn getbit(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// One LCS match: ranges in the first and second string, and its length.
-type LcsMatch = ((usize, usize), (usize, usize), usize);
-
 /// Resolves a GETRANGE start/end pair against a length, as Redis 7.0 does.
 fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
@@ -625,138 +624,6 @@ pub fn setrange(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     ctx.propagate(&[b"SETRANGE", key, argv.get(2), val]);
     drop(g);
     ctx.out.int(n as i64);
-    Ok(())
-}
-
-/// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]`
-pub fn lcs(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    let (mut want_len, mut want_idx, mut with_len) = (false, false, false);
-    let mut min_len: i64 = 0;
-    let mut i = 3;
-    while i < argv.len() {
-        let a = argv.get(i);
-        if is(a, "IDX") {
-            want_idx = true;
-        } else if is(a, "LEN") {
-            want_len = true;
-        } else if is(a, "WITHMATCHLEN") {
-            with_len = true;
-        } else if is(a, "MINMATCHLEN") && i + 1 < argv.len() {
-            min_len = parse_i64(argv.get(i + 1))?.max(0);
-            i += 1;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 1;
-    }
-    if want_len && want_idx {
-        return Err(CmdError::err(
-            "If you want both the length and indexes, please just use IDX.",
-        ));
-    }
-    let read = |ctx: &Ctx<'_>, key: &[u8]| -> Result<Vec<u8>, CmdError> {
-        let mut g = ctx.lock(key);
-        match g.get(key) {
-            None => Ok(Vec::new()),
-            Some(e) if e.value.kind() != Kind::String => Err(CmdError::err(
-                "The specified keys must contain string values",
-            )),
-            Some(e) => Ok(string_bytes(&e.value)?.into_owned()),
-        }
-    };
-    let a = read(ctx, argv.get(1))?;
-    let b = read(ctx, argv.get(2))?;
-    // The table's cells are u32 lengths.
-    if a.len() >= u32::MAX as usize - 1 || b.len() >= u32::MAX as usize - 1 {
-        return Err(CmdError::err("String too long for LCS"));
-    }
-    // Classic DP table of LCS lengths, (|a|+1) x (|b|+1) u32 cells. As in Redis,
-    // its size is bounded by proto-max-bulk-len before anything is allocated,
-    // and an allocation the system refuses is an error reply, not an abort.
-    let w = b.len() + 1;
-    let no_memory =
-        || CmdError::err("Insufficient memory, failed allocating transient memory for LCS");
-    let cells = (a.len() + 1).checked_mul(w).ok_or_else(no_memory)?;
-    let bytes = cells.checked_mul(4).ok_or_else(no_memory)? as u64;
-    if bytes > ctx.srv.hot.proto_max_bulk_len.load(Ordering::Relaxed) {
-        return Err(CmdError::err(
-            "Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
-        ));
-    }
-    let mut dp: Vec<u32> = Vec::new();
-    dp.try_reserve_exact(cells).map_err(|_| no_memory())?;
-    dp.resize(cells, 0);
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            dp[i * w + j] = if a[i - 1] == b[j - 1] {
-                dp[(i - 1) * w + j - 1] + 1
-            } else {
-                dp[(i - 1) * w + j].max(dp[i * w + j - 1])
-            };
-        }
-    }
-    let total = dp[a.len() * w + b.len()] as usize;
-    if want_len {
-        ctx.out.int(total as i64);
-        return Ok(());
-    }
-    // Walk back from the end, collecting the LCS and (for IDX) the match ranges.
-    let mut lcs = vec![0u8; total];
-    let mut idx = total;
-    let mut matches: Vec<LcsMatch> = Vec::new();
-    let mut cur: Option<((usize, usize), (usize, usize))> = None;
-    let (mut i, mut j) = (a.len(), b.len());
-    while i > 0 && j > 0 {
-        if a[i - 1] == b[j - 1] {
-            idx -= 1;
-            lcs[idx] = a[i - 1];
-            let (ai, bj) = (i - 1, j - 1);
-            cur = match cur {
-                Some(((as_, ae), (bs, be))) if as_ == ai + 1 && bs == bj + 1 => {
-                    Some(((ai, ae), (bj, be)))
-                }
-                Some(r) => {
-                    matches.push((r.0, r.1, r.0 .1 - r.0 .0 + 1));
-                    Some(((ai, ai), (bj, bj)))
-                }
-                None => Some(((ai, ai), (bj, bj))),
-            };
-            i -= 1;
-            j -= 1;
-        } else if dp[(i - 1) * w + j] > dp[i * w + j - 1] {
-            i -= 1;
-        } else {
-            j -= 1;
-        }
-    }
-    if let Some(r) = cur {
-        matches.push((r.0, r.1, r.0 .1 - r.0 .0 + 1));
-    }
-    if !want_idx {
-        ctx.out.bulk(&lcs);
-        return Ok(());
-    }
-    let kept: Vec<_> = matches
-        .into_iter()
-        .filter(|m| m.2 as i64 >= min_len)
-        .collect();
-    ctx.out.map_len(2);
-    ctx.out.bulk(b"matches");
-    ctx.out.array_len(kept.len());
-    for (ra, rb, len) in kept {
-        ctx.out.array_len(if with_len { 3 } else { 2 });
-        ctx.out.array_len(2);
-        ctx.out.int(ra.0 as i64);
-        ctx.out.int(ra.1 as i64);
-        ctx.out.array_len(2);
-        ctx.out.int(rb.0 as i64);
-        ctx.out.int(rb.1 as i64);
-        if with_len {
-            ctx.out.int(len as i64);
-        }
-    }
-    ctx.out.bulk(b"len");
-    ctx.out.int(total as i64);
     Ok(())
 }
 

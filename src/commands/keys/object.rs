@@ -1,0 +1,168 @@
+//! OBJECT and its subcommands: a key's encoding, refcount, idle time, frequency.
+
+use std::sync::atomic::Ordering;
+
+use super::{lossy, peek_counted};
+use crate::commands::spec::{Arity, CommandSpec, Flags, KeySpec};
+use crate::commands::{Argv, CmdError, CmdResult, Ctx, Handler};
+use crate::store::evict::{self, Policy};
+use crate::store::{Entry, Value};
+
+/// Values Redis shares (and reports with this refcount): integers below 10000.
+const SHARED_INTEGERS: i64 = 10_000;
+/// `OBJ_SHARED_REFCOUNT`.
+const SHARED_REFCOUNT: i64 = i32::MAX as i64;
+
+const fn object_sub(name: &'static str, handler: Handler, summary: &'static str) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity: Arity(3),
+        flags: Flags::READONLY,
+        keys: KeySpec::range(2, 2, 1),
+        acl: "keyspace read slow",
+        group: "generic",
+        since: "2.2.3",
+        handler,
+        summary,
+        subcommands: &[],
+    }
+}
+
+/// `OBJECT` subcommands, in Redis's order.
+pub static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "help",
+        arity: Arity(2),
+        flags: Flags::LOADING.or(Flags::STALE),
+        keys: KeySpec::None,
+        acl: "keyspace slow",
+        group: "generic",
+        since: "6.2.0",
+        handler: object_help,
+        summary: "Show helpful text about the different subcommands",
+        subcommands: &[],
+    },
+    CommandSpec {
+        since: "4.0.0",
+        ..object_sub(
+            "freq",
+            object_freq,
+            "Get the logarithmic access frequency counter of a Redis object",
+        )
+    },
+    object_sub(
+        "encoding",
+        object_encoding,
+        "Inspect the internal encoding of a Redis object",
+    ),
+    object_sub(
+        "idletime",
+        object_idletime,
+        "Get the time since a Redis object was last accessed",
+    ),
+    object_sub(
+        "refcount",
+        object_refcount,
+        "Get the number of references to the value of the key",
+    ),
+];
+
+/// `OBJECT` itself; the table routes every known subcommand, so only an
+/// unknown one can land here.
+pub fn object(_ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    Err(CmdError::UnknownSubcommand {
+        sub: lossy(argv.opt(1).unwrap_or_default()),
+        cmd: "OBJECT".into(),
+    })
+}
+
+/// Looks the key up without touching it; replies nil and returns None when missing.
+fn object_lookup<T>(ctx: &mut Ctx<'_>, argv: &Argv<'_>, f: impl FnOnce(&Entry) -> T) -> Option<T> {
+    let key = argv.get(2);
+    let mut g = ctx.lock(key);
+    let r = peek_counted(&ctx.srv.keyspace, &mut g, key).map(f);
+    drop(g);
+    if r.is_none() {
+        ctx.out.null();
+    }
+    r
+}
+
+fn object_encoding(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    if let Some(enc) = object_lookup(ctx, argv, |e| e.value.encoding()) {
+        ctx.out.bulk(enc.as_bytes());
+    }
+    Ok(())
+}
+
+fn object_refcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let shared_ok = ctx.srv.hot.maxmemory.load(Ordering::Relaxed) == 0
+        || !matches!(
+            ctx.srv.keyspace.policy(),
+            Policy::AllKeysLru | Policy::VolatileLru | Policy::AllKeysLfu | Policy::VolatileLfu
+        );
+    let refcount = object_lookup(ctx, argv, |e| match e.value {
+        Value::Int(n) if shared_ok && (0..SHARED_INTEGERS).contains(&n) => SHARED_REFCOUNT,
+        _ => 1,
+    });
+    if let Some(n) = refcount {
+        ctx.out.int(n);
+    }
+    Ok(())
+}
+
+fn object_idletime(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let Some(access) = object_lookup(ctx, argv, |e| e.access) else {
+        return Ok(());
+    };
+    match ctx.srv.keyspace.policy() {
+        p if p.is_lfu() => Err(CmdError::err(
+            "An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        )),
+        Policy::AllKeysFifo => Err(CmdError::err(
+            "A FIFO maxmemory policy is selected, idle time not tracked.",
+        )),
+        _ => {
+            ctx.out.int(evict::idle_seconds(access) as i64);
+            Ok(())
+        }
+    }
+}
+
+fn object_freq(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let Some(access) = object_lookup(ctx, argv, |e| e.access) else {
+        return Ok(());
+    };
+    if !ctx.srv.keyspace.policy().is_lfu() {
+        return Err(CmdError::err(
+            "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ));
+    }
+    ctx.out.int(evict::lfu_counter(access) as i64);
+    Ok(())
+}
+
+fn object_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    let lines = [
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+        "HELP",
+        "    Prints this help.",
+    ];
+    ctx.out.array_len(lines.len());
+    for l in lines {
+        ctx.out.simple(l);
+    }
+    Ok(())
+}
