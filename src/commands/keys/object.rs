@@ -3,8 +3,8 @@
 use std::sync::atomic::Ordering;
 
 use super::{lossy, peek_counted};
-use crate::commands::spec::{Arity, CommandSpec, Flags, KeySpec};
-use crate::commands::{Argv, CmdError, CmdResult, Ctx, Handler};
+use crate::commands::spec::{command_table, CommandSpec, K2, NOKEYS};
+use crate::commands::{Argv, CmdError, CmdResult, Ctx};
 use crate::store::evict::{self, Policy};
 use crate::store::{Entry, Value};
 
@@ -13,59 +13,14 @@ const SHARED_INTEGERS: i64 = 10_000;
 /// `OBJ_SHARED_REFCOUNT`.
 const SHARED_REFCOUNT: i64 = i32::MAX as i64;
 
-const fn object_sub(name: &'static str, handler: Handler, summary: &'static str) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity: Arity(3),
-        flags: Flags::READONLY,
-        keys: KeySpec::range(2, 2, 1),
-        acl: "keyspace read slow",
-        group: "generic",
-        since: "2.2.3",
-        handler,
-        summary,
-        subcommands: &[],
-    }
-}
-
 /// `OBJECT` subcommands, in Redis's order.
-pub static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "help",
-        arity: Arity(2),
-        flags: Flags::LOADING.or(Flags::STALE),
-        keys: KeySpec::None,
-        acl: "keyspace slow",
-        group: "generic",
-        since: "6.2.0",
-        handler: object_help,
-        summary: "Show helpful text about the different subcommands",
-        subcommands: &[],
-    },
-    CommandSpec {
-        since: "4.0.0",
-        ..object_sub(
-            "freq",
-            object_freq,
-            "Get the logarithmic access frequency counter of a Redis object",
-        )
-    },
-    object_sub(
-        "encoding",
-        object_encoding,
-        "Inspect the internal encoding of a Redis object",
-    ),
-    object_sub(
-        "idletime",
-        object_idletime,
-        "Get the time since a Redis object was last accessed",
-    ),
-    object_sub(
-        "refcount",
-        object_refcount,
-        "Get the number of references to the value of the key",
-    ),
-];
+pub static OBJECT_SUBCOMMANDS: &[CommandSpec] = command_table! {
+    "help" 2 [LOADING|STALE] NOKEYS, "keyspace slow" "generic" "6.2.0" object_help, "Show helpful text about the different subcommands";
+    "freq" 3 [READONLY] K2, "keyspace read slow" "generic" "4.0.0" object_freq, "Get the logarithmic access frequency counter of a Redis object";
+    "encoding" 3 [READONLY] K2, "keyspace read slow" "generic" "2.2.3" object_encoding, "Inspect the internal encoding of a Redis object";
+    "idletime" 3 [READONLY] K2, "keyspace read slow" "generic" "2.2.3" object_idletime, "Get the time since a Redis object was last accessed";
+    "refcount" 3 [READONLY] K2, "keyspace read slow" "generic" "2.2.3" object_refcount, "Get the number of references to the value of the key";
+};
 
 /// `OBJECT` itself; the table routes every known subcommand, so only an
 /// unknown one can land here.
