@@ -1,7 +1,8 @@
-//! Persistence. `rdb` encodes and decodes values in Redis's RDB format (with
-//! `lzf` string compression and the `crc64` checksum); `snapshot` reads and
-//! writes whole RDB files; `save` runs SAVE/BGSAVE and save points and loads a
-//! file at start; `aof` is the append-only file. This module also frames one
+//! Persistence formats. `rdb` encodes and decodes values in Redis's RDB format
+//! (with `lzf` string compression and the `crc64` checksum); `rdb_file` reads and
+//! writes whole RDB files; `save` holds saving's state and errors; `aof` is
+//! the append-only file's writer and command reader. They run nothing: the tasks
+//! that save, rewrite and load are in `services/`. This module also frames one
 //! value as a DUMP payload, byte-compatible with Redis so payloads move between
 //! redis-server and ringcache in both directions.
 //!
