@@ -1,0 +1,303 @@
+//! The `Config` struct and how it is loaded: built-in defaults < `--config FILE`
+//! (TOML) < `RINGCACHE_*` environment < command-line flags, then checked.
+
+use serde::Deserialize;
+
+use super::output::{output_limits, OutputLimits};
+use super::value::{parse_save, size, yes_no_bool};
+use super::{ConfigError, DEFAULT_TOML};
+
+/// Server configuration. Field names are Redis's option names with `_` for `-`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: String,
+    /// TCP port.
+    pub port: u16,
+    /// Password for the default user ("" = none).
+    pub requirepass: String,
+    /// Memory limit in bytes (0 = none).
+    #[serde(deserialize_with = "size")]
+    pub maxmemory: u64,
+    /// Eviction policy name.
+    pub maxmemory_policy: String,
+    /// Keys sampled per eviction round.
+    pub maxmemory_samples: u32,
+    /// Number of databases in standalone mode.
+    pub databases: u32,
+    /// Working directory for files (snapshots, AOF, nodes.conf).
+    pub dir: String,
+    /// debug, verbose, notice or warning.
+    pub loglevel: String,
+    /// Connection limit.
+    pub maxclients: u32,
+    /// Idle client timeout in seconds (0 = never).
+    pub timeout: u64,
+    /// Largest bulk argument in a request.
+    #[serde(deserialize_with = "size")]
+    pub proto_max_bulk_len: u64,
+    /// Largest unparsed request buffer per client.
+    #[serde(deserialize_with = "size")]
+    pub client_query_buffer_limit: u64,
+    /// Background task frequency (active expiry runs `hz` times a second).
+    pub hz: u32,
+    /// Slow log threshold in microseconds (negative disables).
+    pub slowlog_log_slower_than: i64,
+    /// Slow log length.
+    pub slowlog_max_len: u64,
+    /// Latency monitor threshold in milliseconds (0 disables).
+    pub latency_monitor_threshold: u64,
+    /// RDB save points: `seconds changes` pairs ("" = no automatic snapshots).
+    pub save: String,
+    /// RDB file name, in `dir`.
+    pub dbfilename: String,
+    /// Compress strings in RDB files with LZF.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub rdbcompression: bool,
+    /// Write a CRC-64 at the end of RDB files.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub rdbchecksum: bool,
+    /// Refuse writes while the last background save failed (with save points set).
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub stop_writes_on_bgsave_error: bool,
+    /// Password a replica sends to its primary ("" = none).
+    pub masterauth: String,
+    /// Replicas refuse writes from clients other than their primary.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub replica_read_only: bool,
+    /// Replicas do not evict by `maxmemory`: their primary's DELs do.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub replica_ignore_maxmemory: bool,
+    /// Output buffer limits per client class (`client-output-buffer-limit`).
+    #[serde(deserialize_with = "output_limits")]
+    pub client_output_buffer_limit: OutputLimits,
+    /// Writes are refused unless this many replicas are connected and fresh.
+    pub min_replicas_to_write: u32,
+    /// Seconds since a replica's last ACK for it to count as fresh.
+    pub min_replicas_max_lag: u32,
+    /// Bytes of the write stream kept for partial resyncs.
+    #[serde(deserialize_with = "size")]
+    pub repl_backlog_size: u64,
+    /// Log every write to the append-only file.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub appendonly: bool,
+    /// Append-only file name, in `dir`.
+    pub appendfilename: String,
+    /// When the append-only file is flushed: always, everysec or no.
+    pub appendfsync: String,
+    /// Load an append-only file whose last command is cut short (dropping it).
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub aof_load_truncated: bool,
+    /// Start rewritten append-only files with an RDB image.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub aof_use_rdb_preamble: bool,
+    /// Rewrite the append-only file when it grew by this percentage (0 = never).
+    pub auto_aof_rewrite_percentage: u64,
+    /// ... and is at least this large.
+    #[serde(deserialize_with = "size")]
+    pub auto_aof_rewrite_min_size: u64,
+    /// Run as a node of a Redis Cluster.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub cluster_enabled: bool,
+    /// `nodes.conf` file name, in `dir`.
+    pub cluster_config_file: String,
+    /// Milliseconds without an answer before a node counts as failing.
+    pub cluster_node_timeout: u64,
+    /// Cluster bus port (0 = client port + 10000).
+    pub cluster_port: u16,
+    /// IP address announced to the other nodes ("" = the one they see).
+    pub cluster_announce_ip: String,
+    /// Client port announced to the other nodes (0 = the real one).
+    pub cluster_announce_port: u16,
+    /// Bus port announced to the other nodes (0 = the real one).
+    pub cluster_announce_bus_port: u16,
+    /// Refuse key commands while some slot is not served.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub cluster_require_full_coverage: bool,
+    /// Serve reads while the cluster state is fail.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub cluster_allow_reads_when_down: bool,
+    /// A primary that loses its last slot becomes a replica of the new owner.
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub cluster_allow_replica_migration: bool,
+    /// This replica never fails over on its own (manual failover still runs).
+    #[serde(deserialize_with = "yes_no_bool")]
+    pub cluster_replica_no_failover: bool,
+    /// A replica whose data is older than `node-timeout * factor` (+ the
+    /// primary's 10 s ping period) does not fail over; 0 = any age.
+    pub cluster_replica_validity_factor: u64,
+    /// Absolute path of the `--config` file ("" when started without one).
+    #[serde(skip)]
+    pub config_file: String,
+    /// Options CONFIG GET/SET accept and report but nothing acts on yet.
+    #[serde(skip)]
+    pub tunables: Tunables,
+}
+
+/// Redis options accepted and reported so tools and test suites that read or
+/// restore them work; they have no effect (yet).
+#[derive(Debug, Clone)]
+pub struct Tunables {
+    /// `lfu-log-factor`.
+    pub lfu_log_factor: i64,
+    /// `lfu-decay-time`.
+    pub lfu_decay_time: i64,
+    /// `active-expire-effort`.
+    pub active_expire_effort: i64,
+    /// `maxmemory-eviction-tenacity`.
+    pub maxmemory_eviction_tenacity: i64,
+    /// `tcp-keepalive`.
+    pub tcp_keepalive: i64,
+    /// `lazyfree-lazy-eviction`, `-expire`, `-server-del`, `-user-del`, `-user-flush`.
+    pub lazyfree: [bool; 5],
+    /// `protected-mode`.
+    pub protected_mode: bool,
+}
+
+impl Default for Tunables {
+    fn default() -> Self {
+        Tunables {
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            active_expire_effort: 1,
+            maxmemory_eviction_tenacity: 10,
+            tcp_keepalive: 300,
+            lazyfree: [false; 5],
+            protected_mode: true,
+        }
+    }
+}
+
+impl Config {
+    /// True when RDB save points are configured (`save` is not "").
+    pub fn has_save_points(&self) -> bool {
+        !self.save.trim().is_empty()
+    }
+
+    /// The cluster bus port: `cluster-port`, or the client port + 10000.
+    pub fn bus_port(&self) -> u16 {
+        if self.cluster_port != 0 {
+            self.cluster_port
+        } else {
+            self.port.wrapping_add(10000)
+        }
+    }
+
+    /// The cluster rule settings this configuration asks for.
+    pub fn cluster_settings(&self) -> crate::cluster::topology::Settings {
+        crate::cluster::topology::Settings {
+            node_timeout: self.cluster_node_timeout,
+            require_full_coverage: self.cluster_require_full_coverage,
+            allow_reads_when_down: self.cluster_allow_reads_when_down,
+            allow_replica_migration: self.cluster_allow_replica_migration,
+            replica_no_failover: self.cluster_replica_no_failover,
+            replica_validity_factor: self.cluster_replica_validity_factor,
+            announce_ip: self.cluster_announce_ip.clone(),
+        }
+    }
+
+    /// Layers defaults, an optional TOML file, `RINGCACHE_*` variables and flag
+    /// overrides (`(option-name, value)` pairs, applied last).
+    pub fn load(file: Option<&str>, overrides: &[(String, String)]) -> Result<Config, ConfigError> {
+        let mut b = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(f) = file {
+            b = b.add_source(config::File::new(f, config::FileFormat::Toml));
+        }
+        // RINGCACHE_MAXMEMORY_POLICY → maxmemory-policy.
+        for (k, v) in std::env::vars() {
+            if let Some(name) = k.strip_prefix("RINGCACHE_") {
+                b = b.set_override(name.to_ascii_lowercase().replace('_', "-"), v)?;
+            }
+        }
+        for (k, v) in overrides {
+            b = b.set_override(k.as_str(), v.as_str())?;
+        }
+        let mut cfg: Config = b.build()?.try_deserialize()?;
+        cfg.validate()?;
+        if let Some(f) = file {
+            // Redis reports the absolute path, and CONFIG REWRITE must survive a chdir to `dir`.
+            cfg.config_file = std::fs::canonicalize(f)
+                .map_or_else(|_| f.to_string(), |p| p.to_string_lossy().into_owned());
+        }
+        Ok(cfg)
+    }
+
+    /// The built-in defaults alone.
+    pub fn defaults() -> Config {
+        match Self::load(None, &[]) {
+            Ok(c) => c,
+            Err(e) => unreachable!("embedded defaults are valid: {e}"),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |name: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                name: name.into(),
+                reason: reason.into(),
+            })
+        };
+        if crate::store::evict::Policy::parse(&self.maxmemory_policy).is_none() {
+            return bad("maxmemory-policy", "unknown policy");
+        }
+        if self.databases == 0 {
+            return bad("databases", "must be at least 1");
+        }
+        if self.maxmemory_samples == 0 || self.maxmemory_samples > 64 {
+            return bad("maxmemory-samples", "must be between 1 and 64");
+        }
+        if self.proto_max_bulk_len < 1024 * 1024 {
+            return bad("proto-max-bulk-len", "must be at least 1mb");
+        }
+        if self.hz == 0 {
+            return bad("hz", "must be at least 1");
+        }
+        if parse_save(&self.save).is_none() {
+            return bad("save", "Invalid save parameters");
+        }
+        if self.dbfilename.is_empty() || self.dbfilename.contains('/') {
+            return bad("dbfilename", "must be a file name in dir");
+        }
+        if self.appendfilename.is_empty() || self.appendfilename.contains('/') {
+            return bad("appendfilename", "must be a file name in dir");
+        }
+        if !["always", "everysec", "no"].contains(&self.appendfsync.as_str()) {
+            return bad("appendfsync", "must be always, everysec or no");
+        }
+        if self.cluster_node_timeout == 0 {
+            return bad("cluster-node-timeout", "must be at least 1");
+        }
+        if self.cluster_config_file.is_empty() || self.cluster_config_file.contains('/') {
+            return bad("cluster-config-file", "must be a file name in dir");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::defaults();
+        assert_eq!(c.port, 6379);
+        assert_eq!(c.bind, "127.0.0.1");
+        assert_eq!(c.proto_max_bulk_len, 512 * 1024 * 1024);
+        let c = Config::load(
+            None,
+            &[
+                ("maxmemory".into(), "64mb".into()),
+                ("maxmemory-policy".into(), "allkeys-lru".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.maxmemory, 64 * 1024 * 1024);
+        assert_eq!(c.maxmemory_policy, "allkeys-lru");
+        assert!(Config::load(None, &[("maxmemory-policy".into(), "nope".into())]).is_err());
+    }
+}

@@ -1,0 +1,43 @@
+//! Configuration, the lowest layer besides the pure leaves: it imports neither
+//! `store/` nor `cluster/`, which read their settings from it.
+//!
+//! `Config`: built-in defaults < `--config FILE` (TOML) < `RINGCACHE_*` environment
+//! < command-line flags. The live subset is changed by `CONFIG SET`.
+//!
+//! Layout:
+//! - `load`: the `Config` struct, its layered loading and start-up checks;
+//! - `options`: the `OPTIONS` table and what is derived from it (`CONFIG GET/SET`,
+//!   `CONFIG REWRITE`);
+//! - `value`: value syntax (sizes, `yes`/`no`, save points, an option's `Kind`);
+//! - `output`: `client-output-buffer-limit`.
+
+mod load;
+mod options;
+mod output;
+mod value;
+
+use thiserror::Error;
+
+pub use load::{Config, Tunables};
+pub use options::{find_option, parse_value, to_toml, ConfigOption, Getter, Setter, OPTIONS};
+pub use output::{OutputLimit, OutputLimits};
+pub use value::{parse_save, parse_size, Kind, Val};
+
+/// The defaults, embedded so the binary runs with no files.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// A configuration problem found at start-up or by `CONFIG SET`.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The layered sources could not be read or merged.
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value was out of range or malformed.
+    #[error("invalid value for '{name}': {reason}")]
+    Invalid {
+        /// Option name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}

@@ -1,0 +1,685 @@
+//! The option table: every option `CONFIG GET/SET` knows, as data (name, syntax,
+//! whether it is mutable and carried by the TOML file, getter, setter), and what
+//! is derived from it (lookup, value parsing, `CONFIG REWRITE`'s file).
+
+use super::value::{parse_save, parse_size, yes_no, Kind, Val, MB};
+use super::Config;
+
+/// Reads an option as `CONFIG GET` shows it.
+pub type Getter = fn(&Config) -> String;
+/// Stores a parsed value; `Err` is Redis's reason text.
+pub type Setter = fn(&mut Config, Val<'_>) -> Result<(), String>;
+
+/// One `CONFIG GET/SET` option.
+pub struct ConfigOption {
+    /// Redis's option name.
+    pub name: &'static str,
+    /// Value syntax.
+    pub kind: Kind,
+    /// False for options fixed at start-up (`can't set immutable config`).
+    pub mutable: bool,
+    /// True when the option is a field of the TOML file (`CONFIG REWRITE` writes it).
+    pub in_file: bool,
+    /// Current value.
+    pub get: Getter,
+    /// New value.
+    pub set: Setter,
+}
+
+fn immutable(_: &mut Config, _: Val<'_>) -> Result<(), String> {
+    Err("can't set immutable config".into())
+}
+
+const fn opt(name: &'static str, kind: Kind, get: Getter, set: Setter) -> ConfigOption {
+    ConfigOption {
+        name,
+        kind,
+        mutable: true,
+        in_file: true,
+        get,
+        set,
+    }
+}
+
+/// An option the TOML file does not carry (reported and settable only at run time).
+const fn live(name: &'static str, kind: Kind, get: Getter, set: Setter) -> ConfigOption {
+    ConfigOption {
+        in_file: false,
+        ..opt(name, kind, get, set)
+    }
+}
+
+const fn fixed(name: &'static str, in_file: bool, get: Getter) -> ConfigOption {
+    ConfigOption {
+        name,
+        kind: Kind::Str,
+        mutable: false,
+        in_file,
+        get,
+        set: immutable,
+    }
+}
+
+const I32: i64 = i32::MAX as i64;
+/// `maxmemory-policy` words, in the order Redis lists them in its error.
+const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+    "allkeys-fifo",
+];
+
+/// Every option `CONFIG GET` knows, as data: name, syntax, getter, setter.
+pub static OPTIONS: &[ConfigOption] = &[
+    fixed("bind", true, |c| c.bind.clone()),
+    fixed("port", true, |c| c.port.to_string()),
+    fixed("databases", true, |c| c.databases.to_string()),
+    fixed("dir", true, |_| {
+        std::env::current_dir().map_or_else(|_| ".".into(), |p| p.to_string_lossy().into_owned())
+    }),
+    fixed("daemonize", false, |_| "no".into()),
+    fixed("cluster-enabled", true, |c| {
+        yes_no(c.cluster_enabled).into()
+    }),
+    fixed("cluster-config-file", true, |c| {
+        c.cluster_config_file.clone()
+    }),
+    fixed("cluster-port", true, |c| c.cluster_port.to_string()),
+    opt(
+        "cluster-node-timeout",
+        Kind::Int(1, i64::MAX),
+        |c| c.cluster_node_timeout.to_string(),
+        |c, v| {
+            c.cluster_node_timeout = v.int() as u64;
+            Ok(())
+        },
+    ),
+    opt(
+        "cluster-announce-ip",
+        Kind::Str,
+        |c| c.cluster_announce_ip.clone(),
+        |c, v| {
+            c.cluster_announce_ip = v.text();
+            Ok(())
+        },
+    ),
+    fixed("cluster-announce-port", true, |c| {
+        c.cluster_announce_port.to_string()
+    }),
+    fixed("cluster-announce-bus-port", true, |c| {
+        c.cluster_announce_bus_port.to_string()
+    }),
+    opt(
+        "cluster-require-full-coverage",
+        Kind::Bool,
+        |c| yes_no(c.cluster_require_full_coverage).into(),
+        |c, v| {
+            c.cluster_require_full_coverage = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "cluster-allow-reads-when-down",
+        Kind::Bool,
+        |c| yes_no(c.cluster_allow_reads_when_down).into(),
+        |c, v| {
+            c.cluster_allow_reads_when_down = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "cluster-allow-replica-migration",
+        Kind::Bool,
+        |c| yes_no(c.cluster_allow_replica_migration).into(),
+        |c, v| {
+            c.cluster_allow_replica_migration = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "cluster-replica-no-failover",
+        Kind::Bool,
+        |c| yes_no(c.cluster_replica_no_failover).into(),
+        |c, v| {
+            c.cluster_replica_no_failover = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "cluster-replica-validity-factor",
+        Kind::Int(0, I32),
+        |c| c.cluster_replica_validity_factor.to_string(),
+        |c, v| {
+            c.cluster_replica_validity_factor = v.int() as u64;
+            Ok(())
+        },
+    ),
+    fixed("io-threads", false, |_| "1".into()),
+    fixed("appendfilename", true, |c| c.appendfilename.clone()),
+    opt(
+        "requirepass",
+        Kind::Str,
+        |c| c.requirepass.clone(),
+        |c, v| {
+            c.requirepass = v.text();
+            Ok(())
+        },
+    ),
+    opt(
+        "maxmemory",
+        Kind::Size(0, u64::MAX),
+        |c| c.maxmemory.to_string(),
+        |c, v| {
+            c.maxmemory = v.int() as u64;
+            Ok(())
+        },
+    ),
+    opt(
+        "maxmemory-policy",
+        Kind::Enum(POLICIES),
+        |c| c.maxmemory_policy.clone(),
+        |c, v| {
+            c.maxmemory_policy = v.text();
+            Ok(())
+        },
+    ),
+    opt(
+        "maxmemory-samples",
+        Kind::Int(1, I32),
+        |c| c.maxmemory_samples.to_string(),
+        |c, v| {
+            c.maxmemory_samples = v.int() as u32;
+            Ok(())
+        },
+    ),
+    opt(
+        "loglevel",
+        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
+        |c| c.loglevel.clone(),
+        |c, v| {
+            c.loglevel = v.text();
+            Ok(())
+        },
+    ),
+    opt(
+        "maxclients",
+        Kind::Int(1, u32::MAX as i64),
+        |c| c.maxclients.to_string(),
+        |c, v| {
+            c.maxclients = v.int() as u32;
+            Ok(())
+        },
+    ),
+    opt(
+        "timeout",
+        Kind::Int(0, I32),
+        |c| c.timeout.to_string(),
+        |c, v| {
+            c.timeout = v.int() as u64;
+            Ok(())
+        },
+    ),
+    opt(
+        "proto-max-bulk-len",
+        Kind::Size(MB, i64::MAX as u64),
+        |c| c.proto_max_bulk_len.to_string(),
+        |c, v| {
+            c.proto_max_bulk_len = v.int() as u64;
+            Ok(())
+        },
+    ),
+    opt(
+        "client-query-buffer-limit",
+        Kind::Size(MB, i64::MAX as u64),
+        |c| c.client_query_buffer_limit.to_string(),
+        |c, v| {
+            c.client_query_buffer_limit = v.int() as u64;
+            Ok(())
+        },
+    ),
+    // Redis clamps hz into 1..=500 instead of refusing it.
+    opt(
+        "hz",
+        Kind::Int(0, I32),
+        |c| c.hz.to_string(),
+        |c, v| {
+            c.hz = v.int().clamp(1, 500) as u32;
+            Ok(())
+        },
+    ),
+    opt(
+        "slowlog-log-slower-than",
+        Kind::Int(i64::MIN, i64::MAX),
+        |c| c.slowlog_log_slower_than.to_string(),
+        |c, v| {
+            c.slowlog_log_slower_than = v.int();
+            Ok(())
+        },
+    ),
+    opt(
+        "slowlog-max-len",
+        Kind::Int(0, i64::MAX),
+        |c| c.slowlog_max_len.to_string(),
+        |c, v| {
+            c.slowlog_max_len = v.int() as u64;
+            Ok(())
+        },
+    ),
+    opt(
+        "latency-monitor-threshold",
+        Kind::Int(0, i64::MAX),
+        |c| c.latency_monitor_threshold.to_string(),
+        |c, v| {
+            c.latency_monitor_threshold = v.int() as u64;
+            Ok(())
+        },
+    ),
+    opt("save", Kind::Str, |c| c.save.clone(), set_save),
+    opt(
+        "masterauth",
+        Kind::Str,
+        |c| c.masterauth.clone(),
+        |c, v| {
+            c.masterauth = v.text();
+            Ok(())
+        },
+    ),
+    opt(
+        "replica-read-only",
+        Kind::Bool,
+        |c| yes_no(c.replica_read_only).into(),
+        |c, v| {
+            c.replica_read_only = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "replica-ignore-maxmemory",
+        Kind::Bool,
+        |c| yes_no(c.replica_ignore_maxmemory).into(),
+        |c, v| {
+            c.replica_ignore_maxmemory = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "client-output-buffer-limit",
+        Kind::Str,
+        |c| c.client_output_buffer_limit.render(),
+        |c, v| {
+            c.client_output_buffer_limit = c.client_output_buffer_limit.apply(&v.text())?;
+            Ok(())
+        },
+    ),
+    fixed("repl-backlog-size", false, |c| {
+        c.repl_backlog_size.to_string()
+    }),
+    opt(
+        "min-replicas-to-write",
+        Kind::Int(0, I32),
+        |c| c.min_replicas_to_write.to_string(),
+        |c, v| {
+            c.min_replicas_to_write = v.int() as u32;
+            Ok(())
+        },
+    ),
+    opt(
+        "min-replicas-max-lag",
+        Kind::Int(0, I32),
+        |c| c.min_replicas_max_lag.to_string(),
+        |c, v| {
+            c.min_replicas_max_lag = v.int() as u32;
+            Ok(())
+        },
+    ),
+    opt(
+        "appendonly",
+        Kind::Bool,
+        |c| yes_no(c.appendonly).into(),
+        |c, v| {
+            c.appendonly = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "appendfsync",
+        Kind::Enum(&["always", "everysec", "no"]),
+        |c| c.appendfsync.clone(),
+        |c, v| {
+            c.appendfsync = v.text();
+            Ok(())
+        },
+    ),
+    opt(
+        "rdbcompression",
+        Kind::Bool,
+        |c| yes_no(c.rdbcompression).into(),
+        |c, v| {
+            c.rdbcompression = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "rdbchecksum",
+        Kind::Bool,
+        |c| yes_no(c.rdbchecksum).into(),
+        |c, v| {
+            c.rdbchecksum = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "stop-writes-on-bgsave-error",
+        Kind::Bool,
+        |c| yes_no(c.stop_writes_on_bgsave_error).into(),
+        |c, v| {
+            c.stop_writes_on_bgsave_error = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "aof-load-truncated",
+        Kind::Bool,
+        |c| yes_no(c.aof_load_truncated).into(),
+        |c, v| {
+            c.aof_load_truncated = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "aof-use-rdb-preamble",
+        Kind::Bool,
+        |c| yes_no(c.aof_use_rdb_preamble).into(),
+        |c, v| {
+            c.aof_use_rdb_preamble = v.flag();
+            Ok(())
+        },
+    ),
+    opt(
+        "auto-aof-rewrite-percentage",
+        Kind::Int(0, I32),
+        |c| c.auto_aof_rewrite_percentage.to_string(),
+        |c, v| {
+            c.auto_aof_rewrite_percentage = v.int() as u64;
+            Ok(())
+        },
+    ),
+    opt(
+        "auto-aof-rewrite-min-size",
+        Kind::Size(0, i64::MAX as u64),
+        |c| c.auto_aof_rewrite_min_size.to_string(),
+        |c, v| {
+            c.auto_aof_rewrite_min_size = v.int() as u64;
+            Ok(())
+        },
+    ),
+    live(
+        "lfu-log-factor",
+        Kind::Int(0, I32),
+        |c| c.tunables.lfu_log_factor.to_string(),
+        |c, v| {
+            c.tunables.lfu_log_factor = v.int();
+            Ok(())
+        },
+    ),
+    live(
+        "lfu-decay-time",
+        Kind::Int(0, I32),
+        |c| c.tunables.lfu_decay_time.to_string(),
+        |c, v| {
+            c.tunables.lfu_decay_time = v.int();
+            Ok(())
+        },
+    ),
+    live(
+        "active-expire-effort",
+        Kind::Int(1, 10),
+        |c| c.tunables.active_expire_effort.to_string(),
+        |c, v| {
+            c.tunables.active_expire_effort = v.int();
+            Ok(())
+        },
+    ),
+    live(
+        "maxmemory-eviction-tenacity",
+        Kind::Int(0, 100),
+        |c| c.tunables.maxmemory_eviction_tenacity.to_string(),
+        |c, v| {
+            c.tunables.maxmemory_eviction_tenacity = v.int();
+            Ok(())
+        },
+    ),
+    live(
+        "tcp-keepalive",
+        Kind::Int(0, I32),
+        |c| c.tunables.tcp_keepalive.to_string(),
+        |c, v| {
+            c.tunables.tcp_keepalive = v.int();
+            Ok(())
+        },
+    ),
+    opt(
+        "dbfilename",
+        Kind::Str,
+        |c| c.dbfilename.clone(),
+        |c, v| {
+            let name = v.text();
+            if name.contains('/') {
+                return Err("dbfilename can't be a path, just a filename".into());
+            }
+            c.dbfilename = name;
+            Ok(())
+        },
+    ),
+    live(
+        "protected-mode",
+        Kind::Bool,
+        |c| yes_no(c.tunables.protected_mode).into(),
+        |c, v| {
+            c.tunables.protected_mode = v.flag();
+            Ok(())
+        },
+    ),
+    live(
+        "lazyfree-lazy-eviction",
+        Kind::Bool,
+        |c| yes_no(c.tunables.lazyfree[0]).into(),
+        |c, v| {
+            c.tunables.lazyfree[0] = v.flag();
+            Ok(())
+        },
+    ),
+    live(
+        "lazyfree-lazy-expire",
+        Kind::Bool,
+        |c| yes_no(c.tunables.lazyfree[1]).into(),
+        |c, v| {
+            c.tunables.lazyfree[1] = v.flag();
+            Ok(())
+        },
+    ),
+    live(
+        "lazyfree-lazy-server-del",
+        Kind::Bool,
+        |c| yes_no(c.tunables.lazyfree[2]).into(),
+        |c, v| {
+            c.tunables.lazyfree[2] = v.flag();
+            Ok(())
+        },
+    ),
+    live(
+        "lazyfree-lazy-user-del",
+        Kind::Bool,
+        |c| yes_no(c.tunables.lazyfree[3]).into(),
+        |c, v| {
+            c.tunables.lazyfree[3] = v.flag();
+            Ok(())
+        },
+    ),
+    live(
+        "lazyfree-lazy-user-flush",
+        Kind::Bool,
+        |c| yes_no(c.tunables.lazyfree[4]).into(),
+        |c, v| {
+            c.tunables.lazyfree[4] = v.flag();
+            Ok(())
+        },
+    ),
+];
+
+/// `save`: "" or pairs of positive integers (Redis's syntax check); only "" is
+/// accepted because snapshots do not exist yet.
+fn set_save(c: &mut Config, v: Val<'_>) -> Result<(), String> {
+    let text = v.text();
+    let points = parse_save(&text).ok_or_else(|| "Invalid save parameters".to_string())?;
+    c.save = points
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok(())
+}
+
+/// Finds an option by name (case-insensitive).
+pub fn find_option(name: &str) -> Option<&'static ConfigOption> {
+    OPTIONS.iter().find(|o| o.name.eq_ignore_ascii_case(name))
+}
+
+/// Parses `raw` for `o`, giving Redis's reason text on failure.
+pub fn parse_value<'a>(o: &ConfigOption, raw: &'a str) -> Result<Val<'a>, String> {
+    let range =
+        |min: i128, max: i128| format!("argument must be between {min} and {max} inclusive");
+    match o.kind {
+        Kind::Bool => match raw.to_ascii_lowercase().as_str() {
+            "yes" => Ok(Val::Bool(true)),
+            "no" => Ok(Val::Bool(false)),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Int(min, max) => {
+            let n: i64 = raw
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            if n < min || n > max {
+                return Err(range(min as i128, max as i128));
+            }
+            Ok(Val::Int(n))
+        }
+        Kind::Size(min, max) => {
+            let n = parse_size(raw).ok_or_else(|| "argument must be a memory value".to_string())?;
+            if n < min || n > max {
+                return Err(range(min as i128, max as i128));
+            }
+            Ok(Val::Int(n as i64))
+        }
+        Kind::Enum(words) => words
+            .iter()
+            .find(|w| w.eq_ignore_ascii_case(raw))
+            .map(|w| Val::Str(w))
+            .ok_or_else(|| {
+                format!(
+                    "argument(s) must be one of the following: {}",
+                    words.join(", ")
+                )
+            }),
+        Kind::Str => Ok(Val::Str(raw)),
+    }
+}
+
+/// Renders the options the TOML file carries, for `CONFIG REWRITE`.
+pub fn to_toml(cfg: &Config) -> String {
+    let mut out = String::from("# Rewritten by CONFIG REWRITE.\n");
+    for o in OPTIONS.iter().filter(|o| o.in_file) {
+        let v = (o.get)(cfg);
+        let quoted = v
+            .parse::<i64>()
+            .map_or_else(|_| format!("{v:?}"), |n| n.to_string());
+        out.push_str(&format!("{} = {}\n", o.name, quoted));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_values_parse_with_redis_errors() {
+        let o = |n| find_option(n).unwrap();
+        assert!(matches!(parse_value(o("maxmemory"), "100mb"), Ok(Val::Int(n)) if n == 100 << 20));
+        assert_eq!(
+            parse_value(o("maxmemory"), "abc").unwrap_err(),
+            "argument must be a memory value"
+        );
+        assert_eq!(
+            parse_value(o("timeout"), "-1").unwrap_err(),
+            "argument must be between 0 and 2147483647 inclusive"
+        );
+        assert_eq!(
+            parse_value(o("slowlog-log-slower-than"), "x").unwrap_err(),
+            "argument couldn't be parsed into an integer"
+        );
+        assert_eq!(
+            parse_value(o("appendonly"), "maybe").unwrap_err(),
+            "argument must be 'yes' or 'no'"
+        );
+        assert!(parse_value(o("loglevel"), "foo")
+            .unwrap_err()
+            .starts_with("argument(s) must be one of the following: debug, verbose"));
+        assert!(find_option("MaxMemory").is_some());
+        assert!(find_option("nosuch").is_none());
+    }
+
+    #[test]
+    fn setters_apply_and_clamp() {
+        let mut c = Config::defaults();
+        let set = |c: &mut Config, n: &str, v: &str| {
+            let o = find_option(n).unwrap();
+            let val = parse_value(o, v)?;
+            (o.set)(c, val)
+        };
+        set(&mut c, "hz", "1000").unwrap();
+        assert_eq!(c.hz, 500);
+        set(&mut c, "hz", "0").unwrap();
+        assert_eq!(c.hz, 1);
+        set(&mut c, "maxmemory-policy", "ALLKEYS-LRU").unwrap();
+        assert_eq!(
+            (find_option("maxmemory-policy").unwrap().get)(&c),
+            "allkeys-lru"
+        );
+        assert_eq!(
+            set(&mut c, "databases", "3").unwrap_err(),
+            "can't set immutable config"
+        );
+        assert_eq!(
+            set(&mut c, "save", "x").unwrap_err(),
+            "Invalid save parameters"
+        );
+        set(&mut c, "save", "").unwrap();
+        set(&mut c, "save", "3600  1 300 100").unwrap();
+        assert_eq!(c.save, "3600 1 300 100");
+        assert_eq!(parse_save(&c.save), Some(vec![(3600, 1), (300, 100)]));
+        let names: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
+        let mut dedup = names.clone();
+        dedup.sort();
+        dedup.dedup();
+        assert_eq!(names.len(), dedup.len(), "duplicate option names");
+    }
+
+    #[test]
+    fn rewrite_round_trips_through_load() {
+        let mut c = Config::defaults();
+        c.maxmemory = 12345;
+        c.requirepass = "p\"w".into();
+        let dir = std::env::temp_dir().join(format!("rc-rewrite-{}.toml", std::process::id()));
+        std::fs::write(&dir, to_toml(&c)).unwrap();
+        let back = Config::load(dir.to_str(), &[]).unwrap();
+        let _ = std::fs::remove_file(&dir);
+        assert_eq!(back.maxmemory, 12345);
+        assert_eq!(back.requirepass, "p\"w");
+    }
+}
