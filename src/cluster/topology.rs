@@ -276,38 +276,8 @@ impl Node {
     }
 }
 
-/// Settings the rules depend on.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `cluster-node-timeout` in ms.
-    pub node_timeout: u64,
-    /// `cluster-require-full-coverage`.
-    pub require_full_coverage: bool,
-    /// `cluster-allow-reads-when-down`.
-    pub allow_reads_when_down: bool,
-    /// `cluster-allow-replica-migration`.
-    pub allow_replica_migration: bool,
-    /// `cluster-replica-no-failover`.
-    pub replica_no_failover: bool,
-    /// `cluster-replica-validity-factor` (0 = no limit).
-    pub replica_validity_factor: u64,
-    /// `cluster-announce-ip` ("" = learn it from peers).
-    pub announce_ip: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            node_timeout: 15000,
-            require_full_coverage: true,
-            allow_reads_when_down: false,
-            allow_replica_migration: true,
-            replica_no_failover: false,
-            replica_validity_factor: 10,
-            announce_ip: String::new(),
-        }
-    }
-}
+/// Settings the rules depend on; configuration builds them.
+pub use crate::config::ClusterSettings as Settings;
 
 /// What a change needs done once the topology lock is released.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

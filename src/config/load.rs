@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use super::cluster::ClusterSettings;
+use super::eviction::EvictionPolicy;
 use super::output::{output_limits, OutputLimits};
 use super::value::{parse_save, size, yes_no_bool};
 use super::{ConfigError, DEFAULT_TOML};
@@ -185,8 +187,8 @@ impl Config {
     }
 
     /// The cluster rule settings this configuration asks for.
-    pub fn cluster_settings(&self) -> crate::cluster::topology::Settings {
-        crate::cluster::topology::Settings {
+    pub fn cluster_settings(&self) -> ClusterSettings {
+        ClusterSettings {
             node_timeout: self.cluster_node_timeout,
             require_full_coverage: self.cluster_require_full_coverage,
             allow_reads_when_down: self.cluster_allow_reads_when_down,
@@ -241,7 +243,7 @@ impl Config {
                 reason: reason.into(),
             })
         };
-        if crate::store::evict::Policy::parse(&self.maxmemory_policy).is_none() {
+        if EvictionPolicy::parse(&self.maxmemory_policy).is_none() {
             return bad("maxmemory-policy", "unknown policy");
         }
         if self.databases == 0 {

@@ -9,8 +9,12 @@
 //! - `options`: the `OPTIONS` table and what is derived from it (`CONFIG GET/SET`,
 //!   `CONFIG REWRITE`);
 //! - `value`: value syntax (sizes, `yes`/`no`, save points, an option's `Kind`);
-//! - `output`: `client-output-buffer-limit`.
+//! - `output`: `client-output-buffer-limit`;
+//! - `eviction`: the `maxmemory-policy` names (`store::evict::Policy` is this type);
+//! - `cluster`: the cluster rule settings (`cluster::topology::Settings` is this type).
 
+mod cluster;
+mod eviction;
 mod load;
 mod options;
 mod output;
@@ -18,6 +22,8 @@ mod value;
 
 use thiserror::Error;
 
+pub use cluster::ClusterSettings;
+pub use eviction::EvictionPolicy;
 pub use load::{Config, Tunables};
 pub use options::{find_option, parse_value, to_toml, ConfigOption, Getter, Setter, OPTIONS};
 pub use output::{OutputLimit, OutputLimits};

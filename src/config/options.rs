@@ -2,6 +2,7 @@
 //! whether it is mutable and carried by the TOML file, getter, setter), and what
 //! is derived from it (lookup, value parsing, `CONFIG REWRITE`'s file).
 
+use super::eviction::POLICY_WORDS;
 use super::value::{parse_save, parse_size, yes_no, Kind, Val, MB};
 use super::Config;
 
@@ -61,18 +62,6 @@ const fn fixed(name: &'static str, in_file: bool, get: Getter) -> ConfigOption {
 }
 
 const I32: i64 = i32::MAX as i64;
-/// `maxmemory-policy` words, in the order Redis lists them in its error.
-const POLICIES: &[&str] = &[
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-    "noeviction",
-    "allkeys-fifo",
-];
 
 /// Every option `CONFIG GET` knows, as data: name, syntax, getter, setter.
 pub static OPTIONS: &[ConfigOption] = &[
@@ -181,7 +170,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "maxmemory-policy",
-        Kind::Enum(POLICIES),
+        Kind::Enum(POLICY_WORDS),
         |c| c.maxmemory_policy.clone(),
         |c, v| {
             c.maxmemory_policy = v.text();

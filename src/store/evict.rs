@@ -15,84 +15,8 @@ pub const LRU_TICKS_PER_SEC: u32 = 100;
 /// Counter a new key starts with under LFU, so it is not evicted at once.
 pub const LFU_INIT_VAL: u8 = 5;
 
-/// Eviction policy (`maxmemory-policy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Policy {
-    /// Refuse writes with OOM.
-    NoEviction = 0,
-    /// Least recently used, any key.
-    AllKeysLru,
-    /// Least frequently used, any key.
-    AllKeysLfu,
-    /// Random key.
-    AllKeysRandom,
-    /// Least recently used among keys with a TTL.
-    VolatileLru,
-    /// Least frequently used among keys with a TTL.
-    VolatileLfu,
-    /// Random key with a TTL.
-    VolatileRandom,
-    /// Nearest expiry first.
-    VolatileTtl,
-    /// Oldest insertion first, any key.
-    AllKeysFifo,
-}
-
-impl Policy {
-    /// All policies with their configuration names.
-    pub const ALL: [(Policy, &'static str); 9] = [
-        (Policy::NoEviction, "noeviction"),
-        (Policy::AllKeysLru, "allkeys-lru"),
-        (Policy::AllKeysLfu, "allkeys-lfu"),
-        (Policy::AllKeysRandom, "allkeys-random"),
-        (Policy::VolatileLru, "volatile-lru"),
-        (Policy::VolatileLfu, "volatile-lfu"),
-        (Policy::VolatileRandom, "volatile-random"),
-        (Policy::VolatileTtl, "volatile-ttl"),
-        (Policy::AllKeysFifo, "allkeys-fifo"),
-    ];
-
-    /// Parses a configuration name (case-insensitive).
-    pub fn parse(name: &str) -> Option<Policy> {
-        Self::ALL
-            .iter()
-            .find(|(_, n)| n.eq_ignore_ascii_case(name))
-            .map(|(p, _)| *p)
-    }
-
-    /// The configuration name.
-    pub fn name(self) -> &'static str {
-        Self::ALL[self as usize].1
-    }
-
-    pub(crate) fn from_u8(v: u8) -> Policy {
-        Self::ALL
-            .get(v as usize)
-            .map_or(Policy::NoEviction, |(p, _)| *p)
-    }
-
-    /// True for the LFU policies.
-    pub fn is_lfu(self) -> bool {
-        matches!(self, Policy::AllKeysLfu | Policy::VolatileLfu)
-    }
-
-    /// True for the policies that pick victims at random (no pool, no score).
-    pub fn is_random(self) -> bool {
-        matches!(self, Policy::AllKeysRandom | Policy::VolatileRandom)
-    }
-
-    /// True when only keys with a TTL are candidates.
-    pub fn volatile_only(self) -> bool {
-        matches!(
-            self,
-            Policy::VolatileLru
-                | Policy::VolatileLfu
-                | Policy::VolatileRandom
-                | Policy::VolatileTtl
-        )
-    }
-}
+/// Eviction policy (`maxmemory-policy`); configuration parses it.
+pub use crate::config::EvictionPolicy as Policy;
 
 static FIFO_SEQ: AtomicU32 = AtomicU32::new(0);
 
@@ -193,17 +117,6 @@ pub fn score(policy: Policy, access: u32, expire_at: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn policy_names_round_trip() {
-        for (p, n) in Policy::ALL {
-            assert_eq!(Policy::parse(n), Some(p));
-            assert_eq!(p.name(), n);
-            assert_eq!(Policy::from_u8(p as u8), p);
-        }
-        assert_eq!(Policy::parse("ALLKEYS-LRU"), Some(Policy::AllKeysLru));
-        assert_eq!(Policy::parse("bogus"), None);
-    }
 
     #[test]
     fn lfu_counter_grows_logarithmically() {
