@@ -5,9 +5,10 @@ use serde::Deserialize;
 
 use super::cluster::ClusterSettings;
 use super::eviction::EvictionPolicy;
+use super::options::{find_option, parse_value, ConfigOption, OPTIONS};
 use super::output::{output_limits, OutputLimits};
 use super::value::{parse_save, size, yes_no_bool};
-use super::{ConfigError, DEFAULT_TOML};
+use super::ConfigError;
 
 /// Server configuration. Field names are Redis's option names with `_` for `-`.
 #[derive(Debug, Clone, Deserialize)]
@@ -138,8 +139,9 @@ pub struct Config {
 }
 
 /// Redis options accepted and reported so tools and test suites that read or
-/// restore them work; they have no effect (yet).
-#[derive(Debug, Clone)]
+/// restore them work; they have no effect (yet). `Config::load` fills them
+/// from the option table's defaults, then from command-line flags.
+#[derive(Debug, Clone, Default)]
 pub struct Tunables {
     /// `lfu-log-factor`.
     pub lfu_log_factor: i64,
@@ -155,20 +157,6 @@ pub struct Tunables {
     pub lazyfree: [bool; 5],
     /// `protected-mode`.
     pub protected_mode: bool,
-}
-
-impl Default for Tunables {
-    fn default() -> Self {
-        Tunables {
-            lfu_log_factor: 10,
-            lfu_decay_time: 1,
-            active_expire_effort: 1,
-            maxmemory_eviction_tenacity: 10,
-            tcp_keepalive: 300,
-            lazyfree: [false; 5],
-            protected_mode: true,
-        }
-    }
 }
 
 impl Config {
@@ -199,13 +187,15 @@ impl Config {
         }
     }
 
-    /// Layers defaults, an optional TOML file, `RINGCACHE_*` variables and flag
-    /// overrides (`(option-name, value)` pairs, applied last).
+    /// Layers the option table's defaults, an optional TOML file, `RINGCACHE_*`
+    /// variables and flag overrides (`(option-name, value)` pairs, applied last).
+    /// Options the file does not carry take their default and flag through the
+    /// table's setters, as `CONFIG SET` would.
     pub fn load(file: Option<&str>, overrides: &[(String, String)]) -> Result<Config, ConfigError> {
-        let mut b = config::Config::builder().add_source(config::File::from_str(
-            DEFAULT_TOML,
-            config::FileFormat::Toml,
-        ));
+        let mut b = config::Config::builder();
+        for o in OPTIONS.iter().filter(|o| o.in_file) {
+            b = b.set_default(o.name, o.default)?;
+        }
         if let Some(f) = file {
             b = b.add_source(config::File::new(f, config::FileFormat::Toml));
         }
@@ -215,10 +205,21 @@ impl Config {
                 b = b.set_override(name.to_ascii_lowercase().replace('_', "-"), v)?;
             }
         }
+        let not_in_file = |k: &str| find_option(k).filter(|o| !o.in_file);
         for (k, v) in overrides {
-            b = b.set_override(k.as_str(), v.as_str())?;
+            if not_in_file(k).is_none() {
+                b = b.set_override(k.as_str(), v.as_str())?;
+            }
         }
         let mut cfg: Config = b.build()?.try_deserialize()?;
+        for o in OPTIONS.iter().filter(|o| !o.in_file) {
+            set_at_start(&mut cfg, o, o.default)?;
+        }
+        for (k, v) in overrides {
+            if let Some(o) = not_in_file(k) {
+                set_at_start(&mut cfg, o, v)?;
+            }
+        }
         cfg.validate()?;
         if let Some(f) = file {
             // Redis reports the absolute path, and CONFIG REWRITE must survive a chdir to `dir`.
@@ -280,8 +281,30 @@ impl Config {
     }
 }
 
+/// Sets an option the TOML file does not carry; one fixed at start-up accepts
+/// only the value it reports.
+fn set_at_start(cfg: &mut Config, o: &ConfigOption, raw: &str) -> Result<(), ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: o.name.into(),
+        reason,
+    };
+    let v = parse_value(o, raw).map_err(invalid)?;
+    if o.mutable {
+        return (o.set)(cfg, v).map_err(invalid);
+    }
+    let fixed = (o.get)(cfg);
+    if v.text() != fixed {
+        return Err(invalid(format!("only '{fixed}' is supported")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use config::Source;
+
     use super::*;
 
     #[test]
@@ -301,5 +324,63 @@ mod tests {
         assert_eq!(c.maxmemory, 64 * 1024 * 1024);
         assert_eq!(c.maxmemory_policy, "allkeys-lru");
         assert!(Config::load(None, &[("maxmemory-policy".into(), "nope".into())]).is_err());
+    }
+
+    #[test]
+    fn default_toml_lists_the_file_options_with_their_defaults() {
+        let doc = config::Config::builder()
+            .add_source(config::File::from_str(
+                crate::config::DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .build()
+            .unwrap();
+        let listed: BTreeMap<String, String> = doc
+            .collect()
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k, v.into_string().unwrap()))
+            .collect();
+        let table: BTreeMap<String, String> = OPTIONS
+            .iter()
+            .filter(|o| o.in_file)
+            .map(|o| (o.name.to_string(), o.default.to_string()))
+            .collect();
+        assert_eq!(listed, table);
+        let from_doc: Config = doc.try_deserialize().unwrap();
+        let defaults = Config::defaults();
+        for o in OPTIONS.iter().filter(|o| o.in_file) {
+            assert_eq!((o.get)(&from_doc), (o.get)(&defaults), "{}", o.name);
+        }
+    }
+
+    #[test]
+    fn every_default_is_valid_for_its_option() {
+        for o in OPTIONS {
+            assert!(parse_value(o, o.default).is_ok(), "{}", o.name);
+        }
+        let t = Config::defaults().tunables;
+        assert_eq!((t.lfu_log_factor, t.tcp_keepalive), (10, 300));
+        assert!(t.protected_mode && t.lazyfree == [false; 5]);
+    }
+
+    #[test]
+    fn flags_for_run_time_options_go_through_the_table() {
+        let flag = |k: &str, v: &str| Config::load(None, &[(k.into(), v.into())]);
+        assert_eq!(
+            flag("lfu-log-factor", "3").unwrap().tunables.lfu_log_factor,
+            3
+        );
+        assert!(
+            !flag("protected-mode", "no")
+                .unwrap()
+                .tunables
+                .protected_mode
+        );
+        assert!(flag("daemonize", "no").is_ok());
+        let e = flag("daemonize", "yes").unwrap_err().to_string();
+        assert_eq!(e, "invalid value for 'daemonize': only 'no' is supported");
+        let e = flag("active-expire-effort", "11").unwrap_err().to_string();
+        assert!(e.contains("argument must be between 1 and 10"), "{e}");
     }
 }

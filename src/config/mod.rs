@@ -29,7 +29,8 @@ pub use options::{find_option, parse_value, to_toml, ConfigOption, Getter, Sette
 pub use output::{OutputLimit, OutputLimits};
 pub use value::{parse_save, parse_size, Kind, Val};
 
-/// The defaults, embedded so the binary runs with no files.
+/// `config/default.toml`: the file options and their defaults, documented; a
+/// test checks it against the option table, which is where defaults come from.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 /// A configuration problem found at start-up or by `CONFIG SET`.

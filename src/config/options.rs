@@ -11,12 +11,15 @@ pub type Getter = fn(&Config) -> String;
 /// Stores a parsed value; `Err` is Redis's reason text.
 pub type Setter = fn(&mut Config, Val<'_>) -> Result<(), String>;
 
-/// One `CONFIG GET/SET` option.
+/// One option: everything else about it (CLI flag, defaults layer, `CONFIG
+/// GET/SET`, `CONFIG REWRITE`) is derived from this entry.
 pub struct ConfigOption {
     /// Redis's option name.
     pub name: &'static str,
     /// Value syntax.
     pub kind: Kind,
+    /// The built-in default, as `config/default.toml` spells it.
+    pub default: &'static str,
     /// False for options fixed at start-up (`can't set immutable config`).
     pub mutable: bool,
     /// True when the option is a field of the TOML file (`CONFIG REWRITE` writes it).
@@ -31,10 +34,17 @@ fn immutable(_: &mut Config, _: Val<'_>) -> Result<(), String> {
     Err("can't set immutable config".into())
 }
 
-const fn opt(name: &'static str, kind: Kind, get: Getter, set: Setter) -> ConfigOption {
+const fn opt(
+    name: &'static str,
+    kind: Kind,
+    default: &'static str,
+    get: Getter,
+    set: Setter,
+) -> ConfigOption {
     ConfigOption {
         name,
         kind,
+        default,
         mutable: true,
         in_file: true,
         get,
@@ -43,17 +53,31 @@ const fn opt(name: &'static str, kind: Kind, get: Getter, set: Setter) -> Config
 }
 
 /// An option the TOML file does not carry (reported and settable only at run time).
-const fn live(name: &'static str, kind: Kind, get: Getter, set: Setter) -> ConfigOption {
+const fn live(
+    name: &'static str,
+    kind: Kind,
+    default: &'static str,
+    get: Getter,
+    set: Setter,
+) -> ConfigOption {
     ConfigOption {
         in_file: false,
-        ..opt(name, kind, get, set)
+        ..opt(name, kind, default, get, set)
     }
 }
 
-const fn fixed(name: &'static str, in_file: bool, get: Getter) -> ConfigOption {
+/// An option fixed at start-up; its `kind` checks the command-line flag.
+const fn fixed(
+    name: &'static str,
+    kind: Kind,
+    default: &'static str,
+    in_file: bool,
+    get: Getter,
+) -> ConfigOption {
     ConfigOption {
         name,
-        kind: Kind::Str,
+        kind,
+        default,
         mutable: false,
         in_file,
         get,
@@ -62,26 +86,35 @@ const fn fixed(name: &'static str, in_file: bool, get: Getter) -> ConfigOption {
 }
 
 const I32: i64 = i32::MAX as i64;
+const U32: i64 = u32::MAX as i64;
+const U16: i64 = u16::MAX as i64;
 
 /// Every option `CONFIG GET` knows, as data: name, syntax, getter, setter.
 pub static OPTIONS: &[ConfigOption] = &[
-    fixed("bind", true, |c| c.bind.clone()),
-    fixed("port", true, |c| c.port.to_string()),
-    fixed("databases", true, |c| c.databases.to_string()),
-    fixed("dir", true, |_| {
+    fixed("bind", Kind::Str, "127.0.0.1", true, |c| c.bind.clone()),
+    fixed("port", Kind::Int(0, U16), "6379", true, |c| {
+        c.port.to_string()
+    }),
+    fixed("databases", Kind::Int(0, U32), "16", true, |c| {
+        c.databases.to_string()
+    }),
+    fixed("dir", Kind::Str, ".", true, |_| {
         std::env::current_dir().map_or_else(|_| ".".into(), |p| p.to_string_lossy().into_owned())
     }),
-    fixed("daemonize", false, |_| "no".into()),
-    fixed("cluster-enabled", true, |c| {
+    fixed("daemonize", Kind::Bool, "no", false, |_| "no".into()),
+    fixed("cluster-enabled", Kind::Bool, "no", true, |c| {
         yes_no(c.cluster_enabled).into()
     }),
-    fixed("cluster-config-file", true, |c| {
+    fixed("cluster-config-file", Kind::Str, "nodes.conf", true, |c| {
         c.cluster_config_file.clone()
     }),
-    fixed("cluster-port", true, |c| c.cluster_port.to_string()),
+    fixed("cluster-port", Kind::Int(0, U16), "0", true, |c| {
+        c.cluster_port.to_string()
+    }),
     opt(
         "cluster-node-timeout",
         Kind::Int(1, i64::MAX),
+        "15000",
         |c| c.cluster_node_timeout.to_string(),
         |c, v| {
             c.cluster_node_timeout = v.int() as u64;
@@ -91,21 +124,27 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "cluster-announce-ip",
         Kind::Str,
+        "",
         |c| c.cluster_announce_ip.clone(),
         |c, v| {
             c.cluster_announce_ip = v.text();
             Ok(())
         },
     ),
-    fixed("cluster-announce-port", true, |c| {
+    fixed("cluster-announce-port", Kind::Int(0, U16), "0", true, |c| {
         c.cluster_announce_port.to_string()
     }),
-    fixed("cluster-announce-bus-port", true, |c| {
-        c.cluster_announce_bus_port.to_string()
-    }),
+    fixed(
+        "cluster-announce-bus-port",
+        Kind::Int(0, U16),
+        "0",
+        true,
+        |c| c.cluster_announce_bus_port.to_string(),
+    ),
     opt(
         "cluster-require-full-coverage",
         Kind::Bool,
+        "yes",
         |c| yes_no(c.cluster_require_full_coverage).into(),
         |c, v| {
             c.cluster_require_full_coverage = v.flag();
@@ -115,6 +154,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "cluster-allow-reads-when-down",
         Kind::Bool,
+        "no",
         |c| yes_no(c.cluster_allow_reads_when_down).into(),
         |c, v| {
             c.cluster_allow_reads_when_down = v.flag();
@@ -124,6 +164,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "cluster-allow-replica-migration",
         Kind::Bool,
+        "yes",
         |c| yes_no(c.cluster_allow_replica_migration).into(),
         |c, v| {
             c.cluster_allow_replica_migration = v.flag();
@@ -133,6 +174,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "cluster-replica-no-failover",
         Kind::Bool,
+        "no",
         |c| yes_no(c.cluster_replica_no_failover).into(),
         |c, v| {
             c.cluster_replica_no_failover = v.flag();
@@ -142,17 +184,21 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "cluster-replica-validity-factor",
         Kind::Int(0, I32),
+        "10",
         |c| c.cluster_replica_validity_factor.to_string(),
         |c, v| {
             c.cluster_replica_validity_factor = v.int() as u64;
             Ok(())
         },
     ),
-    fixed("io-threads", false, |_| "1".into()),
-    fixed("appendfilename", true, |c| c.appendfilename.clone()),
+    fixed("io-threads", Kind::Int(1, 128), "1", false, |_| "1".into()),
+    fixed("appendfilename", Kind::Str, "appendonly.aof", true, |c| {
+        c.appendfilename.clone()
+    }),
     opt(
         "requirepass",
         Kind::Str,
+        "",
         |c| c.requirepass.clone(),
         |c, v| {
             c.requirepass = v.text();
@@ -162,6 +208,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "maxmemory",
         Kind::Size(0, u64::MAX),
+        "0",
         |c| c.maxmemory.to_string(),
         |c, v| {
             c.maxmemory = v.int() as u64;
@@ -171,6 +218,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "maxmemory-policy",
         Kind::Enum(POLICY_WORDS),
+        "noeviction",
         |c| c.maxmemory_policy.clone(),
         |c, v| {
             c.maxmemory_policy = v.text();
@@ -180,6 +228,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "maxmemory-samples",
         Kind::Int(1, I32),
+        "5",
         |c| c.maxmemory_samples.to_string(),
         |c, v| {
             c.maxmemory_samples = v.int() as u32;
@@ -189,6 +238,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "loglevel",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),
+        "notice",
         |c| c.loglevel.clone(),
         |c, v| {
             c.loglevel = v.text();
@@ -198,6 +248,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "maxclients",
         Kind::Int(1, u32::MAX as i64),
+        "10000",
         |c| c.maxclients.to_string(),
         |c, v| {
             c.maxclients = v.int() as u32;
@@ -207,6 +258,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "timeout",
         Kind::Int(0, I32),
+        "0",
         |c| c.timeout.to_string(),
         |c, v| {
             c.timeout = v.int() as u64;
@@ -216,6 +268,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "proto-max-bulk-len",
         Kind::Size(MB, i64::MAX as u64),
+        "512mb",
         |c| c.proto_max_bulk_len.to_string(),
         |c, v| {
             c.proto_max_bulk_len = v.int() as u64;
@@ -225,6 +278,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "client-query-buffer-limit",
         Kind::Size(MB, i64::MAX as u64),
+        "1gb",
         |c| c.client_query_buffer_limit.to_string(),
         |c, v| {
             c.client_query_buffer_limit = v.int() as u64;
@@ -235,6 +289,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "hz",
         Kind::Int(0, I32),
+        "10",
         |c| c.hz.to_string(),
         |c, v| {
             c.hz = v.int().clamp(1, 500) as u32;
@@ -244,6 +299,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "slowlog-log-slower-than",
         Kind::Int(i64::MIN, i64::MAX),
+        "10000",
         |c| c.slowlog_log_slower_than.to_string(),
         |c, v| {
             c.slowlog_log_slower_than = v.int();
@@ -253,6 +309,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "slowlog-max-len",
         Kind::Int(0, i64::MAX),
+        "128",
         |c| c.slowlog_max_len.to_string(),
         |c, v| {
             c.slowlog_max_len = v.int() as u64;
@@ -262,16 +319,18 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "latency-monitor-threshold",
         Kind::Int(0, i64::MAX),
+        "0",
         |c| c.latency_monitor_threshold.to_string(),
         |c, v| {
             c.latency_monitor_threshold = v.int() as u64;
             Ok(())
         },
     ),
-    opt("save", Kind::Str, |c| c.save.clone(), set_save),
+    opt("save", Kind::Str, "", |c| c.save.clone(), set_save),
     opt(
         "masterauth",
         Kind::Str,
+        "",
         |c| c.masterauth.clone(),
         |c, v| {
             c.masterauth = v.text();
@@ -281,6 +340,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "replica-read-only",
         Kind::Bool,
+        "yes",
         |c| yes_no(c.replica_read_only).into(),
         |c, v| {
             c.replica_read_only = v.flag();
@@ -290,6 +350,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "replica-ignore-maxmemory",
         Kind::Bool,
+        "yes",
         |c| yes_no(c.replica_ignore_maxmemory).into(),
         |c, v| {
             c.replica_ignore_maxmemory = v.flag();
@@ -299,18 +360,24 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "client-output-buffer-limit",
         Kind::Str,
+        "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60",
         |c| c.client_output_buffer_limit.render(),
         |c, v| {
             c.client_output_buffer_limit = c.client_output_buffer_limit.apply(&v.text())?;
             Ok(())
         },
     ),
-    fixed("repl-backlog-size", false, |c| {
-        c.repl_backlog_size.to_string()
-    }),
+    fixed(
+        "repl-backlog-size",
+        Kind::Size(0, i64::MAX as u64),
+        "1mb",
+        true,
+        |c| c.repl_backlog_size.to_string(),
+    ),
     opt(
         "min-replicas-to-write",
         Kind::Int(0, I32),
+        "0",
         |c| c.min_replicas_to_write.to_string(),
         |c, v| {
             c.min_replicas_to_write = v.int() as u32;
@@ -320,6 +387,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "min-replicas-max-lag",
         Kind::Int(0, I32),
+        "10",
         |c| c.min_replicas_max_lag.to_string(),
         |c, v| {
             c.min_replicas_max_lag = v.int() as u32;
@@ -329,6 +397,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "appendonly",
         Kind::Bool,
+        "no",
         |c| yes_no(c.appendonly).into(),
         |c, v| {
             c.appendonly = v.flag();
@@ -338,6 +407,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "appendfsync",
         Kind::Enum(&["always", "everysec", "no"]),
+        "everysec",
         |c| c.appendfsync.clone(),
         |c, v| {
             c.appendfsync = v.text();
@@ -347,6 +417,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "rdbcompression",
         Kind::Bool,
+        "yes",
         |c| yes_no(c.rdbcompression).into(),
         |c, v| {
             c.rdbcompression = v.flag();
@@ -356,6 +427,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "rdbchecksum",
         Kind::Bool,
+        "yes",
         |c| yes_no(c.rdbchecksum).into(),
         |c, v| {
             c.rdbchecksum = v.flag();
@@ -365,6 +437,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "stop-writes-on-bgsave-error",
         Kind::Bool,
+        "yes",
         |c| yes_no(c.stop_writes_on_bgsave_error).into(),
         |c, v| {
             c.stop_writes_on_bgsave_error = v.flag();
@@ -374,6 +447,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "aof-load-truncated",
         Kind::Bool,
+        "yes",
         |c| yes_no(c.aof_load_truncated).into(),
         |c, v| {
             c.aof_load_truncated = v.flag();
@@ -383,6 +457,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "aof-use-rdb-preamble",
         Kind::Bool,
+        "yes",
         |c| yes_no(c.aof_use_rdb_preamble).into(),
         |c, v| {
             c.aof_use_rdb_preamble = v.flag();
@@ -392,6 +467,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "auto-aof-rewrite-percentage",
         Kind::Int(0, I32),
+        "100",
         |c| c.auto_aof_rewrite_percentage.to_string(),
         |c, v| {
             c.auto_aof_rewrite_percentage = v.int() as u64;
@@ -401,6 +477,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "auto-aof-rewrite-min-size",
         Kind::Size(0, i64::MAX as u64),
+        "64mb",
         |c| c.auto_aof_rewrite_min_size.to_string(),
         |c, v| {
             c.auto_aof_rewrite_min_size = v.int() as u64;
@@ -410,6 +487,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     live(
         "lfu-log-factor",
         Kind::Int(0, I32),
+        "10",
         |c| c.tunables.lfu_log_factor.to_string(),
         |c, v| {
             c.tunables.lfu_log_factor = v.int();
@@ -419,6 +497,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     live(
         "lfu-decay-time",
         Kind::Int(0, I32),
+        "1",
         |c| c.tunables.lfu_decay_time.to_string(),
         |c, v| {
             c.tunables.lfu_decay_time = v.int();
@@ -428,6 +507,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     live(
         "active-expire-effort",
         Kind::Int(1, 10),
+        "1",
         |c| c.tunables.active_expire_effort.to_string(),
         |c, v| {
             c.tunables.active_expire_effort = v.int();
@@ -437,6 +517,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     live(
         "maxmemory-eviction-tenacity",
         Kind::Int(0, 100),
+        "10",
         |c| c.tunables.maxmemory_eviction_tenacity.to_string(),
         |c, v| {
             c.tunables.maxmemory_eviction_tenacity = v.int();
@@ -446,6 +527,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     live(
         "tcp-keepalive",
         Kind::Int(0, I32),
+        "300",
         |c| c.tunables.tcp_keepalive.to_string(),
         |c, v| {
             c.tunables.tcp_keepalive = v.int();
@@ -455,6 +537,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     opt(
         "dbfilename",
         Kind::Str,
+        "dump.rdb",
         |c| c.dbfilename.clone(),
         |c, v| {
             let name = v.text();
@@ -468,6 +551,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     live(
         "protected-mode",
         Kind::Bool,
+        "yes",
         |c| yes_no(c.tunables.protected_mode).into(),
         |c, v| {
             c.tunables.protected_mode = v.flag();
@@ -477,6 +561,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     live(
         "lazyfree-lazy-eviction",
         Kind::Bool,
+        "no",
         |c| yes_no(c.tunables.lazyfree[0]).into(),
         |c, v| {
             c.tunables.lazyfree[0] = v.flag();
@@ -486,6 +571,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     live(
         "lazyfree-lazy-expire",
         Kind::Bool,
+        "no",
         |c| yes_no(c.tunables.lazyfree[1]).into(),
         |c, v| {
             c.tunables.lazyfree[1] = v.flag();
@@ -495,6 +581,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     live(
         "lazyfree-lazy-server-del",
         Kind::Bool,
+        "no",
         |c| yes_no(c.tunables.lazyfree[2]).into(),
         |c, v| {
             c.tunables.lazyfree[2] = v.flag();
@@ -504,6 +591,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     live(
         "lazyfree-lazy-user-del",
         Kind::Bool,
+        "no",
         |c| yes_no(c.tunables.lazyfree[3]).into(),
         |c, v| {
             c.tunables.lazyfree[3] = v.flag();
@@ -513,6 +601,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     live(
         "lazyfree-lazy-user-flush",
         Kind::Bool,
+        "no",
         |c| yes_no(c.tunables.lazyfree[4]).into(),
         |c, v| {
             c.tunables.lazyfree[4] = v.flag();
