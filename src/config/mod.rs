@@ -8,6 +8,7 @@
 //! - `load`: the `Config` struct, its layered loading and start-up checks;
 //! - `options`: the `OPTIONS` table and what is derived from it (`CONFIG GET/SET`,
 //!   `CONFIG REWRITE`);
+//! - `hot`: `HotConfig`, the atomics hot paths read (filled by the table's hooks);
 //! - `value`: value syntax (sizes, `yes`/`no`, save points, an option's `Kind`);
 //! - `output`: `client-output-buffer-limit`;
 //! - `eviction`: the `maxmemory-policy` names (`store::evict::Policy` is this type);
@@ -15,6 +16,7 @@
 
 mod cluster;
 mod eviction;
+mod hot;
 mod load;
 mod options;
 mod output;
@@ -24,8 +26,11 @@ use thiserror::Error;
 
 pub use cluster::ClusterSettings;
 pub use eviction::EvictionPolicy;
+pub use hot::HotConfig;
 pub use load::{Config, Tunables};
-pub use options::{find_option, parse_value, to_toml, ConfigOption, Getter, Setter, OPTIONS};
+pub use options::{
+    find_option, parse_value, to_toml, ConfigOption, Getter, HotHook, Setter, OPTIONS,
+};
 pub use output::{OutputLimit, OutputLimits};
 pub use value::{parse_save, parse_size, Kind, Val};
 

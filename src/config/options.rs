@@ -4,12 +4,17 @@
 
 use super::eviction::POLICY_WORDS;
 use super::value::{parse_save, parse_size, yes_no, Kind, Val, MB};
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::hot::HotConfig;
 use super::Config;
 
 /// Reads an option as `CONFIG GET` shows it.
 pub type Getter = fn(&Config) -> String;
 /// Stores a parsed value; `Err` is Redis's reason text.
 pub type Setter = fn(&mut Config, Val<'_>) -> Result<(), String>;
+/// Stores an option's current value into `HotConfig`.
+pub type HotHook = fn(&HotConfig, &Config);
 
 /// One option: everything else about it (CLI flag, defaults layer, `CONFIG
 /// GET/SET`, `CONFIG REWRITE`) is derived from this entry.
@@ -28,6 +33,8 @@ pub struct ConfigOption {
     pub get: Getter,
     /// New value.
     pub set: Setter,
+    /// Copies the value into the hot-path atomics, for options read per command.
+    pub hot: Option<HotHook>,
 }
 
 fn immutable(_: &mut Config, _: Val<'_>) -> Result<(), String> {
@@ -49,6 +56,17 @@ const fn opt(
         in_file: true,
         get,
         set,
+        hot: None,
+    }
+}
+
+impl ConfigOption {
+    /// The same option, copied into the hot-path atomics by `store`.
+    const fn hot(self, store: HotHook) -> ConfigOption {
+        ConfigOption {
+            hot: Some(store),
+            ..self
+        }
     }
 }
 
@@ -82,6 +100,7 @@ const fn fixed(
         in_file,
         get,
         set: immutable,
+        hot: None,
     }
 }
 
@@ -204,7 +223,8 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.requirepass = v.text();
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| h.auth_required.store(!c.requirepass.is_empty(), Relaxed)),
     opt(
         "maxmemory",
         Kind::Size(0, u64::MAX),
@@ -214,7 +234,8 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.maxmemory = v.int() as u64;
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| h.maxmemory.store(c.maxmemory, Relaxed)),
     opt(
         "maxmemory-policy",
         Kind::Enum(POLICY_WORDS),
@@ -234,7 +255,11 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.maxmemory_samples = v.int() as u32;
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| {
+        h.maxmemory_samples
+            .store(c.maxmemory_samples as usize, Relaxed)
+    }),
     opt(
         "loglevel",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),
@@ -254,7 +279,8 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.maxclients = v.int() as u32;
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| h.maxclients.store(c.maxclients as usize, Relaxed)),
     opt(
         "timeout",
         Kind::Int(0, I32),
@@ -264,7 +290,8 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.timeout = v.int() as u64;
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| h.timeout.store(c.timeout, Relaxed)),
     opt(
         "proto-max-bulk-len",
         Kind::Size(MB, i64::MAX as u64),
@@ -274,7 +301,8 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.proto_max_bulk_len = v.int() as u64;
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| h.proto_max_bulk_len.store(c.proto_max_bulk_len, Relaxed)),
     opt(
         "client-query-buffer-limit",
         Kind::Size(MB, i64::MAX as u64),
@@ -284,7 +312,11 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.client_query_buffer_limit = v.int() as u64;
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| {
+        h.client_query_buffer_limit
+            .store(c.client_query_buffer_limit, Relaxed)
+    }),
     // Redis clamps hz into 1..=500 instead of refusing it.
     opt(
         "hz",
@@ -305,7 +337,11 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.slowlog_log_slower_than = v.int();
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| {
+        h.slowlog_slower_than
+            .store(c.slowlog_log_slower_than, Relaxed)
+    }),
     opt(
         "slowlog-max-len",
         Kind::Int(0, i64::MAX),
@@ -356,7 +392,11 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.replica_ignore_maxmemory = v.flag();
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| {
+        h.replica_ignore_maxmemory
+            .store(c.replica_ignore_maxmemory, Relaxed)
+    }),
     opt(
         "client-output-buffer-limit",
         Kind::Str,
@@ -383,7 +423,11 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.min_replicas_to_write = v.int() as u32;
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| {
+        h.min_replicas
+            .store(u64::from(c.min_replicas_to_write), Relaxed)
+    }),
     opt(
         "min-replicas-max-lag",
         Kind::Int(0, I32),
@@ -393,7 +437,11 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.min_replicas_max_lag = v.int() as u32;
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| {
+        h.min_replicas_max_lag
+            .store(u64::from(c.min_replicas_max_lag), Relaxed)
+    }),
     opt(
         "appendonly",
         Kind::Bool,

@@ -9,7 +9,7 @@ pub mod shutdown;
 pub mod slowlog;
 pub mod stats;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -101,67 +101,8 @@ pub fn feed_limit(cfg: &Config) -> crate::repl::log::FeedLimit {
     }
 }
 
-/// Settings read on hot paths, kept as atomics so no lock is taken per command.
-#[derive(Debug, Default)]
-pub struct HotConfig {
-    /// `maxmemory` in bytes (0 = none).
-    pub maxmemory: AtomicU64,
-    /// `maxmemory-samples`.
-    pub maxmemory_samples: AtomicUsize,
-    /// `proto-max-bulk-len`.
-    pub proto_max_bulk_len: AtomicU64,
-    /// `client-query-buffer-limit`.
-    pub client_query_buffer_limit: AtomicU64,
-    /// `maxclients`.
-    pub maxclients: AtomicUsize,
-    /// `timeout` in seconds.
-    pub timeout: AtomicU64,
-    /// True when `requirepass` is set.
-    pub auth_required: AtomicBool,
-    /// `slowlog-log-slower-than` in microseconds (negative = off).
-    pub slowlog_slower_than: std::sync::atomic::AtomicI64,
-    /// `min-replicas-to-write` (0 = off).
-    pub min_replicas: AtomicU64,
-    /// `min-replicas-max-lag` in seconds.
-    pub min_replicas_max_lag: AtomicU64,
-    /// `active-expire` on/off (`DEBUG SET-ACTIVE-EXPIRE`).
-    pub active_expire: AtomicBool,
-    /// `replica-ignore-maxmemory`.
-    pub replica_ignore_maxmemory: AtomicBool,
-}
-
-impl HotConfig {
-    fn from(cfg: &Config) -> Self {
-        let h = HotConfig::default();
-        h.apply(cfg);
-        h.active_expire.store(true, Ordering::Relaxed);
-        h
-    }
-
-    /// Copies the hot fields out of `cfg` (after start-up or CONFIG SET).
-    pub fn apply(&self, cfg: &Config) {
-        self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
-        self.maxmemory_samples
-            .store(cfg.maxmemory_samples as usize, Ordering::Relaxed);
-        self.proto_max_bulk_len
-            .store(cfg.proto_max_bulk_len, Ordering::Relaxed);
-        self.client_query_buffer_limit
-            .store(cfg.client_query_buffer_limit, Ordering::Relaxed);
-        self.maxclients
-            .store(cfg.maxclients as usize, Ordering::Relaxed);
-        self.timeout.store(cfg.timeout, Ordering::Relaxed);
-        self.auth_required
-            .store(!cfg.requirepass.is_empty(), Ordering::Relaxed);
-        self.slowlog_slower_than
-            .store(cfg.slowlog_log_slower_than, Ordering::Relaxed);
-        self.min_replicas
-            .store(u64::from(cfg.min_replicas_to_write), Ordering::Relaxed);
-        self.min_replicas_max_lag
-            .store(u64::from(cfg.min_replicas_max_lag), Ordering::Relaxed);
-        self.replica_ignore_maxmemory
-            .store(cfg.replica_ignore_maxmemory, Ordering::Relaxed);
-    }
-}
+/// Hot-path copies of settings; each is stored by its option's table entry.
+pub use crate::config::HotConfig;
 
 /// `CLIENT PAUSE` state.
 #[derive(Debug, Default, Clone, Copy)]
@@ -296,7 +237,7 @@ impl Server {
             me: me.clone(),
             mem_peak: AtomicU64::new(mem_startup),
             mem_startup,
-            hot: HotConfig::from(&cfg),
+            hot: HotConfig::from_config(&cfg),
             port: AtomicU64::new(cfg.port as u64),
             slowlog: Mutex::new(slowlog::SlowLog::new(cfg.slowlog_max_len as usize)),
             config: RwLock::new(cfg),

@@ -1,0 +1,88 @@
+//! `HotConfig`: settings read on hot paths (every command or connection), kept
+//! as atomics so no lock is taken for them. Which option stores which field is
+//! declared by the option's table entry (its `hot` hook), not here.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+
+use super::options::OPTIONS;
+use super::Config;
+
+/// Settings read on hot paths, kept as atomics so no lock is taken per command.
+#[derive(Debug, Default)]
+pub struct HotConfig {
+    /// `maxmemory` in bytes (0 = none).
+    pub maxmemory: AtomicU64,
+    /// `maxmemory-samples`.
+    pub maxmemory_samples: AtomicUsize,
+    /// `proto-max-bulk-len`.
+    pub proto_max_bulk_len: AtomicU64,
+    /// `client-query-buffer-limit`.
+    pub client_query_buffer_limit: AtomicU64,
+    /// `maxclients`.
+    pub maxclients: AtomicUsize,
+    /// `timeout` in seconds.
+    pub timeout: AtomicU64,
+    /// True when `requirepass` is set.
+    pub auth_required: AtomicBool,
+    /// `slowlog-log-slower-than` in microseconds (negative = off).
+    pub slowlog_slower_than: AtomicI64,
+    /// `min-replicas-to-write` (0 = off).
+    pub min_replicas: AtomicU64,
+    /// `min-replicas-max-lag` in seconds.
+    pub min_replicas_max_lag: AtomicU64,
+    /// Active expiry on/off: not an option, `DEBUG SET-ACTIVE-EXPIRE` switches it.
+    pub active_expire: AtomicBool,
+    /// `replica-ignore-maxmemory`.
+    pub replica_ignore_maxmemory: AtomicBool,
+}
+
+impl HotConfig {
+    /// The hot settings of `cfg`, with active expiry on.
+    pub fn from_config(cfg: &Config) -> Self {
+        let h = HotConfig::default();
+        h.apply(cfg);
+        h.active_expire.store(true, Ordering::Relaxed);
+        h
+    }
+
+    /// Copies the hot fields out of `cfg` (after start-up or CONFIG SET).
+    pub fn apply(&self, cfg: &Config) {
+        for store in OPTIONS.iter().filter_map(|o| o.hot) {
+            store(self, cfg);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_is_stored_by_some_option() {
+        let mut c = Config::defaults();
+        c.maxmemory = 1;
+        c.timeout = 7;
+        c.requirepass = "pw".into();
+        c.slowlog_log_slower_than = -1;
+        c.min_replicas_to_write = 2;
+        c.replica_ignore_maxmemory = true;
+        let h = HotConfig::default();
+        h.apply(&c);
+        let r = Ordering::Relaxed;
+        let words = [
+            h.maxmemory.load(r),
+            h.maxmemory_samples.load(r) as u64,
+            h.proto_max_bulk_len.load(r),
+            h.client_query_buffer_limit.load(r),
+            h.maxclients.load(r) as u64,
+            h.min_replicas.load(r),
+            h.min_replicas_max_lag.load(r),
+            h.timeout.load(r),
+        ];
+        assert!(words.iter().all(|&w| w != 0), "{words:?}");
+        assert_eq!(h.slowlog_slower_than.load(r), -1);
+        assert!(h.auth_required.load(r) && h.replica_ignore_maxmemory.load(r));
+        assert!(!h.active_expire.load(r));
+        assert!(HotConfig::from_config(&c).active_expire.load(r));
+    }
+}
