@@ -192,10 +192,7 @@ impl Config {
     /// Options the file does not carry take their default and flag through the
     /// table's setters, as `CONFIG SET` would.
     pub fn load(file: Option<&str>, overrides: &[(String, String)]) -> Result<Config, ConfigError> {
-        let mut b = config::Config::builder();
-        for o in OPTIONS.iter().filter(|o| o.in_file) {
-            b = b.set_default(o.name, o.default)?;
-        }
+        let mut b = defaults_layer()?;
         if let Some(f) = file {
             b = b.add_source(config::File::new(f, config::FileFormat::Toml));
         }
@@ -279,6 +276,24 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The option table's defaults for the options the TOML file carries.
+fn defaults_layer() -> Result<config::ConfigBuilder<config::builder::DefaultState>, ConfigError> {
+    let mut b = config::Config::builder();
+    for o in OPTIONS.iter().filter(|o| o.in_file) {
+        b = b.set_default(o.name, o.default)?;
+    }
+    Ok(b)
+}
+
+/// True when `Config`'s field for the file option `name` can hold `value`
+/// over the defaults (a port above 65535 cannot); nothing else is checked.
+pub(super) fn field_holds(name: &str, value: &str) -> bool {
+    defaults_layer()
+        .and_then(|b| Ok(b.set_override(name, value)?.build()?))
+        .and_then(|c| Ok(c.try_deserialize::<Config>()?))
+        .is_ok()
 }
 
 /// Sets an option the TOML file does not carry; one fixed at start-up accepts

@@ -5,6 +5,7 @@
 //! < command-line flags. The live subset is changed by `CONFIG SET`.
 //!
 //! Layout:
+//! - `cli`: the command line, one flag per option plus `--config` and `--replicaof`;
 //! - `load`: the `Config` struct, its layered loading and start-up checks;
 //! - `options`: the `OPTIONS` table and what is derived from it (`CONFIG GET/SET`,
 //!   `CONFIG REWRITE`);
@@ -14,6 +15,7 @@
 //! - `eviction`: the `maxmemory-policy` names (`store::evict::Policy` is this type);
 //! - `cluster`: the cluster rule settings (`cluster::topology::Settings` is this type).
 
+pub mod cli;
 mod cluster;
 mod eviction;
 mod hot;
