@@ -14,7 +14,7 @@ use clap::{Arg, ArgMatches, Command};
 
 use super::load::field_holds;
 use super::options::{ConfigOption, OPTIONS};
-use super::value::Kind;
+use super::value::OptionType;
 
 /// What the command line asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,31 +55,31 @@ pub fn command() -> Command {
 /// An option's flag; its help is the option's syntax and default.
 fn flag(o: &'static ConfigOption) -> Arg {
     let arg = Arg::new(o.name).long(o.name);
-    let default = match o.kind {
-        Kind::Str => format!("default: {:?}", o.default),
+    let default = match o.ty {
+        OptionType::Str => format!("default: {:?}", o.default),
         _ => format!("default: {}", o.default),
     };
-    match o.kind {
-        Kind::Bool => arg.value_name("yes|no").help(default),
+    match o.ty {
+        OptionType::Bool => arg.value_name("yes|no").help(default),
         // The typed flags these replace refused a sign on an unsigned value
         // (`-1` read as a flag), a non-number and a number too wide for the
         // field, before loading began.
-        Kind::Int(min, _) if min >= 0 => arg
+        OptionType::Int(min, _) if min >= 0 => arg
             .value_name("N")
             .value_parser(ValueParser::new(move |s: &str| unsigned(o, s)))
             .help(default),
-        Kind::Int(..) => arg
+        OptionType::Int(..) => arg
             .value_name("N")
             .value_parser(ValueParser::new(signed))
             .allow_negative_numbers(true)
             .help(default),
-        Kind::Size(..) => arg.value_name("SIZE").help(format!(
+        OptionType::Size(..) => arg.value_name("SIZE").help(format!(
             "bytes, or with a unit: 512k, 64mb, 1gb ({default})"
         )),
-        Kind::Enum(words) => arg
+        OptionType::Enum(words) => arg
             .value_name("NAME")
             .help(format!("{} ({default})", words.join(", "))),
-        Kind::Str => arg.value_name("VALUE").help(default),
+        OptionType::Str => arg.value_name("VALUE").help(default),
     }
 }
 

@@ -10,7 +10,7 @@
 //! - `options`: the `OPTIONS` table and what is derived from it (`CONFIG GET/SET`,
 //!   `CONFIG REWRITE`);
 //! - `hot`: `HotConfig`, the atomics hot paths read (filled by the table's hooks);
-//! - `value`: value syntax (sizes, `yes`/`no`, save points, an option's `Kind`);
+//! - `value`: value syntax (sizes, `yes`/`no`, save points, an option's `OptionType`);
 //! - `output`: `client-output-buffer-limit`;
 //! - `eviction`: the `maxmemory-policy` names (`store::evict::Policy` is this type);
 //! - `cluster`: the cluster rule settings (`cluster::topology::Settings` is this type).
@@ -34,7 +34,7 @@ pub use options::{
     find_option, parse_value, to_toml, ConfigOption, Getter, HotHook, Setter, OPTIONS,
 };
 pub use output::{OutputLimit, OutputLimits};
-pub use value::{parse_save, parse_size, Kind, Val};
+pub use value::{parse_save, parse_size, OptionType, Val};
 
 /// `config/default.toml`: the file options and their defaults, documented; a
 /// test checks it against the option table, which is where defaults come from.

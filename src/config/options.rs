@@ -3,7 +3,7 @@
 //! is derived from it (lookup, value parsing, `CONFIG REWRITE`'s file).
 
 use super::eviction::POLICY_WORDS;
-use super::value::{parse_save, parse_size, yes_no, Kind, Val, MB};
+use super::value::{parse_save, parse_size, yes_no, OptionType, Val, MB};
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::hot::HotConfig;
@@ -22,7 +22,7 @@ pub struct ConfigOption {
     /// Redis's option name.
     pub name: &'static str,
     /// Value syntax.
-    pub kind: Kind,
+    pub ty: OptionType,
     /// The built-in default, as `config/default.toml` spells it.
     pub default: &'static str,
     /// False for options fixed at start-up (`can't set immutable config`).
@@ -43,14 +43,14 @@ fn immutable(_: &mut Config, _: Val<'_>) -> Result<(), String> {
 
 const fn opt(
     name: &'static str,
-    kind: Kind,
+    ty: OptionType,
     default: &'static str,
     get: Getter,
     set: Setter,
 ) -> ConfigOption {
     ConfigOption {
         name,
-        kind,
+        ty,
         default,
         mutable: true,
         in_file: true,
@@ -73,28 +73,28 @@ impl ConfigOption {
 /// An option the TOML file does not carry (reported and settable only at run time).
 const fn live(
     name: &'static str,
-    kind: Kind,
+    ty: OptionType,
     default: &'static str,
     get: Getter,
     set: Setter,
 ) -> ConfigOption {
     ConfigOption {
         in_file: false,
-        ..opt(name, kind, default, get, set)
+        ..opt(name, ty, default, get, set)
     }
 }
 
-/// An option fixed at start-up; its `kind` checks the command-line flag.
+/// An option fixed at start-up; its `ty` checks the command-line flag.
 const fn fixed(
     name: &'static str,
-    kind: Kind,
+    ty: OptionType,
     default: &'static str,
     in_file: bool,
     get: Getter,
 ) -> ConfigOption {
     ConfigOption {
         name,
-        kind,
+        ty,
         default,
         mutable: false,
         in_file,
@@ -110,29 +110,35 @@ const U16: i64 = u16::MAX as i64;
 
 /// Every option `CONFIG GET` knows, as data: name, syntax, getter, setter.
 pub static OPTIONS: &[ConfigOption] = &[
-    fixed("bind", Kind::Str, "127.0.0.1", true, |c| c.bind.clone()),
-    fixed("port", Kind::Int(0, U16), "6379", true, |c| {
+    fixed("bind", OptionType::Str, "127.0.0.1", true, |c| {
+        c.bind.clone()
+    }),
+    fixed("port", OptionType::Int(0, U16), "6379", true, |c| {
         c.port.to_string()
     }),
-    fixed("databases", Kind::Int(0, U32), "16", true, |c| {
+    fixed("databases", OptionType::Int(0, U32), "16", true, |c| {
         c.databases.to_string()
     }),
-    fixed("dir", Kind::Str, ".", true, |_| {
+    fixed("dir", OptionType::Str, ".", true, |_| {
         std::env::current_dir().map_or_else(|_| ".".into(), |p| p.to_string_lossy().into_owned())
     }),
-    fixed("daemonize", Kind::Bool, "no", false, |_| "no".into()),
-    fixed("cluster-enabled", Kind::Bool, "no", true, |c| {
+    fixed("daemonize", OptionType::Bool, "no", false, |_| "no".into()),
+    fixed("cluster-enabled", OptionType::Bool, "no", true, |c| {
         yes_no(c.cluster_enabled).into()
     }),
-    fixed("cluster-config-file", Kind::Str, "nodes.conf", true, |c| {
-        c.cluster_config_file.clone()
-    }),
-    fixed("cluster-port", Kind::Int(0, U16), "0", true, |c| {
+    fixed(
+        "cluster-config-file",
+        OptionType::Str,
+        "nodes.conf",
+        true,
+        |c| c.cluster_config_file.clone(),
+    ),
+    fixed("cluster-port", OptionType::Int(0, U16), "0", true, |c| {
         c.cluster_port.to_string()
     }),
     opt(
         "cluster-node-timeout",
-        Kind::Int(1, i64::MAX),
+        OptionType::Int(1, i64::MAX),
         "15000",
         |c| c.cluster_node_timeout.to_string(),
         |c, v| {
@@ -142,7 +148,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "cluster-announce-ip",
-        Kind::Str,
+        OptionType::Str,
         "",
         |c| c.cluster_announce_ip.clone(),
         |c, v| {
@@ -150,19 +156,23 @@ pub static OPTIONS: &[ConfigOption] = &[
             Ok(())
         },
     ),
-    fixed("cluster-announce-port", Kind::Int(0, U16), "0", true, |c| {
-        c.cluster_announce_port.to_string()
-    }),
+    fixed(
+        "cluster-announce-port",
+        OptionType::Int(0, U16),
+        "0",
+        true,
+        |c| c.cluster_announce_port.to_string(),
+    ),
     fixed(
         "cluster-announce-bus-port",
-        Kind::Int(0, U16),
+        OptionType::Int(0, U16),
         "0",
         true,
         |c| c.cluster_announce_bus_port.to_string(),
     ),
     opt(
         "cluster-require-full-coverage",
-        Kind::Bool,
+        OptionType::Bool,
         "yes",
         |c| yes_no(c.cluster_require_full_coverage).into(),
         |c, v| {
@@ -172,7 +182,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "cluster-allow-reads-when-down",
-        Kind::Bool,
+        OptionType::Bool,
         "no",
         |c| yes_no(c.cluster_allow_reads_when_down).into(),
         |c, v| {
@@ -182,7 +192,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "cluster-allow-replica-migration",
-        Kind::Bool,
+        OptionType::Bool,
         "yes",
         |c| yes_no(c.cluster_allow_replica_migration).into(),
         |c, v| {
@@ -192,7 +202,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "cluster-replica-no-failover",
-        Kind::Bool,
+        OptionType::Bool,
         "no",
         |c| yes_no(c.cluster_replica_no_failover).into(),
         |c, v| {
@@ -202,7 +212,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "cluster-replica-validity-factor",
-        Kind::Int(0, I32),
+        OptionType::Int(0, I32),
         "10",
         |c| c.cluster_replica_validity_factor.to_string(),
         |c, v| {
@@ -210,13 +220,19 @@ pub static OPTIONS: &[ConfigOption] = &[
             Ok(())
         },
     ),
-    fixed("io-threads", Kind::Int(1, 128), "1", false, |_| "1".into()),
-    fixed("appendfilename", Kind::Str, "appendonly.aof", true, |c| {
-        c.appendfilename.clone()
+    fixed("io-threads", OptionType::Int(1, 128), "1", false, |_| {
+        "1".into()
     }),
+    fixed(
+        "appendfilename",
+        OptionType::Str,
+        "appendonly.aof",
+        true,
+        |c| c.appendfilename.clone(),
+    ),
     opt(
         "requirepass",
-        Kind::Str,
+        OptionType::Str,
         "",
         |c| c.requirepass.clone(),
         |c, v| {
@@ -227,7 +243,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     .hot(|h, c| h.auth_required.store(!c.requirepass.is_empty(), Relaxed)),
     opt(
         "maxmemory",
-        Kind::Size(0, u64::MAX),
+        OptionType::Size(0, u64::MAX),
         "0",
         |c| c.maxmemory.to_string(),
         |c, v| {
@@ -238,7 +254,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     .hot(|h, c| h.maxmemory.store(c.maxmemory, Relaxed)),
     opt(
         "maxmemory-policy",
-        Kind::Enum(POLICY_WORDS),
+        OptionType::Enum(POLICY_WORDS),
         "noeviction",
         |c| c.maxmemory_policy.clone(),
         |c, v| {
@@ -248,7 +264,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "maxmemory-samples",
-        Kind::Int(1, I32),
+        OptionType::Int(1, I32),
         "5",
         |c| c.maxmemory_samples.to_string(),
         |c, v| {
@@ -262,7 +278,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     }),
     opt(
         "loglevel",
-        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
+        OptionType::Enum(&["debug", "verbose", "notice", "warning"]),
         "notice",
         |c| c.loglevel.clone(),
         |c, v| {
@@ -272,7 +288,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "maxclients",
-        Kind::Int(1, u32::MAX as i64),
+        OptionType::Int(1, u32::MAX as i64),
         "10000",
         |c| c.maxclients.to_string(),
         |c, v| {
@@ -283,7 +299,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     .hot(|h, c| h.maxclients.store(c.maxclients as usize, Relaxed)),
     opt(
         "timeout",
-        Kind::Int(0, I32),
+        OptionType::Int(0, I32),
         "0",
         |c| c.timeout.to_string(),
         |c, v| {
@@ -294,7 +310,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     .hot(|h, c| h.timeout.store(c.timeout, Relaxed)),
     opt(
         "proto-max-bulk-len",
-        Kind::Size(MB, i64::MAX as u64),
+        OptionType::Size(MB, i64::MAX as u64),
         "512mb",
         |c| c.proto_max_bulk_len.to_string(),
         |c, v| {
@@ -305,7 +321,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     .hot(|h, c| h.proto_max_bulk_len.store(c.proto_max_bulk_len, Relaxed)),
     opt(
         "client-query-buffer-limit",
-        Kind::Size(MB, i64::MAX as u64),
+        OptionType::Size(MB, i64::MAX as u64),
         "1gb",
         |c| c.client_query_buffer_limit.to_string(),
         |c, v| {
@@ -320,7 +336,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     // Redis clamps hz into 1..=500 instead of refusing it.
     opt(
         "hz",
-        Kind::Int(0, I32),
+        OptionType::Int(0, I32),
         "10",
         |c| c.hz.to_string(),
         |c, v| {
@@ -330,7 +346,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "slowlog-log-slower-than",
-        Kind::Int(i64::MIN, i64::MAX),
+        OptionType::Int(i64::MIN, i64::MAX),
         "10000",
         |c| c.slowlog_log_slower_than.to_string(),
         |c, v| {
@@ -344,7 +360,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     }),
     opt(
         "slowlog-max-len",
-        Kind::Int(0, i64::MAX),
+        OptionType::Int(0, i64::MAX),
         "128",
         |c| c.slowlog_max_len.to_string(),
         |c, v| {
@@ -354,7 +370,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "latency-monitor-threshold",
-        Kind::Int(0, i64::MAX),
+        OptionType::Int(0, i64::MAX),
         "0",
         |c| c.latency_monitor_threshold.to_string(),
         |c, v| {
@@ -362,10 +378,10 @@ pub static OPTIONS: &[ConfigOption] = &[
             Ok(())
         },
     ),
-    opt("save", Kind::Str, "", |c| c.save.clone(), set_save),
+    opt("save", OptionType::Str, "", |c| c.save.clone(), set_save),
     opt(
         "masterauth",
-        Kind::Str,
+        OptionType::Str,
         "",
         |c| c.masterauth.clone(),
         |c, v| {
@@ -375,7 +391,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "replica-read-only",
-        Kind::Bool,
+        OptionType::Bool,
         "yes",
         |c| yes_no(c.replica_read_only).into(),
         |c, v| {
@@ -385,7 +401,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "replica-ignore-maxmemory",
-        Kind::Bool,
+        OptionType::Bool,
         "yes",
         |c| yes_no(c.replica_ignore_maxmemory).into(),
         |c, v| {
@@ -399,7 +415,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     }),
     opt(
         "client-output-buffer-limit",
-        Kind::Str,
+        OptionType::Str,
         "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60",
         |c| c.client_output_buffer_limit.render(),
         |c, v| {
@@ -409,14 +425,14 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     fixed(
         "repl-backlog-size",
-        Kind::Size(0, i64::MAX as u64),
+        OptionType::Size(0, i64::MAX as u64),
         "1mb",
         true,
         |c| c.repl_backlog_size.to_string(),
     ),
     opt(
         "min-replicas-to-write",
-        Kind::Int(0, I32),
+        OptionType::Int(0, I32),
         "0",
         |c| c.min_replicas_to_write.to_string(),
         |c, v| {
@@ -430,7 +446,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     }),
     opt(
         "min-replicas-max-lag",
-        Kind::Int(0, I32),
+        OptionType::Int(0, I32),
         "10",
         |c| c.min_replicas_max_lag.to_string(),
         |c, v| {
@@ -444,7 +460,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     }),
     opt(
         "appendonly",
-        Kind::Bool,
+        OptionType::Bool,
         "no",
         |c| yes_no(c.appendonly).into(),
         |c, v| {
@@ -454,7 +470,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "appendfsync",
-        Kind::Enum(&["always", "everysec", "no"]),
+        OptionType::Enum(&["always", "everysec", "no"]),
         "everysec",
         |c| c.appendfsync.clone(),
         |c, v| {
@@ -464,7 +480,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "rdbcompression",
-        Kind::Bool,
+        OptionType::Bool,
         "yes",
         |c| yes_no(c.rdbcompression).into(),
         |c, v| {
@@ -474,7 +490,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "rdbchecksum",
-        Kind::Bool,
+        OptionType::Bool,
         "yes",
         |c| yes_no(c.rdbchecksum).into(),
         |c, v| {
@@ -484,7 +500,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "stop-writes-on-bgsave-error",
-        Kind::Bool,
+        OptionType::Bool,
         "yes",
         |c| yes_no(c.stop_writes_on_bgsave_error).into(),
         |c, v| {
@@ -494,7 +510,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "aof-load-truncated",
-        Kind::Bool,
+        OptionType::Bool,
         "yes",
         |c| yes_no(c.aof_load_truncated).into(),
         |c, v| {
@@ -504,7 +520,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "aof-use-rdb-preamble",
-        Kind::Bool,
+        OptionType::Bool,
         "yes",
         |c| yes_no(c.aof_use_rdb_preamble).into(),
         |c, v| {
@@ -514,7 +530,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "auto-aof-rewrite-percentage",
-        Kind::Int(0, I32),
+        OptionType::Int(0, I32),
         "100",
         |c| c.auto_aof_rewrite_percentage.to_string(),
         |c, v| {
@@ -524,7 +540,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "auto-aof-rewrite-min-size",
-        Kind::Size(0, i64::MAX as u64),
+        OptionType::Size(0, i64::MAX as u64),
         "64mb",
         |c| c.auto_aof_rewrite_min_size.to_string(),
         |c, v| {
@@ -534,7 +550,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     live(
         "lfu-log-factor",
-        Kind::Int(0, I32),
+        OptionType::Int(0, I32),
         "10",
         |c| c.tunables.lfu_log_factor.to_string(),
         |c, v| {
@@ -544,7 +560,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     live(
         "lfu-decay-time",
-        Kind::Int(0, I32),
+        OptionType::Int(0, I32),
         "1",
         |c| c.tunables.lfu_decay_time.to_string(),
         |c, v| {
@@ -554,7 +570,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     live(
         "active-expire-effort",
-        Kind::Int(1, 10),
+        OptionType::Int(1, 10),
         "1",
         |c| c.tunables.active_expire_effort.to_string(),
         |c, v| {
@@ -564,7 +580,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     live(
         "maxmemory-eviction-tenacity",
-        Kind::Int(0, 100),
+        OptionType::Int(0, 100),
         "10",
         |c| c.tunables.maxmemory_eviction_tenacity.to_string(),
         |c, v| {
@@ -574,7 +590,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     live(
         "tcp-keepalive",
-        Kind::Int(0, I32),
+        OptionType::Int(0, I32),
         "300",
         |c| c.tunables.tcp_keepalive.to_string(),
         |c, v| {
@@ -584,7 +600,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     opt(
         "dbfilename",
-        Kind::Str,
+        OptionType::Str,
         "dump.rdb",
         |c| c.dbfilename.clone(),
         |c, v| {
@@ -598,7 +614,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     live(
         "protected-mode",
-        Kind::Bool,
+        OptionType::Bool,
         "yes",
         |c| yes_no(c.tunables.protected_mode).into(),
         |c, v| {
@@ -608,7 +624,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     live(
         "lazyfree-lazy-eviction",
-        Kind::Bool,
+        OptionType::Bool,
         "no",
         |c| yes_no(c.tunables.lazyfree[0]).into(),
         |c, v| {
@@ -618,7 +634,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     live(
         "lazyfree-lazy-expire",
-        Kind::Bool,
+        OptionType::Bool,
         "no",
         |c| yes_no(c.tunables.lazyfree[1]).into(),
         |c, v| {
@@ -628,7 +644,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     live(
         "lazyfree-lazy-server-del",
-        Kind::Bool,
+        OptionType::Bool,
         "no",
         |c| yes_no(c.tunables.lazyfree[2]).into(),
         |c, v| {
@@ -638,7 +654,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     live(
         "lazyfree-lazy-user-del",
-        Kind::Bool,
+        OptionType::Bool,
         "no",
         |c| yes_no(c.tunables.lazyfree[3]).into(),
         |c, v| {
@@ -648,7 +664,7 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     live(
         "lazyfree-lazy-user-flush",
-        Kind::Bool,
+        OptionType::Bool,
         "no",
         |c| yes_no(c.tunables.lazyfree[4]).into(),
         |c, v| {
@@ -680,13 +696,13 @@ pub fn find_option(name: &str) -> Option<&'static ConfigOption> {
 pub fn parse_value<'a>(o: &ConfigOption, raw: &'a str) -> Result<Val<'a>, String> {
     let range =
         |min: i128, max: i128| format!("argument must be between {min} and {max} inclusive");
-    match o.kind {
-        Kind::Bool => match raw.to_ascii_lowercase().as_str() {
+    match o.ty {
+        OptionType::Bool => match raw.to_ascii_lowercase().as_str() {
             "yes" => Ok(Val::Bool(true)),
             "no" => Ok(Val::Bool(false)),
             _ => Err("argument must be 'yes' or 'no'".into()),
         },
-        Kind::Int(min, max) => {
+        OptionType::Int(min, max) => {
             let n: i64 = raw
                 .parse()
                 .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
@@ -695,14 +711,14 @@ pub fn parse_value<'a>(o: &ConfigOption, raw: &'a str) -> Result<Val<'a>, String
             }
             Ok(Val::Int(n))
         }
-        Kind::Size(min, max) => {
+        OptionType::Size(min, max) => {
             let n = parse_size(raw).ok_or_else(|| "argument must be a memory value".to_string())?;
             if n < min || n > max {
                 return Err(range(min as i128, max as i128));
             }
             Ok(Val::Int(n as i64))
         }
-        Kind::Enum(words) => words
+        OptionType::Enum(words) => words
             .iter()
             .find(|w| w.eq_ignore_ascii_case(raw))
             .map(|w| Val::Str(w))
@@ -712,7 +728,7 @@ pub fn parse_value<'a>(o: &ConfigOption, raw: &'a str) -> Result<Val<'a>, String
                     words.join(", ")
                 )
             }),
-        Kind::Str => Ok(Val::Str(raw)),
+        OptionType::Str => Ok(Val::Str(raw)),
     }
 }
 

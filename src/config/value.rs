@@ -1,5 +1,5 @@
 //! Value syntax shared by every layer: Redis's size units, `yes`/`no`, save
-//! points, and the `Kind` of an option with the errors `CONFIG SET` gives.
+//! points, and the `OptionType` of an option with the errors `CONFIG SET` gives.
 
 use serde::{Deserialize, Deserializer};
 
@@ -63,7 +63,7 @@ pub(super) fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 
 /// How `CONFIG SET` parses an option's value (and which Redis error it gives).
 #[derive(Debug, Clone, Copy)]
-pub enum Kind {
+pub enum OptionType {
     /// `yes` or `no`.
     Bool,
     /// An integer in `min..=max`.
@@ -76,14 +76,14 @@ pub enum Kind {
     Str,
 }
 
-/// A value parsed according to its option's `Kind`.
+/// A value parsed according to its option's `OptionType`.
 #[derive(Debug, Clone, Copy)]
 pub enum Val<'a> {
-    /// From `Kind::Bool`.
+    /// From `OptionType::Bool`.
     Bool(bool),
-    /// From `Kind::Int` or `Kind::Size`.
+    /// From `OptionType::Int` or `OptionType::Size`.
     Int(i64),
-    /// From `Kind::Enum` (lower-cased) or `Kind::Str`.
+    /// From `OptionType::Enum` (lower-cased) or `OptionType::Str`.
     Str(&'a str),
 }
 
