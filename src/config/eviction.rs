@@ -1,5 +1,5 @@
 //! `maxmemory-policy`: the eviction policies and their names. The store's
-//! eviction acts on them (`store::evict::Policy` is this type).
+//! eviction acts on them (`store::access::Policy` is this type).
 
 /// Eviction policy (`maxmemory-policy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 //! - `hot`: `HotConfig`, the atomics hot paths read (filled by the table's hooks);
 //! - `value`: value syntax (sizes, `yes`/`no`, save points, an option's `OptionType`);
 //! - `output`: `client-output-buffer-limit`;
-//! - `eviction`: the `maxmemory-policy` names (`store::evict::Policy` is this type);
+//! - `eviction`: the `maxmemory-policy` names (`store::access::Policy` is this type);
 //! - `cluster`: the cluster rule settings (`cluster::topology::Settings` is this type).
 
 pub mod cli;

@@ -21,7 +21,7 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::persist::save::{SaveError, Written};
 use crate::repl::Log;
-use crate::store::evict::Policy;
+use crate::store::access::Policy;
 use crate::store::memory::MemoryGauge;
 use crate::store::{Keyspace, Removal, RemovalSink};
 

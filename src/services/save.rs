@@ -14,7 +14,7 @@ use crate::clock::unix_ms;
 use crate::node::{Server, REDIS_VERSION};
 use crate::persist::rdb_file::{self, Aux, SnapshotWriter};
 use crate::persist::save::{sync_dir, Expired, LoadError, RdbSink, SaveError, Written};
-use crate::store::{evict, Entry};
+use crate::store::{access, Entry};
 
 /// After a failed background save, save points wait this long before retrying.
 const RETRY_DELAY_MS: u64 = 5000;
@@ -239,7 +239,7 @@ pub fn load_image(
             Entry {
                 value: r.value,
                 expire_at: r.expire_at,
-                access: evict::initial_access(policy),
+                access: access::initial_access(policy),
             },
         );
         loaded += 1;

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::evict::{self, Policy};
+use super::access::{self, Policy};
 use super::keyspace::{Keyspace, Removal, SlotGuard};
 use super::memory::MemoryGauge;
 
@@ -252,7 +252,7 @@ fn pooled_victim(
             let Some(e) = g.peek(&c.key).filter(|e| !volatile || e.is_volatile()) else {
                 continue;
             };
-            let fresh = evict::score(policy, e.access, e.expire_at);
+            let fresh = access::score(policy, e.access, e.expire_at);
             if fresh < c.score && pool.best_score().is_some_and(|b| fresh < b) {
                 // Read since it was sampled: no longer the best candidate.
                 drop(g);
@@ -293,7 +293,7 @@ fn populate(
             .filter(|(_, e)| !volatile || e.is_volatile())
             .take(samples - taken);
         for (k, e) in run {
-            pool.offer(evict::score(policy, e.access, e.expire_at), db, k);
+            pool.offer(access::score(policy, e.access, e.expire_at), db, k);
             taken += 1;
         }
         if taken >= samples {
@@ -362,7 +362,7 @@ mod tests {
     }
 
     fn ago(now: u32, secs: u32) -> u32 {
-        now.wrapping_sub(secs.wrapping_mul(evict::LRU_TICKS_PER_SEC))
+        now.wrapping_sub(secs.wrapping_mul(access::LRU_TICKS_PER_SEC))
     }
 
     fn exists(ks: &Keyspace, db: usize, key: &str) -> bool {
@@ -450,7 +450,7 @@ mod tests {
     #[test]
     fn lru_keeps_recently_used_keys() {
         let ks = keyspace(Policy::AllKeysLru);
-        let now = evict::lru_clock();
+        let now = access::lru_clock();
         for i in 0..1000u32 {
             let access = if i.is_multiple_of(10) {
                 now
@@ -469,7 +469,7 @@ mod tests {
     #[test]
     fn lfu_keeps_frequently_used_keys() {
         let ks = keyspace(Policy::AllKeysLfu);
-        let cold = evict::initial_access(Policy::AllKeysLfu);
+        let cold = access::initial_access(Policy::AllKeysLfu);
         let hot = (cold & !0xFF) | 20;
         for i in 0..1000u32 {
             put(
@@ -528,12 +528,12 @@ mod tests {
     #[test]
     fn stale_pool_entries_are_rescored_before_eviction() {
         let ks = keyspace(Policy::AllKeysLru);
-        let now = evict::lru_clock();
+        let now = access::lru_clock();
         put(&ks, 0, "old", 0, ago(now, 500));
         put(&ks, 0, "newer", 0, ago(now, 100));
         let mut pool = EvictionPool::default();
         pool.reset_for(Policy::AllKeysLru);
-        let secs = |n: u64| n * evict::LRU_TICKS_PER_SEC as u64;
+        let secs = |n: u64| n * access::LRU_TICKS_PER_SEC as u64;
         pool.offer(secs(1000), 0, b"old");
         pool.offer(secs(100), 0, b"newer");
         // "old" was sampled as idle 1000 s; it is 500 s idle now, still the best.

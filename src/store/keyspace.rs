@@ -11,7 +11,7 @@ use std::sync::{LazyLock, OnceLock};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use parking_lot::{Mutex, MutexGuard};
 
-use super::evict::{self, Policy};
+use super::access::{self, Policy};
 use super::eviction::EvictionPool;
 use super::key::Key;
 use super::slot_bits::SlotBits;
@@ -468,7 +468,7 @@ impl<'a> SlotGuard<'a> {
         match self.live(key) {
             Some(e) => {
                 ks.stats.hits.fetch_add(1, Ordering::Relaxed);
-                evict::touch(&mut e.access, policy);
+                access::touch(&mut e.access, policy);
                 Some(e)
             }
             None => {
@@ -483,7 +483,7 @@ impl<'a> SlotGuard<'a> {
         self.cow(key);
         let policy = self.ks.policy();
         let e = self.live(key)?;
-        evict::touch(&mut e.access, policy);
+        access::touch(&mut e.access, policy);
         Some(e)
     }
 
@@ -526,7 +526,7 @@ impl<'a> SlotGuard<'a> {
                     let fresh = Entry {
                         value,
                         expire_at: expire_at.unwrap_or(0),
-                        access: evict::initial_access(policy),
+                        access: access::initial_access(policy),
                     };
                     *e = fresh;
                     None
@@ -540,7 +540,7 @@ impl<'a> SlotGuard<'a> {
                             access: e.access,
                         },
                     );
-                    evict::touch(&mut e.access, policy);
+                    access::touch(&mut e.access, policy);
                     Some(old)
                 };
                 let now_volatile = o.get().entry.is_volatile();
@@ -551,7 +551,7 @@ impl<'a> SlotGuard<'a> {
                 let e = Entry {
                     value,
                     expire_at: expire_at.unwrap_or(0),
-                    access: evict::initial_access(policy),
+                    access: access::initial_access(policy),
                 };
                 let volatile = e.is_volatile();
                 t.insert_new(h, key, e);

@@ -2,8 +2,8 @@
 //! passes, random picks), values, expiry, eviction and memory accounting. It
 //! knows nothing of sockets or the wire protocol.
 
+pub mod access;
 pub mod digest;
-pub mod evict;
 pub mod eviction;
 pub mod expire;
 pub mod isolation;

@@ -119,7 +119,7 @@ pub struct Entry {
     pub value: Value,
     /// Absolute expiry in unix milliseconds; 0 means no TTL.
     pub expire_at: u64,
-    /// Eviction metadata: LRU clock, LFU time+counter, or FIFO sequence (see `evict`).
+    /// Eviction metadata: LRU clock, LFU time+counter, or FIFO sequence (see `access`).
     pub access: u32,
 }
 

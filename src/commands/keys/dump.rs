@@ -2,7 +2,7 @@
 
 use crate::commands::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::persist;
-use crate::store::evict::{self, Policy};
+use crate::store::access::{self, Policy};
 use crate::store::Entry;
 
 /// `DUMP key`
@@ -59,14 +59,14 @@ impl RestoreOpts {
     /// The access metadata the restored key starts with (Redis's
     /// `objectSetLRUOrLFU`): FREQ applies under LFU, IDLETIME under the others.
     fn access(&self, policy: Policy) -> u32 {
-        let fresh = evict::initial_access(policy);
+        let fresh = access::initial_access(policy);
         if policy.is_lfu() {
             // The fresh value carries the current LFU minute in its high bits.
             return self.freq.map_or(fresh, |f| (fresh & !0xff) | f as u32);
         }
         match (self.idle, policy) {
             (Some(idle), p) if p != Policy::AllKeysFifo => {
-                evict::access_idle_for(idle.max(0) as u64)
+                access::access_idle_for(idle.max(0) as u64)
             }
             _ => fresh,
         }
@@ -143,11 +143,11 @@ mod tests {
             ..Default::default()
         };
         let a = idle.access(Policy::AllKeysLru);
-        assert!((100..=101).contains(&evict::idle_seconds(a)));
+        assert!((100..=101).contains(&access::idle_seconds(a)));
         let freq = RestoreOpts {
             freq: Some(42),
             ..Default::default()
         };
-        assert_eq!(evict::lfu_counter(freq.access(Policy::AllKeysLfu)), 42);
+        assert_eq!(access::lfu_counter(freq.access(Policy::AllKeysLfu)), 42);
     }
 }

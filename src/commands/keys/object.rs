@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use super::{lossy, peek_counted};
 use crate::commands::spec::{command_table, CommandSpec, K2, NOKEYS};
 use crate::commands::{Argv, CmdError, CmdResult, Ctx};
-use crate::store::evict::{self, Policy};
+use crate::store::access::{self, Policy};
 use crate::store::{Entry, Value};
 
 /// Values Redis shares (and reports with this refcount): integers below 10000.
@@ -78,7 +78,7 @@ fn object_idletime(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             "A FIFO maxmemory policy is selected, idle time not tracked.",
         )),
         _ => {
-            ctx.out.int(evict::idle_seconds(access) as i64);
+            ctx.out.int(access::idle_seconds(access) as i64);
             Ok(())
         }
     }
@@ -93,7 +93,7 @@ fn object_freq(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ));
     }
-    ctx.out.int(evict::lfu_counter(access) as i64);
+    ctx.out.int(access::lfu_counter(access) as i64);
     Ok(())
 }
 

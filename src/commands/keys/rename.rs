@@ -1,7 +1,7 @@
 //! Moving a value to another name or database: RENAME, RENAMENX, COPY, MOVE.
 
 use crate::commands::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
-use crate::store::evict;
+use crate::store::access;
 use crate::store::Entry;
 
 fn same_object() -> CmdError {
@@ -102,7 +102,7 @@ pub fn copy(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Ok(());
     }
     // A copy is a new object: fresh access metadata, same TTL.
-    let access = evict::initial_access(ks.policy());
+    let access = access::initial_access(ks.policy());
     target.remove(dst);
     target.put_entry(
         dst,

@@ -8,7 +8,7 @@ use crate::commands::{Argv, CmdError, CmdResult, Ctx};
 use crate::config::{find_option, parse_value, to_toml, ConfigOption, OPTIONS};
 use crate::glob;
 use crate::node::Server;
-use crate::store::evict::Policy;
+use crate::store::access::Policy;
 
 /// `CONFIG GET pattern [pattern …]`
 pub fn get(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::help;
 use crate::commands::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
-use crate::store::{digest, evict, Entry, Value};
+use crate::store::{access, digest, Entry, Value};
 
 /// `DEBUG subcommand …` (DEBUG is not a container in Redis: it parses its own words).
 pub fn debug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
@@ -88,7 +88,7 @@ pub fn object_line(entry: &Entry) -> String {
         entry.value.encoding(),
         serialized_len(&entry.value),
         entry.access & 0xFF_FFFF,
-        evict::idle_seconds(entry.access)
+        access::idle_seconds(entry.access)
     )
 }
 
@@ -139,7 +139,7 @@ mod tests {
         let e = Entry {
             value: Value::string(b"bar"),
             expire_at: 0,
-            access: evict::lru_clock(),
+            access: access::lru_clock(),
         };
         let l = object_line(&e);
         assert!(l.starts_with("Value at:0x"), "{l}");

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::commands::{Argv, CmdResult, Ctx};
 use crate::node::{Server, REDIS_VERSION};
-use crate::store::evict;
+use crate::store::access;
 use crate::store::memory::process_rss;
 
 /// What `INFO` with no arguments (or `default`) prints.
@@ -207,7 +207,7 @@ fn server(srv: &Server, w: &mut InfoWriter) {
         ("uptime_in_days", &(uptime / 86400)),
         ("hz", &cfg.hz),
         ("configured_hz", &cfg.hz),
-        ("lru_clock", &evict::lru_clock_seconds()),
+        ("lru_clock", &access::lru_clock_seconds()),
         ("executable", &exe),
         ("config_file", &cfg.config_file),
         ("io_threads_active", &0),

@@ -1,4 +1,5 @@
-//! `maxmemory` policies and the per-key access metadata they read.
+//! The per-key access metadata the eviction policies read (LRU and LFU clocks,
+//! the LFU counter, FIFO order) and each policy's score; `eviction` acts on it.
 //!
 //! `Entry::access` is one u32 whose meaning depends on the policy in force, as
 //! Redis's 24-bit `lru` field does: the LRU clock (10 ms ticks) for LRU,
