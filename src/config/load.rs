@@ -1,6 +1,8 @@
 //! The `Config` struct and how it is loaded: built-in defaults < `--config FILE`
 //! (TOML) < `RINGCACHE_*` environment < command-line flags, then checked.
 
+use std::ffi::OsString;
+
 use serde::Deserialize;
 
 use super::cluster::ClusterSettings;
@@ -192,15 +194,28 @@ impl Config {
     /// Options the file does not carry take their default and flag through the
     /// table's setters, as `CONFIG SET` would.
     pub fn load(file: Option<&str>, overrides: &[(String, String)]) -> Result<Config, ConfigError> {
+        Self::layered(file, &env_layer(std::env::vars_os()), overrides)
+    }
+
+    /// The built-in defaults alone (no file, environment or flag).
+    pub fn defaults() -> Config {
+        match Self::layered(None, &[], &[]) {
+            Ok(c) => c,
+            Err(e) => unreachable!("the option table's defaults are valid: {e}"),
+        }
+    }
+
+    fn layered(
+        file: Option<&str>,
+        env: &[(&str, String)],
+        overrides: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
         let mut b = defaults_layer()?;
         if let Some(f) = file {
             b = b.add_source(config::File::new(f, config::FileFormat::Toml));
         }
-        // RINGCACHE_MAXMEMORY_POLICY → maxmemory-policy.
-        for (k, v) in std::env::vars() {
-            if let Some(name) = k.strip_prefix("RINGCACHE_") {
-                b = b.set_override(name.to_ascii_lowercase().replace('_', "-"), v)?;
-            }
+        for (name, v) in env {
+            b = b.set_override(*name, v.as_str())?;
         }
         let not_in_file = |k: &str| find_option(k).filter(|o| !o.in_file);
         for (k, v) in overrides {
@@ -224,14 +239,6 @@ impl Config {
                 .map_or_else(|_| f.to_string(), |p| p.to_string_lossy().into_owned());
         }
         Ok(cfg)
-    }
-
-    /// The built-in defaults alone.
-    pub fn defaults() -> Config {
-        match Self::load(None, &[]) {
-            Ok(c) => c,
-            Err(e) => unreachable!("embedded defaults are valid: {e}"),
-        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -285,6 +292,19 @@ fn defaults_layer() -> Result<config::ConfigBuilder<config::builder::DefaultStat
         b = b.set_default(o.name, o.default)?;
     }
     Ok(b)
+}
+
+/// The environment's layer, `(option-name, value)`: `RINGCACHE_MAXMEMORY_POLICY`
+/// sets `maxmemory-policy`. It is the file's layer in another form, so it carries
+/// the options the file carries; other `RINGCACHE_*` variables (`RINGCACHE_BIN`,
+/// which scripts set) and variables not in UTF-8 are not configuration.
+fn env_layer(vars: impl Iterator<Item = (OsString, OsString)>) -> Vec<(&'static str, String)> {
+    vars.filter_map(|(k, v)| {
+        let name = k.to_str()?.strip_prefix("RINGCACHE_")?;
+        let o = find_option(&name.replace('_', "-")).filter(|o| o.in_file)?;
+        Some((o.name, v.into_string().ok()?))
+    })
+    .collect()
 }
 
 /// True when `Config`'s field for the file option `name` can hold `value`
@@ -377,6 +397,25 @@ mod tests {
         let t = Config::defaults().tunables;
         assert_eq!((t.lfu_log_factor, t.tcp_keepalive), (10, 300));
         assert!(t.protected_mode && t.lazyfree == [false; 5]);
+    }
+
+    #[test]
+    fn the_environment_carries_the_file_options() {
+        let vars = [
+            ("RINGCACHE_MAXMEMORY_POLICY", "allkeys-lru"),
+            ("RINGCACHE_maxmemory", "1mb"),
+            ("RINGCACHE_BIN", "target/release/ringcache"),
+            ("RINGCACHE_LFU_LOG_FACTOR", "3"),
+            ("MAXMEMORY", "2mb"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        assert_eq!(
+            env_layer(vars.into_iter()),
+            vec![
+                ("maxmemory-policy", "allkeys-lru".to_string()),
+                ("maxmemory", "1mb".to_string())
+            ]
+        );
     }
 
     #[test]
