@@ -1,6 +1,8 @@
 //! The cluster rule settings a `Config` asks for; `cluster::topology::Settings`
 //! is this type, so the cluster reads configuration and not the reverse.
 
+use super::Config;
+
 /// The settings cluster mode's rules depend on (`cluster-*` options).
 #[derive(Debug, Clone)]
 pub struct ClusterSettings {
@@ -21,15 +23,8 @@ pub struct ClusterSettings {
 }
 
 impl Default for ClusterSettings {
+    /// The settings of the option table's defaults.
     fn default() -> Self {
-        ClusterSettings {
-            node_timeout: 15000,
-            require_full_coverage: true,
-            allow_reads_when_down: false,
-            allow_replica_migration: true,
-            replica_no_failover: false,
-            replica_validity_factor: 10,
-            announce_ip: String::new(),
-        }
+        Config::defaults().cluster_settings()
     }
 }

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Deserializer};
 
-use super::value::{parse_size, MB};
+use super::options::find_option;
+use super::value::parse_size;
 
 /// One client class's output limits: past `hard` bytes, or past `soft`
 /// bytes for `soft_seconds` in a row, the client is disconnected (0 = none).
@@ -29,18 +30,21 @@ pub struct OutputLimits {
 }
 
 impl Default for OutputLimits {
-    /// Redis's defaults.
+    /// Redis's defaults, as the option table declares them.
     fn default() -> Self {
-        let limit = |hard, soft, soft_seconds| OutputLimit {
-            hard,
-            soft,
-            soft_seconds,
+        let none = OutputLimit {
+            hard: 0,
+            soft: 0,
+            soft_seconds: 0,
         };
-        OutputLimits {
-            normal: limit(0, 0, 0),
-            replica: limit(256 * MB, 64 * MB, 60),
-            pubsub: limit(32 * MB, 8 * MB, 60),
-        }
+        let unset = OutputLimits {
+            normal: none,
+            replica: none,
+            pubsub: none,
+        };
+        find_option("client-output-buffer-limit")
+            .and_then(|o| unset.apply(o.default).ok())
+            .unwrap_or(unset)
     }
 }
 
@@ -94,4 +98,20 @@ pub(super) fn output_limits<'de, D: Deserializer<'de>>(d: D) -> Result<OutputLim
     OutputLimits::default()
         .apply(&text)
         .map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::value::MB;
+
+    #[test]
+    fn defaults_are_the_tables() {
+        let d = OutputLimits::default();
+        assert_eq!(d.normal.hard, 0);
+        assert_eq!((d.replica.hard, d.replica.soft), (256 * MB, 64 * MB));
+        assert_eq!((d.pubsub.hard, d.pubsub.soft_seconds), (32 * MB, 60));
+        let partial = d.apply("pubsub 1mb 1mb 1").unwrap();
+        assert_eq!((partial.replica, partial.pubsub.hard), (d.replica, MB));
+    }
 }
