@@ -365,7 +365,9 @@ mod tests {
     fn default_toml_lists_the_file_options_with_their_defaults() {
         let doc = config::Config::builder()
             .add_source(config::File::from_str(
-                crate::config::DEFAULT_TOML,
+                // Documentation of the file options, checked here: the table is
+                // where defaults come from.
+                include_str!("../../config/default.toml"),
                 config::FileFormat::Toml,
             ))
             .build()

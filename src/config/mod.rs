@@ -36,10 +36,6 @@ pub use options::{
 pub use output::{OutputLimit, OutputLimits};
 pub use value::{parse_save, parse_size, OptionType, Val};
 
-/// `config/default.toml`: the file options and their defaults, documented; a
-/// test checks it against the option table, which is where defaults come from.
-pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
-
 /// A configuration problem found at start-up or by `CONFIG SET`.
 #[derive(Debug, Error)]
 pub enum ConfigError {
