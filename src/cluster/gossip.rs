@@ -264,10 +264,12 @@ impl Topology {
         }
     }
 
-    /// Removes a node and closes its link.
-    pub fn forget_node(&mut self, id: &NodeId, out: &mut Outbox) {
-        if let Some(l) = self.del_node(id) {
-            out.closes.push(l);
+    /// The connection `link` that a peer opened to us closed.
+    pub fn inbound_closed(&mut self, link: u64) {
+        for n in self.nodes.values_mut() {
+            if n.inbound.is_some_and(|(l, _)| l == link) {
+                n.inbound = None;
+            }
         }
     }
 

@@ -237,7 +237,7 @@ impl Cluster {
             Ok(text) if !text.trim().is_empty() => {
                 let t = nodes_conf::parse(&text, cfg.port, cfg.bus_port, cfg.settings.clone(), now)
                     .map_err(conf_err)?;
-                tracing::info!("Node configuration loaded, I'm {}", t.myself);
+                tracing::info!("Node configuration loaded, I'm {}", t.myself());
                 t
             }
             Ok(_) => fresh(cfg, now),
@@ -259,7 +259,7 @@ impl Cluster {
         bus_port: u16,
     ) -> Cluster {
         let c = Cluster {
-            allow_reads_when_down: AtomicBool::new(topo.settings.allow_reads_when_down),
+            allow_reads_when_down: AtomicBool::new(topo.settings().allow_reads_when_down),
             topo: Mutex::new(topo),
             routes: (0..SLOTS).map(|_| AtomicU8::new(0)).collect(),
             serving_until: AtomicU64::new(0),
@@ -307,15 +307,15 @@ impl Cluster {
     /// Publishes routing bits and, when the configuration must be saved,
     /// renders it (written by the caller once the topology lock is released).
     fn settle(&self, t: &mut Topology) -> Option<Render> {
-        let mut ch = std::mem::take(&mut t.changes);
+        let mut ch = t.take_changes();
         if ch.routes {
             t.update_state(monotonic_ms());
-            let again = std::mem::take(&mut t.changes);
+            let again = t.take_changes();
             ch.save |= again.save;
             ch.durable |= again.durable;
             self.publish_routes(t);
         }
-        let until = if t.state_ok {
+        let until = if t.state_ok() {
             t.lease_until().saturating_add(1)
         } else {
             0
@@ -401,10 +401,10 @@ impl Cluster {
             } else if master.contains(s) {
                 r |= route::MY_MASTER;
             }
-            if t.migrating.contains_key(&s) {
+            if t.migrating().contains_key(&s) {
                 r |= route::MIGRATING;
             }
-            if t.importing.contains_key(&s) {
+            if t.importing().contains_key(&s) {
                 r |= route::IMPORTING;
             }
             // Store only changes: every command reads these bytes, and an
@@ -449,7 +449,7 @@ impl Cluster {
 
     /// This node's id.
     pub fn myself(&self) -> NodeId {
-        self.topo.lock().myself
+        self.topo.lock().myself()
     }
 
     /// True when this node is a replica.
@@ -475,10 +475,7 @@ impl Cluster {
     pub fn set_settings(&self, s: Settings) {
         self.allow_reads_when_down
             .store(s.allow_reads_when_down, Ordering::Relaxed);
-        self.with(|t, _| {
-            t.settings = s;
-            t.changes.routes = true;
-        });
+        self.with(|t, _| t.set_settings(s));
     }
 
     /// Number of open bus connections (INFO `cluster_connections`).
@@ -506,7 +503,7 @@ fn fresh(cfg: &ClusterConfig, now: u64) -> Topology {
         cfg.settings.clone(),
         now,
     );
-    tracing::info!("No cluster configuration found, I'm {}", t.myself);
+    tracing::info!("No cluster configuration found, I'm {}", t.myself());
     t
 }
 

@@ -9,7 +9,7 @@ use super::spec::{CommandSpec, Flags};
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::clock::monotonic_ms;
 use crate::cluster::migrate::{Batch, MigrateError};
-use crate::cluster::topology::{Node, NodeFlags, NodeId, Topology, FORGET_TTL_MS};
+use crate::cluster::topology::{Node, NodeFlags, NodeId, Topology};
 use crate::cluster::Cluster;
 use crate::persist;
 use crate::slot::{key_slot, SLOTS};
@@ -333,11 +333,12 @@ fn info(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
             // A primary without its lease refuses key commands: say so.
             if c.serving() { "ok" } else { "fail" },
             t.assigned(),
-            t.nodes.len(),
-            t.size,
-            t.current_epoch,
+            t.nodes().len(),
+            t.size(),
+            t.current_epoch(),
         );
-        for (dir, counts) in [("sent", &t.stats.sent), ("received", &t.stats.received)] {
+        let stats = t.stats();
+        for (dir, counts) in [("sent", &stats.sent), ("received", &stats.received)] {
             let mut total = 0;
             for (name, n) in crate::cluster::message::KIND_NAMES
                 .iter()
@@ -425,7 +426,7 @@ fn shards(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let c = cluster(ctx)?;
     let my_offset = ctx.srv.replication_offset();
     let t = c.view();
-    let masters: Vec<&Node> = t.nodes.values().filter(|n| n.is_master()).collect();
+    let masters: Vec<&Node> = t.nodes().filter(|n| n.is_master()).collect();
     let out = &mut *ctx.out;
     out.array_len(masters.len());
     for m in masters {
@@ -441,7 +442,7 @@ fn shards(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         let members: Vec<&Node> = std::iter::once(m).chain(t.replicas_of(&m.id)).collect();
         out.array_len(members.len());
         for n in members {
-            let offset = if n.id == t.myself {
+            let offset = if n.id == t.myself() {
                 my_offset
             } else {
                 n.repl_offset
@@ -487,7 +488,7 @@ fn links(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let t = c.view();
     let open = c.links.lock();
     let mut rows: Vec<(&'static str, NodeId, u64)> = Vec::new();
-    for n in t.nodes.values() {
+    for n in t.nodes() {
         if let Some(l) = n.link.filter(|l| l.connected) {
             if let Some(tx) = open.get(&l.id) {
                 rows.push(("to", n.id, tx.created));
@@ -648,18 +649,8 @@ fn assign_slots(ctx: &mut Ctx<'_>, argv: &Argv<'_>, ranges: bool, del: bool) -> 
                 return Err(CmdError::err(format!("Slot {s} specified multiple times")));
             }
         }
-        let me = t.myself;
-        for &s in &wanted {
-            // Whoever was importing a slot now owns it, or nobody does.
-            t.importing.remove(&s);
-            if del {
-                t.del_slot(s);
-            } else {
-                t.add_slot(s, me);
-            }
-        }
-        // Tell everyone at once rather than at the next heartbeat.
-        t.broadcast_pong(out, now);
+        let owner = (!del).then_some(t.myself());
+        t.assign_slots(&wanted, owner, now, out);
         Ok(())
     })?;
     ctx.out.ok();
@@ -695,7 +686,7 @@ fn flushslots(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         ));
     }
     c.with(|t, _| {
-        let me = t.myself;
+        let me = t.myself();
         t.del_node_slots(&me);
     });
     ctx.out.ok();
@@ -726,7 +717,7 @@ fn setslot(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let _fence = (ctx.client.fenced_slot != Some(slot)).then(|| c.fence_exclusive(slot));
     let keys = ctx.srv.keyspace.lock_slot(0, slot, ctx.now_ms).len();
     c.with(|t, out| -> CmdResult {
-        let me = t.myself;
+        let me = t.myself();
         let lookup_master = |t: &Topology, missing: &dyn Fn() -> CmdError| -> Result<NodeId, CmdError> {
             let arg = target.unwrap_or_default();
             let n = t.lookup(arg).ok_or_else(missing)?;
@@ -746,44 +737,26 @@ fn setslot(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
                 return Err(CmdError::err(format!("I'm not the owner of hash slot {slot}")));
             }
             let to = lookup_master(t, &dont_know)?;
-            t.migrating.insert(slot, to);
+            t.set_slot_migrating(slot, to);
         } else if is(action, "IMPORTING") {
             if t.owner(slot) == Some(me) {
                 return Err(CmdError::err(format!("I'm already the owner of hash slot {slot}")));
             }
             let from = lookup_master(t, &dont_know)?;
-            t.importing.insert(slot, from);
+            t.set_slot_importing(slot, from);
         } else if is(action, "STABLE") {
-            t.importing.remove(&slot);
-            t.migrating.remove(&slot);
+            t.set_slot_stable(slot);
         } else if is(action, "NODE") {
             let n = lookup_master(t, &|| unknown_node(target.unwrap_or_default()))?;
-            let was_mine = t.owner(slot) == Some(me);
-            if was_mine && n != me && keys != 0 {
+            if t.owner(slot) == Some(me) && n != me && keys != 0 {
                 return Err(CmdError::err(format!(
                     "Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."
                 )));
             }
-            if keys == 0 {
-                t.migrating.remove(&slot);
-            }
-            t.add_slot(slot, n);
-            if was_mine && n != me && t.me().slots.is_empty() && t.settings.allow_replica_migration {
-                tracing::warn!("Configuration change detected. Reconfiguring myself as a replica of {n}");
-                t.set_my_master(n);
-            }
-            if n == me && t.importing.remove(&slot).is_some() {
-                // A manual migration ends with a new epoch, so this claim wins
-                // over the old owner's everywhere.
-                if t.bump_epoch_without_consensus() {
-                    tracing::warn!("configEpoch updated after importing slot {slot}");
-                }
-                t.broadcast_pong(out, monotonic_ms());
-            }
+            t.set_slot_node(slot, n, keys != 0, monotonic_ms(), out);
         } else {
             return Err(bad_action());
         }
-        t.touch();
         Ok(())
     })?;
     ctx.out.ok();
@@ -815,16 +788,14 @@ fn set_config_epoch(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     c.with(|t, _| {
         if epoch < 0 {
             Err(CmdError::err(format!("Invalid config epoch specified: {epoch}")))
-        } else if t.nodes.len() > 1 {
+        } else if t.nodes().len() > 1 {
             Err(CmdError::err(
                 "The user can assign a config epoch only when the node does not know any other node.",
             ))
         } else if t.me().config_epoch != 0 {
             Err(CmdError::err("Node config epoch is already non-zero"))
         } else {
-            t.me_mut().config_epoch = epoch as u64;
-            t.current_epoch = t.current_epoch.max(epoch as u64);
-            t.touch_durable();
+            t.set_my_config_epoch(epoch as u64);
             Ok(())
         }
     })?;
@@ -879,14 +850,13 @@ fn forget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             .lookup(argv.get(2))
             .map(|n| n.id)
             .ok_or_else(|| unknown_node(argv.get(2)))?;
-        if id == t.myself {
+        if id == t.myself() {
             return Err(CmdError::err("I tried hard but I can't forget myself..."));
         }
         if t.me().is_replica() && t.me().master == Some(id) {
             return Err(CmdError::err("Can't forget my master!"));
         }
-        t.blacklist.insert(id, now + FORGET_TTL_MS);
-        t.forget_node(&id, out);
+        t.forget(&id, now, out);
         Ok(())
     })?;
     ctx.out.ok();
@@ -902,7 +872,7 @@ fn replicate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         let n = t
             .lookup(argv.get(2))
             .ok_or_else(|| unknown_node(argv.get(2)))?;
-        if n.id == t.myself {
+        if n.id == t.myself() {
             return Err(CmdError::err("Can't replicate myself"));
         }
         if n.is_replica() {
@@ -971,28 +941,7 @@ fn reset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     if was_replica {
         ctx.srv.keyspace.flush_db(0);
     }
-    c.with(|t, out| {
-        let me = t.myself;
-        t.set_node_as_master(&me);
-        t.migrating.clear();
-        t.importing.clear();
-        t.del_node_slots(&me);
-        let others: Vec<NodeId> = t.nodes.keys().copied().filter(|id| *id != me).collect();
-        for id in others {
-            t.forget_node(&id, out);
-        }
-        if hard {
-            t.current_epoch = 0;
-            t.last_vote_epoch = 0;
-            t.me_mut().config_epoch = 0;
-            let new = NodeId::random();
-            t.rename(&me, new);
-            t.myself = new;
-            t.me_mut().shard_id = NodeId::random();
-            tracing::info!("Node hard reset, now I'm {new}");
-        }
-        t.touch_durable();
-    });
+    c.with(|t, out| t.reset(hard, out));
     ctx.out.ok();
     Ok(())
 }
@@ -1544,11 +1493,14 @@ mod tests {
         let my_id = c.myself();
         assert_eq!(c.view().owner(5), Some(my_id));
         assert!(c.view().me().config_epoch > 0);
-        assert!(c.view().importing.is_empty());
+        assert!(c.view().importing().is_empty());
         // A slot with keys cannot be handed away.
         assert_eq!(k.run(&["CLUSTER", "ADDSLOTS", "0"]), "+OK\r\n");
         c.with(|t, _| {
-            t.settings.require_full_coverage = false;
+            t.set_settings(Settings {
+                require_full_coverage: false,
+                ..t.settings().clone()
+            });
             t.update_state(u64::MAX / 2);
         });
         assert_eq!(k.run(&["SET", "{06S}k", "v"]), "+OK\r\n");
@@ -1563,7 +1515,7 @@ mod tests {
         k.run(&["FLUSHALL"]);
         assert_eq!(k.run(&["CLUSTER", "RESET", "HARD"]), "+OK\r\n");
         assert_ne!(c.myself().to_string(), me);
-        assert_eq!(c.view().nodes.len(), 1);
+        assert_eq!(c.view().nodes().len(), 1);
         assert_eq!(c.view().assigned(), 0);
     }
 

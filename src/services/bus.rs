@@ -93,8 +93,7 @@ fn step(srv: &Arc<Server>, cluster: &Arc<Cluster>, f: impl FnOnce(&mut Topology,
     let age = srv.upstream.get().map_or(0, |up| up.data_age(unix_ms()));
     let now = monotonic_ms();
     let (out, upstream) = cluster.with(|t, _| {
-        t.repl_offset = offset;
-        t.repl_data_age = age;
+        t.set_replication(offset, age);
         (f(t, now), wanted_upstream(t))
     });
     follow_upstream(srv, upstream);
@@ -190,7 +189,7 @@ fn drop_slot_keys(srv: &Server, cluster: &Cluster, slot: u16) {
 }
 
 async fn outbound(srv: Arc<Server>, cluster: Arc<Cluster>, c: Connect) {
-    let timeout = Duration::from_millis(cluster.view().settings.node_timeout.max(1000));
+    let timeout = Duration::from_millis(cluster.view().settings().node_timeout.max(1000));
     let bind = srv.config.read().bind.clone();
     let connect = crate::net::connect_from(&bind, &c.addr);
     let stream = match tokio::time::timeout(timeout, connect).await {
@@ -248,13 +247,7 @@ async fn inbound(srv: Arc<Server>, cluster: Arc<Cluster>, stream: TcpStream) {
     };
     serve_link(&srv, &cluster, rd, wr, rx, origin).await;
     cluster.links.lock().remove(&link);
-    cluster.with(|t, _| {
-        for n in t.nodes.values_mut() {
-            if n.inbound.is_some_and(|(l, _)| l == link) {
-                n.inbound = None;
-            }
-        }
-    });
+    cluster.with(|t, _| t.inbound_closed(link));
 }
 
 /// Reads frames until the peer closes, a frame is malformed, or the link is
