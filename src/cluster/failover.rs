@@ -20,8 +20,8 @@
 //!   that it still owns its slots, so a primary that was paused or cut off
 //!   does not take writes that a promoted replica will never see.
 
-use super::gossip::Outbox;
 use super::message::{Body, Extension, Header};
+use super::outbox::Outbox;
 use super::topology::{NodeFlags, NodeId, Topology};
 
 /// Header flag of a primary whose writes are paused for a manual failover.

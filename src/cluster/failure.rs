@@ -2,8 +2,8 @@
 //! needs reports from a majority of the primaries with slots, gathered from
 //! their gossip, and is then broadcast. Reports expire after twice the timeout.
 
-use super::gossip::Outbox;
 use super::message::Body;
+use super::outbox::Outbox;
 use super::topology::{Node, NodeFlags, NodeId, Topology};
 
 /// A FAIL flag on a primary with slots is undone after this many node timeouts

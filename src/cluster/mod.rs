@@ -1,16 +1,18 @@
 //! Cluster mode: the hash-slot ring shared by many nodes.
 //!
-//! - [`slot`]: CRC16 hash slots and slot bitmaps.
 //! - [`topology`]: the node table, slot owners, epochs and cluster state.
 //! - [`message`]: cluster bus messages and their encoding.
 //! - [`gossip`]: what a message or the periodic tick changes and sends.
 //! - [`failure`]: PFAIL/FAIL failure detection.
 //! - [`failover`]: elections, votes, promotion, manual failover, replica
 //!   migration and the write lease.
+//! - [`outbox`]: what the rules ask the bus (`services::bus`) to do.
 //! - [`nodes_conf`]: `nodes.conf` on disk.
-//! - [`bus`]: the TCP links between nodes that carry the messages.
 //! - [`routing`]: routing a command to the node that serves its slot.
 //! - [`migrate`]: the client side of `MIGRATE`.
+//!
+//! Hash slots themselves (CRC16, slot sets) are `crate::slot`; the TCP links
+//! of the bus are driven by `services::bus`.
 //!
 //! [`Cluster`] is the handle the server holds: the topology behind one lock,
 //! plus lock-free per-slot routing bytes for the per-command check. A change
@@ -23,6 +25,7 @@ pub mod gossip;
 pub mod message;
 pub mod migrate;
 pub mod nodes_conf;
+pub mod outbox;
 pub mod routing;
 pub mod topology;
 
@@ -37,7 +40,7 @@ use tokio::sync::mpsc;
 
 use crate::clock::monotonic_ms;
 use crate::slot::{self, SLOTS};
-use gossip::Outbox;
+use outbox::Outbox;
 use topology::{NodeId, Settings, Topology};
 
 /// Cluster mode could not start.

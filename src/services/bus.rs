@@ -15,8 +15,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::clock::{monotonic_ms, unix_ms};
-use crate::cluster::gossip::{Connect, Origin, Outbox};
+use crate::cluster::gossip::Origin;
 use crate::cluster::message::{read_preamble, Message, PREAMBLE};
+use crate::cluster::outbox::{Connect, Outbox};
 use crate::cluster::topology::Topology;
 use crate::cluster::{Cluster, LinkTx};
 use crate::node::Server;

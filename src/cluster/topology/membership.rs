@@ -3,7 +3,7 @@
 //! `CLUSTER RESET` take nodes out of this node's view.
 
 use super::{Node, NodeFlags, NodeId, Topology, FORGET_TTL_MS};
-use crate::cluster::gossip::Outbox;
+use crate::cluster::outbox::Outbox;
 
 impl Topology {
     /// Adds a node record (replacing one with the same id).

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{NodeFlags, NodeId, Topology};
-use crate::cluster::gossip::Outbox;
+use crate::cluster::outbox::Outbox;
 use crate::slot::{SlotSet, SLOTS};
 
 /// Which node serves each hash slot. Kept in step with every node's `slots`
