@@ -92,16 +92,7 @@ pub fn parse(
     settings: Settings,
     now: u64,
 ) -> Result<Topology, ConfError> {
-    let corrupt = |line: usize, reason: &str| ConfError::Corrupt {
-        line,
-        reason: reason.to_string(),
-    };
-    let mut nodes: Vec<(Node, Option<NodeId>)> = Vec::new();
-    let mut slots: Vec<(NodeId, u16)> = Vec::new();
-    let mut migrating = BTreeMap::new();
-    let mut importing = BTreeMap::new();
-    let (mut current_epoch, mut last_vote_epoch) = (0, 0);
-    let mut myself = None;
+    let mut conf = Conf::default();
     for (i, line) in text.lines().enumerate() {
         let ln = i + 1;
         let f: Vec<&str> = line.split(' ').filter(|w| !w.is_empty()).collect();
@@ -109,19 +100,58 @@ pub fn parse(
             continue;
         }
         if f[0] == "vars" {
-            for pair in f[1..].chunks(2) {
-                let [k, v] = pair else {
-                    return Err(corrupt(ln, "odd vars line"));
-                };
-                let v: u64 = v.parse().map_err(|_| corrupt(ln, "bad vars value"))?;
-                match *k {
-                    "currentEpoch" => current_epoch = v,
-                    "lastVoteEpoch" => last_vote_epoch = v,
-                    _ => {}
-                }
-            }
-            continue;
+            conf.read_vars(&f[1..], ln)?;
+        } else {
+            conf.read_node(&f, ln, now)?;
         }
+    }
+    let me = conf
+        .myself
+        .ok_or_else(|| corrupt(0, "no line for this node (myself)"))?;
+    Ok(conf.into_topology(me, port, bus_port, settings, now))
+}
+
+fn corrupt(line: usize, reason: &str) -> ConfError {
+    ConfError::Corrupt {
+        line,
+        reason: reason.to_string(),
+    }
+}
+
+/// What the file says, line by line, before it becomes a topology.
+#[derive(Default)]
+struct Conf {
+    /// Each node with the primary its line names.
+    nodes: Vec<(Node, Option<NodeId>)>,
+    /// Each served slot with its owner.
+    slots: Vec<(NodeId, u16)>,
+    migrating: BTreeMap<u16, NodeId>,
+    importing: BTreeMap<u16, NodeId>,
+    current_epoch: u64,
+    last_vote_epoch: u64,
+    /// The id on the `myself` line.
+    myself: Option<NodeId>,
+}
+
+impl Conf {
+    /// `vars currentEpoch N lastVoteEpoch M` (after `vars`); unknown names are skipped.
+    fn read_vars(&mut self, pairs: &[&str], ln: usize) -> Result<(), ConfError> {
+        for pair in pairs.chunks(2) {
+            let [k, v] = pair else {
+                return Err(corrupt(ln, "odd vars line"));
+            };
+            let v: u64 = v.parse().map_err(|_| corrupt(ln, "bad vars value"))?;
+            match *k {
+                "currentEpoch" => self.current_epoch = v,
+                "lastVoteEpoch" => self.last_vote_epoch = v,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A node's line: the `CLUSTER NODES` fields, then its slots and open slots.
+    fn read_node(&mut self, f: &[&str], ln: usize, now: u64) -> Result<(), ConfError> {
         if f.len() < 8 {
             return Err(corrupt(ln, "fewer than 8 fields"));
         }
@@ -145,84 +175,104 @@ pub fn parse(
             n.fail_time = now;
         }
         if flags.has(NodeFlags::MYSELF) {
-            if myself.is_some() {
+            if self.myself.is_some() {
                 return Err(corrupt(ln, "two myself lines"));
             }
-            myself = Some(id);
+            self.myself = Some(id);
         }
         for tok in &f[8..] {
-            if let Some(inner) = tok.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-                let (slot, dir, other) = if let Some((s, o)) = inner.split_once("->-") {
-                    (s, true, o)
-                } else if let Some((s, o)) = inner.split_once("-<-") {
-                    (s, false, o)
-                } else {
-                    return Err(corrupt(ln, "bad open-slot marker"));
-                };
-                let slot = parse_slot(slot).ok_or_else(|| corrupt(ln, "bad slot"))?;
-                let other =
-                    NodeId::parse(other.as_bytes()).ok_or_else(|| corrupt(ln, "bad node id"))?;
-                if dir {
-                    migrating.insert(slot, other);
-                } else {
-                    importing.insert(slot, other);
-                }
-                continue;
-            }
-            let (a, b) = match tok.split_once('-') {
-                Some((a, b)) => (a, b),
-                None => (*tok, *tok),
+            self.read_slots(tok, id, ln)?;
+        }
+        self.nodes.push((n, master));
+        Ok(())
+    }
+
+    /// One slot field of `id`'s line: a slot, a range `a-b`, or an open-slot
+    /// marker (`[slot->-to]` migrating, `[slot-<-from]` importing).
+    fn read_slots(&mut self, tok: &str, id: NodeId, ln: usize) -> Result<(), ConfError> {
+        if let Some(inner) = tok.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            let (slot, dir, other) = if let Some((s, o)) = inner.split_once("->-") {
+                (s, true, o)
+            } else if let Some((s, o)) = inner.split_once("-<-") {
+                (s, false, o)
+            } else {
+                return Err(corrupt(ln, "bad open-slot marker"));
             };
-            let (a, b) = (
-                parse_slot(a).ok_or_else(|| corrupt(ln, "bad slot"))?,
-                parse_slot(b).ok_or_else(|| corrupt(ln, "bad slot"))?,
-            );
-            if a > b {
-                return Err(corrupt(ln, "bad slot range"));
+            let slot = parse_slot(slot).ok_or_else(|| corrupt(ln, "bad slot"))?;
+            let other =
+                NodeId::parse(other.as_bytes()).ok_or_else(|| corrupt(ln, "bad node id"))?;
+            if dir {
+                self.migrating.insert(slot, other);
+            } else {
+                self.importing.insert(slot, other);
             }
-            slots.extend((a..=b).map(|s| (id, s)));
+            return Ok(());
         }
-        nodes.push((n, master));
-    }
-    let me = myself.ok_or_else(|| corrupt(0, "no line for this node (myself)"))?;
-    let mut t = Topology::new(me, port, bus_port, settings, now);
-    for (mut n, master) in nodes {
-        n.master = master;
-        if n.id == me {
-            let mine = t.me_mut();
-            n.flags = n.flags.with(NodeFlags::MYSELF);
-            n.port = port;
-            n.bus_port = bus_port;
-            n.fail_time = 0;
-            n.flags.set(NodeFlags::PFAIL, false);
-            n.flags.set(NodeFlags::FAIL, false);
-            *mine = n;
-        } else {
-            t.nodes.insert(n.id, n);
-        }
-    }
-    // A replica's primary may be listed only by reference: keep a placeholder.
-    let missing: Vec<NodeId> = t
-        .nodes
-        .values()
-        .filter_map(|n| n.master)
-        .filter(|m| !t.nodes.contains_key(m))
-        .collect();
-    for m in missing {
-        t.nodes.insert(
-            m,
-            Node::new(m, NodeFlags::MASTER.with(NodeFlags::NOADDR), now),
+        let (a, b) = match tok.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (tok, tok),
+        };
+        let (a, b) = (
+            parse_slot(a).ok_or_else(|| corrupt(ln, "bad slot"))?,
+            parse_slot(b).ok_or_else(|| corrupt(ln, "bad slot"))?,
         );
+        if a > b {
+            return Err(corrupt(ln, "bad slot range"));
+        }
+        self.slots.extend((a..=b).map(|s| (id, s)));
+        Ok(())
     }
-    for (id, s) in slots {
-        t.add_slot(s, id);
+
+    /// The topology the file describes, with `me` as this node on this
+    /// process's ports and with no failure flags of its own.
+    fn into_topology(
+        self,
+        me: NodeId,
+        port: u16,
+        bus_port: u16,
+        settings: Settings,
+        now: u64,
+    ) -> Topology {
+        let mut t = Topology::new(me, port, bus_port, settings, now);
+        for (mut n, master) in self.nodes {
+            n.master = master;
+            if n.id == me {
+                let mine = t.me_mut();
+                n.flags = n.flags.with(NodeFlags::MYSELF);
+                n.port = port;
+                n.bus_port = bus_port;
+                n.fail_time = 0;
+                n.flags.set(NodeFlags::PFAIL, false);
+                n.flags.set(NodeFlags::FAIL, false);
+                *mine = n;
+            } else {
+                t.nodes.insert(n.id, n);
+            }
+        }
+        // A replica's primary may be listed only by reference: keep a placeholder.
+        let missing: Vec<NodeId> = t
+            .nodes
+            .values()
+            .filter_map(|n| n.master)
+            .filter(|m| !t.nodes.contains_key(m))
+            .collect();
+        for m in missing {
+            t.nodes.insert(
+                m,
+                Node::new(m, NodeFlags::MASTER.with(NodeFlags::NOADDR), now),
+            );
+        }
+        for (id, s) in self.slots {
+            t.add_slot(s, id);
+        }
+        t.migrating = self.migrating;
+        t.importing = self.importing;
+        t.current_epoch = self.current_epoch;
+        t.last_vote_epoch = self.last_vote_epoch;
+        // The loaded state is the file's: nothing to save yet.
+        t.changes = Default::default();
+        t
     }
-    t.migrating = migrating;
-    t.importing = importing;
-    t.current_epoch = current_epoch;
-    t.last_vote_epoch = last_vote_epoch;
-    t.changes = Default::default();
-    Ok(t)
 }
 
 fn parse_slot(s: &str) -> Option<u16> {
