@@ -3,10 +3,10 @@
 //! `Outbox` (messages to send, links to open or close, slots whose keys must go)
 //! that the bus carries out, so the rules are tested without sockets.
 //!
-//! - [`receive`]: a message that arrived, one handler per message kind.
-//! - [`heartbeat`]: what a PING/PONG/MEET says about its sender and others.
-//! - [`send`]: the messages this node sends.
-//! - [`links`]: link ids, handshakes, connections up and down, addresses.
+//! - `receive`: a message that arrived, one handler per message kind.
+//! - `heartbeat`: what a PING/PONG/MEET says about its sender and others.
+//! - `send`: the messages this node sends.
+//! - `links`: link ids, handshakes, connections up and down, addresses.
 
 mod heartbeat;
 mod links;

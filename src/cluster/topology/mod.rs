@@ -3,11 +3,11 @@
 //! migrating), the epochs and the derived cluster state. Pure data and rules:
 //! no I/O, so gossip, failure detection and the commands are unit-testable.
 //!
-//! - [`node`]: node ids, flags, links and the record kept for each node.
-//! - [`slots`]: who serves each slot, open slots, and slot claims.
-//! - [`membership`]: adding, renaming, forgetting nodes; roles; RESET.
-//! - [`state`]: epochs and the cluster state (`ok` / `fail`).
-//! - [`describe`]: the `CLUSTER NODES` lines.
+//! - `node`: node ids, flags, links and the record kept for each node.
+//! - `slots`: who serves each slot, open slots, and slot claims.
+//! - `membership`: adding, renaming, forgetting nodes; roles; RESET.
+//! - `state`: epochs and the cluster state (`ok` / `fail`).
+//! - `describe`: the `CLUSTER NODES` lines.
 //!
 //! `Topology`'s fields are visible within `cluster/` only: the state machines
 //! there (gossip, failure detection, failover) are `Topology` methods kept in

@@ -5,9 +5,9 @@
 //!
 //! - this file: the `CLUSTER` subcommand table, `CLUSTER HELP`, the
 //!   connection flags and what the handlers share;
-//! - [`info`]: introspection (what the node knows of the cluster and its slots);
-//! - [`admin`]: changes made by hand (slots, epochs, membership, roles);
-//! - [`migrate`]: the `MIGRATE` command.
+//! - `info`: introspection (what the node knows of the cluster and its slots);
+//! - `admin`: changes made by hand (slots, epochs, membership, roles);
+//! - `migrate`: the `MIGRATE` command.
 
 mod admin;
 mod info;
