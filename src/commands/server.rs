@@ -12,7 +12,7 @@ pub use debug::debug;
 pub use diag::{bytes_estimate, jemalloc_size};
 pub use info::info;
 
-use super::spec::{command_table, Arity, CommandSpec, Flags, KeySpec, K2, NOKEYS};
+use super::spec::{command_table, CommandSpec, K2, NOKEYS};
 use super::{is, Argv, CmdError, CmdResult, Ctx};
 
 /// `DBSIZE`
@@ -82,32 +82,6 @@ pub fn container(_ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         sub: String::from_utf8_lossy(argv.opt(1).unwrap_or_default()).into_owned(),
         cmd: String::from_utf8_lossy(argv.get(0)).to_ascii_uppercase(),
     })
-}
-
-/// A keyless subcommand table entry of `group`, introduced in `since`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) const fn sub_in(
-    group: &'static str,
-    since: &'static str,
-    name: &'static str,
-    arity: i32,
-    flags: Flags,
-    acl: &'static str,
-    handler: super::Handler,
-    summary: &'static str,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity: Arity(arity),
-        flags,
-        keys: KeySpec::None,
-        acl,
-        group,
-        since,
-        handler,
-        summary,
-        subcommands: &[],
-    }
 }
 
 /// `CONFIG` subcommands.

@@ -23,283 +23,41 @@ use info::{
 };
 pub use migrate::{migrate, migrate_keys};
 
-use super::spec::{CommandSpec, Flags};
+use super::spec::{command_table, CommandSpec, NOKEYS};
 use super::{Argv, CmdError, CmdResult, Ctx};
 use crate::cluster::Cluster;
 
-const ADMIN: Flags = Flags(Flags::ADMIN.0 | Flags::STALE.0 | Flags::NO_ASYNC_LOADING.0);
-const ADMIN_ONLY: Flags = Flags(Flags::ADMIN.0 | Flags::STALE.0);
-const STALE: Flags = Flags::STALE;
-const DANGER: &str = "admin slow dangerous";
-
-/// A `cluster` group subcommand entry.
-const fn sub(
-    name: &'static str,
-    arity: i32,
-    flags: Flags,
-    acl: &'static str,
-    since: &'static str,
-    handler: super::Handler,
-    summary: &'static str,
-) -> CommandSpec {
-    super::server::sub_in("cluster", since, name, arity, flags, acl, handler, summary)
-}
-
 /// `CLUSTER` subcommands.
-pub static SUBCOMMANDS: &[CommandSpec] = &[
-    sub(
-        "addslots",
-        -3,
-        ADMIN,
-        DANGER,
-        "3.0.0",
-        addslots,
-        "Assign new hash slots to receiving node",
-    ),
-    sub(
-        "addslotsrange",
-        -4,
-        ADMIN,
-        DANGER,
-        "7.0.0",
-        addslotsrange,
-        "Assign new hash slots to receiving node",
-    ),
-    sub(
-        "bumpepoch",
-        2,
-        ADMIN,
-        DANGER,
-        "3.0.0",
-        bumpepoch,
-        "Advance the cluster config epoch",
-    ),
-    sub(
-        "count-failure-reports",
-        3,
-        ADMIN_ONLY,
-        DANGER,
-        "3.0.0",
-        count_failure_reports,
-        "Return the number of failure reports active for a given node",
-    ),
-    sub(
-        "countkeysinslot",
-        3,
-        STALE,
-        "slow",
-        "3.0.0",
-        countkeysinslot,
-        "Return the number of local keys in the specified hash slot",
-    ),
-    sub(
-        "delslots",
-        -3,
-        ADMIN,
-        DANGER,
-        "3.0.0",
-        delslots,
-        "Set hash slots as unbound in receiving node",
-    ),
-    sub(
-        "delslotsrange",
-        -4,
-        ADMIN,
-        DANGER,
-        "7.0.0",
-        delslotsrange,
-        "Set hash slots as unbound in receiving node",
-    ),
-    sub(
-        "flushslots",
-        2,
-        ADMIN,
-        DANGER,
-        "3.0.0",
-        flushslots,
-        "Delete a node's own slots information",
-    ),
-    sub(
-        "failover",
-        -2,
-        ADMIN,
-        DANGER,
-        "3.0.0",
-        failover,
-        "Forces a replica to perform a manual failover of its master.",
-    ),
-    sub(
-        "forget",
-        3,
-        ADMIN,
-        DANGER,
-        "3.0.0",
-        forget,
-        "Remove a node from the nodes table",
-    ),
-    sub(
-        "getkeysinslot",
-        4,
-        STALE,
-        "slow",
-        "3.0.0",
-        getkeysinslot,
-        "Return local key names in the specified hash slot",
-    ),
-    sub(
-        "help",
-        2,
-        Flags(Flags::LOADING.0 | Flags::STALE.0),
-        "slow",
-        "5.0.0",
-        help,
-        "Show helpful text about the different subcommands",
-    ),
-    sub(
-        "info",
-        2,
-        STALE,
-        "slow",
-        "3.0.0",
-        info,
-        "Provides info about Redis Cluster node state",
-    ),
-    sub(
-        "keyslot",
-        3,
-        STALE,
-        "slow",
-        "3.0.0",
-        keyslot,
-        "Returns the hash slot of the specified key",
-    ),
-    sub(
-        "links",
-        2,
-        STALE,
-        "slow",
-        "7.0.0",
-        links,
-        "Returns a list of all TCP links to and from peer nodes in cluster",
-    ),
-    sub(
-        "meet",
-        -4,
-        ADMIN,
-        DANGER,
-        "3.0.0",
-        meet,
-        "Force a node cluster to handshake with another node",
-    ),
-    sub(
-        "myid",
-        2,
-        STALE,
-        "slow",
-        "3.0.0",
-        myid,
-        "Return the node id",
-    ),
-    sub(
-        "myshardid",
-        2,
-        STALE,
-        "slow",
-        "7.2.0",
-        myshardid,
-        "Return the node shard id",
-    ),
-    sub(
-        "nodes",
-        2,
-        STALE,
-        "slow",
-        "3.0.0",
-        nodes,
-        "Get Cluster config for the node",
-    ),
-    sub(
-        "replicas",
-        3,
-        ADMIN_ONLY,
-        DANGER,
-        "5.0.0",
-        replicas,
-        "List replica nodes of the specified master node",
-    ),
-    sub(
-        "replicate",
-        3,
-        ADMIN,
-        DANGER,
-        "3.0.0",
-        replicate,
-        "Reconfigure a node as a replica of the specified master node",
-    ),
-    sub(
-        "reset",
-        -2,
-        Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::STALE.0),
-        DANGER,
-        "3.0.0",
-        reset,
-        "Reset a Redis Cluster node",
-    ),
-    sub(
-        "saveconfig",
-        2,
-        ADMIN,
-        DANGER,
-        "3.0.0",
-        saveconfig,
-        "Forces the node to save cluster state on disk",
-    ),
-    sub(
-        "set-config-epoch",
-        3,
-        ADMIN,
-        DANGER,
-        "3.0.0",
-        set_config_epoch,
-        "Set the configuration epoch in a new node",
-    ),
-    sub(
-        "setslot",
-        -4,
-        ADMIN,
-        DANGER,
-        "3.0.0",
-        setslot,
-        "Bind a hash slot to a specific node",
-    ),
-    sub(
-        "shards",
-        2,
-        STALE,
-        "slow",
-        "7.0.0",
-        shards,
-        "Get array of cluster slots to node mappings",
-    ),
-    sub(
-        "slaves",
-        3,
-        ADMIN_ONLY,
-        DANGER,
-        "3.0.0",
-        replicas,
-        "List replica nodes of the specified master node",
-    ),
-    sub(
-        "slots",
-        2,
-        STALE,
-        "slow",
-        "3.0.0",
-        slots,
-        "Get array of Cluster slot to node mappings",
-    ),
-];
+pub static SUBCOMMANDS: &[CommandSpec] = command_table! {
+    "addslots" -3 [ADMIN|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" addslots, "Assign new hash slots to receiving node";
+    "addslotsrange" -4 [ADMIN|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "cluster" "7.0.0" addslotsrange, "Assign new hash slots to receiving node";
+    "bumpepoch" 2 [ADMIN|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" bumpepoch, "Advance the cluster config epoch";
+    "count-failure-reports" 3 [ADMIN|STALE] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" count_failure_reports, "Return the number of failure reports active for a given node";
+    "countkeysinslot" 3 [STALE] NOKEYS, "slow" "cluster" "3.0.0" countkeysinslot, "Return the number of local keys in the specified hash slot";
+    "delslots" -3 [ADMIN|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" delslots, "Set hash slots as unbound in receiving node";
+    "delslotsrange" -4 [ADMIN|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "cluster" "7.0.0" delslotsrange, "Set hash slots as unbound in receiving node";
+    "flushslots" 2 [ADMIN|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" flushslots, "Delete a node's own slots information";
+    "failover" -2 [ADMIN|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" failover, "Forces a replica to perform a manual failover of its master.";
+    "forget" 3 [ADMIN|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" forget, "Remove a node from the nodes table";
+    "getkeysinslot" 4 [STALE] NOKEYS, "slow" "cluster" "3.0.0" getkeysinslot, "Return local key names in the specified hash slot";
+    "help" 2 [LOADING|STALE] NOKEYS, "slow" "cluster" "5.0.0" help, "Show helpful text about the different subcommands";
+    "info" 2 [STALE] NOKEYS, "slow" "cluster" "3.0.0" info, "Provides info about Redis Cluster node state";
+    "keyslot" 3 [STALE] NOKEYS, "slow" "cluster" "3.0.0" keyslot, "Returns the hash slot of the specified key";
+    "links" 2 [STALE] NOKEYS, "slow" "cluster" "7.0.0" links, "Returns a list of all TCP links to and from peer nodes in cluster";
+    "meet" -4 [ADMIN|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" meet, "Force a node cluster to handshake with another node";
+    "myid" 2 [STALE] NOKEYS, "slow" "cluster" "3.0.0" myid, "Return the node id";
+    "myshardid" 2 [STALE] NOKEYS, "slow" "cluster" "7.2.0" myshardid, "Return the node shard id";
+    "nodes" 2 [STALE] NOKEYS, "slow" "cluster" "3.0.0" nodes, "Get Cluster config for the node";
+    "replicas" 3 [ADMIN|STALE] NOKEYS, "admin slow dangerous" "cluster" "5.0.0" replicas, "List replica nodes of the specified master node";
+    "replicate" 3 [ADMIN|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" replicate, "Reconfigure a node as a replica of the specified master node";
+    "reset" -2 [ADMIN|NOSCRIPT|STALE] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" reset, "Reset a Redis Cluster node";
+    "saveconfig" 2 [ADMIN|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" saveconfig, "Forces the node to save cluster state on disk";
+    "set-config-epoch" 3 [ADMIN|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" set_config_epoch, "Set the configuration epoch in a new node";
+    "setslot" -4 [ADMIN|STALE|NO_ASYNC_LOADING] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" setslot, "Bind a hash slot to a specific node";
+    "shards" 2 [STALE] NOKEYS, "slow" "cluster" "7.0.0" shards, "Get array of cluster slots to node mappings";
+    "slaves" 3 [ADMIN|STALE] NOKEYS, "admin slow dangerous" "cluster" "3.0.0" replicas, "List replica nodes of the specified master node";
+    "slots" 2 [STALE] NOKEYS, "slow" "cluster" "3.0.0" slots, "Get array of Cluster slot to node mappings";
+};
 
 /// The cluster, or Redis's error when cluster mode is off.
 pub fn cluster<'a>(ctx: &Ctx<'a>) -> Result<&'a Cluster, CmdError> {
