@@ -74,6 +74,12 @@ pub enum CmdError {
     Other(String),
 }
 
+impl From<crate::store::WrongType> for CmdError {
+    fn from(_: crate::store::WrongType) -> CmdError {
+        CmdError::WrongType
+    }
+}
+
 impl CmdError {
     /// An `ERR …` error with free text.
     pub fn err(msg: impl std::fmt::Display) -> Self {

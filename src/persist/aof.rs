@@ -464,8 +464,9 @@ impl<W: Write> SnapshotSink for RespSink<W> {
     }
 
     fn entry(&mut self, key: &[u8], e: &Entry) {
-        let v = e.value.to_bytes();
-        crate::repl::log::encode_command(&mut self.buf, &[b"SET", key, &v]);
+        let buf = &mut self.buf;
+        e.value
+            .rewrite(key, &mut |argv| crate::repl::log::encode_command(buf, argv));
         if e.expire_at != 0 {
             let t = e.expire_at.to_string();
             crate::repl::log::encode_command(&mut self.buf, &[b"PEXPIREAT", key, t.as_bytes()]);

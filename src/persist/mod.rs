@@ -172,16 +172,16 @@ mod tests {
     #[test]
     fn reads_redis_payloads() {
         assert_eq!(undump(HELLO), Ok(Value::string(b"hello")));
-        assert_eq!(undump(TWELVE), Ok(Value::Int(12)));
-        assert_eq!(undump(BIG), Ok(Value::Int(1_234_567_890_123)));
+        assert_eq!(undump(TWELVE), Ok(Value::int(12)));
+        assert_eq!(undump(BIG), Ok(Value::int(1_234_567_890_123)));
         assert_eq!(undump(RUN_OF_A), Ok(Value::string(&[b'a'; 100])));
     }
 
     #[test]
     fn writes_redis_payloads() {
         assert_eq!(dump(&Value::string(b"hello")), HELLO);
-        assert_eq!(dump(&Value::Int(12)), TWELVE);
-        assert_eq!(dump(&Value::Int(1_234_567_890_123)), BIG);
+        assert_eq!(dump(&Value::int(12)), TWELVE);
+        assert_eq!(dump(&Value::int(1_234_567_890_123)), BIG);
         let v = Value::string(&[b'a'; 100]);
         assert_eq!(undump(&dump(&v)), Ok(v));
     }

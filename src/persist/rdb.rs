@@ -8,7 +8,8 @@ use std::borrow::Cow;
 use thiserror::Error;
 
 use super::lzf::{self, LzfError};
-use crate::store::value::canonical_int;
+use crate::store::types::string::canonical_int;
+use crate::store::types::RdbSink;
 use crate::store::Value;
 
 /// The RDB format version we write (Redis 7.0's).
@@ -141,16 +142,32 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
 
 /// The RDB type id of a value.
 pub fn value_type(v: &Value) -> u8 {
-    match v {
-        Value::Int(_) | Value::Str(_) | Value::Raw(_) => types::STRING,
-    }
+    v.rdb_type()
 }
 
-/// Appends a value's body (without its type byte).
+/// Appends a value's body (without its type byte): the type writes it
+/// through this format's length and string rules.
 pub fn write_value(out: &mut Vec<u8>, v: &Value, compress: bool) {
-    match v {
-        Value::Int(n) => write_int_string(out, *n),
-        Value::Str(s) | Value::Raw(s) => write_string(out, s, compress),
+    v.write_rdb(&mut Body { out, compress });
+}
+
+/// The RDB body writer a type writes its payload into.
+struct Body<'a> {
+    out: &'a mut Vec<u8>,
+    compress: bool,
+}
+
+impl RdbSink for Body<'_> {
+    fn len(&mut self, n: u64) {
+        write_len(self.out, n);
+    }
+
+    fn string(&mut self, s: &[u8]) {
+        write_string(self.out, s, self.compress);
+    }
+
+    fn int_string(&mut self, n: i64) {
+        write_int_string(self.out, n);
     }
 }
 
@@ -176,7 +193,7 @@ impl RdbString<'_> {
     /// The string as a stored value (canonical integers become `Int`).
     pub fn into_value(self) -> Value {
         match self {
-            RdbString::Int(n) => Value::Int(n),
+            RdbString::Int(n) => Value::int(n),
             RdbString::Bytes(b) => Value::string(&b),
         }
     }
@@ -367,7 +384,7 @@ mod tests {
             let mut v = Vec::new();
             write_int_string(&mut v, n);
             let got = Reader::new(&v).read_string().map(RdbString::into_value);
-            assert_eq!(got, Ok(Value::Int(n)));
+            assert_eq!(got, Ok(Value::int(n)));
         }
     }
 

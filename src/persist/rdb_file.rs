@@ -375,7 +375,7 @@ mod tests {
         let long = vec![b'z'; 3000];
         let img = image(&[
             (0, b"a", entry(Value::string(b"hello"), 0)),
-            (0, b"12", entry(Value::Int(-7), 1_900_000_000_000)),
+            (0, b"12", entry(Value::int(-7), 1_900_000_000_000)),
             (3, b"long", entry(Value::string(&long), 0)),
         ]);
         assert!(img.starts_with(b"REDIS0010\xfa\x09redis-ver\x067.0.15\xfa\x0aredis-bits\xc0\x40"));
@@ -387,7 +387,7 @@ mod tests {
             got,
             vec![
                 (0, b"a".to_vec(), Value::string(b"hello"), 0),
-                (0, b"12".to_vec(), Value::Int(-7), 1_900_000_000_000),
+                (0, b"12".to_vec(), Value::int(-7), 1_900_000_000_000),
                 (3, b"long".to_vec(), Value::string(&long), 0),
             ]
         );
@@ -406,14 +406,14 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (0, b"n".to_vec(), Value::Int(12345), 0),
+                (0, b"n".to_vec(), Value::int(12345), 0),
                 (0, b"t".to_vec(), Value::string(b"x"), 1_900_000_000_000),
                 (0, b"foo".to_vec(), Value::string(b"bar"), 0),
             ]
         );
         // Our records are byte-identical to Redis's for the same keys.
         let mut w = SnapshotWriter::new(Vec::new(), &[], true).expect("writer");
-        w.entry(b"n", &entry(Value::Int(12345), 0));
+        w.entry(b"n", &entry(Value::int(12345), 0));
         w.entry(b"t", &entry(Value::string(b"x"), 1_900_000_000_000));
         w.entry(b"foo", &entry(Value::string(b"bar"), 0));
         let ours = w.finish().expect("finish");
@@ -429,7 +429,7 @@ mod tests {
                 b"a",
                 entry(Value::string(b"hello world, hello world"), 0),
             ),
-            (1, b"b", entry(Value::Int(5), 77)),
+            (1, b"b", entry(Value::int(5), 77)),
         ]);
         assert_eq!(
             read_all(b"REDIX0010\xff").unwrap_err(),

@@ -4,7 +4,7 @@
 
 use sha1_smol::Sha1;
 
-use super::{Entry, Keyspace, Value};
+use super::{Entry, Keyspace};
 use crate::slot::SLOTS;
 
 /// A 20-byte digest.
@@ -38,12 +38,7 @@ pub fn value_digest(e: &Entry) -> Digest {
 }
 
 fn mix_value(d: &mut Digest, e: &Entry) {
-    // OBJ_STRING = 0, in network order.
-    mix(d, &0u32.to_be_bytes());
-    match &e.value {
-        Value::Int(n) => mix(d, itoa::Buffer::new().format(*n).as_bytes()),
-        Value::Str(s) | Value::Raw(s) => mix(d, s),
-    }
+    e.value.digest(&mut |bytes| mix(d, bytes));
     if e.expire_at != 0 {
         xor(d, b"!!expire!!");
     }
@@ -78,6 +73,7 @@ pub fn hex(d: &Digest) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::Value;
     use std::sync::Arc;
 
     use super::*;
@@ -109,8 +105,8 @@ mod tests {
             value_digest(&e(Value::string(b"1"), 5))
         );
         assert_eq!(
-            value_digest(&e(Value::Int(12), 0)),
-            value_digest(&e(Value::Raw(b"12".to_vec().into()), 0))
+            value_digest(&e(Value::int(12), 0)),
+            value_digest(&e(Value::raw(b"12".to_vec()), 0))
         );
     }
 }

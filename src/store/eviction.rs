@@ -313,7 +313,7 @@ fn evict_key(g: &mut SlotGuard<'_>, key: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::store::keyspace::NoSink;
-    use crate::store::value::{Entry, Value};
+    use crate::store::{Entry, Value};
     use std::sync::atomic::Ordering;
     use std::sync::Arc;
 

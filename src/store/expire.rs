@@ -80,7 +80,7 @@ pub fn active_cycle(
 mod tests {
     use super::*;
     use crate::store::keyspace::NoSink;
-    use crate::store::value::Value;
+    use crate::store::Value;
     use std::sync::Arc;
 
     #[test]

@@ -12,11 +12,12 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::access::{self, Policy};
+use super::entry::Entry;
 use super::eviction::EvictionPool;
 use super::key::Key;
 use super::slot_bits::SlotBits;
 use super::snapshot::SnapState;
-use super::value::{Entry, Value};
+use super::types::Value;
 use crate::slot::{key_slot, SLOTS};
 
 /// A clock reading at which no TTL has passed: a guard taken with it sees every
@@ -753,7 +754,7 @@ mod tests {
         let ks = ks();
         let mut g = ks.lock_key(0, b"a", 1000);
         assert!(g.set(b"a", Value::string(b"1"), Some(0)).is_none());
-        assert_eq!(g.get(b"a").map(|e| e.value.clone()), Some(Value::Int(1)));
+        assert_eq!(g.get(b"a").map(|e| e.value.clone()), Some(Value::int(1)));
         drop(g);
         assert_eq!(ks.db(0).len(), 1);
         assert_eq!(ks.db(1).len(), 0);

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod digest;
+pub mod entry;
 pub mod eviction;
 pub mod expire;
 pub mod isolation;
@@ -13,8 +14,10 @@ pub mod memory;
 mod random_key;
 mod slot_bits;
 pub mod snapshot;
-pub mod value;
+mod typed;
+pub mod types;
 mod walk;
 
+pub use entry::Entry;
 pub use keyspace::{Keyspace, MultiGuard, Removal, RemovalSink, SlotGuard, NEVER_EXPIRED};
-pub use value::{Entry, Kind, Value};
+pub use types::{Kind, Str, Value, ValueType, WrongType};

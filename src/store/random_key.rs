@@ -138,7 +138,7 @@ mod tests {
         let ks = &Keyspace::new(1, Arc::new(NoSink));
         let put = |k: &str, expire_at: Option<u64>| {
             ks.lock_key(0, k.as_bytes(), 0)
-                .set(k.as_bytes(), Value::Int(1), expire_at);
+                .set(k.as_bytes(), Value::int(1), expire_at);
         };
         let pick = || ks.random_key_keeping_expired(0, 1000);
         assert_eq!(pick(), None);
@@ -171,7 +171,7 @@ mod tests {
         for i in 0..50 {
             let k = format!("k{i}");
             ks.lock_key(0, k.as_bytes(), 0)
-                .set(k.as_bytes(), Value::Int(i), Some(1));
+                .set(k.as_bytes(), Value::int(i), Some(1));
         }
         assert_eq!(ks.random_key(0, 1000), None);
         assert_eq!(ks.db(0).len(), 0);

@@ -3,8 +3,8 @@
 //! next slot is locked, and is synchronous, so no lock is held across an
 //! `.await`. Expired keys are skipped, not deleted: a walk only reads.
 
+use super::entry::Entry;
 use super::keyspace::Keyspace;
-use super::value::Entry;
 use crate::slot::SLOTS;
 
 impl Keyspace {
@@ -66,10 +66,10 @@ mod tests {
         for i in 0..n {
             let k = format!("k{i}");
             ks.lock_key(0, k.as_bytes(), 0)
-                .set(k.as_bytes(), Value::Int(1), Some(0));
+                .set(k.as_bytes(), Value::int(1), Some(0));
         }
         ks.lock_key(0, b"gone", 0)
-            .set(b"gone", Value::Int(1), Some(5));
+            .set(b"gone", Value::int(1), Some(5));
         ks
     }
 
@@ -98,7 +98,7 @@ mod tests {
         let ks = Keyspace::new(1, Arc::new(NoSink));
         let slot = key_slot(b"{t}");
         for k in [&b"{t}a"[..], b"{t}b", b"{t}c"] {
-            ks.lock_key(0, k, 0).set(k, Value::Int(1), Some(0));
+            ks.lock_key(0, k, 0).set(k, Value::int(1), Some(0));
         }
         let mut taken = Vec::new();
         let next = ks.scan_keys(0, slot as u64, 1, 0, |k, _| {

@@ -6,7 +6,7 @@ use super::{lossy, peek_counted};
 use crate::commands::spec::{command_table, CommandSpec, K2, NOKEYS};
 use crate::commands::{Argv, CmdError, CmdResult, Ctx};
 use crate::store::access::{self, Policy};
-use crate::store::{Entry, Value};
+use crate::store::{Entry, Str, Value};
 
 /// Values Redis shares (and reports with this refcount): integers below 10000.
 const SHARED_INTEGERS: i64 = 10_000;
@@ -57,7 +57,9 @@ fn object_refcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             Policy::AllKeysLru | Policy::VolatileLru | Policy::AllKeysLfu | Policy::VolatileLfu
         );
     let refcount = object_lookup(ctx, argv, |e| match e.value {
-        Value::Int(n) if shared_ok && (0..SHARED_INTEGERS).contains(&n) => SHARED_REFCOUNT,
+        Value::Str(Str::Int(n)) if shared_ok && (0..SHARED_INTEGERS).contains(&n) => {
+            SHARED_REFCOUNT
+        }
         _ => 1,
     });
     if let Some(n) = refcount {

@@ -146,7 +146,7 @@ mod tests {
             h.srv
                 .keyspace
                 .lock_key(0, k.as_bytes(), 0)
-                .set(k.as_bytes(), Value::Int(i), Some(1));
+                .set(k.as_bytes(), Value::int(i), Some(1));
         }
         assert_eq!(h.srv.keyspace.db(0).len(), 50);
         assert_eq!(h.run(&[b"RANDOMKEY"]), "$-1\r\n");

@@ -61,23 +61,11 @@ fn sleep(ctx: &mut Ctx<'_>, secs: &[u8]) -> CmdResult {
     Ok(())
 }
 
-/// Length Redis's RDB encoding would give a string value.
+/// Length of the value's RDB payload, uncompressed (`serializedlength`).
 fn serialized_len(v: &Value) -> usize {
-    let len_prefix = |n: usize| match n {
-        0..=63 => 1,
-        64..=16383 => 2,
-        _ => 5,
-    };
-    match v {
-        Value::Int(n) if i8::try_from(*n).is_ok() => 2,
-        Value::Int(n) if i16::try_from(*n).is_ok() => 3,
-        Value::Int(n) if i32::try_from(*n).is_ok() => 5,
-        Value::Int(n) => {
-            let s = n.to_string();
-            len_prefix(s.len()) + s.len()
-        }
-        Value::Str(s) | Value::Raw(s) => len_prefix(s.len()) + s.len(),
-    }
+    let mut body = Vec::new();
+    crate::persist::rdb::write_value(&mut body, v, false);
+    body.len()
 }
 
 /// The `DEBUG OBJECT` status line.
@@ -128,9 +116,9 @@ mod tests {
     #[test]
     fn serialized_lengths_follow_rdb_encoding() {
         assert_eq!(serialized_len(&Value::string(b"bar")), 4);
-        assert_eq!(serialized_len(&Value::Int(100)), 2);
-        assert_eq!(serialized_len(&Value::Int(1000)), 3);
-        assert_eq!(serialized_len(&Value::Int(100_000)), 5);
+        assert_eq!(serialized_len(&Value::int(100)), 2);
+        assert_eq!(serialized_len(&Value::int(1000)), 3);
+        assert_eq!(serialized_len(&Value::int(100_000)), 5);
         assert_eq!(serialized_len(&Value::raw(vec![b'x'; 100])), 102);
     }
 

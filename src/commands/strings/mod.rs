@@ -8,69 +8,50 @@ use std::borrow::Cow;
 use super::expire_args::{deadline, ExpireUnit};
 use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::resp::reply::format_long_double;
-use crate::store::{Entry, Kind, Value};
+use crate::store::{Entry, Str, Value};
 
 /// Largest string a command may build (Redis's 512 MB default).
 const MAX_STRING: u64 = 512 * 1024 * 1024;
 
 /// The bytes of a string value (integers are formatted).
 pub fn string_bytes(v: &Value) -> Result<Cow<'_, [u8]>, CmdError> {
-    match v {
-        Value::Str(s) | Value::Raw(s) => Ok(Cow::Borrowed(s)),
-        Value::Int(n) => Ok(Cow::Owned(
-            itoa::Buffer::new().format(*n).as_bytes().to_vec(),
-        )),
-    }
+    Ok(v.as_type::<Str>()?.to_bytes())
 }
 
 fn ensure_string(e: &Entry) -> Result<(), CmdError> {
-    if e.value.kind() == Kind::String {
-        Ok(())
-    } else {
-        Err(CmdError::WrongType)
+    e.value.as_type::<Str>()?;
+    Ok(())
+}
+
+fn reply_str(ctx: &mut Ctx<'_>, s: &Str) {
+    match s {
+        Str::Int(n) => ctx.out.bulk_int(*n),
+        Str::Bytes(b) | Str::Raw(b) => ctx.out.bulk(b),
     }
 }
 
 fn reply_value(ctx: &mut Ctx<'_>, v: &Value) -> CmdResult {
-    match v {
-        Value::Int(n) => ctx.out.bulk_int(*n),
-        Value::Str(s) | Value::Raw(s) => ctx.out.bulk(s),
-    }
+    reply_str(ctx, v.as_type::<Str>()?);
     Ok(())
 }
 
 fn reply_entry(ctx: &mut Ctx<'_>, e: Option<&Entry>) -> CmdResult {
     match e {
-        None => {
-            ctx.out.null();
-            Ok(())
-        }
-        Some(e) => {
-            ensure_string(e)?;
-            reply_value(ctx, &e.value)
-        }
+        None => ctx.out.null(),
+        Some(e) => reply_str(ctx, e.value.as_type::<Str>()?),
     }
+    Ok(())
 }
 
 /// `GET key`
 pub fn get(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let mut g = ctx.lock(key);
-    let e = g.get(key);
-    match e {
-        None => {
-            ctx.out.null();
-            Ok(())
-        }
-        Some(e) => {
-            ensure_string(e)?;
-            match &e.value {
-                Value::Int(n) => ctx.out.bulk_int(*n),
-                Value::Str(s) | Value::Raw(s) => ctx.out.bulk(s),
-            }
-            Ok(())
-        }
+    match g.read::<Str>(key)? {
+        None => ctx.out.null(),
+        Some(s) => reply_str(ctx, s),
     }
+    Ok(())
 }
 
 /// Expiry requested by SET/GETEX options.
@@ -218,11 +199,11 @@ pub fn mget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     for key in argv.tail(1).iter() {
         match m.slot(ctx.client.db, key).get(key) {
             Some(Entry {
-                value: Value::Int(v),
+                value: Value::Str(Str::Int(v)),
                 ..
             }) => ctx.out.bulk_int(*v),
             Some(Entry {
-                value: Value::Str(s) | Value::Raw(s),
+                value: Value::Str(Str::Bytes(s) | Str::Raw(s)),
                 ..
             }) => ctx.out.bulk(s),
             None => ctx.out.null(),
@@ -402,8 +383,8 @@ pub fn strlen(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Some(e) => {
             ensure_string(e)?;
             match &e.value {
-                Value::Int(n) => itoa::Buffer::new().format(*n).len(),
-                Value::Str(s) | Value::Raw(s) => s.len(),
+                Value::Str(Str::Int(n)) => itoa::Buffer::new().format(*n).len(),
+                Value::Str(Str::Bytes(s) | Str::Raw(s)) => s.len(),
             }
         }
     };
@@ -416,19 +397,19 @@ fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
     let mut g = ctx.lock(key);
     let next = match g.get_mut(key) {
         None => {
-            g.set(key, Value::Int(by), Some(0));
+            g.set(key, Value::int(by), Some(0));
             by
         }
         Some(e) => {
             ensure_string(e)?;
             let cur = match &e.value {
-                Value::Int(n) => *n,
-                Value::Str(s) | Value::Raw(s) => {
+                Value::Str(Str::Int(n)) => *n,
+                Value::Str(Str::Bytes(s) | Str::Raw(s)) => {
                     super::parse_int_strict(s).ok_or(CmdError::NotInteger)?
                 }
             };
             let next = cur.checked_add(by).ok_or(CmdError::Overflow)?;
-            e.value = Value::Int(next);
+            e.value = Value::int(next);
             next
         }
     };

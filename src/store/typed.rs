@@ -1,0 +1,69 @@
+//! Typed access to a slot's values: commands name the type they work on and
+//! get WRONGTYPE, creation of a missing container, and removal of one they
+//! emptied from here, never by matching on `Value` themselves.
+
+use super::keyspace::SlotGuard;
+use super::types::{ValueType, WrongType};
+
+impl SlotGuard<'_> {
+    /// Reads `key` as `T` (counts a hit or miss, touches access metadata);
+    /// `Ok(None)` when the key is missing.
+    pub fn read<T: ValueType>(&mut self, key: &[u8]) -> Result<Option<&T>, WrongType> {
+        match self.get(key) {
+            Some(e) => e.value.as_type::<T>().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `f` on `key`'s `T` for writing; `Ok(None)` when the key is missing.
+    /// A container `f` leaves empty is removed, as Redis never keeps one.
+    pub fn update<T: ValueType, R>(
+        &mut self,
+        key: &[u8],
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<Option<R>, WrongType> {
+        let Some(e) = self.get_mut(key) else {
+            return Ok(None);
+        };
+        let t = e.value.as_type_mut::<T>()?;
+        let r = f(t);
+        if t.is_emptied() {
+            self.remove(key);
+        }
+        Ok(Some(r))
+    }
+
+    /// Runs `f` on `key`'s `T`, creating an empty one (no TTL) when the key is
+    /// missing; removed again if `f` leaves it empty.
+    pub fn update_or_create<T: ValueType + Default, R>(
+        &mut self,
+        key: &[u8],
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, WrongType> {
+        if !self.contains(key) {
+            self.set(key, T::default().into_value(), Some(0));
+        }
+        let r = self.update(key, f)?;
+        // `contains` just made sure the key exists: update found it.
+        Ok(r.expect("the key was just created"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::keyspace::{Keyspace, NoSink};
+    use crate::store::types::{Str, Value};
+    use std::sync::Arc;
+
+    #[test]
+    fn typed_reads_answer_missing_and_present() {
+        let ks = Keyspace::new(1, Arc::new(NoSink));
+        let mut g = ks.lock_key(0, b"k", 0);
+        assert_eq!(g.read::<Str>(b"k"), Ok(None));
+        g.set(b"k", Value::string(b"12"), Some(0));
+        assert_eq!(g.read::<Str>(b"k"), Ok(Some(&Str::Int(12))));
+        let len = g.update::<Str, _>(b"k", |s| s.len());
+        assert_eq!(len, Ok(Some(2)));
+        assert_eq!(g.update::<Str, _>(b"missing", |s| s.len()), Ok(None));
+    }
+}

@@ -1,0 +1,187 @@
+//! Values, one variant per type; each type's file owns its encodings, size,
+//! digest, RDB payload and AOF-rewrite commands, so the keyspace, the formats,
+//! DEBUG and MEMORY call the type instead of matching on encodings.
+//!
+//! Handlers reach a value through its type (`ValueType`): the slot guard's
+//! typed lookups answer WRONGTYPE and remove a container a command emptied,
+//! in one place.
+
+pub mod redis_size;
+pub mod string;
+
+pub use string::Str;
+
+/// A stored value: one variant per type (the encoding lives inside the type).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A string (`int`, `embstr` or `raw`).
+    Str(Str),
+}
+
+/// What `TYPE` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A string (any encoding).
+    String,
+}
+
+impl Kind {
+    /// The name `TYPE` and `SCAN … TYPE` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+        }
+    }
+
+    /// Redis's `OBJ_*` type number (mixed into `DEBUG DIGEST`).
+    pub fn redis_number(self) -> u32 {
+        match self {
+            Kind::String => 0,
+        }
+    }
+}
+
+/// A key holds another type than the command works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+pub struct WrongType;
+
+/// A type a value can hold; the typed lookups on the slot guard use it.
+pub trait ValueType: Sized {
+    /// The type's `TYPE` kind.
+    const KIND: Kind;
+    /// The value as this type, if it is one.
+    fn of(v: &Value) -> Option<&Self>;
+    /// The value as this type, mutably, if it is one.
+    fn of_mut(v: &mut Value) -> Option<&mut Self>;
+    /// Wraps it as a value.
+    fn into_value(self) -> Value;
+    /// True when a command left the container empty, so the key goes (Redis
+    /// never keeps an empty list, hash, set or sorted set; strings stay).
+    fn is_emptied(&self) -> bool;
+}
+
+/// Where a type writes its RDB payload; the RDB format (`persist`) provides it
+/// with Redis's length, string and compression rules.
+pub trait RdbSink {
+    /// A length or count.
+    fn len(&mut self, n: u64);
+    /// A string (compressed or integer-encoded as the format allows).
+    fn string(&mut self, s: &[u8]);
+    /// An integer written as a string (Redis's compact int forms).
+    fn int_string(&mut self, n: i64);
+}
+
+impl Value {
+    /// A string value from bytes, integer-encoded when canonical.
+    pub fn string(bytes: &[u8]) -> Value {
+        Value::Str(Str::from_bytes(bytes))
+    }
+
+    /// A string value that keeps its bytes as given (`raw` after APPEND/SETRANGE).
+    pub fn raw(bytes: Vec<u8>) -> Value {
+        Value::Str(Str::raw(bytes))
+    }
+
+    /// An integer-encoded string value.
+    pub fn int(n: i64) -> Value {
+        Value::Str(Str::Int(n))
+    }
+
+    /// The value's type.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Str(_) => Kind::String,
+        }
+    }
+
+    /// The value as type `T`, or WRONGTYPE.
+    pub fn as_type<T: ValueType>(&self) -> Result<&T, WrongType> {
+        T::of(self).ok_or(WrongType)
+    }
+
+    /// The value as type `T`, mutably, or WRONGTYPE.
+    pub fn as_type_mut<T: ValueType>(&mut self) -> Result<&mut T, WrongType> {
+        T::of_mut(self).ok_or(WrongType)
+    }
+
+    /// `OBJECT ENCODING` name.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) => s.encoding(),
+        }
+    }
+
+    /// Approximate heap bytes this value owns (snapshot accounting, `MEMORY USAGE`).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Str(s) => s.heap_size(),
+        }
+    }
+
+    /// What Redis would allocate for the value (`MEMORY USAGE`).
+    pub fn redis_usage(&self) -> usize {
+        match self {
+            Value::Str(s) => s.redis_usage(),
+        }
+    }
+
+    /// Feeds the bytes `DEBUG DIGEST` mixes for the value (its type number first).
+    pub fn digest(&self, mix: &mut dyn FnMut(&[u8])) {
+        mix(&self.kind().redis_number().to_be_bytes());
+        match self {
+            Value::Str(s) => s.digest(mix),
+        }
+    }
+
+    /// The RDB type byte of the value's current encoding.
+    pub fn rdb_type(&self) -> u8 {
+        match self {
+            Value::Str(_) => string::RDB_TYPE,
+        }
+    }
+
+    /// Writes the value's RDB payload (after its type byte).
+    pub fn write_rdb(&self, out: &mut dyn RdbSink) {
+        match self {
+            Value::Str(s) => s.write_rdb(out),
+        }
+    }
+
+    /// Emits the commands that recreate the value under `key` (AOF rewrite).
+    pub fn rewrite(&self, key: &[u8], emit: &mut dyn FnMut(&[&[u8]])) {
+        match self {
+            Value::Str(s) => s.rewrite(key, emit),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_stays_three_words() {
+        // Bytes per key must not grow: new types go behind a pointer, in the
+        // string encodings' spare tag values.
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<crate::store::Entry>(), 40);
+    }
+
+    #[test]
+    fn typed_views_and_digest_start_with_the_type() {
+        let v = Value::string(b"abc");
+        assert_eq!(v.as_type::<Str>(), Ok(&Str::Bytes(b"abc"[..].into())));
+        let mut seen = Vec::new();
+        v.digest(&mut |b| seen.push(b.to_vec()));
+        assert_eq!(seen, vec![0u32.to_be_bytes().to_vec(), b"abc".to_vec()]);
+        let mut cmds = Vec::new();
+        Value::int(7).rewrite(b"k", &mut |argv| {
+            cmds.push(argv.iter().map(|a| a.to_vec()).collect::<Vec<_>>())
+        });
+        assert_eq!(
+            cmds,
+            vec![vec![b"SET".to_vec(), b"k".to_vec(), b"7".to_vec()]]
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! The string type: its encodings (`int`, `embstr`, `raw`), its size, digest,
+//! RDB payload and AOF-rewrite command.
+
+use std::borrow::Cow;
+
+use super::redis_size::{jemalloc_size, sds_header, ROBJ};
+use super::{Kind, RdbSink, Value, ValueType};
+
+/// RDB type byte of a string (`RDB_TYPE_STRING`).
+pub const RDB_TYPE: u8 = 0;
+
+/// Strings up to this length report the `embstr` encoding, as in Redis.
+pub const EMBSTR_MAX: usize = 44;
+
+/// A string value. Strings that read as a canonical 64-bit integer are kept as
+/// integers (`OBJECT ENCODING` says `int`), which also makes INCR cheap.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Str {
+    /// A string holding a canonical integer.
+    Int(i64),
+    /// Any other string, as SET stored it (`embstr` up to 44 bytes, else `raw`).
+    Bytes(Box<[u8]>),
+    /// A string modified in place (APPEND, SETRANGE, SETBIT): Redis reports such
+    /// strings as `raw` whatever their length.
+    Raw(Box<[u8]>),
+}
+
+impl Str {
+    /// A string from bytes, integer-encoded when canonical.
+    pub fn from_bytes(bytes: &[u8]) -> Str {
+        match canonical_int(bytes) {
+            Some(n) => Str::Int(n),
+            None => Str::Bytes(bytes.into()),
+        }
+    }
+
+    /// A string that keeps its bytes as given (`raw` after APPEND/SETRANGE).
+    pub fn raw(bytes: Vec<u8>) -> Str {
+        Str::Raw(bytes.into_boxed_slice())
+    }
+
+    /// `OBJECT ENCODING` name.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Str::Int(_) => "int",
+            Str::Bytes(s) if s.len() <= EMBSTR_MAX => "embstr",
+            Str::Bytes(_) | Str::Raw(_) => "raw",
+        }
+    }
+
+    /// The string's bytes (an integer as its decimal text).
+    pub fn to_bytes(&self) -> Cow<'_, [u8]> {
+        match self {
+            Str::Int(n) => Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
+            Str::Bytes(s) | Str::Raw(s) => Cow::Borrowed(s),
+        }
+    }
+
+    /// `STRLEN`: the length of the string's bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Str::Int(n) => itoa::Buffer::new().format(*n).len(),
+            Str::Bytes(s) | Str::Raw(s) => s.len(),
+        }
+    }
+
+    /// True for the empty string (still a key: strings are never removed empty).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Heap bytes the value owns.
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Str::Int(_) => 0,
+            Str::Bytes(s) | Str::Raw(s) => s.len(),
+        }
+    }
+
+    /// What Redis would allocate for the string's object (`MEMORY USAGE`):
+    /// a shared-size header for an int, one block for an embstr, else a
+    /// header plus an sds.
+    pub fn redis_usage(&self) -> usize {
+        match self {
+            Str::Int(_) => ROBJ,
+            Str::Bytes(s) if s.len() <= EMBSTR_MAX => jemalloc_size(ROBJ + 3 + s.len() + 1),
+            Str::Bytes(s) | Str::Raw(s) => {
+                ROBJ + jemalloc_size(sds_header(s.len(), false) + s.len() + 1)
+            }
+        }
+    }
+
+    /// Feeds the bytes Redis's `DEBUG DIGEST` mixes for a string.
+    pub fn digest(&self, mix: &mut dyn FnMut(&[u8])) {
+        match self {
+            Str::Int(n) => mix(itoa::Buffer::new().format(*n).as_bytes()),
+            Str::Bytes(s) | Str::Raw(s) => mix(s),
+        }
+    }
+
+    /// Writes the RDB payload (an integer in Redis's compact int forms).
+    pub fn write_rdb(&self, out: &mut dyn RdbSink) {
+        match self {
+            Str::Int(n) => out.int_string(*n),
+            Str::Bytes(s) | Str::Raw(s) => out.string(s),
+        }
+    }
+
+    /// Emits the command that recreates the string (AOF rewrite).
+    pub fn rewrite(&self, key: &[u8], emit: &mut dyn FnMut(&[&[u8]])) {
+        emit(&[b"SET", key, &self.to_bytes()]);
+    }
+}
+
+impl ValueType for Str {
+    const KIND: Kind = Kind::String;
+
+    fn of(v: &Value) -> Option<&Str> {
+        match v {
+            Value::Str(s) => Some(s),
+        }
+    }
+
+    fn of_mut(v: &mut Value) -> Option<&mut Str> {
+        match v {
+            Value::Str(s) => Some(s),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        Value::Str(self)
+    }
+
+    fn is_emptied(&self) -> bool {
+        false
+    }
+}
+
+/// Parses bytes as Redis's `string2ll` does: optional '-', no leading zeros, no
+/// '+', no spaces, fits in i64. Only such strings are integer-encoded.
+pub fn canonical_int(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = if s[0] == b'-' {
+        (true, &s[1..])
+    } else {
+        (false, s)
+    };
+    if digits.is_empty() || digits[0] == b'0' {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        let d = (d - b'0') as i64;
+        v = if neg {
+            v.checked_mul(10)?.checked_sub(d)?
+        } else {
+            v.checked_mul(10)?.checked_add(d)?
+        };
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_encoding_is_canonical_only() {
+        assert_eq!(canonical_int(b"123"), Some(123));
+        assert_eq!(canonical_int(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(canonical_int(b"9223372036854775808"), None);
+        assert_eq!(canonical_int(b"0123"), None);
+        assert_eq!(canonical_int(b"+1"), None);
+        assert_eq!(canonical_int(b" 1"), None);
+        assert_eq!(canonical_int(b"-0"), None);
+        assert_eq!(Value::string(b"12").encoding(), "int");
+        assert_eq!(Value::string(b"hello").encoding(), "embstr");
+        assert_eq!(Value::string(&[b'x'; 45]).encoding(), "raw");
+    }
+
+    #[test]
+    fn lengths_and_bytes_agree_across_encodings() {
+        for s in [&b"-42"[..], b"0", b"hello", b"007", &[b'y'; 60]] {
+            let v = Str::from_bytes(s);
+            assert_eq!(v.len(), s.len());
+            assert_eq!(&*v.to_bytes(), s);
+        }
+        assert_eq!(Str::raw(b"12".to_vec()).encoding(), "raw");
+    }
+}
