@@ -2,6 +2,7 @@
 //! file per command family. A handler gets a `Ctx` (server, client, reply writer)
 //! and the argument vector, writes its reply, and reports errors as `CmdError`.
 
+pub mod args;
 pub mod client;
 pub mod client_state;
 pub mod cluster;

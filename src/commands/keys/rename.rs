@@ -1,5 +1,6 @@
 //! Moving a value to another name or database: RENAME, RENAMENX, COPY, MOVE.
 
+use crate::commands::args::ArgCursor;
 use crate::commands::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::store::access;
 use crate::store::Entry;
@@ -63,26 +64,24 @@ pub fn copy(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let src_db = ctx.db();
     let mut dst_db = src_db;
     let mut replace = false;
-    let mut i = 3;
-    while i < argv.len() {
-        let a = argv.get(i);
+    let mut args = ArgCursor::new(argv, 3);
+    while let Some(a) = args.next_word() {
         if is(a, "REPLACE") {
             replace = true;
-        } else if is(a, "DB") && i + 1 < argv.len() {
+        } else if is(a, "DB") && args.has_value() {
+            let db = args.value()?;
             if ctx.srv.cluster.is_some() {
-                if parse_i64(argv.get(i + 1))? != src_db as i64 {
+                if parse_i64(db)? != src_db as i64 {
                     return Err(CmdError::err(
                         "Copying to another database is not allowed in cluster mode",
                     ));
                 }
             } else {
-                dst_db = parse_db(ctx, argv.get(i + 1))?;
+                dst_db = parse_db(ctx, db)?;
             }
-            i += 1;
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 1;
     }
     if src_db == dst_db && src == dst {
         return Err(same_object());

@@ -1,6 +1,7 @@
 //! Iterating the keyspace: KEYS, SCAN, RANDOMKEY.
 
-use crate::commands::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::commands::args::ArgCursor;
+use crate::commands::{is, Argv, CmdError, CmdResult, Ctx};
 use crate::glob;
 use crate::store::Entry;
 
@@ -60,22 +61,21 @@ impl<'a> ScanOpts<'a> {
             pattern: None,
             kind: None,
         };
-        let mut i = 0;
-        while i < args.len() {
-            let (a, val) = (args.get(i), args.opt(i + 1));
-            match val {
-                Some(v) if is(a, "COUNT") => {
-                    let n = parse_i64(v)?;
-                    if n < 1 {
-                        return Err(CmdError::Syntax);
-                    }
-                    o.count = usize::try_from(n).unwrap_or(usize::MAX);
-                }
-                Some(v) if is(a, "MATCH") => o.pattern = (v != b"*").then_some(v),
-                Some(v) if is(a, "TYPE") => o.kind = Some(v),
-                _ => return Err(CmdError::Syntax),
+        let mut c = ArgCursor::new(&args, 0);
+        while let Some(a) = c.next_word() {
+            if !c.has_value() {
+                return Err(CmdError::Syntax);
             }
-            i += 2;
+            if is(a, "COUNT") {
+                o.count = c.count(1)?;
+            } else if is(a, "MATCH") {
+                let p = c.value()?;
+                o.pattern = (p != b"*").then_some(p);
+            } else if is(a, "TYPE") {
+                o.kind = Some(c.value()?);
+            } else {
+                return Err(CmdError::Syntax);
+            }
         }
         Ok(o)
     }

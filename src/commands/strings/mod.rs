@@ -5,6 +5,7 @@ pub mod lcs;
 
 use std::borrow::Cow;
 
+use super::args::ArgCursor;
 use super::expire_args::{deadline, ExpireUnit};
 use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::resp::reply::format_long_double;
@@ -86,9 +87,8 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let (key, val) = (argv.get(1), argv.get(2));
     let (mut nx, mut xx, mut want_get) = (false, false, false);
     let mut ttl = Ttl::Unset;
-    let mut i = 3;
-    while i < argv.len() {
-        let a = argv.get(i);
+    let mut args = ArgCursor::new(argv, 3);
+    while let Some(a) = args.next_word() {
         if is(a, "NX") && !xx {
             nx = true;
         } else if is(a, "XX") && !nx {
@@ -97,15 +97,13 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             want_get = true;
         } else if is(a, "KEEPTTL") && ttl == Ttl::Unset {
             ttl = Ttl::Keep;
-        } else if let (Some(unit), true, Some(v)) =
-            (expire_option(a), ttl == Ttl::Unset, argv.opt(i + 1))
+        } else if let (Some(unit), true, true) =
+            (expire_option(a), ttl == Ttl::Unset, args.has_value())
         {
-            ttl = Ttl::At(deadline(v, unit, ctx.now_ms, "set", true)?);
-            i += 1;
+            ttl = Ttl::At(deadline(args.value()?, unit, ctx.now_ms, "set", true)?);
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 1;
     }
     let mut g = ctx.lock(key);
     // Only NX/XX/GET need to look at the old value; a plain SET is one lookup.
@@ -287,20 +285,17 @@ pub fn getdel(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 pub fn getex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let mut ttl = Ttl::Unset;
-    let mut i = 2;
-    while i < argv.len() {
-        let a = argv.get(i);
+    let mut args = ArgCursor::new(argv, 2);
+    while let Some(a) = args.next_word() {
         if is(a, "PERSIST") && ttl == Ttl::Unset {
             ttl = Ttl::Persist;
-        } else if let (Some(unit), true, Some(v)) =
-            (expire_option(a), ttl == Ttl::Unset, argv.opt(i + 1))
+        } else if let (Some(unit), true, true) =
+            (expire_option(a), ttl == Ttl::Unset, args.has_value())
         {
-            ttl = Ttl::At(deadline(v, unit, ctx.now_ms, "getex", true)?);
-            i += 1;
+            ttl = Ttl::At(deadline(args.value()?, unit, ctx.now_ms, "getex", true)?);
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 1;
     }
     let mut g = ctx.lock(key);
     let Some(e) = g.get(key) else {
