@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use super::lzf::{self, LzfError};
 use crate::store::types::string::canonical_int;
-use crate::store::types::RdbSink;
+use crate::store::types::{BadPayload, RdbSink, RdbSource, Str};
 use crate::store::Value;
 
 /// The RDB format version we write (Redis 7.0's).
@@ -61,9 +61,9 @@ pub enum RdbError {
     /// The byte is not an RDB object type.
     #[error("unknown RDB object type {0}")]
     UnknownType(u8),
-    /// A valid RDB type that this server cannot hold yet.
-    #[error("unsupported RDB object type {0}")]
-    UnsupportedType(u8),
+    /// A payload no type of this server holds (or that its type refuses).
+    #[error(transparent)]
+    Payload(#[from] BadPayload),
     /// A compressed string is corrupt.
     #[error("invalid LZF compressed string: {0}")]
     Lzf(#[from] LzfError),
@@ -158,7 +158,7 @@ struct Body<'a> {
 }
 
 impl RdbSink for Body<'_> {
-    fn len(&mut self, n: u64) {
+    fn length(&mut self, n: u64) {
         write_len(self.out, n);
     }
 
@@ -187,16 +187,6 @@ pub enum RdbString<'a> {
     Int(i64),
     /// Bytes (borrowed unless decompressed).
     Bytes(Cow<'a, [u8]>),
-}
-
-impl RdbString<'_> {
-    /// The string as a stored value (canonical integers become `Int`).
-    pub fn into_value(self) -> Value {
-        match self {
-            RdbString::Int(n) => Value::int(n),
-            RdbString::Bytes(b) => Value::string(&b),
-        }
-    }
 }
 
 /// Reads RDB records from a byte slice, never past its end.
@@ -315,12 +305,24 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A value body of type `t`.
+    /// A value body of type `t`, decoded by the type that owns `t`.
     pub fn read_value(&mut self, t: u8) -> Result<Value, RdbError> {
-        match t {
-            types::STRING => Ok(self.read_string()?.into_value()),
-            other => Err(RdbError::UnsupportedType(other)),
-        }
+        Value::read_rdb(t, self)
+    }
+}
+
+impl RdbSource for Reader<'_> {
+    type Error = RdbError;
+
+    fn length(&mut self) -> Result<u64, RdbError> {
+        self.read_len()
+    }
+
+    fn string(&mut self) -> Result<Str, RdbError> {
+        Ok(match self.read_string()? {
+            RdbString::Int(n) => Str::Int(n),
+            RdbString::Bytes(b) => Str::from_bytes(&b),
+        })
     }
 }
 
@@ -383,7 +385,7 @@ mod tests {
         ] {
             let mut v = Vec::new();
             write_int_string(&mut v, n);
-            let got = Reader::new(&v).read_string().map(RdbString::into_value);
+            let got = RdbSource::string(&mut Reader::new(&v)).map(Value::Str);
             assert_eq!(got, Ok(Value::int(n)));
         }
     }
@@ -429,7 +431,7 @@ mod tests {
         );
         assert_eq!(
             Reader::new(&[]).read_value(4),
-            Err(RdbError::UnsupportedType(4))
+            Err(RdbError::Payload(BadPayload::UnsupportedType(4)))
         );
     }
 }

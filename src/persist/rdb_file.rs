@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use super::crc64;
 use super::rdb::{self, RdbError, Reader};
+use crate::store::types::BadPayload;
 use crate::store::{Entry, Value};
 
 /// Opcodes before a key (Redis's `RDB_OPCODE_*`).
@@ -176,7 +177,7 @@ pub fn load(buf: &[u8], mut sink: impl FnMut(Record<'_>)) -> Result<Loaded, Snap
                 };
                 let value = match r.read_value(t) {
                     Ok(v) => v,
-                    Err(RdbError::UnsupportedType(t)) => {
+                    Err(RdbError::Payload(BadPayload::UnsupportedType(t))) => {
                         return Err(unsupported(&format!(
                         "a value of RDB type {t} (key '{}'): only strings exist in ringcache yet",
                         String::from_utf8_lossy(&key)

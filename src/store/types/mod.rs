@@ -65,14 +65,42 @@ pub trait ValueType: Sized {
 /// with Redis's length, string and compression rules.
 pub trait RdbSink {
     /// A length or count.
-    fn len(&mut self, n: u64);
+    fn length(&mut self, n: u64);
     /// A string (compressed or integer-encoded as the format allows).
     fn string(&mut self, s: &[u8]);
     /// An integer written as a string (Redis's compact int forms).
     fn int_string(&mut self, n: i64);
 }
 
+/// Where a type reads its RDB payload from; the RDB format provides it, with
+/// its own error type (which can say where in the input the payload broke).
+pub trait RdbSource {
+    /// The reader's error.
+    type Error: From<BadPayload>;
+    /// A length or count.
+    fn length(&mut self) -> Result<u64, Self::Error>;
+    /// A string, integer-encoded ones kept as integers.
+    fn string(&mut self) -> Result<Str, Self::Error>;
+}
+
+/// A payload a type cannot hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadPayload {
+    /// A valid RDB type this server has no type for yet.
+    #[error("unsupported RDB object type {0}")]
+    UnsupportedType(u8),
+}
+
 impl Value {
+    /// Reads a value of RDB type `rdb_type`: the type that owns the byte
+    /// decodes its payload.
+    pub fn read_rdb<S: RdbSource>(rdb_type: u8, src: &mut S) -> Result<Value, S::Error> {
+        match rdb_type {
+            string::RDB_TYPE => Ok(Value::Str(src.string()?)),
+            other => Err(BadPayload::UnsupportedType(other).into()),
+        }
+    }
+
     /// A string value from bytes, integer-encoded when canonical.
     pub fn string(bytes: &[u8]) -> Value {
         Value::Str(Str::from_bytes(bytes))
