@@ -10,6 +10,7 @@
 //! what a header claims; a refusal is a [`CompactError`], which RESTORE and the
 //! RDB loader report as `Bad data format`.
 
+pub mod intset;
 pub mod listpack;
 
 use std::fmt;

@@ -1,6 +1,7 @@
 //! Tests of the compact codecs: each codec's behaviour, byte-for-byte
 //! agreement with buffers redis-server wrote, and hostile input.
 
+mod intset;
 mod listpack;
 
 use super::*;
