@@ -12,6 +12,8 @@
 
 pub mod intset;
 pub mod listpack;
+pub mod ziplist;
+pub mod zipmap;
 
 use std::fmt;
 

@@ -2,6 +2,7 @@
 //! agreement with buffers redis-server wrote, and hostile input.
 
 mod intset;
+mod legacy;
 mod listpack;
 
 use super::*;
