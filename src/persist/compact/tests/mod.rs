@@ -4,6 +4,7 @@
 mod intset;
 mod legacy;
 mod listpack;
+mod redis;
 
 use super::*;
 
