@@ -10,6 +10,7 @@
 //! the checksum covering everything before it.
 
 pub mod aof;
+pub mod compact;
 pub mod crc64;
 pub mod lzf;
 pub mod rdb;
