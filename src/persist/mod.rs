@@ -10,7 +10,6 @@
 //! the checksum covering everything before it.
 
 pub mod aof;
-pub mod compact;
 pub mod crc64;
 pub mod lzf;
 pub mod rdb;

@@ -3,6 +3,7 @@
 //! knows nothing of sockets or the wire protocol.
 
 pub mod access;
+pub mod compact;
 pub mod digest;
 pub mod entry;
 pub mod eviction;

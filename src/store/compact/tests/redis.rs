@@ -9,10 +9,10 @@
 //! the compact buffer is an RDB string inside the body (LZF-compressed when
 //! that is shorter, which is why 4096-byte strings fit in a few hex digits).
 
-use crate::persist::compact::listpack::{self, Listpack};
-use crate::persist::compact::{intset, Element};
 use crate::persist::rdb::{RdbString, Reader};
 use crate::persist::{verify, FOOTER_LEN};
+use crate::store::compact::listpack::{self, Listpack};
+use crate::store::compact::{intset, Element};
 
 /// RDB types of the payloads below.
 const HASH_LISTPACK: u8 = 16;

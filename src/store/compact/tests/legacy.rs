@@ -2,9 +2,9 @@
 //! description (Redis 6.2's ziplist.c and zipmap.c headers): Redis 7.0 no
 //! longer writes either, so there is no server to capture them from.
 
-use crate::persist::compact::ziplist::Ziplist;
-use crate::persist::compact::zipmap::Zipmap;
-use crate::persist::compact::{parse_int, CompactError, Element, Format};
+use crate::store::compact::ziplist::Ziplist;
+use crate::store::compact::zipmap::Zipmap;
+use crate::store::compact::{parse_int, CompactError, Element, Format};
 
 /// The ziplist encoding and data of one element, as Redis 6.2 picks them:
 /// strings under 32 bytes that read as integers become integers.

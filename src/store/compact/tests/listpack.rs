@@ -1,7 +1,7 @@
 //! Listpack: encodings, both-end iteration, the unknown count, refusals.
 
-use crate::persist::compact::listpack::{encode, entry_size, Listpack, ListpackWriter};
-use crate::persist::compact::{CompactError, Element, Format};
+use crate::store::compact::listpack::{encode, entry_size, Listpack, ListpackWriter};
+use crate::store::compact::{CompactError, Element, Format};
 
 fn strs(items: &[&[u8]]) -> Vec<u8> {
     encode(items.iter().map(|s| Element::Str(s))).expect("small listpack")

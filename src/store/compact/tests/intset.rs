@@ -1,7 +1,7 @@
 //! Intset: widths, lookups, refusals.
 
-use crate::persist::compact::intset::{encode, width_for, Intset};
-use crate::persist::compact::{CompactError, Format};
+use crate::store::compact::intset::{encode, width_for, Intset};
+use crate::store::compact::{CompactError, Format};
 
 #[test]
 fn widths_follow_the_widest_member() {
