@@ -17,14 +17,14 @@ fn sha1(data: &[u8]) -> Digest {
 }
 
 /// `digest ^= sha1(data)` (Redis's `xorDigest`).
-fn xor(digest: &mut Digest, data: &[u8]) {
+pub(crate) fn xor(digest: &mut Digest, data: &[u8]) {
     for (d, h) in digest.iter_mut().zip(sha1(data)) {
         *d ^= h;
     }
 }
 
 /// `digest = sha1(digest ^ sha1(data))` (Redis's `mixDigest`): order matters.
-fn mix(digest: &mut Digest, data: &[u8]) {
+pub(crate) fn mix(digest: &mut Digest, data: &[u8]) {
     xor(digest, data);
     *digest = sha1(digest);
 }
@@ -38,7 +38,7 @@ pub fn value_digest(e: &Entry) -> Digest {
 }
 
 fn mix_value(d: &mut Digest, e: &Entry) {
-    e.value.digest(&mut |bytes| mix(d, bytes));
+    e.value.digest(d);
     if e.expire_at != 0 {
         xor(d, b"!!expire!!");
     }

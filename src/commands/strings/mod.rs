@@ -204,7 +204,8 @@ pub fn mget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
                 value: Value::Str(Str::Bytes(s) | Str::Raw(s)),
                 ..
             }) => ctx.out.bulk(s),
-            None => ctx.out.null(),
+            // Other types read as missing, as in Redis.
+            Some(_) | None => ctx.out.null(),
         }
     }
     Ok(())
@@ -375,13 +376,7 @@ pub fn strlen(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let mut g = ctx.lock(key);
     let n = match g.get(key) {
         None => 0,
-        Some(e) => {
-            ensure_string(e)?;
-            match &e.value {
-                Value::Str(Str::Int(n)) => itoa::Buffer::new().format(*n).len(),
-                Value::Str(Str::Bytes(s) | Str::Raw(s)) => s.len(),
-            }
-        }
+        Some(e) => e.value.as_type::<Str>()?.len(),
     };
     drop(g);
     ctx.out.int(n as i64);
@@ -396,10 +391,9 @@ fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
             by
         }
         Some(e) => {
-            ensure_string(e)?;
-            let cur = match &e.value {
-                Value::Str(Str::Int(n)) => *n,
-                Value::Str(Str::Bytes(s) | Str::Raw(s)) => {
+            let cur = match e.value.as_type::<Str>()? {
+                Str::Int(n) => *n,
+                Str::Bytes(s) | Str::Raw(s) => {
                     super::parse_int_strict(s).ok_or(CmdError::NotInteger)?
                 }
             };

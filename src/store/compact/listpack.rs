@@ -196,6 +196,27 @@ impl<'a> Listpack<'a> {
         Ok(Listpack { buf, len })
     }
 
+    /// Wraps a listpack this process built and validated before (an in-memory
+    /// value), skipping the walk `parse` does; falls back to it when the
+    /// header cannot tell the count.
+    pub fn trusted(buf: &'a [u8]) -> Result<Self, CompactError> {
+        match buf.get(4..6).map(le_uint) {
+            Some(n) if n as u16 != COUNT_UNKNOWN && buf.len() > HEADER_SIZE => Ok(Listpack {
+                buf,
+                len: n as usize,
+            }),
+            _ => Self::parse(buf),
+        }
+    }
+
+    /// The empty listpack.
+    pub const fn empty() -> Listpack<'static> {
+        Listpack {
+            buf: &[7, 0, 0, 0, 0, 0, END],
+            len: 0,
+        }
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         self.len

@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use crate::store::digest::{mix, Digest};
+
 use super::redis_size::{jemalloc_size, sds_header, ROBJ};
 use super::{Kind, RdbSink, Value, ValueType};
 
@@ -90,11 +92,11 @@ impl Str {
         }
     }
 
-    /// Feeds the bytes Redis's `DEBUG DIGEST` mixes for a string.
-    pub fn digest(&self, mix: &mut dyn FnMut(&[u8])) {
+    /// Mixes the string's bytes into `d` (`DEBUG DIGEST`).
+    pub fn digest(&self, d: &mut Digest) {
         match self {
-            Str::Int(n) => mix(itoa::Buffer::new().format(*n).as_bytes()),
-            Str::Bytes(s) | Str::Raw(s) => mix(s),
+            Str::Int(n) => mix(d, itoa::Buffer::new().format(*n).as_bytes()),
+            Str::Bytes(s) | Str::Raw(s) => mix(d, s),
         }
     }
 
@@ -118,12 +120,14 @@ impl ValueType for Str {
     fn of(v: &Value) -> Option<&Str> {
         match v {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 
     fn of_mut(v: &mut Value) -> Option<&mut Str> {
         match v {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 
