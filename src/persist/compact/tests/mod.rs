@@ -1,6 +1,7 @@
 //! Tests of the compact codecs: each codec's behaviour, byte-for-byte
 //! agreement with buffers redis-server wrote, and hostile input.
 
+mod fuzz;
 mod intset;
 mod legacy;
 mod listpack;
