@@ -10,7 +10,7 @@
 //! that is shorter, which is why 4096-byte strings fit in a few hex digits).
 
 use crate::persist::compact::listpack::{self, Listpack};
-use crate::persist::compact::{intset, Element};
+use crate::persist::compact::{check_pairs, intset, Element, Format};
 use crate::persist::rdb::{RdbString, Reader};
 use crate::persist::{verify, FOOTER_LEN};
 
@@ -155,6 +155,13 @@ fn assert_same_listpack(hex: &str, rdb_type: u8, items: &[Vec<u8>]) {
     assert_eq!(&listpack::encode(parsed.iter()).expect("small"), redis);
 }
 
+/// Redis's hash and zset listpacks pass the loader's pair checks.
+fn assert_pairs(hex: &str) {
+    let (_, buffers) = unframe(hex);
+    let parsed = Listpack::parse(&buffers[0]).expect("valid");
+    assert_eq!(check_pairs(Format::Listpack, parsed.iter()), Ok(()));
+}
+
 #[test]
 fn list_listpacks_match_redis() {
     let ints: Vec<Vec<u8>> = INTS.iter().map(|&v| decimal(v)).collect();
@@ -181,6 +188,9 @@ fn hash_listpacks_match_redis() {
         .map(|s| s.as_bytes().to_vec())
         .collect();
     assert_same_listpack(HASH_SMALL, HASH_LISTPACK, &small);
+    for hex in [HASH_INTS, HASH_STRS, HASH_SMALL, ZSET] {
+        assert_pairs(hex);
+    }
 }
 
 #[test]
