@@ -44,6 +44,7 @@ fn entry_head(buf: &[u8], pos: usize) -> Option<EntryHead> {
     let (head_len, data_len) = match first {
         0x00..=0x7F => (1, 0),
         0x80..=0xBF => (1, u64::from(first & 0x3F)),
+        // A 13-bit integer keeps its low byte as its one byte of data.
         0xC0..=0xDF => (1, 1),
         0xE0..=0xEF => {
             let low = *buf.get(pos + 1)?;

@@ -15,6 +15,7 @@ pub mod listpack;
 pub mod ziplist;
 pub mod zipmap;
 
+use std::collections::HashSet;
 use std::fmt;
 
 use thiserror::Error;
@@ -79,6 +80,28 @@ pub enum CompactError {
     /// The encoding would pass the format's 4 GiB size limit.
     #[error("{0} would exceed 4 GiB")]
     TooLarge(Format),
+}
+
+/// Checks a flat field, value, field, value... sequence (a hash's or a
+/// sorted set's listpack or ziplist) as Redis's loader does before trusting
+/// it: an even number of elements and no field twice. Fields compare as
+/// text, so an integer 5 and a string "5" are the same field, as in Redis.
+pub fn check_pairs<'a>(
+    format: Format,
+    elements: impl Iterator<Item = Element<'a>>,
+) -> Result<(), CompactError> {
+    let mut fields = HashSet::new();
+    let mut count = 0usize;
+    for element in elements {
+        if count.is_multiple_of(2) && !fields.insert(element.to_vec()) {
+            return Err(CompactError::Corrupt(format, "a field appears twice"));
+        }
+        count += 1;
+    }
+    if !count.is_multiple_of(2) {
+        return Err(CompactError::Corrupt(format, "a field without a value"));
+    }
+    Ok(())
 }
 
 /// Longest decimal form of an i64 plus one (Redis's `LONG_STR_SIZE`): longer

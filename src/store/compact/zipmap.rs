@@ -7,7 +7,7 @@
 //! [`Zipmap::parse`] accepts exactly what Redis 6.2's deep
 //! `zipmapValidateIntegrity` accepts (which refuses an empty zipmap).
 
-use super::{le_uint, CompactError, Format};
+use super::{check_pairs, le_uint, CompactError, Element, Format};
 
 const END: u8 = 0xFF;
 /// A count or length byte at or above this is not the value itself.
@@ -36,10 +36,11 @@ fn read_len(buf: &[u8], pos: usize, end: usize) -> Result<(u64, usize), CompactE
 fn pair_at(buf: &[u8], pos: usize, end: usize) -> Result<(&[u8], &[u8], usize), CompactError> {
     let past = corrupt("pair runs past the end");
     let (field_len, field_start) = read_len(buf, pos, end)?;
-    let value_len_pos = (field_start as u64 + field_len) as usize;
-    if field_start as u64 + field_len > end as u64 {
+    let field_end = field_start as u64 + field_len;
+    if field_end > end as u64 {
         return Err(past);
     }
+    let value_len_pos = field_end as usize;
     let (value_len, free_pos) = read_len(buf, value_len_pos, end)?;
     let free = u64::from(buf[free_pos]);
     let value_start = free_pos + 1;
@@ -92,6 +93,15 @@ impl<'a> Zipmap<'a> {
     /// True when there are no pairs (never, once parsed).
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Refuses a field that appears twice, as Redis's loader does when it
+    /// converts a zipmap.
+    pub fn check_unique_fields(&self) -> Result<(), CompactError> {
+        let flat = self
+            .iter()
+            .flat_map(|(field, value)| [Element::Str(field), Element::Str(value)]);
+        check_pairs(Format::Zipmap, flat)
     }
 
     /// The field/value pairs in order.

@@ -205,7 +205,18 @@ fn zipmap_reads_pairs_and_skips_free_bytes() {
     let pairs: Vec<(&[u8], &[u8], u8)> = fields.iter().map(|f| (&f[..], &f[..], 0)).collect();
     let zm = build_zipmap(&pairs);
     assert_eq!(zm[0], 254);
-    assert_eq!(Zipmap::parse(&zm).expect("valid").len(), 300);
+    let parsed = Zipmap::parse(&zm).expect("valid");
+    assert_eq!(parsed.len(), 300);
+    assert_eq!(parsed.check_unique_fields(), Ok(()));
+    let twice = build_zipmap(&[(b"f", b"1", 0), (b"f", b"2", 0)]);
+    let parsed = Zipmap::parse(&twice).expect("valid as a zipmap");
+    assert_eq!(
+        parsed.check_unique_fields(),
+        Err(CompactError::Corrupt(
+            Format::Zipmap,
+            "a field appears twice"
+        ))
+    );
 }
 
 #[test]
