@@ -39,6 +39,9 @@ impl Default for HashLimits {
     }
 }
 
+/// A field and its value, borrowed where the encoding allows.
+pub type Pair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
 /// A hash value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Hash {
@@ -122,7 +125,7 @@ impl Hash {
     }
 
     /// Every (field, value) pair, in the encoding's order.
-    pub fn pairs(&self) -> Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)> {
+    pub fn pairs(&self) -> Vec<Pair<'_>> {
         match self {
             Hash::Listpack(b) => {
                 let mut out = Vec::with_capacity(self.len());
