@@ -10,6 +10,7 @@ pub mod command;
 pub mod connection;
 pub mod expire_args;
 pub mod functions;
+pub mod hash;
 pub mod keys;
 pub mod persistence;
 pub mod replication;

@@ -5,7 +5,7 @@ use hashbrown::HashMap;
 
 use super::spec::{command_table, CommandSpec, KeySpec, K1, NOKEYS};
 use super::{
-    cluster, command, connection, functions, keys, persistence, replication, server, strings,
+    cluster, command, connection, functions, hash, keys, persistence, replication, server, strings,
     transactions,
 };
 
@@ -59,6 +59,23 @@ pub static COMMANDS: &[CommandSpec] = command_table! {
     "lcs" -3 [READONLY] K12, "read string slow" "string" "7.0.0" strings::lcs::lcs, "Finds the longest common substring.";
     "setbit" 4 [WRITE|DENYOOM] K1, "write bitmap slow" "bitmap" "2.2.0" strings::setbit, "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.";
     "getbit" 3 [READONLY|FAST] K1, "read bitmap fast" "bitmap" "2.2.0" strings::getbit, "Returns a bit value by offset.";
+    // ---- hashes ----
+    "hset" -4 [WRITE|DENYOOM|FAST] K1, "write hash fast" "hash" "2.0.0" hash::hset, "Set the string value of a hash field";
+    "hsetnx" 4 [WRITE|DENYOOM|FAST] K1, "write hash fast" "hash" "2.0.0" hash::hsetnx, "Set the value of a hash field, only if the field does not exist";
+    "hmset" -4 [WRITE|DENYOOM|FAST] K1, "write hash fast" "hash" "2.0.0" hash::hmset, "Set multiple hash fields to multiple values";
+    "hget" 3 [READONLY|FAST] K1, "read hash fast" "hash" "2.0.0" hash::hget, "Get the value of a hash field";
+    "hmget" -3 [READONLY|FAST] K1, "read hash fast" "hash" "2.0.0" hash::hmget, "Get the values of all the given hash fields";
+    "hdel" -3 [WRITE|FAST] K1, "write hash fast" "hash" "2.0.0" hash::hdel, "Delete one or more hash fields";
+    "hexists" 3 [READONLY|FAST] K1, "read hash fast" "hash" "2.0.0" hash::hexists, "Determine if a hash field exists";
+    "hlen" 2 [READONLY|FAST] K1, "read hash fast" "hash" "2.0.0" hash::hlen, "Get the number of fields in a hash";
+    "hkeys" 2 [READONLY] K1, "read hash slow" "hash" "2.0.0" hash::hkeys, "Get all the fields in a hash";
+    "hvals" 2 [READONLY] K1, "read hash slow" "hash" "2.0.0" hash::hvals, "Get all the values in a hash";
+    "hgetall" 2 [READONLY] K1, "read hash slow" "hash" "2.0.0" hash::hgetall, "Get all the fields and values in a hash";
+    "hincrby" 4 [WRITE|DENYOOM|FAST] K1, "write hash fast" "hash" "2.0.0" hash::hincrby, "Increment the integer value of a hash field by the given number";
+    "hincrbyfloat" 4 [WRITE|DENYOOM|FAST] K1, "write hash fast" "hash" "2.6.0" hash::hincrbyfloat, "Increment the float value of a hash field by the given amount";
+    "hstrlen" 3 [READONLY|FAST] K1, "read hash fast" "hash" "3.2.0" hash::hstrlen, "Get the length of the value of a hash field";
+    "hrandfield" -2 [READONLY] K1, "read hash slow" "hash" "6.2.0" hash::hrandfield, "Get one or multiple random fields from a hash";
+    "hscan" -3 [READONLY] K1, "read hash slow" "hash" "2.8.0" hash::hscan, "Incrementally iterate hash fields and associated values";
     // ---- keys ----
     "del" -2 [WRITE] KALL, "keyspace write slow" "generic" "1.0.0" keys::del, "Deletes one or more keys.";
     "unlink" -2 [WRITE|FAST] KALL, "keyspace write fast" "generic" "4.0.0" keys::del, "Asynchronously deletes one or more keys.";

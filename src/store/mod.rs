@@ -21,4 +21,4 @@ mod walk;
 
 pub use entry::Entry;
 pub use keyspace::{Keyspace, MultiGuard, Removal, RemovalSink, SlotGuard, NEVER_EXPIRED};
-pub use types::{Kind, Str, Value, ValueType, WrongType};
+pub use types::{Hash, HashLimits, Kind, Str, Value, ValueType, WrongType};

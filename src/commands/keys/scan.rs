@@ -24,7 +24,7 @@ pub fn keys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 
 /// Parses a SCAN cursor as Redis's `strtoul` call does: optional sign (a
 /// negative value wraps), digits, nothing else; an empty string is 0.
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     let invalid = || CmdError::err("invalid cursor");
     let (neg, digits) = match arg.first() {
         Some(b'-') => (true, &arg[1..]),

@@ -32,8 +32,9 @@ pub struct HashLimits {
 
 impl Default for HashLimits {
     fn default() -> Self {
+        // Redis 7.0's defaults.
         HashLimits {
-            entries: 128,
+            entries: 512,
             value: 64,
         }
     }

@@ -1,0 +1,325 @@
+//! Hash commands. Handlers reach the value through the slot guard's typed
+//! lookups (`Hash`), so WRONGTYPE and removing an emptied hash happen there.
+
+use super::args::ArgCursor;
+use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::glob;
+use crate::resp::reply::format_long_double;
+use crate::store::types::hash::Pair;
+use crate::store::{Hash, HashLimits};
+
+/// `HSET key field value [field value …]`: the number of new fields.
+pub fn hset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let added = set_pairs(ctx, argv, "hset")?;
+    ctx.out.int(added as i64);
+    Ok(())
+}
+
+/// `HMSET key field value [field value …]`: HSET answering OK.
+pub fn hmset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    set_pairs(ctx, argv, "hmset")?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn set_pairs(ctx: &mut Ctx<'_>, argv: &Argv<'_>, name: &str) -> Result<usize, CmdError> {
+    if argv.len() % 2 == 1 {
+        return Err(CmdError::Arity(name.into()));
+    }
+    let key = argv.get(1);
+    let limits = HashLimits::default();
+    let mut g = ctx.lock(key);
+    let added = g.update_or_create::<Hash, _>(key, |h| {
+        let mut added = 0;
+        let mut i = 2;
+        while i + 1 < argv.len() {
+            added += usize::from(h.set(argv.get(i), argv.get(i + 1), limits));
+            i += 2;
+        }
+        added
+    })?;
+    ctx.propagate_verbatim(argv);
+    Ok(added)
+}
+
+/// `HSETNX key field value`: 1 when the field was set, 0 when it existed.
+pub fn hsetnx(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let (key, field, value) = (argv.get(1), argv.get(2), argv.get(3));
+    let mut g = ctx.lock(key);
+    if g.read::<Hash>(key)?.is_some_and(|h| h.contains(field)) {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    g.update_or_create::<Hash, _>(key, |h| h.set(field, value, HashLimits::default()))?;
+    ctx.propagate(&[b"HSET", key, field, value]);
+    ctx.out.int(1);
+    Ok(())
+}
+
+/// `HGET key field`
+pub fn hget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let mut g = ctx.lock(key);
+    match g.read::<Hash>(key)?.and_then(|h| h.get(argv.get(2))) {
+        Some(v) => ctx.out.bulk(&v),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// `HMGET key field [field …]`
+pub fn hmget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let mut g = ctx.lock(key);
+    let h = g.read::<Hash>(key)?;
+    ctx.out.array_len(argv.len() - 2);
+    for field in argv.tail(2).iter() {
+        match h.and_then(|h| h.get(field)) {
+            Some(v) => ctx.out.bulk(&v),
+            None => ctx.out.null(),
+        }
+    }
+    Ok(())
+}
+
+/// `HDEL key field [field …]`: the number removed; an emptied hash goes.
+pub fn hdel(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let mut g = ctx.lock(key);
+    let removed = g
+        .update::<Hash, _>(key, |h| argv.tail(2).iter().filter(|f| h.remove(f)).count())?
+        .unwrap_or(0);
+    if removed > 0 {
+        ctx.propagate_verbatim(argv);
+    }
+    ctx.out.int(removed as i64);
+    Ok(())
+}
+
+/// `HEXISTS key field`
+pub fn hexists(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let mut g = ctx.lock(key);
+    let found = g
+        .read::<Hash>(key)?
+        .is_some_and(|h| h.contains(argv.get(2)));
+    ctx.out.int(i64::from(found));
+    Ok(())
+}
+
+/// `HLEN key`
+pub fn hlen(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let mut g = ctx.lock(key);
+    let n = g.read::<Hash>(key)?.map_or(0, Hash::len);
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+/// `HSTRLEN key field`
+pub fn hstrlen(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let mut g = ctx.lock(key);
+    let n = g
+        .read::<Hash>(key)?
+        .and_then(|h| h.get(argv.get(2)))
+        .map_or(0, |v| v.len());
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+/// Which parts of each pair a listing replies with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parts {
+    Fields,
+    Values,
+    Both,
+}
+
+fn list(ctx: &mut Ctx<'_>, argv: &Argv<'_>, parts: Parts) -> CmdResult {
+    let key = argv.get(1);
+    let mut g = ctx.lock(key);
+    let pairs = g.read::<Hash>(key)?.map(Hash::pairs).unwrap_or_default();
+    match parts {
+        Parts::Both => ctx.out.map_len(pairs.len()),
+        _ => ctx.out.array_len(pairs.len()),
+    }
+    for (f, v) in &pairs {
+        if parts != Parts::Values {
+            ctx.out.bulk(f);
+        }
+        if parts != Parts::Fields {
+            ctx.out.bulk(v);
+        }
+    }
+    Ok(())
+}
+
+/// `HKEYS key`
+pub fn hkeys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    list(ctx, argv, Parts::Fields)
+}
+
+/// `HVALS key`
+pub fn hvals(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    list(ctx, argv, Parts::Values)
+}
+
+/// `HGETALL key`: a map under RESP3.
+pub fn hgetall(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    list(ctx, argv, Parts::Both)
+}
+
+/// `HINCRBY key field increment`
+pub fn hincrby(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let (key, field) = (argv.get(1), argv.get(2));
+    let by = parse_i64(argv.get(3))?;
+    let mut g = ctx.lock(key);
+    let next = g.update_or_create::<Hash, _>(key, |h| -> Result<i64, CmdError> {
+        let cur = match h.get(field) {
+            None => 0,
+            Some(v) => super::parse_int_strict(&v)
+                .ok_or_else(|| CmdError::err("hash value is not an integer"))?,
+        };
+        let next = cur.checked_add(by).ok_or(CmdError::Overflow)?;
+        h.set(
+            field,
+            itoa::Buffer::new().format(next).as_bytes(),
+            HashLimits::default(),
+        );
+        Ok(next)
+    })??;
+    ctx.propagate_verbatim(argv);
+    ctx.out.int(next);
+    Ok(())
+}
+
+/// `HINCRBYFLOAT key field increment`: replicated as the HSET of the result.
+pub fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let (key, field) = (argv.get(1), argv.get(2));
+    let by = parse_f64(argv.get(3))?;
+    let mut g = ctx.lock(key);
+    let text = g.update_or_create::<Hash, _>(key, |h| -> Result<String, CmdError> {
+        let cur = match h.get(field) {
+            None => 0.0,
+            Some(v) => parse_f64(&v).map_err(|_| CmdError::err("hash value is not a float"))?,
+        };
+        let next = cur + by;
+        if next.is_nan() || next.is_infinite() {
+            return Err(CmdError::err("increment would produce NaN or Infinity"));
+        }
+        let text = format_long_double(next);
+        h.set(field, text.as_bytes(), HashLimits::default());
+        Ok(text)
+    })??;
+    ctx.propagate(&[b"HSET", key, field, text.as_bytes()]);
+    ctx.out.bulk(text.as_bytes());
+    Ok(())
+}
+
+/// `HRANDFIELD key [count [WITHVALUES]]`
+pub fn hrandfield(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    let with_count = argv.len() >= 3;
+    let count = if with_count {
+        let n = parse_i64(argv.get(2))?;
+        // Redis's bound, so `-count * 2` cannot overflow.
+        if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
+            return Err(CmdError::err("value is out of range"));
+        }
+        n
+    } else {
+        1
+    };
+    let values = match argv.opt(3) {
+        None => false,
+        Some(a) if is(a, "WITHVALUES") && argv.len() == 4 => true,
+        Some(_) => return Err(CmdError::Syntax),
+    };
+    let mut g = ctx.lock(key);
+    let pairs = g.read::<Hash>(key)?.map(Hash::pairs).unwrap_or_default();
+    if !with_count {
+        match pairs.get(fastrand::usize(..pairs.len().max(1))) {
+            Some((f, _)) if !pairs.is_empty() => ctx.out.bulk(f),
+            _ => ctx.out.null(),
+        }
+        return Ok(());
+    }
+    let picks = random_picks(pairs.len(), count);
+    let resp3_pairs = values && ctx.out.resp3();
+    let items = if values && !resp3_pairs {
+        picks.len() * 2
+    } else {
+        picks.len()
+    };
+    ctx.out.array_len(items);
+    for i in picks {
+        let (f, v) = &pairs[i];
+        if resp3_pairs {
+            ctx.out.array_len(2);
+        }
+        ctx.out.bulk(f);
+        if values {
+            ctx.out.bulk(v);
+        }
+    }
+    Ok(())
+}
+
+/// Indices for a count of random elements out of `len`: a negative count may
+/// repeat, a positive one never does (and past `len` is the whole hash).
+fn random_picks(len: usize, count: i64) -> Vec<usize> {
+    if len == 0 || count == 0 {
+        return Vec::new();
+    }
+    if count < 0 {
+        return (0..count.unsigned_abs())
+            .map(|_| fastrand::usize(..len))
+            .collect();
+    }
+    let want = usize::try_from(count).unwrap_or(usize::MAX);
+    let mut all: Vec<usize> = (0..len).collect();
+    if want >= len {
+        return all;
+    }
+    fastrand::shuffle(&mut all);
+    all.truncate(want);
+    all
+}
+
+/// `HSCAN key cursor [MATCH pattern] [COUNT count]`: one call returns every
+/// matching pair with cursor 0 (a guarantee SCAN's contract allows; Redis does
+/// the same for listpack hashes).
+pub fn hscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let key = argv.get(1);
+    super::keys::scan::parse_cursor(argv.get(2))?;
+    let mut pattern: Option<&[u8]> = None;
+    let mut args = ArgCursor::new(argv, 3);
+    while let Some(a) = args.next_word() {
+        if !args.has_value() {
+            return Err(CmdError::Syntax);
+        }
+        if is(a, "COUNT") {
+            args.count(1)?;
+        } else if is(a, "MATCH") {
+            let p = args.value()?;
+            pattern = (p != b"*").then_some(p);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let mut g = ctx.lock(key);
+    let pairs = g.read::<Hash>(key)?.map(Hash::pairs).unwrap_or_default();
+    let kept: Vec<&Pair<'_>> = pairs
+        .iter()
+        .filter(|(f, _)| pattern.is_none_or(|p| glob::matches(p, f, false)))
+        .collect();
+    ctx.out.array_len(2);
+    ctx.out.bulk(b"0");
+    ctx.out.array_len(kept.len() * 2);
+    for (f, v) in kept {
+        ctx.out.bulk(f);
+        ctx.out.bulk(v);
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! Hash commands through redis-rs against the real binary, with redis-server
+//! 7.0.15 answering the same commands as the reference.
+
+mod common;
+
+use common::{RedisServer, TestNode};
+use redis::Connection;
+
+/// A reply as comparable text: the value, or the error's code and message.
+fn reply(c: &mut Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    match cmd.query::<redis::Value>(c) {
+        Ok(v) => format!("{v:?}"),
+        Err(e) => format!("error {:?} {:?}", e.code(), e.detail()),
+    }
+}
+
+/// Commands whose replies do not depend on a table's iteration order.
+const SCRIPT: &[&[&str]] = &[
+    &["HSET", "h", "f1", "v1", "f2", "v2"],
+    &["HSET", "h", "f1", "x"],
+    &["HSET", "h", "f1"],
+    &["HMSET", "h", "a", "1", "b", "2"],
+    &["HSETNX", "h", "a", "9"],
+    &["HSETNX", "h", "c", "3"],
+    &["HGET", "h", "a"],
+    &["HGET", "h", "nosuch"],
+    &["HMGET", "h", "a", "b", "nosuch"],
+    &["HMGET", "nokey", "a"],
+    &["HLEN", "h"],
+    &["HEXISTS", "h", "a"],
+    &["HSTRLEN", "h", "f1"],
+    &["HGETALL", "h"],
+    &["HKEYS", "h"],
+    &["HVALS", "h"],
+    &["HGETALL", "nokey"],
+    &["HINCRBY", "h", "n", "5"],
+    &["HINCRBY", "h", "f1", "1"],
+    &["HINCRBY", "h", "n", "abc"],
+    &["HINCRBY", "h", "n", "9223372036854775807"],
+    &["HINCRBYFLOAT", "h", "fl", "1.5"],
+    &["HINCRBYFLOAT", "h", "fl", "0.1"],
+    &["HINCRBYFLOAT", "h", "f1", "1"],
+    &["HDEL", "h", "a", "b", "nosuch"],
+    &["HSCAN", "h", "0", "MATCH", "f*"],
+    &["HRANDFIELD", "nokey"],
+    &["HRANDFIELD", "h", "0"],
+    &["HRANDFIELD", "h", "1", "BAD"],
+    &["OBJECT", "ENCODING", "h"],
+    &["TYPE", "h"],
+    &["SET", "s", "str"],
+    &["HGET", "s", "a"],
+    &["HSET", "s", "a", "b"],
+    &["GET", "h"],
+    &["HSET", "d", "x", "1"],
+    &["HDEL", "d", "x"],
+    &["EXISTS", "d"],
+    &["HSET", "big", "f", LONG],
+    &["OBJECT", "ENCODING", "big"],
+    &["HGET", "big", "f"],
+];
+
+const LONG: &str = "0123456789012345678901234567890123456789012345678901234567890123456789";
+
+#[test]
+fn hash_commands_answer_as_redis_does() {
+    let node = TestNode::start(&[]);
+    let redis = RedisServer::start(&[]);
+    let (mut ours, mut theirs) = (node.conn(), redis.conn());
+    for args in SCRIPT {
+        assert_eq!(reply(&mut ours, args), reply(&mut theirs, args), "{args:?}");
+    }
+}
+
+/// Fills `key` with `n` fields whose values are `v<i>` (a listpack for small
+/// `n`, a table past 512 fields).
+fn fill(c: &mut Connection, key: &str, n: usize) {
+    let mut cmd = redis::cmd("HSET");
+    cmd.arg(key);
+    for i in 0..n {
+        cmd.arg(format!("field:{i}")).arg(if i % 3 == 0 {
+            i.to_string()
+        } else {
+            format!("v{i}")
+        });
+    }
+    let _: i64 = cmd.query(c).expect("HSET");
+}
+
+#[test]
+fn hashes_move_between_ringcache_and_redis_by_dump_with_equal_digests() {
+    let node = TestNode::start(&[]);
+    let redis = RedisServer::start(&[]);
+    let (mut ours, mut theirs) = (node.conn(), redis.conn());
+    for (key, n, encoding) in [("small", 10, "listpack"), ("large", 600, "hashtable")] {
+        fill(&mut ours, key, n);
+        fill(&mut theirs, key, n);
+        for (server, c) in [("ringcache", &mut ours), ("redis", &mut theirs)] {
+            let got: String = redis::cmd("OBJECT")
+                .arg("ENCODING")
+                .arg(key)
+                .query(c)
+                .expect("OBJECT ENCODING");
+            assert_eq!(got, encoding, "{key} on {server}");
+        }
+        let digest = |c: &mut Connection| reply(c, &["DEBUG", "DIGEST-VALUE", key]);
+        assert_eq!(digest(&mut ours), digest(&mut theirs), "{key}: digests");
+        // Each side restores the other's payload under a new name.
+        for ours_first in [true, false] {
+            let (from, to) = if ours_first {
+                (&mut ours, &mut theirs)
+            } else {
+                (&mut theirs, &mut ours)
+            };
+            let payload: Vec<u8> = redis::cmd("DUMP").arg(key).query(from).expect("DUMP");
+            let copy = format!("{key}-copy");
+            let _: () = redis::cmd("RESTORE")
+                .arg(&copy)
+                .arg(0)
+                .arg(payload)
+                .arg("REPLACE")
+                .query(to)
+                .expect("RESTORE");
+            assert_eq!(
+                reply(to, &["DEBUG", "DIGEST-VALUE", &copy]),
+                reply(to, &["DEBUG", "DIGEST-VALUE", key]),
+                "{key} restored from the other server"
+            );
+        }
+    }
+}
+
+#[test]
+fn hashes_survive_a_restart_from_the_rdb_file() {
+    let mut node = TestNode::start(&[]);
+    let mut c = node.conn();
+    fill(&mut c, "small", 5);
+    fill(&mut c, "large", 700);
+    let before = reply(&mut c, &["DEBUG", "DIGEST"]);
+    let _: () = redis::cmd("SAVE").query(&mut c).expect("SAVE");
+    node.restart();
+    let mut c = node.conn();
+    assert_eq!(reply(&mut c, &["DEBUG", "DIGEST"]), before);
+    assert_eq!(reply(&mut c, &["HLEN", "large"]), "int(700)");
+    assert_eq!(
+        reply(&mut c, &["HGET", "small", "field:3"]),
+        reply(&mut c, &["ECHO", "3"])
+    );
+}
