@@ -1,8 +1,11 @@
 //! `COMMAND` and its subcommands, all derived from the command table.
 
-use super::spec::{command_table, CommandSpec, Flags, KeySpec, NOKEYS};
+use super::spec::{
+    command_table, key_flags, BeginSearch, CommandSpec, FindKeys, Flags, KeyFlags, NOKEYS,
+};
 use super::{is, Argv, CmdError, CmdResult, Ctx};
 use crate::glob;
+use crate::resp::reply::Reply;
 
 /// `COMMAND` subcommands.
 pub static SUBCOMMANDS: &[CommandSpec] = command_table! {
@@ -101,83 +104,96 @@ fn write_info(ctx: &mut Ctx<'_>, c: &CommandSpec, full: &str) {
     }
 }
 
+/// The key specs of `COMMAND INFO` (its 9th field), as Redis 7.0 writes them.
 fn write_key_specs(ctx: &mut Ctx<'_>, c: &CommandSpec) {
     let out = &mut *ctx.out;
-    let access: &[&str] = if c.flags.has(Flags::WRITE) {
-        &["RW", "update"]
-    } else {
-        &["RO", "access"]
-    };
-    let range = match c.keys {
-        KeySpec::Range { first, last, step } => Some((first, last, step)),
-        KeySpec::Custom { legacy, .. } => Some(legacy),
-        _ => None,
-    };
-    match c.keys {
-        KeySpec::None | KeySpec::Transaction => out.set_len(0),
-        KeySpec::Range { .. } | KeySpec::Custom { .. } => {
-            let (first, last, step) = range.unwrap_or((0, 0, 0));
-            out.set_len(1);
-            out.map_len(3);
-            out.bulk(b"flags");
-            out.set_len(access.len());
-            for f in access {
-                out.simple(f);
-            }
-            out.bulk(b"begin_search");
-            out.map_len(2);
-            out.bulk(b"type");
-            out.bulk(b"index");
-            out.bulk(b"spec");
-            out.map_len(1);
-            out.bulk(b"index");
-            out.int(first as i64);
-            out.bulk(b"find_keys");
-            out.map_len(2);
-            out.bulk(b"type");
-            out.bulk(b"range");
-            out.bulk(b"spec");
-            out.map_len(3);
-            out.bulk(b"lastkey");
-            out.int(if last < 0 {
-                last as i64
-            } else {
-                (last - first) as i64
-            });
-            out.bulk(b"keystep");
-            out.int(step as i64);
-            out.bulk(b"limit");
-            out.int(0);
+    out.set_len(c.keys.specs.len());
+    for spec in c.keys.specs {
+        out.map_len(if spec.notes.is_some() { 4 } else { 3 });
+        if let Some(notes) = spec.notes {
+            out.bulk(b"notes");
+            out.bulk(notes.as_bytes());
         }
-        KeySpec::Keynum { at } => {
-            out.set_len(1);
-            out.map_len(3);
-            out.bulk(b"flags");
-            out.set_len(access.len());
-            for f in access {
-                out.simple(f);
+        out.bulk(b"flags");
+        write_key_flags(out, spec.flags);
+        out.bulk(b"begin_search");
+        out.map_len(2);
+        out.bulk(b"type");
+        match spec.begin {
+            BeginSearch::Index(pos) => {
+                out.bulk(b"index");
+                out.bulk(b"spec");
+                out.map_len(1);
+                out.bulk(b"index");
+                out.int(pos as i64);
             }
-            out.bulk(b"begin_search");
-            out.map_len(2);
-            out.bulk(b"type");
-            out.bulk(b"index");
-            out.bulk(b"spec");
-            out.map_len(1);
-            out.bulk(b"index");
-            out.int(at as i64);
-            out.bulk(b"find_keys");
-            out.map_len(2);
-            out.bulk(b"type");
-            out.bulk(b"keynum");
-            out.bulk(b"spec");
-            out.map_len(3);
-            out.bulk(b"keynumidx");
-            out.int(0);
-            out.bulk(b"firstkey");
-            out.int(1);
-            out.bulk(b"keystep");
-            out.int(1);
+            BeginSearch::Keyword { keyword, startfrom } => {
+                out.bulk(b"keyword");
+                out.bulk(b"spec");
+                out.map_len(2);
+                out.bulk(b"keyword");
+                out.bulk(keyword.as_bytes());
+                out.bulk(b"startfrom");
+                out.int(startfrom as i64);
+            }
+            BeginSearch::Unknown => write_unknown(out),
         }
+        out.bulk(b"find_keys");
+        out.map_len(2);
+        out.bulk(b"type");
+        match spec.find {
+            FindKeys::Range {
+                lastkey,
+                step,
+                limit,
+            } => write_spec_fields(
+                out,
+                b"range",
+                [("lastkey", lastkey), ("keystep", step), ("limit", limit)],
+            ),
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                step,
+            } => write_spec_fields(
+                out,
+                b"keynum",
+                [
+                    ("keynumidx", keynumidx),
+                    ("firstkey", firstkey),
+                    ("keystep", step),
+                ],
+            ),
+            FindKeys::Unknown => write_unknown(out),
+        }
+    }
+}
+
+/// A find_keys map after its `type` key: the type's name, then its `spec` of
+/// three numbers.
+fn write_spec_fields(out: &mut Reply, kind: &[u8], fields: [(&str, i32); 3]) {
+    out.bulk(kind);
+    out.bulk(b"spec");
+    out.map_len(fields.len());
+    for (name, value) in fields {
+        out.bulk(name.as_bytes());
+        out.int(value as i64);
+    }
+}
+
+/// A begin_search or find_keys map after its `type` key, for an unknown one.
+fn write_unknown(out: &mut Reply) {
+    out.bulk(b"unknown");
+    out.bulk(b"spec");
+    out.map_len(0);
+}
+
+/// Key-spec flags as the set of their names.
+fn write_key_flags(out: &mut Reply, flags: KeyFlags) {
+    let names = key_flags::NAMES.iter().filter(|(f, _)| flags & f != 0);
+    out.set_len(names.clone().count());
+    for (_, name) in names {
+        out.simple(name);
     }
 }
 
