@@ -12,6 +12,7 @@ pub static SUBCOMMANDS: &[CommandSpec] = command_table! {
     "count" 2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" count, "Returns a count of commands.";
     "docs" -2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" docs, "Returns documentary information about one, multiple or all commands.";
     "getkeys" -4 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" getkeys, "Extracts the key names from an arbitrary command.";
+    "getkeysandflags" -4 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" getkeysandflags, "Extracts the key names and access flags for an arbitrary command.";
     "help" 2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" help, "Returns helpful text about the different subcommands.";
     "info" -2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" info, "Returns information about one, multiple or all commands.";
     "list" -2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" list, "Returns a list of command names.";
@@ -231,22 +232,45 @@ fn write_doc(ctx: &mut Ctx<'_>, c: &CommandSpec, full: &str) {
 }
 
 fn getkeys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    write_keys_of(ctx, argv, false)
+}
+
+fn getkeysandflags(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    write_keys_of(ctx, argv, true)
+}
+
+/// `COMMAND GETKEYS` / `GETKEYSANDFLAGS`: the keys of the command in
+/// `argv[2..]`, with their flags when asked, checked in Redis's order.
+fn write_keys_of(ctx: &mut Ctx<'_>, argv: &Argv<'_>, with_flags: bool) -> CmdResult {
     let inner = argv.tail(2);
     let r = crate::commands::table::index()
         .resolve(inner.get(0), inner.opt(1))
         .map_err(|_| CmdError::err("Invalid command specified"))?;
+    if !r.spec.keys.has_keys() {
+        return Err(CmdError::err("The command has no key arguments"));
+    }
     if !r.spec.arity.accepts(inner.len()) {
         return Err(CmdError::err(
             "Invalid number of arguments specified for command",
         ));
     }
-    let pos = r.spec.keys.positions(&inner);
-    if pos.is_empty() {
-        return Err(CmdError::err("The command has no key arguments"));
+    let mut keys: Vec<(usize, KeyFlags)> = Vec::new();
+    r.spec
+        .keys
+        .each_with_flags(&inner, &mut |i, flags| keys.push((i, flags)));
+    if keys.is_empty() && !r.spec.flags.has(Flags::NO_MANDATORY_KEYS) {
+        return Err(CmdError::err("Invalid arguments specified for command"));
     }
-    ctx.out.array_len(pos.len());
-    for p in pos {
-        ctx.out.bulk(inner.get(p));
+    let out = &mut *ctx.out;
+    out.array_len(keys.len());
+    for (i, flags) in keys {
+        if with_flags {
+            out.array_len(2);
+            out.bulk(inner.get(i));
+            write_key_flags(out, flags);
+        } else {
+            out.bulk(inner.get(i));
+        }
     }
     Ok(())
 }
@@ -303,6 +327,8 @@ fn help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         "    commands are returned.",
         "GETKEYS <full-command>",
         "    Return the keys from a full Redis command.",
+        "GETKEYSANDFLAGS <full-command>",
+        "    Return the keys and the access flags from a full Redis command.",
         "HELP",
         "    Print this help.",
     ];
