@@ -263,6 +263,9 @@ fn command_info_matches_redis() {
         let got = raw.call(&["COMMAND", "INFO", name]);
         assert_eq!(text(&got), text(expected), "COMMAND INFO {name}");
     }
+    // An unknown name is a null bulk string in its place.
+    let got = raw.call(&["COMMAND", "INFO", "get", "nosuch"]);
+    assert_eq!(text(elements(&got)[1]), "$-1\r\n");
     for KeyFields {
         name,
         flags,

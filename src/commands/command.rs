@@ -57,7 +57,8 @@ fn info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     for n in names {
         match find(n) {
             Some((spec, full)) => write_info(ctx, spec, full),
-            None => ctx.out.null_array(),
+            // Redis answers an unknown name with a null bulk string, not a null array.
+            None => ctx.out.null(),
         }
     }
     Ok(())
@@ -330,7 +331,7 @@ fn help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         "GETKEYSANDFLAGS <full-command>",
         "    Return the keys and the access flags from a full Redis command.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ];
     ctx.out.array_len(lines.len());
     for l in lines {
