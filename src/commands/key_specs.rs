@@ -396,6 +396,9 @@ impl KeySpecs {
         v
     }
 
+    /// Redis's `getKeysFromCommandWithSpecs`: the specs first unless their
+    /// flags vary (and flags are wanted), the key function when they do not
+    /// fit; returns how many keys `f` was given.
     fn find(
         &self,
         argv: &Argv<'_>,
