@@ -1,14 +1,18 @@
 //! `COMMAND` and its subcommands, all derived from the command table.
 
-use super::spec::{command_table, CommandSpec, Flags, KeySpec, NOKEYS};
+use super::spec::{
+    command_table, key_flags, BeginSearch, CommandSpec, FindKeys, Flags, KeyFlags, NOKEYS,
+};
 use super::{is, Argv, CmdError, CmdResult, Ctx};
 use crate::glob;
+use crate::resp::reply::Reply;
 
 /// `COMMAND` subcommands.
 pub static SUBCOMMANDS: &[CommandSpec] = command_table! {
     "count" 2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" count, "Returns a count of commands.";
     "docs" -2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" docs, "Returns documentary information about one, multiple or all commands.";
     "getkeys" -4 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" getkeys, "Extracts the key names from an arbitrary command.";
+    "getkeysandflags" -4 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" getkeysandflags, "Extracts the key names and access flags for an arbitrary command.";
     "help" 2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" help, "Returns helpful text about the different subcommands.";
     "info" -2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" info, "Returns information about one, multiple or all commands.";
     "list" -2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" list, "Returns a list of command names.";
@@ -53,7 +57,8 @@ fn info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     for n in names {
         match find(n) {
             Some((spec, full)) => write_info(ctx, spec, full),
-            None => ctx.out.null_array(),
+            // Redis answers an unknown name with a null bulk string, not a null array.
+            None => ctx.out.null(),
         }
     }
     Ok(())
@@ -101,83 +106,96 @@ fn write_info(ctx: &mut Ctx<'_>, c: &CommandSpec, full: &str) {
     }
 }
 
+/// The key specs of `COMMAND INFO` (its 9th field), as Redis 7.0 writes them.
 fn write_key_specs(ctx: &mut Ctx<'_>, c: &CommandSpec) {
     let out = &mut *ctx.out;
-    let access: &[&str] = if c.flags.has(Flags::WRITE) {
-        &["RW", "update"]
-    } else {
-        &["RO", "access"]
-    };
-    let range = match c.keys {
-        KeySpec::Range { first, last, step } => Some((first, last, step)),
-        KeySpec::Custom { legacy, .. } => Some(legacy),
-        _ => None,
-    };
-    match c.keys {
-        KeySpec::None | KeySpec::Transaction => out.set_len(0),
-        KeySpec::Range { .. } | KeySpec::Custom { .. } => {
-            let (first, last, step) = range.unwrap_or((0, 0, 0));
-            out.set_len(1);
-            out.map_len(3);
-            out.bulk(b"flags");
-            out.set_len(access.len());
-            for f in access {
-                out.simple(f);
-            }
-            out.bulk(b"begin_search");
-            out.map_len(2);
-            out.bulk(b"type");
-            out.bulk(b"index");
-            out.bulk(b"spec");
-            out.map_len(1);
-            out.bulk(b"index");
-            out.int(first as i64);
-            out.bulk(b"find_keys");
-            out.map_len(2);
-            out.bulk(b"type");
-            out.bulk(b"range");
-            out.bulk(b"spec");
-            out.map_len(3);
-            out.bulk(b"lastkey");
-            out.int(if last < 0 {
-                last as i64
-            } else {
-                (last - first) as i64
-            });
-            out.bulk(b"keystep");
-            out.int(step as i64);
-            out.bulk(b"limit");
-            out.int(0);
+    out.set_len(c.keys.specs.len());
+    for spec in c.keys.specs {
+        out.map_len(if spec.notes.is_some() { 4 } else { 3 });
+        if let Some(notes) = spec.notes {
+            out.bulk(b"notes");
+            out.bulk(notes.as_bytes());
         }
-        KeySpec::Keynum { at } => {
-            out.set_len(1);
-            out.map_len(3);
-            out.bulk(b"flags");
-            out.set_len(access.len());
-            for f in access {
-                out.simple(f);
+        out.bulk(b"flags");
+        write_key_flags(out, spec.flags);
+        out.bulk(b"begin_search");
+        out.map_len(2);
+        out.bulk(b"type");
+        match spec.begin {
+            BeginSearch::Index(pos) => {
+                out.bulk(b"index");
+                out.bulk(b"spec");
+                out.map_len(1);
+                out.bulk(b"index");
+                out.int(pos as i64);
             }
-            out.bulk(b"begin_search");
-            out.map_len(2);
-            out.bulk(b"type");
-            out.bulk(b"index");
-            out.bulk(b"spec");
-            out.map_len(1);
-            out.bulk(b"index");
-            out.int(at as i64);
-            out.bulk(b"find_keys");
-            out.map_len(2);
-            out.bulk(b"type");
-            out.bulk(b"keynum");
-            out.bulk(b"spec");
-            out.map_len(3);
-            out.bulk(b"keynumidx");
-            out.int(0);
-            out.bulk(b"firstkey");
-            out.int(1);
-            out.bulk(b"keystep");
-            out.int(1);
+            BeginSearch::Keyword { keyword, startfrom } => {
+                out.bulk(b"keyword");
+                out.bulk(b"spec");
+                out.map_len(2);
+                out.bulk(b"keyword");
+                out.bulk(keyword.as_bytes());
+                out.bulk(b"startfrom");
+                out.int(startfrom as i64);
+            }
+            BeginSearch::Unknown => write_unknown(out),
         }
+        out.bulk(b"find_keys");
+        out.map_len(2);
+        out.bulk(b"type");
+        match spec.find {
+            FindKeys::Range {
+                lastkey,
+                step,
+                limit,
+            } => write_spec_fields(
+                out,
+                b"range",
+                [("lastkey", lastkey), ("keystep", step), ("limit", limit)],
+            ),
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                step,
+            } => write_spec_fields(
+                out,
+                b"keynum",
+                [
+                    ("keynumidx", keynumidx),
+                    ("firstkey", firstkey),
+                    ("keystep", step),
+                ],
+            ),
+            FindKeys::Unknown => write_unknown(out),
+        }
+    }
+}
+
+/// A find_keys map after its `type` key: the type's name, then its `spec` of
+/// three numbers.
+fn write_spec_fields(out: &mut Reply, kind: &[u8], fields: [(&str, i32); 3]) {
+    out.bulk(kind);
+    out.bulk(b"spec");
+    out.map_len(fields.len());
+    for (name, value) in fields {
+        out.bulk(name.as_bytes());
+        out.int(value as i64);
+    }
+}
+
+/// A begin_search or find_keys map after its `type` key, for an unknown one.
+fn write_unknown(out: &mut Reply) {
+    out.bulk(b"unknown");
+    out.bulk(b"spec");
+    out.map_len(0);
+}
+
+/// Key-spec flags as the set of their names.
+fn write_key_flags(out: &mut Reply, flags: KeyFlags) {
+    let names = key_flags::NAMES.iter().filter(|(f, _)| flags & f != 0);
+    out.set_len(names.clone().count());
+    for (_, name) in names {
+        out.simple(name);
     }
 }
 
@@ -215,22 +233,45 @@ fn write_doc(ctx: &mut Ctx<'_>, c: &CommandSpec, full: &str) {
 }
 
 fn getkeys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    write_keys_of(ctx, argv, false)
+}
+
+fn getkeysandflags(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    write_keys_of(ctx, argv, true)
+}
+
+/// `COMMAND GETKEYS` / `GETKEYSANDFLAGS`: the keys of the command in
+/// `argv[2..]`, with their flags when asked, checked in Redis's order.
+fn write_keys_of(ctx: &mut Ctx<'_>, argv: &Argv<'_>, with_flags: bool) -> CmdResult {
     let inner = argv.tail(2);
     let r = crate::commands::table::index()
         .resolve(inner.get(0), inner.opt(1))
         .map_err(|_| CmdError::err("Invalid command specified"))?;
+    if !r.spec.keys.has_keys() {
+        return Err(CmdError::err("The command has no key arguments"));
+    }
     if !r.spec.arity.accepts(inner.len()) {
         return Err(CmdError::err(
             "Invalid number of arguments specified for command",
         ));
     }
-    let pos = r.spec.keys.positions(&inner);
-    if pos.is_empty() {
-        return Err(CmdError::err("The command has no key arguments"));
+    let mut keys: Vec<(usize, KeyFlags)> = Vec::new();
+    r.spec
+        .keys
+        .each_with_flags(&inner, &mut |i, flags| keys.push((i, flags)));
+    if keys.is_empty() && !r.spec.flags.has(Flags::NO_MANDATORY_KEYS) {
+        return Err(CmdError::err("Invalid arguments specified for command"));
     }
-    ctx.out.array_len(pos.len());
-    for p in pos {
-        ctx.out.bulk(inner.get(p));
+    let out = &mut *ctx.out;
+    out.array_len(keys.len());
+    for (i, flags) in keys {
+        if with_flags {
+            out.array_len(2);
+            out.bulk(inner.get(i));
+            write_key_flags(out, flags);
+        } else {
+            out.bulk(inner.get(i));
+        }
     }
     Ok(())
 }
@@ -287,8 +328,10 @@ fn help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         "    commands are returned.",
         "GETKEYS <full-command>",
         "    Return the keys from a full Redis command.",
+        "GETKEYSANDFLAGS <full-command>",
+        "    Return the keys and the access flags from a full Redis command.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ];
     ctx.out.array_len(lines.len());
     for l in lines {

@@ -1,6 +1,7 @@
-//! Commands: the static table (`table`), its metadata types (`spec`), and one
-//! file per command family. A handler gets a `Ctx` (server, client, reply writer)
-//! and the argument vector, writes its reply, and reports errors as `CmdError`.
+//! Commands: the static table (`table`), its metadata types (`spec`, the key
+//! specs in `key_specs`), and one file per command family. A handler gets a
+//! `Ctx` (server, client, reply writer) and the argument vector, writes its
+//! reply, and reports errors as `CmdError`.
 
 pub mod args;
 pub mod client;
@@ -11,6 +12,7 @@ pub mod connection;
 pub mod expire_args;
 pub mod functions;
 pub mod hash;
+pub mod key_specs;
 pub mod keys;
 pub mod persistence;
 pub mod replication;
@@ -28,7 +30,7 @@ use crate::store::{MultiGuard, SlotGuard};
 
 pub use crate::resp::Argv;
 pub use client_state::{Client, ReplyMode};
-pub use spec::{Arity, CommandSpec, Flags, KeySpec};
+pub use spec::{Arity, CommandSpec, Flags, KeySpec, KeySpecs};
 
 /// A command failure; `Display` is the exact Redis error line without the `-`.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]

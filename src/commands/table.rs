@@ -3,19 +3,74 @@
 
 use hashbrown::HashMap;
 
-use super::spec::{command_table, CommandSpec, KeySpec, K1, NOKEYS};
+use super::spec::key_flags::{
+    ACCESS, DELETE, INCOMPLETE, INSERT, OW, RM, RO, RW, UPDATE, VARIABLE_FLAGS,
+};
+use super::spec::{command_table, CommandSpec, KeyFlags, KeySpec, KeySpecs, NOKEYS};
 use super::{
     cluster, command, connection, functions, hash, keys, persistence, replication, server, strings,
-    transactions,
+    transactions, Argv,
 };
 
-const K12: KeySpec = KeySpec::range(1, 2, 1);
-const KALL: KeySpec = KeySpec::range(1, -1, 1);
-const KPAIRS: KeySpec = KeySpec::range(1, -1, 2);
-const MIGRATE_KEYS: KeySpec = KeySpec::Custom {
-    legacy: (3, 3, 1),
-    find: cluster::migrate_keys,
-};
+// Key specs, as Redis 7.0 declares them, each shared by the rows whose keys are
+// found and used alike. KS_<flags>: one key, argument 1.
+const KS_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO)]);
+const KS_RO_ACCESS: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO | ACCESS)]);
+const KS_RW_UPDATE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | UPDATE)]);
+const KS_RW_INSERT: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | INSERT)]);
+const KS_RW_ACCESS_UPDATE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | ACCESS | UPDATE)]);
+const KS_RW_DELETE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | DELETE)]);
+const KS_RW_ACCESS_DELETE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | ACCESS | DELETE)]);
+const KS_OW_UPDATE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, OW | UPDATE)]);
+const KS_OW_INSERT: KeySpecs = KeySpecs::new(&[KeySpec::at(1, OW | INSERT)]);
+// KS_ALL_<flags>: every argument from 1 is a key; KS_PAIRS_<flags>: every other one.
+const KS_ALL_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO).range(-1, 1, 0)]);
+const KS_ALL_RO_ACCESS: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO | ACCESS).range(-1, 1, 0)]);
+const KS_ALL_RM_DELETE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RM | DELETE).range(-1, 1, 0)]);
+const KS_PAIRS_OW_UPDATE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, OW | UPDATE).range(-1, 2, 0)]);
+const KS_PAIRS_OW_INSERT: KeySpecs = KeySpecs::new(&[KeySpec::at(1, OW | INSERT).range(-1, 2, 0)]);
+// One command's own.
+const KS_LCS: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO | ACCESS).range(1, 1, 0)]);
+const KS_GETEX: KeySpecs = KeySpecs::new(&[
+    KeySpec::at(1, RW | ACCESS | UPDATE).notes("RW and UPDATE because it changes the TTL")
+]);
+const KS_SET: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | ACCESS | UPDATE | VARIABLE_FLAGS)
+    .notes("RW and ACCESS due to the optional `GET` argument")])
+.with_function(set_key_flags);
+const KS_RENAME: KeySpecs = KeySpecs::new(&[
+    KeySpec::at(1, RW | ACCESS | DELETE),
+    KeySpec::at(2, OW | UPDATE),
+]);
+const KS_RENAMENX: KeySpecs = KeySpecs::new(&[
+    KeySpec::at(1, RW | ACCESS | DELETE),
+    KeySpec::at(2, OW | INSERT),
+]);
+const KS_COPY: KeySpecs =
+    KeySpecs::new(&[KeySpec::at(1, RO | ACCESS), KeySpec::at(2, OW | UPDATE)]);
+const KS_MIGRATE: KeySpecs = KeySpecs::new(&[
+    KeySpec::at(3, RW | ACCESS | DELETE),
+    KeySpec::after("KEYS", -2, RW | ACCESS | DELETE | INCOMPLETE).range(-1, 1, 0),
+])
+.with_function(migrate_keys);
+
+/// SET's key flags: with GET it reads the old value (RW, access), else it
+/// only overwrites (OW), as Redis's `setGetKeys` (an exact, any-case `GET`).
+fn set_key_flags(argv: &Argv<'_>, f: &mut dyn FnMut(usize, KeyFlags)) {
+    let get = argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"GET"));
+    f(
+        1,
+        if get {
+            RW | ACCESS | UPDATE
+        } else {
+            OW | UPDATE
+        },
+    );
+}
+
+/// MIGRATE's keys: the key argument, or those after KEYS; all moved away.
+fn migrate_keys(argv: &Argv<'_>, f: &mut dyn FnMut(usize, KeyFlags)) {
+    cluster::migrate_keys(argv, &mut |i| f(i, RW | ACCESS | DELETE));
+}
 
 /// Every top-level command.
 pub static COMMANDS: &[CommandSpec] = command_table! {
@@ -32,77 +87,77 @@ pub static COMMANDS: &[CommandSpec] = command_table! {
     "asking" 1 [FAST] NOKEYS, "fast connection" "cluster" "3.0.0" cluster::asking, "Sent by cluster clients after an -ASK redirect";
     // ---- transactions ----
     "multi" 1 [NOSCRIPT|LOADING|STALE|FAST|ALLOW_BUSY|TXN_CONTROL] NOKEYS, "fast transaction" "transactions" "1.2.0" transactions::multi, "Starts a transaction.";
-    "exec" 1 [NOSCRIPT|LOADING|STALE|SKIP_SLOWLOG|TXN_CONTROL|ALONE] KeySpec::Transaction, "slow transaction" "transactions" "1.2.0" transactions::exec, "Executes all commands in a transaction.";
+    "exec" 1 [NOSCRIPT|LOADING|STALE|SKIP_SLOWLOG|TXN_CONTROL|ALONE] KeySpecs::TRANSACTION, "slow transaction" "transactions" "1.2.0" transactions::exec, "Executes all commands in a transaction.";
     "discard" 1 [NOSCRIPT|LOADING|STALE|FAST|ALLOW_BUSY|TXN_CONTROL] NOKEYS, "fast transaction" "transactions" "2.0.0" transactions::discard, "Discards a transaction.";
     // ---- strings ----
-    "get" 2 [READONLY|FAST] K1, "read string fast" "string" "1.0.0" strings::get, "Returns the string value of a key.";
-    "set" -3 [WRITE|DENYOOM] K1, "write string slow" "string" "1.0.0" strings::set, "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.";
-    "setnx" 3 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "1.0.0" strings::setnx, "Set the string value of a key only when the key doesn't exist.";
-    "setex" 4 [WRITE|DENYOOM] K1, "write string slow" "string" "2.0.0" strings::setex, "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.";
-    "psetex" 4 [WRITE|DENYOOM] K1, "write string slow" "string" "2.6.0" strings::psetex, "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.";
-    "mget" -2 [READONLY|FAST] KALL, "read string fast" "string" "1.0.0" strings::mget, "Atomically returns the string values of one or more keys.";
-    "mset" -3 [WRITE|DENYOOM] KPAIRS, "write string slow" "string" "1.0.1" strings::mset, "Atomically creates or modifies the string values of one or more keys.";
-    "msetnx" -3 [WRITE|DENYOOM] KPAIRS, "write string slow" "string" "1.0.1" strings::msetnx, "Atomically modifies the string values of one or more keys only when all keys don't exist.";
-    "getset" 3 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "1.0.0" strings::getset, "Returns the previous string value of a key after setting it to a new value.";
-    "getdel" 2 [WRITE|FAST] K1, "write string fast" "string" "6.2.0" strings::getdel, "Returns the string value of a key after deleting the key.";
-    "getex" -2 [WRITE|FAST] K1, "write string fast" "string" "6.2.0" strings::getex, "Returns the string value of a key after setting its expiration time.";
-    "append" 3 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "2.0.0" strings::append, "Appends a string to the value of a key. Creates the key if it doesn't exist.";
-    "strlen" 2 [READONLY|FAST] K1, "read string fast" "string" "2.2.0" strings::strlen, "Returns the length of a string value.";
-    "incr" 2 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "1.0.0" strings::incr, "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.";
-    "decr" 2 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "1.0.0" strings::decr, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.";
-    "incrby" 3 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "1.0.0" strings::incrby, "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.";
-    "decrby" 3 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "1.0.0" strings::decrby, "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.";
-    "incrbyfloat" 3 [WRITE|DENYOOM|FAST] K1, "write string fast" "string" "2.6.0" strings::incrbyfloat, "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.";
-    "getrange" 4 [READONLY] K1, "read string slow" "string" "2.4.0" strings::getrange, "Returns a substring of the string stored at a key.";
-    "substr" 4 [READONLY] K1, "read string slow" "string" "1.0.0" strings::getrange, "Returns a substring from a string value.";
-    "setrange" 4 [WRITE|DENYOOM] K1, "write string slow" "string" "2.2.0" strings::setrange, "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
-    "lcs" -3 [READONLY] K12, "read string slow" "string" "7.0.0" strings::lcs::lcs, "Finds the longest common substring.";
-    "setbit" 4 [WRITE|DENYOOM] K1, "write bitmap slow" "bitmap" "2.2.0" strings::setbit, "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.";
-    "getbit" 3 [READONLY|FAST] K1, "read bitmap fast" "bitmap" "2.2.0" strings::getbit, "Returns a bit value by offset.";
+    "get" 2 [READONLY|FAST] KS_RO_ACCESS, "read string fast" "string" "1.0.0" strings::get, "Returns the string value of a key.";
+    "set" -3 [WRITE|DENYOOM] KS_SET, "write string slow" "string" "1.0.0" strings::set, "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.";
+    "setnx" 3 [WRITE|DENYOOM|FAST] KS_OW_INSERT, "write string fast" "string" "1.0.0" strings::setnx, "Set the string value of a key only when the key doesn't exist.";
+    "setex" 4 [WRITE|DENYOOM] KS_OW_UPDATE, "write string slow" "string" "2.0.0" strings::setex, "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.";
+    "psetex" 4 [WRITE|DENYOOM] KS_OW_UPDATE, "write string slow" "string" "2.6.0" strings::psetex, "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.";
+    "mget" -2 [READONLY|FAST] KS_ALL_RO_ACCESS, "read string fast" "string" "1.0.0" strings::mget, "Atomically returns the string values of one or more keys.";
+    "mset" -3 [WRITE|DENYOOM] KS_PAIRS_OW_UPDATE, "write string slow" "string" "1.0.1" strings::mset, "Atomically creates or modifies the string values of one or more keys.";
+    "msetnx" -3 [WRITE|DENYOOM] KS_PAIRS_OW_INSERT, "write string slow" "string" "1.0.1" strings::msetnx, "Atomically modifies the string values of one or more keys only when all keys don't exist.";
+    "getset" 3 [WRITE|DENYOOM|FAST] KS_RW_ACCESS_UPDATE, "write string fast" "string" "1.0.0" strings::getset, "Returns the previous string value of a key after setting it to a new value.";
+    "getdel" 2 [WRITE|FAST] KS_RW_ACCESS_DELETE, "write string fast" "string" "6.2.0" strings::getdel, "Returns the string value of a key after deleting the key.";
+    "getex" -2 [WRITE|FAST] KS_GETEX, "write string fast" "string" "6.2.0" strings::getex, "Returns the string value of a key after setting its expiration time.";
+    "append" 3 [WRITE|DENYOOM|FAST] KS_RW_INSERT, "write string fast" "string" "2.0.0" strings::append, "Appends a string to the value of a key. Creates the key if it doesn't exist.";
+    "strlen" 2 [READONLY|FAST] KS_RO, "read string fast" "string" "2.2.0" strings::strlen, "Returns the length of a string value.";
+    "incr" 2 [WRITE|DENYOOM|FAST] KS_RW_ACCESS_UPDATE, "write string fast" "string" "1.0.0" strings::incr, "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.";
+    "decr" 2 [WRITE|DENYOOM|FAST] KS_RW_ACCESS_UPDATE, "write string fast" "string" "1.0.0" strings::decr, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.";
+    "incrby" 3 [WRITE|DENYOOM|FAST] KS_RW_ACCESS_UPDATE, "write string fast" "string" "1.0.0" strings::incrby, "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.";
+    "decrby" 3 [WRITE|DENYOOM|FAST] KS_RW_ACCESS_UPDATE, "write string fast" "string" "1.0.0" strings::decrby, "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.";
+    "incrbyfloat" 3 [WRITE|DENYOOM|FAST] KS_RW_ACCESS_UPDATE, "write string fast" "string" "2.6.0" strings::incrbyfloat, "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.";
+    "getrange" 4 [READONLY] KS_RO_ACCESS, "read string slow" "string" "2.4.0" strings::getrange, "Returns a substring of the string stored at a key.";
+    "substr" 4 [READONLY] KS_RO_ACCESS, "read string slow" "string" "1.0.0" strings::getrange, "Returns a substring from a string value.";
+    "setrange" 4 [WRITE|DENYOOM] KS_RW_UPDATE, "write string slow" "string" "2.2.0" strings::setrange, "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
+    "lcs" -3 [READONLY] KS_LCS, "read string slow" "string" "7.0.0" strings::lcs::lcs, "Finds the longest common substring.";
+    "setbit" 4 [WRITE|DENYOOM] KS_RW_ACCESS_UPDATE, "write bitmap slow" "bitmap" "2.2.0" strings::setbit, "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.";
+    "getbit" 3 [READONLY|FAST] KS_RO_ACCESS, "read bitmap fast" "bitmap" "2.2.0" strings::getbit, "Returns a bit value by offset.";
     // ---- hashes ----
-    "hset" -4 [WRITE|DENYOOM|FAST] K1, "write hash fast" "hash" "2.0.0" hash::hset, "Set the string value of a hash field";
-    "hsetnx" 4 [WRITE|DENYOOM|FAST] K1, "write hash fast" "hash" "2.0.0" hash::hsetnx, "Set the value of a hash field, only if the field does not exist";
-    "hmset" -4 [WRITE|DENYOOM|FAST] K1, "write hash fast" "hash" "2.0.0" hash::hmset, "Set multiple hash fields to multiple values";
-    "hget" 3 [READONLY|FAST] K1, "read hash fast" "hash" "2.0.0" hash::hget, "Get the value of a hash field";
-    "hmget" -3 [READONLY|FAST] K1, "read hash fast" "hash" "2.0.0" hash::hmget, "Get the values of all the given hash fields";
-    "hdel" -3 [WRITE|FAST] K1, "write hash fast" "hash" "2.0.0" hash::hdel, "Delete one or more hash fields";
-    "hexists" 3 [READONLY|FAST] K1, "read hash fast" "hash" "2.0.0" hash::hexists, "Determine if a hash field exists";
-    "hlen" 2 [READONLY|FAST] K1, "read hash fast" "hash" "2.0.0" hash::hlen, "Get the number of fields in a hash";
-    "hkeys" 2 [READONLY] K1, "read hash slow" "hash" "2.0.0" hash::hkeys, "Get all the fields in a hash";
-    "hvals" 2 [READONLY] K1, "read hash slow" "hash" "2.0.0" hash::hvals, "Get all the values in a hash";
-    "hgetall" 2 [READONLY] K1, "read hash slow" "hash" "2.0.0" hash::hgetall, "Get all the fields and values in a hash";
-    "hincrby" 4 [WRITE|DENYOOM|FAST] K1, "write hash fast" "hash" "2.0.0" hash::hincrby, "Increment the integer value of a hash field by the given number";
-    "hincrbyfloat" 4 [WRITE|DENYOOM|FAST] K1, "write hash fast" "hash" "2.6.0" hash::hincrbyfloat, "Increment the float value of a hash field by the given amount";
-    "hstrlen" 3 [READONLY|FAST] K1, "read hash fast" "hash" "3.2.0" hash::hstrlen, "Get the length of the value of a hash field";
-    "hrandfield" -2 [READONLY] K1, "read hash slow" "hash" "6.2.0" hash::hrandfield, "Get one or multiple random fields from a hash";
-    "hscan" -3 [READONLY] K1, "read hash slow" "hash" "2.8.0" hash::hscan, "Incrementally iterate hash fields and associated values";
+    "hset" -4 [WRITE|DENYOOM|FAST] KS_RW_UPDATE, "write hash fast" "hash" "2.0.0" hash::hset, "Set the string value of a hash field";
+    "hsetnx" 4 [WRITE|DENYOOM|FAST] KS_RW_INSERT, "write hash fast" "hash" "2.0.0" hash::hsetnx, "Set the value of a hash field, only if the field does not exist";
+    "hmset" -4 [WRITE|DENYOOM|FAST] KS_RW_UPDATE, "write hash fast" "hash" "2.0.0" hash::hmset, "Set multiple hash fields to multiple values";
+    "hget" 3 [READONLY|FAST] KS_RO_ACCESS, "read hash fast" "hash" "2.0.0" hash::hget, "Get the value of a hash field";
+    "hmget" -3 [READONLY|FAST] KS_RO_ACCESS, "read hash fast" "hash" "2.0.0" hash::hmget, "Get the values of all the given hash fields";
+    "hdel" -3 [WRITE|FAST] KS_RW_DELETE, "write hash fast" "hash" "2.0.0" hash::hdel, "Delete one or more hash fields";
+    "hexists" 3 [READONLY|FAST] KS_RO, "read hash fast" "hash" "2.0.0" hash::hexists, "Determine if a hash field exists";
+    "hlen" 2 [READONLY|FAST] KS_RO, "read hash fast" "hash" "2.0.0" hash::hlen, "Get the number of fields in a hash";
+    "hkeys" 2 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "2.0.0" hash::hkeys, "Get all the fields in a hash";
+    "hvals" 2 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "2.0.0" hash::hvals, "Get all the values in a hash";
+    "hgetall" 2 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "2.0.0" hash::hgetall, "Get all the fields and values in a hash";
+    "hincrby" 4 [WRITE|DENYOOM|FAST] KS_RW_ACCESS_UPDATE, "write hash fast" "hash" "2.0.0" hash::hincrby, "Increment the integer value of a hash field by the given number";
+    "hincrbyfloat" 4 [WRITE|DENYOOM|FAST] KS_RW_ACCESS_UPDATE, "write hash fast" "hash" "2.6.0" hash::hincrbyfloat, "Increment the float value of a hash field by the given amount";
+    "hstrlen" 3 [READONLY|FAST] KS_RO, "read hash fast" "hash" "3.2.0" hash::hstrlen, "Get the length of the value of a hash field";
+    "hrandfield" -2 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "6.2.0" hash::hrandfield, "Get one or multiple random fields from a hash";
+    "hscan" -3 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "2.8.0" hash::hscan, "Incrementally iterate hash fields and associated values";
     // ---- keys ----
-    "del" -2 [WRITE] KALL, "keyspace write slow" "generic" "1.0.0" keys::del, "Deletes one or more keys.";
-    "unlink" -2 [WRITE|FAST] KALL, "keyspace write fast" "generic" "4.0.0" keys::del, "Asynchronously deletes one or more keys.";
-    "exists" -2 [READONLY|FAST] KALL, "keyspace read fast" "generic" "1.0.0" keys::exists, "Determines whether one or more keys exist.";
-    "type" 2 [READONLY|FAST] K1, "keyspace read fast" "generic" "1.0.0" keys::type_, "Determines the type of value stored at a key.";
-    "expire" -3 [WRITE|FAST] K1, "keyspace write fast" "generic" "1.0.0" keys::expire::expire, "Set a key's time to live in seconds";
-    "pexpire" -3 [WRITE|FAST] K1, "keyspace write fast" "generic" "2.6.0" keys::expire::pexpire, "Set a key's time to live in milliseconds";
-    "expireat" -3 [WRITE|FAST] K1, "keyspace write fast" "generic" "1.2.0" keys::expire::expireat, "Set the expiration for a key as a UNIX timestamp";
-    "pexpireat" -3 [WRITE|FAST] K1, "keyspace write fast" "generic" "2.6.0" keys::expire::pexpireat, "Set the expiration for a key as a UNIX timestamp specified in milliseconds";
-    "ttl" 2 [READONLY|FAST] K1, "keyspace read fast" "generic" "1.0.0" keys::expire::ttl, "Get the time to live for a key in seconds";
-    "pttl" 2 [READONLY|FAST] K1, "keyspace read fast" "generic" "2.6.0" keys::expire::pttl, "Get the time to live for a key in milliseconds";
-    "expiretime" 2 [READONLY|FAST] K1, "keyspace read fast" "generic" "7.0.0" keys::expire::expiretime, "Get the expiration Unix timestamp for a key";
-    "pexpiretime" 2 [READONLY|FAST] K1, "keyspace read fast" "generic" "7.0.0" keys::expire::pexpiretime, "Get the expiration Unix timestamp for a key in milliseconds";
-    "persist" 2 [WRITE|FAST] K1, "keyspace write fast" "generic" "2.2.0" keys::expire::persist, "Remove the expiration from a key";
-    "rename" 3 [WRITE] K12, "keyspace write slow" "generic" "1.0.0" keys::rename::rename, "Rename a key";
-    "renamenx" 3 [WRITE|FAST] K12, "keyspace write fast" "generic" "1.0.0" keys::rename::renamenx, "Rename a key, only if the new key does not exist";
-    "copy" -3 [WRITE|DENYOOM] K12, "keyspace write slow" "generic" "6.2.0" keys::rename::copy, "Copy a key";
-    "move" 3 [WRITE|FAST] K1, "keyspace write fast" "generic" "1.0.0" keys::rename::move_, "Move a key to another database";
+    "del" -2 [WRITE] KS_ALL_RM_DELETE, "keyspace write slow" "generic" "1.0.0" keys::del, "Deletes one or more keys.";
+    "unlink" -2 [WRITE|FAST] KS_ALL_RM_DELETE, "keyspace write fast" "generic" "4.0.0" keys::del, "Asynchronously deletes one or more keys.";
+    "exists" -2 [READONLY|FAST] KS_ALL_RO, "keyspace read fast" "generic" "1.0.0" keys::exists, "Determines whether one or more keys exist.";
+    "type" 2 [READONLY|FAST] KS_RO, "keyspace read fast" "generic" "1.0.0" keys::type_, "Determines the type of value stored at a key.";
+    "expire" -3 [WRITE|FAST] KS_RW_UPDATE, "keyspace write fast" "generic" "1.0.0" keys::expire::expire, "Set a key's time to live in seconds";
+    "pexpire" -3 [WRITE|FAST] KS_RW_UPDATE, "keyspace write fast" "generic" "2.6.0" keys::expire::pexpire, "Set a key's time to live in milliseconds";
+    "expireat" -3 [WRITE|FAST] KS_RW_UPDATE, "keyspace write fast" "generic" "1.2.0" keys::expire::expireat, "Set the expiration for a key as a UNIX timestamp";
+    "pexpireat" -3 [WRITE|FAST] KS_RW_UPDATE, "keyspace write fast" "generic" "2.6.0" keys::expire::pexpireat, "Set the expiration for a key as a UNIX timestamp specified in milliseconds";
+    "ttl" 2 [READONLY|FAST] KS_RO_ACCESS, "keyspace read fast" "generic" "1.0.0" keys::expire::ttl, "Get the time to live for a key in seconds";
+    "pttl" 2 [READONLY|FAST] KS_RO_ACCESS, "keyspace read fast" "generic" "2.6.0" keys::expire::pttl, "Get the time to live for a key in milliseconds";
+    "expiretime" 2 [READONLY|FAST] KS_RO_ACCESS, "keyspace read fast" "generic" "7.0.0" keys::expire::expiretime, "Get the expiration Unix timestamp for a key";
+    "pexpiretime" 2 [READONLY|FAST] KS_RO_ACCESS, "keyspace read fast" "generic" "7.0.0" keys::expire::pexpiretime, "Get the expiration Unix timestamp for a key in milliseconds";
+    "persist" 2 [WRITE|FAST] KS_RW_UPDATE, "keyspace write fast" "generic" "2.2.0" keys::expire::persist, "Remove the expiration from a key";
+    "rename" 3 [WRITE] KS_RENAME, "keyspace write slow" "generic" "1.0.0" keys::rename::rename, "Rename a key";
+    "renamenx" 3 [WRITE|FAST] KS_RENAMENX, "keyspace write fast" "generic" "1.0.0" keys::rename::renamenx, "Rename a key, only if the new key does not exist";
+    "copy" -3 [WRITE|DENYOOM] KS_COPY, "keyspace write slow" "generic" "6.2.0" keys::rename::copy, "Copy a key";
+    "move" 3 [WRITE|FAST] KS_RW_ACCESS_UPDATE, "keyspace write fast" "generic" "1.0.0" keys::rename::move_, "Move a key to another database";
     "keys" 2 [READONLY] NOKEYS, "keyspace read slow dangerous" "generic" "1.0.0" keys::scan::keys, "Find all keys matching the given pattern";
     "scan" -2 [READONLY] NOKEYS, "keyspace read slow" "generic" "2.8.0" keys::scan::scan, "Incrementally iterate the keys space";
     "randomkey" 1 [READONLY] NOKEYS, "keyspace read slow" "generic" "1.0.0" keys::scan::randomkey, "Return a random key from the keyspace";
-    "touch" -2 [READONLY|FAST] KALL, "keyspace read fast" "generic" "3.2.1" keys::touch, "Alters the last access time of a key(s). Returns the number of existing keys specified.";
+    "touch" -2 [READONLY|FAST] KS_ALL_RO, "keyspace read fast" "generic" "3.2.1" keys::touch, "Alters the last access time of a key(s). Returns the number of existing keys specified.";
     "object" -2 [] NOKEYS, "slow" "generic" "2.2.3" keys::object::object, "A container for object introspection commands", subs keys::object::OBJECT_SUBCOMMANDS;
-    "dump" 2 [READONLY] K1, "keyspace read slow" "generic" "2.6.0" keys::dump::dump, "Return a serialized version of the value stored at the specified key.";
-    "restore" -4 [WRITE|DENYOOM] K1, "keyspace write slow dangerous" "generic" "2.6.0" keys::dump::restore, "Create a key using the provided serialized value, previously obtained using DUMP.";
-    "restore-asking" -4 [WRITE|DENYOOM|ASKING] K1, "keyspace write slow dangerous" "server" "3.0.0" keys::dump::restore, "An internal command for migrating keys in a cluster";
-    "migrate" -6 [WRITE|MOVES_KEYS] MIGRATE_KEYS, "keyspace write slow dangerous" "generic" "2.6.0" cluster::migrate, "Atomically transfer a key from a Redis instance to another one.";
+    "dump" 2 [READONLY] KS_RO_ACCESS, "keyspace read slow" "generic" "2.6.0" keys::dump::dump, "Return a serialized version of the value stored at the specified key.";
+    "restore" -4 [WRITE|DENYOOM] KS_OW_UPDATE, "keyspace write slow dangerous" "generic" "2.6.0" keys::dump::restore, "Create a key using the provided serialized value, previously obtained using DUMP.";
+    "restore-asking" -4 [WRITE|DENYOOM|ASKING] KS_OW_UPDATE, "keyspace write slow dangerous" "server" "3.0.0" keys::dump::restore, "An internal command for migrating keys in a cluster";
+    "migrate" -6 [WRITE|MOVES_KEYS] KS_MIGRATE, "keyspace write slow dangerous" "generic" "2.6.0" cluster::migrate, "Atomically transfer a key from a Redis instance to another one.";
     // ---- server ----
     "dbsize" 1 [READONLY|FAST] NOKEYS, "keyspace read fast" "server" "1.0.0" server::dbsize, "Returns the number of keys in the database.";
     "flushdb" -1 [WRITE|ALONE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushdb, "Removes all keys from the current database.";
@@ -254,7 +309,7 @@ impl CommandTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::spec::Flags;
+    use crate::commands::spec::{BeginSearch, FindKeys, Flags};
 
     #[test]
     fn names_are_unique_lowercase_and_resolve() {
@@ -279,17 +334,34 @@ mod tests {
 
     #[test]
     fn key_specs_point_at_arguments_the_arity_allows() {
-        for c in COMMANDS {
-            if let KeySpec::Range { first, .. } = c.keys {
-                let min = c.arity.0.unsigned_abs() as i32;
-                assert!(
-                    first < min,
-                    "{}: first key {first} beyond arity {}",
-                    c.name,
-                    c.arity.0
-                );
+        for (_, c, full) in CommandTable::new().entries() {
+            let min = c.arity.0.unsigned_abs() as i32;
+            for spec in c.keys.specs {
+                let BeginSearch::Index(pos) = spec.begin else {
+                    continue;
+                };
+                let FindKeys::Range { lastkey, .. } = spec.find else {
+                    continue;
+                };
+                // The fixed keys of a spec lie within the arguments every call has.
+                let last = pos + lastkey.max(0);
+                assert!(last < min, "{full}: key {last} beyond arity {}", c.arity.0);
             }
             assert_eq!(c.is_write(), c.flags.has(Flags::WRITE));
+        }
+    }
+
+    #[test]
+    fn key_flags_agree_with_the_command_flags() {
+        use crate::commands::spec::key_flags::{NOT_KEY, OW, RM, RO, RW};
+        for (_, c, full) in CommandTable::new().entries() {
+            for spec in c.keys.specs {
+                let access = spec.flags & (RO | RW | OW | RM | NOT_KEY);
+                assert_eq!(access.count_ones(), 1, "{full}: one of RO/RW/OW/RM");
+                if c.flags.has(Flags::READONLY) {
+                    assert_eq!(access, RO, "{full} is read-only");
+                }
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::cluster::routing::{Fence, KeySource, Request};
 use crate::commands::table::{Lookup, Resolved};
 use crate::commands::transactions;
-use crate::commands::{Argv, CmdError, CommandSpec, Ctx, Flags, KeySpec};
+use crate::commands::{Argv, CmdError, CommandSpec, Ctx, Flags};
 use crate::commands::{Client, ReplyMode};
 use crate::node::Server;
 use crate::resp::reply::Reply;
@@ -243,13 +243,10 @@ fn route<'s>(
     let Some(cluster) = srv.cluster.as_deref() else {
         return Ok(None);
     };
-    if !r.spec.keys.has_keys() {
-        return Ok(None);
-    }
     let one = CommandKeys { spec: r.spec, argv };
-    let (keys, write): (&dyn KeySource, bool) = match (&client.multi, r.spec.keys) {
-        (Some(t), KeySpec::Transaction) => (t, t.writes()),
-        (None, KeySpec::Transaction) => return Ok(None),
+    let (keys, write): (&dyn KeySource, bool) = match &client.multi {
+        Some(t) if r.spec.keys.is_transaction() => (t, t.writes()),
+        _ if !r.spec.keys.has_keys() => return Ok(None),
         _ => (&one, r.spec.is_write()),
     };
     let req = Request {

@@ -175,8 +175,8 @@ pub(super) mod tests {
 
     use super::*;
     use crate::cluster::topology::{Node, NodeFlags, NodeId, Settings, Topology};
+    use crate::commands::spec::{BeginSearch, FindKeys};
     use crate::commands::testkit::{argv_of, Kit};
-    use crate::commands::KeySpec;
     use crate::config::Config;
     use crate::node::Server;
     use crate::slot::{key_slot, SLOTS};
@@ -200,10 +200,14 @@ pub(super) mod tests {
             let mut words: Vec<String> = full.split('|').map(str::to_string).collect();
             let fixed = spec.arity.0 > 0;
             let mut argc = spec.arity.0.unsigned_abs() as usize;
-            if let KeySpec::Range { first, last, step } = spec.keys {
-                // Room for two keys where the range is open-ended.
-                if !fixed && last < 0 {
-                    argc = argc.max((first + 2 * step + (-last - 1)) as usize);
+            for key in spec.keys.specs {
+                // Room for two keys where an index range is open-ended.
+                if let (BeginSearch::Index(pos), FindKeys::Range { lastkey, step, .. }) =
+                    (key.begin, key.find)
+                {
+                    if !fixed && lastkey < 0 {
+                        argc = argc.max((pos + 2 * step + (-lastkey - 1)) as usize);
+                    }
                 }
             }
             words.resize(argc.max(words.len()), "1".to_string());
