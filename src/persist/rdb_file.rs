@@ -179,7 +179,7 @@ pub fn load(buf: &[u8], mut sink: impl FnMut(Record<'_>)) -> Result<Loaded, Snap
                     Ok(v) => v,
                     Err(RdbError::Payload(BadPayload::UnsupportedType(t))) => {
                         return Err(unsupported(&format!(
-                        "a value of RDB type {t} (key '{}'): only strings exist in ringcache yet",
+                        "a value of RDB type {t} (key '{}'): only strings and hashes exist in ringcache yet",
                         String::from_utf8_lossy(&key)
                     )))
                     }
