@@ -1,12 +1,23 @@
 //! Hash commands. Handlers reach the value through the slot guard's typed
 //! lookups (`Hash`), so WRONGTYPE and removing an emptied hash happen there.
 
+use std::sync::atomic::Ordering;
+
 use super::args::ArgCursor;
 use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::glob;
 use crate::resp::reply::format_long_double;
 use crate::store::types::hash::Pair;
 use crate::store::{Hash, HashLimits};
+
+/// The listpack limits `hash-max-listpack-entries` / `-value` set now.
+fn limits(ctx: &Ctx<'_>) -> HashLimits {
+    let hot = &ctx.srv.hot;
+    HashLimits {
+        entries: hot.hash_max_listpack_entries.load(Ordering::Relaxed),
+        value: hot.hash_max_listpack_value.load(Ordering::Relaxed),
+    }
+}
 
 /// `HSET key field value [field value …]`: the number of new fields.
 pub fn hset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
@@ -27,7 +38,7 @@ fn set_pairs(ctx: &mut Ctx<'_>, argv: &Argv<'_>, name: &str) -> Result<usize, Cm
         return Err(CmdError::Arity(name.into()));
     }
     let key = argv.get(1);
-    let limits = HashLimits::default();
+    let limits = limits(ctx);
     let mut g = ctx.lock(key);
     let added = g.update_or_create::<Hash, _>(key, |h| {
         let mut added = 0;
@@ -50,7 +61,7 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    g.update_or_create::<Hash, _>(key, |h| h.set(field, value, HashLimits::default()))?;
+    g.update_or_create::<Hash, _>(key, |h| h.set(field, value, limits(ctx)))?;
     ctx.propagate(&[b"HSET", key, field, value]);
     ctx.out.int(1);
     Ok(())
@@ -185,7 +196,7 @@ pub fn hincrby(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         h.set(
             field,
             itoa::Buffer::new().format(next).as_bytes(),
-            HashLimits::default(),
+            limits(ctx),
         );
         Ok(next)
     })??;
@@ -198,6 +209,9 @@ pub fn hincrby(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 pub fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let (key, field) = (argv.get(1), argv.get(2));
     let by = parse_f64(argv.get(3))?;
+    if !by.is_finite() {
+        return Err(CmdError::err("value is NaN or Infinity"));
+    }
     let mut g = ctx.lock(key);
     let text = g.update_or_create::<Hash, _>(key, |h| -> Result<String, CmdError> {
         let cur = match h.get(field) {
@@ -209,7 +223,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             return Err(CmdError::err("increment would produce NaN or Infinity"));
         }
         let text = format_long_double(next);
-        h.set(field, text.as_bytes(), HashLimits::default());
+        h.set(field, text.as_bytes(), limits(ctx));
         Ok(text)
     })??;
     ctx.propagate(&[b"HSET", key, field, text.as_bytes()]);

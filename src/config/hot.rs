@@ -34,6 +34,10 @@ pub struct HotConfig {
     pub active_expire: AtomicBool,
     /// `replica-ignore-maxmemory`.
     pub replica_ignore_maxmemory: AtomicBool,
+    /// `hash-max-listpack-entries`.
+    pub hash_max_listpack_entries: AtomicUsize,
+    /// `hash-max-listpack-value`.
+    pub hash_max_listpack_value: AtomicUsize,
 }
 
 impl HotConfig {
@@ -78,6 +82,8 @@ mod tests {
             h.min_replicas.load(r),
             h.min_replicas_max_lag.load(r),
             h.timeout.load(r),
+            h.hash_max_listpack_entries.load(r) as u64,
+            h.hash_max_listpack_value.load(r) as u64,
         ];
         assert!(words.iter().all(|&w| w != 0), "{words:?}");
         assert_eq!(h.slowlog_slower_than.load(r), -1);

@@ -549,6 +549,34 @@ pub static OPTIONS: &[ConfigOption] = &[
         },
     ),
     live(
+        "hash-max-listpack-entries",
+        OptionType::Int(0, I32),
+        "512",
+        |c| c.hash_max_listpack_entries.to_string(),
+        |c, v| {
+            c.hash_max_listpack_entries = v.int();
+            Ok(())
+        },
+    )
+    .hot(|h, c| {
+        h.hash_max_listpack_entries
+            .store(c.hash_max_listpack_entries as usize, Relaxed)
+    }),
+    live(
+        "hash-max-listpack-value",
+        OptionType::Int(0, I32),
+        "64",
+        |c| c.hash_max_listpack_value.to_string(),
+        |c, v| {
+            c.hash_max_listpack_value = v.int();
+            Ok(())
+        },
+    )
+    .hot(|h, c| {
+        h.hash_max_listpack_value
+            .store(c.hash_max_listpack_value as usize, Relaxed)
+    }),
+    live(
         "lfu-log-factor",
         OptionType::Int(0, I32),
         "10",
@@ -689,8 +717,19 @@ fn set_save(c: &mut Config, v: Val<'_>) -> Result<(), String> {
 
 /// Finds an option by name (case-insensitive).
 pub fn find_option(name: &str) -> Option<&'static ConfigOption> {
+    let name = ALIASES
+        .iter()
+        .find(|(old, _)| old.eq_ignore_ascii_case(name))
+        .map_or(name, |(_, new)| new);
     OPTIONS.iter().find(|o| o.name.eq_ignore_ascii_case(name))
 }
+
+/// Redis 6 names Redis 7.0 still accepts for an option (`CONFIG GET/SET` answer
+/// under the name asked for).
+pub const ALIASES: &[(&str, &str)] = &[
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+];
 
 /// Parses `raw` for `o`, giving Redis's reason text on failure.
 pub fn parse_value<'a>(o: &ConfigOption, raw: &'a str) -> Result<Val<'a>, String> {
