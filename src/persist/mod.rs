@@ -10,6 +10,8 @@
 //! the checksum covering everything before it.
 
 pub mod aof;
+#[cfg(test)]
+mod compact_tests;
 pub mod crc64;
 pub mod lzf;
 pub mod rdb;

@@ -159,6 +159,3 @@ fn sign_extend(raw: u64, bits: u32) -> i64 {
     let shift = 64 - bits;
     ((raw << shift) as i64) >> shift
 }
-
-#[cfg(test)]
-mod tests;

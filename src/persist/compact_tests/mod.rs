@@ -1,4 +1,5 @@
-//! Tests of the compact codecs: each codec's behaviour, byte-for-byte
+//! Tests of the compact codecs (`store::compact`), kept with the RDB format
+//! their Redis payloads are framed in: each codec's behaviour, byte-for-byte
 //! agreement with buffers redis-server wrote, and hostile input.
 
 mod fuzz;
@@ -7,7 +8,7 @@ mod legacy;
 mod listpack;
 mod redis;
 
-use super::*;
+use crate::store::compact::*;
 
 #[test]
 fn parse_int_follows_string2ll() {
