@@ -175,7 +175,8 @@ impl Hash {
         }
         match self {
             Hash::Table(t) => t.insert(field.into(), value.into()).is_none(),
-            Hash::Listpack(_) => unreachable!("converted to a table above"),
+            // Never reached: the listpack branch above returns or converts.
+            Hash::Listpack(_) => false,
         }
     }
 
