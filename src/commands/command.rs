@@ -311,7 +311,6 @@ fn list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 
 fn help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let lines = [
-        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "(no subcommand)",
         "    Return details about all Redis commands.",
         "COUNT",
@@ -330,12 +329,6 @@ fn help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         "    Return the keys from a full Redis command.",
         "GETKEYSANDFLAGS <full-command>",
         "    Return the keys and the access flags from a full Redis command.",
-        "HELP",
-        "    Prints this help.",
     ];
-    ctx.out.array_len(lines.len());
-    for l in lines {
-        ctx.out.simple(l);
-    }
-    Ok(())
+    super::server::help(ctx, "COMMAND", &lines)
 }

@@ -3,6 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{lossy, peek_counted};
+use crate::commands::server::help;
 use crate::commands::spec::{command_table, CommandSpec, K2, NOKEYS};
 use crate::commands::{Argv, CmdError, CmdResult, Ctx};
 use crate::store::access::{self, Policy};
@@ -101,7 +102,6 @@ fn object_freq(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 
 fn object_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     let lines = [
-        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "ENCODING <key>",
         "    Return the kind of internal representation used in order to store the value",
         "    associated with a <key>.",
@@ -114,12 +114,6 @@ fn object_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         "REFCOUNT <key>",
         "    Return the number of references of the value associated with the specified",
         "    <key>.",
-        "HELP",
-        "    Prints this help.",
     ];
-    ctx.out.array_len(lines.len());
-    for l in lines {
-        ctx.out.simple(l);
-    }
-    Ok(())
+    help(ctx, "OBJECT", &lines)
 }
