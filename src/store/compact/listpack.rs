@@ -8,7 +8,7 @@
 //! accepts; [`ListpackWriter`] picks every encoding as Redis's `lpAppend` does,
 //! so the same elements in the same order give the same bytes.
 
-use super::{le_uint, parse_int, sign_extend, CompactError, Element, Format};
+use super::{check_frame, le_uint, parse_int, sign_extend, CompactError, Element, Format};
 
 /// Total bytes and element count.
 const HEADER_SIZE: usize = 6;
@@ -171,16 +171,7 @@ impl<'a> Listpack<'a> {
     /// Validates the whole of `buf` (header, every entry, the count) as
     /// Redis's deep integrity check does, and wraps it.
     pub fn parse(buf: &'a [u8]) -> Result<Self, CompactError> {
-        if buf.len() < HEADER_SIZE + 1 {
-            return Err(corrupt("shorter than a header and end byte"));
-        }
-        if le_uint(&buf[..4]) != buf.len() as u64 {
-            return Err(corrupt("header's total bytes differ from the buffer's"));
-        }
-        let end = buf.len() - 1;
-        if buf[end] != END {
-            return Err(corrupt("last byte is not the end byte"));
-        }
+        let end = check_frame(buf, HEADER_SIZE, Format::Listpack)?;
         let mut pos = HEADER_SIZE;
         let mut len = 0usize;
         while buf[pos] != END {

@@ -146,6 +146,24 @@ pub fn parse_int(s: &[u8]) -> Option<i64> {
     }
 }
 
+/// Checks the frame listpacks and ziplists share: room for the header and
+/// the end byte, a total-bytes header (first 4 bytes) equal to the buffer's
+/// length, and the 0xFF end byte last. Returns the end byte's index.
+fn check_frame(buf: &[u8], header: usize, format: Format) -> Result<usize, CompactError> {
+    let corrupt = |why| Err(CompactError::Corrupt(format, why));
+    if buf.len() < header + 1 {
+        return corrupt("shorter than a header and end byte");
+    }
+    if le_uint(&buf[..4]) != buf.len() as u64 {
+        return corrupt("header's total bytes differ from the buffer's");
+    }
+    let end = buf.len() - 1;
+    if buf[end] != 0xFF {
+        return corrupt("last byte is not the end byte");
+    }
+    Ok(end)
+}
+
 /// Little-endian unsigned integer from up to eight bytes.
 fn le_uint(bytes: &[u8]) -> u64 {
     bytes

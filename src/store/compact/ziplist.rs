@@ -9,7 +9,7 @@
 //! [`Ziplist::parse`] accepts exactly what Redis 6.2's deep
 //! `ziplistValidateIntegrity` accepts.
 
-use super::{le_uint, sign_extend, CompactError, Element, Format};
+use super::{check_frame, le_uint, sign_extend, CompactError, Element, Format};
 
 /// Total bytes, tail offset, count.
 const HEADER_SIZE: usize = 10;
@@ -108,16 +108,7 @@ impl<'a> Ziplist<'a> {
     /// Validates the whole of `buf`: header sizes, every entry's encoding and
     /// previous-entry size, the tail offset and the count.
     pub fn parse(buf: &'a [u8]) -> Result<Self, CompactError> {
-        if buf.len() < HEADER_SIZE + 1 {
-            return Err(corrupt("shorter than a header and end byte"));
-        }
-        if le_uint(&buf[..4]) != buf.len() as u64 {
-            return Err(corrupt("header's total bytes differ from the buffer's"));
-        }
-        let end = buf.len() - 1;
-        if buf[end] != END {
-            return Err(corrupt("last byte is not the end byte"));
-        }
+        let end = check_frame(buf, HEADER_SIZE, Format::Ziplist)?;
         let tail = le_uint(&buf[4..8]);
         if tail > end as u64 {
             return Err(corrupt("tail offset past the end"));
