@@ -244,10 +244,13 @@ impl Log {
         }
         if !g.feeds.is_empty() {
             copies += g.feeds.len() as u64;
+        }
+        // Count the copies before a feed past its limit releases what it held.
+        g.held += n * copies;
+        if !g.feeds.is_empty() {
             g.held -= feed_all(&mut g.feeds, bytes, g.feed_limit);
         }
         if copies > 0 {
-            g.held += n * copies;
             self.publish(g);
         }
     }

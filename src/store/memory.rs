@@ -9,6 +9,8 @@ use tikv_jemalloc_ctl::{epoch, epoch_mib, stats};
 /// microseconds, and a write burst within a stale reading's life overshoots
 /// `maxmemory` (1 ms let four pipelining writers pass the limit by 5%).
 const CACHE_US: u64 = 200;
+/// `read_at_us` before the first reading.
+const NEVER: u64 = u64::MAX;
 
 /// Where readings come from: jemalloc, or a function (unit tests, which run on
 /// the system allocator and need a figure they control).
@@ -76,7 +78,8 @@ impl MemoryGauge {
     fn with_source(source: Source) -> Self {
         MemoryGauge {
             cached: AtomicU64::new(0),
-            read_at_us: AtomicU64::new(0),
+            // Never read yet: the process clock may still be under `CACHE_US`.
+            read_at_us: AtomicU64::new(NEVER),
             source,
         }
     }
@@ -94,7 +97,8 @@ impl MemoryGauge {
 
     /// The last reading if it is under `CACHE_US` old, else a fresh one.
     pub fn used(&self) -> u64 {
-        if now_us().saturating_sub(self.read_at_us.load(Ordering::Relaxed)) < CACHE_US {
+        let at = self.read_at_us.load(Ordering::Relaxed);
+        if at != NEVER && now_us().saturating_sub(at) < CACHE_US {
             self.cached.load(Ordering::Relaxed)
         } else {
             self.refresh()
