@@ -26,7 +26,7 @@ pub fn command(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             cmd: "COMMAND".into(),
         });
     }
-    let top: Vec<&CommandSpec> = super::table::COMMANDS.iter().collect();
+    let top: Vec<&CommandSpec> = super::table::top_level().collect();
     ctx.out.array_len(top.len());
     for c in top {
         write_info(ctx, c, c.name);
@@ -35,7 +35,7 @@ pub fn command(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 }
 
 fn count(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
-    ctx.out.int(super::table::COMMANDS.len() as i64);
+    ctx.out.int(super::table::top_level().count() as i64);
     Ok(())
 }
 
@@ -201,7 +201,7 @@ fn write_key_flags(out: &mut Reply, flags: KeyFlags) {
 
 fn docs(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let wanted: Vec<(&'static CommandSpec, &'static str)> = if argv.len() == 2 {
-        super::table::COMMANDS.iter().map(|c| (c, c.name)).collect()
+        super::table::top_level().map(|c| (c, c.name)).collect()
     } else {
         argv.tail(2).iter().filter_map(|n| find(n)).collect()
     };

@@ -4,11 +4,35 @@
 use std::sync::atomic::Ordering;
 
 use super::args::ArgCursor;
+use super::spec::{command_table, CommandSpec};
+use super::table::{
+    KS_RO, KS_RO_ACCESS, KS_RW_ACCESS_UPDATE, KS_RW_DELETE, KS_RW_INSERT, KS_RW_UPDATE,
+};
 use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::glob;
 use crate::resp::reply::format_long_double;
 use crate::store::types::hash::Pair;
 use crate::store::{Hash, HashLimits};
+
+/// The hash commands' table rows.
+pub static COMMANDS: &[CommandSpec] = command_table! {
+    "hset" -4 [WRITE|DENYOOM|FAST] KS_RW_UPDATE, "write hash fast" "hash" "2.0.0" hset, "Set the string value of a hash field";
+    "hsetnx" 4 [WRITE|DENYOOM|FAST] KS_RW_INSERT, "write hash fast" "hash" "2.0.0" hsetnx, "Set the value of a hash field, only if the field does not exist";
+    "hmset" -4 [WRITE|DENYOOM|FAST] KS_RW_UPDATE, "write hash fast" "hash" "2.0.0" hmset, "Set multiple hash fields to multiple values";
+    "hget" 3 [READONLY|FAST] KS_RO_ACCESS, "read hash fast" "hash" "2.0.0" hget, "Get the value of a hash field";
+    "hmget" -3 [READONLY|FAST] KS_RO_ACCESS, "read hash fast" "hash" "2.0.0" hmget, "Get the values of all the given hash fields";
+    "hdel" -3 [WRITE|FAST] KS_RW_DELETE, "write hash fast" "hash" "2.0.0" hdel, "Delete one or more hash fields";
+    "hexists" 3 [READONLY|FAST] KS_RO, "read hash fast" "hash" "2.0.0" hexists, "Determine if a hash field exists";
+    "hlen" 2 [READONLY|FAST] KS_RO, "read hash fast" "hash" "2.0.0" hlen, "Get the number of fields in a hash";
+    "hkeys" 2 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "2.0.0" hkeys, "Get all the fields in a hash";
+    "hvals" 2 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "2.0.0" hvals, "Get all the values in a hash";
+    "hgetall" 2 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "2.0.0" hgetall, "Get all the fields and values in a hash";
+    "hincrby" 4 [WRITE|DENYOOM|FAST] KS_RW_ACCESS_UPDATE, "write hash fast" "hash" "2.0.0" hincrby, "Increment the integer value of a hash field by the given number";
+    "hincrbyfloat" 4 [WRITE|DENYOOM|FAST] KS_RW_ACCESS_UPDATE, "write hash fast" "hash" "2.6.0" hincrbyfloat, "Increment the float value of a hash field by the given amount";
+    "hstrlen" 3 [READONLY|FAST] KS_RO, "read hash fast" "hash" "3.2.0" hstrlen, "Get the length of the value of a hash field";
+    "hrandfield" -2 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "6.2.0" hrandfield, "Get one or multiple random fields from a hash";
+    "hscan" -3 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "2.8.0" hscan, "Incrementally iterate hash fields and associated values";
+};
 
 /// The listpack limits `hash-max-listpack-entries` / `-value` set now.
 fn limits(ctx: &Ctx<'_>) -> HashLimits {

@@ -4,6 +4,7 @@
 //! reply, and reports errors as `CmdError`.
 
 pub mod args;
+pub mod bitmap;
 pub mod client;
 pub mod client_state;
 pub mod cluster;
@@ -11,16 +12,21 @@ pub mod command;
 pub mod connection;
 pub mod expire_args;
 pub mod functions;
+pub mod geo;
 pub mod hash;
+pub mod hyperloglog;
 pub mod key_specs;
 pub mod keys;
+pub mod list;
 pub mod persistence;
 pub mod replication;
 pub mod server;
+pub mod set;
 pub mod spec;
 pub mod strings;
 pub mod table;
 pub mod transactions;
+pub mod zset;
 
 use thiserror::Error;
 

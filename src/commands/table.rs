@@ -8,46 +8,53 @@ use super::spec::key_flags::{
 };
 use super::spec::{command_table, CommandSpec, KeyFlags, KeySpec, KeySpecs, NOKEYS};
 use super::{
-    cluster, command, connection, functions, hash, keys, persistence, replication, server, strings,
-    transactions, Argv,
+    bitmap, cluster, command, connection, functions, geo, hash, hyperloglog, keys, list,
+    persistence, replication, server, set, strings, transactions, zset, Argv,
 };
 
 // Key specs, as Redis 7.0 declares them, each shared by the rows whose keys are
 // found and used alike. KS_<flags>: one key, argument 1.
-const KS_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO)]);
-const KS_RO_ACCESS: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO | ACCESS)]);
-const KS_RW_UPDATE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | UPDATE)]);
-const KS_RW_INSERT: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | INSERT)]);
-const KS_RW_ACCESS_UPDATE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | ACCESS | UPDATE)]);
-const KS_RW_DELETE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | DELETE)]);
-const KS_RW_ACCESS_DELETE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | ACCESS | DELETE)]);
-const KS_OW_UPDATE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, OW | UPDATE)]);
-const KS_OW_INSERT: KeySpecs = KeySpecs::new(&[KeySpec::at(1, OW | INSERT)]);
+pub(crate) const KS_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO)]);
+pub(crate) const KS_RO_ACCESS: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO | ACCESS)]);
+pub(crate) const KS_RW_UPDATE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | UPDATE)]);
+pub(crate) const KS_RW_INSERT: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | INSERT)]);
+pub(crate) const KS_RW_ACCESS_UPDATE: KeySpecs =
+    KeySpecs::new(&[KeySpec::at(1, RW | ACCESS | UPDATE)]);
+pub(crate) const KS_RW_DELETE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | DELETE)]);
+pub(crate) const KS_RW_ACCESS_DELETE: KeySpecs =
+    KeySpecs::new(&[KeySpec::at(1, RW | ACCESS | DELETE)]);
+pub(crate) const KS_OW_UPDATE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, OW | UPDATE)]);
+pub(crate) const KS_OW_INSERT: KeySpecs = KeySpecs::new(&[KeySpec::at(1, OW | INSERT)]);
 // KS_ALL_<flags>: every argument from 1 is a key; KS_PAIRS_<flags>: every other one.
-const KS_ALL_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO).range(-1, 1, 0)]);
-const KS_ALL_RO_ACCESS: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO | ACCESS).range(-1, 1, 0)]);
-const KS_ALL_RM_DELETE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RM | DELETE).range(-1, 1, 0)]);
-const KS_PAIRS_OW_UPDATE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, OW | UPDATE).range(-1, 2, 0)]);
-const KS_PAIRS_OW_INSERT: KeySpecs = KeySpecs::new(&[KeySpec::at(1, OW | INSERT).range(-1, 2, 0)]);
+pub(crate) const KS_ALL_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO).range(-1, 1, 0)]);
+pub(crate) const KS_ALL_RO_ACCESS: KeySpecs =
+    KeySpecs::new(&[KeySpec::at(1, RO | ACCESS).range(-1, 1, 0)]);
+pub(crate) const KS_ALL_RM_DELETE: KeySpecs =
+    KeySpecs::new(&[KeySpec::at(1, RM | DELETE).range(-1, 1, 0)]);
+pub(crate) const KS_PAIRS_OW_UPDATE: KeySpecs =
+    KeySpecs::new(&[KeySpec::at(1, OW | UPDATE).range(-1, 2, 0)]);
+pub(crate) const KS_PAIRS_OW_INSERT: KeySpecs =
+    KeySpecs::new(&[KeySpec::at(1, OW | INSERT).range(-1, 2, 0)]);
 // One command's own.
-const KS_LCS: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO | ACCESS).range(1, 1, 0)]);
-const KS_GETEX: KeySpecs = KeySpecs::new(&[
+pub(crate) const KS_LCS: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO | ACCESS).range(1, 1, 0)]);
+pub(crate) const KS_GETEX: KeySpecs = KeySpecs::new(&[
     KeySpec::at(1, RW | ACCESS | UPDATE).notes("RW and UPDATE because it changes the TTL")
 ]);
-const KS_SET: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | ACCESS | UPDATE | VARIABLE_FLAGS)
-    .notes("RW and ACCESS due to the optional `GET` argument")])
-.with_function(set_key_flags);
-const KS_RENAME: KeySpecs = KeySpecs::new(&[
+pub(crate) const KS_SET: KeySpecs =
+    KeySpecs::new(&[KeySpec::at(1, RW | ACCESS | UPDATE | VARIABLE_FLAGS)
+        .notes("RW and ACCESS due to the optional `GET` argument")])
+    .with_function(set_key_flags);
+pub(crate) const KS_RENAME: KeySpecs = KeySpecs::new(&[
     KeySpec::at(1, RW | ACCESS | DELETE),
     KeySpec::at(2, OW | UPDATE),
 ]);
-const KS_RENAMENX: KeySpecs = KeySpecs::new(&[
+pub(crate) const KS_RENAMENX: KeySpecs = KeySpecs::new(&[
     KeySpec::at(1, RW | ACCESS | DELETE),
     KeySpec::at(2, OW | INSERT),
 ]);
-const KS_COPY: KeySpecs =
+pub(crate) const KS_COPY: KeySpecs =
     KeySpecs::new(&[KeySpec::at(1, RO | ACCESS), KeySpec::at(2, OW | UPDATE)]);
-const KS_MIGRATE: KeySpecs = KeySpecs::new(&[
+pub(crate) const KS_MIGRATE: KeySpecs = KeySpecs::new(&[
     KeySpec::at(3, RW | ACCESS | DELETE),
     KeySpec::after("KEYS", -2, RW | ACCESS | DELETE | INCOMPLETE).range(-1, 1, 0),
 ])
@@ -72,8 +79,26 @@ fn migrate_keys(argv: &Argv<'_>, f: &mut dyn FnMut(usize, KeyFlags)) {
     cluster::migrate_keys(argv, &mut |i| f(i, RW | ACCESS | DELETE));
 }
 
-/// Every top-level command.
-pub static COMMANDS: &[CommandSpec] = command_table! {
+/// The commands of every family; a family's own file declares its rows
+/// (`hash::COMMANDS` …) so each family's work stays in its file.
+pub static FAMILIES: &[&[CommandSpec]] = &[
+    CORE,
+    hash::COMMANDS,
+    list::COMMANDS,
+    set::COMMANDS,
+    zset::COMMANDS,
+    bitmap::COMMANDS,
+    hyperloglog::COMMANDS,
+    geo::COMMANDS,
+];
+
+/// Every top-level command, family by family.
+pub fn top_level() -> impl Iterator<Item = &'static CommandSpec> + Clone {
+    FAMILIES.iter().flat_map(|f| f.iter())
+}
+
+/// The connection, transaction, string, key, server and cluster commands.
+static CORE: &[CommandSpec] = command_table! {
     // ---- connection ----
     "ping" -1 [FAST] NOKEYS, "fast connection" "connection" "1.0.0" connection::ping, "Returns the server's liveliness response.";
     "echo" 2 [FAST] NOKEYS, "fast connection" "connection" "1.0.0" connection::echo, "Returns the given string.";
@@ -114,23 +139,6 @@ pub static COMMANDS: &[CommandSpec] = command_table! {
     "lcs" -3 [READONLY] KS_LCS, "read string slow" "string" "7.0.0" strings::lcs::lcs, "Finds the longest common substring.";
     "setbit" 4 [WRITE|DENYOOM] KS_RW_ACCESS_UPDATE, "write bitmap slow" "bitmap" "2.2.0" strings::setbit, "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.";
     "getbit" 3 [READONLY|FAST] KS_RO_ACCESS, "read bitmap fast" "bitmap" "2.2.0" strings::getbit, "Returns a bit value by offset.";
-    // ---- hashes ----
-    "hset" -4 [WRITE|DENYOOM|FAST] KS_RW_UPDATE, "write hash fast" "hash" "2.0.0" hash::hset, "Set the string value of a hash field";
-    "hsetnx" 4 [WRITE|DENYOOM|FAST] KS_RW_INSERT, "write hash fast" "hash" "2.0.0" hash::hsetnx, "Set the value of a hash field, only if the field does not exist";
-    "hmset" -4 [WRITE|DENYOOM|FAST] KS_RW_UPDATE, "write hash fast" "hash" "2.0.0" hash::hmset, "Set multiple hash fields to multiple values";
-    "hget" 3 [READONLY|FAST] KS_RO_ACCESS, "read hash fast" "hash" "2.0.0" hash::hget, "Get the value of a hash field";
-    "hmget" -3 [READONLY|FAST] KS_RO_ACCESS, "read hash fast" "hash" "2.0.0" hash::hmget, "Get the values of all the given hash fields";
-    "hdel" -3 [WRITE|FAST] KS_RW_DELETE, "write hash fast" "hash" "2.0.0" hash::hdel, "Delete one or more hash fields";
-    "hexists" 3 [READONLY|FAST] KS_RO, "read hash fast" "hash" "2.0.0" hash::hexists, "Determine if a hash field exists";
-    "hlen" 2 [READONLY|FAST] KS_RO, "read hash fast" "hash" "2.0.0" hash::hlen, "Get the number of fields in a hash";
-    "hkeys" 2 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "2.0.0" hash::hkeys, "Get all the fields in a hash";
-    "hvals" 2 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "2.0.0" hash::hvals, "Get all the values in a hash";
-    "hgetall" 2 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "2.0.0" hash::hgetall, "Get all the fields and values in a hash";
-    "hincrby" 4 [WRITE|DENYOOM|FAST] KS_RW_ACCESS_UPDATE, "write hash fast" "hash" "2.0.0" hash::hincrby, "Increment the integer value of a hash field by the given number";
-    "hincrbyfloat" 4 [WRITE|DENYOOM|FAST] KS_RW_ACCESS_UPDATE, "write hash fast" "hash" "2.6.0" hash::hincrbyfloat, "Increment the float value of a hash field by the given amount";
-    "hstrlen" 3 [READONLY|FAST] KS_RO, "read hash fast" "hash" "3.2.0" hash::hstrlen, "Get the length of the value of a hash field";
-    "hrandfield" -2 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "6.2.0" hash::hrandfield, "Get one or multiple random fields from a hash";
-    "hscan" -3 [READONLY] KS_RO_ACCESS, "read hash slow" "hash" "2.8.0" hash::hscan, "Incrementally iterate hash fields and associated values";
     // ---- keys ----
     "del" -2 [WRITE] KS_ALL_RM_DELETE, "keyspace write slow" "generic" "1.0.0" keys::del, "Deletes one or more keys.";
     "unlink" -2 [WRITE|FAST] KS_ALL_RM_DELETE, "keyspace write fast" "generic" "4.0.0" keys::del, "Asynchronously deletes one or more keys.";
@@ -232,7 +240,7 @@ impl CommandTable {
     pub fn new() -> Self {
         let mut entries: Vec<(&'static CommandSpec, &'static str)> = Vec::new();
         let mut by_name = HashMap::new();
-        for c in COMMANDS {
+        for c in top_level() {
             by_name.insert(c.name, entries.len());
             entries.push((c, c.name));
             for s in c.subcommands {

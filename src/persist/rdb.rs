@@ -169,6 +169,10 @@ impl RdbSink for Body<'_> {
     fn int_string(&mut self, n: i64) {
         write_int_string(self.out, n);
     }
+
+    fn binary_double(&mut self, f: f64) {
+        self.out.extend_from_slice(&f.to_le_bytes());
+    }
 }
 
 /// A length as read: a count, or the id of a special string encoding.
@@ -323,6 +327,28 @@ impl RdbSource for Reader<'_> {
             RdbString::Int(n) => Str::Int(n),
             RdbString::Bytes(b) => Str::from_bytes(&b),
         })
+    }
+
+    fn binary_double(&mut self) -> Result<f64, RdbError> {
+        let b = self.read_bytes(8)?;
+        let mut le = [0u8; 8];
+        le.copy_from_slice(b);
+        Ok(f64::from_le_bytes(le))
+    }
+
+    fn text_double(&mut self) -> Result<f64, RdbError> {
+        match self.read_u8()? {
+            253 => Ok(f64::NAN),
+            254 => Ok(f64::INFINITY),
+            255 => Ok(f64::NEG_INFINITY),
+            n => {
+                let text = self.read_bytes(usize::from(n))?;
+                std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .ok_or(RdbError::Payload(BadPayload::Invalid("double")))
+            }
+        }
     }
 }
 

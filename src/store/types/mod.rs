@@ -7,11 +7,17 @@
 //! in one place.
 
 pub mod hash;
+pub mod list;
 pub mod redis_size;
+pub mod set;
 pub mod string;
+pub mod zset;
 
 pub use hash::{Hash, HashLimits};
+pub use list::List;
+pub use set::Set;
 pub use string::Str;
+pub use zset::ZSet;
 
 use super::digest::{mix, Digest};
 
@@ -23,6 +29,12 @@ pub enum Value {
     /// A hash (`listpack` or `hashtable`), behind a pointer so a value stays
     /// three words.
     Hash(Box<Hash>),
+    /// A list.
+    List(Box<List>),
+    /// A set (`intset` or `hashtable`).
+    Set(Box<Set>),
+    /// A sorted set (`listpack` or `skiplist`).
+    ZSet(Box<ZSet>),
 }
 
 /// What `TYPE` reports.
@@ -32,6 +44,12 @@ pub enum Kind {
     String,
     /// A hash.
     Hash,
+    /// A list.
+    List,
+    /// A set.
+    Set,
+    /// A sorted set.
+    ZSet,
 }
 
 impl Kind {
@@ -40,6 +58,9 @@ impl Kind {
         match self {
             Kind::String => "string",
             Kind::Hash => "hash",
+            Kind::List => "list",
+            Kind::Set => "set",
+            Kind::ZSet => "zset",
         }
     }
 
@@ -47,6 +68,9 @@ impl Kind {
     pub fn redis_number(self) -> u32 {
         match self {
             Kind::String => 0,
+            Kind::List => 1,
+            Kind::Set => 2,
+            Kind::ZSet => 3,
             Kind::Hash => 4,
         }
     }
@@ -81,6 +105,8 @@ pub trait RdbSink {
     fn string(&mut self, s: &[u8]);
     /// An integer written as a string (Redis's compact int forms).
     fn int_string(&mut self, n: i64);
+    /// A double as 8 little-endian bytes (`ZSET_2` scores).
+    fn binary_double(&mut self, f: f64);
 }
 
 /// Where a type reads its RDB payload from; the RDB format provides it, with
@@ -92,6 +118,11 @@ pub trait RdbSource {
     fn length(&mut self) -> Result<u64, Self::Error>;
     /// A string, integer-encoded ones kept as integers.
     fn string(&mut self) -> Result<Str, Self::Error>;
+    /// A double as 8 little-endian bytes (`ZSET_2` scores).
+    fn binary_double(&mut self) -> Result<f64, Self::Error>;
+    /// A double as Redis wrote it before `ZSET_2`: a length byte, then ASCII
+    /// (253 nan, 254 +inf, 255 -inf).
+    fn text_double(&mut self) -> Result<f64, Self::Error>;
 }
 
 /// A payload a type cannot hold.
@@ -114,6 +145,9 @@ impl Value {
             hash::RDB_TYPE | hash::RDB_TYPE_LISTPACK => {
                 Ok(Value::Hash(Box::new(Hash::read_rdb(rdb_type, src)?)))
             }
+            t if list::RDB_TYPES.contains(&t) => Ok(Value::List(Box::new(List::read_rdb(t, src)?))),
+            t if set::RDB_TYPES.contains(&t) => Ok(Value::Set(Box::new(Set::read_rdb(t, src)?))),
+            t if zset::RDB_TYPES.contains(&t) => Ok(Value::ZSet(Box::new(ZSet::read_rdb(t, src)?))),
             other => Err(BadPayload::UnsupportedType(other).into()),
         }
     }
@@ -138,6 +172,9 @@ impl Value {
         match self {
             Value::Str(_) => Kind::String,
             Value::Hash(_) => Kind::Hash,
+            Value::List(_) => Kind::List,
+            Value::Set(_) => Kind::Set,
+            Value::ZSet(_) => Kind::ZSet,
         }
     }
 
@@ -156,6 +193,9 @@ impl Value {
         match self {
             Value::Str(s) => s.encoding(),
             Value::Hash(h) => h.encoding(),
+            Value::List(x) => x.encoding(),
+            Value::Set(x) => x.encoding(),
+            Value::ZSet(x) => x.encoding(),
         }
     }
 
@@ -164,6 +204,9 @@ impl Value {
         match self {
             Value::Str(s) => s.heap_size(),
             Value::Hash(h) => h.heap_size(),
+            Value::List(x) => x.heap_size(),
+            Value::Set(x) => x.heap_size(),
+            Value::ZSet(x) => x.heap_size(),
         }
     }
 
@@ -172,6 +215,9 @@ impl Value {
         match self {
             Value::Str(s) => s.redis_usage(),
             Value::Hash(h) => h.redis_usage(),
+            Value::List(x) => x.redis_usage(),
+            Value::Set(x) => x.redis_usage(),
+            Value::ZSet(x) => x.redis_usage(),
         }
     }
 
@@ -182,6 +228,9 @@ impl Value {
         match self {
             Value::Str(s) => s.digest(d),
             Value::Hash(h) => h.digest(d),
+            Value::List(x) => x.digest(d),
+            Value::Set(x) => x.digest(d),
+            Value::ZSet(x) => x.digest(d),
         }
     }
 
@@ -190,6 +239,9 @@ impl Value {
         match self {
             Value::Str(_) => string::RDB_TYPE,
             Value::Hash(h) => h.rdb_type(),
+            Value::List(x) => x.rdb_type(),
+            Value::Set(x) => x.rdb_type(),
+            Value::ZSet(x) => x.rdb_type(),
         }
     }
 
@@ -198,6 +250,9 @@ impl Value {
         match self {
             Value::Str(s) => s.write_rdb(out),
             Value::Hash(h) => h.write_rdb(out),
+            Value::List(x) => x.write_rdb(out),
+            Value::Set(x) => x.write_rdb(out),
+            Value::ZSet(x) => x.write_rdb(out),
         }
     }
 
@@ -206,6 +261,9 @@ impl Value {
         match self {
             Value::Str(s) => s.rewrite(key, emit),
             Value::Hash(h) => h.rewrite(key, emit),
+            Value::List(x) => x.rewrite(key, emit),
+            Value::Set(x) => x.rewrite(key, emit),
+            Value::ZSet(x) => x.rewrite(key, emit),
         }
     }
 }
