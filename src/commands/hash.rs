@@ -38,8 +38,14 @@ pub static COMMANDS: &[CommandSpec] = command_table! {
 fn limits(ctx: &Ctx<'_>) -> HashLimits {
     let hot = &ctx.srv.hot;
     HashLimits {
-        entries: hot.hash_max_listpack_entries.load(Ordering::Relaxed),
-        value: hot.hash_max_listpack_value.load(Ordering::Relaxed),
+        entries: hot
+            .encodings
+            .hash_max_listpack_entries
+            .load(Ordering::Relaxed) as usize,
+        value: hot
+            .encodings
+            .hash_max_listpack_value
+            .load(Ordering::Relaxed) as usize,
     }
 }
 

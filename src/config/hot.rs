@@ -34,10 +34,8 @@ pub struct HotConfig {
     pub active_expire: AtomicBool,
     /// `replica-ignore-maxmemory`.
     pub replica_ignore_maxmemory: AtomicBool,
-    /// `hash-max-listpack-entries`.
-    pub hash_max_listpack_entries: AtomicUsize,
-    /// `hash-max-listpack-value`.
-    pub hash_max_listpack_value: AtomicUsize,
+    /// The compact-encoding limits.
+    pub encodings: super::encodings::HotEncodings,
 }
 
 impl HotConfig {
@@ -82,11 +80,16 @@ mod tests {
             h.min_replicas.load(r),
             h.min_replicas_max_lag.load(r),
             h.timeout.load(r),
-            h.hash_max_listpack_entries.load(r) as u64,
-            h.hash_max_listpack_value.load(r) as u64,
+            h.encodings.hash_max_listpack_entries.load(r) as u64,
+            h.encodings.hash_max_listpack_value.load(r) as u64,
+            h.encodings.set_max_intset_entries.load(r) as u64,
+            h.encodings.zset_max_listpack_entries.load(r) as u64,
+            h.encodings.zset_max_listpack_value.load(r) as u64,
         ];
         assert!(words.iter().all(|&w| w != 0), "{words:?}");
         assert_eq!(h.slowlog_slower_than.load(r), -1);
+        assert_eq!(h.encodings.list_max_listpack_size.load(r), -2);
+        assert_eq!(h.encodings.now(), c.encodings);
         assert!(h.auth_required.load(r) && h.replica_ignore_maxmemory.load(r));
         assert!(!h.active_expire.load(r));
         assert!(HotConfig::from_config(&c).active_expire.load(r));

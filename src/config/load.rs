@@ -138,12 +138,9 @@ pub struct Config {
     /// Options CONFIG GET/SET accept and report but nothing acts on yet.
     #[serde(skip)]
     pub tunables: Tunables,
-    /// `hash-max-listpack-entries`: most fields a hash keeps in a listpack.
+    /// When collections leave their compact encodings.
     #[serde(skip)]
-    pub hash_max_listpack_entries: i64,
-    /// `hash-max-listpack-value`: longest field or value a listpack hash keeps.
-    #[serde(skip)]
-    pub hash_max_listpack_value: i64,
+    pub encodings: super::encodings::Encodings,
 }
 
 /// Redis options accepted and reported so tools and test suites that read or

@@ -11,12 +11,14 @@
 //!   `CONFIG REWRITE`);
 //! - `hot`: `HotConfig`, the atomics hot paths read (filled by the table's hooks);
 //! - `value`: value syntax (sizes, `yes`/`no`, save points, an option's `OptionType`);
+//! - `encodings`: the compact-encoding limits (`Encodings`, `HotEncodings`);
 //! - `output`: `client-output-buffer-limit`;
 //! - `eviction`: the `maxmemory-policy` names (`store::access::Policy` is this type);
 //! - `cluster`: the cluster rule settings (`cluster::topology::Settings` is this type).
 
 pub mod cli;
 mod cluster;
+mod encodings;
 mod eviction;
 mod hot;
 mod load;
@@ -27,6 +29,7 @@ mod value;
 use thiserror::Error;
 
 pub use cluster::ClusterSettings;
+pub use encodings::{Encodings, HotEncodings};
 pub use eviction::EvictionPolicy;
 pub use hot::HotConfig;
 pub use load::{Config, Tunables};

@@ -108,6 +108,31 @@ const I32: i64 = i32::MAX as i64;
 const U32: i64 = u32::MAX as i64;
 const U16: i64 = u16::MAX as i64;
 
+/// A compact-encoding limit: live, an integer from `min` (0, or
+/// `i32::MIN` for `list-max-listpack-size`) to `i32::MAX`, stored hot.
+macro_rules! encoding_limit {
+    ($name:literal, $max:expr, $default:literal, $field:ident) => {
+        live(
+            $name,
+            OptionType::Int(
+                if $default.as_bytes()[0] == b'-' {
+                    -$max - 1
+                } else {
+                    0
+                },
+                $max,
+            ),
+            $default,
+            |c| c.encodings.$field.to_string(),
+            |c, v| {
+                c.encodings.$field = v.int();
+                Ok(())
+            },
+        )
+        .hot(|h, c| h.encodings.$field.store(c.encodings.$field, Relaxed))
+    };
+}
+
 /// Every option `CONFIG GET` knows, as data: name, syntax, getter, setter.
 pub static OPTIONS: &[ConfigOption] = &[
     fixed("bind", OptionType::Str, "127.0.0.1", true, |c| {
@@ -548,34 +573,33 @@ pub static OPTIONS: &[ConfigOption] = &[
             Ok(())
         },
     ),
-    live(
+    encoding_limit!(
         "hash-max-listpack-entries",
-        OptionType::Int(0, I32),
+        I32,
         "512",
-        |c| c.hash_max_listpack_entries.to_string(),
-        |c, v| {
-            c.hash_max_listpack_entries = v.int();
-            Ok(())
-        },
-    )
-    .hot(|h, c| {
-        h.hash_max_listpack_entries
-            .store(c.hash_max_listpack_entries as usize, Relaxed)
-    }),
-    live(
+        hash_max_listpack_entries
+    ),
+    encoding_limit!(
         "hash-max-listpack-value",
-        OptionType::Int(0, I32),
+        I32,
         "64",
-        |c| c.hash_max_listpack_value.to_string(),
-        |c, v| {
-            c.hash_max_listpack_value = v.int();
-            Ok(())
-        },
-    )
-    .hot(|h, c| {
-        h.hash_max_listpack_value
-            .store(c.hash_max_listpack_value as usize, Relaxed)
-    }),
+        hash_max_listpack_value
+    ),
+    encoding_limit!("list-max-listpack-size", I32, "-2", list_max_listpack_size),
+    encoding_limit!("list-compress-depth", I32, "0", list_compress_depth),
+    encoding_limit!("set-max-intset-entries", I32, "512", set_max_intset_entries),
+    encoding_limit!(
+        "zset-max-listpack-entries",
+        I32,
+        "128",
+        zset_max_listpack_entries
+    ),
+    encoding_limit!(
+        "zset-max-listpack-value",
+        I32,
+        "64",
+        zset_max_listpack_value
+    ),
     live(
         "lfu-log-factor",
         OptionType::Int(0, I32),
@@ -729,6 +753,9 @@ pub fn find_option(name: &str) -> Option<&'static ConfigOption> {
 pub const ALIASES: &[(&str, &str)] = &[
     ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
     ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
 ];
 
 /// Parses `raw` for `o`, giving Redis's reason text on failure.
