@@ -156,3 +156,54 @@ fn hashes_survive_a_restart_from_the_rdb_file() {
         reply(&mut c, &["ECHO", "3"])
     );
 }
+
+#[test]
+fn hscan_walks_a_large_hash_in_steps_and_returns_every_field() {
+    let node = TestNode::start(&[]);
+    let mut c = node.conn();
+    fill(&mut c, "big", 1000);
+    let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg("big").query(&mut c).unwrap();
+    assert_eq!(enc, "hashtable");
+    let mut seen = std::collections::HashMap::new();
+    let (mut cursor, mut calls) = (0u64, 0);
+    loop {
+        let (next, flat): (u64, Vec<String>) = redis::cmd("HSCAN")
+            .arg("big")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(10)
+            .query(&mut c)
+            .unwrap();
+        assert!(flat.len() <= 40, "COUNT bounds a step: {}", flat.len());
+        for pair in flat.chunks(2) {
+            seen.insert(pair[0].clone(), pair[1].clone());
+        }
+        // A write between steps that grows the table must not lose fields.
+        if calls == 20 {
+            fill(&mut c, "big", 3000);
+        }
+        calls += 1;
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert!(calls > 50, "a table is walked in steps ({calls} calls)");
+    let all: std::collections::HashMap<String, String> =
+        redis::cmd("HGETALL").arg("big").query(&mut c).unwrap();
+    let original = |f: &str| f["field:".len()..].parse::<usize>().unwrap() < 1000;
+    for (f, v) in all.iter().filter(|(f, _)| original(f)) {
+        assert_eq!(seen.get(f), Some(v), "{f}");
+    }
+    let (next, flat): (u64, Vec<String>) = redis::cmd("HSCAN")
+        .arg("big")
+        .arg(0)
+        .arg("MATCH")
+        .arg("field:99*")
+        .arg("COUNT")
+        .arg(100000)
+        .query(&mut c)
+        .unwrap();
+    // field:99 and field:990 … field:999, each with its value.
+    assert_eq!((next, flat.len()), (0, 22));
+}

@@ -3,15 +3,13 @@
 
 use std::sync::atomic::Ordering;
 
-use super::args::ArgCursor;
+use super::keys::scan::ElementScan;
 use super::spec::{command_table, CommandSpec};
 use super::table::{
     KS_RO, KS_RO_ACCESS, KS_RW_ACCESS_UPDATE, KS_RW_DELETE, KS_RW_INSERT, KS_RW_UPDATE,
 };
 use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
-use crate::glob;
 use crate::resp::reply::format_long_double;
-use crate::store::types::hash::Pair;
 use crate::store::{Hash, HashLimits};
 
 /// The hash commands' table rows.
@@ -281,14 +279,14 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Some(_) => return Err(CmdError::Syntax),
     };
     let mut g = ctx.lock(key);
-    let pairs = g.read::<Hash>(key)?.map(Hash::pairs).unwrap_or_default();
     if !with_count {
-        match pairs.get(fastrand::usize(..pairs.len().max(1))) {
-            Some((f, _)) if !pairs.is_empty() => ctx.out.bulk(f),
-            _ => ctx.out.null(),
+        match g.read::<Hash>(key)?.and_then(Hash::random_field) {
+            Some(f) => ctx.out.bulk(&f),
+            None => ctx.out.null(),
         }
         return Ok(());
     }
+    let pairs = g.read::<Hash>(key)?.map(Hash::pairs).unwrap_or_default();
     let picks = random_picks(pairs.len(), count);
     let resp3_pairs = values && ctx.out.resp3();
     let items = if values && !resp3_pairs {
@@ -336,34 +334,19 @@ fn random_picks(len: usize, count: i64) -> Vec<usize> {
 /// the same for listpack hashes).
 pub fn hscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
-    super::keys::scan::parse_cursor(argv.get(2))?;
-    let mut pattern: Option<&[u8]> = None;
-    let mut args = ArgCursor::new(argv, 3);
-    while let Some(a) = args.next_word() {
-        if !args.has_value() {
-            return Err(CmdError::Syntax);
-        }
-        if is(a, "COUNT") {
-            args.count(1)?;
-        } else if is(a, "MATCH") {
-            let p = args.value()?;
-            pattern = (p != b"*").then_some(p);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
+    let scan = ElementScan::parse(argv)?;
+    let mut flat: Vec<Box<[u8]>> = Vec::new();
     let mut g = ctx.lock(key);
-    let pairs = g.read::<Hash>(key)?.map(Hash::pairs).unwrap_or_default();
-    let kept: Vec<&Pair<'_>> = pairs
-        .iter()
-        .filter(|(f, _)| pattern.is_none_or(|p| glob::matches(p, f, false)))
-        .collect();
-    ctx.out.array_len(2);
-    ctx.out.bulk(b"0");
-    ctx.out.array_len(kept.len() * 2);
-    for (f, v) in kept {
-        ctx.out.bulk(f);
-        ctx.out.bulk(v);
-    }
+    let next = match g.read::<Hash>(key)? {
+        Some(h) => h.scan(scan.cursor, scan.count, |f, v| {
+            if scan.wants(f) {
+                flat.push(f.into());
+                flat.push(v.into());
+            }
+        }),
+        None => 0,
+    };
+    drop(g);
+    ElementScan::reply(ctx, next, &flat);
     Ok(())
 }

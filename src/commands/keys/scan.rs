@@ -47,7 +47,7 @@ pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     Ok(if neg { v.wrapping_neg() } else { v })
 }
 
-/// SCAN's MATCH/COUNT/TYPE options.
+/// SCAN's MATCH/COUNT/TYPE options (TYPE only for the keyspace's own SCAN).
 struct ScanOpts<'a> {
     count: usize,
     pattern: Option<&'a [u8]>,
@@ -55,7 +55,7 @@ struct ScanOpts<'a> {
 }
 
 impl<'a> ScanOpts<'a> {
-    fn parse(args: Argv<'a>) -> Result<Self, CmdError> {
+    fn parse(args: Argv<'a>, with_type: bool) -> Result<Self, CmdError> {
         let mut o = ScanOpts {
             count: 10,
             pattern: None,
@@ -71,7 +71,7 @@ impl<'a> ScanOpts<'a> {
             } else if is(a, "MATCH") {
                 let p = c.value()?;
                 o.pattern = (p != b"*").then_some(p);
-            } else if is(a, "TYPE") {
+            } else if with_type && is(a, "TYPE") {
                 o.kind = Some(c.value()?);
             } else {
                 return Err(CmdError::Syntax);
@@ -88,12 +88,51 @@ impl<'a> ScanOpts<'a> {
     }
 }
 
+/// HSCAN/SSCAN/ZSCAN's arguments: `key cursor [MATCH pattern] [COUNT n]`.
+pub struct ElementScan<'a> {
+    /// Where to go on from (0 starts).
+    pub cursor: u64,
+    /// About how many elements to visit.
+    pub count: usize,
+    pattern: Option<&'a [u8]>,
+}
+
+impl<'a> ElementScan<'a> {
+    /// Parses `argv[2..]` of an element scan.
+    pub fn parse(argv: &Argv<'a>) -> Result<Self, CmdError> {
+        let cursor = parse_cursor(argv.get(2))?;
+        let o = ScanOpts::parse(argv.tail(3), false)?;
+        Ok(ElementScan {
+            cursor,
+            count: o.count,
+            pattern: o.pattern,
+        })
+    }
+
+    /// True when `element` passes MATCH.
+    pub fn wants(&self, element: &[u8]) -> bool {
+        self.pattern
+            .is_none_or(|p| glob::matches(p, element, false))
+    }
+
+    /// Writes the reply: the next cursor, then the items (`flat`: each one
+    /// element, or a field and value, already flattened).
+    pub fn reply<T: AsRef<[u8]>>(ctx: &mut Ctx<'_>, next: u64, flat: &[T]) {
+        ctx.out.array_len(2);
+        ctx.out.bulk(itoa::Buffer::new().format(next).as_bytes());
+        ctx.out.array_len(flat.len());
+        for item in flat {
+            ctx.out.bulk(item.as_ref());
+        }
+    }
+}
+
 /// `SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]`. The cursor is the slot
 /// to resume at; whole slots are returned, so a key present for the whole scan
 /// is always reported (at least once).
 pub fn scan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let cursor = parse_cursor(argv.get(1))?;
-    let opts = ScanOpts::parse(argv.tail(2))?;
+    let opts = ScanOpts::parse(argv.tail(2), true)?;
     let mut found: Vec<Box<[u8]>> = Vec::new();
     let next = ctx
         .srv

@@ -248,3 +248,35 @@ fn zipmap_refuses_inconsistent_buffers() {
     b.push(0xFF);
     check(&b, "length runs past the end");
 }
+
+/// A hash value of RDB type `rdb_type` whose payload is `buf` as one string.
+fn read_hash(
+    rdb_type: u8,
+    buf: &[u8],
+) -> Result<crate::store::Value, crate::persist::rdb::RdbError> {
+    let mut payload = Vec::new();
+    crate::persist::rdb::write_string(&mut payload, buf, false);
+    crate::store::Value::read_rdb(rdb_type, &mut crate::persist::rdb::Reader::new(&payload))
+}
+
+#[test]
+fn ziplist_and_zipmap_hashes_load_as_redis_7_does() {
+    use crate::store::types::{hash, Hash};
+    let items: Vec<&[u8]> = vec![b"f1", b"v1", b"n", b"-12", b"big", &[b'x'; 70]];
+    let zl = build_ziplist(&items, false);
+    let v = read_hash(hash::RDB_TYPE_ZIPLIST, &zl).expect("a ziplist hash loads");
+    let h = v.as_type::<Hash>().expect("a hash");
+    // A 70-byte value passes hash-max-listpack-value: a table, as Redis converts.
+    assert_eq!((h.len(), h.encoding()), (3, "hashtable"));
+    assert_eq!(h.get(b"n").as_deref(), Some(&b"-12"[..]));
+    let zm = build_zipmap(&[(b"a", b"1", 0), (b"b", b"two", 2)]);
+    let v = read_hash(hash::RDB_TYPE_ZIPMAP, &zm).expect("a zipmap hash loads");
+    let h = v.as_type::<Hash>().expect("a hash");
+    assert_eq!((h.len(), h.encoding()), (2, "listpack"));
+    assert_eq!(h.get(b"b").as_deref(), Some(&b"two"[..]));
+    // Odd item counts, duplicate fields and empty hashes are refused.
+    assert!(read_hash(hash::RDB_TYPE_ZIPLIST, &build_ziplist(&items[..3], false)).is_err());
+    let dup: Vec<&[u8]> = vec![b"f", b"1", b"f", b"2"];
+    assert!(read_hash(hash::RDB_TYPE_ZIPLIST, &build_ziplist(&dup, false)).is_err());
+    assert!(read_hash(hash::RDB_TYPE_ZIPMAP, &build_zipmap(&[])).is_err());
+}

@@ -5,11 +5,12 @@
 
 use std::borrow::Cow;
 
-use hashbrown::HashMap;
-
+use super::field_table::FieldTable;
 use super::redis_size::{jemalloc_size, sds_header, ROBJ};
 use super::{BadPayload, Kind, RdbSink, RdbSource, Value, ValueType};
 use crate::store::compact::listpack::{Listpack, ListpackWriter};
+use crate::store::compact::ziplist::Ziplist;
+use crate::store::compact::zipmap::Zipmap;
 use crate::store::compact::Element;
 use crate::store::digest::{mix, xor, Digest};
 
@@ -17,6 +18,17 @@ use crate::store::digest::{mix, xor, Digest};
 pub const RDB_TYPE: u8 = 4;
 /// `RDB_TYPE_HASH_LISTPACK`: one string holding the listpack.
 pub const RDB_TYPE_LISTPACK: u8 = 16;
+/// `RDB_TYPE_HASH_ZIPMAP` (Redis ≤ 2.4): one string holding a zipmap.
+pub const RDB_TYPE_ZIPMAP: u8 = 9;
+/// `RDB_TYPE_HASH_ZIPLIST` (Redis ≤ 6.2): one string holding a ziplist.
+pub const RDB_TYPE_ZIPLIST: u8 = 13;
+/// Every RDB type byte a hash is read from.
+pub const RDB_TYPES: &[u8] = &[
+    RDB_TYPE,
+    RDB_TYPE_ZIPMAP,
+    RDB_TYPE_ZIPLIST,
+    RDB_TYPE_LISTPACK,
+];
 
 /// Fields per command in an AOF rewrite (Redis's `AOF_REWRITE_ITEMS_PER_CMD`).
 const REWRITE_BATCH: usize = 64;
@@ -49,7 +61,7 @@ pub enum Hash {
     /// Small: Redis's listpack bytes, fields and values alternating.
     Listpack(Box<[u8]>),
     /// Large: a table.
-    Table(HashMap<Box<[u8]>, Box<[u8]>>),
+    Table(FieldTable<Box<[u8]>>),
 }
 
 impl Default for Hash {
@@ -138,8 +150,35 @@ impl Hash {
             }
             Hash::Table(t) => t
                 .iter()
-                .map(|(f, v)| (Cow::Borrowed(&f[..]), Cow::Borrowed(&v[..])))
+                .map(|(f, v)| (Cow::Borrowed(f), Cow::Borrowed(&v[..])))
                 .collect(),
+        }
+    }
+
+    /// A random field (O(1) for a table).
+    pub fn random_field(&self) -> Option<Cow<'_, [u8]>> {
+        match self {
+            Hash::Listpack(b) => {
+                let n = self.len();
+                let mut it = Self::listpack(b).iter();
+                it.nth(2 * fastrand::usize(..n.max(1))).map(bytes)
+            }
+            Hash::Table(t) => t.random().map(|(f, _)| Cow::Borrowed(f)),
+        }
+    }
+
+    /// Visits pairs from a SCAN `cursor` (0 starts) until about `count` were
+    /// visited; the cursor to go on from, 0 when done. A listpack hash is
+    /// visited whole in one call, as Redis does.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
+        match self {
+            Hash::Listpack(_) => {
+                for (k, v) in self.pairs() {
+                    f(&k, &v);
+                }
+                0
+            }
+            Hash::Table(t) => t.scan(cursor, count, |k, v| f(k, v)),
         }
     }
 
@@ -174,7 +213,7 @@ impl Hash {
             self.convert_to_table();
         }
         match self {
-            Hash::Table(t) => t.insert(field.into(), value.into()).is_none(),
+            Hash::Table(t) => t.insert(field, value.into()).is_none(),
             // Never reached: the listpack branch above returns or converts.
             Hash::Listpack(_) => false,
         }
@@ -209,11 +248,11 @@ impl Hash {
 
     fn convert_to_table(&mut self) {
         if let Hash::Listpack(_) = self {
-            let t: HashMap<Box<[u8]>, Box<[u8]>> = self
-                .pairs()
-                .into_iter()
-                .map(|(f, v)| (Box::from(&f[..]), Box::from(&v[..])))
-                .collect();
+            let pairs = self.pairs();
+            let mut t = FieldTable::with_capacity(pairs.len());
+            for (f, v) in &pairs {
+                t.insert(f, Box::from(&v[..]));
+            }
             *self = Hash::Table(t);
         }
     }
@@ -222,9 +261,7 @@ impl Hash {
     pub fn heap_size(&self) -> usize {
         match self {
             Hash::Listpack(b) => b.len(),
-            Hash::Table(t) => {
-                t.capacity() * 40 + t.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>()
-            }
+            Hash::Table(t) => t.heap_size(),
         }
     }
 
@@ -270,7 +307,7 @@ impl Hash {
             Hash::Listpack(b) => out.string(b),
             Hash::Table(t) => {
                 out.length(t.len() as u64);
-                for (f, v) in t {
+                for (f, v) in t.iter() {
                     out.string(f);
                     out.string(v);
                 }
@@ -278,23 +315,31 @@ impl Hash {
         }
     }
 
-    /// Reads an RDB payload of type `rdb_type` (4 or 16).
+    /// Reads an RDB payload of one of `RDB_TYPES`. The older compact forms
+    /// (zipmap, ziplist) are rebuilt as Redis 7.0 does on load.
     pub fn read_rdb<S: RdbSource>(rdb_type: u8, src: &mut S) -> Result<Hash, S::Error> {
         let limits = HashLimits::default();
-        if rdb_type == RDB_TYPE_LISTPACK {
-            let buf = src.string()?.to_bytes().into_owned();
-            let lp = Listpack::parse(&buf).map_err(|_| BadPayload::Invalid("hash listpack"))?;
-            if lp.len() % 2 != 0 || lp.is_empty() {
-                return Err(BadPayload::Invalid("hash listpack").into());
-            }
-            let mut h = Hash::Listpack(buf.into_boxed_slice());
-            if h.pairs().len() > limits.entries || has_duplicates(&h) {
+        match rdb_type {
+            RDB_TYPE_LISTPACK => {
+                let buf = src.string()?.to_bytes().into_owned();
+                let lp = Listpack::parse(&buf).map_err(|_| BadPayload::Invalid("hash listpack"))?;
+                if lp.len() % 2 != 0 || lp.is_empty() {
+                    return Err(BadPayload::Invalid("hash listpack").into());
+                }
+                let mut h = Hash::Listpack(buf.into_boxed_slice());
                 if has_duplicates(&h) {
                     return Err(BadPayload::Invalid("hash listpack with duplicate fields").into());
                 }
-                h.convert_to_table();
+                if h.len() > limits.entries {
+                    h.convert_to_table();
+                }
+                return Ok(h);
             }
-            return Ok(h);
+            RDB_TYPE_ZIPLIST | RDB_TYPE_ZIPMAP => {
+                let buf = src.string()?.to_bytes().into_owned();
+                return Ok(Self::from_legacy(rdb_type, &buf, limits)?);
+            }
+            _ => {}
         }
         let n = src.length()?;
         if n == 0 {
@@ -324,6 +369,34 @@ impl Hash {
             }
             emit(&argv);
         }
+    }
+}
+
+impl Hash {
+    /// A hash from a ziplist or zipmap payload (fields and values alternating).
+    fn from_legacy(rdb_type: u8, buf: &[u8], limits: HashLimits) -> Result<Hash, BadPayload> {
+        let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        if rdb_type == RDB_TYPE_ZIPMAP {
+            let zm = Zipmap::parse(buf).map_err(|_| BadPayload::Invalid("hash zipmap"))?;
+            pairs.extend(zm.iter().map(|(f, v)| (f.to_vec(), v.to_vec())));
+        } else {
+            let zl = Ziplist::parse(buf).map_err(|_| BadPayload::Invalid("hash ziplist"))?;
+            let mut it = zl.iter();
+            while let Some(f) = it.next() {
+                let v = it.next().ok_or(BadPayload::Invalid("hash ziplist"))?;
+                pairs.push((f.to_vec(), v.to_vec()));
+            }
+        }
+        if pairs.is_empty() {
+            return Err(BadPayload::Invalid("empty hash"));
+        }
+        let mut h = Hash::default();
+        for (f, v) in &pairs {
+            if !h.set(f, v, limits) {
+                return Err(BadPayload::Invalid("hash with duplicate fields"));
+            }
+        }
+        Ok(h)
     }
 }
 

@@ -6,6 +6,7 @@
 //! typed lookups answer WRONGTYPE and remove a container a command emptied,
 //! in one place.
 
+pub mod field_table;
 pub mod hash;
 pub mod list;
 pub mod redis_size;
@@ -142,9 +143,7 @@ impl Value {
     pub fn read_rdb<S: RdbSource>(rdb_type: u8, src: &mut S) -> Result<Value, S::Error> {
         match rdb_type {
             string::RDB_TYPE => Ok(Value::Str(src.string()?)),
-            hash::RDB_TYPE | hash::RDB_TYPE_LISTPACK => {
-                Ok(Value::Hash(Box::new(Hash::read_rdb(rdb_type, src)?)))
-            }
+            t if hash::RDB_TYPES.contains(&t) => Ok(Value::Hash(Box::new(Hash::read_rdb(t, src)?))),
             t if list::RDB_TYPES.contains(&t) => Ok(Value::List(Box::new(List::read_rdb(t, src)?))),
             t if set::RDB_TYPES.contains(&t) => Ok(Value::Set(Box::new(Set::read_rdb(t, src)?))),
             t if zset::RDB_TYPES.contains(&t) => Ok(Value::ZSet(Box::new(ZSet::read_rdb(t, src)?))),
