@@ -162,7 +162,11 @@ fn hscan_walks_a_large_hash_in_steps_and_returns_every_field() {
     let node = TestNode::start(&[]);
     let mut c = node.conn();
     fill(&mut c, "big", 1000);
-    let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg("big").query(&mut c).unwrap();
+    let enc: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg("big")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(enc, "hashtable");
     let mut seen = std::collections::HashMap::new();
     let (mut cursor, mut calls) = (0u64, 0);

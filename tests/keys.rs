@@ -636,3 +636,81 @@ fn dump_restore_interoperates_with_redis_server() {
         assert_eq!(dump(&mut theirs, key), dump(&mut ours, key), "{key}");
     }
 }
+
+fn info_field(c: &mut redis::Connection, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg("memory").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in INFO"))
+}
+
+/// Waits until nothing is pending and returns `lazyfreed_objects`.
+fn lazyfreed(c: &mut redis::Connection) -> u64 {
+    for _ in 0..500 {
+        if info_field(c, "lazyfree_pending_objects") == 0 {
+            return info_field(c, "lazyfreed_objects");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("lazyfree never finished");
+}
+
+fn big_hash(c: &mut redis::Connection, key: &str) {
+    let mut cmd = redis::cmd("HSET");
+    cmd.arg(key);
+    for i in 0..1000 {
+        cmd.arg(format!("f{i}")).arg("some value");
+    }
+    let _: i64 = cmd.query(c).unwrap();
+}
+
+#[test]
+fn unlink_and_async_flushes_free_large_values_in_the_background() {
+    let node = TestNode::start(&[]);
+    let mut c = node.conn();
+    big_hash(&mut c, "big");
+    let _: () = redis::cmd("SET")
+        .arg("small")
+        .arg("v")
+        .query(&mut c)
+        .unwrap();
+    let n: i64 = redis::cmd("UNLINK")
+        .arg("big")
+        .arg("small")
+        .arg("none")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(n, 2);
+    // Only the large value went to the background thread.
+    assert_eq!(lazyfreed(&mut c), 1);
+    big_hash(&mut c, "big");
+    let _: i64 = redis::cmd("DEL").arg("big").query(&mut c).unwrap();
+    assert_eq!(lazyfreed(&mut c), 1, "DEL frees inline by default");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("lazyfree-lazy-user-del")
+        .arg("yes")
+        .query(&mut c)
+        .unwrap();
+    big_hash(&mut c, "big");
+    let _: i64 = redis::cmd("DEL").arg("big").query(&mut c).unwrap();
+    assert_eq!(
+        lazyfreed(&mut c),
+        2,
+        "lazyfree-lazy-user-del makes DEL an UNLINK"
+    );
+    for i in 0..10 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut c)
+            .unwrap();
+    }
+    let _: () = redis::cmd("FLUSHALL").arg("ASYNC").query(&mut c).unwrap();
+    assert_eq!(lazyfreed(&mut c), 12, "FLUSHALL ASYNC counts every key");
+    let size: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(size, 0);
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    assert_eq!(lazyfreed(&mut c), 0);
+}

@@ -23,18 +23,21 @@ pub fn dbsize(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
 }
 
 /// Validates the optional `SYNC|ASYNC` argument of FLUSHDB/FLUSHALL.
-fn flush_mode(argv: &Argv<'_>) -> CmdResult {
+/// Whether a FLUSHALL/FLUSHDB frees in the background: ASYNC, SYNC, or
+/// `lazyfree-lazy-user-flush` when neither is given.
+fn flush_lazily(ctx: &Ctx<'_>, argv: &Argv<'_>) -> Result<bool, CmdError> {
     match argv.len() {
-        1 => Ok(()),
-        2 if is(argv.get(1), "SYNC") || is(argv.get(1), "ASYNC") => Ok(()),
+        1 => Ok(ctx.srv.hot.lazyfree[4].load(Ordering::Relaxed)),
+        2 if is(argv.get(1), "SYNC") => Ok(false),
+        2 if is(argv.get(1), "ASYNC") => Ok(true),
         _ => Err(CmdError::Syntax),
     }
 }
 
 /// `FLUSHDB [SYNC|ASYNC]`
 pub fn flushdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    flush_mode(argv)?;
-    ctx.srv.keyspace.flush_db(ctx.client.db);
+    let lazy = flush_lazily(ctx, argv)?;
+    ctx.srv.keyspace.flush_db(ctx.client.db, lazy);
     ctx.propagate(&[b"FLUSHDB"]);
     ctx.out.ok();
     Ok(())
@@ -42,9 +45,9 @@ pub fn flushdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 
 /// `FLUSHALL [SYNC|ASYNC]`
 pub fn flushall(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    flush_mode(argv)?;
+    let lazy = flush_lazily(ctx, argv)?;
     for db in 0..ctx.srv.keyspace.db_count() {
-        ctx.srv.keyspace.flush_db(db);
+        ctx.srv.keyspace.flush_db(db, lazy);
     }
     ctx.propagate(&[b"FLUSHALL"]);
     ctx.out.ok();

@@ -141,7 +141,7 @@ static CORE: &[CommandSpec] = command_table! {
     "getbit" 3 [READONLY|FAST] KS_RO_ACCESS, "read bitmap fast" "bitmap" "2.2.0" strings::getbit, "Returns a bit value by offset.";
     // ---- keys ----
     "del" -2 [WRITE] KS_ALL_RM_DELETE, "keyspace write slow" "generic" "1.0.0" keys::del, "Deletes one or more keys.";
-    "unlink" -2 [WRITE|FAST] KS_ALL_RM_DELETE, "keyspace write fast" "generic" "4.0.0" keys::del, "Asynchronously deletes one or more keys.";
+    "unlink" -2 [WRITE|FAST] KS_ALL_RM_DELETE, "keyspace write fast" "generic" "4.0.0" keys::unlink, "Asynchronously deletes one or more keys.";
     "exists" -2 [READONLY|FAST] KS_ALL_RO, "keyspace read fast" "generic" "1.0.0" keys::exists, "Determines whether one or more keys exist.";
     "type" 2 [READONLY|FAST] KS_RO, "keyspace read fast" "generic" "1.0.0" keys::type_, "Determines the type of value stored at a key.";
     "expire" -3 [WRITE|FAST] KS_RW_UPDATE, "keyspace write fast" "generic" "1.0.0" keys::expire::expire, "Set a key's time to live in seconds";

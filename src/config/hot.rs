@@ -34,6 +34,9 @@ pub struct HotConfig {
     pub active_expire: AtomicBool,
     /// `replica-ignore-maxmemory`.
     pub replica_ignore_maxmemory: AtomicBool,
+    /// `lazyfree-lazy-eviction`, `-expire`, `-server-del`, `-user-del`,
+    /// `-user-flush` (the two user ones act: DEL as UNLINK, FLUSH* as ASYNC).
+    pub lazyfree: [AtomicBool; 5],
     /// The compact-encoding limits.
     pub encodings: super::encodings::HotEncodings,
 }

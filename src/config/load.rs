@@ -158,7 +158,8 @@ pub struct Tunables {
     pub maxmemory_eviction_tenacity: i64,
     /// `tcp-keepalive`.
     pub tcp_keepalive: i64,
-    /// `lazyfree-lazy-eviction`, `-expire`, `-server-del`, `-user-del`, `-user-flush`.
+    /// `lazyfree-lazy-eviction`, `-expire`, `-server-del`, `-user-del`, `-user-flush`
+    /// (`-user-del` and `-user-flush` act, through `HotConfig::lazyfree`).
     pub lazyfree: [bool; 5],
     /// `protected-mode`.
     pub protected_mode: bool,

@@ -133,6 +133,23 @@ macro_rules! encoding_limit {
     };
 }
 
+/// A `lazyfree-lazy-*` flag: element `i` of `Tunables::lazyfree`, stored hot.
+macro_rules! lazyfree_flag {
+    ($name:literal, $i:literal) => {
+        live(
+            $name,
+            OptionType::Bool,
+            "no",
+            |c| yes_no(c.tunables.lazyfree[$i]).into(),
+            |c, v| {
+                c.tunables.lazyfree[$i] = v.flag();
+                Ok(())
+            },
+        )
+        .hot(|h, c| h.lazyfree[$i].store(c.tunables.lazyfree[$i], Relaxed))
+    };
+}
+
 /// Every option `CONFIG GET` knows, as data: name, syntax, getter, setter.
 pub static OPTIONS: &[ConfigOption] = &[
     fixed("bind", OptionType::Str, "127.0.0.1", true, |c| {
@@ -674,56 +691,11 @@ pub static OPTIONS: &[ConfigOption] = &[
             Ok(())
         },
     ),
-    live(
-        "lazyfree-lazy-eviction",
-        OptionType::Bool,
-        "no",
-        |c| yes_no(c.tunables.lazyfree[0]).into(),
-        |c, v| {
-            c.tunables.lazyfree[0] = v.flag();
-            Ok(())
-        },
-    ),
-    live(
-        "lazyfree-lazy-expire",
-        OptionType::Bool,
-        "no",
-        |c| yes_no(c.tunables.lazyfree[1]).into(),
-        |c, v| {
-            c.tunables.lazyfree[1] = v.flag();
-            Ok(())
-        },
-    ),
-    live(
-        "lazyfree-lazy-server-del",
-        OptionType::Bool,
-        "no",
-        |c| yes_no(c.tunables.lazyfree[2]).into(),
-        |c, v| {
-            c.tunables.lazyfree[2] = v.flag();
-            Ok(())
-        },
-    ),
-    live(
-        "lazyfree-lazy-user-del",
-        OptionType::Bool,
-        "no",
-        |c| yes_no(c.tunables.lazyfree[3]).into(),
-        |c, v| {
-            c.tunables.lazyfree[3] = v.flag();
-            Ok(())
-        },
-    ),
-    live(
-        "lazyfree-lazy-user-flush",
-        OptionType::Bool,
-        "no",
-        |c| yes_no(c.tunables.lazyfree[4]).into(),
-        |c, v| {
-            c.tunables.lazyfree[4] = v.flag();
-            Ok(())
-        },
-    ),
+    lazyfree_flag!("lazyfree-lazy-eviction", 0),
+    lazyfree_flag!("lazyfree-lazy-expire", 1),
+    lazyfree_flag!("lazyfree-lazy-server-del", 2),
+    lazyfree_flag!("lazyfree-lazy-user-del", 3),
+    lazyfree_flag!("lazyfree-lazy-user-flush", 4),
 ];
 
 /// `save`: "" or pairs of positive integers (Redis's syntax check); only "" is

@@ -280,7 +280,7 @@ async fn sync(srv: &Arc<Server>, up: &Upstream, client: &mut Client) -> Result<(
 /// Replaces the dataset with a snapshot; returns the keys loaded.
 fn load(srv: &Server, rdb: &[u8]) -> Result<u64, ReplError> {
     for db in 0..srv.keyspace.db_count() {
-        srv.keyspace.flush_db(db);
+        srv.keyspace.flush_db(db, false);
     }
     super::save::load_image(srv, rdb, crate::persist::save::Expired::Keep)
         .map(|(_, keys)| keys)

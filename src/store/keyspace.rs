@@ -237,6 +237,8 @@ pub struct Keyspace {
     /// alone at its point, so every database used before the point is one
     /// whose slots it holds.
     pub(crate) first_use: parking_lot::RwLock<()>,
+    /// Frees large values and flushed databases in the background.
+    pub lazy_free: super::lazy_free::LazyFree,
 }
 
 impl Keyspace {
@@ -254,6 +256,7 @@ impl Keyspace {
             snap_peak: AtomicU64::new(0),
             isolation: Default::default(),
             first_use: parking_lot::RwLock::new(()),
+            lazy_free: Default::default(),
         }
     }
 
@@ -363,7 +366,8 @@ impl Keyspace {
     }
 
     /// Removes every key of database `db`; returns how many were removed.
-    pub fn flush_db(&self, db: usize) -> u64 {
+    /// `lazy` frees them on the background thread (FLUSHDB ASYNC).
+    pub fn flush_db(&self, db: usize, lazy: bool) -> u64 {
         let d = &self.dbs[db];
         let Some(slots) = d.slots.get() else { return 0 };
         let mut removed = 0;
@@ -382,9 +386,13 @@ impl Keyspace {
             d.occupied.set(i as u16, false);
             d.with_ttl.set(i as u16, false);
             drop(table);
-            removed += t.len() as u64;
-            d.keys.fetch_sub(t.len() as u64, Ordering::Relaxed);
+            let n = t.len() as u64;
+            removed += n;
+            d.keys.fetch_sub(n, Ordering::Relaxed);
             d.volatile.fetch_sub(t.volatile as u64, Ordering::Relaxed);
+            if lazy && n > 0 {
+                self.lazy_free.free_later(Box::new(t), n);
+            }
         }
         removed
     }
@@ -801,7 +809,7 @@ mod tests {
         }
         drop(m);
         assert_eq!(ks.db(0).len(), 3);
-        assert_eq!(ks.flush_db(0), 3);
+        assert_eq!(ks.flush_db(0, false), 3);
         assert_eq!(ks.db(0).len(), 0);
     }
 
@@ -822,7 +830,7 @@ mod tests {
         assert_eq!(ks.db(0).random_slot(true), None);
         ks.lock_key(0, b"k", 0)
             .set(b"k", Value::string(b"v"), Some(5000));
-        ks.flush_db(0);
+        ks.flush_db(0, false);
         assert_eq!(ks.db(0).random_slot(false), None);
         assert_eq!(ks.db(0).random_slot(true), None);
     }

@@ -11,6 +11,7 @@ pub mod expire;
 pub mod isolation;
 pub mod key;
 pub mod keyspace;
+pub mod lazy_free;
 pub mod memory;
 mod random_key;
 mod slot_bits;

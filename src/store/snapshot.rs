@@ -315,7 +315,7 @@ mod tests {
         want.push((0, b"{t}dying".to_vec(), Value::string(b"d")));
         want.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         // FLUSHALL after the point: the snapshot still has everything.
-        ks.flush_db(0);
+        ks.flush_db(0, false);
         set(&ks, 0, b"{t}after", b"x");
         assert_eq!(collect(&snap), want);
         assert_eq!(snap.copy_bytes().0, 0);

@@ -351,7 +351,7 @@ pub(super) fn reset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         ));
     }
     if was_replica {
-        ctx.srv.keyspace.flush_db(0);
+        ctx.srv.keyspace.flush_db(0, false);
     }
     c.with(|t, out| t.reset(hard, out));
     ctx.out.ok();

@@ -13,13 +13,27 @@ use std::sync::atomic::Ordering;
 use super::{Argv, CmdResult, Ctx};
 use crate::store::{Entry, Keyspace, SlotGuard};
 
-/// `DEL key [key …]` (also UNLINK)
+/// `DEL key [key …]`; frees large values in the background when
+/// `lazyfree-lazy-user-del` is on.
 pub fn del(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let lazy = ctx.srv.hot.lazyfree[3].load(Ordering::Relaxed);
+    remove_keys(ctx, argv, lazy)
+}
+
+/// `UNLINK key [key …]`: DEL that frees large values in the background.
+pub fn unlink(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    remove_keys(ctx, argv, true)
+}
+
+fn remove_keys(ctx: &mut Ctx<'_>, argv: &Argv<'_>, lazy: bool) -> CmdResult {
     let db = ctx.client.db;
     let mut m = ctx.lock_keys(argv.tail(1).iter());
     let mut n = 0;
     for key in argv.tail(1).iter() {
-        if m.slot(db, key).remove(key).is_some() {
+        if let Some(e) = m.slot(db, key).remove(key) {
+            if lazy {
+                ctx.srv.keyspace.lazy_free.free_value(e.value);
+            }
             ctx.propagate(&[b"DEL", key]);
             n += 1;
         }

@@ -152,6 +152,7 @@ pub fn resetstat(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     for c in [&ks.hits, &ks.misses, &ks.expired, &ks.evicted] {
         c.store(0, Ordering::Relaxed);
     }
+    srv.keyspace.lazy_free.reset_stats();
     srv.mem_peak.store(srv.memory.refresh(), Ordering::Relaxed);
     ctx.out.ok();
     Ok(())

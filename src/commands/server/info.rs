@@ -322,8 +322,11 @@ fn memory(srv: &Server, w: &mut InfoWriter) {
         ("mem_aof_buffer", &0),
         ("mem_allocator", &"jemalloc-5.3.0"),
         ("active_defrag_running", &0),
-        ("lazyfree_pending_objects", &0),
-        ("lazyfreed_objects", &0),
+        (
+            "lazyfree_pending_objects",
+            &srv.keyspace.lazy_free.pending(),
+        ),
+        ("lazyfreed_objects", &srv.keyspace.lazy_free.freed()),
     ]);
 }
 

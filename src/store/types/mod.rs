@@ -198,6 +198,19 @@ impl Value {
         }
     }
 
+    /// About how many allocations dropping the value frees (Redis's free
+    /// effort: elements of a table-encoded collection, list nodes, else 1).
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::Hash(h) => compact_or(h.encoding(), h.len()),
+            // Quicklist nodes hold about a hundred small elements each.
+            Value::List(l) => l.len().div_ceil(128),
+            Value::Set(s) => compact_or(s.encoding(), s.len()),
+            Value::ZSet(z) => compact_or(z.encoding(), z.len()),
+        }
+    }
+
     /// Approximate heap bytes this value owns (snapshot accounting, `MEMORY USAGE`).
     pub fn heap_size(&self) -> usize {
         match self {
@@ -264,6 +277,15 @@ impl Value {
             Value::Set(x) => x.rewrite(key, emit),
             Value::ZSet(x) => x.rewrite(key, emit),
         }
+    }
+}
+
+/// One allocation for a compact encoding, else one per element.
+fn compact_or(encoding: &str, len: usize) -> usize {
+    if matches!(encoding, "listpack" | "intset") {
+        1
+    } else {
+        len
     }
 }
 
