@@ -81,3 +81,52 @@ for i in range(n):
 out.write(b"".join(chunk))
 PY
 }
+
+# collection_load SCENARIO N: RESP commands that create N elements in
+# collections (for `redis-cli --pipe`): small-hashes (N/10 hashes of 10 fields),
+# big-hash (one hash of N fields), big-zset (one sorted set of N members),
+# big-list (one list of N elements), small-sets (N/3 sets of 3 members).
+collection_load() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+scenario, n = sys.argv[1], int(sys.argv[2])
+out = sys.stdout.buffer
+
+def cmd(*args):
+    parts = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(parts)
+
+batch = []
+def emit(c):
+    batch.append(c)
+    if len(batch) >= 1000:
+        out.write(b"".join(batch))
+        batch.clear()
+
+if scenario == "small-hashes":
+    for h in range(n // 10):
+        args = ["HSET", "hash:%012d" % h]
+        for f in range(10):
+            args += ["field:%d" % f, "value:%08d" % (h * 10 + f)]
+        emit(cmd(*args))
+elif scenario in ("big-hash", "big-zset", "big-list"):
+    for start in range(0, n, 100):
+        idx = range(start, min(n, start + 100))
+        if scenario == "big-hash":
+            args = ["HSET", "bighash"] + [x for i in idx for x in ("field:%012d" % i, "value:%08d" % i)]
+        elif scenario == "big-zset":
+            args = ["ZADD", "bigzset"] + [x for i in idx for x in (str(i * 1.5), "member:%012d" % i)]
+        else:
+            args = ["RPUSH", "biglist"] + ["element:%08d" % i for i in idx]
+        emit(cmd(*args))
+elif scenario == "small-sets":
+    for s in range(n // 3):
+        emit(cmd("SADD", "set:%012d" % s, "member:a", "member:b", "member:%d" % s))
+else:
+    sys.exit("unknown scenario " + scenario)
+out.write(b"".join(batch))
+PY
+}

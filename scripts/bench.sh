@@ -4,13 +4,19 @@
 #
 #   scripts/bench.sh
 #
-# Servers are pinned to CPU 0 and redis-benchmark to CPU 1. SET GET INCR MSET run at
-# pipeline 1 and 16 (50 clients, 64-byte values, 100000-key space), alternating the
-# two servers 3 times; tables show the median of the 3 runs. Then 1,000,000 keys
-# (16-byte names, 32-byte values) are loaded into each with `redis-cli --pipe` and
-# used_memory (INFO memory), VmRSS and bytes per key are printed.
+# Servers are pinned to CPU 0 and redis-benchmark to CPU 1. The string rows (SET GET
+# INCR MSET) and the collection rows (LPUSH RPUSH LPOP RPOP SADD HSET SPOP ZADD
+# ZPOPMIN LRANGE_100 LRANGE_600) run at pipeline 1 and 16 (50 clients, 64-byte
+# values, 100000-key space), alternating the two servers 3 times; tables show the
+# median of the 3 runs. Then 1,000,000 keys (16-byte names, 32-byte values) are
+# loaded into each with `redis-cli --pipe` and used_memory (INFO memory), VmRSS
+# and bytes per key are printed; then the same for collections (bytes per element:
+# small hashes of 10 fields, one large hash, one large sorted set, one large list,
+# sets of 3 members).
 # Env: BENCH_ROUNDS (3), BENCH_N1 (requests at pipeline 1, 100000),
-# BENCH_N16 (requests at pipeline 16, 500000), BENCH_KEYS (1000000).
+# BENCH_N16 (requests at pipeline 16, 500000), BENCH_KEYS (1000000),
+# BENCH_TESTS (the redis-benchmark -t list), BENCH_ELEMENTS (elements per
+# collection scenario, 1000000; 0 skips the collection memory table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +24,8 @@ ROUNDS=${BENCH_ROUNDS:-3}
 N1=${BENCH_N1:-100000}
 N16=${BENCH_N16:-500000}
 KEYS=${BENCH_KEYS:-1000000}
-TESTS=set,get,incr,mset
+TESTS=${BENCH_TESTS:-set,get,incr,mset,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_600}
+ELEMENTS=${BENCH_ELEMENTS:-1000000}
 
 source scripts/bench-setup.sh
 
@@ -66,7 +73,8 @@ def med(rows, col):
     vals = [float(r[col]) for r in rows if r.get(col) not in (None, "")]
     return statistics.median(vals) if vals else float("nan")
 
-tests = sorted({t for (_, _, t) in data}, key=lambda t: ["SET", "GET", "INCR"].index(t) if t in ("SET", "GET", "INCR") else 9)
+order = ["SET", "GET", "INCR", "MSET (10 keys)"]
+tests = sorted({t for (_, _, t) in data}, key=lambda t: (order.index(t) if t in order else len(order), t))
 print(f"\nThroughput (median of {rounds}; latency in ms, p50/p99)")
 hdr = f"{'test':<16}{'P':>3} {'ringcache ops/s':>16} {'redis ops/s':>14} {'ratio':>6}   {'ringcache p50/p99':>18}   {'redis p50/p99':>15}"
 print(hdr)
@@ -110,4 +118,27 @@ for s in ringcache redis; do
         before=n/a after=n/a
     fi
     printf '%-10s %16s %16s %14s %14s %12s   dbsize %s\n' "$s" "$before" "$after" "$rss0" "$rss1" "$per" "$dbsize"
+done
+
+[[ $ELEMENTS -gt 0 ]] || exit 0
+echo
+echo "Memory per element: used_memory delta / elements ($ELEMENTS elements per scenario)"
+printf '%-34s %14s %14s %7s\n' scenario ringcache_B/el redis_B/el ratio
+for scenario in small-hashes big-hash big-zset big-list small-sets; do
+    collection_load "$scenario" "$ELEMENTS" >"$WORK/load.resp"
+    line=$(printf '%-34s' "$scenario")
+    declare -A per=()
+    for s in ringcache redis; do
+        if [[ $s == ringcache ]]; then port=$RC_PORT; else port=$REDIS_PORT; fi
+        redis-cli -h 127.0.0.1 -p "$port" flushall >/dev/null
+        before=$(used_memory "$port")
+        summary=$(redis-cli -h 127.0.0.1 -p "$port" --pipe <"$WORK/load.resp" | tail -n1)
+        [[ $summary == *"errors: 0,"* ]] || echo "load $scenario into $s: $summary" >&2
+        after=$(used_memory "$port")
+        per[$s]=$(awk -v a="$after" -v b="$before" -v n="$ELEMENTS" 'BEGIN { printf "%.1f", (a - b) / n }')
+        redis-cli -h 127.0.0.1 -p "$port" flushall >/dev/null
+    done
+    ratio=$(awk -v a="${per[ringcache]}" -v b="${per[redis]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    printf '%s %14s %14s %7s\n' "$line" "${per[ringcache]}" "${per[redis]}" "$ratio"
+    unset per
 done
