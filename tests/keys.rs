@@ -714,3 +714,37 @@ fn unlink_and_async_flushes_free_large_values_in_the_background() {
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
     assert_eq!(lazyfreed(&mut c), 0);
 }
+
+#[test]
+fn swapdb_trades_databases_and_the_files_follow() {
+    let mut node = TestNode::start(&["--appendonly", "yes"]);
+    let mut c = node.conn();
+    let _: () = c.set("a", "in-zero").unwrap();
+    let _: () = redis::cmd("SELECT").arg(1).query(&mut c).unwrap();
+    let _: () = c.set("b", "in-one").unwrap();
+    let _: () = redis::cmd("SWAPDB").arg(0).arg(1).query(&mut c).unwrap();
+    // This connection stays on db 1, which now holds db 0's keys.
+    assert_eq!(
+        c.get::<_, Option<String>>("a").unwrap().as_deref(),
+        Some("in-zero")
+    );
+    assert_eq!(c.get::<_, Option<String>>("b").unwrap(), None);
+    let err = redis::cmd("SWAPDB")
+        .arg(0)
+        .arg(16)
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert_eq!(err.detail(), Some("DB index is out of range"));
+    let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    node.restart();
+    let mut c = node.conn();
+    assert_eq!(
+        c.get::<_, Option<String>>("b").unwrap().as_deref(),
+        Some("in-one")
+    );
+    let _: () = redis::cmd("SELECT").arg(1).query(&mut c).unwrap();
+    assert_eq!(
+        c.get::<_, Option<String>>("a").unwrap().as_deref(),
+        Some("in-zero")
+    );
+}

@@ -13,7 +13,7 @@ pub use diag::{bytes_estimate, jemalloc_size};
 pub use info::info;
 
 use super::spec::{command_table, CommandSpec, K2, NOKEYS};
-use super::{is, Argv, CmdError, CmdResult, Ctx};
+use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
 
 /// `DBSIZE`
 pub fn dbsize(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
@@ -50,6 +50,26 @@ pub fn flushall(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         ctx.srv.keyspace.flush_db(db, lazy);
     }
     ctx.propagate(&[b"FLUSHALL"]);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// `SWAPDB index1 index2`: two databases trade contents, atomically (the
+/// command runs alone).
+pub fn swapdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    if ctx.srv.cluster.is_some() {
+        return Err(CmdError::err("SWAPDB is not allowed in cluster mode"));
+    }
+    let a = parse_i64(argv.get(1)).map_err(|_| CmdError::err("invalid first DB index"))?;
+    let b = parse_i64(argv.get(2)).map_err(|_| CmdError::err("invalid second DB index"))?;
+    let n = ctx.srv.keyspace.db_count() as i64;
+    if !(0..n).contains(&a) || !(0..n).contains(&b) {
+        return Err(CmdError::err("DB index is out of range"));
+    }
+    if a != b {
+        ctx.srv.keyspace.swap_dbs(a as usize, b as usize);
+    }
+    ctx.propagate_verbatim(argv);
     ctx.out.ok();
     Ok(())
 }

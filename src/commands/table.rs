@@ -169,6 +169,7 @@ static CORE: &[CommandSpec] = command_table! {
     // ---- server ----
     "dbsize" 1 [READONLY|FAST] NOKEYS, "keyspace read fast" "server" "1.0.0" server::dbsize, "Returns the number of keys in the database.";
     "flushdb" -1 [WRITE|ALONE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushdb, "Removes all keys from the current database.";
+    "swapdb" 3 [WRITE|FAST|ALONE] NOKEYS, "keyspace write fast dangerous" "server" "4.0.0" server::swapdb, "Swaps two Redis databases.";
     "flushall" -1 [WRITE|ALONE] NOKEYS, "keyspace write slow dangerous" "server" "1.0.0" server::flushall, "Removes all keys from all databases.";
     "time" 1 [LOADING|STALE|FAST] NOKEYS, "fast" "server" "2.6.0" server::time, "Returns the server time.";
     "info" -1 [LOADING|STALE] NOKEYS, "slow dangerous" "server" "1.0.0" server::info, "Returns information and statistics about the server.";

@@ -2,7 +2,7 @@
 //! own lock (the Valkey `kvstore` shape). A command that touches one key takes one
 //! lock; multi-key commands lock their slots in ascending (db, slot) order.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use std::hash::BuildHasher;
@@ -216,6 +216,8 @@ impl Db {
 /// All databases plus the shared eviction settings.
 pub struct Keyspace {
     dbs: Box<[Db]>,
+    /// Database number → index in `dbs` (SWAPDB swaps two entries).
+    map: Box<[AtomicUsize]>,
     /// Hit/miss/expired/evicted counters.
     pub stats: KeyspaceStats,
     policy: AtomicU8,
@@ -246,6 +248,7 @@ impl Keyspace {
     pub fn new(dbs: usize, sink: Arc<dyn RemovalSink>) -> Self {
         Keyspace {
             dbs: (0..dbs.max(1)).map(|_| Db::new()).collect(),
+            map: (0..dbs.max(1)).map(AtomicUsize::new).collect(),
             stats: KeyspaceStats::default(),
             policy: AtomicU8::new(Policy::NoEviction as u8),
             sink,
@@ -267,7 +270,29 @@ impl Keyspace {
 
     /// Database `i` (callers validate the index at SELECT time).
     pub fn db(&self, i: usize) -> &Db {
-        &self.dbs[i]
+        &self.dbs[self.physical(i)]
+    }
+
+    /// Where database `i` lives in `dbs` now.
+    pub(crate) fn physical(&self, i: usize) -> usize {
+        self.map[i].load(Ordering::Relaxed)
+    }
+
+    /// The database at index `p` of `dbs` (a snapshot reads the ones it
+    /// mapped at its point).
+    pub(crate) fn physical_db(&self, p: usize) -> &Db {
+        &self.dbs[p]
+    }
+
+    /// SWAPDB: databases `a` and `b` trade contents. The caller holds the
+    /// keyspace exclusively (no slot guard exists, and every guard taken later
+    /// maps afresh); a snapshot's point is taken under `first_use`, so it maps
+    /// either before or after the swap, never half.
+    pub fn swap_dbs(&self, a: usize, b: usize) {
+        let _point = self.first_use.write();
+        let (pa, pb) = (self.physical(a), self.physical(b));
+        self.map[a].store(pb, Ordering::Relaxed);
+        self.map[b].store(pa, Ordering::Relaxed);
     }
 
     /// The eviction policy (also decides what `Entry::access` means).
@@ -287,7 +312,8 @@ impl Keyspace {
 
     /// Locks one slot table.
     pub fn lock_slot(&self, db: usize, slot: u16, now: u64) -> SlotGuard<'_> {
-        let d = &self.dbs[db];
+        let phys = self.physical(db);
+        let d = &self.dbs[phys];
         let slots = match d.slots.get() {
             Some(s) => s,
             None => self.first_use_of(d),
@@ -296,6 +322,7 @@ impl Keyspace {
             table: slots[slot as usize].lock(),
             ks: self,
             db,
+            phys,
             slot,
             now,
         }
@@ -331,8 +358,8 @@ impl Keyspace {
     /// keeps the key as it was at the point (copy-on-write, per key). Called
     /// with the slot's lock held, so the walker sees either the change with the
     /// original or neither.
-    fn keep_original(&self, db: usize, slot: u16, table: &mut SlotTable, key: &[u8]) {
-        if !self.dbs[db].pending.get(slot) {
+    fn keep_original(&self, phys: usize, slot: u16, table: &mut SlotTable, key: &[u8]) {
+        if !self.dbs[phys].pending.get(slot) {
             return;
         }
         let t = table;
@@ -368,7 +395,8 @@ impl Keyspace {
     /// Removes every key of database `db`; returns how many were removed.
     /// `lazy` frees them on the background thread (FLUSHDB ASYNC).
     pub fn flush_db(&self, db: usize, lazy: bool) -> u64 {
-        let d = &self.dbs[db];
+        let phys = self.physical(db);
+        let d = &self.dbs[phys];
         let Some(slots) = d.slots.get() else { return 0 };
         let mut removed = 0;
         for (i, slot) in slots.iter().enumerate() {
@@ -376,7 +404,7 @@ impl Keyspace {
             if d.pending.get(i as u16) {
                 let keys: Vec<Key> = table.records().map(|(k, _)| Key::new(k)).collect();
                 for k in &keys {
-                    self.keep_original(db, i as u16, &mut table, k.as_bytes());
+                    self.keep_original(phys, i as u16, &mut table, k.as_bytes());
                 }
             }
             let originals = table.originals.take();
@@ -402,7 +430,10 @@ impl Keyspace {
 pub struct SlotGuard<'a> {
     table: MutexGuard<'a, SlotTable>,
     ks: &'a Keyspace,
+    /// The database number (what removals are reported under).
     db: usize,
+    /// Its index in `Keyspace::dbs`.
+    phys: usize,
     slot: u16,
     now: u64,
 }
@@ -412,7 +443,7 @@ impl Drop for SlotGuard<'_> {
     /// is still held, whatever path changed the table.
     fn drop(&mut self) {
         let (keys, ttl) = (self.table.len() > 0, self.table.volatile > 0);
-        let db = &self.ks.dbs[self.db];
+        let db = &self.ks.dbs[self.phys];
         db.occupied.set(self.slot, keys);
         db.with_ttl.set(self.slot, ttl);
     }
@@ -425,22 +456,22 @@ impl<'a> SlotGuard<'a> {
     }
 
     fn counters(&self) -> &'a Db {
-        &self.ks.dbs[self.db]
+        &self.ks.dbs[self.phys]
     }
 
     /// Copy-on-write for a running snapshot: called before every change of `key`.
     fn cow(&mut self, key: &[u8]) {
         self.ks
-            .keep_original(self.db, self.slot, &mut self.table, key);
+            .keep_original(self.phys, self.slot, &mut self.table, key);
     }
 
     /// The live entry for `key` with one hash lookup; an expired entry is removed
     /// (lazy expiry) and reported as missing.
     fn live(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let (ks, now, dbi) = (self.ks, self.now, self.db);
+        let (ks, now, dbi, phys) = (self.ks, self.now, self.db, self.phys);
         let h = hash_key(key);
         // An expired entry is removed below: a change the snapshot must not see.
-        if ks.dbs[dbi].pending.get(self.slot)
+        if ks.dbs[phys].pending.get(self.slot)
             && self
                 .table
                 .map
@@ -458,7 +489,7 @@ impl<'a> SlotGuard<'a> {
             Ok(o) if o.get().entry.is_expired(now) => {
                 o.remove();
                 t.volatile -= 1;
-                let db = &ks.dbs[dbi];
+                let db = &ks.dbs[phys];
                 db.keys.fetch_sub(1, Ordering::Relaxed);
                 db.volatile.fetch_sub(1, Ordering::Relaxed);
                 ks.stats.expired.fetch_add(1, Ordering::Relaxed);
@@ -521,7 +552,7 @@ impl<'a> SlotGuard<'a> {
         self.cow(key);
         let (ks, now, dbi) = (self.ks, self.now, self.db);
         let policy = ks.policy();
-        let db = &ks.dbs[dbi];
+        let db = &ks.dbs[self.phys];
         let t = &mut *self.table;
         let h = hash_key(key);
         match t.map.find_entry(h, |r| r.key.as_bytes() == key) {

@@ -22,8 +22,20 @@ use crate::slot::SLOTS;
 /// State shared between a running snapshot and the keyspace.
 #[derive(Default)]
 pub(crate) struct SnapState {
-    /// Databases that existed at the point (the others were empty).
-    dbs: Vec<bool>,
+    /// Each database number's index in the keyspace at the point, for those
+    /// that existed then (the others were empty): SWAPDB after the point
+    /// changes where a number leads, not what the snapshot writes under it.
+    dbs: Vec<Option<usize>>,
+}
+
+impl SnapState {
+    /// (database number, physical index) of every database in the snapshot.
+    fn mapped(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.dbs
+            .iter()
+            .enumerate()
+            .filter_map(|(d, p)| p.map(|p| (d, p)))
+    }
 }
 
 /// Another snapshot is running (one at a time, as Redis has one child).
@@ -70,18 +82,19 @@ impl Keyspace {
         }
         self.snap_bytes.store(0, Ordering::Relaxed);
         self.snap_peak.store(0, Ordering::Relaxed);
+        // Physical databases: the walk locks and marks storage, not numbers.
         let allocated = || -> Vec<bool> {
             (0..self.db_count())
-                .map(|d| self.db(d).is_allocated())
+                .map(|p| self.physical_db(p).is_allocated())
                 .collect()
         };
         loop {
             let dbs = allocated();
             // Locks in (db, slot) order, as multi-key commands take them.
             let mut held = Vec::with_capacity(SLOTS * dbs.iter().filter(|d| **d).count());
-            for (d, _) in dbs.iter().enumerate().filter(|(_, a)| **a) {
+            for (p, _) in dbs.iter().enumerate().filter(|(_, a)| **a) {
                 for s in 0..SLOTS as u16 {
-                    held.push(self.db(d).raw_lock(s));
+                    held.push(self.physical_db(p).raw_lock(s));
                 }
             }
             // No database can be first used now (a first use holds no slot
@@ -92,10 +105,14 @@ impl Keyspace {
                 drop(first_use);
                 continue;
             }
-            for (d, _) in dbs.iter().enumerate().filter(|(_, a)| **a) {
-                self.db(d).mark_all_pending();
+            for (p, _) in dbs.iter().enumerate().filter(|(_, a)| **a) {
+                self.physical_db(p).mark_all_pending();
             }
-            let state = Arc::new(SnapState { dbs });
+            // SWAPDB takes `first_use` too: the numbers map as of the point.
+            let mapped = (0..self.db_count())
+                .map(|d| Some(self.physical(d)).filter(|&p| dbs[p]))
+                .collect();
+            let state = Arc::new(SnapState { dbs: mapped });
             *cur = Some(state.clone());
             let r = at_point();
             drop(first_use);
@@ -109,8 +126,8 @@ impl Keyspace {
 impl Snapshot<'_> {
     /// Writes the snapshot's contents to `sink`, slot by slot.
     pub fn write(&self, sink: &mut dyn SnapshotSink) -> std::io::Result<()> {
-        for (d, _) in self.state.dbs.iter().enumerate().filter(|(_, a)| **a) {
-            let db = self.ks.db(d);
+        for (d, p) in self.state.mapped() {
+            let db = self.ks.physical_db(p);
             sink.db(d, db.len(), db.volatile_len())?;
             for s in 0..SLOTS as u16 {
                 let originals = {
@@ -158,8 +175,8 @@ impl Drop for Snapshot<'_> {
     fn drop(&mut self) {
         // Slots the walk did not reach (it failed): stop keeping originals,
         // then drop the ones kept (under each lock, after the bits are clear).
-        for (d, _) in self.state.dbs.iter().enumerate().filter(|(_, a)| **a) {
-            let db = self.ks.db(d);
+        for (_, p) in self.state.mapped() {
+            let db = self.ks.physical_db(p);
             db.clear_pending();
             for s in 0..SLOTS as u16 {
                 let originals = db.raw_lock(s).originals.take();
@@ -195,6 +212,38 @@ mod tests {
 
     fn set(ks: &Keyspace, db: usize, k: &[u8], v: &[u8]) {
         ks.lock_key(db, k, 0).set(k, Value::string(v), Some(0));
+    }
+
+    #[test]
+    fn swapdb_after_the_point_changes_neither_numbers_nor_contents() {
+        let ks = Keyspace::new(3, Arc::new(NoSink));
+        set(&ks, 0, b"zero", b"0");
+        set(&ks, 1, b"one", b"1");
+        let (snap, ()) = ks.begin_snapshot(|| ()).expect("no snapshot running");
+        ks.swap_dbs(0, 1);
+        // Writes through the new numbers land in the swapped storage.
+        set(&ks, 0, b"one", b"changed");
+        set(&ks, 1, b"zero", b"changed");
+        ks.swap_dbs(1, 2);
+        set(&ks, 2, b"zero", b"again");
+        let mut c = Collect::default();
+        snap.write(&mut c).expect("write");
+        drop(snap);
+        let mut got = c.0;
+        got.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        assert_eq!(
+            got,
+            vec![
+                (0, b"zero".to_vec(), Value::string(b"0")),
+                (1, b"one".to_vec(), Value::string(b"1")),
+            ]
+        );
+        // Live: db 0 holds what db 1 held, db 2 what db 0 held (swapped twice).
+        let live = |db: usize, k: &[u8]| ks.lock_key(db, k, 0).get(k).map(|e| e.value.clone());
+        assert_eq!(live(0, b"one"), Some(Value::string(b"changed")));
+        assert_eq!(live(2, b"zero"), Some(Value::string(b"again")));
+        assert_eq!(live(1, b"zero"), None);
+        assert_eq!((ks.db(0).len(), ks.db(1).len(), ks.db(2).len()), (1, 0, 1));
     }
 
     #[test]
