@@ -98,6 +98,13 @@ pub(crate) fn original_bytes(key: &[u8], e: &Option<Entry>) -> u64 {
 }
 
 impl SlotTable {
+    /// The stored entry of `key`, expired or not.
+    pub(super) fn entry(&self, key: &[u8]) -> Option<&Entry> {
+        self.map
+            .find(hash_key(key), |r| r.key.as_bytes() == key)
+            .map(|r| &r.entry)
+    }
+
     fn len(&self) -> usize {
         self.map.len()
     }
@@ -139,7 +146,7 @@ pub struct Db {
     occupied: SlotBits,
     with_ttl: SlotBits,
     /// Slots a running snapshot has not taken yet: copy before changing them.
-    pending: SlotBits,
+    pub(super) pending: SlotBits,
 }
 
 impl Db {
@@ -352,34 +359,6 @@ impl Keyspace {
             .map(|(db, s)| ((db, s), self.lock_slot(db, s, now)))
             .collect();
         MultiGuard { guards }
-    }
-
-    /// Before `key` changes in a slot a running snapshot has not written yet,
-    /// keeps the key as it was at the point (copy-on-write, per key). Called
-    /// with the slot's lock held, so the walker sees either the change with the
-    /// original or neither.
-    fn keep_original(&self, phys: usize, slot: u16, table: &mut SlotTable, key: &[u8]) {
-        if !self.dbs[phys].pending.get(slot) {
-            return;
-        }
-        let t = table;
-        if t.originals.as_ref().is_some_and(|o| o.contains_key(key)) {
-            return;
-        }
-        let old = t
-            .map
-            .find(hash_key(key), |r| r.key.as_bytes() == key)
-            .map(|r| r.entry.clone());
-        self.snapshot_bytes_added(original_bytes(key, &old));
-        t.originals
-            .get_or_insert_with(Default::default)
-            .insert(key.into(), old);
-    }
-
-    /// Accounts kept originals (the copy-on-write size and its peak).
-    fn snapshot_bytes_added(&self, n: u64) {
-        let now = self.snap_bytes.fetch_add(n, Ordering::Relaxed) + n;
-        self.snap_peak.fetch_max(now, Ordering::Relaxed);
     }
 
     /// On a replica: expired keys read as missing but are not removed.

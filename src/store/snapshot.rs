@@ -15,6 +15,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::keyspace::SlotTable;
 use super::keyspace::{original_bytes, Keyspace, Originals};
 use super::Entry;
 use crate::slot::SLOTS;
@@ -68,6 +69,31 @@ impl Keyspace {
     /// Bytes the running snapshot's kept originals hold (0 without one).
     pub fn copy_on_write_bytes(&self) -> u64 {
         self.snap_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Before `key` changes in a slot a running snapshot has not written yet,
+    /// keeps the key as it was at the point (copy-on-write, per key). Called
+    /// with the slot's lock held, so the walker sees either the change with the
+    /// original or neither.
+    pub(super) fn keep_original(&self, phys: usize, slot: u16, table: &mut SlotTable, key: &[u8]) {
+        if !self.physical_db(phys).pending.get(slot) {
+            return;
+        }
+        let t = table;
+        if t.originals.as_ref().is_some_and(|o| o.contains_key(key)) {
+            return;
+        }
+        let old = t.entry(key).cloned();
+        self.snapshot_bytes_added(original_bytes(key, &old));
+        t.originals
+            .get_or_insert_with(Default::default)
+            .insert(key.into(), old);
+    }
+
+    /// Accounts kept originals (the copy-on-write size and its peak).
+    fn snapshot_bytes_added(&self, n: u64) {
+        let now = self.snap_bytes.fetch_add(n, Ordering::Relaxed) + n;
+        self.snap_peak.fetch_max(now, Ordering::Relaxed);
     }
 
     /// Starts a snapshot: stops every command for an instant (all slot locks),
