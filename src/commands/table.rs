@@ -258,7 +258,9 @@ impl CommandTable {
     /// Finds the entry for `argv[0]` (and `argv[1]` for containers).
     pub fn resolve(&self, name: &[u8], sub: Option<&[u8]>) -> Result<Resolved, Lookup> {
         let mut lower = [0u8; 48];
-        if name.len() > lower.len() {
+        // `container|sub` names a table entry but is not a command a client
+        // may send (Redis answers "unknown command").
+        if name.len() > lower.len() || name.contains(&b'|') {
             return Err(Lookup::Unknown);
         }
         for (d, s) in lower.iter_mut().zip(name) {
@@ -331,6 +333,9 @@ mod tests {
         }
         assert_eq!(t.resolve(b"GeT", None).unwrap().spec.name, "get");
         assert!(matches!(t.resolve(b"nosuch", None), Err(Lookup::Unknown)));
+        for name in [&b"GET|"[..], b"config|get", b"GET|SET|OTHER"] {
+            assert!(matches!(t.resolve(name, None), Err(Lookup::Unknown)));
+        }
         assert_eq!(
             t.resolve(b"command", Some(b"COUNT")).unwrap().full_name,
             "command|count"

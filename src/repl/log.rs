@@ -15,6 +15,9 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+/// Scratch capacity kept between commands.
+const KEEP_SCRATCH: usize = 64 * 1024;
+
 /// How often a primary pings into the stream while replicas are attached
 /// (Redis's `repl-ping-replica-period`): they tell a quiet primary from a
 /// dead one by it.
@@ -34,7 +37,7 @@ struct Inner {
     tap: Option<Vec<u8>>,
     /// Bytes since an AOF rewrite's snapshot point.
     capture: Option<Vec<u8>>,
-    /// Encoding scratch space, reused.
+    /// Encoding scratch space, reused (up to `KEEP_SCRATCH`).
     scratch: Vec<u8>,
     /// Replicas' streams: the bytes each has not taken yet.
     feeds: Vec<Feed>,
@@ -225,7 +228,10 @@ impl Log {
         }
         encode_command(&mut scratch, argv);
         self.push_to_all(&mut g, &scratch);
-        g.scratch = scratch;
+        // Keep the space for ordinary commands, not for the largest one ever.
+        if scratch.capacity() <= KEEP_SCRATCH {
+            g.scratch = scratch;
+        }
         g.offset
     }
 

@@ -188,6 +188,20 @@ impl RequestParser {
         self.need
     }
 
+    /// Between commands: drops argument tables a very long command grew, so a
+    /// connection does not keep them for the rest of its life.
+    pub fn release_large(&mut self) {
+        const KEEP_ARGS: usize = 1024;
+        if self.expected == 0 && self.pos == 0 {
+            if self.args.capacity() > KEEP_ARGS {
+                self.args = Vec::new();
+            }
+            if self.inline.capacity() > KEEP_ARGS * 16 {
+                self.inline = Vec::new();
+            }
+        }
+    }
+
     fn reset(&mut self) {
         self.expected = 0;
         self.pos = 0;

@@ -25,6 +25,9 @@ const READ_CHUNK: usize = 16 * 1024;
 const FLUSH_AT: usize = 64 * 1024;
 /// Output buffers larger than this are released after a flush.
 const KEEP_OUT: usize = 1024 * 1024;
+/// Read-buffer capacity kept between requests (pipelines of small commands
+/// fit; one large request's buffer is released after it).
+const KEEP_IN: usize = 256 * 1024;
 
 /// Serves one connection until it closes, is killed, or the server shuts down.
 pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo>) {
@@ -94,6 +97,12 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
             break;
         };
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
+        // A large request grew the buffer: once it is consumed, give the memory
+        // back (Redis shrinks query buffers past 32 KB too).
+        if inbuf.is_empty() && inbuf.capacity() > KEEP_IN {
+            inbuf = BytesMut::with_capacity(READ_CHUNK);
+            parser.release_large();
+        }
         info.last_ms.store(batch_now, Ordering::Relaxed);
         // Follow MONITOR and RESET before the +OK goes out, so the feed holds
         // every command run after it and none after a RESET.
