@@ -60,6 +60,11 @@ pub struct Client {
     /// Its commands come from a stream accepted once already (an AOF being
     /// loaded, the primary's link): keys never expire for it.
     pub replaying: bool,
+    /// The command it is blocked in, for the session to wait on.
+    pub blocked: Option<super::blocking::Block>,
+    /// It is a blocked command's re-run by a writer (`blocking::serve_ready`):
+    /// a blocking handler that finds nothing replies nothing.
+    pub serving: bool,
 }
 
 impl Client {
@@ -84,6 +89,8 @@ impl Client {
             fenced_slot: None,
             exec_wrap: Default::default(),
             replaying: false,
+            blocked: None,
+            serving: false,
         }
     }
 

@@ -237,6 +237,8 @@ pub struct Keyspace {
     /// alone at its point, so every database used before the point is one
     /// whose slots it holds.
     pub(crate) first_use: parking_lot::RwLock<()>,
+    /// Commands blocked on keys, and the keys made ready for them.
+    pub blocked: super::blocking::Blocked,
 }
 
 impl Keyspace {
@@ -254,6 +256,7 @@ impl Keyspace {
             snap_peak: AtomicU64::new(0),
             isolation: Default::default(),
             first_use: parking_lot::RwLock::new(()),
+            blocked: Default::default(),
         }
     }
 
@@ -516,7 +519,7 @@ impl<'a> SlotGuard<'a> {
         let db = &ks.dbs[dbi];
         let t = &mut *self.table;
         let h = hash_key(key);
-        match t.map.find_entry(h, |r| r.key.as_bytes() == key) {
+        let old = match t.map.find_entry(h, |r| r.key.as_bytes() == key) {
             Ok(mut o) => {
                 let e = &mut o.get_mut().entry;
                 let was_volatile = e.is_volatile();
@@ -560,7 +563,10 @@ impl<'a> SlotGuard<'a> {
                 adjust_volatile(&mut t.volatile, db, false, volatile);
                 None
             }
-        }
+        };
+        // A command blocked on this key may now be served.
+        ks.blocked.key_added(dbi, key);
+        old
     }
 
     /// Inserts a whole entry (RESTORE, COPY, RENAME), replacing any existing one.

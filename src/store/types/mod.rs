@@ -8,6 +8,7 @@
 
 pub mod hash;
 pub mod list;
+pub mod quicklist;
 pub mod redis_size;
 pub mod set;
 pub mod string;
