@@ -189,8 +189,12 @@ fn rerun(srv: &Server, run: Run, w: &Waiter, now_ms: u64) -> Rerun {
         };
         (r.spec.handler)(&mut ctx, &argv)
     };
-    if let Err(e) = result {
-        out.error(&e.to_string());
+    match result {
+        // The key now holds another type: it is not ready for this command
+        // (Redis serves a key only to commands blocked for its type).
+        Err(CmdError::WrongType) => return Rerun::Nothing,
+        Err(e) => out.error(&e.to_string()),
+        Ok(()) => {}
     }
     if out.buf.is_empty() {
         Rerun::Nothing

@@ -9,9 +9,10 @@
 //! outgrows the limit. A node is never empty and never holds 65535 entries
 //! (the listpack header then stops counting).
 //!
-//! Buffers grow exactly (`reserve_exact`), as Redis reallocates its
-//! listpacks, so a node costs its bytes rounded to the allocator's class and
-//! not up to twice that.
+//! A node is a boxed slice of exactly its bytes, grown and shrunk by
+//! reallocation as Redis reallocates its listpacks (in place while the size
+//! stays in the allocator's class), so a node costs its bytes rounded to
+//! that class, and a one-node list a deque of one 16-byte handle.
 
 use std::collections::VecDeque;
 
@@ -79,19 +80,30 @@ pub fn element_is(e: Element<'_>, want: &[u8]) -> bool {
 }
 
 /// A node holding `s` alone.
-fn node_of(s: &[u8]) -> Vec<u8> {
-    let mut node = Vec::with_capacity(HEADER_BYTES + s.len() + 11);
+fn node_of(s: &[u8]) -> Node {
+    let mut node = Vec::with_capacity(HEADER_BYTES + listpack::entry_size(Element::Str(s)) + 1);
     node.resize(HEADER_BYTES, 0);
     listpack::write_entry(&mut node, s);
     node.push(END);
     listpack::set_header(&mut node, 1);
-    node
+    node.into_boxed_slice()
+}
+
+/// A node: a listpack, exactly sized.
+type Node = Box<[u8]>;
+
+/// Edits a node as a vector (no copy), then boxes it back exactly sized.
+fn edit<R>(node: &mut Node, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let mut v = std::mem::take(node).into_vec();
+    let r = f(&mut v);
+    *node = v.into_boxed_slice();
+    r
 }
 
 /// The elements of a list, in nodes.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Quicklist {
-    nodes: VecDeque<Vec<u8>>,
+    nodes: VecDeque<Node>,
     len: usize,
 }
 
@@ -113,8 +125,8 @@ impl Quicklist {
 
     /// Heap bytes held by the nodes and the deque.
     pub fn heap_size(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Vec<u8>>()
-            + self.nodes.iter().map(Vec::capacity).sum::<usize>()
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.nodes.iter().map(|n| n.len()).sum::<usize>()
     }
 
     /// Appends a validated listpack as a node of its own (RDB loading);
@@ -125,7 +137,8 @@ impl Quicklist {
         }
         if lp.len() <= MAX_NODE_COUNT && Listpack::trusted(lp.as_bytes()).is_ok() {
             self.len += lp.len();
-            self.nodes.push_back(lp.as_bytes().to_vec());
+            self.grow_deque();
+            self.nodes.push_back(lp.as_bytes().into());
         } else {
             let mut buf = Vec::new();
             for e in lp.iter() {
@@ -142,14 +155,17 @@ impl Quicklist {
         if let Some(node) = self.nodes.back_mut() {
             let c = count(node);
             if fill.allows(node.len() + s.len() + ESTIMATE_OVERHEAD, c) {
-                node.pop();
-                node.reserve_exact(s.len() + 11);
-                listpack::write_entry(node, s);
-                node.push(END);
-                listpack::set_header(node, c + 1);
+                edit(node, |node| {
+                    node.pop();
+                    node.reserve_exact(listpack::entry_size(Element::Str(s)) + 1);
+                    listpack::write_entry(node, s);
+                    node.push(END);
+                    listpack::set_header(node, c + 1);
+                });
                 return;
             }
         }
+        self.grow_deque();
         self.nodes.push_back(node_of(s));
     }
 
@@ -159,17 +175,20 @@ impl Quicklist {
         if let Some(node) = self.nodes.front_mut() {
             let c = count(node);
             if fill.allows(node.len() + s.len() + ESTIMATE_OVERHEAD, c) {
-                node.pop();
-                node.reserve_exact(s.len() + 11);
-                let before = node.len();
-                listpack::write_entry(node, s);
-                let entry = node.len() - before;
-                node[HEADER_BYTES..].rotate_right(entry);
-                node.push(END);
-                listpack::set_header(node, c + 1);
+                edit(node, |node| {
+                    node.pop();
+                    node.reserve_exact(listpack::entry_size(Element::Str(s)) + 1);
+                    let before = node.len();
+                    listpack::write_entry(node, s);
+                    let entry = node.len() - before;
+                    node[HEADER_BYTES..].rotate_right(entry);
+                    node.push(END);
+                    listpack::set_header(node, c + 1);
+                });
                 return;
             }
         }
+        self.grow_deque();
         self.nodes.push_front(node_of(s));
     }
 
@@ -182,9 +201,10 @@ impl Quicklist {
         if c <= 1 {
             self.nodes.pop_front();
         } else {
-            node.drain(HEADER_BYTES..HEADER_BYTES + size);
-            listpack::set_header(node, c - 1);
-            shrink(node);
+            edit(node, |node| {
+                node.drain(HEADER_BYTES..HEADER_BYTES + size);
+                listpack::set_header(node, c - 1);
+            });
         }
         self.len -= 1;
         Some(r)
@@ -200,10 +220,11 @@ impl Quicklist {
         if c <= 1 {
             self.nodes.pop_back();
         } else {
-            node.truncate(start);
-            node.push(END);
-            listpack::set_header(node, c - 1);
-            shrink(node);
+            edit(node, |node| {
+                node.truncate(start);
+                node.push(END);
+                listpack::set_header(node, c - 1);
+            });
         }
         self.len -= 1;
         Some(r)
@@ -239,6 +260,15 @@ impl Quicklist {
             }
         }
         None
+    }
+
+    /// Room for one more node: exact for the first (most lists have one),
+    /// then a quarter more at a time.
+    fn grow_deque(&mut self) {
+        let n = self.nodes.len();
+        if n == self.nodes.capacity() {
+            self.nodes.reserve_exact((n / 4).max(1));
+        }
     }
 
     /// Element `index` (from the head).
@@ -283,7 +313,7 @@ impl Quicklist {
             Ok(buf) => {
                 let split = fill.filter(|f| new > 1 && !f.allows(buf.len(), new - 1));
                 if let Some(slot) = self.nodes.get_mut(ni) {
-                    *slot = buf;
+                    *slot = buf.into_boxed_slice();
                 }
                 if let Some(f) = split {
                     self.split(ni, f);
@@ -298,7 +328,7 @@ impl Quicklist {
         let Some(node) = self.nodes.get(ni) else {
             return;
         };
-        let mut parts: Vec<Vec<u8>> = Vec::new();
+        let mut parts: Vec<Node> = Vec::new();
         let mut w = ListpackWriter::new();
         let mut text = Vec::new();
         for e in view(node).iter() {
@@ -309,13 +339,13 @@ impl Quicklist {
             {
                 let done = std::mem::take(&mut w);
                 if let Ok(buf) = done.finish() {
-                    parts.push(buf);
+                    parts.push(buf.into_boxed_slice());
                 }
             }
             w.push(e);
         }
         if let Ok(buf) = w.finish() {
-            parts.push(buf);
+            parts.push(buf.into_boxed_slice());
         }
         let mut parts = parts.into_iter();
         if let (Some(first), Some(slot)) = (parts.next(), self.nodes.get_mut(ni)) {
@@ -452,13 +482,6 @@ impl Quicklist {
                 return;
             }
         }
-    }
-}
-
-/// Gives memory back once a node holds well under what it took.
-fn shrink(node: &mut Vec<u8>) {
-    if node.capacity() > 64 && node.capacity() / 2 > node.len() {
-        node.shrink_to_fit();
     }
 }
 
