@@ -201,7 +201,7 @@ fn lists_survive_a_restart_from_the_rdb_file_and_honour_the_node_size() {
         reply(&mut c, &["ECHO", "19998"])
     );
     assert_eq!(
-        reply(&mut c, &["LINDEX", "counted", "-1"]),
-        reply(&mut c, &["ECHO", "-49"])
+        reply(&mut c, &["LINDEX", "counted", "-3"]),
+        reply(&mut c, &["ECHO", "-47"])
     );
 }

@@ -474,8 +474,12 @@ pub(crate) fn move_one(
     if mg.slot(db, src).read::<List>(src)?.is_none() {
         return Ok(false);
     }
-    // The destination's type is checked before anything moves.
-    mg.slot(db, dst).read::<List>(dst)?;
+    // The destination's type is checked before anything moves. Its error is
+    // the command's answer even to a blocked command being served (a wrong
+    // source type only means the key is not ready for it).
+    mg.slot(db, dst)
+        .read::<List>(dst)
+        .map_err(|e| CmdError::Other(CmdError::from(e).to_string()))?;
     let Some(Some(v)) = mg
         .slot(db, src)
         .update::<List, _>(src, |l| l.pop_bytes(from))?
