@@ -213,7 +213,10 @@ impl Blocked {
 
     /// The keys made ready since the last call, oldest first.
     pub fn take_ready(&self) -> Vec<(usize, Box<[u8]>)> {
-        if !self.has_ready.swap(false, Ordering::AcqRel) {
+        // A plain load first: every command asks, and a swap would make the
+        // flag's cache line bounce between threads for nothing.
+        if !self.has_ready.load(Ordering::Acquire) || !self.has_ready.swap(false, Ordering::AcqRel)
+        {
             return Vec::new();
         }
         std::mem::take(&mut *self.ready.lock())

@@ -44,9 +44,10 @@ const CONTAINER_PACKED: u64 = 2;
 
 /// Elements per command in an AOF rewrite (Redis's `AOF_REWRITE_ITEMS_PER_CMD`).
 const REWRITE_BATCH: usize = 64;
-/// Redis's `sizeof(quicklist)` and `sizeof(quicklistNode)`.
+/// Redis's `sizeof(quicklist)` and `sizeof(quicklistNode)` (36 bytes of
+/// fields, padded to 40).
 const QUICKLIST_STRUCT: usize = 40;
-const QUICKLIST_NODE: usize = 32;
+const QUICKLIST_NODE: usize = 40;
 
 /// Listpack elements as bytes (integers in decimal, as Redis shows them).
 pub fn bytes(e: Element<'_>) -> Cow<'_, [u8]> {
