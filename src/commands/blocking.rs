@@ -77,7 +77,7 @@ pub fn block(ctx: &mut Ctx<'_>, argv: &Argv<'_>, keys: Range<usize>, timeout: Ti
     if ctx.client.serving {
         return Parked::Yes;
     }
-    if ctx.client.replaying || ctx.client.exec_wrap != ExecWrap::Off {
+    if ctx.client.replaying || ctx.client.deny_blocking || ctx.client.exec_wrap != ExecWrap::Off {
         return Parked::Denied;
     }
     let db = ctx.db();

@@ -65,6 +65,10 @@ pub struct Client {
     /// It is a blocked command's re-run by a writer (`blocking::serve_ready`):
     /// a blocking handler that finds nothing replies nothing.
     pub serving: bool,
+    /// Blocking commands answer as timed out instead of blocking (a script
+    /// runner sets it, as Redis's `CLIENT_DENY_BLOCKING`; EXEC and replayed
+    /// streams are recognised without it).
+    pub deny_blocking: bool,
 }
 
 impl Client {
@@ -91,6 +95,7 @@ impl Client {
             replaying: false,
             blocked: None,
             serving: false,
+            deny_blocking: false,
         }
     }
 
