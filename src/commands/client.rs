@@ -26,6 +26,7 @@ pub static SUBCOMMANDS: &[CommandSpec] = command_table! {
     "reply" 3 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" reply, "Instructs the server whether to reply to commands.";
     "setinfo" 4 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" setinfo, "Sets information specific to the client or connection.";
     "setname" 3 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" setname, "Sets the connection name.";
+    "unblock" -3 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous connection" "server" "5.0.0" unblock, "Unblocks a client blocked by a blocking command from a different connection.";
     "unpause" 2 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous connection" "server" "7.0.0" unpause, "Resumes processing of clients that were paused.";
 };
 
@@ -60,6 +61,8 @@ pub fn client_line(
         "O"
     } else if c.replica.load(Ordering::Relaxed) {
         "S"
+    } else if c.blocked.load(Ordering::Relaxed) {
+        "b"
     } else {
         "N"
     };
@@ -461,6 +464,30 @@ fn help_cmd(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
             "    Protect current client connection from eviction.",
         ],
     )
+}
+
+/// `CLIENT UNBLOCK client-id [TIMEOUT|ERROR]`: 1 when the client was blocked.
+pub fn unblock(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(CmdError::UnknownSubcommand {
+            sub: String::from_utf8_lossy(argv.get(1)).into_owned(),
+            cmd: "CLIENT".into(),
+        });
+    }
+    let error = match argv.opt(3) {
+        None => false,
+        Some(a) if super::is(a, "TIMEOUT") => false,
+        Some(a) if super::is(a, "ERROR") => true,
+        Some(_) => {
+            return Err(CmdError::err(
+                "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+    };
+    let id = super::parse_i64(argv.get(2))?;
+    let done = u64::try_from(id).is_ok_and(|id| super::blocking::unblock(ctx.srv, id, error));
+    ctx.out.int(i64::from(done));
+    Ok(())
 }
 
 #[cfg(test)]

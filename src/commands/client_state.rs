@@ -60,6 +60,15 @@ pub struct Client {
     /// Its commands come from a stream accepted once already (an AOF being
     /// loaded, the primary's link): keys never expire for it.
     pub replaying: bool,
+    /// The command it is blocked in, for the session to wait on.
+    pub blocked: Option<super::blocking::Block>,
+    /// It is a blocked command's re-run by a writer (`blocking::serve_ready`):
+    /// a blocking handler that finds nothing replies nothing.
+    pub serving: bool,
+    /// Blocking commands answer as timed out instead of blocking (a script
+    /// runner sets it, as Redis's `CLIENT_DENY_BLOCKING`; EXEC and replayed
+    /// streams are recognised without it).
+    pub deny_blocking: bool,
 }
 
 impl Client {
@@ -84,6 +93,9 @@ impl Client {
             fenced_slot: None,
             exec_wrap: Default::default(),
             replaying: false,
+            blocked: None,
+            serving: false,
+            deny_blocking: false,
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod bitmap;
+pub mod blocking;
 pub mod client;
 pub mod client_state;
 pub mod cluster;
@@ -18,6 +19,7 @@ pub mod hyperloglog;
 pub mod key_specs;
 pub mod keys;
 pub mod list;
+pub mod list_blocking;
 pub mod persistence;
 pub mod replication;
 pub mod server;

@@ -48,6 +48,8 @@ pub struct ClientInfo {
     pub kill_notify: Notify,
     /// Bytes waiting in the query buffer (for CLIENT LIST `qbuf`).
     pub qbuf: AtomicUsize,
+    /// True while blocked in a blocking command (CLIENT LIST flag `b`).
+    pub blocked: AtomicBool,
 }
 
 impl ClientInfo {
@@ -73,6 +75,7 @@ impl ClientInfo {
             killed: AtomicBool::new(false),
             kill_notify: Notify::new(),
             qbuf: AtomicUsize::new(0),
+            blocked: AtomicBool::new(false),
         }
     }
 

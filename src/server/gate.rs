@@ -94,6 +94,9 @@ pub fn dispatch(
             reject(srv, out, r, &e);
         }
     }
+    // Commands blocked on keys this one stored are served now (after a
+    // whole EXEC, not inside it).
+    crate::commands::blocking::serve_ready(srv, call, now_ms);
     apply_reply_mode(client, out, mark);
     // ASKING covers the next command only, or the whole transaction inside MULTI.
     client.asking =
@@ -315,6 +318,8 @@ pub fn replay(
     };
     // A command that fails (WRONGTYPE, say) failed when first run too.
     let _ = (r.spec.handler)(&mut ctx, argv);
+    // The stream's writes serve this server's blocked clients too, as in Redis.
+    crate::commands::blocking::serve_ready(srv, call, now_ms);
     Ok(())
 }
 

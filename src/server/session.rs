@@ -185,6 +185,12 @@ async fn execute_buffered(
                     return None;
                 }
             }
+            Stop::Blocked => {
+                let flushed = flush(stream, out, srv, client).await.is_ok();
+                if !wait_blocked(srv, stream, info, client, out, inbuf, flushed).await {
+                    return None;
+                }
+            }
         }
         // After waiting, the batch's commands judge time afresh.
         batch_now = unix_ms();
@@ -206,6 +212,8 @@ enum Stop {
     Takeover,
     /// The connection closes once the replies are sent.
     Close,
+    /// A blocking command is waiting for its keys (`client.blocked`).
+    Blocked,
 }
 
 /// Runs the complete commands in the buffer until one needs the session to
@@ -242,6 +250,9 @@ fn run_batch(
                     // What follows PSYNC belongs to the replica link.
                     return Stop::Takeover;
                 }
+                if client.blocked.is_some() {
+                    return Stop::Blocked;
+                }
                 if client.close_after_reply {
                     return Stop::Close;
                 }
@@ -260,6 +271,71 @@ fn run_batch(
             }
         }
     }
+}
+
+/// Waits out the client's blocked command (no lock held): until a writer
+/// serves it, its timeout passes, CLIENT UNBLOCK ends it, or the connection
+/// goes (what it sends meanwhile stays buffered). Writes its reply; false
+/// when the connection must close.
+async fn wait_blocked(
+    srv: &Arc<Server>,
+    stream: &mut TcpStream,
+    info: &ClientInfo,
+    client: &mut Client,
+    out: &mut Reply,
+    inbuf: &mut BytesMut,
+    mut open: bool,
+) -> bool {
+    use crate::store::blocking::Wake;
+    let Some(b) = client.blocked.take() else {
+        return true;
+    };
+    let w = b.waiter;
+    let blocked = &srv.keyspace.blocked;
+    info.blocked.store(true, Ordering::Relaxed);
+    while !w.is_done() {
+        let wait = b.deadline.saturating_sub(unix_ms());
+        let timer = async {
+            if b.deadline == 0 {
+                std::future::pending::<()>().await
+            } else {
+                tokio::time::sleep(Duration::from_millis(wait)).await
+            }
+        };
+        let ending = tokio::select! {
+            _ = w.ended() => None,
+            _ = timer => Some(Wake::Timeout),
+            _ = info.kill_notify.notified() => Some(Wake::Gone),
+            _ = srv.shutdown.wait() => Some(Wake::Gone),
+            read = crate::net::read_some(stream, inbuf), if open => match read {
+                Ok(0) | Err(_) => Some(Wake::Gone),
+                Ok(n) => {
+                    srv.stats.net_input.fetch_add(n as u64, Ordering::Relaxed);
+                    None
+                }
+            },
+        };
+        if let Some(wake) = ending {
+            if wake == Wake::Gone {
+                open = false;
+            }
+            // A writer re-running it right now wins; its end arrives next.
+            if w.try_end(wake) {
+                blocked.unregister(&w);
+            }
+        }
+        if info.killed.load(Ordering::Relaxed) {
+            open = false;
+        }
+    }
+    info.blocked.store(false, Ordering::Relaxed);
+    match w.take_wake() {
+        Some(Wake::Served(reply)) => out.raw(&reply),
+        Some(Wake::Timeout) => crate::commands::blocking::timeout_reply(out),
+        Some(Wake::Error(e)) => out.error(&e),
+        Some(Wake::Gone) | None => return false,
+    }
+    open
 }
 
 /// Sends the pending replies, once the writes they acknowledge are as durable

@@ -248,6 +248,8 @@ pub struct Keyspace {
     pub(crate) first_use: parking_lot::RwLock<()>,
     /// Frees large values and flushed databases in the background.
     pub lazy_free: super::lazy_free::LazyFree,
+    /// Commands blocked on keys, and the keys made ready for them.
+    pub blocked: super::blocking::Blocked,
 }
 
 impl Keyspace {
@@ -267,6 +269,7 @@ impl Keyspace {
             isolation: Default::default(),
             first_use: parking_lot::RwLock::new(()),
             lazy_free: Default::default(),
+            blocked: Default::default(),
         }
     }
 
@@ -534,7 +537,7 @@ impl<'a> SlotGuard<'a> {
         let db = &ks.dbs[self.phys];
         let t = &mut *self.table;
         let h = hash_key(key);
-        match t.map.find_entry(h, |r| r.key.as_bytes() == key) {
+        let old = match t.map.find_entry(h, |r| r.key.as_bytes() == key) {
             Ok(mut o) => {
                 let e = &mut o.get_mut().entry;
                 let was_volatile = e.is_volatile();
@@ -578,7 +581,10 @@ impl<'a> SlotGuard<'a> {
                 adjust_volatile(&mut t.volatile, db, false, volatile);
                 None
             }
-        }
+        };
+        // A command blocked on this key may now be served.
+        ks.blocked.key_added(dbi, key);
+        old
     }
 
     /// Inserts a whole entry (RESTORE, COPY, RENAME), replacing any existing one.

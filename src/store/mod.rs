@@ -3,6 +3,7 @@
 //! knows nothing of sockets or the wire protocol.
 
 pub mod access;
+pub mod blocking;
 pub mod compact;
 pub mod digest;
 pub mod entry;
@@ -22,4 +23,4 @@ mod walk;
 
 pub use entry::Entry;
 pub use keyspace::{Keyspace, MultiGuard, Removal, RemovalSink, SlotGuard, NEVER_EXPIRED};
-pub use types::{Hash, HashLimits, Kind, Str, Value, ValueType, WrongType};
+pub use types::{Hash, HashLimits, Kind, List, Str, Value, ValueType, WrongType};

@@ -224,7 +224,7 @@ fn clients(srv: &Server, w: &mut InfoWriter) {
         ("maxclients", &srv.hot.maxclients.load(Ordering::Relaxed)),
         ("client_recent_max_input_buffer", &0),
         ("client_recent_max_output_buffer", &0),
-        ("blocked_clients", &0),
+        ("blocked_clients", &srv.keyspace.blocked.len()),
         ("tracking_clients", &0),
         ("clients_in_timeout_table", &0),
     ]);

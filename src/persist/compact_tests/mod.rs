@@ -5,6 +5,7 @@
 mod fuzz;
 mod intset;
 mod legacy;
+mod list;
 mod listpack;
 mod redis;
 

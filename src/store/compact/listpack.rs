@@ -368,27 +368,10 @@ impl ListpackWriter {
         if let Some(v) = parse_int(s) {
             return self.push_int(v);
         }
-        let mut head = [0u8; 5];
-        let head_len = match s.len() {
-            0..=63 => {
-                head[0] = ENC_6BIT_STR | s.len() as u8;
-                1
-            }
-            64..=4095 => {
-                head[0] = ENC_12BIT_STR | (s.len() >> 8) as u8;
-                head[1] = s.len() as u8;
-                2
-            }
-            _ => {
-                let len = u32::try_from(s.len()).unwrap_or_else(|_| {
-                    self.too_large = true;
-                    u32::MAX
-                });
-                head[0] = ENC_32BIT_STR;
-                head[1..5].copy_from_slice(&len.to_le_bytes());
-                5
-            }
-        };
+        if u32::try_from(s.len()).is_err() {
+            self.too_large = true;
+        }
+        let (head, head_len) = str_head(s.len());
         self.push_entry(&head[..head_len], s);
     }
 
@@ -411,6 +394,80 @@ impl ListpackWriter {
         self.buf[..4].copy_from_slice(&total.to_le_bytes());
         self.buf[4..6].copy_from_slice(&count.to_le_bytes());
         Ok(self.buf)
+    }
+}
+
+/// The encoding and length bytes of a string entry of `len` bytes.
+fn str_head(len: usize) -> ([u8; 5], usize) {
+    let mut head = [0u8; 5];
+    let head_len = match len {
+        0..=63 => {
+            head[0] = ENC_6BIT_STR | len as u8;
+            1
+        }
+        64..=4095 => {
+            head[0] = ENC_12BIT_STR | (len >> 8) as u8;
+            head[1] = len as u8;
+            2
+        }
+        _ => {
+            let n = u32::try_from(len).unwrap_or(u32::MAX);
+            head[0] = ENC_32BIT_STR;
+            head[1..5].copy_from_slice(&n.to_le_bytes());
+            5
+        }
+    };
+    (head, head_len)
+}
+
+/// Bytes of a listpack's header (total bytes, element count).
+pub const HEADER_BYTES: usize = HEADER_SIZE;
+
+/// Appends to `out` the whole entry (encoding, data, backlen) holding `s`,
+/// integer-encoded when it reads as an integer, as [`ListpackWriter`] would:
+/// for callers that edit a listpack buffer in place (the quicklist's nodes).
+/// Strings past 4 GiB are the caller's to refuse.
+pub fn write_entry(out: &mut Vec<u8>, s: &[u8]) {
+    let start = out.len();
+    if let Some(v) = parse_int(s) {
+        let mut head = [0u8; 9];
+        let n = encode_int(v, &mut head);
+        out.extend_from_slice(&head[..n]);
+    } else {
+        let (head, n) = str_head(s.len());
+        out.extend_from_slice(&head[..n]);
+        out.extend_from_slice(s);
+    }
+    let entry_len = (out.len() - start) as u64;
+    write_backlen(out, entry_len);
+}
+
+/// The element at `buf[pos]` and its entry's whole size, in a listpack this
+/// process built or validated; `None` past its end.
+pub fn entry_at(buf: &[u8], pos: usize) -> Option<(Element<'_>, usize)> {
+    if buf.get(pos) == Some(&END) {
+        return None;
+    }
+    decode_at(buf, pos)
+}
+
+/// Start of the entry ending just before `end` (the end byte's index for the
+/// last entry); `None` at the first.
+pub fn entry_start_before(buf: &[u8], end: usize) -> Option<usize> {
+    if end <= HEADER_SIZE {
+        return None;
+    }
+    entry_before(buf, end)
+}
+
+/// Rewrites the header of an edited listpack buffer (its total bytes and
+/// `count`, "unknown" from 65535 on as Redis does).
+pub fn set_header(buf: &mut [u8], count: usize) {
+    let total = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    let count = u16::try_from(count).unwrap_or(COUNT_UNKNOWN);
+    if let Some(h) = buf.get_mut(..HEADER_SIZE) {
+        h[..4].copy_from_slice(&total.to_le_bytes());
+        h[4..6].copy_from_slice(&count.to_le_bytes());
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod field_table;
 pub mod hash;
 pub mod list;
+pub mod quicklist;
 pub mod redis_size;
 pub mod set;
 pub mod string;

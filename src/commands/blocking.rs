@@ -1,0 +1,229 @@
+//! Blocking commands, the command side (the registry and the "key is ready"
+//! signal are `store::blocking`).
+//!
+//! Dispatch stays one path. A blocking handler first does what its
+//! non-blocking form does; when there is nothing to take it calls [`block`],
+//! which, with the keys' slot locks held, checks they are still missing and
+//! registers a waiter (a copy of the command), then records it on the
+//! client: the handler returns with no reply and the session, seeing
+//! `client.blocked`, flushes and waits (no lock held) for the waiter to end:
+//! served, timed out, `CLIENT UNBLOCK`ed, or the connection closing.
+//!
+//! Serving happens on the writer's side: after every top-level command (a
+//! client's, or one applied from the primary's stream or EXEC as a whole,
+//! so a transaction's pushes serve after EXEC), [`serve_ready`] takes the
+//! keys the keyspace reported as stored while someone waited on them and,
+//! key by key, re-runs each waiter's command in the order they blocked. The
+//! re-run is the same handler with `client.serving` set: it pops and
+//! propagates its effect (BLPOP as LPOP, BLMOVE as LMOVE, BLMPOP as LPOP
+//! count), and when the list is empty again it replies nothing, which ends
+//! the key's turn. The reply bytes go to the waiter; its session sends them.
+//!
+//! Inside MULTI/EXEC, or for a replayed stream, `block` refuses and the
+//! handler answers as a timeout would (Redis's `CLIENT_DENY_BLOCKING`).
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::transactions::ExecWrap;
+use super::{parse_f64, Argv, CmdError, Ctx, Run};
+use crate::node::Server;
+use crate::resp::reply::{Protocol, Reply};
+use crate::store::blocking::{Waiter, Wake};
+
+/// When a blocked command gives up: unix ms, or never (0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout(pub u64);
+
+impl Timeout {
+    /// Parses a timeout in seconds (fractions allowed) as Redis does.
+    pub fn parse(arg: &[u8], now_ms: u64) -> Result<Timeout, CmdError> {
+        let secs = parse_f64(arg)
+            .ok()
+            .filter(|f| f.is_finite())
+            .ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?;
+        let ms = (secs * 1000.0).ceil();
+        if ms < 0.0 {
+            return Err(CmdError::err("timeout is negative"));
+        }
+        if ms == 0.0 {
+            return Ok(Timeout(0));
+        }
+        Ok(Timeout(now_ms.saturating_add(ms as u64)))
+    }
+}
+
+/// A client's blocked command, for its session.
+pub struct Block {
+    /// The registered waiter.
+    pub waiter: Arc<Waiter>,
+    /// When it times out (unix ms; 0 never).
+    pub deadline: u64,
+}
+
+/// What [`block`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parked {
+    /// The client waits (or, re-run while serving, found nothing): no reply.
+    Yes,
+    /// Blocking is not allowed here: reply as a timeout.
+    Denied,
+    /// A key appeared meanwhile: try the command again.
+    Retry,
+}
+
+/// Blocks the client on the keys at `keys` of `argv` until `timeout`.
+pub fn block(ctx: &mut Ctx<'_>, argv: &Argv<'_>, keys: Range<usize>, timeout: Timeout) -> Parked {
+    if ctx.client.serving {
+        return Parked::Yes;
+    }
+    if ctx.client.replaying || ctx.client.deny_blocking || ctx.client.exec_wrap != ExecWrap::Off {
+        return Parked::Denied;
+    }
+    let db = ctx.db();
+    let mut mg = ctx.lock_keys(keys.clone().map(|i| argv.get(i)));
+    if keys
+        .clone()
+        .any(|i| mg.slot(db, argv.get(i)).contains(argv.get(i)))
+    {
+        return Parked::Retry;
+    }
+    let args: Vec<Vec<u8>> = argv.iter().map(<[u8]>::to_vec).collect();
+    let resp = if ctx.out.resp3() { 3 } else { 2 };
+    let w = Arc::new(Waiter::new(
+        ctx.client.info.id,
+        db,
+        args,
+        keys.collect(),
+        resp,
+    ));
+    ctx.srv.keyspace.blocked.register(w.clone());
+    drop(mg);
+    ctx.client.blocked = Some(Block {
+        waiter: w,
+        deadline: timeout.0,
+    });
+    Parked::Yes
+}
+
+/// Serves the commands blocked on keys made ready, first blocked first
+/// served per key (see the module doc). Cheap when nothing is blocked.
+pub fn serve_ready(srv: &Server, run: Run, now_ms: u64) {
+    let blocked = &srv.keyspace.blocked;
+    loop {
+        let ready = blocked.take_ready();
+        if ready.is_empty() {
+            return;
+        }
+        let mut busy = false;
+        for (db, key) in ready {
+            for w in blocked.waiters(db, &key) {
+                if !w.claim() {
+                    // Another writer is re-running it: look at the key again.
+                    if !w.is_done() {
+                        busy = true;
+                        blocked.mark_ready(db, &key);
+                    }
+                    continue;
+                }
+                match rerun(srv, run, &w, now_ms) {
+                    Rerun::Served(reply) => {
+                        blocked.unregister(&w);
+                        w.serve(Wake::Served(reply));
+                    }
+                    Rerun::Gone => {
+                        blocked.unregister(&w);
+                        w.serve(Wake::Gone);
+                    }
+                    Rerun::Nothing => {
+                        w.release();
+                        break;
+                    }
+                }
+            }
+        }
+        if busy {
+            std::thread::yield_now();
+        }
+    }
+}
+
+enum Rerun {
+    Served(Vec<u8>),
+    Nothing,
+    Gone,
+}
+
+/// Runs a waiter's command again on its behalf.
+fn rerun(srv: &Server, run: Run, w: &Waiter, now_ms: u64) -> Rerun {
+    let Some(info) = srv.clients.get(w.client_id) else {
+        return Rerun::Gone;
+    };
+    let mut buf = Vec::new();
+    let mut ranges = Vec::with_capacity(w.argv.len());
+    for a in &w.argv {
+        let start = buf.len();
+        buf.extend_from_slice(a);
+        ranges.push((start, buf.len()));
+    }
+    let argv = Argv::new(&buf, &ranges);
+    let Ok(r) = super::table::index().resolve(argv.get(0), None) else {
+        return Rerun::Gone;
+    };
+    let mut client = super::Client::new(info, true);
+    client.db = w.db;
+    client.serving = true;
+    let mut out = Reply::new(if w.resp == 3 {
+        Protocol::Resp3
+    } else {
+        Protocol::Resp2
+    });
+    let result = {
+        let mut ctx = Ctx {
+            srv,
+            client: &mut client,
+            out: &mut out,
+            now_ms,
+            spec: r.spec,
+            run,
+        };
+        (r.spec.handler)(&mut ctx, &argv)
+    };
+    match result {
+        // The key now holds another type: it is not ready for this command
+        // (Redis serves a key only to commands blocked for its type).
+        Err(CmdError::WrongType) => return Rerun::Nothing,
+        Err(e) => out.error(&e.to_string()),
+        Ok(()) => {}
+    }
+    if out.buf.is_empty() {
+        Rerun::Nothing
+    } else {
+        Rerun::Served(out.buf.to_vec())
+    }
+}
+
+/// Ends client `id`'s blocked command as `CLIENT UNBLOCK` asks: true when
+/// it was blocked.
+pub fn unblock(srv: &Server, id: u64, error: bool) -> bool {
+    let Some(w) = srv.keyspace.blocked.of_client(id) else {
+        return false;
+    };
+    let wake = if error {
+        Wake::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
+    } else {
+        Wake::Timeout
+    };
+    if w.try_end(wake) {
+        srv.keyspace.blocked.unregister(&w);
+        true
+    } else {
+        false
+    }
+}
+
+/// Writes a timed-out blocked command's reply (a null array, as Redis for
+/// every list, sorted-set and stream block).
+pub fn timeout_reply(out: &mut Reply) {
+    out.null_array();
+}
