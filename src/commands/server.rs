@@ -67,7 +67,16 @@ pub fn swapdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Err(CmdError::err("DB index is out of range"));
     }
     if a != b {
-        ctx.srv.keyspace.swap_dbs(a as usize, b as usize);
+        let ks = &ctx.srv.keyspace;
+        ks.swap_dbs(a as usize, b as usize);
+        // Clients blocked in either database may find their keys there now.
+        for w in ks.blocked.all() {
+            if w.db == a as usize || w.db == b as usize {
+                for k in w.key_args() {
+                    ks.blocked.mark_ready(w.db, k);
+                }
+            }
+        }
     }
     ctx.propagate_verbatim(argv);
     ctx.out.ok();
