@@ -24,6 +24,7 @@ pub mod persistence;
 pub mod replication;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod spec;
 pub mod strings;
 pub mod table;

@@ -9,7 +9,7 @@ use super::spec::key_flags::{
 use super::spec::{command_table, CommandSpec, KeyFlags, KeySpec, KeySpecs, NOKEYS};
 use super::{
     bitmap, cluster, command, connection, functions, geo, hash, hyperloglog, keys, list,
-    persistence, replication, server, set, strings, transactions, zset, Argv,
+    persistence, replication, server, set, sort, strings, transactions, zset, Argv,
 };
 
 // Key specs, as Redis 7.0 declares them, each shared by the rows whose keys are
@@ -90,6 +90,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     bitmap::COMMANDS,
     hyperloglog::COMMANDS,
     geo::COMMANDS,
+    sort::COMMANDS,
 ];
 
 /// Every top-level command, family by family.
