@@ -23,7 +23,10 @@ fn reply(c: &mut Connection, args: &[&str]) -> String {
 
 /// DEBUG DIGEST, which must be a real digest of a non-empty dataset.
 fn dataset_digest(c: &mut Connection) -> String {
-    let d: String = redis::cmd("DEBUG").arg("DIGEST").query(c).expect("DEBUG DIGEST");
+    let d: String = redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query(c)
+        .expect("DEBUG DIGEST");
     assert!(d.len() == 40 && d != "0".repeat(40), "digest {d}");
     d
 }

@@ -371,19 +371,18 @@ fn compute(sets: &[Option<&Set>], op: Op, max: usize) -> Set {
                 return out;
             };
             for m in first.iter() {
-                let b = m.to_bytes();
                 if rest
                     .iter()
-                    .all(|s| std::ptr::eq(*s, *first) || s.contains(&b))
+                    .all(|s| std::ptr::eq(*s, *first) || s.contains_member(m))
                 {
-                    out.add(&b, max);
+                    out.add_member(m, max);
                 }
             }
         }
         Op::Union => {
             for s in sets.iter().flatten() {
                 for m in s.iter() {
-                    out.add(&m.to_bytes(), max);
+                    out.add_member(m, max);
                 }
             }
         }
@@ -396,9 +395,8 @@ fn compute(sets: &[Option<&Set>], op: Op, max: usize) -> Set {
                 return out;
             }
             for m in first.iter() {
-                let b = m.to_bytes();
-                if !rest.iter().any(|s| s.contains(&b)) {
-                    out.add(&b, max);
+                if !rest.iter().any(|s| s.contains_member(m)) {
+                    out.add_member(m, max);
                 }
             }
         }
@@ -441,9 +439,8 @@ fn reply_inter(ctx: &mut Ctx<'_>, sets: &[Option<&Set>]) -> CmdResult {
     let found: Vec<Member<'_>> = first
         .iter()
         .filter(|m| {
-            let b = m.to_bytes();
             rest.iter()
-                .all(|s| std::ptr::eq(*s, *first) || s.contains(&b))
+                .all(|s| std::ptr::eq(*s, *first) || s.contains_member(*m))
         })
         .collect();
     ctx.out.set_len(found.len());
@@ -549,10 +546,9 @@ pub fn sintercard(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         sorted.sort_by_key(|s| s.len());
         if let Some((first, rest)) = sorted.split_first() {
             for m in first.iter() {
-                let b = m.to_bytes();
                 if rest
                     .iter()
-                    .all(|s| std::ptr::eq(*s, *first) || s.contains(&b))
+                    .all(|s| std::ptr::eq(*s, *first) || s.contains_member(m))
                 {
                     n += 1;
                     if limit != 0 && n >= limit {
@@ -601,7 +597,7 @@ pub fn sscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
     let mut found: Vec<Member<'_>> = Vec::new();
     let next = s.scan(cursor, count, |m| {
-        let keep = pattern.is_none_or(|p| glob::matches(p, &m.to_bytes(), false));
+        let keep = pattern.is_none_or(|p| m.with_bytes(|b| glob::matches(p, b, false)));
         if keep {
             found.push(m);
         }

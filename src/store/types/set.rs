@@ -60,6 +60,16 @@ impl<'a> Member<'a> {
     }
 }
 
+impl Member<'_> {
+    /// Runs `f` on the member's bytes (an integer is formatted on the stack).
+    pub fn with_bytes<R>(self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            Member::Int(n) => f(itoa::Buffer::new().format(n).as_bytes()),
+            Member::Bytes(b) => f(b),
+        }
+    }
+}
+
 /// A set value.
 #[derive(Debug, Clone)]
 pub enum Set {
@@ -147,10 +157,20 @@ fn is_members(b: &[u8]) -> impl DoubleEndedIterator<Item = i64> + '_ {
 
 /// The intset with `v` inserted at `at`, widened when `v` needs it.
 fn is_insert(b: &[u8], at: usize, v: i64) -> Box<[u8]> {
-    let w = is_width(b).max(width_for(v));
-    let mut all: Vec<i64> = is_members(b).collect();
-    all.insert(at, v);
-    intset_bytes(w, &all).into_boxed_slice()
+    let w = is_width(b);
+    if width_for(v) > w {
+        let mut all: Vec<i64> = is_members(b).collect();
+        all.insert(at.min(all.len()), v);
+        return intset_bytes(width_for(v), &all).into_boxed_slice();
+    }
+    let split = (IS_HEADER + at * w).min(b.len());
+    let mut out = Vec::with_capacity(b.len() + w);
+    out.extend_from_slice(&(w as u32).to_le_bytes());
+    out.extend_from_slice(&((is_len(b) + 1) as u32).to_le_bytes());
+    out.extend_from_slice(b.get(IS_HEADER..split).unwrap_or(&[]));
+    out.extend_from_slice(&v.to_le_bytes()[..w]);
+    out.extend_from_slice(b.get(split..).unwrap_or(&[]));
+    out.into_boxed_slice()
 }
 
 fn is_remove(b: &[u8], at: usize) -> Box<[u8]> {
@@ -269,6 +289,20 @@ impl Set {
             Set::Packed(b) => packed_find(b, m).is_some(),
             Set::Table(t) => t.contains(m),
         }
+    }
+
+    /// True when `m` (a member of another set) is a member; integers meet
+    /// an intset without formatting.
+    pub fn contains_member(&self, m: Member<'_>) -> bool {
+        match (self, m) {
+            (Set::Intset(b), Member::Int(v)) => is_search(b, v).is_ok(),
+            (_, m) => m.with_bytes(|b| self.contains(b)),
+        }
+    }
+
+    /// Adds `m` (a member of another set); true when it is new.
+    pub fn add_member(&mut self, m: Member<'_>, max_intset: usize) -> bool {
+        m.with_bytes(|b| self.add(b, max_intset))
     }
 
     /// Every member, in the encoding's order (intsets ascending).
@@ -405,7 +439,7 @@ impl Set {
         }
         let mut t = Table::with_capacity(self.len() + extra);
         for m in self.iter() {
-            t.insert(&m.to_bytes());
+            m.with_bytes(|b| t.insert(b));
         }
         *self = Set::Table(Box::new(t));
     }
@@ -455,7 +489,7 @@ impl Set {
                     + slots * 8
                     + self
                         .iter()
-                        .map(|m| 24 + sds(m.to_bytes().len()))
+                        .map(|m| 24 + m.with_bytes(|b| sds(b.len())))
                         .sum::<usize>()
             }
         }
@@ -464,7 +498,7 @@ impl Set {
     /// Mixes the set into `d` as Redis does: each member xored in.
     pub fn digest(&self, d: &mut Digest) {
         for m in self.iter() {
-            xor(d, &m.to_bytes());
+            m.with_bytes(|b| xor(d, b));
         }
     }
 
@@ -483,7 +517,7 @@ impl Set {
             _ => {
                 out.length(self.len() as u64);
                 for m in self.iter() {
-                    out.string(&m.to_bytes());
+                    m.with_bytes(|b| out.string(b));
                 }
             }
         }
