@@ -476,21 +476,22 @@ impl Set {
         }
     }
 
-    /// What Redis would allocate for the set (`MEMORY USAGE`; a hashtable is
-    /// counted over all its members, where Redis samples).
+    /// What Redis would allocate for the set (`MEMORY USAGE`): a hashtable
+    /// is estimated from its first members, as Redis samples five.
     pub fn redis_usage(&self) -> usize {
+        const SAMPLES: usize = 5;
         match self {
             Set::Intset(b) => ROBJ + jemalloc_size(b.len()),
             _ => {
                 let n = self.len();
                 let slots = n.next_power_of_two().max(4);
                 let sds = |len: usize| jemalloc_size(sds_header(len, false) + len + 1);
-                ROBJ + 56
-                    + slots * 8
-                    + self
-                        .iter()
-                        .map(|m| 24 + m.with_bytes(|b| sds(b.len())))
-                        .sum::<usize>()
+                let sampled: usize = self
+                    .iter()
+                    .take(SAMPLES)
+                    .map(|m| 24 + m.with_bytes(|b| sds(b.len())))
+                    .sum();
+                ROBJ + 56 + slots * 8 + sampled * n / n.clamp(1, SAMPLES)
             }
         }
     }

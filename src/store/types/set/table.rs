@@ -25,6 +25,9 @@ fn hash(m: &[u8]) -> u64 {
 pub struct Table {
     items: Vec<Key>,
     index: HashTable<u32>,
+    /// Heap bytes of the members too long to sit inline (kept up to date so
+    /// the size reads in O(1)).
+    spilled: usize,
 }
 
 impl PartialEq for Table {
@@ -39,6 +42,7 @@ impl Table {
         Table {
             items: Vec::with_capacity(n),
             index: HashTable::with_capacity(n),
+            spilled: 0,
         }
     }
 
@@ -59,7 +63,11 @@ impl Table {
 
     /// Adds `m`; true when it was not there.
     pub fn insert(&mut self, m: &[u8]) -> bool {
-        let Table { items, index } = self;
+        let Table {
+            items,
+            index,
+            spilled,
+        } = self;
         let Ok(pos) = u32::try_from(items.len()) else {
             return false;
         };
@@ -72,7 +80,9 @@ impl Table {
             hashbrown::hash_table::Entry::Occupied(_) => false,
             hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert(pos);
-                items.push(Key::new(m));
+                let k = Key::new(m);
+                *spilled += k.heap_size();
+                items.push(k);
                 true
             }
         }
@@ -80,7 +90,7 @@ impl Table {
 
     /// Removes `m`; true when it was there.
     pub fn remove(&mut self, m: &[u8]) -> bool {
-        let Table { items, index } = self;
+        let Table { items, index, .. } = self;
         let found = index.find_entry(hash(m), |&i| {
             items.get(i as usize).is_some_and(|k| k.as_bytes() == m)
         });
@@ -103,6 +113,7 @@ impl Table {
             }
         }
         let out = self.items.swap_remove(pos);
+        self.spilled = self.spilled.saturating_sub(out.heap_size());
         self.shrink();
         Some(out)
     }
@@ -141,11 +152,11 @@ impl Table {
         self.items.iter()
     }
 
-    /// Heap bytes owned.
+    /// Heap bytes owned, in O(1).
     pub fn heap_size(&self) -> usize {
         self.items.capacity() * std::mem::size_of::<Key>()
-            + self.items.iter().map(Key::heap_size).sum::<usize>()
-            + self.index.capacity() * 5
+            + self.spilled
+            + (self.index.capacity() * 8).div_ceil(7) * 5
     }
 }
 
@@ -171,5 +182,10 @@ mod tests {
             assert!(t.remove_at(t.len() / 2).is_some());
         }
         assert!(!t.contains(b"member:1"));
+        let long = vec![b'l'; 100];
+        assert!(t.insert(&long));
+        assert!(t.heap_size() >= 100);
+        assert!(t.remove(&long));
+        assert_eq!(t.spilled, 0);
     }
 }
