@@ -240,3 +240,54 @@ fn digest_and_rewrite() {
     big.rewrite(b"k", &mut |argv| cmds.push(argv.len() - 2));
     assert_eq!(cmds, vec![64, 64, 2]);
 }
+
+#[test]
+fn random_operations_agree_with_a_model_in_every_encoding() {
+    let mut rng = fastrand::Rng::with_seed(12);
+    for max in [0usize, 3, 20, 512] {
+        let mut s = Set::default();
+        let mut model = std::collections::HashSet::<Vec<u8>>::new();
+        for _ in 0..4000 {
+            let m: Vec<u8> = match rng.u8(0..4) {
+                0 => rng.i64(-40..40).to_string().into_bytes(),
+                1 => rng.i64(..).to_string().into_bytes(),
+                2 => format!("s{}", rng.u8(0..60)).into_bytes(),
+                _ => vec![b'L'; rng.usize(20..90)],
+            };
+            match rng.u8(0..5) {
+                0 | 1 => assert_eq!(s.add(&m, max), model.insert(m.clone())),
+                2 => assert_eq!(s.remove(&m), model.remove(&m)),
+                3 => {
+                    if let Some(p) = s.pop_random() {
+                        assert!(model.remove(&p));
+                    }
+                }
+                _ => assert_eq!(s.contains(&m), model.contains(&m)),
+            }
+            assert_eq!(s.len(), model.len());
+            if s.encoding() == "intset" {
+                assert!(s.len() <= max);
+            }
+        }
+        let mut got: Vec<Vec<u8>> = s.members().into_iter().map(|m| m.into_owned()).collect();
+        let mut want: Vec<Vec<u8>> = model.into_iter().collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+        let v = Value::Set(Box::new(s));
+        assert_eq!(undump(&dump(&v)).map(|b| b.len_hint()), Ok(v.len_hint()));
+    }
+}
+
+trait LenHint {
+    fn len_hint(&self) -> usize;
+}
+
+impl LenHint for Value {
+    fn len_hint(&self) -> usize {
+        match self {
+            Value::Set(s) => s.len(),
+            _ => usize::MAX,
+        }
+    }
+}
