@@ -333,3 +333,42 @@ fn sscan_returns_every_member_of_a_large_set_under_churn() {
         assert!(seen.contains(&format!("member:{i}")), "member:{i} missed");
     }
 }
+
+#[test]
+fn rdb_files_with_sets_move_between_redis_and_ringcache() {
+    let redis = RedisServer::start(&[]);
+    let mut rc = redis.conn();
+    fill(&mut rc, "ints", 300, true);
+    fill(&mut rc, "many-ints", 2000, true);
+    fill(&mut rc, "strs", 4, false);
+    fill(&mut rc, "many-strs", 3000, false);
+    let _: () = redis::cmd("SAVE").query(&mut rc).expect("SAVE");
+    let want = dataset_digest(&mut rc);
+    // Redis's file, loaded by ringcache.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        redis.dir.path().join("dump.rdb"),
+        dir.path().join("dump.rdb"),
+    )
+    .expect("copy");
+    let node = TestNode::start_in(common::free_port(), dir, &[]);
+    let mut c = node.conn();
+    assert_eq!(dataset_digest(&mut c), want);
+    for (key, enc) in [
+        ("ints", "intset"),
+        ("many-ints", "hashtable"),
+        ("strs", "hashtable"),
+    ] {
+        assert_eq!(encoding(&mut c, key), enc, "{key}");
+    }
+    // ringcache's file, loaded by Redis.
+    let _: () = redis::cmd("SAVE").query(&mut c).expect("SAVE");
+    let back = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        node.dir.path().join("dump.rdb"),
+        back.path().join("dump.rdb"),
+    )
+    .expect("copy");
+    let theirs = RedisServer::start_in(back, &[]);
+    assert_eq!(dataset_digest(&mut theirs.conn()), want);
+}
