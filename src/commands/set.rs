@@ -75,9 +75,12 @@ pub fn sadd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let max = max_intset(ctx);
     let mut g = ctx.lock(key);
-    let added = g.update_or_create::<Set, _>(key, |s| {
-        argv.tail(2).iter().filter(|m| s.add(m, max)).count()
-    })?;
+    let add_all = |s: &mut Set| argv.tail(2).iter().filter(|m| s.add(m, max)).count();
+    // An existing set takes one lookup; a missing key is created.
+    let added = match g.update::<Set, _>(key, &add_all)? {
+        Some(n) => n,
+        None => g.update_or_create::<Set, _>(key, &add_all)?,
+    };
     if added > 0 {
         ctx.propagate_verbatim(argv);
     }
