@@ -323,10 +323,11 @@ fn a_redis_dump_with_types_ringcache_lacks_is_refused_by_name() {
     cmd(&mut rc, &["SET", "s", "v"]);
     cmd(&mut rc, &["HSET", "h", "f", "v"]);
     cmd(&mut rc, &["SADD", "set", "m"]);
+    cmd(&mut rc, &["XADD", "stream", "*", "f", "v"]);
     let dir = redis_dump(&redis);
     let out = start_fails(dir.path(), &[]);
     assert!(
-        out.contains("Unsupported content") && out.contains("key 'set'"),
+        out.contains("Unsupported content") && out.contains("key 'stream'"),
         "{out}"
     );
 }

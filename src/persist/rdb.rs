@@ -455,11 +455,11 @@ mod tests {
             Reader::new(&[200]).read_type(),
             Err(RdbError::UnknownType(200))
         );
-        // Sets (2) have no type here yet; hashes (4) do, and an empty input
-        // is then a truncated one.
+        // Streams (15) have no type here yet; hashes (4) do, and an empty
+        // input is then a truncated one.
         assert_eq!(
-            Reader::new(&[]).read_value(2),
-            Err(RdbError::Payload(BadPayload::UnsupportedType(2)))
+            Reader::new(&[]).read_value(15),
+            Err(RdbError::Payload(BadPayload::UnsupportedType(15)))
         );
         assert_eq!(Reader::new(&[]).read_value(4), Err(RdbError::Truncated));
     }

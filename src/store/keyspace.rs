@@ -763,6 +763,14 @@ impl<'a> MultiGuard<'a> {
             .expect("lock_many was given every key this command touches");
         &mut self.guards[i].1
     }
+
+    /// The guard for `key` in `db`, shared, so values of several slots can be
+    /// read at once; the key must have been passed to `lock_many`.
+    pub fn slot_ref(&self, db: usize, key: &[u8]) -> Option<&SlotGuard<'a>> {
+        let id = (db, key_slot(key));
+        let i = self.guards.binary_search_by(|(g, _)| g.cmp(&id)).ok()?;
+        self.guards.get(i).map(|(_, g)| g)
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! get WRONGTYPE, creation of a missing container, and removal of one they
 //! emptied from here, never by matching on `Value` themselves.
 
-use super::keyspace::SlotGuard;
+use super::keyspace::{MultiGuard, SlotGuard};
 use super::types::{ValueType, WrongType};
 
 impl SlotGuard<'_> {
@@ -46,6 +46,37 @@ impl SlotGuard<'_> {
         let r = self.update(key, f)?;
         // `contains` just made sure the key exists: update found it.
         Ok(r.expect("the key was just created"))
+    }
+}
+
+impl MultiGuard<'_> {
+    /// Reads every key of `keys` (all passed to `lock_many`) in `db` as `T`
+    /// at once, as a command reading several keys does: each lookup counts a
+    /// hit or miss and expires lazily; WRONGTYPE when any key holds another
+    /// type; `None` for a missing key.
+    pub fn read_all<T: ValueType>(
+        &mut self,
+        db: usize,
+        keys: &[&[u8]],
+    ) -> Result<Vec<Option<&T>>, WrongType> {
+        let mut present = Vec::with_capacity(keys.len());
+        for k in keys {
+            let here = match self.slot(db, k).get(k) {
+                Some(e) => e.value.as_type::<T>().map(|_| true)?,
+                None => false,
+            };
+            present.push(here);
+        }
+        let this = &*self;
+        keys.iter()
+            .zip(present)
+            .map(|(k, here)| {
+                let e = here
+                    .then(|| this.slot_ref(db, k).and_then(|g| g.stored(k)))
+                    .flatten();
+                e.map(|e| e.value.as_type::<T>()).transpose()
+            })
+            .collect()
     }
 }
 
