@@ -10,7 +10,9 @@ use std::sync::atomic::Ordering;
 use super::args::ArgCursor;
 use super::spec::key_flags::{ACCESS, DELETE, OW, RO, RW, UPDATE};
 use super::spec::{command_table, CommandSpec, KeySpec, KeySpecs};
-use super::table::{KS_RO, KS_RO_ACCESS, KS_RW_ACCESS_DELETE, KS_RW_DELETE, KS_RW_UPDATE};
+use super::table::{
+    KS_RO, KS_RO_ACCESS, KS_RW_ACCESS_DELETE, KS_RW_ACCESS_UPDATE, KS_RW_DELETE, KS_RW_UPDATE,
+};
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::glob;
 use crate::resp::reply::Reply;
@@ -39,7 +41,7 @@ const KS_ZMPOP: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | ACCESS | DELETE).
 /// The sorted set commands' table rows.
 pub static COMMANDS: &[CommandSpec] = command_table! {
     "zadd" -4 [WRITE|DENYOOM|FAST] KS_RW_UPDATE, "write sortedset fast" "sorted_set" "1.2.0" zadd, "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.";
-    "zincrby" 4 [WRITE|DENYOOM|FAST] KS_RW_UPDATE, "write sortedset fast" "sorted_set" "1.2.0" zincrby, "Increments the score of a member in a sorted set.";
+    "zincrby" 4 [WRITE|DENYOOM|FAST] KS_RW_ACCESS_UPDATE, "write sortedset fast" "sorted_set" "1.2.0" zincrby, "Increments the score of a member in a sorted set.";
     "zrem" -3 [WRITE|FAST] KS_RW_DELETE, "write sortedset fast" "sorted_set" "1.2.0" zrem, "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.";
     "zcard" 2 [READONLY|FAST] KS_RO, "read sortedset fast" "sorted_set" "1.2.0" zcard, "Returns the number of members in a sorted set.";
     "zcount" 4 [READONLY|FAST] KS_RO_ACCESS, "read sortedset fast" "sorted_set" "2.0.0" zcount, "Returns the count of members in a sorted set that have scores within a range.";
@@ -54,7 +56,7 @@ pub static COMMANDS: &[CommandSpec] = command_table! {
     "zrangebylex" -4 [READONLY] KS_RO_ACCESS, "read sortedset slow" "sorted_set" "2.8.9" zrangebylex, "Returns members in a sorted set within a lexicographical range.";
     "zrevrangebylex" -4 [READONLY] KS_RO_ACCESS, "read sortedset slow" "sorted_set" "2.8.9" zrevrangebylex, "Returns members in a sorted set within a lexicographical range in reverse order.";
     "zrevrange" -4 [READONLY] KS_RO_ACCESS, "read sortedset slow" "sorted_set" "1.2.0" zrevrange, "Returns members in a sorted set within a range of indexes in reverse order.";
-    "zlexcount" 4 [READONLY|FAST] KS_RO, "read sortedset fast" "sorted_set" "2.8.9" zlexcount, "Returns the number of members in a sorted set within a lexicographical range.";
+    "zlexcount" 4 [READONLY|FAST] KS_RO_ACCESS, "read sortedset fast" "sorted_set" "2.8.9" zlexcount, "Returns the number of members in a sorted set within a lexicographical range.";
     "zpopmin" -2 [WRITE|FAST] KS_RW_ACCESS_DELETE, "write sortedset fast" "sorted_set" "5.0.0" zpopmin, "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.";
     "zpopmax" -2 [WRITE|FAST] KS_RW_ACCESS_DELETE, "write sortedset fast" "sorted_set" "5.0.0" zpopmax, "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.";
     "zmpop" -4 [WRITE] KS_ZMPOP, "write sortedset slow" "sorted_set" "7.0.0" zmpop, "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.";
