@@ -3,7 +3,7 @@
 //! happen there. Ranges are in `range`, the multi-key algebra in `store`.
 
 mod range;
-mod store;
+pub(crate) mod store;
 
 use std::sync::atomic::Ordering;
 

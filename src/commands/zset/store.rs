@@ -245,7 +245,7 @@ fn inter(mut inputs: Vec<Input>, how: Aggregate, card_limit: Option<usize>) -> C
 
 /// Stores `entries` (members unique) under `dst`, or deletes `dst` when
 /// empty; true when the keyspace changed.
-pub(super) fn store_result(
+pub(crate) fn store_result(
     g: &mut SlotGuard<'_>,
     dst: &[u8],
     entries: Vec<(Vec<u8>, f64)>,

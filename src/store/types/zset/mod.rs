@@ -5,6 +5,7 @@
 //! members or a member passes `zset-max-listpack-value` bytes. It never goes
 //! back on deletes, as in Redis; stores build the smallest that fits.
 
+pub mod geohash;
 pub mod score;
 pub mod tree;
 
