@@ -519,37 +519,75 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Some(_) => return Err(CmdError::Syntax),
     };
     let mut g = ctx.lock(key);
-    let entries = g.read::<ZSet>(key)?.map(ZSet::entries).unwrap_or_default();
+    let Some(z) = g.read::<ZSet>(key)? else {
+        if with_count {
+            ctx.out.array_len(0);
+        } else {
+            ctx.out.null();
+        }
+        return Ok(());
+    };
     if !with_count {
-        match entries.get(fastrand::usize(..entries.len().max(1))) {
+        let pick = z.range(fastrand::usize(..z.len().max(1)), 1, false);
+        match pick.first() {
             Some((m, _)) => ctx.out.bulk(m),
             None => ctx.out.null(),
         }
         return Ok(());
     }
-    let picks = random_picks(entries.len(), count);
-    let chosen: Vec<Entry<'_>> = picks.into_iter().map(|i| entries[i].clone()).collect();
+    // Each pick is one O(log n) select, so a few picks from a large set
+    // never walk the whole set; repeated picks are written as drawn.
+    let len = z.len();
+    if count < 0 {
+        let n = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
+        let pairs = scores && ctx.out.resp3();
+        ctx.out.array_len(if scores && !pairs {
+            n.saturating_mul(2)
+        } else {
+            n
+        });
+        for _ in 0..n {
+            if let Some((m, s)) = z.range(fastrand::usize(..len), 1, false).first() {
+                if pairs {
+                    ctx.out.array_len(2);
+                }
+                ctx.out.bulk(m);
+                if scores {
+                    ctx.out.double(*s);
+                }
+            }
+        }
+        return Ok(());
+    }
+    let chosen: Vec<Entry<'_>> = distinct_picks(len, count as u64)
+        .into_iter()
+        .filter_map(|i| z.range(i, 1, false).into_iter().next())
+        .collect();
     reply_entries(ctx.out, &chosen, scores);
     Ok(())
 }
 
-/// Indices for a count of random elements out of `len`: a negative count may
-/// repeat, a positive one never does (past `len` it is the whole set).
-fn random_picks(len: usize, count: i64) -> Vec<usize> {
-    if len == 0 || count == 0 {
-        return Vec::new();
-    }
-    if count < 0 {
-        return (0..count.unsigned_abs())
-            .map(|_| fastrand::usize(..len))
-            .collect();
-    }
+/// `count` distinct random indices below `len` (all of them, in order,
+/// when `count` reaches `len`).
+fn distinct_picks(len: usize, count: u64) -> Vec<usize> {
     let want = usize::try_from(count).unwrap_or(usize::MAX);
-    let mut all: Vec<usize> = (0..len).collect();
-    if want < len {
-        fastrand::shuffle(&mut all);
-        all.truncate(want);
+    if want >= len {
+        return (0..len).collect();
     }
+    if want.saturating_mul(4) < len {
+        let mut seen = hashbrown::HashSet::with_capacity(want);
+        let mut out = Vec::with_capacity(want);
+        while out.len() < want {
+            let i = fastrand::usize(..len);
+            if seen.insert(i) {
+                out.push(i);
+            }
+        }
+        return out;
+    }
+    let mut all: Vec<usize> = (0..len).collect();
+    fastrand::shuffle(&mut all);
+    all.truncate(want);
     all
 }
 

@@ -445,8 +445,11 @@ mod tests {
         assert_eq!(format!("{lon:.17}"), "13.36138933897018433");
         assert_eq!(format!("{lat:.17}"), "38.11555639549629859");
         assert_eq!(&hash_string(lon, lat).expect("hash"), b"sqc8b49rny0");
-        let d = distance(13.361389, 38.115556, 15.087269, 37.502669);
-        assert!((d - 166274.1516).abs() < 0.001);
+        // GEODIST Sicily Palermo Catania → 166274.1516 (between decoded points).
+        let catania = score_of(15.087269, 37.502669).expect("in range");
+        let (lon2, lat2) = point_of(catania as f64).expect("decodes");
+        let d = distance(lon, lat, lon2, lat2);
+        assert_eq!(format!("{:.4}", d), "166274.1516");
         assert_eq!(score_of(181.0, 0.0), None);
     }
 }
