@@ -506,7 +506,15 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let with_count = argv.len() >= 3;
     let count = if with_count {
         let n = parse_i64(argv.get(2))?;
-        if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
+        if n == i64::MIN {
+            return Err(CmdError::err(format!(
+                "value is out of range, value must between {} and {}",
+                -i64::MAX,
+                i64::MAX
+            )));
+        }
+        let withscores = argv.len() == 4 && is(argv.get(3), "WITHSCORES");
+        if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
             return Err(CmdError::err("value is out of range"));
         }
         n
@@ -572,7 +580,8 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 fn distinct_picks(len: usize, count: u64) -> Vec<usize> {
     let want = usize::try_from(count).unwrap_or(usize::MAX);
     if want >= len {
-        return (0..len).collect();
+        // The whole set, walked from the top down as Redis's iterator does.
+        return (0..len).rev().collect();
     }
     if want.saturating_mul(4) < len {
         let mut seen = hashbrown::HashSet::with_capacity(want);
