@@ -178,6 +178,9 @@ pub fn format_double(v: f64) -> String {
     if v.is_infinite() {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
     }
+    if v == 0.0 && v.is_sign_negative() {
+        return "-0".into();
+    }
     if v == v.trunc() && v.abs() < 1e17 {
         // Integral values print without a fraction, as %.17g does.
         return format!("{}", v as i64);
@@ -190,7 +193,7 @@ pub fn format_double(v: f64) -> String {
 fn g17(sci: &str, v: f64) -> String {
     let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if (-5..17).contains(&exp) {
+    if (-4..17).contains(&exp) {
         let decimals = (16 - exp).max(0) as usize;
         let s = format!("{v:.decimals$}");
         trim_fraction(&s)

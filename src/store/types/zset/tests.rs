@@ -1,0 +1,273 @@
+use super::*;
+
+/// An in-memory RDB body: lengths as u64, strings length-prefixed.
+#[derive(Default)]
+struct Buf {
+    out: Vec<u8>,
+    pos: usize,
+}
+
+impl RdbSink for Buf {
+    fn length(&mut self, n: u64) {
+        self.out.extend_from_slice(&n.to_le_bytes());
+    }
+    fn string(&mut self, s: &[u8]) {
+        RdbSink::length(self, s.len() as u64);
+        self.out.extend_from_slice(s);
+    }
+    fn int_string(&mut self, n: i64) {
+        RdbSink::string(self, n.to_string().as_bytes());
+    }
+    fn binary_double(&mut self, f: f64) {
+        self.out.extend_from_slice(&f.to_le_bytes());
+    }
+}
+
+impl Buf {
+    fn take(&mut self, n: usize) -> Result<&[u8], BadPayload> {
+        let b = self
+            .out
+            .get(self.pos..self.pos + n)
+            .ok_or(BadPayload::Invalid("short"))?;
+        self.pos += n;
+        Ok(b)
+    }
+    fn u64(&mut self) -> Result<u64, BadPayload> {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(le))
+    }
+}
+
+impl RdbSource for Buf {
+    type Error = BadPayload;
+    fn length(&mut self) -> Result<u64, BadPayload> {
+        self.u64()
+    }
+    fn string(&mut self) -> Result<super::super::Str, BadPayload> {
+        let n = self.u64()? as usize;
+        Ok(super::super::Str::raw(self.take(n)?.to_vec()))
+    }
+    fn binary_double(&mut self) -> Result<f64, BadPayload> {
+        Ok(f64::from_bits(self.u64()?))
+    }
+    fn text_double(&mut self) -> Result<f64, BadPayload> {
+        let n = self.take(1)?[0] as usize;
+        let t = self.take(n)?;
+        score::parse(t).ok_or(BadPayload::Invalid("double"))
+    }
+}
+
+fn round_trip(z: &ZSet) -> ZSet {
+    let mut b = Buf::default();
+    z.write_rdb(&mut b);
+    ZSet::read_rdb(z.rdb_type(), &mut b).expect("reads back")
+}
+
+#[test]
+fn listpack_until_a_limit_then_skiplist() {
+    let limits = ZSetLimits {
+        entries: 3,
+        value: 8,
+    };
+    let mut z = ZSet::default();
+    assert_eq!(z.insert(b"b", 2.0, limits), None);
+    assert_eq!(z.insert(b"a", 2.0, limits), None);
+    assert_eq!(z.insert(b"c", 1.5, limits), None);
+    assert_eq!(z.insert(b"c", 3.0, limits), Some(1.5));
+    assert_eq!(z.encoding(), "listpack");
+    let members: Vec<Vec<u8>> = z.entries().into_iter().map(|e| e.0.into_owned()).collect();
+    assert_eq!(members, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    assert_eq!(z.rank(b"c"), Some(2));
+    assert_eq!(z.score(b"b"), Some(2.0));
+    assert_eq!(round_trip(&z), z);
+    z.insert(b"d", -1.0, limits);
+    assert_eq!(z.encoding(), "skiplist");
+    assert_eq!(z.rank(b"d"), Some(0));
+    assert_eq!(z.range(0, 2, true)[0].0.as_ref(), b"c");
+    let back = round_trip(&z);
+    assert_eq!(back.encoding(), "listpack", "small sets load compact");
+    assert_eq!(back.entries(), z.entries());
+    let mut long = ZSet::default();
+    long.insert(b"123456789", 1.0, limits);
+    assert_eq!(long.encoding(), "skiplist");
+}
+
+#[test]
+fn pops_and_rank_removal() {
+    let mut z = ZSet::default();
+    for (i, m) in [b"a", b"b", b"c", b"d", b"e"].iter().enumerate() {
+        z.insert(*m, i as f64, ZSetLimits::default());
+    }
+    assert_eq!(
+        z.pop(true, 2),
+        vec![(b"e".to_vec(), 4.0), (b"d".to_vec(), 3.0)]
+    );
+    assert_eq!(z.pop(false, 1), vec![(b"a".to_vec(), 0.0)]);
+    assert_eq!(z.remove_ranks(0, 1), 1);
+    assert_eq!(z.len(), 1);
+    assert_eq!(z.remove(b"c"), Some(2.0));
+    assert!(z.is_emptied());
+}
+
+#[test]
+fn scores_in_listpack_as_redis_writes_them() {
+    let mut z = ZSet::default();
+    z.insert(b"m", 1.5, ZSetLimits::default());
+    z.insert(b"n", 10.0, ZSetLimits::default());
+    let ZSet::Listpack(b) = &z else {
+        panic!("listpack")
+    };
+    // Redis 7.0: ZADK k 1.5 m 10 n, DEBUG LISTPACK shows "m","1.5","n",10.
+    let want = crate::store::compact::listpack::encode([
+        Element::Str(b"m"),
+        Element::Str(b"1.5"),
+        Element::Str(b"n"),
+        Element::Int(10),
+    ])
+    .expect("encodes");
+    assert_eq!(&b[..], &want[..]);
+}
+
+#[test]
+fn hostile_payloads_are_refused() {
+    // Duplicates, NaN, odd element counts, truncation, huge claimed counts.
+    let dup = crate::store::compact::listpack::encode([
+        Element::Str(b"a"),
+        Element::Int(1),
+        Element::Str(b"a"),
+        Element::Int(2),
+    ])
+    .expect("encodes");
+    assert!(ZSet::from_compact(RDB_TYPE_ZSET_LISTPACK, dup, ZSetLimits::default()).is_err());
+    let odd = crate::store::compact::listpack::encode([Element::Str(b"a")]).expect("encodes");
+    assert!(ZSet::from_compact(RDB_TYPE_ZSET_LISTPACK, odd, ZSetLimits::default()).is_err());
+    let bad_score =
+        crate::store::compact::listpack::encode([Element::Str(b"a"), Element::Str(b"x")])
+            .expect("encodes");
+    assert!(ZSet::from_compact(RDB_TYPE_ZSET_LISTPACK, bad_score, ZSetLimits::default()).is_err());
+    let mut b = Buf::default();
+    RdbSink::length(&mut b, u64::MAX);
+    RdbSink::string(&mut b, b"a");
+    assert!(ZSet::read_rdb(RDB_TYPE_ZSET_2, &mut b).is_err());
+    let mut b = Buf::default();
+    RdbSink::length(&mut b, 1);
+    RdbSink::string(&mut b, b"a");
+    RdbSink::binary_double(&mut b, f64::NAN);
+    assert!(ZSet::read_rdb(RDB_TYPE_ZSET_2, &mut b).is_err());
+    assert!(
+        ZSet::from_compact(RDB_TYPE_ZSET_LISTPACK, vec![1, 2, 3], ZSetLimits::default()).is_err()
+    );
+}
+
+#[test]
+fn an_unordered_listpack_is_put_in_order() {
+    let lp = crate::store::compact::listpack::encode([
+        Element::Str(b"b"),
+        Element::Int(2),
+        Element::Str(b"a"),
+        Element::Int(1),
+    ])
+    .expect("encodes");
+    let z = ZSet::from_compact(RDB_TYPE_ZSET_LISTPACK, lp, ZSetLimits::default()).expect("ok");
+    assert_eq!(z.rank(b"a"), Some(0));
+}
+
+#[test]
+fn rewrite_batches_of_64() {
+    let mut z = ZSet::default();
+    for i in 0..130 {
+        z.insert(
+            format!("m{i}").as_bytes(),
+            f64::from(i) / 2.0,
+            ZSetLimits::default(),
+        );
+    }
+    let mut sizes = Vec::new();
+    z.rewrite(b"k", &mut |argv| sizes.push(argv.len()));
+    assert_eq!(sizes, vec![2 + 128, 2 + 128, 2 + 4]);
+}
+
+/// DUMP payloads redis-server 7.0.15 produced for `ZADD dz 1.5 a 2 b -inf c
+/// 1e-5 d`: a listpack, and (with `zset-max-listpack-entries 1`) a skiplist.
+const REDIS_LISTPACK_DUMP: &[u8] = &[
+    17, 195, 47, 56, 21, 56, 0, 0, 0, 8, 0, 129, 99, 2, 132, 45, 105, 110, 102, 5, 129, 100, 2,
+    150, 49, 46, 48, 224, 5, 0, 19, 49, 101, 45, 48, 53, 23, 129, 97, 2, 131, 49, 46, 53, 4, 129,
+    98, 2, 2, 1, 255, 10, 0, 239, 249, 213, 245, 16, 111, 254, 3,
+];
+const REDIS_SKIPLIST_DUMP: &[u8] = &[
+    5, 4, 1, 98, 0, 0, 0, 0, 0, 0, 0, 64, 1, 97, 0, 0, 0, 0, 0, 0, 248, 63, 1, 100, 241, 104, 227,
+    136, 181, 248, 228, 62, 1, 99, 0, 0, 0, 0, 0, 0, 240, 255, 10, 0, 117, 88, 121, 112, 1, 151,
+    117, 149,
+];
+
+#[test]
+fn redis_dump_payloads_decode_and_hostile_ones_are_refused() {
+    for (payload, rdb_type) in [(REDIS_LISTPACK_DUMP, 17u8), (REDIS_SKIPLIST_DUMP, 5)] {
+        assert_eq!(payload[0], rdb_type);
+        let v = crate::persist::undump(payload).expect("Redis's payload decodes");
+        let z = ZSet::of(&v).expect("a sorted set");
+        let entries: Vec<(Vec<u8>, f64)> = z
+            .entries()
+            .into_iter()
+            .map(|(m, s)| (m.into_owned(), s))
+            .collect();
+        assert_eq!(
+            entries,
+            vec![
+                (b"c".to_vec(), f64::NEG_INFINITY),
+                (b"d".to_vec(), 1e-5),
+                (b"a".to_vec(), 1.5),
+                (b"b".to_vec(), 2.0),
+            ]
+        );
+        // Every truncation is refused without a panic.
+        for cut in 0..payload.len() {
+            assert!(crate::persist::undump(&payload[..cut]).is_err());
+        }
+    }
+    // Ours, re-dumped, is Redis's listpack payload byte for byte.
+    let v = crate::persist::undump(REDIS_LISTPACK_DUMP).expect("decodes");
+    assert_eq!(crate::persist::dump(&v), REDIS_LISTPACK_DUMP);
+}
+
+/// A DUMP payload around `body` with a valid footer.
+fn payload(body: &[u8]) -> Vec<u8> {
+    let mut out = body.to_vec();
+    out.extend_from_slice(&crate::persist::rdb::RDB_VERSION.to_le_bytes());
+    let crc = crate::persist::crc64::crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+#[test]
+fn hostile_bodies_with_valid_checksums_are_refused() {
+    let bodies: &[&[u8]] = &[
+        // ZSET_2 claiming 2^32-1 members with one present.
+        &[
+            5, 0x80, 0xFF, 0xFF, 0xFF, 0xFF, 1, b'a', 0, 0, 0, 0, 0, 0, 0xF0, 0x3F,
+        ],
+        // ZSET_2 with a NaN score.
+        &[5, 1, 1, b'a', 0, 0, 0, 0, 0, 0, 0xF8, 0x7F],
+        // ZSET_2 with a member twice.
+        &[
+            5, 2, 1, b'a', 0, 0, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 0, 0, 0, 0, 0, 0,
+        ],
+        // An empty ZSET_2 and an empty listpack.
+        &[5, 0],
+        &[17, 7, 7, 0, 0, 0, 0, 0, 0xFF],
+        // ZSET v1 with a text NaN.
+        &[3, 1, 1, b'a', 253],
+        // A listpack whose total-bytes header lies.
+        &[17, 9, 0xFF, 0, 0, 0, 2, 0, 0x81, b'a', 2],
+    ];
+    for body in bodies {
+        assert!(
+            crate::persist::undump(&payload(body)).is_err(),
+            "{body:?} was accepted"
+        );
+    }
+    // ZSET v1 text doubles still load (Redis ≤ 2.x files).
+    let v = crate::persist::undump(&payload(&[3, 1, 1, b'a', 3, b'1', b'.', b'5'])).expect("ok");
+    assert_eq!(ZSet::of(&v).and_then(|z| z.score(b"a")), Some(1.5));
+}
