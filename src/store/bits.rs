@@ -65,8 +65,30 @@ pub fn popcount(bytes: &[u8]) -> u64 {
 /// found, the string reads as zero padded (`len * 8`); for a missing 1, None.
 pub fn first_bit(bytes: &[u8], bit: bool) -> Option<u64> {
     let skip = if bit { 0u8 } else { 0xff };
-    let mut chunks = bytes.chunks_exact(8);
     let mut pos = 0u64;
+    // Skip whole 32-byte blocks of the other bit, four words at a time.
+    let mut blocks = bytes.chunks_exact(32);
+    let tail = blocks.remainder();
+    let mut rest = bytes;
+    for c in &mut blocks {
+        let w = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&c[i * 8..i * 8 + 8]);
+            u64::from_ne_bytes(a)
+        };
+        let uniform = if bit {
+            (w(0) | w(1) | w(2) | w(3)) == 0
+        } else {
+            (w(0) & w(1) & w(2) & w(3)) == u64::MAX
+        };
+        if !uniform {
+            rest = c;
+            break;
+        }
+        pos += 256;
+        rest = tail;
+    }
+    let mut chunks = rest.chunks_exact(8);
     for c in &mut chunks {
         if c.iter().all(|&b| b == skip) {
             pos += 64;
@@ -387,6 +409,33 @@ mod tests {
         let data: Vec<u8> = (0..1000u32).map(|i| (i * 37 % 251) as u8).collect();
         for n in [0, 1, 7, 8, 31, 32, 33, 100, 1000] {
             assert_eq!(popcount(&data[..n]), naive_count(&data[..n]));
+        }
+    }
+
+    #[test]
+    fn first_bit_matches_a_bit_by_bit_scan() {
+        let naive = |b: &[u8], bit: bool| {
+            (0..b.len() * 8)
+                .find(|&i| (b[i / 8] >> (7 - i % 8)) & 1 == u8::from(bit))
+                .map(|i| i as u64)
+        };
+        for len in [0usize, 1, 7, 8, 31, 32, 33, 64, 100, 257] {
+            for at in [
+                None,
+                Some(0usize),
+                Some(len / 2),
+                Some(len.saturating_sub(1)),
+            ] {
+                for bit in [false, true] {
+                    let fill = if bit { 0u8 } else { 0xff };
+                    let mut b = vec![fill; len];
+                    if let Some(i) = at.filter(|&i| i < len) {
+                        b[i] = if bit { 0x10 } else { 0xef };
+                    }
+                    let want = naive(&b, bit).or(if bit { None } else { Some(len as u64 * 8) });
+                    assert_eq!(first_bit(&b, bit), want, "len {len} at {at:?} bit {bit}");
+                }
+            }
         }
     }
 

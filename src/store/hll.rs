@@ -401,8 +401,14 @@ pub fn add(b: &mut Vec<u8>, ele: &[u8], max_bytes: usize) -> Result<bool, Corrup
 pub fn merge_into(max: &mut [u8; REGISTERS], b: &[u8]) -> Result<(), Corrupt> {
     if is_dense(b) {
         let regs = b.get(HDR..).unwrap_or(&[]);
-        for (i, m) in max.iter_mut().enumerate() {
-            *m = (*m).max(dense_get(regs, i));
+        // 16 registers per 12 bytes.
+        for (c, m) in regs.chunks_exact(12).zip(max.chunks_exact_mut(16)) {
+            let mut w = [0u8; 16];
+            w[..12].copy_from_slice(c);
+            let v = u128::from_le_bytes(w);
+            for (k, m) in m.iter_mut().enumerate() {
+                *m = (*m).max(((v >> (6 * k)) & 63) as u8);
+            }
         }
         return Ok(());
     }
@@ -584,6 +590,10 @@ mod tests {
         }
         assert!(is_dense(&s), "promoted past hll-sparse-max-bytes");
         assert_eq!(s[HDR..], d[HDR..]);
+        let mut regs = [0u8; REGISTERS];
+        merge_into(&mut regs, &d).unwrap();
+        assert!(regs.iter().copied().eq(dense_registers(&d)));
+        assert_eq!(count_registers(&regs), count(&d).unwrap());
         let c = count(&d).unwrap();
         assert!((1900..2100).contains(&c), "{c}");
     }
