@@ -246,3 +246,51 @@ fn hll_writes_replay_from_the_aof_to_the_same_bytes() {
         .collect();
     assert_eq!(before, after);
 }
+
+fn repl_offset(c: &mut Connection) -> String {
+    common::info_field(c, "replication", "master_repl_offset")
+}
+
+/// A ringcache replica and a redis-server replica of a ringcache primary end
+/// with the same HLL bytes (the refreshed cache included), and a PFCOUNT on
+/// the replica leaves the replication stream alone.
+#[test]
+fn hll_writes_replicate_byte_for_byte() {
+    let primary = TestNode::start(&[]);
+    let p = primary.port.to_string();
+    let ours = TestNode::start(&["--replicaof", "127.0.0.1", &p]);
+    let theirs = RedisServer::start(&["--replicaof", "127.0.0.1", &p]);
+    let mut pc = primary.conn();
+    pfadd(&mut pc, "a", "x", 40);
+    pfadd(&mut pc, "b", "y", 4000);
+    pfcount(&mut pc, &["a"]);
+    let _: () = redis::cmd("PFMERGE")
+        .arg(&["m", "a", "b"])
+        .query(&mut pc)
+        .expect("PFMERGE");
+    pfcount(&mut pc, &["m"]);
+    let want: Vec<Vec<u8>> = ["a", "b", "m"].iter().map(|k| get(&mut pc, k)).collect();
+    for (name, mut c) in [("ringcache", ours.conn()), ("redis", theirs.conn())] {
+        let synced = common::wait_for(std::time::Duration::from_secs(20), || {
+            repl_offset(&mut c) == repl_offset(&mut pc)
+                && ["a", "b", "m"]
+                    .iter()
+                    .map(|k| get(&mut c, k))
+                    .collect::<Vec<_>>()
+                    == want
+        });
+        assert!(synced, "{name} replica did not reach the primary's bytes");
+    }
+    // PFCOUNT on our replica: a stale cache is refreshed locally only.
+    pfadd(&mut pc, "b", "z", 10);
+    let mut rc = ours.conn();
+    assert!(common::wait_for(std::time::Duration::from_secs(20), || {
+        repl_offset(&mut rc) == repl_offset(&mut pc)
+    }));
+    let offset = repl_offset(&mut rc);
+    assert_eq!(
+        pfcount(&mut rc, &["b"]),
+        pfcount(&mut theirs.conn(), &["b"])
+    );
+    assert_eq!(repl_offset(&mut rc), offset);
+}

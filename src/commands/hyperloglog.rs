@@ -144,7 +144,10 @@ pub fn pfcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
                 }
             })?;
         }
-        if fresh {
+        // A replica's clients may refresh its cache too, but its stream is
+        // the primary's: only what the primary sends goes there (Redis feeds
+        // no replicas from a replica's own commands).
+        if fresh && (ctx.client.replaying || !ctx.srv.upstream.is_replica()) {
             ctx.propagate_verbatim(argv);
         }
     }
