@@ -274,6 +274,9 @@ fn sparse_raise(
     if count > VAL_MAX_VALUE {
         return promote(b, index, count);
     }
+    // Room for the worst split (one opcode into three, +3 bytes), exactly:
+    // the string is stored back at its length.
+    b.reserve_exact(3);
     // Find the opcode covering `index`.
     let (mut p, mut first, mut prev, mut span) = (HDR, 0usize, None, 0usize);
     let mut op = Op::Zero(0);
