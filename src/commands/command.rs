@@ -72,7 +72,8 @@ fn write_info(ctx: &mut Ctx<'_>, c: &CommandSpec, full: &str) {
     out.int(c.arity.0 as i64);
     let mut flags: Vec<&str> = Flags::NAMES
         .iter()
-        .filter(|(f, _)| c.flags.has(*f))
+        // Redis hides may_replicate from COMMAND on purpose.
+        .filter(|(f, _)| c.flags.has(*f) && *f != Flags::MAY_REPLICATE)
         .map(|(_, n)| *n)
         .collect();
     if c.keys.is_movable() {

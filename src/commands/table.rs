@@ -138,8 +138,6 @@ static CORE: &[CommandSpec] = command_table! {
     "substr" 4 [READONLY] KS_RO_ACCESS, "read string slow" "string" "1.0.0" strings::getrange, "Returns a substring from a string value.";
     "setrange" 4 [WRITE|DENYOOM] KS_RW_UPDATE, "write string slow" "string" "2.2.0" strings::setrange, "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.";
     "lcs" -3 [READONLY] KS_LCS, "read string slow" "string" "7.0.0" strings::lcs::lcs, "Finds the longest common substring.";
-    "setbit" 4 [WRITE|DENYOOM] KS_RW_ACCESS_UPDATE, "write bitmap slow" "bitmap" "2.2.0" strings::setbit, "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.";
-    "getbit" 3 [READONLY|FAST] KS_RO_ACCESS, "read bitmap fast" "bitmap" "2.2.0" strings::getbit, "Returns a bit value by offset.";
     // ---- keys ----
     "del" -2 [WRITE] KS_ALL_RM_DELETE, "keyspace write slow" "generic" "1.0.0" keys::del, "Deletes one or more keys.";
     "unlink" -2 [WRITE|FAST] KS_ALL_RM_DELETE, "keyspace write fast" "generic" "4.0.0" keys::unlink, "Asynchronously deletes one or more keys.";
@@ -358,9 +356,15 @@ mod tests {
                 let FindKeys::Range { lastkey, .. } = spec.find else {
                     continue;
                 };
-                // The fixed keys of a spec lie within the arguments every call has.
+                // The fixed keys of a spec lie within the arguments every call has
+                // (a range to the end may be empty: PFMERGE's sources).
                 let last = pos + lastkey.max(0);
-                assert!(last < min, "{full}: key {last} beyond arity {}", c.arity.0);
+                let bound = if lastkey < 0 { min + 1 } else { min };
+                assert!(
+                    last < bound,
+                    "{full}: key {last} beyond arity {}",
+                    c.arity.0
+                );
             }
             assert_eq!(c.is_write(), c.flags.has(Flags::WRITE));
         }
@@ -373,7 +377,9 @@ mod tests {
             for spec in c.keys.specs {
                 let access = spec.flags & (RO | RW | OW | RM | NOT_KEY);
                 assert_eq!(access.count_ones(), 1, "{full}: one of RO/RW/OW/RM");
-                if c.flags.has(Flags::READONLY) {
+                // PFCOUNT is the one read-only command with an RW key: it
+                // may rewrite the cached cardinality (Redis declares it so).
+                if c.flags.has(Flags::READONLY) && c.name != "pfcount" {
                     assert_eq!(access, RO, "{full} is read-only");
                 }
             }

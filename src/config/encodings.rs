@@ -44,4 +44,6 @@ encoding_fields! {
     zset_max_listpack_entries,
     /// `zset-max-listpack-value`: longest member a listpack sorted set keeps.
     zset_max_listpack_value,
+    /// `hll-sparse-max-bytes`: longest sparse HyperLogLog string before it turns dense.
+    hll_sparse_max_bytes,
 }

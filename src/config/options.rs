@@ -617,6 +617,7 @@ pub static OPTIONS: &[ConfigOption] = &[
         "64",
         zset_max_listpack_value
     ),
+    encoding_limit!("hll-sparse-max-bytes", I32, "3000", hll_sparse_max_bytes),
     live(
         "lfu-log-factor",
         OptionType::Int(0, I32),

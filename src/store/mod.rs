@@ -3,12 +3,14 @@
 //! knows nothing of sockets or the wire protocol.
 
 pub mod access;
+pub mod bits;
 pub mod blocking;
 pub mod compact;
 pub mod digest;
 pub mod entry;
 pub mod eviction;
 pub mod expire;
+pub mod hll;
 pub mod isolation;
 pub mod key;
 pub mod keyspace;

@@ -458,72 +458,6 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Parses a bit offset: 0 ..= 2^32-1 (512 MB of bits), as Redis's getBitOffsetFromArgument.
-fn bit_offset(arg: &[u8]) -> Result<u64, CmdError> {
-    let err = || CmdError::err("bit offset is not an integer or out of range");
-    let v = super::parse_int_strict(arg).ok_or_else(err)?;
-    if !(0..(MAX_STRING as i64) * 8).contains(&v) {
-        return Err(err());
-    }
-    Ok(v as u64)
-}
-
-/// `SETBIT key offset value`
-pub fn setbit(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    let key = argv.get(1);
-    let offset = bit_offset(argv.get(2))?;
-    let on = match argv.get(3) {
-        b"1" => true,
-        b"0" => false,
-        _ => return Err(CmdError::err("bit is not an integer or out of range")),
-    };
-    let byte = (offset / 8) as usize;
-    let mask = 0x80u8 >> (offset % 8);
-    let mut g = ctx.lock(key);
-    let mut buf = match g.get_mut(key) {
-        None => Vec::new(),
-        Some(e) => {
-            ensure_string(e)?;
-            string_bytes(&e.value)?.into_owned()
-        }
-    };
-    if buf.len() <= byte {
-        buf.resize(byte + 1, 0);
-    }
-    let old = buf[byte] & mask != 0;
-    if on {
-        buf[byte] |= mask;
-    } else {
-        buf[byte] &= !mask;
-    }
-    g.set(key, Value::raw(buf), None);
-    ctx.propagate(&[b"SETBIT", key, argv.get(2), argv.get(3)]);
-    drop(g);
-    ctx.out.int(old as i64);
-    Ok(())
-}
-
-/// `GETBIT key offset`
-pub fn getbit(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    let key = argv.get(1);
-    let offset = bit_offset(argv.get(2))?;
-    let byte = (offset / 8) as usize;
-    let mut g = ctx.lock(key);
-    let bit = match g.get(key) {
-        None => false,
-        Some(e) => {
-            ensure_string(e)?;
-            let bytes = string_bytes(&e.value)?;
-            bytes
-                .get(byte)
-                .is_some_and(|b| b & (0x80 >> (offset % 8)) != 0)
-        }
-    };
-    drop(g);
-    ctx.out.int(bit as i64);
-    Ok(())
-}
-
 /// Resolves a GETRANGE start/end pair against a length, as Redis 7.0 does.
 fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
@@ -664,22 +598,6 @@ mod tests {
         assert_eq!(k.run(&["SET", "k1", "ohmytext"]), "+OK\r\n");
         assert_eq!(k.run(&["SET", "k2", "mynewtext"]), "+OK\r\n");
         assert_eq!(k.run(&["LCS", "k1", "k2"]), "$6\r\nmytext\r\n");
-        assert_eq!(k.run(&["SETBIT", "b", "1", "1"]), ":0\r\n");
-        assert_eq!(k.run(&["GET", "b"]), "$1\r\n@\r\n");
-        assert_eq!(k.run(&["SETBIT", "b", "1", "0"]), ":1\r\n");
-        assert_eq!(k.run(&["GETBIT", "b", "100"]), ":0\r\n");
-        assert_eq!(
-            k.run(&["SETBIT", "b", "-1", "1"]),
-            "-ERR bit offset is not an integer or out of range\r\n"
-        );
-        assert_eq!(
-            k.run(&["SETBIT", "b", "4294967296", "1"]),
-            "-ERR bit offset is not an integer or out of range\r\n"
-        );
-        assert_eq!(
-            k.run(&["SETBIT", "b", "0", "2"]),
-            "-ERR bit is not an integer or out of range\r\n"
-        );
         assert_eq!(
             k.run(&["LCS", "k1", "k2", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"]),
             "*4\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\nlen\r\n:6\r\n"
