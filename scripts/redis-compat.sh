@@ -17,7 +17,7 @@ DEFAULT_UNITS=(unit/type/string unit/type/incr unit/expire unit/keyspace unit/pr
     unit/info-command unit/quit)
 # Tests that need things only a local, debug-enabled, persistent or replicated
 # server has; external mode skips `external:skip` tests by itself.
-SKIP_TAGS="-needs:debug -needs:repl -needs:pfdebug -needs:config-maxmemory -needs:save -needs:latency -needs:local-process"
+SKIP_TAGS="-needs:debug -needs:repl -needs:config-maxmemory -needs:save -needs:latency -needs:local-process"
 
 usage() {
     echo "usage: $0 PORT [UNIT ...]   (default units: ${DEFAULT_UNITS[*]})" >&2

@@ -55,11 +55,9 @@ struct Input {
     weight: f64,
 }
 
-/// A plain set's members, each with score 1.
-// set inputs: wired when the set type lands (it provides `Set::members()`);
-// until then a plain set input answers WRONGTYPE.
-fn set_entries(_s: &Set) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
-    Err(CmdError::WrongType)
+/// A plain set's members, each with score 1 (as Redis reads sets here).
+fn set_entries(s: &Set) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
+    Ok(s.members().into_iter().map(|m| (m.into_owned(), 1.0)).collect())
 }
 
 fn read_input(g: &mut SlotGuard<'_>, key: &[u8]) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
