@@ -28,6 +28,19 @@ pub struct TestNode {
 /// kernel's ephemeral range (32768 and up): nodes' outbound bus and
 /// replication connections take ephemeral ports, and one could otherwise
 /// take a port a test picked for a node it has not started yet.
+/// A reply as comparable text: the value, or the error's code and message
+/// (side-by-side tests compare ringcache's with redis-server's).
+pub fn reply_text(c: &mut redis::Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    match cmd.query::<redis::Value>(c) {
+        Ok(v) => format!("{v:?}"),
+        Err(e) => format!("error {:?} {:?}", e.code(), e.detail()),
+    }
+}
+
 pub fn free_port() -> u16 {
     loop {
         let port = fastrand::u16(10000..22768);

@@ -1,7 +1,9 @@
 //! Sorted set commands. Handlers reach the value through the slot guard's
 //! typed lookups (`ZSet`), so WRONGTYPE and removing an emptied sorted set
-//! happen there. Ranges are in `range`, the multi-key algebra in `store`.
+//! happen there. Ranges are in `range`, the multi-key algebra in `store`,
+//! the blocking pops in `blocking`.
 
+mod blocking;
 mod range;
 pub(crate) mod store;
 
@@ -19,6 +21,7 @@ use crate::resp::reply::Reply;
 use crate::store::types::zset::{d2string, Entry, ZSetLimits};
 use crate::store::types::ZSet;
 
+use blocking::{bzmpop, bzpopmax, bzpopmin};
 use range::{
     zcount, zlexcount, zrange, zrangebylex, zrangebyscore, zrangestore, zremrangebylex,
     zremrangebyrank, zremrangebyscore, zrevrange, zrevrangebylex, zrevrangebyscore,
@@ -36,6 +39,8 @@ const KS_NUMKEYS_STORE: KeySpecs = KeySpecs::new(&[
     KeySpec::at(2, RO | ACCESS).keynum(0, 1, 1),
 ]);
 /// ZMPOP: `numkeys key [key …]`, each possibly emptied.
+const KS_BZPOP: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | ACCESS | DELETE).range(-2, 1, 0)]);
+const KS_BZMPOP: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RW | ACCESS | DELETE).keynum(0, 1, 1)]);
 const KS_ZMPOP: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | ACCESS | DELETE).keynum(0, 1, 1)]);
 
 /// The sorted set commands' table rows.
@@ -59,6 +64,9 @@ pub static COMMANDS: &[CommandSpec] = command_table! {
     "zlexcount" 4 [READONLY|FAST] KS_RO_ACCESS, "read sortedset fast" "sorted_set" "2.8.9" zlexcount, "Returns the number of members in a sorted set within a lexicographical range.";
     "zpopmin" -2 [WRITE|FAST] KS_RW_ACCESS_DELETE, "write sortedset fast" "sorted_set" "5.0.0" zpopmin, "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.";
     "zpopmax" -2 [WRITE|FAST] KS_RW_ACCESS_DELETE, "write sortedset fast" "sorted_set" "5.0.0" zpopmax, "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.";
+    "bzpopmin" -3 [WRITE|NOSCRIPT|BLOCKING|FAST] KS_BZPOP, "write sortedset fast blocking" "sorted_set" "5.0.0" bzpopmin, "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.";
+    "bzpopmax" -3 [WRITE|NOSCRIPT|BLOCKING|FAST] KS_BZPOP, "write sortedset fast blocking" "sorted_set" "5.0.0" bzpopmax, "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.";
+    "bzmpop" -5 [WRITE|BLOCKING] KS_BZMPOP, "write sortedset slow blocking" "sorted_set" "7.0.0" bzmpop, "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.";
     "zmpop" -4 [WRITE] KS_ZMPOP, "write sortedset slow" "sorted_set" "7.0.0" zmpop, "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.";
     "zunion" -3 [READONLY] KS_NUMKEYS_RO, "read sortedset slow" "sorted_set" "6.2.0" zunion, "Returns the union of multiple sorted sets.";
     "zinter" -3 [READONLY] KS_NUMKEYS_RO, "read sortedset slow" "sorted_set" "6.2.0" zinter, "Returns the intersect of multiple sorted sets.";

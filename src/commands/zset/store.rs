@@ -57,7 +57,10 @@ struct Input {
 
 /// A plain set's members, each with score 1 (as Redis reads sets here).
 fn set_entries(s: &Set) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
-    Ok(s.members().into_iter().map(|m| (m.into_owned(), 1.0)).collect())
+    Ok(s.members()
+        .into_iter()
+        .map(|m| (m.into_owned(), 1.0))
+        .collect())
 }
 
 fn read_input(g: &mut SlotGuard<'_>, key: &[u8]) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
