@@ -10,6 +10,7 @@ use super::table::{
 };
 use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::resp::reply::format_long_double;
+use crate::store::types::hash::Pair;
 use crate::store::{Hash, HashLimits};
 
 /// The hash commands' table rows.
@@ -287,37 +288,45 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Ok(());
     }
     let pairs = g.read::<Hash>(key)?.map(Hash::pairs).unwrap_or_default();
-    let picks = random_picks(pairs.len(), count);
-    let resp3_pairs = values && ctx.out.resp3();
-    let items = if values && !resp3_pairs {
-        picks.len() * 2
-    } else {
-        picks.len()
+    // A negative count repeats picks: stream them rather than hold |count| indices.
+    let repeats = (count < 0 && !pairs.is_empty()).then(|| count.unsigned_abs());
+    let picks = match repeats {
+        Some(_) => Vec::new(),
+        None => random_picks(pairs.len(), count),
     };
-    ctx.out.array_len(items);
-    for i in picks {
-        let (f, v) = &pairs[i];
+    let n = repeats.map_or(picks.len() as u64, |r| r) as usize;
+    let resp3_pairs = values && ctx.out.resp3();
+    ctx.out
+        .array_len(if values && !resp3_pairs { n * 2 } else { n });
+    let write = |out: &mut crate::resp::reply::Reply, (f, v): &Pair<'_>| {
         if resp3_pairs {
-            ctx.out.array_len(2);
+            out.array_len(2);
         }
-        ctx.out.bulk(f);
+        out.bulk(f);
         if values {
-            ctx.out.bulk(v);
+            out.bulk(v);
+        }
+    };
+    if repeats.is_some() {
+        for _ in 0..n {
+            write(ctx.out, &pairs[fastrand::usize(..pairs.len())]);
+        }
+    } else {
+        for i in picks {
+            write(ctx.out, &pairs[i]);
         }
     }
     Ok(())
 }
 
-/// Indices for a count of random elements out of `len`: a negative count may
-/// repeat, a positive one never does (and past `len` is the whole hash).
+/// Indices for a positive count of distinct random elements out of `len`
+/// (past `len`, the whole hash); negative counts are streamed by the caller.
 fn random_picks(len: usize, count: i64) -> Vec<usize> {
     if len == 0 || count == 0 {
         return Vec::new();
     }
     if count < 0 {
-        return (0..count.unsigned_abs())
-            .map(|_| fastrand::usize(..len))
-            .collect();
+        return Vec::new();
     }
     let want = usize::try_from(count).unwrap_or(usize::MAX);
     let mut all: Vec<usize> = (0..len).collect();
@@ -329,9 +338,8 @@ fn random_picks(len: usize, count: i64) -> Vec<usize> {
     all
 }
 
-/// `HSCAN key cursor [MATCH pattern] [COUNT count]`: one call returns every
-/// matching pair with cursor 0 (a guarantee SCAN's contract allows; Redis does
-/// the same for listpack hashes).
+/// `HSCAN key cursor [MATCH pattern] [COUNT count]`: a listpack hash whole in
+/// one call (cursor 0, as Redis), a table in steps of about COUNT fields.
 pub fn hscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let scan = ElementScan::parse(argv)?;
