@@ -340,7 +340,7 @@ fn run(ctx: &mut Ctx<'_>, argv: &Argv<'_>, readonly: bool) -> CmdResult {
         // A set read without sorting: sorted by bytes so replicas and the AOF
         // (STORE) see the same order, as Redis forces.
         if o.dontsort && o.store.is_some() {
-            if let Some(e) = m.slot(db, key).get(key) {
+            if let Some(e) = m.slot(db, key).peek(key) {
                 if matches!(e.value, Value::Set(_)) {
                     (o.dontsort, o.alpha, o.by) = (false, true, None);
                 }
