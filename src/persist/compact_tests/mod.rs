@@ -92,3 +92,5 @@ fn pairs_need_an_even_count_and_unique_fields() {
         Ok(())
     );
 }
+mod set_payloads;
+mod zset_payloads;
