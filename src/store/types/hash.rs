@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::field_table::FieldTable;
+use super::pair_table::PairTable;
 use super::redis_size::{jemalloc_size, sds_header, ROBJ};
 use super::{BadPayload, Kind, RdbSink, RdbSource, Value, ValueType};
 use crate::store::compact::listpack::{Listpack, ListpackWriter};
@@ -61,7 +61,7 @@ pub enum Hash {
     /// Small: Redis's listpack bytes, fields and values alternating.
     Listpack(Box<[u8]>),
     /// Large: a table.
-    Table(FieldTable<Box<[u8]>>),
+    Table(PairTable),
 }
 
 impl Default for Hash {
@@ -128,7 +128,7 @@ impl Hash {
                 }
                 None
             }
-            Hash::Table(t) => t.get(field).map(|v| Cow::Borrowed(&v[..])),
+            Hash::Table(t) => t.get(field).map(Cow::Borrowed),
         }
     }
 
@@ -150,7 +150,7 @@ impl Hash {
             }
             Hash::Table(t) => t
                 .iter()
-                .map(|(f, v)| (Cow::Borrowed(f), Cow::Borrowed(&v[..])))
+                .map(|(f, v)| (Cow::Borrowed(f), Cow::Borrowed(v)))
                 .collect(),
         }
     }
@@ -213,7 +213,7 @@ impl Hash {
             self.convert_to_table();
         }
         match self {
-            Hash::Table(t) => t.insert(field, value.into()).is_none(),
+            Hash::Table(t) => t.insert(field, value),
             // Never reached: the listpack branch above returns or converts.
             Hash::Listpack(_) => false,
         }
@@ -242,16 +242,16 @@ impl Hash {
                 }
                 found
             }
-            Hash::Table(t) => t.remove(field).is_some(),
+            Hash::Table(t) => t.remove(field),
         }
     }
 
     fn convert_to_table(&mut self) {
         if let Hash::Listpack(_) = self {
             let pairs = self.pairs();
-            let mut t = FieldTable::with_capacity(pairs.len());
+            let mut t = PairTable::with_capacity(pairs.len());
             for (f, v) in &pairs {
-                t.insert(f, Box::from(&v[..]));
+                t.insert(f, v);
             }
             *self = Hash::Table(t);
         }

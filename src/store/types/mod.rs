@@ -6,9 +6,9 @@
 //! typed lookups answer WRONGTYPE and remove a container a command emptied,
 //! in one place.
 
-pub mod field_table;
 pub mod hash;
 pub mod list;
+pub mod pair_table;
 pub mod quicklist;
 pub mod redis_size;
 pub mod set;
