@@ -60,8 +60,8 @@ pub type Pair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
 pub enum Hash {
     /// Small: Redis's listpack bytes, fields and values alternating.
     Listpack(Box<[u8]>),
-    /// Large: a table.
-    Table(PairTable),
+    /// Large: a table (boxed, so a small hash's own allocation stays small).
+    Table(Box<PairTable>),
 }
 
 impl Default for Hash {
@@ -253,7 +253,7 @@ impl Hash {
             for (f, v) in &pairs {
                 t.insert(f, v);
             }
-            *self = Hash::Table(t);
+            *self = Hash::Table(Box::new(t));
         }
     }
 
