@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::keys::scan::ElementScan;
+use super::keys::scan::{parse_cursor, ElementScan};
 use super::spec::{command_table, CommandSpec};
 use super::table::{
     KS_RO, KS_RO_ACCESS, KS_RW_ACCESS_UPDATE, KS_RW_DELETE, KS_RW_INSERT, KS_RW_UPDATE,
@@ -342,18 +342,21 @@ fn random_picks(len: usize, count: i64) -> Vec<usize> {
 /// one call (cursor 0, as Redis), a table in steps of about COUNT fields.
 pub fn hscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
-    let scan = ElementScan::parse(argv)?;
-    let mut flat: Vec<Box<[u8]>> = Vec::new();
+    let cursor = parse_cursor(argv.get(2))?;
     let mut g = ctx.lock(key);
-    let next = match g.read::<Hash>(key)? {
-        Some(h) => h.scan(scan.cursor, scan.count, |f, v| {
-            if scan.wants(f) {
-                flat.push(f.into());
-                flat.push(v.into());
-            }
-        }),
-        None => 0,
+    let Some(h) = g.read::<Hash>(key)? else {
+        drop(g);
+        ElementScan::reply_empty(ctx);
+        return Ok(());
     };
+    let scan = ElementScan::options(argv, cursor)?;
+    let mut flat: Vec<Box<[u8]>> = Vec::new();
+    let next = h.scan(scan.cursor, scan.count, |f, v| {
+        if scan.wants(f) {
+            flat.push(f.into());
+            flat.push(v.into());
+        }
+    });
     drop(g);
     ElementScan::reply(ctx, next, &flat);
     Ok(())

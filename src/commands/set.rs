@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use super::args::ArgCursor;
+use super::keys::scan::{parse_cursor, ElementScan};
 use super::spec::key_flags::{ACCESS, DELETE, INSERT, OW, RO, RW, UPDATE};
 use super::spec::{command_table, CommandSpec, KeySpec, KeySpecs};
 use super::table::{
@@ -12,7 +13,6 @@ use super::table::{
 };
 use super::transactions::ExecWrap;
 use super::{parse_i64, Argv, CmdError, CmdResult, Ctx};
-use crate::glob;
 use crate::store::types::set::Member;
 use crate::store::types::Set;
 
@@ -574,34 +574,17 @@ pub fn sintercard(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 /// the set type's table).
 pub fn sscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
-    let cursor = super::keys::scan::parse_cursor(argv.get(2))?;
+    let cursor = parse_cursor(argv.get(2))?;
     let mut g = ctx.lock(key);
     let Some(s) = g.read::<Set>(key)? else {
-        ctx.out.array_len(2);
-        ctx.out.bulk(b"0");
-        ctx.out.array_len(0);
+        drop(g);
+        ElementScan::reply_empty(ctx);
         return Ok(());
     };
-    let mut count = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut args = ArgCursor::new(argv, 3);
-    while let Some(a) = args.next_word() {
-        if !args.has_value() {
-            return Err(CmdError::Syntax);
-        }
-        if super::is(a, "COUNT") {
-            count = args.count(1)?;
-        } else if super::is(a, "MATCH") {
-            let p = args.value()?;
-            pattern = (p != b"*").then_some(p);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
+    let scan = ElementScan::options(argv, cursor)?;
     let mut found: Vec<Member<'_>> = Vec::new();
-    let next = s.scan(cursor, count, |m| {
-        let keep = pattern.is_none_or(|p| m.with_bytes(|b| glob::matches(p, b, false)));
-        if keep {
+    let next = s.scan(scan.cursor, scan.count, |m| {
+        if m.with_bytes(|b| scan.wants(b)) {
             found.push(m);
         }
     });

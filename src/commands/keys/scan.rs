@@ -98,15 +98,21 @@ pub struct ElementScan<'a> {
 }
 
 impl<'a> ElementScan<'a> {
-    /// Parses `argv[2..]` of an element scan.
-    pub fn parse(argv: &Argv<'a>) -> Result<Self, CmdError> {
-        let cursor = parse_cursor(argv.get(2))?;
+    /// Parses MATCH/COUNT from `argv[3..]` for a scan from `cursor`. Redis
+    /// reads the cursor (`parse_cursor`) before looking the key up and these
+    /// options after: a missing key answers an empty scan whatever follows.
+    pub fn options(argv: &Argv<'a>, cursor: u64) -> Result<Self, CmdError> {
         let o = ScanOpts::parse(argv.tail(3), false)?;
         Ok(ElementScan {
             cursor,
             count: o.count,
             pattern: o.pattern,
         })
+    }
+
+    /// The reply for a missing key: cursor 0, nothing.
+    pub fn reply_empty(ctx: &mut Ctx<'_>) {
+        Self::reply::<&[u8]>(ctx, 0, &[]);
     }
 
     /// True when `element` passes MATCH.

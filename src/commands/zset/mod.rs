@@ -10,13 +10,13 @@ pub(crate) mod store;
 use std::sync::atomic::Ordering;
 
 use super::args::ArgCursor;
+use super::keys::scan::{parse_cursor, ElementScan};
 use super::spec::key_flags::{ACCESS, DELETE, OW, RO, RW, UPDATE};
 use super::spec::{command_table, CommandSpec, KeySpec, KeySpecs};
 use super::table::{
     KS_RO, KS_RO_ACCESS, KS_RW_ACCESS_DELETE, KS_RW_ACCESS_UPDATE, KS_RW_DELETE, KS_RW_UPDATE,
 };
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
-use crate::glob;
 use crate::resp::reply::Reply;
 use crate::store::types::zset::{d2string, Entry, ZSetLimits};
 use crate::store::types::ZSet;
@@ -612,35 +612,17 @@ fn distinct_picks(len: usize, count: u64) -> Vec<usize> {
 /// matching member with cursor 0 (SCAN's contract allows it).
 pub fn zscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
-    super::keys::scan::parse_cursor(argv.get(2))?;
-    let mut pattern: Option<&[u8]> = None;
-    let mut args = ArgCursor::new(argv, 3);
-    while let Some(a) = args.next_word() {
-        if !args.has_value() {
-            return Err(CmdError::Syntax);
-        }
-        if is(a, "COUNT") {
-            args.count(1)?;
-        } else if is(a, "MATCH") {
-            let p = args.value()?;
-            pattern = (p != b"*").then_some(p);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
+    let cursor = parse_cursor(argv.get(2))?;
     let mut g = ctx.lock(key);
     let Some(z) = g.read::<ZSet>(key)? else {
-        ctx.out.array_len(2);
-        ctx.out.bulk(b"0");
-        ctx.out.array_len(0);
+        drop(g);
+        ElementScan::reply_empty(ctx);
         return Ok(());
     };
+    let scan = ElementScan::options(argv, cursor)?;
     let compact = z.encoding() == "listpack";
     let entries = z.entries();
-    let kept: Vec<&Entry<'_>> = entries
-        .iter()
-        .filter(|(m, _)| pattern.is_none_or(|p| glob::matches(p, m, false)))
-        .collect();
+    let kept: Vec<&Entry<'_>> = entries.iter().filter(|(m, _)| scan.wants(m)).collect();
     ctx.out.array_len(2);
     ctx.out.bulk(b"0");
     ctx.out.array_len(kept.len() * 2);
