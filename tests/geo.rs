@@ -4,19 +4,7 @@
 
 mod common;
 
-use common::{RedisServer, TestNode};
-use redis::Connection;
-
-fn reply(c: &mut Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<redis::Value>(c) {
-        Ok(v) => format!("{v:?}"),
-        Err(e) => format!("error {:?} {:?}", e.code(), e.detail()),
-    }
-}
+use common::{reply_text as reply, RedisServer, TestNode};
 
 const SCRIPT: &[&[&str]] = &[
     &[

@@ -3,20 +3,8 @@
 
 mod common;
 
-use common::{RedisServer, TestNode};
+use common::{reply_text as reply, RedisServer, TestNode};
 use redis::Connection;
-
-/// A reply as comparable text: the value, or the error's code and message.
-fn reply(c: &mut Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<redis::Value>(c) {
-        Ok(v) => format!("{v:?}"),
-        Err(e) => format!("error {:?} {:?}", e.code(), e.detail()),
-    }
-}
 
 const LONG: &str = "0123456789012345678901234567890123456789012345678901234567890123456789";
 
