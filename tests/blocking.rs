@@ -1,13 +1,14 @@
 //! Blocking list pops against the real binary: first blocked, first served;
 //! a client that leaves while blocked takes nothing; timeouts; CLIENT
 //! UNBLOCK; pushes inside MULTI/EXEC serve after EXEC; a served pop reaches a
-//! replica as its effect.
+//! replica as its effect; a node that becomes a replica, or loses the slot,
+//! ends its blocked commands as Redis does.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{wait_for, RawConn, TestNode};
+use common::{wait_for, RawConn, TestCluster, TestNode};
 
 fn blocked_clients(node: &TestNode) -> i64 {
     let info = val(node, &["INFO", "clients"]);
@@ -208,4 +209,61 @@ fn a_served_pop_reaches_the_replica_as_its_effect() {
     );
     assert_eq!(val(&replica, &["LRANGE", "src", "0", "-1"]), "2");
     assert_eq!(val(&replica, &["LRANGE", "dst", "0", "-1"]), "3");
+}
+
+#[test]
+fn a_primary_that_becomes_a_replica_unblocks_and_closes_its_blocked_clients() {
+    let other = TestNode::start(&[]);
+    let node = TestNode::start(&[]);
+    let mut c = raw(&node);
+    c.command(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&node, 1);
+    let port = other.port.to_string();
+    assert_eq!(val(&node, &["REPLICAOF", "127.0.0.1", &port]), "OK");
+    assert_eq!(
+        c.line(),
+        "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n"
+    );
+    assert!(c.is_closed(), "the connection closes after the error");
+    wait_blocked(&node, 0);
+}
+
+#[test]
+fn a_blocked_client_whose_slot_moves_away_gets_moved() {
+    let c = TestCluster::start(3, 0);
+    let (n0, n1) = (&c.nodes[0], &c.nodes[1]);
+    // A key in the first primary's slots (0-5460 after create).
+    let (key, slot) = (0..100)
+        .map(|i| format!("k{i}"))
+        .map(|k| {
+            let slot: u16 = val(n0, &["CLUSTER", "KEYSLOT", &k])
+                .parse()
+                .unwrap_or(u16::MAX);
+            (k, slot)
+        })
+        .find(|(_, s)| *s < 5461)
+        .expect("a key of node 0");
+    let mut blocked = raw(n0);
+    blocked.command(&[b"BLPOP", key.as_bytes(), b"0"]);
+    wait_blocked(n0, 1);
+    // Another slot moving leaves it blocked.
+    let id1 = n1.text(&["CLUSTER", "MYID"]);
+    let other = if slot == 0 { 1 } else { slot - 1 }.to_string();
+    for n in [n0, n1] {
+        assert_eq!(n.text(&["CLUSTER", "SETSLOT", &other, "NODE", &id1]), "OK");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(blocked_clients(n0), 1);
+    let s = slot.to_string();
+    for n in [n0, n1] {
+        assert_eq!(n.text(&["CLUSTER", "SETSLOT", &s, "NODE", &id1]), "OK");
+    }
+    assert_eq!(blocked.line(), format!("-MOVED {slot} {}\r\n", n1.addr()));
+    wait_blocked(n0, 0);
+    // The connection stays usable, and the key is served where it moved.
+    assert_eq!(blocked.call(&["PING"]), b"+PONG\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&blocked.call(&["LPUSH", &key, "x"])),
+        format!("-MOVED {slot} {}\r\n", n1.addr())
+    );
 }

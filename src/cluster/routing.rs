@@ -235,6 +235,23 @@ impl Cluster {
         Err(self.moved(slot))
     }
 
+    /// What a command blocked on a key of `slot` gets once this node stops
+    /// serving it (Redis's `clusterRedirectBlockedClientIfNeeded`): nothing
+    /// while the slot is this node's or being imported here.
+    pub fn blocked_redirect(&self, slot: u16) -> Option<Redirect> {
+        if !self.serving() {
+            return Some(Redirect::Down);
+        }
+        let r = self.route_bits(slot);
+        if r & route::ASSIGNED == 0 {
+            return Some(Redirect::Unbound);
+        }
+        if r & (route::MINE | route::IMPORTING) != 0 {
+            return None;
+        }
+        Some(self.moved(slot))
+    }
+
     /// `MOVED` to the owner of `slot` as the topology says now.
     fn moved(&self, slot: u16) -> Redirect {
         let t = self.view();

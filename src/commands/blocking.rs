@@ -29,6 +29,7 @@ use super::transactions::ExecWrap;
 use super::{parse_f64, Argv, CmdError, Ctx, Run};
 use crate::node::Server;
 use crate::resp::reply::{Protocol, Reply};
+use crate::slot::key_slot;
 use crate::store::blocking::{Waiter, Wake};
 
 /// When a blocked command gives up: unix ms, or never (0).
@@ -219,6 +220,50 @@ pub fn unblock(srv: &Server, id: u64, error: bool) -> bool {
         true
     } else {
         false
+    }
+}
+
+/// The node became a replica: every blocked command ends with Redis's
+/// `-UNBLOCKED` line and its connection closes after it (a replica's data
+/// now follows another node; the client must find the new primary).
+pub fn end_all_for_replica(srv: &Server) {
+    end_each(srv, |_| {
+        Some(Wake::Closing(
+            "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)"
+                .into(),
+        ))
+    });
+}
+
+/// In cluster mode, ends each blocked command whose slot this node no longer
+/// serves, with the redirect a new command would get (`-MOVED`, or
+/// `-CLUSTERDOWN` when the slot has no owner or the cluster is down), as
+/// Redis's cron does. A slot being imported keeps its waiters.
+pub fn redirect_moved(srv: &Server) {
+    let Some(cluster) = &srv.cluster else {
+        return;
+    };
+    end_each(srv, |w| {
+        // Every key of a blocked command is in one slot (CROSSSLOT otherwise).
+        let key = w.key_args().next()?;
+        cluster
+            .blocked_redirect(key_slot(key))
+            .map(|r| Wake::Error(r.to_string()))
+    });
+}
+
+/// Ends every blocked command for which `why` gives an ending.
+fn end_each(srv: &Server, why: impl Fn(&Waiter) -> Option<Wake>) {
+    let blocked = &srv.keyspace.blocked;
+    if blocked.is_empty() {
+        return;
+    }
+    for w in blocked.all() {
+        if let Some(wake) = why(&w) {
+            if w.try_end(wake) {
+                blocked.unregister(&w);
+            }
+        }
     }
 }
 

@@ -190,6 +190,9 @@ async fn execute_buffered(
                 if !wait_blocked(srv, stream, info, client, out, inbuf, flushed).await {
                     return None;
                 }
+                if client.close_after_reply {
+                    break;
+                }
             }
         }
         // After waiting, the batch's commands judge time afresh.
@@ -333,6 +336,10 @@ async fn wait_blocked(
         Some(Wake::Served(reply)) => out.raw(&reply),
         Some(Wake::Timeout) => crate::commands::blocking::timeout_reply(out),
         Some(Wake::Error(e)) => out.error(&e),
+        Some(Wake::Closing(e)) => {
+            out.error(&e);
+            client.close_after_reply = true;
+        }
         Some(Wake::Gone) | None => return false,
     }
     open

@@ -26,6 +26,7 @@ pub async fn run(srv: Arc<Server>) {
         super::save::cron(&srv, now);
         super::aof::cron(&srv);
         super::primary::cron(&srv, now);
+        crate::commands::blocking::redirect_moved(&srv);
         // Sampling here keeps used_memory_peak meaningful between INFO calls.
         srv.used_memory();
         let hz = srv.config.read().hz.max(1) as u64;

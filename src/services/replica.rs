@@ -49,6 +49,7 @@ pub fn start(srv: &Arc<Server>, host: String, port: u16) {
     detach(srv);
     let up = Arc::new(Upstream::new(host, port));
     srv.upstream.set(up.clone());
+    crate::commands::blocking::end_all_for_replica(srv);
     // Keys expire on a replica only when the primary's DEL arrives.
     srv.keyspace.set_keep_expired(true);
     tracing::info!("Connecting to MASTER {}:{}", up.host, up.port);

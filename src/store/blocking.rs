@@ -39,6 +39,9 @@ pub enum Wake {
     Timeout,
     /// `CLIENT UNBLOCK … ERROR` or a redirect: the error line (without `-`).
     Error(String),
+    /// The node stopped being a primary: the error line, then the
+    /// connection closes (Redis's `CLIENT_CLOSE_AFTER_REPLY`).
+    Closing(String),
     /// Its connection went away.
     Gone,
 }
