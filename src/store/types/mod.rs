@@ -6,6 +6,8 @@
 //! typed lookups answer WRONGTYPE and remove a container a command emptied,
 //! in one place.
 
+pub mod chunks;
+pub mod dense_table;
 pub mod hash;
 pub mod list;
 pub mod pair_table;

@@ -1,95 +1,45 @@
-//! The hash table behind large hashes: field/value pairs, the heap bytes it
-//! owns kept up to date (O(1) to read), a SCAN cursor, and random picks.
-//!
-//! The SCAN cursor is a bucket index tagged with the table's bucket count.
-//! Removals and inserts that do not grow the table leave every other element in
-//! its bucket, so a scan that walks the buckets in order returns every element
-//! present from start to end once. When the table grew since the cursor was
-//! handed out (its tag differs) the walk starts over: elements may come twice,
-//! as Redis allows, never not at all; the table only ever grows, so a scan
-//! restarts at most once per doubling and ends once the set stops growing
-//! (Redis promises an end only for a set of bounded size too).
+//! The table behind large hashes: field/value pairs in a [`DenseTable`]
+//! (whose positions HSCAN walks from the top down and whose random pick is
+//! uniform), the heap bytes it owns kept up to date (O(1) to read).
 
-use std::hash::BuildHasher;
-use std::sync::LazyLock;
+use super::dense_table::{DenseTable, Keyed};
 
-use hashbrown::{DefaultHashBuilder, HashTable};
+/// One field and its value in one allocation: the field's length in 4
+/// bytes, the field, the value (half the allocations of a key and a value
+/// boxed apart).
+#[derive(Debug, Clone)]
+struct Pair(Box<[u8]>);
 
-static HASHER: LazyLock<DefaultHashBuilder> = LazyLock::new(DefaultHashBuilder::default);
-
-fn hash(key: &[u8]) -> u64 {
-    HASHER.hash_one(key)
-}
-
-/// Bits of a cursor that hold the bucket index (the tag sits above them).
-const INDEX_BITS: u32 = 40;
-
-/// The SCAN walk over `table`'s buckets (see the module doc).
-fn scan_buckets<T>(table: &HashTable<T>, cursor: u64, count: usize, mut f: impl FnMut(&T)) -> u64 {
-    let buckets = table.num_buckets();
-    if buckets == 0 {
-        return 0;
+impl Pair {
+    fn new(field: &[u8], value: &[u8]) -> Pair {
+        let mut b = Vec::with_capacity(4 + field.len() + value.len());
+        b.extend_from_slice(&(field.len() as u32).to_le_bytes());
+        b.extend_from_slice(field);
+        b.extend_from_slice(value);
+        Pair(b.into_boxed_slice())
     }
-    let tag = u64::from(buckets.trailing_zeros()) + 1;
-    let mut i = if cursor >> INDEX_BITS == tag {
-        (cursor & ((1 << INDEX_BITS) - 1)) as usize
-    } else {
-        0
-    };
-    let mut seen = 0;
-    while i < buckets && seen < count.max(1) {
-        if let Some(t) = table.get_bucket(i) {
-            f(t);
-            seen += 1;
-        }
-        i += 1;
-    }
-    if i >= buckets {
-        0
-    } else {
-        (tag << INDEX_BITS) | i as u64
+
+    /// The field and the value (only `Pair::new` builds pairs).
+    fn split(&self) -> (&[u8], &[u8]) {
+        let mut n = [0u8; 4];
+        n.copy_from_slice(&self.0[..4]);
+        self.0[4..].split_at(u32::from_le_bytes(n) as usize)
     }
 }
 
-/// A uniformly random element of `table`.
-fn random_bucket<T>(table: &HashTable<T>) -> Option<&T> {
-    if table.is_empty() {
-        return None;
+impl Keyed for Pair {
+    fn key(&self) -> &[u8] {
+        self.split().0
     }
-    let buckets = table.num_buckets();
-    // Most tables are at least ~40% full: a few probes find an element.
-    for _ in 0..64 {
-        if let Some(t) = table.get_bucket(fastrand::usize(..buckets)) {
-            return Some(t);
-        }
+
+    fn heap(&self) -> usize {
+        self.0.len()
     }
-    table.iter().nth(fastrand::usize(..table.len()))
 }
 
-/// Field/value pairs of a large hash, one allocation each (the field's
-/// length in 4 bytes, the field, the value): half the allocations and a
-/// bucket of one fat pointer, against a key and a value boxed apart.
+/// Field/value pairs of a large hash.
 #[derive(Debug, Clone, Default)]
-pub struct PairTable {
-    table: HashTable<Box<[u8]>>,
-    /// Bytes the pairs own on the heap.
-    bytes: usize,
-}
-
-/// A pair's field and value (only this type builds pairs).
-fn split(pair: &[u8]) -> (&[u8], &[u8]) {
-    let mut n = [0u8; 4];
-    n.copy_from_slice(&pair[..4]);
-    pair[4..].split_at(u32::from_le_bytes(n) as usize)
-}
-
-fn pair(field: &[u8], value: &[u8]) -> Box<[u8]> {
-    let mut b = Vec::with_capacity(4 + field.len() + value.len());
-    b.extend_from_slice(&(field.len() as u32).to_le_bytes());
-    b.extend_from_slice(field);
-    b.extend_from_slice(value);
-    b.into_boxed_slice()
-}
+pub struct PairTable(DenseTable<Pair>);
 
 impl PartialEq for PairTable {
     fn eq(&self, other: &Self) -> bool {
@@ -100,80 +50,55 @@ impl PartialEq for PairTable {
 impl PairTable {
     /// An empty table with room for `n` fields.
     pub fn with_capacity(n: usize) -> Self {
-        PairTable {
-            table: HashTable::with_capacity(n),
-            bytes: 0,
-        }
+        PairTable(DenseTable::with_capacity(n))
     }
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.0.len()
     }
 
     /// True with no fields.
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.0.is_empty()
     }
 
     /// The value of `field`.
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        self.table
-            .find(hash(field), |p| split(p).0 == field)
-            .map(|p| split(p).1)
+        self.0.find(field).map(|p| p.split().1)
     }
 
     /// Sets `field` to `value`; true when the field is new.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
-        let h = hash(field);
-        let new = pair(field, value);
-        self.bytes += new.len();
-        match self.table.find_mut(h, |p| split(p).0 == field) {
-            Some(p) => {
-                self.bytes -= p.len();
-                *p = new;
-                false
-            }
-            None => {
-                self.table.insert_unique(h, new, |p| hash(split(p).0));
-                true
-            }
-        }
+        self.0.put(field, true, || Pair::new(field, value))
     }
 
     /// Removes `field`; true when it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match self.table.find_entry(hash(field), |p| split(p).0 == field) {
-            Ok(e) => {
-                let (p, _) = e.remove();
-                self.bytes -= p.len();
-                true
-            }
-            Err(_) => false,
-        }
+        self.0.remove(field).is_some()
     }
 
-    /// Every field and value, in bucket order.
+    /// Every field and value, in array order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        self.table.iter().map(|p| split(p))
+        self.0.iter().map(Pair::split)
     }
 
-    /// Heap bytes: the buckets plus the pairs.
+    /// Heap bytes: the array, the index and the pairs.
     pub fn heap_size(&self) -> usize {
-        self.table.num_buckets() * (std::mem::size_of::<Box<[u8]>>() + 1) + self.bytes
+        self.0.heap_size()
     }
 
-    /// SCAN from `cursor`, as `FieldTable::scan`.
+    /// One HSCAN step (see `DenseTable::scan`).
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
-        scan_buckets(&self.table, cursor, count, |p| {
-            let (k, v) = split(p);
+        self.0.scan(cursor, count, |p| {
+            let (k, v) = p.split();
             f(k, v)
         })
     }
 
     /// A uniformly random pair (None when empty).
     pub fn random(&self) -> Option<(&[u8], &[u8])> {
-        random_bucket(&self.table).map(|p| split(p))
+        self.0.random().map(Pair::split)
     }
 }
 
@@ -191,7 +116,7 @@ mod tests {
             (t.get(b"f"), t.get(b""), t.get(b"x")),
             (Some(&b"uno"[..]), Some(&b""[..]), None)
         );
-        assert_eq!(t.bytes, (4 + 1 + 3) + 4);
+        assert_eq!(t.0.owned_bytes(), (4 + 1 + 3) + 4);
         let mut seen: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         assert_eq!(
             t.scan(0, 100, |f, v| seen.push((f.to_vec(), v.to_vec()))),
@@ -203,7 +128,7 @@ mod tests {
             vec![(vec![], vec![]), (b"f".to_vec(), b"uno".to_vec())]
         );
         assert!(t.remove(b"f") && !t.remove(b"f"));
-        assert_eq!((t.len(), t.bytes), (1, 4));
+        assert_eq!((t.len(), t.0.owned_bytes()), (1, 4));
     }
 
     #[test]

@@ -235,7 +235,7 @@ pub enum Iter<'a> {
     /// Packed members: the bytes, the next length byte's offset.
     Packed(&'a [u8], usize),
     /// Table members.
-    Table(std::slice::Iter<'a, crate::store::key::Key>),
+    Table(super::chunks::Iter<'a, crate::store::key::Key>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -453,19 +453,7 @@ impl Set {
             self.iter().for_each(f);
             return 0;
         };
-        let len = t.len() as u64;
-        let top = if cursor == 0 || cursor > len {
-            len
-        } else {
-            cursor
-        };
-        let stop = top.saturating_sub(count.max(1) as u64);
-        for pos in (stop..top).rev() {
-            if let Some(m) = t.get(pos as usize) {
-                f(Member::Bytes(m));
-            }
-        }
-        stop
+        t.scan(cursor, count, |m| f(Member::Bytes(m)))
     }
 
     /// Heap bytes the value owns.

@@ -1,6 +1,8 @@
 //! The large sorted set: an order-statistics treap whose nodes live in one
-//! `Vec` (linked by `u32` indices, each node counting its subtree), plus a
-//! hash table of node indices keyed by member for O(1) member → score.
+//! array of shared chunks (linked by `u32` indices, each node counting its
+//! subtree), plus a hash table of node indices keyed by member for O(1)
+//! member → score. A snapshot's copy shares the chunks (`Chunks`): a change
+//! after it copies the few chunks on the changed path.
 //!
 //! Why a treap and not Redis's skip list: rank, select, insert and delete are
 //! all O(log n) expected with one simple invariant, and the arena layout costs
@@ -14,6 +16,8 @@ use std::cmp::Ordering;
 use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
+
+use super::super::chunks::Chunks;
 
 /// No node.
 const NIL: u32 = u32::MAX;
@@ -38,7 +42,9 @@ struct Node {
 /// The large encoding (reported as `skiplist`, Redis's name for it).
 #[derive(Clone, Default)]
 pub struct Tree {
-    nodes: Vec<Node>,
+    /// Small chunks: a change walks up to ~2 log n nodes, each in its own
+    /// chunk, and the first change after a snapshot's copy copies each.
+    nodes: Chunks<Node, 64>,
     free: Vec<u32>,
     root: u32,
     index: HashTable<u32>,
@@ -69,7 +75,7 @@ impl Tree {
     pub fn with_capacity(n: usize) -> Tree {
         let n = n.min(1 << 16);
         Tree {
-            nodes: Vec::with_capacity(n),
+            nodes: Chunks::with_capacity(n),
             free: Vec::new(),
             root: NIL,
             index: HashTable::with_capacity(n),
@@ -95,7 +101,7 @@ impl Tree {
 
     /// Heap bytes owned (O(1)).
     pub fn heap_size(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>()
+        self.nodes.heap_size()
             + self.free.capacity() * 4
             + self.index.capacity() * 5
             + self.member_bytes
