@@ -11,7 +11,27 @@
 //! costs one reference-count check.
 
 use std::ops::{Index, IndexMut};
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
+
+/// The chunk, for a change: copied first when a clone shares it.
+///
+/// `Arc::make_mut` pays a compare-and-swap on every call, and a treap insert
+/// reaches ~50 nodes: the common case (no snapshot, so no clone) is checked
+/// with a plain load instead.
+#[inline]
+fn unique<T: Clone>(c: &mut Arc<Vec<T>>) -> &mut Vec<T> {
+    if Arc::strong_count(c) == 1 {
+        // Pairs with the release of the last other clone's drop.
+        fence(Ordering::Acquire);
+        // SAFETY: no chunk is ever downgraded to a Weak, so a strong count of
+        // one means this Arc, held mutably here, is the only way to the
+        // chunk: nobody else can read or clone it meanwhile.
+        unsafe { &mut *Arc::as_ptr(c).cast_mut() }
+    } else {
+        Arc::make_mut(c)
+    }
+}
 
 /// Items per full chunk, unless a user picks another size.
 pub const CHUNK: usize = 1024;
@@ -70,7 +90,7 @@ impl<T: Clone, const N: usize> Chunks<T, N> {
         if i >= self.len {
             return None;
         }
-        Arc::make_mut(self.chunks.get_mut(i / N)?).get_mut(i % N)
+        unique(self.chunks.get_mut(i / N)?).get_mut(i % N)
     }
 
     /// Appends `v`.
@@ -82,7 +102,7 @@ impl<T: Clone, const N: usize> Chunks<T, N> {
             self.chunks.push(Arc::new(Vec::with_capacity(cap)));
         }
         if let Some(last) = self.chunks.last_mut() {
-            let last = Arc::make_mut(last);
+            let last = unique(last);
             if last.len() == last.capacity() {
                 // Double, but never past a chunk, so every full chunk holds
                 // exactly N items' room (heap_size relies on it).
@@ -97,7 +117,7 @@ impl<T: Clone, const N: usize> Chunks<T, N> {
     /// Removes and returns the last item.
     pub fn pop(&mut self) -> Option<T> {
         let last = self.chunks.last_mut()?;
-        let v = Arc::make_mut(last).pop();
+        let v = unique(last).pop();
         if last.is_empty() {
             self.chunks.pop();
         }
@@ -142,7 +162,7 @@ impl<T: Clone, const N: usize> Chunks<T, N> {
     pub fn shrink_to_fit(&mut self) {
         if let Some(last) = self.chunks.last_mut() {
             if last.capacity() > last.len() {
-                Arc::make_mut(last).shrink_to_fit();
+                unique(last).shrink_to_fit();
             }
         }
         self.chunks.shrink_to_fit();
@@ -159,7 +179,7 @@ impl<T: Clone, const N: usize> Index<usize> for Chunks<T, N> {
 
 impl<T: Clone, const N: usize> IndexMut<usize> for Chunks<T, N> {
     fn index_mut(&mut self, i: usize) -> &mut T {
-        &mut Arc::make_mut(&mut self.chunks[i / N])[i % N]
+        &mut unique(&mut self.chunks[i / N])[i % N]
     }
 }
 
