@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use super::pack_box::PackBox;
 use super::pair_table::PairTable;
 use super::redis_size::{jemalloc_size, sds_header, ROBJ};
 use super::{BadPayload, Kind, RdbSink, RdbSource, Value, ValueType};
@@ -59,8 +60,8 @@ pub type Pair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
 #[derive(Debug, Clone, PartialEq)]
 pub enum Hash {
     /// Small: Redis's listpack bytes, fields and values alternating.
-    Listpack(Box<[u8]>),
-    /// Large: a table (boxed, so a small hash's own allocation stays small).
+    Listpack(PackBox),
+    /// Large: a table (boxed, so a hash is two words and sits in `Value`).
     Table(Box<PairTable>),
 }
 
@@ -70,8 +71,8 @@ impl Default for Hash {
     }
 }
 
-fn empty_listpack() -> Box<[u8]> {
-    Listpack::empty().as_bytes().into()
+fn empty_listpack() -> PackBox {
+    PackBox::new(Listpack::empty().as_bytes().to_vec())
 }
 
 /// Listpack elements as bytes (integers in decimal, as Redis shows them).
@@ -206,7 +207,7 @@ impl Hash {
                     w.push_str(value);
                 }
                 if let Ok(buf) = w.finish() {
-                    *b = buf.into_boxed_slice();
+                    *b = PackBox::new(buf);
                     return !found;
                 }
             }
@@ -237,7 +238,7 @@ impl Hash {
                 }
                 if found {
                     if let Ok(buf) = w.finish() {
-                        *b = buf.into_boxed_slice();
+                        *b = PackBox::new(buf);
                     }
                 }
                 found
@@ -326,7 +327,7 @@ impl Hash {
                 if lp.len() % 2 != 0 || lp.is_empty() {
                     return Err(BadPayload::Invalid("hash listpack").into());
                 }
-                let mut h = Hash::Listpack(buf.into_boxed_slice());
+                let mut h = Hash::Listpack(PackBox::new(buf));
                 if has_duplicates(&h) {
                     return Err(BadPayload::Invalid("hash listpack with duplicate fields").into());
                 }
@@ -424,7 +425,7 @@ impl ValueType for Hash {
     }
 
     fn into_value(self) -> Value {
-        Value::Hash(Box::new(self))
+        Value::Hash(self)
     }
 
     fn is_emptied(&self) -> bool {

@@ -10,6 +10,7 @@ pub mod chunks;
 pub mod dense_table;
 pub mod hash;
 pub mod list;
+pub mod pack_box;
 pub mod pair_table;
 pub mod quicklist;
 pub mod redis_size;
@@ -30,9 +31,8 @@ use super::digest::{mix, Digest};
 pub enum Value {
     /// A string (`int`, `embstr` or `raw`).
     Str(Str),
-    /// A hash (`listpack` or `hashtable`), behind a pointer so a value stays
-    /// three words.
-    Hash(Box<Hash>),
+    /// A hash (`listpack` or `hashtable`): two words, in place.
+    Hash(Hash),
     /// A list.
     List(Box<List>),
     /// A set (`intset` or `hashtable`).
@@ -146,7 +146,7 @@ impl Value {
     pub fn read_rdb<S: RdbSource>(rdb_type: u8, src: &mut S) -> Result<Value, S::Error> {
         match rdb_type {
             string::RDB_TYPE => Ok(Value::Str(src.string()?)),
-            t if hash::RDB_TYPES.contains(&t) => Ok(Value::Hash(Box::new(Hash::read_rdb(t, src)?))),
+            t if hash::RDB_TYPES.contains(&t) => Ok(Value::Hash(Hash::read_rdb(t, src)?)),
             t if list::RDB_TYPES.contains(&t) => Ok(Value::List(Box::new(List::read_rdb(t, src)?))),
             t if set::RDB_TYPES.contains(&t) => Ok(Value::Set(Box::new(Set::read_rdb(t, src)?))),
             t if zset::RDB_TYPES.contains(&t) => Ok(Value::ZSet(Box::new(ZSet::read_rdb(t, src)?))),
@@ -301,6 +301,7 @@ mod tests {
         // Bytes per key must not grow: new types go behind a pointer, in the
         // string encodings' spare tag values.
         assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<Hash>(), 16);
         assert_eq!(std::mem::size_of::<crate::store::Entry>(), 40);
     }
 
