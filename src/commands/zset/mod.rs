@@ -608,8 +608,8 @@ fn distinct_picks(len: usize, count: u64) -> Vec<usize> {
     all
 }
 
-/// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: one call returns every
-/// matching member with cursor 0 (SCAN's contract allows it).
+/// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: a listpack answers in
+/// one call, a large set walks its nodes (`Tree::scan`).
 pub fn zscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let cursor = parse_cursor(argv.get(2))?;
@@ -621,20 +621,20 @@ pub fn zscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     };
     let scan = ElementScan::options(argv, cursor)?;
     let compact = z.encoding() == "listpack";
-    let entries = z.entries();
-    let kept: Vec<&Entry<'_>> = entries.iter().filter(|(m, _)| scan.wants(m)).collect();
-    ctx.out.array_len(2);
-    ctx.out.bulk(b"0");
-    ctx.out.array_len(kept.len() * 2);
+    let mut flat: Vec<Box<[u8]>> = Vec::new();
     let mut buf = [0u8; 32];
-    for (m, s) in kept {
-        ctx.out.bulk(m);
-        if compact {
-            let n = d2string(*s, &mut buf);
-            ctx.out.bulk(&buf[..n]);
-        } else {
-            ctx.out.bulk(crate::store::types::zset::g17(*s).as_bytes());
+    let next = z.scan(scan.cursor, scan.count, |m, s| {
+        if scan.wants(m) {
+            flat.push(m.into());
+            if compact {
+                let n = d2string(s, &mut buf);
+                flat.push(buf[..n].into());
+            } else {
+                flat.push(crate::store::types::zset::g17(s).as_bytes().into());
+            }
         }
-    }
+    });
+    drop(g);
+    ElementScan::reply(ctx, next, &flat);
     Ok(())
 }

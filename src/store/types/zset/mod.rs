@@ -172,6 +172,20 @@ impl ZSet {
         }
     }
 
+    /// One ZSCAN step: a listpack answers whole (cursor 0 back); a tree
+    /// walks its node array from `cursor` (see `Tree::scan`).
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], f64)) -> u64 {
+        match self {
+            ZSet::Listpack(_) => {
+                for (m, s) in self.entries() {
+                    f(&m, s);
+                }
+                0
+            }
+            ZSet::Skiplist(t) => t.scan(cursor, count, f),
+        }
+    }
+
     /// The score of `member`.
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
