@@ -130,8 +130,13 @@ impl Tree {
     }
 
     fn less(&self, a: u32, b: u32) -> bool {
-        let (x, y) = (&self.nodes[a as usize], &self.nodes[b as usize]);
-        cmp_elem(x.score, self.member(a), y.score, self.member(b)) == Ordering::Less
+        let (x, y) = (self.nodes[a as usize].score, self.nodes[b as usize].score);
+        // Members only on a tie: fetching them costs a chunk lookup each.
+        match x.partial_cmp(&y) {
+            Some(Ordering::Less) => true,
+            Some(Ordering::Greater) => false,
+            _ => self.member(a) < self.member(b),
+        }
     }
 
     /// Node `i`'s member.
@@ -154,13 +159,13 @@ impl Tree {
         if let Some(i) = self.find(member) {
             let old = self.nodes[i as usize].score;
             if old.to_bits() != score.to_bits() {
-                self.root = self.remove_at(self.root, i);
+                self.unlink(i);
                 let n = &mut self.nodes[i as usize];
                 n.score = score;
                 n.left = NIL;
                 n.right = NIL;
                 n.size = 1;
-                self.root = self.insert_at(self.root, i);
+                self.link(i);
             }
             return Some(old);
         }
@@ -194,7 +199,7 @@ impl Tree {
         index.insert_unique(h, i, |&j| {
             hasher.hash_one(members.get(j as usize).map_or(&[][..], |m| m))
         });
-        self.root = self.insert_at(self.root, i);
+        self.link(i);
         None
     }
 
@@ -209,7 +214,7 @@ impl Tree {
             })
             .ok()?;
         let (i, _) = entry.remove();
-        self.root = self.remove_at(self.root, i);
+        self.unlink(i);
         let n = &mut self.nodes[i as usize];
         let score = n.score;
         n.left = NIL;
@@ -249,27 +254,61 @@ impl Tree {
         }
     }
 
-    fn insert_at(&mut self, t: u32, x: u32) -> u32 {
-        if t == NIL {
-            return x;
-        }
-        if self.nodes[x as usize].prio > self.nodes[t as usize].prio {
-            let (a, b) = self.split_at(t, x);
-            let n = &mut self.nodes[x as usize];
-            n.left = a;
-            n.right = b;
-            self.fix(x);
-            return x;
-        }
-        if self.less(x, t) {
-            let l = self.nodes[t as usize].left;
-            self.nodes[t as usize].left = self.insert_at(l, x);
+    /// Makes `child` the `left` (or right) child of `parent`, or the root.
+    fn attach(&mut self, parent: u32, left: bool, child: u32) {
+        if parent == NIL {
+            self.root = child;
+        } else if left {
+            self.nodes[parent as usize].left = child;
         } else {
-            let r = self.nodes[t as usize].right;
-            self.nodes[t as usize].right = self.insert_at(r, x);
+            self.nodes[parent as usize].right = child;
         }
-        self.fix(t);
-        t
+    }
+
+    /// Puts the lone node `x` in the tree: down from the root while the
+    /// nodes outrank it (each gains one in size), then it takes the place it
+    /// reached and the subtree there splits around it. Iterative: one pass
+    /// down, no write on the way back.
+    fn link(&mut self, x: u32) {
+        let prio = self.nodes[x as usize].prio;
+        let (mut parent, mut left, mut t) = (NIL, false, self.root);
+        while t != NIL && self.nodes[t as usize].prio >= prio {
+            self.nodes[t as usize].size += 1;
+            parent = t;
+            left = self.less(x, t);
+            let n = &self.nodes[t as usize];
+            t = if left { n.left } else { n.right };
+        }
+        let (a, b) = self.split_at(t, x);
+        let n = &mut self.nodes[x as usize];
+        n.left = a;
+        n.right = b;
+        self.fix(x);
+        self.attach(parent, left, x);
+    }
+
+    /// Takes node `x` (which is in the tree) out: down from the root to it
+    /// (each node passed loses one in size), then its children merge into
+    /// its place.
+    fn unlink(&mut self, x: u32) {
+        let (mut parent, mut left, mut t) = (NIL, false, self.root);
+        while t != x {
+            if t == NIL {
+                // Not in the tree (never happens: callers found it in the
+                // index). The sizes on the way are off by one now; a rebuild
+                // would be needed, so fail loudly in tests only.
+                debug_assert!(false, "unlink of a node not in the tree");
+                return;
+            }
+            self.nodes[t as usize].size -= 1;
+            parent = t;
+            left = self.less(x, t);
+            let n = &self.nodes[t as usize];
+            t = if left { n.left } else { n.right };
+        }
+        let (l, r) = (self.nodes[x as usize].left, self.nodes[x as usize].right);
+        let m = self.merge(l, r);
+        self.attach(parent, left, m);
     }
 
     /// Splits `t` into the nodes ordered before `x` and the rest.
@@ -310,25 +349,6 @@ impl Tree {
             self.fix(b);
             b
         }
-    }
-
-    fn remove_at(&mut self, t: u32, x: u32) -> u32 {
-        if t == NIL {
-            return NIL;
-        }
-        if t == x {
-            let (l, r) = (self.nodes[x as usize].left, self.nodes[x as usize].right);
-            return self.merge(l, r);
-        }
-        if self.less(x, t) {
-            let l = self.nodes[t as usize].left;
-            self.nodes[t as usize].left = self.remove_at(l, x);
-        } else {
-            let r = self.nodes[t as usize].right;
-            self.nodes[t as usize].right = self.remove_at(r, x);
-        }
-        self.fix(t);
-        t
     }
 
     /// How many leading elements satisfy `before` (which must hold for a
