@@ -69,6 +69,8 @@ pub struct Client {
     /// runner sets it, as Redis's `CLIENT_DENY_BLOCKING`; EXEC and replayed
     /// streams are recognised without it).
     pub deny_blocking: bool,
+    /// Its WATCHed keys (made on its first WATCH).
+    pub watches: Option<crate::store::watch::Watches>,
 }
 
 impl Client {
@@ -96,6 +98,14 @@ impl Client {
             blocked: None,
             serving: false,
             deny_blocking: false,
+            watches: None,
+        }
+    }
+
+    /// Forgets every WATCHed key (EXEC, DISCARD, UNWATCH, RESET).
+    pub fn unwatch(&mut self) {
+        if let Some(w) = &self.watches {
+            w.clear();
         }
     }
 

@@ -181,6 +181,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     ctx.client.asking = false;
     ctx.client.asking_next = false;
     ctx.client.multi = None;
+    ctx.client.unwatch();
     ctx.client.authenticated = !ctx.srv.hot.auth_required.load(Ordering::Relaxed);
     ctx.client.info.name.lock().clear();
     if ctx.client.info.monitor.swap(false, Ordering::Relaxed) {

@@ -68,7 +68,7 @@ pub fn swapdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
     if a != b {
         let ks = &ctx.srv.keyspace;
-        ks.swap_dbs(a as usize, b as usize);
+        ks.swap_dbs(a as usize, b as usize, ctx.now_ms);
         // Clients blocked in either database may find their keys there now.
         for w in ks.blocked.all() {
             if w.db == a as usize || w.db == b as usize {

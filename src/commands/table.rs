@@ -115,6 +115,8 @@ static CORE: &[CommandSpec] = command_table! {
     "multi" 1 [NOSCRIPT|LOADING|STALE|FAST|ALLOW_BUSY|TXN_CONTROL] NOKEYS, "fast transaction" "transactions" "1.2.0" transactions::multi, "Starts a transaction.";
     "exec" 1 [NOSCRIPT|LOADING|STALE|SKIP_SLOWLOG|TXN_CONTROL|ALONE] KeySpecs::TRANSACTION, "slow transaction" "transactions" "1.2.0" transactions::exec, "Executes all commands in a transaction.";
     "discard" 1 [NOSCRIPT|LOADING|STALE|FAST|ALLOW_BUSY|TXN_CONTROL] NOKEYS, "fast transaction" "transactions" "2.0.0" transactions::discard, "Discards a transaction.";
+    "watch" -2 [NOSCRIPT|LOADING|STALE|FAST|ALLOW_BUSY|TXN_CONTROL] KS_ALL_RO, "fast transaction" "transactions" "2.2.0" transactions::watch, "Monitors changes to keys to determine the execution of a transaction.";
+    "unwatch" 1 [NOSCRIPT|LOADING|STALE|FAST|ALLOW_BUSY|TXN_CONTROL] NOKEYS, "fast transaction" "transactions" "2.2.0" transactions::unwatch, "Forgets about all watched keys of a transaction.";
     // ---- strings ----
     "get" 2 [READONLY|FAST] KS_RO_ACCESS, "read string fast" "string" "1.0.0" strings::get, "Returns the string value of a key.";
     "set" -3 [WRITE|DENYOOM] KS_SET, "write string slow" "string" "1.0.0" strings::set, "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.";

@@ -2,11 +2,17 @@
 //! nothing of the same slot in between (cluster mode holds the slot's fence),
 //! DISCARD drops them. Errors found while queueing (unknown command, arity,
 //! OOM, a redirect) abort the transaction: EXEC then answers EXECABORT.
+//!
+//! WATCH makes EXEC fail (a null reply, nothing run) when a watched key
+//! changed since, or was live when watched and has expired since
+//! (`store::watch` has the rules). EXEC decides while it holds the keyspace
+//! alone, so no write slips between the check and the queued commands.
 
 use super::table::Resolved;
 use super::{Argv, CmdError, CmdResult, Ctx};
 use crate::cluster::routing::KeySource;
 use crate::commands::Client;
+use crate::store::watch::Watches;
 
 /// A command waiting in a transaction, with its own copy of the arguments.
 pub struct Queued {
@@ -82,8 +88,54 @@ pub fn discard(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     if ctx.client.multi.take().is_none() {
         return Err(CmdError::err("DISCARD without MULTI"));
     }
+    ctx.client.unwatch();
     ctx.out.ok();
     Ok(())
+}
+
+/// `WATCH key [key ...]`
+pub fn watch(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        return Err(CmdError::err("WATCH inside MULTI is not allowed"));
+    }
+    let (db, now) = (ctx.db(), ctx.now_ms);
+    let registry = &ctx.srv.keyspace.watched;
+    let watches = ctx
+        .client
+        .watches
+        .get_or_insert_with(|| Watches::new(registry.clone()));
+    for key in argv.iter().skip(1) {
+        let g = ctx.srv.keyspace.lock_key(db, key, now);
+        let stale = g.stored(key).is_some_and(|e| e.is_expired(now));
+        // Registered under the slot lock: a write after it is seen.
+        watches.watch(db, key, stale);
+        drop(g);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// `UNWATCH`
+pub fn unwatch(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    ctx.client.unwatch();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// True when EXEC must fail: a watched key changed, or expired after it was
+/// watched live (Redis's `isWatchedKeyExpired`).
+fn watched_changed(ctx: &Ctx<'_>) -> bool {
+    let Some(w) = &ctx.client.watches else {
+        return false;
+    };
+    if w.dirty() {
+        return true;
+    }
+    let now = ctx.now_ms;
+    w.live_keys().iter().any(|(db, key)| {
+        let g = ctx.srv.keyspace.lock_key(*db, key, now);
+        g.stored(key).is_some_and(|e| e.is_expired(now))
+    })
 }
 
 /// `EXEC`: every queued command's reply in one array. Writes reach the
@@ -93,9 +145,16 @@ pub fn exec(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         return Err(CmdError::err("EXEC without MULTI"));
     };
     if t.aborted {
+        ctx.client.unwatch();
         return Err(CmdError::Other(
             "EXECABORT Transaction discarded because of previous errors.".into(),
         ));
+    }
+    let changed = watched_changed(ctx);
+    ctx.client.unwatch();
+    if changed {
+        ctx.out.null_array();
+        return Ok(());
     }
     ctx.out.array_len(t.queue.len());
     ctx.client.exec_wrap = ExecWrap::Pending;

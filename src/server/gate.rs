@@ -151,6 +151,7 @@ fn admit(
         Err(e) => {
             if r.spec.keys.is_transaction() {
                 client.multi = None;
+                client.unwatch();
             } else {
                 transactions::flag(client);
             }

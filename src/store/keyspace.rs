@@ -18,6 +18,7 @@ use super::key::Key;
 use super::slot_bits::SlotBits;
 use super::snapshot::SnapState;
 use super::types::Value;
+use super::watch::Touch;
 use crate::slot::{key_slot, SLOTS};
 
 /// A clock reading at which no TTL has passed: a guard taken with it sees every
@@ -250,6 +251,8 @@ pub struct Keyspace {
     pub lazy_free: super::lazy_free::LazyFree,
     /// Commands blocked on keys, and the keys made ready for them.
     pub blocked: super::blocking::Blocked,
+    /// Keys WATCHed by clients (the "key changed" signal's listener).
+    pub watched: Arc<super::watch::Watched>,
 }
 
 impl Keyspace {
@@ -270,6 +273,7 @@ impl Keyspace {
             first_use: parking_lot::RwLock::new(()),
             lazy_free: Default::default(),
             blocked: Default::default(),
+            watched: Default::default(),
         }
     }
 
@@ -298,11 +302,30 @@ impl Keyspace {
     /// keyspace exclusively (no slot guard exists, and every guard taken later
     /// maps afresh); a snapshot's point is taken under `first_use`, so it maps
     /// either before or after the swap, never half.
-    pub fn swap_dbs(&self, a: usize, b: usize) {
+    pub fn swap_dbs(&self, a: usize, b: usize, now: u64) {
+        self.touch_swapped(a, b, now);
         let _point = self.first_use.write();
         let (pa, pb) = (self.physical(a), self.physical(b));
         self.map[a].store(pb, Ordering::Relaxed);
         self.map[b].store(pa, Ordering::Relaxed);
+    }
+
+    /// SWAPDB changes a watched key of `a` or `b` when it is live in either
+    /// (a stale or missing key replaced by a stale or missing one is no
+    /// change, as Redis judges it).
+    fn touch_swapped(&self, a: usize, b: usize, now: u64) {
+        let mut keys = self.watched.keys_of(a);
+        keys.extend(self.watched.keys_of(b));
+        for key in keys {
+            let live = |db: usize| {
+                let g = self.lock_key(db, &key, now);
+                g.stored(&key).is_some_and(|e| !e.is_expired(now))
+            };
+            if live(a) || live(b) {
+                self.watched.touch(a, &key, Touch::Written);
+                self.watched.touch(b, &key, Touch::Written);
+            }
+        }
     }
 
     /// The eviction policy (also decides what `Entry::access` means).
@@ -380,6 +403,17 @@ impl Keyspace {
         let phys = self.physical(db);
         let d = &self.dbs[phys];
         let Some(slots) = d.slots.get() else { return 0 };
+        for key in self.watched.keys_of(db) {
+            // Stored at all, expired or not: FLUSH removes it.
+            let stored = slots[key_slot(&key) as usize]
+                .lock()
+                .map
+                .find(hash_key(&key), |r| r.key.as_bytes() == &key[..])
+                .is_some();
+            if stored {
+                self.watched.touch(db, &key, Touch::Removed);
+            }
+        }
         let mut removed = 0;
         for (i, slot) in slots.iter().enumerate() {
             let mut table = slot.lock();
@@ -476,6 +510,7 @@ impl<'a> SlotGuard<'a> {
                 db.volatile.fetch_sub(1, Ordering::Relaxed);
                 ks.stats.expired.fetch_add(1, Ordering::Relaxed);
                 ks.sink.removed(dbi, key, Removal::Expired);
+                ks.watched.touch(dbi, key, Touch::Removed);
                 None
             }
             Ok(o) => Some(&mut o.into_mut().entry),
@@ -504,7 +539,11 @@ impl<'a> SlotGuard<'a> {
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         self.cow(key);
         let policy = self.ks.policy();
+        let (ks, db) = (self.ks, self.db);
         let e = self.live(key)?;
+        // Taken for writing counts as written (Redis signals only a change
+        // that happened: the one place WATCH may fail where Redis's would not).
+        ks.watched.touch(db, key, Touch::Written);
         access::touch(&mut e.access, policy);
         Some(e)
     }
@@ -584,6 +623,7 @@ impl<'a> SlotGuard<'a> {
         };
         // A command blocked on this key may now be served.
         ks.blocked.key_added(dbi, key);
+        ks.watched.touch(dbi, key, Touch::Written);
         old
     }
 
@@ -609,6 +649,7 @@ impl<'a> SlotGuard<'a> {
         e.expire_at = expire_at;
         let now = e.is_volatile();
         adjust_volatile(&mut self.table.volatile, db, was, now);
+        self.ks.watched.touch(self.db, key, Touch::Written);
         true
     }
 
@@ -629,6 +670,7 @@ impl<'a> SlotGuard<'a> {
         let db = self.counters();
         let t = &mut *self.table;
         let e = t.take(key)?;
+        self.ks.watched.touch(self.db, key, Touch::Removed);
         db.keys.fetch_sub(1, Ordering::Relaxed);
         if e.is_volatile() {
             t.volatile -= 1;

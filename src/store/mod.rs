@@ -22,6 +22,7 @@ pub mod snapshot;
 mod typed;
 pub mod types;
 mod walk;
+pub mod watch;
 
 pub use entry::Entry;
 pub use keyspace::{Keyspace, MultiGuard, Removal, RemovalSink, SlotGuard, NEVER_EXPIRED};

@@ -246,11 +246,11 @@ mod tests {
         set(&ks, 0, b"zero", b"0");
         set(&ks, 1, b"one", b"1");
         let (snap, ()) = ks.begin_snapshot(|| ()).expect("no snapshot running");
-        ks.swap_dbs(0, 1);
+        ks.swap_dbs(0, 1, 0);
         // Writes through the new numbers land in the swapped storage.
         set(&ks, 0, b"one", b"changed");
         set(&ks, 1, b"zero", b"changed");
-        ks.swap_dbs(1, 2);
+        ks.swap_dbs(1, 2, 0);
         set(&ks, 2, b"zero", b"again");
         let mut c = Collect::default();
         snap.write(&mut c).expect("write");
