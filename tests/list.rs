@@ -111,31 +111,12 @@ fn lists_move_between_ringcache_and_redis_by_dump_with_equal_digests() {
             reply(&mut ours, &["OBJECT", "ENCODING", key]),
             reply(&mut theirs, &["OBJECT", "ENCODING", key])
         );
-        for ours_first in [true, false] {
-            let (from, to) = if ours_first {
-                (&mut ours, &mut theirs)
-            } else {
-                (&mut theirs, &mut ours)
-            };
-            let payload: Vec<u8> = redis::cmd("DUMP").arg(key).query(from).expect("DUMP");
-            let copy = format!("{key}-copy");
-            let _: () = redis::cmd("RESTORE")
-                .arg(&copy)
-                .arg(0)
-                .arg(payload)
-                .arg("REPLACE")
-                .query(to)
-                .expect("RESTORE");
+        common::dump_restore_both_ways(&mut ours, &mut theirs, key, |to, copy| {
             assert_eq!(
-                reply(to, &["DEBUG", "DIGEST-VALUE", &copy]),
-                reply(to, &["DEBUG", "DIGEST-VALUE", key]),
-                "{key} restored from the other server"
-            );
-            assert_eq!(
-                reply(to, &["LRANGE", &copy, "0", "-1"]),
+                reply(to, &["LRANGE", copy, "0", "-1"]),
                 reply(to, &["LRANGE", key, "0", "-1"])
             );
-        }
+        });
     }
 }
 

@@ -41,6 +41,40 @@ pub fn reply_text(c: &mut redis::Connection, args: &[&str]) -> String {
     }
 }
 
+/// DUMPs `key` on each of two servers and RESTOREs the payload on the other
+/// as `KEY-copy` (REPLACE); the copy's DEBUG DIGEST-VALUE must equal the
+/// original's there. `also(conn, copy)` adds a family's own checks on the
+/// receiving side.
+pub fn dump_restore_both_ways(
+    ours: &mut redis::Connection,
+    theirs: &mut redis::Connection,
+    key: &str,
+    mut also: impl FnMut(&mut redis::Connection, &str),
+) {
+    let copy = format!("{key}-copy");
+    for ours_first in [true, false] {
+        let (from, to) = if ours_first {
+            (&mut *ours, &mut *theirs)
+        } else {
+            (&mut *theirs, &mut *ours)
+        };
+        let payload: Vec<u8> = redis::cmd("DUMP").arg(key).query(from).expect("DUMP");
+        let _: () = redis::cmd("RESTORE")
+            .arg(&copy)
+            .arg(0)
+            .arg(payload)
+            .arg("REPLACE")
+            .query(to)
+            .expect("RESTORE");
+        assert_eq!(
+            reply_text(to, &["DEBUG", "DIGEST-VALUE", &copy]),
+            reply_text(to, &["DEBUG", "DIGEST-VALUE", key]),
+            "{key} restored from the other server"
+        );
+        also(to, &copy);
+    }
+}
+
 pub fn free_port() -> u16 {
     loop {
         let port = fastrand::u16(10000..22768);
