@@ -405,12 +405,7 @@ impl Keyspace {
         let Some(slots) = d.slots.get() else { return 0 };
         for key in self.watched.keys_of(db) {
             // Stored at all, expired or not: FLUSH removes it.
-            let stored = slots[key_slot(&key) as usize]
-                .lock()
-                .map
-                .find(hash_key(&key), |r| r.key.as_bytes() == &key[..])
-                .is_some();
-            if stored {
+            if self.lock_key(db, &key, 0).stored(&key).is_some() {
                 self.watched.touch(db, &key, Touch::Removed);
             }
         }

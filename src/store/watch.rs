@@ -29,12 +29,16 @@ pub enum Touch {
 /// A key of a database.
 type DbKey = (usize, Box<[u8]>);
 
+/// Per database number, per key: keyed so a borrowed key looks one up
+/// without a copy (a touch runs on every write while anyone watches).
+type PerDb<V> = HashMap<usize, HashMap<Box<[u8]>, V>>;
+
 /// One client's watch session: its keys and whether one changed.
 #[derive(Debug, Default)]
 struct Session {
     dirty: AtomicBool,
-    /// (database, key) → stale when watched.
-    keys: Mutex<HashMap<DbKey, bool>>,
+    /// Stale when watched, per key.
+    keys: Mutex<PerDb<bool>>,
 }
 
 type Sessions = Vec<Arc<Session>>;
@@ -42,7 +46,7 @@ type Sessions = Vec<Arc<Session>>;
 /// The registry of watched keys, per database number and key.
 #[derive(Default)]
 pub struct Watched {
-    keys: Mutex<HashMap<DbKey, Sessions>>,
+    keys: Mutex<PerDb<Sessions>>,
     /// Watched (database, key) pairs over all clients: 0 means no work.
     count: AtomicUsize,
 }
@@ -59,14 +63,12 @@ impl Watched {
             return;
         }
         let map = self.keys.lock();
-        // A borrowed key cannot look a (usize, Box) tuple up: a short copy,
-        // paid only while someone watches.
-        let Some(sessions) = map.get(&(db, Box::from(key))) else {
+        let Some(sessions) = map.get(&db).and_then(|m| m.get(key)) else {
             return;
         };
         for s in sessions {
             let mut keys = s.keys.lock();
-            match keys.get_mut(&(db, Box::from(key))) {
+            match keys.get_mut(&db).and_then(|m| m.get_mut(key)) {
                 // A stale key's removal changes nothing; after it the key is
                 // an ordinary missing one.
                 Some(stale) if *stale && how == Touch::Removed => *stale = false,
@@ -82,15 +84,18 @@ impl Watched {
         }
         self.keys
             .lock()
-            .keys()
-            .filter(|(d, _)| *d == db)
-            .map(|(_, k)| k.clone())
-            .collect()
+            .get(&db)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn add(&self, db: usize, key: &[u8], session: &Arc<Session>) {
         let mut map = self.keys.lock();
-        let list = map.entry((db, Box::from(key))).or_default();
+        let list = map
+            .entry(db)
+            .or_default()
+            .entry(Box::from(key))
+            .or_default();
         if !list.iter().any(|s| Arc::ptr_eq(s, session)) {
             list.push(session.clone());
             self.count.fetch_add(1, Ordering::Relaxed);
@@ -99,16 +104,21 @@ impl Watched {
 
     fn remove(&self, db: usize, key: &[u8], session: &Arc<Session>) {
         let mut map = self.keys.lock();
-        let k = (db, Box::from(key));
-        if let Some(list) = map.get_mut(&k) {
+        let Some(keys) = map.get_mut(&db) else {
+            return;
+        };
+        if let Some(list) = keys.get_mut(key) {
             let before = list.len();
             list.retain(|s| !Arc::ptr_eq(s, session));
             if list.len() < before {
                 self.count.fetch_sub(1, Ordering::Relaxed);
             }
             if list.is_empty() {
-                map.remove(&k);
+                keys.remove(key);
             }
+        }
+        if keys.is_empty() {
+            map.remove(&db);
         }
     }
 }
@@ -134,7 +144,9 @@ impl Watches {
             .session
             .keys
             .lock()
-            .insert((db, Box::from(key)), stale)
+            .entry(db)
+            .or_default()
+            .insert(Box::from(key), stale)
             .is_none();
         if fresh {
             self.registry.add(db, key, &self.session);
@@ -144,12 +156,11 @@ impl Watches {
     /// The watched keys that were live when watched (EXEC checks whether
     /// one expired since).
     pub fn live_keys(&self) -> Vec<DbKey> {
-        self.session
-            .keys
-            .lock()
-            .iter()
-            .filter(|(_, stale)| !**stale)
-            .map(|(k, _)| k.clone())
+        let keys = self.session.keys.lock();
+        keys.iter()
+            .flat_map(|(db, m)| m.iter().map(move |(k, stale)| (*db, k, *stale)))
+            .filter(|(_, _, stale)| !stale)
+            .map(|(db, k, _)| (db, k.clone()))
             .collect()
     }
 
@@ -160,7 +171,7 @@ impl Watches {
 
     /// Number of keys watched (CLIENT LIST `watch=`).
     pub fn len(&self) -> usize {
-        self.session.keys.lock().len()
+        self.session.keys.lock().values().map(HashMap::len).sum()
     }
 
     /// True when nothing is watched.
@@ -170,7 +181,13 @@ impl Watches {
 
     /// Forgets every key and the dirty flag (EXEC, DISCARD, UNWATCH, RESET).
     pub fn clear(&self) {
-        let keys: Vec<DbKey> = self.session.keys.lock().drain().map(|(k, _)| k).collect();
+        let keys: Vec<DbKey> = self
+            .session
+            .keys
+            .lock()
+            .drain()
+            .flat_map(|(db, m)| m.into_keys().map(move |k| (db, k)))
+            .collect();
         for (db, key) in keys {
             self.registry.remove(db, &key, &self.session);
         }
