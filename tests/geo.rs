@@ -132,12 +132,7 @@ const SCRIPT: &[&[&str]] = &[
 
 #[test]
 fn geo_commands_answer_as_redis_does() {
-    let node = TestNode::start(&[]);
-    let redis = RedisServer::start(&[]);
-    let (mut ours, mut theirs) = (node.conn(), redis.conn());
-    for args in SCRIPT {
-        assert_eq!(reply(&mut ours, args), reply(&mut theirs, args), "{args:?}");
-    }
+    common::replies_match_redis(SCRIPT, reply);
 }
 
 #[test]

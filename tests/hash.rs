@@ -61,12 +61,7 @@ const LONG: &str = "012345678901234567890123456789012345678901234567890123456789
 
 #[test]
 fn hash_commands_answer_as_redis_does() {
-    let node = TestNode::start(&[]);
-    let redis = RedisServer::start(&[]);
-    let (mut ours, mut theirs) = (node.conn(), redis.conn());
-    for args in SCRIPT {
-        assert_eq!(reply(&mut ours, args), reply(&mut theirs, args), "{args:?}");
-    }
+    common::replies_match_redis(SCRIPT, reply);
 }
 
 /// Fills `key` with `n` fields whose values are `v<i>` (a listpack for small
@@ -93,15 +88,8 @@ fn hashes_move_between_ringcache_and_redis_by_dump_with_equal_digests() {
         fill(&mut ours, key, n);
         fill(&mut theirs, key, n);
         for (server, c) in [("ringcache", &mut ours), ("redis", &mut theirs)] {
-            let got: String = redis::cmd("OBJECT")
-                .arg("ENCODING")
-                .arg(key)
-                .query(c)
-                .expect("OBJECT ENCODING");
-            assert_eq!(got, encoding, "{key} on {server}");
+            assert_eq!(common::encoding(c, key), encoding, "{key} on {server}");
         }
-        let digest = |c: &mut Connection| reply(c, &["DEBUG", "DIGEST-VALUE", key]);
-        assert_eq!(digest(&mut ours), digest(&mut theirs), "{key}: digests");
         // Each side restores the other's payload under a new name.
         common::dump_restore_both_ways(&mut ours, &mut theirs, key, |_, _| {});
     }

@@ -116,12 +116,7 @@ const SCRIPT: &[&[&str]] = &[
 
 #[test]
 fn zset_commands_answer_as_redis_does() {
-    let node = TestNode::start(&[]);
-    let redis = RedisServer::start(&[]);
-    let (mut ours, mut theirs) = (node.conn(), redis.conn());
-    for args in SCRIPT {
-        assert_eq!(reply(&mut ours, args), reply(&mut theirs, args), "{args:?}");
-    }
+    common::replies_match_redis(SCRIPT, reply);
 }
 
 #[test]
@@ -166,15 +161,8 @@ fn zsets_move_between_ringcache_and_redis_by_dump_with_equal_digests() {
         fill(&mut ours, key, n);
         fill(&mut theirs, key, n);
         for (server, c) in [("ringcache", &mut ours), ("redis", &mut theirs)] {
-            let got: String = redis::cmd("OBJECT")
-                .arg("ENCODING")
-                .arg(key)
-                .query(c)
-                .expect("OBJECT ENCODING");
-            assert_eq!(got, encoding, "{key} on {server}");
+            assert_eq!(common::encoding(c, key), encoding, "{key} on {server}");
         }
-        let digest = |c: &mut Connection| reply(c, &["DEBUG", "DIGEST-VALUE", key]);
-        assert_eq!(digest(&mut ours), digest(&mut theirs), "{key}: digests");
         common::dump_restore_both_ways(&mut ours, &mut theirs, key, |to, copy| {
             assert_eq!(
                 reply(to, &["OBJECT", "ENCODING", copy]),

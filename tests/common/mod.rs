@@ -41,16 +41,18 @@ pub fn reply_text(c: &mut redis::Connection, args: &[&str]) -> String {
     }
 }
 
-/// DUMPs `key` on each of two servers and RESTOREs the payload on the other
-/// as `KEY-copy` (REPLACE); the copy's DEBUG DIGEST-VALUE must equal the
-/// original's there. `also(conn, copy)` adds a family's own checks on the
-/// receiving side.
+/// `key`'s DEBUG DIGEST-VALUE must be the same on both servers; then each
+/// DUMPs it and the other RESTOREs the payload as `KEY-copy` (REPLACE), whose
+/// digest must equal the original's there. `also(conn, copy)` adds a
+/// family's own checks on the receiving side.
 pub fn dump_restore_both_ways(
     ours: &mut redis::Connection,
     theirs: &mut redis::Connection,
     key: &str,
     mut also: impl FnMut(&mut redis::Connection, &str),
 ) {
+    let digest = |c: &mut redis::Connection| reply_text(c, &["DEBUG", "DIGEST-VALUE", key]);
+    assert_eq!(digest(ours), digest(theirs), "{key}: digests");
     let copy = format!("{key}-copy");
     for ours_first in [true, false] {
         let (from, to) = if ours_first {
@@ -72,6 +74,29 @@ pub fn dump_restore_both_ways(
             "{key} restored from the other server"
         );
         also(to, &copy);
+    }
+}
+
+/// `OBJECT ENCODING key`.
+pub fn encoding(c: &mut redis::Connection, key: &str) -> String {
+    redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg(key)
+        .query(c)
+        .expect("OBJECT ENCODING")
+}
+
+/// Runs `script` (one command per entry) on a fresh ringcache and a fresh
+/// redis-server side by side; every reply, as `reply` renders it, must match.
+pub fn replies_match_redis(
+    script: &[&[&str]],
+    reply: impl Fn(&mut redis::Connection, &[&str]) -> String,
+) {
+    let node = TestNode::start(&[]);
+    let redis = RedisServer::start(&[]);
+    let (mut ours, mut theirs) = (node.conn(), redis.conn());
+    for args in script {
+        assert_eq!(reply(&mut ours, args), reply(&mut theirs, args), "{args:?}");
     }
 }
 
