@@ -107,6 +107,26 @@ pub fn block(ctx: &mut Ctx<'_>, argv: &Argv<'_>, keys: Range<usize>, timeout: Ti
     Parked::Yes
 }
 
+/// A blocking command found nothing: blocks the client on `keys` (no reply
+/// now), or where blocking is denied answers with `denied`, as a timeout
+/// would. True when a key appeared meanwhile and the command should try again.
+pub fn wait_or_retry(
+    ctx: &mut Ctx<'_>,
+    argv: &Argv<'_>,
+    keys: Range<usize>,
+    timeout: Timeout,
+    denied: fn(&mut Reply),
+) -> bool {
+    match block(ctx, argv, keys, timeout) {
+        Parked::Yes => false,
+        Parked::Denied => {
+            denied(ctx.out);
+            false
+        }
+        Parked::Retry => true,
+    }
+}
+
 /// Serves the commands blocked on keys made ready, first blocked first
 /// served per key (see the module doc). Cheap when nothing is blocked.
 pub fn serve_ready(srv: &Server, run: Run, now_ms: u64) {

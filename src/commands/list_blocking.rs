@@ -3,9 +3,10 @@
 //! answers as a timeout (inside MULTI/EXEC, a replayed stream) or asks the
 //! session to block (see `commands::blocking`).
 
-use super::blocking::{self, Parked, Timeout};
+use super::blocking::{self, Timeout};
 use super::list::{move_one, mpop_args, mpop_first, side, write_element};
 use super::{Argv, CmdError, CmdResult, Ctx};
+use crate::resp::reply::Reply;
 use crate::store::List;
 
 /// `BLPOP key [key …] timeout`
@@ -25,13 +26,8 @@ fn bpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>, front: bool) -> CmdResult {
         if pop_first(ctx, keys.clone().map(|i| argv.get(i)), front)? {
             return Ok(());
         }
-        match blocking::block(ctx, argv, keys.clone(), timeout) {
-            Parked::Yes => return Ok(()),
-            Parked::Denied => {
-                ctx.out.null_array();
-                return Ok(());
-            }
-            Parked::Retry => {}
+        if !blocking::wait_or_retry(ctx, argv, keys.clone(), timeout, Reply::null_array) {
+            return Ok(());
         }
     }
 }
@@ -85,13 +81,8 @@ fn bmove(ctx: &mut Ctx<'_>, argv: &Argv<'_>, from: bool, to: bool, at: usize) ->
             propagate_move(ctx, src, dst, from, to, at == 3);
             return Ok(());
         }
-        match blocking::block(ctx, argv, 1..2, timeout) {
-            Parked::Yes => return Ok(()),
-            Parked::Denied => {
-                ctx.out.null();
-                return Ok(());
-            }
-            Parked::Retry => {}
+        if !blocking::wait_or_retry(ctx, argv, 1..2, timeout, Reply::null) {
+            return Ok(());
         }
     }
 }
@@ -128,13 +119,8 @@ pub fn blmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         if mpop_first(ctx, keys.clone().map(|i| argv.get(i)), front, count)? {
             return Ok(());
         }
-        match blocking::block(ctx, argv, keys.clone(), timeout) {
-            Parked::Yes => return Ok(()),
-            Parked::Denied => {
-                ctx.out.null_array();
-                return Ok(());
-            }
-            Parked::Retry => {}
+        if !blocking::wait_or_retry(ctx, argv, keys.clone(), timeout, Reply::null_array) {
+            return Ok(());
         }
     }
 }

@@ -4,8 +4,9 @@
 //! when a write stores one of the keys.
 
 use super::{parse_mpop, pop_and_propagate, reply_popped, PopShape};
-use crate::commands::blocking::{self, Parked, Timeout};
+use crate::commands::blocking::{self, Timeout};
 use crate::commands::{Argv, CmdResult, Ctx};
+use crate::resp::reply::Reply;
 
 /// `BZPOPMIN key [key …] timeout`
 pub fn bzpopmin(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
@@ -28,7 +29,7 @@ fn bzpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>, max: bool) -> CmdResult {
                 return Ok(());
             }
         }
-        if !wait(ctx, argv, keys.clone(), timeout) {
+        if !blocking::wait_or_retry(ctx, argv, keys.clone(), timeout, Reply::null_array) {
             return Ok(());
         }
     }
@@ -46,26 +47,8 @@ pub fn bzmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
                 return Ok(());
             }
         }
-        if !wait(ctx, argv, 3..3 + keys.len(), timeout) {
+        if !blocking::wait_or_retry(ctx, argv, 3..3 + keys.len(), timeout, Reply::null_array) {
             return Ok(());
         }
-    }
-}
-
-/// Blocks on `keys` (or answers as a timeout where blocking is denied); true
-/// when a key appeared meanwhile and the pop should be tried again.
-fn wait(
-    ctx: &mut Ctx<'_>,
-    argv: &Argv<'_>,
-    keys: std::ops::Range<usize>,
-    timeout: Timeout,
-) -> bool {
-    match blocking::block(ctx, argv, keys, timeout) {
-        Parked::Yes => false,
-        Parked::Denied => {
-            ctx.out.null_array();
-            false
-        }
-        Parked::Retry => true,
     }
 }
