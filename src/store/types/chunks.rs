@@ -1,6 +1,5 @@
-//! A dense array kept in shared chunks (1,024 items unless the user picks
-//! another size), so a copy of a large value is cheap and a change after it
-//! copies little.
+//! A dense array kept in shared chunks of 1,024 items, so a copy of a large
+//! value is cheap and a change after it copies little.
 //!
 //! A running snapshot keeps a key's value as it was before a command changes
 //! it (`Keyspace::keep_original`). For a collection of a million elements a
@@ -33,17 +32,17 @@ fn unique<T: Clone>(c: &mut Arc<Vec<T>>) -> &mut Vec<T> {
     }
 }
 
-/// Items per full chunk, unless a user picks another size.
-pub const CHUNK: usize = 1024;
+/// Items per full chunk.
+const N: usize = 1024;
 
 /// A growable array in shared chunks of `N` items (see the module doc).
 #[derive(Clone)]
-pub struct Chunks<T, const N: usize = CHUNK> {
+pub struct Chunks<T> {
     chunks: Vec<Arc<Vec<T>>>,
     len: usize,
 }
 
-impl<T, const N: usize> Default for Chunks<T, N> {
+impl<T> Default for Chunks<T> {
     fn default() -> Self {
         Chunks {
             chunks: Vec::new(),
@@ -52,13 +51,13 @@ impl<T, const N: usize> Default for Chunks<T, N> {
     }
 }
 
-impl<T: std::fmt::Debug + Clone, const N: usize> std::fmt::Debug for Chunks<T, N> {
+impl<T: std::fmt::Debug + Clone> std::fmt::Debug for Chunks<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.iter()).finish()
     }
 }
 
-impl<T: Clone, const N: usize> Chunks<T, N> {
+impl<T: Clone> Chunks<T> {
     /// An empty array with room for `n` items in its first chunk.
     pub fn with_capacity(n: usize) -> Self {
         if n == 0 {
@@ -169,7 +168,7 @@ impl<T: Clone, const N: usize> Chunks<T, N> {
     }
 }
 
-impl<T: Clone, const N: usize> Index<usize> for Chunks<T, N> {
+impl<T: Clone> Index<usize> for Chunks<T> {
     type Output = T;
 
     fn index(&self, i: usize) -> &T {
@@ -177,7 +176,7 @@ impl<T: Clone, const N: usize> Index<usize> for Chunks<T, N> {
     }
 }
 
-impl<T: Clone, const N: usize> IndexMut<usize> for Chunks<T, N> {
+impl<T: Clone> IndexMut<usize> for Chunks<T> {
     fn index_mut(&mut self, i: usize) -> &mut T {
         &mut unique(&mut self.chunks[i / N])[i % N]
     }
@@ -256,10 +255,10 @@ mod tests {
     #[test]
     fn full_chunks_hold_exactly_a_chunk_of_room() {
         let mut c: Chunks<u64> = Chunks::with_capacity(600);
-        for i in 0..(CHUNK as u64 * 3 + 5) {
+        for i in 0..(N as u64 * 3 + 5) {
             c.push(i);
         }
-        assert!(c.chunks[..3].iter().all(|ch| ch.capacity() == CHUNK));
+        assert!(c.chunks[..3].iter().all(|ch| ch.capacity() == N));
         let exact: usize = c
             .chunks
             .iter()
