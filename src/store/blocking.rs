@@ -245,7 +245,7 @@ impl Blocked {
             .cloned()
     }
 
-    /// Every waiting command whose key is in `db` (cluster redirects).
+    /// Every registered waiter, once each (cluster redirects, SWAPDB).
     pub fn all(&self) -> Vec<Arc<Waiter>> {
         let q = self.queues.lock();
         let mut out: Vec<Arc<Waiter>> = Vec::new();
