@@ -206,40 +206,30 @@ pub fn hash_string(lon: f64, lat: f64) -> Option<[u8; 11]> {
     Some(out)
 }
 
-fn move_x(h: &mut Hash, d: i8) {
-    if d == 0 {
-        return;
-    }
-    let shift = 64 - u32::from(h.step) * 2;
-    let mut x = h.bits & 0xaaaaaaaaaaaaaaaa;
-    let y = h.bits & 0x5555555555555555;
-    let zz = 0x5555555555555555u64 >> shift;
-    if d > 0 {
-        x = x.wrapping_add(zz + 1);
-    } else {
-        x |= zz;
-        x = x.wrapping_sub(zz + 1);
-    }
-    x &= 0xaaaaaaaaaaaaaaaa >> shift;
-    h.bits = x | y;
-}
+/// Longitude bits (odd positions of the interleaving).
+const X_BITS: u64 = 0xaaaaaaaaaaaaaaaa;
+/// Latitude bits (even positions).
+const Y_BITS: u64 = 0x5555555555555555;
 
-fn move_y(h: &mut Hash, d: i8) {
+/// Moves `h` one cell along the axis whose bits are `axis` (`X_BITS` or
+/// `Y_BITS`): +1, -1, or not at all for 0. Adding one to interleaved bits
+/// fills the other axis's positions with ones so the carry crosses them.
+fn move_along(h: &mut Hash, d: i8, axis: u64) {
     if d == 0 {
         return;
     }
     let shift = 64 - u32::from(h.step) * 2;
-    let x = h.bits & 0xaaaaaaaaaaaaaaaa;
-    let mut y = h.bits & 0x5555555555555555;
-    let zz = 0xaaaaaaaaaaaaaaaau64 >> shift;
+    let mut v = h.bits & axis;
+    let other = h.bits & !axis;
+    let zz = !axis >> shift;
     if d > 0 {
-        y = y.wrapping_add(zz + 1);
+        v = v.wrapping_add(zz + 1);
     } else {
-        y |= zz;
-        y = y.wrapping_sub(zz + 1);
+        v |= zz;
+        v = v.wrapping_sub(zz + 1);
     }
-    y &= 0x5555555555555555 >> shift;
-    h.bits = x | y;
+    v &= axis >> shift;
+    h.bits = v | other;
 }
 
 /// The eight neighbours, in Redis's scan order after the cell itself:
@@ -247,8 +237,8 @@ fn move_y(h: &mut Hash, d: i8) {
 fn neighbors(h: Hash) -> [Hash; 8] {
     let moved = |dx: i8, dy: i8| {
         let mut n = h;
-        move_x(&mut n, dx);
-        move_y(&mut n, dy);
+        move_along(&mut n, dx, X_BITS);
+        move_along(&mut n, dy, Y_BITS);
         n
     };
     [
