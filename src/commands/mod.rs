@@ -188,6 +188,13 @@ impl<'a> Ctx<'a> {
             .ok_or_else(|| CmdError::err("this server runs no services"))
     }
 
+    /// Publishes keyspace event `event` of `class` (`node::notify`) on `key`
+    /// in the selected database, when `notify-keyspace-events` asks for it.
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.srv
+            .notify_keyspace_event(self.client.db, class, event, key);
+    }
+
     /// Propagates the command exactly as received.
     pub fn propagate_verbatim(&mut self, argv: &Argv<'_>) {
         let parts: Vec<&[u8]> = argv.iter().collect();

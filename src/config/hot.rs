@@ -2,7 +2,7 @@
 //! as atomics so no lock is taken for them. Which option stores which field is
 //! declared by the option's table entry (its `hot` hook), not here.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::options::OPTIONS;
 use super::Config;
@@ -39,6 +39,10 @@ pub struct HotConfig {
     pub lazyfree: [AtomicBool; 5],
     /// The compact-encoding limits.
     pub encodings: super::encodings::HotEncodings,
+    /// `notify-keyspace-events` class bits.
+    pub notify_keyspace_events: AtomicU32,
+    /// `client-output-buffer-limit pubsub`: hard bytes, soft bytes, soft ms.
+    pub pubsub_limit: [AtomicU64; 3],
 }
 
 impl HotConfig {

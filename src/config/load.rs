@@ -163,6 +163,8 @@ pub struct Tunables {
     pub lazyfree: [bool; 5],
     /// `protected-mode`.
     pub protected_mode: bool,
+    /// `notify-keyspace-events` as class bits (`node::notify`).
+    pub notify_keyspace_events: u32,
 }
 
 impl Config {

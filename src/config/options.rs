@@ -464,7 +464,13 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.client_output_buffer_limit = c.client_output_buffer_limit.apply(&v.text())?;
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| {
+        let l = c.client_output_buffer_limit.pubsub;
+        h.pubsub_limit[0].store(l.hard, Relaxed);
+        h.pubsub_limit[1].store(l.soft, Relaxed);
+        h.pubsub_limit[2].store(l.soft_seconds.saturating_mul(1000), Relaxed);
+    }),
     fixed(
         "repl-backlog-size",
         OptionType::Size(0, i64::MAX as u64),
@@ -692,6 +698,23 @@ pub static OPTIONS: &[ConfigOption] = &[
             Ok(())
         },
     ),
+    live(
+        "notify-keyspace-events",
+        OptionType::Str,
+        "",
+        |c| crate::node::notify::render(c.tunables.notify_keyspace_events),
+        |c, v| {
+            c.tunables.notify_keyspace_events =
+                crate::node::notify::parse(&v.text()).ok_or_else(|| {
+                    "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
+                })?;
+            Ok(())
+        },
+    )
+    .hot(|h, c| {
+        h.notify_keyspace_events
+            .store(c.tunables.notify_keyspace_events, Relaxed)
+    }),
     lazyfree_flag!("lazyfree-lazy-eviction", 0),
     lazyfree_flag!("lazyfree-lazy-expire", 1),
     lazyfree_flag!("lazyfree-lazy-server-del", 2),

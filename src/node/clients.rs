@@ -50,6 +50,11 @@ pub struct ClientInfo {
     pub qbuf: AtomicUsize,
     /// True while blocked in a blocking command (CLIENT LIST flag `b`).
     pub blocked: AtomicBool,
+    /// Frames other connections send it (pub/sub, invalidations).
+    pub mailbox: super::mailbox::Mailbox,
+    /// Its channel, pattern and shard-channel subscription counts (CLIENT
+    /// LIST `sub`, `psub`, `ssub`), mirrored by the pub/sub registry.
+    pub subscriptions: [AtomicUsize; 3],
 }
 
 impl ClientInfo {
@@ -76,6 +81,8 @@ impl ClientInfo {
             kill_notify: Notify::new(),
             qbuf: AtomicUsize::new(0),
             blocked: AtomicBool::new(false),
+            mailbox: Default::default(),
+            subscriptions: Default::default(),
         }
     }
 
@@ -83,6 +90,13 @@ impl ClientInfo {
     pub fn with_fd(mut self, fd: i32) -> Self {
         self.fd = fd;
         self
+    }
+
+    /// Mirrors `subs`' counts for CLIENT LIST.
+    pub fn mirror_subscriptions(&self, subs: &super::pubsub::Subscriptions) {
+        for (a, n) in self.subscriptions.iter().zip(subs.counts()) {
+            a.store(n, Ordering::Relaxed);
+        }
     }
 
     /// Asks the session to close.

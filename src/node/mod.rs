@@ -5,6 +5,9 @@
 //! work.
 
 pub mod clients;
+pub mod mailbox;
+pub mod notify;
+pub mod pubsub;
 pub mod shutdown;
 pub mod slowlog;
 pub mod stats;
@@ -81,12 +84,23 @@ pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
 /// The Redis version we answer as (clients and tools gate features on it).
 pub const REDIS_VERSION: &str = "7.0.15";
 
-/// Turns expirations and evictions into `DEL` entries of the replication stream.
-struct LogRemovals(Arc<Log>);
+/// Turns expirations and evictions into `DEL` entries of the replication
+/// stream and into `expired`/`evicted` keyspace events.
+struct LogRemovals {
+    log: Arc<Log>,
+    srv: std::sync::Weak<Server>,
+}
 
 impl RemovalSink for LogRemovals {
-    fn removed(&self, db: usize, key: &[u8], _why: Removal) {
-        self.0.append(db, &[b"DEL", key]);
+    fn removed(&self, db: usize, key: &[u8], why: Removal) {
+        self.log.append(db, &[b"DEL", key]);
+        if let Some(srv) = self.srv.upgrade() {
+            let (class, event) = match why {
+                Removal::Expired => (notify::EXPIRED, "expired"),
+                Removal::Evicted => (notify::EVICTED, "evicted"),
+            };
+            srv.notify_keyspace_event(db, class, event, key);
+        }
     }
 }
 
@@ -175,6 +189,8 @@ pub struct Server {
     pub monitor_tx: broadcast::Sender<Bytes>,
     /// Number of clients in MONITOR mode.
     pub monitors: AtomicUsize,
+    /// Pub/sub listeners.
+    pub pubsub: pubsub::PubSub,
     /// `CLIENT PAUSE` state and a wake-up for paused sessions.
     pub pause: PauseState,
     /// Notified on `CLIENT UNPAUSE`.
@@ -225,44 +241,51 @@ impl Server {
         } else {
             cfg.databases as usize
         };
-        let keyspace = Keyspace::new(dbs, Arc::new(LogRemovals(repl.clone())));
-        keyspace.set_policy(Policy::parse(&cfg.maxmemory_policy).unwrap_or(Policy::NoEviction));
         let (monitor_tx, _) = broadcast::channel(4096);
         let run_id = (0..40)
             .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)]))
             .collect();
         let memory = MemoryGauge::new();
         let mem_startup = memory.refresh();
-        Arc::new_cyclic(|me| Server {
-            me: me.clone(),
-            mem_peak: AtomicU64::new(mem_startup),
-            mem_startup,
-            hot: HotConfig::from_config(&cfg),
-            port: AtomicU64::new(cfg.port as u64),
-            slowlog: Mutex::new(slowlog::SlowLog::new(cfg.slowlog_max_len as usize)),
-            config: RwLock::new(cfg),
-            config_set: Mutex::new(()),
-            keyspace,
-            memory,
-            repl,
-            stats: stats::Stats::default(),
-            clients: clients::Clients::new(),
-            command_stats: Default::default(),
-            monitor_tx,
-            monitors: AtomicUsize::new(0),
-            pause: PauseState::default(),
-            unpause: tokio::sync::Notify::new(),
-            shutdown: shutdown::Shutdown::new(),
-            started: Instant::now(),
-            run_id,
-            dirty: AtomicU64::new(0),
-            lastsave: AtomicU64::new(crate::clock::unix_ms() / 1000),
-            cluster,
-            migrate: Default::default(),
-            persistence: Default::default(),
-            replicas: Default::default(),
-            upstream: Default::default(),
-            services: std::sync::OnceLock::new(),
+        Arc::new_cyclic(|me| {
+            let removals = LogRemovals {
+                log: repl.clone(),
+                srv: me.clone(),
+            };
+            let keyspace = Keyspace::new(dbs, Arc::new(removals));
+            keyspace.set_policy(Policy::parse(&cfg.maxmemory_policy).unwrap_or(Policy::NoEviction));
+            Server {
+                me: me.clone(),
+                mem_peak: AtomicU64::new(mem_startup),
+                mem_startup,
+                hot: HotConfig::from_config(&cfg),
+                port: AtomicU64::new(cfg.port as u64),
+                slowlog: Mutex::new(slowlog::SlowLog::new(cfg.slowlog_max_len as usize)),
+                config: RwLock::new(cfg),
+                config_set: Mutex::new(()),
+                keyspace,
+                memory,
+                repl,
+                stats: stats::Stats::default(),
+                clients: clients::Clients::new(),
+                command_stats: Default::default(),
+                monitor_tx,
+                monitors: AtomicUsize::new(0),
+                pubsub: Default::default(),
+                pause: PauseState::default(),
+                unpause: tokio::sync::Notify::new(),
+                shutdown: shutdown::Shutdown::new(),
+                started: Instant::now(),
+                run_id,
+                dirty: AtomicU64::new(0),
+                lastsave: AtomicU64::new(crate::clock::unix_ms() / 1000),
+                cluster,
+                migrate: Default::default(),
+                persistence: Default::default(),
+                replicas: Default::default(),
+                upstream: Default::default(),
+                services: std::sync::OnceLock::new(),
+            }
         })
     }
 

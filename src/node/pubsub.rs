@@ -1,0 +1,388 @@
+//! Pub/sub: who listens to which channel, pattern and shard channel, and
+//! delivery of a published message into each listener's mailbox. A
+//! connection's own list of subscriptions (`Subscriptions`) lives with its
+//! session; the registry here is the reverse index publishers read.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use hashbrown::{HashMap, HashSet};
+use parking_lot::RwLock;
+
+use super::clients::ClientInfo;
+use super::mailbox::{Limit, Pushed};
+
+/// The two channel namespaces: classic channels (with patterns) and shard
+/// channels (SSUBSCRIBE/SPUBLISH, which live with a slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// SUBSCRIBE / PUBLISH.
+    Channel,
+    /// SSUBSCRIBE / SPUBLISH.
+    Shard,
+}
+
+impl Kind {
+    /// The message type word a subscriber receives.
+    fn message_word(self) -> &'static [u8] {
+        match self {
+            Kind::Channel => b"message",
+            Kind::Shard => b"smessage",
+        }
+    }
+}
+
+type Listeners = Vec<Arc<ClientInfo>>;
+
+/// One connection's subscriptions (owned by its session).
+#[derive(Default)]
+pub struct Subscriptions {
+    channels: HashSet<Box<[u8]>>,
+    shard: HashSet<Box<[u8]>>,
+    /// In subscription order, as Redis keeps them.
+    patterns: Vec<Box<[u8]>>,
+}
+
+impl Subscriptions {
+    /// Channels plus patterns (what SUBSCRIBE/PSUBSCRIBE replies count).
+    pub fn classic(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// Shard channels (what SSUBSCRIBE replies count).
+    pub fn shard(&self) -> usize {
+        self.shard.len()
+    }
+
+    /// Channels, patterns, shard channels.
+    pub fn counts(&self) -> [usize; 3] {
+        [self.channels.len(), self.patterns.len(), self.shard.len()]
+    }
+
+    /// Every subscription of any kind.
+    pub fn total(&self) -> usize {
+        self.classic() + self.shard()
+    }
+
+    /// The count a (un)subscribe reply of `kind` shows.
+    pub fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Channel => self.classic(),
+            Kind::Shard => self.shard(),
+        }
+    }
+
+    /// The channels of `kind`, for an UNSUBSCRIBE without arguments.
+    pub fn channels(&self, kind: Kind) -> Vec<Box<[u8]>> {
+        match kind {
+            Kind::Channel => self.channels.iter().cloned().collect(),
+            Kind::Shard => self.shard.iter().cloned().collect(),
+        }
+    }
+
+    /// The patterns, in subscription order.
+    pub fn patterns(&self) -> Vec<Box<[u8]>> {
+        self.patterns.clone()
+    }
+
+    fn set(&mut self, kind: Kind) -> &mut HashSet<Box<[u8]>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Shard => &mut self.shard,
+        }
+    }
+}
+
+/// The reverse index: channel → listeners, pattern → listeners.
+#[derive(Default)]
+pub struct PubSub {
+    channels: RwLock<HashMap<Box<[u8]>, Listeners>>,
+    shard: RwLock<HashMap<Box<[u8]>, Listeners>>,
+    /// In first-subscription order.
+    patterns: RwLock<Vec<(Box<[u8]>, Listeners)>>,
+    /// Listeners disconnected for passing the pubsub output limit.
+    pub limit_disconnections: AtomicU64,
+}
+
+/// How a publish delivers: the subscribers' output limit and the time.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// `client-output-buffer-limit pubsub`.
+    pub limit: Limit,
+    /// Unix ms (for the soft limit's clock).
+    pub now_ms: u64,
+}
+
+impl PubSub {
+    fn table(&self, kind: Kind) -> &RwLock<HashMap<Box<[u8]>, Listeners>> {
+        match kind {
+            Kind::Channel => &self.channels,
+            Kind::Shard => &self.shard,
+        }
+    }
+
+    /// Subscribes `who` to `channel`; false when it already was.
+    pub fn subscribe(
+        &self,
+        subs: &mut Subscriptions,
+        who: &Arc<ClientInfo>,
+        kind: Kind,
+        channel: &[u8],
+    ) -> bool {
+        if subs.set(kind).contains(channel) {
+            return false;
+        }
+        subs.set(kind).insert(channel.into());
+        self.table(kind)
+            .write()
+            .entry(channel.into())
+            .or_default()
+            .push(who.clone());
+        who.mirror_subscriptions(subs);
+        true
+    }
+
+    /// Unsubscribes `who` from `channel`; false when it was not subscribed.
+    pub fn unsubscribe(
+        &self,
+        subs: &mut Subscriptions,
+        who: &ClientInfo,
+        kind: Kind,
+        channel: &[u8],
+    ) -> bool {
+        if !subs.set(kind).remove(channel) {
+            return false;
+        }
+        let mut table = self.table(kind).write();
+        if let Some(list) = table.get_mut(channel) {
+            list.retain(|c| c.id != who.id);
+            if list.is_empty() {
+                // An empty entry would let clients grow the table without bound.
+                table.remove(channel);
+            }
+        }
+        drop(table);
+        who.mirror_subscriptions(subs);
+        true
+    }
+
+    /// Subscribes `who` to `pattern`; false when it already was.
+    pub fn psubscribe(
+        &self,
+        subs: &mut Subscriptions,
+        who: &Arc<ClientInfo>,
+        pattern: &[u8],
+    ) -> bool {
+        if subs.patterns.iter().any(|p| &p[..] == pattern) {
+            return false;
+        }
+        subs.patterns.push(pattern.into());
+        let mut patterns = self.patterns.write();
+        match patterns.iter_mut().find(|(p, _)| &p[..] == pattern) {
+            Some((_, list)) => list.push(who.clone()),
+            None => patterns.push((pattern.into(), vec![who.clone()])),
+        }
+        drop(patterns);
+        who.mirror_subscriptions(subs);
+        true
+    }
+
+    /// Unsubscribes `who` from `pattern`; false when it was not subscribed.
+    pub fn punsubscribe(&self, subs: &mut Subscriptions, who: &ClientInfo, pattern: &[u8]) -> bool {
+        let Some(i) = subs.patterns.iter().position(|p| &p[..] == pattern) else {
+            return false;
+        };
+        subs.patterns.remove(i);
+        let mut patterns = self.patterns.write();
+        if let Some(at) = patterns.iter().position(|(p, _)| &p[..] == pattern) {
+            patterns[at].1.retain(|c| c.id != who.id);
+            if patterns[at].1.is_empty() {
+                patterns.remove(at);
+            }
+        }
+        drop(patterns);
+        who.mirror_subscriptions(subs);
+        true
+    }
+
+    /// Drops every subscription of a connection that is leaving (or RESET).
+    pub fn leave(&self, subs: &mut Subscriptions, who: &ClientInfo) {
+        if subs.total() == 0 {
+            return;
+        }
+        for kind in [Kind::Channel, Kind::Shard] {
+            for ch in subs.channels(kind) {
+                self.unsubscribe(subs, who, kind, &ch);
+            }
+        }
+        for p in subs.patterns() {
+            self.punsubscribe(subs, who, &p);
+        }
+    }
+
+    /// Delivers `message` on `channel` to its listeners (and, for classic
+    /// channels, to every matching pattern's); returns how many received it.
+    pub fn publish(&self, kind: Kind, channel: &[u8], message: &[u8], how: Delivery) -> usize {
+        let mut receivers = 0;
+        let mut frame = Vec::new();
+        if let Some(list) = self.table(kind).read().get(channel) {
+            encode(&mut frame, &[kind.message_word(), channel, message]);
+            for c in list {
+                self.deliver(c, &frame, how);
+            }
+            receivers += list.len();
+        }
+        if kind == Kind::Shard {
+            return receivers;
+        }
+        let patterns = self.patterns.read();
+        for (pattern, list) in patterns.iter() {
+            if !crate::glob::matches(pattern, channel, false) {
+                continue;
+            }
+            frame.clear();
+            encode(&mut frame, &[b"pmessage", pattern, channel, message]);
+            for c in list {
+                self.deliver(c, &frame, how);
+            }
+            receivers += list.len();
+        }
+        receivers
+    }
+
+    fn deliver(&self, to: &ClientInfo, frame: &[u8], how: Delivery) {
+        if to.killed.load(Ordering::Relaxed) {
+            return;
+        }
+        let push3 = to.resp.load(Ordering::Relaxed) == 3;
+        if to.mailbox.push(frame, push3, how.limit, how.now_ms) == Pushed::OverLimit {
+            tracing::warn!(
+                id = to.id,
+                pending = to.mailbox.pending(),
+                "closing a subscriber over the pubsub output buffer limit"
+            );
+            self.limit_disconnections.fetch_add(1, Ordering::Relaxed);
+            to.kill();
+        }
+    }
+
+    /// True when nobody listens to anything (publishers may skip work).
+    pub fn is_idle(&self) -> bool {
+        self.channels.read().is_empty() && self.patterns.read().is_empty()
+    }
+
+    /// Active channels of `kind` matching `pattern` (all without one).
+    pub fn channel_names(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Box<[u8]>> {
+        self.table(kind)
+            .read()
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| crate::glob::matches(p, c, false)))
+            .cloned()
+            .collect()
+    }
+
+    /// How many connections listen to `channel` (patterns not counted).
+    pub fn listeners(&self, kind: Kind, channel: &[u8]) -> usize {
+        self.table(kind).read().get(channel).map_or(0, |l| l.len())
+    }
+
+    /// Distinct patterns listened to.
+    pub fn pattern_count(&self) -> usize {
+        self.patterns.read().len()
+    }
+
+    /// Distinct channels of `kind` listened to.
+    pub fn channel_count(&self, kind: Kind) -> usize {
+        self.table(kind).read().len()
+    }
+}
+
+/// Appends a RESP2 array of bulk strings.
+pub fn encode(buf: &mut Vec<u8>, parts: &[&[u8]]) {
+    let mut n = itoa::Buffer::new();
+    buf.push(b'*');
+    buf.extend_from_slice(n.format(parts.len()).as_bytes());
+    buf.extend_from_slice(b"\r\n");
+    for p in parts {
+        buf.push(b'$');
+        buf.extend_from_slice(n.format(p.len()).as_bytes());
+        buf.extend_from_slice(b"\r\n");
+        buf.extend_from_slice(p);
+        buf.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::mailbox::Limit;
+
+    fn client(id: u64) -> Arc<ClientInfo> {
+        let a = "127.0.0.1:1".parse().expect("literal");
+        Arc::new(ClientInfo::new(id, a, a))
+    }
+
+    fn taken(c: &ClientInfo) -> String {
+        let b = c.mailbox.take().map(|b| b.to_vec()).unwrap_or_default();
+        c.mailbox.sent(b.len());
+        String::from_utf8_lossy(&b).into_owned()
+    }
+
+    const NOW: Delivery = Delivery {
+        limit: Limit {
+            hard: 0,
+            soft: 0,
+            soft_ms: 0,
+        },
+        now_ms: 0,
+    };
+
+    #[test]
+    fn channel_and_pattern_listeners_each_receive_and_count() {
+        let ps = PubSub::default();
+        let (a, b) = (client(1), client(2));
+        let (mut sa, mut sb) = (Subscriptions::default(), Subscriptions::default());
+        assert!(ps.subscribe(&mut sa, &a, Kind::Channel, b"news"));
+        assert!(!ps.subscribe(&mut sa, &a, Kind::Channel, b"news"));
+        assert!(ps.psubscribe(&mut sa, &a, b"n*"));
+        assert!(ps.psubscribe(&mut sb, &b, b"n*"));
+        assert_eq!(ps.publish(Kind::Channel, b"news", b"hi", NOW), 3);
+        assert_eq!(
+            taken(&a),
+            "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n\
+             *4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+        );
+        assert_eq!(taken(&b).matches("pmessage").count(), 1);
+        // Shard channels are another namespace, and patterns do not see them.
+        assert_eq!(ps.publish(Kind::Shard, b"news", b"hi", NOW), 0);
+        ps.leave(&mut sa, &a);
+        assert_eq!((sa.total(), ps.channel_count(Kind::Channel)), (0, 0));
+        assert_eq!(ps.pattern_count(), 1);
+        assert_eq!(ps.publish(Kind::Channel, b"news", b"hi", NOW), 1);
+    }
+
+    #[test]
+    fn a_listener_over_the_hard_limit_is_killed_and_counted() {
+        let ps = PubSub::default();
+        let a = client(1);
+        let mut sa = Subscriptions::default();
+        ps.subscribe(&mut sa, &a, Kind::Channel, b"c");
+        let how = Delivery {
+            limit: Limit {
+                hard: 100,
+                soft: 0,
+                soft_ms: 0,
+            },
+            now_ms: 0,
+        };
+        ps.publish(Kind::Channel, b"c", &[b'x'; 50], how);
+        assert!(!a.killed.load(Ordering::Relaxed));
+        ps.publish(Kind::Channel, b"c", &[b'x'; 50], how);
+        assert!(a.killed.load(Ordering::Relaxed));
+        assert_eq!(ps.limit_disconnections.load(Ordering::Relaxed), 1);
+        // A killed listener is not fed any more.
+        let before = a.mailbox.pending();
+        ps.publish(Kind::Channel, b"c", b"more", how);
+        assert_eq!(a.mailbox.pending(), before);
+    }
+}
