@@ -63,6 +63,8 @@ pub fn client_line(
         "S"
     } else if c.blocked.load(Ordering::Relaxed) {
         "b"
+    } else if c.subscriptions.iter().any(|n| n.load(Ordering::Relaxed) > 0) {
+        "P"
     } else {
         "N"
     };
@@ -70,8 +72,8 @@ pub fn client_line(
     let _ = write!(
         s,
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} \
-         sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 \
-         rbs={} rbp={} obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default \
+         sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 \
+         rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default \
          redir=-1 resp={}",
         c.id,
         c.addr,
@@ -82,12 +84,20 @@ pub fn client_line(
         now_ms.saturating_sub(c.last_ms.load(Ordering::Relaxed)) / 1000,
         flags,
         c.db.load(Ordering::Relaxed),
+        c.subscriptions[0].load(Ordering::Relaxed),
+        c.subscriptions[1].load(Ordering::Relaxed),
+        c.subscriptions[2].load(Ordering::Relaxed),
         qbuf,
         QUERY_BUF.saturating_sub(qbuf),
         argv_mem,
         REPLY_BUF,
         REPLY_BUF,
-        QUERY_BUF.max(qbuf) + REPLY_BUF + argv_mem + std::mem::size_of::<ClientInfo>(),
+        c.mailbox.pending(),
+        QUERY_BUF.max(qbuf)
+            + REPLY_BUF
+            + argv_mem
+            + c.mailbox.pending()
+            + std::mem::size_of::<ClientInfo>(),
         cmd,
         c.resp.load(Ordering::Relaxed),
     );

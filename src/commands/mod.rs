@@ -21,6 +21,7 @@ pub mod keys;
 pub mod list;
 pub mod list_blocking;
 pub mod persistence;
+pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod set;

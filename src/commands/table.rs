@@ -91,6 +91,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     hyperloglog::COMMANDS,
     geo::COMMANDS,
     sort::COMMANDS,
+    super::pubsub::COMMANDS,
 ];
 
 /// Every top-level command, family by family.

@@ -40,7 +40,7 @@ pub struct HotConfig {
     /// The compact-encoding limits.
     pub encodings: super::encodings::HotEncodings,
     /// `notify-keyspace-events` class bits.
-    pub notify_keyspace_events: AtomicU32,
+    pub notify_keyspace_events: std::sync::Arc<AtomicU32>,
     /// `client-output-buffer-limit pubsub`: hard bytes, soft bytes, soft ms.
     pub pubsub_limit: [AtomicU64; 3],
 }

@@ -26,7 +26,7 @@ use crate::persist::save::{SaveError, Written};
 use crate::repl::Log;
 use crate::store::access::Policy;
 use crate::store::memory::MemoryGauge;
-use crate::store::{Keyspace, Removal, RemovalSink};
+use crate::store::{Keyspace, Removal, KeyEventSink};
 
 /// What commands and sessions ask of the long-running services, which sit
 /// above them (`services::Drivers` implements it; start-up installs it):
@@ -89,18 +89,38 @@ pub const REDIS_VERSION: &str = "7.0.15";
 struct LogRemovals {
     log: Arc<Log>,
     srv: std::sync::Weak<Server>,
+    /// `notify-keyspace-events`, shared with `HotConfig`: a created or
+    /// missed key costs one load when its class is off.
+    events: Arc<std::sync::atomic::AtomicU32>,
 }
 
-impl RemovalSink for LogRemovals {
-    fn removed(&self, db: usize, key: &[u8], why: Removal) {
-        self.log.append(db, &[b"DEL", key]);
+impl LogRemovals {
+    fn notify(&self, class: u32, db: usize, event: &str, key: &[u8]) {
+        if self.events.load(Ordering::Relaxed) & class == 0 {
+            return;
+        }
         if let Some(srv) = self.srv.upgrade() {
-            let (class, event) = match why {
-                Removal::Expired => (notify::EXPIRED, "expired"),
-                Removal::Evicted => (notify::EVICTED, "evicted"),
-            };
             srv.notify_keyspace_event(db, class, event, key);
         }
+    }
+}
+
+impl KeyEventSink for LogRemovals {
+    fn removed(&self, db: usize, key: &[u8], why: Removal) {
+        self.log.append(db, &[b"DEL", key]);
+        let (class, event) = match why {
+            Removal::Expired => (notify::EXPIRED, "expired"),
+            Removal::Evicted => (notify::EVICTED, "evicted"),
+        };
+        self.notify(class, db, event, key);
+    }
+
+    fn created(&self, db: usize, key: &[u8]) {
+        self.notify(notify::NEW, db, "new", key);
+    }
+
+    fn missed(&self, db: usize, key: &[u8]) {
+        self.notify(notify::KEY_MISS, db, "keymiss", key);
     }
 }
 
@@ -247,10 +267,12 @@ impl Server {
             .collect();
         let memory = MemoryGauge::new();
         let mem_startup = memory.refresh();
+        let hot = HotConfig::from_config(&cfg);
         Arc::new_cyclic(|me| {
             let removals = LogRemovals {
                 log: repl.clone(),
                 srv: me.clone(),
+                events: hot.notify_keyspace_events.clone(),
             };
             let keyspace = Keyspace::new(dbs, Arc::new(removals));
             keyspace.set_policy(Policy::parse(&cfg.maxmemory_policy).unwrap_or(Policy::NoEviction));
@@ -258,7 +280,7 @@ impl Server {
                 me: me.clone(),
                 mem_peak: AtomicU64::new(mem_startup),
                 mem_startup,
-                hot: HotConfig::from_config(&cfg),
+                hot,
                 port: AtomicU64::new(cfg.port as u64),
                 slowlog: Mutex::new(slowlog::SlowLog::new(cfg.slowlog_max_len as usize)),
                 config: RwLock::new(cfg),

@@ -22,6 +22,9 @@ pub struct Reply {
     pub buf: BytesMut,
     /// Wire protocol of the connection.
     pub proto: Protocol,
+    /// `buf` up to here holds pushes (pub/sub confirmations and messages),
+    /// which CLIENT REPLY OFF/SKIP does not discard, as in Redis.
+    pub pushed_to: usize,
 }
 
 impl Reply {
@@ -30,7 +33,13 @@ impl Reply {
         Reply {
             buf: BytesMut::with_capacity(16 * 1024),
             proto,
+            pushed_to: 0,
         }
+    }
+
+    /// Marks everything written so far as pushes.
+    pub fn keep_pushed(&mut self) {
+        self.pushed_to = self.buf.len();
     }
 
     /// True when the connection speaks RESP3.

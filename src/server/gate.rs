@@ -72,6 +72,7 @@ pub fn dispatch(
     hold: &mut BatchHold<'_>,
 ) -> Outcome {
     let mark = out.buf.len();
+    out.pushed_to = mark;
     match resolve(argv)
         .and_then(|r| check_arity(argv, r))
         .and_then(|r| check_auth(client, r))
@@ -163,6 +164,7 @@ fn admit(
         .and_then(|()| check_disk(srv, client, r))
         .and_then(|()| check_good_replicas(srv, client, r, now_ms))
         .and_then(|()| check_replica(srv, client, r))
+        .and_then(|()| check_subscribed(client, out, r))
     {
         transactions::flag(client);
         reject(srv, out, Some(r), &e);
@@ -177,6 +179,21 @@ fn admit(
         client.fenced_slot = None;
     }
     drop(fence);
+}
+
+/// A RESP2 connection with subscriptions only reads pushes: it may only
+/// change its subscriptions, PING, QUIT or RESET.
+fn check_subscribed(client: &Client, out: &Reply, r: Resolved) -> Result<(), CmdError> {
+    if client.subs.total() == 0
+        || out.resp3()
+        || crate::commands::pubsub::allowed_while_subscribed(r.full_name)
+    {
+        return Ok(());
+    }
+    Err(CmdError::err(format!(
+        "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+        r.full_name
+    )))
 }
 
 type Rejection = (Option<Resolved>, CmdError);
@@ -441,6 +458,7 @@ fn write_error(srv: &Server, out: &mut Reply, e: &CmdError) {
 }
 
 fn apply_reply_mode(client: &mut Client, out: &mut Reply, mark: usize) {
+    let mark = mark.max(out.pushed_to.min(out.buf.len()));
     match client.reply_mode {
         ReplyMode::On => {}
         ReplyMode::Off => out.buf.truncate(mark),

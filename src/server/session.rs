@@ -68,6 +68,13 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                 continue;
             }
             _ = idle => break,
+            _ = info.mailbox.ready() => {
+                // Pushes from other connections (pub/sub, invalidations).
+                if flush(&mut stream, &mut out, &srv, &mut client).await.is_err() {
+                    break;
+                }
+                continue;
+            }
             read = crate::net::read_some(&stream, &mut inbuf) => match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => { srv.stats.net_input.fetch_add(n as u64, Ordering::Relaxed); }
@@ -121,6 +128,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
             break;
         }
     }
+    srv.pubsub.leave(&mut client.subs, &info);
     // Whoever clears the flag (RESET or this) takes the client off the count.
     if info.monitor.swap(false, Ordering::Relaxed) {
         srv.monitors.fetch_sub(1, Ordering::Relaxed);
@@ -346,30 +354,55 @@ async fn wait_blocked(
 }
 
 /// Sends the pending replies, once the writes they acknowledge are as durable
-/// as `appendfsync` promises.
+/// as `appendfsync` promises, then what other connections sent it.
 async fn flush(
     stream: &mut TcpStream,
     out: &mut Reply,
     srv: &Server,
     client: &mut Client,
 ) -> std::io::Result<()> {
-    if out.buf.is_empty() {
-        return Ok(());
-    }
-    if client.write_offset > client.durable_offset {
-        if let Some(aof) = srv.persistence.aof() {
-            aof.wait_durable(client.write_offset).await;
+    let info = &client.info;
+    if !out.buf.is_empty() {
+        if client.write_offset > client.durable_offset {
+            if let Some(aof) = srv.persistence.aof() {
+                aof.wait_durable(client.write_offset).await;
+            }
+            client.durable_offset = client.write_offset;
         }
-        client.durable_offset = client.write_offset;
+        send(stream, &out.buf, srv, info).await?;
+        out.buf.clear();
+        if out.buf.capacity() > KEEP_OUT {
+            out.buf = BytesMut::with_capacity(READ_CHUNK);
+        }
     }
-    stream.write_all(&out.buf).await?;
+    while info.mailbox.pending() > 0 {
+        let Some(chunk) = info.mailbox.take() else {
+            break;
+        };
+        let sent = send(stream, &chunk, srv, info).await;
+        info.mailbox.sent(chunk.len());
+        sent?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes`, giving up when the connection is killed meanwhile (a
+/// client that stopped reading must not hold its session forever).
+async fn send(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    srv: &Server,
+    info: &ClientInfo,
+) -> std::io::Result<()> {
+    tokio::select! {
+        r = stream.write_all(bytes) => r?,
+        _ = info.kill_notify.notified() => {
+            return Err(std::io::Error::other("connection killed"));
+        }
+    }
     srv.stats
         .net_output
-        .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
-    out.buf.clear();
-    if out.buf.capacity() > KEEP_OUT {
-        out.buf = BytesMut::with_capacity(READ_CHUNK);
-    }
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
     Ok(())
 }
 

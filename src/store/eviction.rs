@@ -608,7 +608,7 @@ mod tests {
     #[test]
     fn eviction_notifies_the_sink() {
         struct Count(std::sync::atomic::AtomicUsize);
-        impl crate::store::RemovalSink for Count {
+        impl crate::store::KeyEventSink for Count {
             fn removed(&self, _: usize, _: &[u8], why: Removal) {
                 assert_eq!(why, Removal::Evicted);
                 self.0.fetch_add(1, Ordering::Relaxed);

@@ -36,16 +36,22 @@ pub enum Removal {
     Evicted,
 }
 
-/// Told about expirations and evictions while the slot lock is still held, so the
-/// replication stream sees the resulting `DEL` in order.
-pub trait RemovalSink: Send + Sync {
+/// Told about keys removed by the server (expirations, evictions), created,
+/// and missed by a read, while the slot lock is still held, so the
+/// replication stream sees the resulting `DEL` in order and keyspace events
+/// (`expired`, `evicted`, `new`, `keymiss`) follow the data.
+pub trait KeyEventSink: Send + Sync {
     /// `key` in `db` was removed for `why`.
     fn removed(&self, db: usize, key: &[u8], why: Removal);
+    /// `key` in `db` was created.
+    fn created(&self, _db: usize, _key: &[u8]) {}
+    /// A read of `key` in `db` found nothing.
+    fn missed(&self, _db: usize, _key: &[u8]) {}
 }
 
 /// A sink that ignores removals (unit tests, tools).
 pub struct NoSink;
-impl RemovalSink for NoSink {
+impl KeyEventSink for NoSink {
     fn removed(&self, _: usize, _: &[u8], _: Removal) {}
 }
 
@@ -229,7 +235,7 @@ pub struct Keyspace {
     /// Hit/miss/expired/evicted counters.
     pub stats: KeyspaceStats,
     policy: AtomicU8,
-    sink: Arc<dyn RemovalSink>,
+    sink: Arc<dyn KeyEventSink>,
     /// Eviction candidates kept between eviction calls, as Redis keeps its pool.
     pub(crate) eviction_pool: Mutex<EvictionPool>,
     /// The running snapshot, if any.
@@ -257,7 +263,7 @@ pub struct Keyspace {
 
 impl Keyspace {
     /// A keyspace with `dbs` databases (1 in cluster mode).
-    pub fn new(dbs: usize, sink: Arc<dyn RemovalSink>) -> Self {
+    pub fn new(dbs: usize, sink: Arc<dyn KeyEventSink>) -> Self {
         Keyspace {
             dbs: (0..dbs.max(1)).map(|_| Db::new()).collect(),
             map: (0..dbs.max(1)).map(AtomicUsize::new).collect(),
@@ -515,7 +521,7 @@ impl<'a> SlotGuard<'a> {
 
     /// Looks a key up for reading: lazy expiry, access metadata, hit/miss stats.
     pub fn get(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let ks = self.ks;
+        let (ks, db) = (self.ks, self.db);
         let policy = ks.policy();
         match self.live(key) {
             Some(e) => {
@@ -525,6 +531,7 @@ impl<'a> SlotGuard<'a> {
             }
             None => {
                 ks.stats.misses.fetch_add(1, Ordering::Relaxed);
+                ks.sink.missed(db, key);
                 None
             }
         }
@@ -585,6 +592,7 @@ impl<'a> SlotGuard<'a> {
                         access: access::initial_access(policy),
                     };
                     *e = fresh;
+                    ks.sink.created(dbi, key);
                     None
                 } else {
                     let keep = expire_at.unwrap_or(e.expire_at);
@@ -613,6 +621,7 @@ impl<'a> SlotGuard<'a> {
                 t.insert_new(h, key, e);
                 db.keys.fetch_add(1, Ordering::Relaxed);
                 adjust_volatile(&mut t.volatile, db, false, volatile);
+                ks.sink.created(dbi, key);
                 None
             }
         };

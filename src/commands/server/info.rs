@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::commands::{Argv, CmdResult, Ctx};
+use crate::node::pubsub::Kind;
 use crate::node::{Server, REDIS_VERSION};
 use crate::store::access;
 use crate::store::memory::process_rss;
@@ -445,13 +446,17 @@ fn stats(srv: &Server, w: &mut InfoWriter) {
         ("expire_cycle_cpu_milliseconds", &0),
         ("evicted_keys", &ld(&ks.evicted)),
         ("evicted_clients", &0),
+        (
+            "client_output_buffer_limit_disconnections",
+            &ld(&srv.pubsub.limit_disconnections),
+        ),
         ("total_eviction_exceeded_time", &0),
         ("current_eviction_exceeded_time", &0),
         ("keyspace_hits", &ld(&ks.hits)),
         ("keyspace_misses", &ld(&ks.misses)),
-        ("pubsub_channels", &0),
-        ("pubsub_patterns", &0),
-        ("pubsubshard_channels", &0),
+        ("pubsub_channels", &srv.pubsub.channel_count(Kind::Channel)),
+        ("pubsub_patterns", &srv.pubsub.pattern_count()),
+        ("pubsubshard_channels", &srv.pubsub.channel_count(Kind::Shard)),
         ("latest_fork_usec", &0),
         ("total_forks", &0),
         ("migrate_cached_sockets", &0),
