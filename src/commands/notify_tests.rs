@@ -8,6 +8,8 @@ use std::sync::Arc;
 use crate::commands::testkit::Kit;
 use crate::node::clients::ClientInfo;
 use crate::node::pubsub::Subscriptions;
+use crate::persist;
+use crate::store::Value;
 
 /// A server with `notify-keyspace-events KEA` and a client listening on
 /// every keyspace and keyevent channel.
@@ -235,4 +237,145 @@ fn string_events() {
             &[],
         ),
     ]);
+}
+
+#[test]
+fn generic_key_events() {
+    check(&[
+        (
+            &[&["SET", "a", "1"], &["SET", "c", "1"]],
+            &[&["DEL", "a", "b", "c"]],
+            &[("del", "a"), ("del", "c")],
+        ),
+        (
+            &[&["SET", "a", "1"]],
+            &[&["UNLINK", "a", "b"]],
+            &[("del", "a")],
+        ),
+        (
+            &[&["SET", "k", "v"]],
+            &[&["EXPIRE", "k", "100"]],
+            &[("expire", "k")],
+        ),
+        (
+            &[&["SET", "k", "v"]],
+            &[&["PEXPIRE", "k", "100000"]],
+            &[("expire", "k")],
+        ),
+        (
+            &[&["SET", "k", "v"]],
+            &[&["EXPIREAT", "k", "4102444800"]],
+            &[("expire", "k")],
+        ),
+        (
+            &[&["SET", "k", "v"]],
+            &[&["PEXPIREAT", "k", "4102444800000"]],
+            &[("expire", "k")],
+        ),
+        // A deadline already passed deletes the key.
+        (
+            &[&["SET", "k", "v"]],
+            &[&["EXPIRE", "k", "-1"]],
+            &[("del", "k")],
+        ),
+        // No key, or a condition that fails: nothing.
+        (&[], &[&["EXPIRE", "k", "100"]], &[]),
+        (&[&["SET", "k", "v"]], &[&["EXPIRE", "k", "100", "XX"]], &[]),
+        (
+            &[&["SET", "k", "v", "EX", "100"]],
+            &[&["PERSIST", "k"]],
+            &[("persist", "k")],
+        ),
+        (&[&["SET", "k", "v"]], &[&["PERSIST", "k"]], &[]),
+        (
+            &[&["SET", "a", "1"]],
+            &[&["RENAME", "a", "b"]],
+            &[("rename_from", "a"), ("rename_to", "b")],
+        ),
+        (
+            &[&["SET", "a", "1"], &["SET", "b", "2"]],
+            &[&["RENAME", "a", "b"]],
+            &[("rename_from", "a"), ("rename_to", "b")],
+        ),
+        (
+            &[&["SET", "a", "1"]],
+            &[&["RENAMENX", "a", "b"]],
+            &[("rename_from", "a"), ("rename_to", "b")],
+        ),
+        (
+            &[&["SET", "a", "1"], &["SET", "b", "2"]],
+            &[&["RENAMENX", "a", "b"]],
+            &[],
+        ),
+        (&[&["SET", "a", "1"]], &[&["RENAME", "a", "a"]], &[]),
+        (
+            &[&["SET", "a", "1"]],
+            &[&["COPY", "a", "b"]],
+            &[("copy_to", "b")],
+        ),
+        (
+            &[&["SET", "a", "1"], &["SET", "b", "2"]],
+            &[&["COPY", "a", "b", "REPLACE"]],
+            &[("copy_to", "b")],
+        ),
+        (
+            &[&["SET", "a", "1"], &["SET", "b", "2"]],
+            &[&["COPY", "a", "b"]],
+            &[],
+        ),
+        (&[], &[&["COPY", "a", "b"]], &[]),
+        // Reads, FLUSHDB/FLUSHALL and SWAPDB publish nothing per key.
+        (
+            &[&["SET", "a", "1"], &["LPUSH", "l", "x"]],
+            &[
+                &["EXISTS", "a"],
+                &["TYPE", "a"],
+                &["TTL", "a"],
+                &["TOUCH", "a"],
+                &["SWAPDB", "0", "1"],
+                &["FLUSHDB"],
+                &["FLUSHALL"],
+            ],
+            &[],
+        ),
+    ]);
+}
+
+#[test]
+fn move_and_copy_publish_in_their_databases() {
+    let mut l = Listened::new("KEA");
+    l.run(&["SET", "k", "v"]);
+    l.published();
+    assert_eq!(l.run(&["MOVE", "k", "5"]), ":1\r\n");
+    let mut want = expand(0, &[("move_from", "k")]);
+    want.extend(expand(5, &[("move_to", "k")]));
+    assert_eq!(l.published(), want);
+    // Nothing to move: nothing published.
+    assert_eq!(l.run(&["MOVE", "k", "5"]), ":0\r\n");
+    assert_eq!(l.published(), vec![]);
+    l.run(&["SET", "k", "w"]);
+    l.published();
+    assert_eq!(l.run(&["COPY", "k", "c", "DB", "7"]), ":1\r\n");
+    assert_eq!(l.published(), expand(7, &[("copy_to", "c")]));
+}
+
+#[test]
+fn restore_events() {
+    let mut l = Listened::new("KEA");
+    let payload = persist::dump(&Value::string(b"hello"));
+    let p = payload.as_slice();
+    let run = |l: &mut Listened, words: &[&[u8]]| {
+        let r = l.kit.run_bytes(words);
+        assert!(!r.starts_with('-'), "{r}");
+    };
+    run(&mut l, &[b"RESTORE", b"r", b"0", p]);
+    assert_eq!(l.published(), expand(0, &[("restore", "r")]));
+    run(&mut l, &[b"RESTORE", b"r", b"5000", p, b"REPLACE"]);
+    assert_eq!(l.published(), expand(0, &[("restore", "r")]));
+    // Replaced by a value whose absolute TTL has passed: only the delete.
+    run(&mut l, &[b"RESTORE", b"r", b"1", p, b"REPLACE", b"ABSTTL"]);
+    assert_eq!(l.published(), expand(0, &[("del", "r")]));
+    // Nothing replaced and already expired: nothing happened.
+    run(&mut l, &[b"RESTORE", b"r", b"1", p, b"ABSTTL"]);
+    assert_eq!(l.published(), vec![]);
 }
