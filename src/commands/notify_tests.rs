@@ -134,6 +134,41 @@ fn check(rows: &[Row]) {
 }
 
 #[test]
+fn one_event_is_a_keyspace_then_a_keyevent_message() {
+    let mut l = Listened::new("KEA");
+    l.run(&["SET", "foo", "bar"]);
+    assert_eq!(
+        l.published(),
+        vec![
+            ("__keyspace@0__:foo".to_string(), "set".to_string()),
+            ("__keyevent@0__:set".to_string(), "foo".to_string()),
+        ]
+    );
+    // Another database, its number in both channels.
+    l.run(&["SELECT", "3"]);
+    l.run(&["LPUSH", "l", "a"]);
+    assert_eq!(l.published(), expand(3, &[("lpush", "l")]));
+}
+
+#[test]
+fn classes_and_channels_are_filtered() {
+    // Only list events, only on the keyevent channel.
+    let mut l = Listened::new("El");
+    l.run(&["SET", "foo", "bar"]);
+    l.run(&["LPUSH", "mylist", "a"]);
+    l.run(&["DEL", "mylist"]);
+    assert_eq!(
+        l.published(),
+        vec![("__keyevent@0__:lpush".to_string(), "mylist".to_string())]
+    );
+    // Off: nothing at all.
+    l.run(&["CONFIG", "SET", "notify-keyspace-events", ""]);
+    l.run(&["SET", "foo", "baz"]);
+    l.run(&["RPUSH", "mylist", "a"]);
+    assert_eq!(l.published(), vec![]);
+}
+
+#[test]
 fn string_events() {
     check(&[
         (&[], &[&["SET", "k", "v"]], &[("set", "k")]),
@@ -378,4 +413,151 @@ fn restore_events() {
     // Nothing replaced and already expired: nothing happened.
     run(&mut l, &[b"RESTORE", b"r", b"1", p, b"ABSTTL"]);
     assert_eq!(l.published(), vec![]);
+}
+
+#[test]
+fn list_events() {
+    check(&[
+        (&[], &[&["LPUSH", "l", "a", "b", "c"]], &[("lpush", "l")]),
+        (&[], &[&["RPUSH", "l", "a", "b"]], &[("rpush", "l")]),
+        (&[], &[&["LPUSHX", "l", "a"], &["RPUSHX", "l", "a"]], &[]),
+        (
+            &[&["RPUSH", "l", "a"]],
+            &[&["LPUSHX", "l", "b"], &["RPUSHX", "l", "c"]],
+            &[("lpush", "l"), ("rpush", "l")],
+        ),
+        (
+            &[&["RPUSH", "l", "a", "b"]],
+            &[&["LPOP", "l"]],
+            &[("lpop", "l")],
+        ),
+        (
+            &[&["RPUSH", "l", "a"]],
+            &[&["RPOP", "l"]],
+            &[("rpop", "l"), ("del", "l")],
+        ),
+        (
+            &[&["RPUSH", "l", "a", "b"]],
+            &[&["LPOP", "l", "5"]],
+            &[("lpop", "l"), ("del", "l")],
+        ),
+        (&[&["RPUSH", "l", "a"]], &[&["LPOP", "l", "0"]], &[]),
+        (&[], &[&["LPOP", "l"]], &[]),
+        (
+            &[&["RPUSH", "l", "a", "b"]],
+            &[&["LMPOP", "2", "nol", "l", "RIGHT", "COUNT", "1"]],
+            &[("rpop", "l")],
+        ),
+        (
+            &[&["RPUSH", "l", "a"]],
+            &[&["LSET", "l", "0", "b"]],
+            &[("lset", "l")],
+        ),
+        (
+            &[&["RPUSH", "l", "a"]],
+            &[&["LINSERT", "l", "BEFORE", "a", "b"]],
+            &[("linsert", "l")],
+        ),
+        (
+            &[&["RPUSH", "l", "a"]],
+            &[&["LINSERT", "l", "BEFORE", "x", "b"]],
+            &[],
+        ),
+        (
+            &[&["RPUSH", "l", "a", "b", "a"]],
+            &[&["LREM", "l", "1", "a"]],
+            &[("lrem", "l")],
+        ),
+        (
+            &[&["RPUSH", "l", "a", "a"]],
+            &[&["LREM", "l", "0", "a"]],
+            &[("lrem", "l"), ("del", "l")],
+        ),
+        (&[&["RPUSH", "l", "a"]], &[&["LREM", "l", "0", "x"]], &[]),
+        (
+            &[&["RPUSH", "l", "a", "b", "c"]],
+            &[&["LTRIM", "l", "0", "1"]],
+            &[("ltrim", "l")],
+        ),
+        // As Redis: `ltrim` on an existing list even when nothing went.
+        (
+            &[&["RPUSH", "l", "a", "b"]],
+            &[&["LTRIM", "l", "0", "-1"]],
+            &[("ltrim", "l")],
+        ),
+        (
+            &[&["RPUSH", "l", "a", "b"]],
+            &[&["LTRIM", "l", "5", "10"]],
+            &[("ltrim", "l"), ("del", "l")],
+        ),
+        (&[], &[&["LTRIM", "l", "0", "1"]], &[]),
+        // LMOVE: the push on the destination first, then the pop.
+        (
+            &[&["RPUSH", "s", "a", "b"]],
+            &[&["LMOVE", "s", "d", "LEFT", "RIGHT"]],
+            &[("rpush", "d"), ("lpop", "s")],
+        ),
+        (
+            &[&["RPUSH", "s", "a"]],
+            &[&["RPOPLPUSH", "s", "d"]],
+            &[("lpush", "d"), ("rpop", "s"), ("del", "s")],
+        ),
+        // A rotation of a one-element list leaves it there: no `del`.
+        (
+            &[&["RPUSH", "s", "a"]],
+            &[&["LMOVE", "s", "s", "RIGHT", "LEFT"]],
+            &[("lpush", "s"), ("rpop", "s")],
+        ),
+        (&[], &[&["LMOVE", "s", "d", "LEFT", "LEFT"]], &[]),
+        // The blocking forms, served at once, publish what the others do.
+        (
+            &[&["RPUSH", "l", "a"]],
+            &[&["BLPOP", "nol", "l", "0"]],
+            &[("lpop", "l"), ("del", "l")],
+        ),
+        (
+            &[&["RPUSH", "l", "a", "b"]],
+            &[&["BRPOP", "l", "0"]],
+            &[("rpop", "l")],
+        ),
+        (
+            &[&["RPUSH", "s", "a"]],
+            &[&["BLMOVE", "s", "d", "RIGHT", "LEFT", "0"]],
+            &[("lpush", "d"), ("rpop", "s"), ("del", "s")],
+        ),
+        (
+            &[&["RPUSH", "s", "a", "b"]],
+            &[&["BRPOPLPUSH", "s", "d", "0"]],
+            &[("lpush", "d"), ("rpop", "s")],
+        ),
+        (
+            &[&["RPUSH", "l", "a"]],
+            &[&["BLMPOP", "0", "1", "l", "LEFT", "COUNT", "3"]],
+            &[("lpop", "l"), ("del", "l")],
+        ),
+        (
+            &[&["RPUSH", "l", "a"]],
+            &[
+                &["LRANGE", "l", "0", "-1"],
+                &["LLEN", "l"],
+                &["LINDEX", "l", "0"],
+            ],
+            &[],
+        ),
+    ]);
+}
+
+#[test]
+fn transactions_publish_each_command_as_it_runs() {
+    check(&[(
+        &[],
+        &[
+            &["MULTI"],
+            &["SET", "a", "1"],
+            &["LPUSH", "l", "x"],
+            &["DEL", "a"],
+            &["EXEC"],
+        ],
+        &[("set", "a"), ("lpush", "l"), ("del", "a")],
+    )]);
 }
