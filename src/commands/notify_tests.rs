@@ -548,6 +548,49 @@ fn list_events() {
 }
 
 #[test]
+fn hash_events() {
+    check(&[
+        (&[], &[&["HSET", "h", "a", "1", "b", "2"]], &[("hset", "h")]),
+        // HSET publishes even when no field changed, as Redis's does.
+        (
+            &[&["HSET", "h", "a", "1"]],
+            &[&["HSET", "h", "a", "1"]],
+            &[("hset", "h")],
+        ),
+        (&[], &[&["HMSET", "h", "a", "1"]], &[("hset", "h")]),
+        (&[], &[&["HSETNX", "h", "a", "1"]], &[("hset", "h")]),
+        (
+            &[&["HSET", "h", "a", "1"]],
+            &[&["HSETNX", "h", "a", "2"]],
+            &[],
+        ),
+        (
+            &[&["HSET", "h", "a", "1", "b", "2"]],
+            &[&["HDEL", "h", "a", "x"]],
+            &[("hdel", "h")],
+        ),
+        (
+            &[&["HSET", "h", "a", "1"]],
+            &[&["HDEL", "h", "a", "b"]],
+            &[("hdel", "h"), ("del", "h")],
+        ),
+        (&[&["HSET", "h", "a", "1"]], &[&["HDEL", "h", "x"]], &[]),
+        (&[], &[&["HDEL", "h", "x"]], &[]),
+        (&[], &[&["HINCRBY", "h", "n", "10"]], &[("hincrby", "h")]),
+        (
+            &[],
+            &[&["HINCRBYFLOAT", "h", "f", "1.5"]],
+            &[("hincrbyfloat", "h")],
+        ),
+        (
+            &[&["HSET", "h", "a", "1"]],
+            &[&["HGET", "h", "a"], &["HGETALL", "h"], &["HLEN", "h"]],
+            &[],
+        ),
+    ]);
+}
+
+#[test]
 fn transactions_publish_each_command_as_it_runs() {
     check(&[(
         &[],
