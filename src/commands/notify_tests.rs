@@ -591,6 +591,91 @@ fn hash_events() {
 }
 
 #[test]
+fn set_events() {
+    check(&[
+        (&[], &[&["SADD", "s", "a", "b"]], &[("sadd", "s")]),
+        (&[&["SADD", "s", "a"]], &[&["SADD", "s", "a"]], &[]),
+        (
+            &[&["SADD", "s", "a", "b"]],
+            &[&["SREM", "s", "a", "x"]],
+            &[("srem", "s")],
+        ),
+        (
+            &[&["SADD", "s", "a"]],
+            &[&["SREM", "s", "a", "b"]],
+            &[("srem", "s"), ("del", "s")],
+        ),
+        (&[&["SADD", "s", "a"]], &[&["SREM", "s", "x"]], &[]),
+        (&[], &[&["SREM", "s", "x"]], &[]),
+        (
+            &[&["SADD", "s", "a", "b"]],
+            &[&["SPOP", "s"]],
+            &[("spop", "s")],
+        ),
+        (
+            &[&["SADD", "s", "a"]],
+            &[&["SPOP", "s"]],
+            &[("spop", "s"), ("del", "s")],
+        ),
+        (
+            &[&["SADD", "s", "a", "b", "c"]],
+            &[&["SPOP", "s", "2"]],
+            &[("spop", "s")],
+        ),
+        (
+            &[&["SADD", "s", "a", "b"]],
+            &[&["SPOP", "s", "2"]],
+            &[("spop", "s"), ("del", "s")],
+        ),
+        (&[&["SADD", "s", "a"]], &[&["SPOP", "s", "0"]], &[]),
+        (&[], &[&["SPOP", "s"], &["SPOP", "s", "3"]], &[]),
+        (
+            &[&["SADD", "s", "a", "b"]],
+            &[&["SMOVE", "s", "d", "a"]],
+            &[("srem", "s"), ("sadd", "d")],
+        ),
+        (
+            &[&["SADD", "s", "a"], &["SADD", "d", "a"]],
+            &[&["SMOVE", "s", "d", "a"]],
+            &[("srem", "s"), ("del", "s")],
+        ),
+        (&[&["SADD", "s", "a"]], &[&["SMOVE", "s", "d", "x"]], &[]),
+        (&[&["SADD", "s", "a"]], &[&["SMOVE", "s", "s", "a"]], &[]),
+        (
+            &[&["SADD", "a", "1", "2"], &["SADD", "b", "2", "3"]],
+            &[
+                &["SINTERSTORE", "i", "a", "b"],
+                &["SUNIONSTORE", "u", "a", "b"],
+                &["SDIFFSTORE", "d", "a", "b"],
+            ],
+            &[
+                ("sinterstore", "i"),
+                ("sunionstore", "u"),
+                ("sdiffstore", "d"),
+            ],
+        ),
+        // An empty result deletes the destination: `del`, if there was one.
+        (
+            &[&["SADD", "a", "1"], &["SET", "i", "x"]],
+            &[
+                &["SINTERSTORE", "i", "a", "none"],
+                &["SDIFFSTORE", "i", "a", "a"],
+            ],
+            &[("del", "i")],
+        ),
+        (
+            &[&["SADD", "s", "a"]],
+            &[
+                &["SMEMBERS", "s"],
+                &["SISMEMBER", "s", "a"],
+                &["SINTER", "s", "s"],
+            ],
+            &[],
+        ),
+    ]);
+}
+
+#[test]
 fn transactions_publish_each_command_as_it_runs() {
     check(&[(
         &[],
