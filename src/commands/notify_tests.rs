@@ -548,6 +548,44 @@ fn list_events() {
 }
 
 #[test]
+fn served_blocked_pops_publish_like_the_plain_ones() {
+    let mut l = Listened::new("KEA");
+    // A second client blocks on `q`; the kit's own client pushes.
+    let waiter = client_info(3);
+    l.kit.srv.clients.add(waiter.clone());
+    let mut blocked = crate::commands::Client::new(waiter, true);
+    std::mem::swap(&mut l.kit.client, &mut blocked);
+    assert_eq!(l.kit.run(&["BLPOP", "q", "0"]), "");
+    std::mem::swap(&mut l.kit.client, &mut blocked);
+    assert!(blocked.blocked.is_some(), "BLPOP blocked");
+    l.run(&["RPUSH", "q", "x"]);
+    assert_eq!(
+        l.published(),
+        expand(0, &[("rpush", "q"), ("lpop", "q"), ("del", "q")])
+    );
+    // BLMOVE served later: push on the destination, then the pop.
+    std::mem::swap(&mut l.kit.client, &mut blocked);
+    blocked.blocked = None;
+    assert_eq!(l.kit.run(&["BLMOVE", "q", "d", "LEFT", "RIGHT", "0"]), "");
+    std::mem::swap(&mut l.kit.client, &mut blocked);
+    l.run(&["LPUSH", "q", "a", "b"]);
+    assert_eq!(
+        l.published(),
+        expand(0, &[("lpush", "q"), ("rpush", "d"), ("lpop", "q")])
+    );
+    // BZPOPMIN likewise.
+    std::mem::swap(&mut l.kit.client, &mut blocked);
+    blocked.blocked = None;
+    assert_eq!(l.kit.run(&["BZPOPMIN", "z", "0"]), "");
+    std::mem::swap(&mut l.kit.client, &mut blocked);
+    l.run(&["ZADD", "z", "1", "m"]);
+    assert_eq!(
+        l.published(),
+        expand(0, &[("zadd", "z"), ("zpopmin", "z"), ("del", "z")])
+    );
+}
+
+#[test]
 fn hash_events() {
     check(&[
         (&[], &[&["HSET", "h", "a", "1", "b", "2"]], &[("hset", "h")]),
@@ -671,6 +709,194 @@ fn set_events() {
                 &["SINTER", "s", "s"],
             ],
             &[],
+        ),
+    ]);
+}
+
+#[test]
+fn sorted_set_events() {
+    check(&[
+        (&[], &[&["ZADD", "z", "1", "a", "2", "b"]], &[("zadd", "z")]),
+        (
+            &[&["ZADD", "z", "1", "a"]],
+            &[&["ZADD", "z", "1", "a"]],
+            &[],
+        ),
+        (
+            &[&["ZADD", "z", "1", "a"]],
+            &[&["ZADD", "z", "2", "a"]],
+            &[("zadd", "z")],
+        ),
+        (&[], &[&["ZADD", "z", "XX", "1", "a"]], &[]),
+        (&[], &[&["ZADD", "z", "INCR", "1", "a"]], &[("zincr", "z")]),
+        (&[], &[&["ZINCRBY", "z", "1", "a"]], &[("zincr", "z")]),
+        (
+            &[&["ZADD", "z", "1", "a", "2", "b"]],
+            &[&["ZREM", "z", "a", "x"]],
+            &[("zrem", "z")],
+        ),
+        (
+            &[&["ZADD", "z", "1", "a"]],
+            &[&["ZREM", "z", "a"]],
+            &[("zrem", "z"), ("del", "z")],
+        ),
+        (&[&["ZADD", "z", "1", "a"]], &[&["ZREM", "z", "x"]], &[]),
+        (
+            &[&["ZADD", "z", "1", "a", "2", "b", "3", "c"]],
+            &[
+                &["ZREMRANGEBYRANK", "z", "0", "0"],
+                &["ZREMRANGEBYSCORE", "z", "2", "2"],
+                &["ZREMRANGEBYLEX", "z", "[c", "[c"],
+            ],
+            &[
+                ("zremrangebyrank", "z"),
+                ("zremrangebyscore", "z"),
+                ("zremrangebylex", "z"),
+                ("del", "z"),
+            ],
+        ),
+        (
+            &[&["ZADD", "z", "1", "a"]],
+            &[&["ZREMRANGEBYSCORE", "z", "5", "9"]],
+            &[],
+        ),
+        (
+            &[&["ZADD", "z", "1", "a", "2", "b"]],
+            &[&["ZPOPMIN", "z"]],
+            &[("zpopmin", "z")],
+        ),
+        (
+            &[&["ZADD", "z", "1", "a", "2", "b"]],
+            &[&["ZPOPMAX", "z", "5"]],
+            &[("zpopmax", "z"), ("del", "z")],
+        ),
+        (&[&["ZADD", "z", "1", "a"]], &[&["ZPOPMIN", "z", "0"]], &[]),
+        (&[], &[&["ZPOPMIN", "z"]], &[]),
+        (
+            &[&["ZADD", "z", "1", "a", "2", "b"]],
+            &[&["ZMPOP", "2", "none", "z", "MAX"]],
+            &[("zpopmax", "z")],
+        ),
+        (
+            &[&["ZADD", "z", "1", "a"]],
+            &[&["BZPOPMIN", "z", "0"]],
+            &[("zpopmin", "z"), ("del", "z")],
+        ),
+        (
+            &[&["ZADD", "z", "1", "a", "2", "b"]],
+            &[&["BZMPOP", "0", "1", "z", "MIN", "COUNT", "1"]],
+            &[("zpopmin", "z")],
+        ),
+        (
+            &[&["ZADD", "a", "1", "x", "2", "y"], &["ZADD", "b", "1", "y"]],
+            &[
+                &["ZUNIONSTORE", "u", "2", "a", "b"],
+                &["ZINTERSTORE", "i", "2", "a", "b"],
+                &["ZDIFFSTORE", "d", "2", "a", "b"],
+                &["ZRANGESTORE", "r", "a", "0", "-1"],
+            ],
+            &[
+                ("zunionstore", "u"),
+                ("zinterstore", "i"),
+                ("zdiffstore", "d"),
+                ("zrangestore", "r"),
+            ],
+        ),
+        (
+            &[
+                &["ZADD", "a", "1", "x"],
+                &["SET", "d", "v"],
+                &["SET", "r", "v"],
+            ],
+            &[
+                &["ZINTERSTORE", "d", "2", "a", "none"],
+                &["ZINTERSTORE", "d", "2", "a", "none"],
+                &["ZRANGESTORE", "r", "a", "5", "9"],
+            ],
+            &[("del", "d"), ("del", "r")],
+        ),
+        (
+            &[&["ZADD", "z", "1", "a"]],
+            &[
+                &["ZRANGE", "z", "0", "-1"],
+                &["ZSCORE", "z", "a"],
+                &["ZCARD", "z"],
+            ],
+            &[],
+        ),
+    ]);
+}
+
+#[test]
+fn geo_events() {
+    check(&[
+        // GEOADD runs as ZADD: `zadd`.
+        (
+            &[],
+            &[&["GEOADD", "g", "13.361389", "38.115556", "p"]],
+            &[("zadd", "g")],
+        ),
+        (
+            &[&["GEOADD", "g", "13.361389", "38.115556", "p"]],
+            &[&["GEOADD", "g", "NX", "13.361389", "38.115556", "p"]],
+            &[],
+        ),
+        (
+            &[&["GEOADD", "g", "13.361389", "38.115556", "p"]],
+            &[
+                &["GEORADIUS", "g", "13", "38", "200", "km", "STORE", "r"],
+                &["GEORADIUSBYMEMBER", "g", "p", "10", "km", "STOREDIST", "m"],
+                &[
+                    "GEOSEARCHSTORE",
+                    "s",
+                    "g",
+                    "FROMLONLAT",
+                    "13",
+                    "38",
+                    "BYRADIUS",
+                    "200",
+                    "km",
+                ],
+            ],
+            &[
+                ("georadiusstore", "r"),
+                ("georadiusstore", "m"),
+                ("geosearchstore", "s"),
+            ],
+        ),
+        // Nothing found, or no source: the destination is deleted.
+        (
+            &[
+                &["GEOADD", "g", "13.361389", "38.115556", "p"],
+                &["SET", "r", "v"],
+                &["SET", "s", "v"],
+            ],
+            &[
+                &["GEORADIUS", "g", "-100", "-40", "1", "km", "STORE", "r"],
+                &[
+                    "GEOSEARCHSTORE",
+                    "s",
+                    "none",
+                    "FROMLONLAT",
+                    "0",
+                    "0",
+                    "BYRADIUS",
+                    "1",
+                    "km",
+                ],
+                &[
+                    "GEOSEARCHSTORE",
+                    "s",
+                    "none",
+                    "FROMLONLAT",
+                    "0",
+                    "0",
+                    "BYRADIUS",
+                    "1",
+                    "km",
+                ],
+            ],
+            &[("del", "r"), ("del", "s")],
         ),
     ]);
 }
