@@ -902,6 +902,93 @@ fn geo_events() {
 }
 
 #[test]
+fn bitmap_and_hyperloglog_events() {
+    check(&[
+        (&[], &[&["SETBIT", "b", "7", "1"]], &[("setbit", "b")]),
+        (
+            &[&["SETBIT", "b", "7", "1"]],
+            &[&["SETBIT", "b", "7", "1"]],
+            &[],
+        ),
+        (
+            &[&["SETBIT", "b", "7", "1"]],
+            &[&["SETBIT", "b", "7", "0"]],
+            &[("setbit", "b")],
+        ),
+        // A longer string is a change even with the bit unchanged.
+        (
+            &[&["SETBIT", "b", "7", "1"]],
+            &[&["SETBIT", "b", "100", "0"]],
+            &[("setbit", "b")],
+        ),
+        (
+            &[],
+            &[&[
+                "BITFIELD", "f", "SET", "u8", "0", "1", "INCRBY", "u8", "0", "1",
+            ]],
+            &[("setbit", "f")],
+        ),
+        (
+            &[&["SET", "f", "a"]],
+            &[&["BITFIELD", "f", "SET", "u8", "0", "97"]],
+            &[],
+        ),
+        (
+            &[&["SET", "f", "a"]],
+            &[&["BITFIELD", "f", "GET", "u8", "0"]],
+            &[],
+        ),
+        (
+            &[&["SET", "f", "a"]],
+            &[&["BITFIELD_RO", "f", "GET", "u8", "0"]],
+            &[],
+        ),
+        (
+            &[&["SET", "a", "x"], &["SET", "b", "y"]],
+            &[&["BITOP", "AND", "d", "a", "b"]],
+            &[("set", "d")],
+        ),
+        (
+            &[&["SET", "d", "v"]],
+            &[&["BITOP", "OR", "d", "none"]],
+            &[("del", "d")],
+        ),
+        (&[], &[&["BITOP", "OR", "d", "none"]], &[]),
+        (&[], &[&["PFADD", "h", "a", "b"]], &[("pfadd", "h")]),
+        (&[], &[&["PFADD", "h"]], &[("pfadd", "h")]),
+        (&[&["PFADD", "h", "a"]], &[&["PFADD", "h", "a"]], &[]),
+        (&[&["PFADD", "h", "a"]], &[&["PFCOUNT", "h"]], &[]),
+        (
+            &[&["PFADD", "a", "x"], &["PFADD", "b", "y"]],
+            &[&["PFMERGE", "d", "a", "b"]],
+            &[("pfadd", "d")],
+        ),
+    ]);
+}
+
+#[test]
+fn sort_store_events() {
+    check(&[
+        (
+            &[&["RPUSH", "l", "3", "1", "2"]],
+            &[&["SORT", "l", "STORE", "d"]],
+            &[("sortstore", "d")],
+        ),
+        (
+            &[&["SET", "d", "v"]],
+            &[&["SORT", "none", "STORE", "d"]],
+            &[("del", "d")],
+        ),
+        (&[], &[&["SORT", "none", "STORE", "d"]], &[]),
+        (
+            &[&["RPUSH", "l", "3", "1", "2"]],
+            &[&["SORT", "l"], &["SORT_RO", "l"]],
+            &[],
+        ),
+    ]);
+}
+
+#[test]
 fn transactions_publish_each_command_as_it_runs() {
     check(&[(
         &[],
