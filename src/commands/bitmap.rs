@@ -9,6 +9,7 @@ use super::spec::key_flags::{ACCESS, OW, RO, RW, UPDATE, VARIABLE_FLAGS};
 use super::spec::{command_table, CommandSpec, KeyFlags, KeySpec, KeySpecs};
 use super::table::{KS_RO_ACCESS, KS_RW_ACCESS_UPDATE};
 use super::{is, parse_i64, parse_int_strict, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::{GENERIC, STRING};
 use crate::store::bits::{self, BitOp, FieldType, Overflow, PosRange};
 use crate::store::{SlotGuard, Str, Value};
 
@@ -140,6 +141,7 @@ pub fn setbit(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     })?;
     if dirty || old != on {
         ctx.propagate_verbatim(argv);
+        ctx.notify(STRING, "setbit", key);
     }
     drop(g);
     ctx.out.int(i64::from(old));
@@ -286,6 +288,12 @@ pub fn bitop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     };
     if removed {
         ctx.propagate_verbatim(argv);
+        // As Redis: a stored result is a `set`, an empty one deletes.
+        if maxlen > 0 {
+            ctx.notify(STRING, "set", dest);
+        } else {
+            ctx.notify(GENERIC, "del", dest);
+        }
     }
     drop(m);
     ctx.out.int(maxlen as i64);
@@ -430,6 +438,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, ro_command: bool) -> Cmd
     })??;
     if changes > 0 {
         ctx.propagate_verbatim(argv);
+        ctx.notify(STRING, "setbit", key);
     }
     Ok(())
 }

@@ -6,8 +6,10 @@
 use super::spec::key_flags::{ACCESS, OW, RO, UPDATE};
 use super::spec::{command_table, CommandSpec, KeySpec, KeySpecs};
 use super::table::{KS_RO_ACCESS, KS_RW_UPDATE};
-use super::zset::{parse_score, store::store_result};
+use super::zset::parse_score;
+use super::zset::store::{notify_stored, store_result};
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::GENERIC;
 use crate::resp::reply::Reply;
 use crate::store::types::zset::geohash::{self, Search, Shape};
 use crate::store::types::ZSet;
@@ -419,6 +421,7 @@ fn run(ctx: &mut Ctx<'_>, argv: &Argv<'_>, kind: Kind, ro: bool, dest: bool) -> 
             let changed = m.slot(db, dst).remove(dst).is_some();
             if changed {
                 ctx.propagate_verbatim(argv);
+                ctx.notify(GENERIC, "del", dst);
             }
             drop(m);
             ctx.out.int(0);
@@ -460,6 +463,12 @@ fn run(ctx: &mut Ctx<'_>, argv: &Argv<'_>, kind: Kind, ro: bool, dest: bool) -> 
             .collect();
         if store_result(m.slot(db, dst), dst, entries, lim) {
             ctx.propagate_verbatim(argv);
+            let event = if kind == Kind::Search {
+                "geosearchstore"
+            } else {
+                "georadiusstore"
+            };
+            notify_stored(ctx, dst, n > 0, event);
         }
         drop(m);
         ctx.out.int(n as i64);

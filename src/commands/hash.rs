@@ -9,6 +9,7 @@ use super::table::{
     KS_RO, KS_RO_ACCESS, KS_RW_ACCESS_UPDATE, KS_RW_DELETE, KS_RW_INSERT, KS_RW_UPDATE,
 };
 use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::{GENERIC, HASH};
 use crate::resp::reply::format_long_double;
 use crate::store::types::hash::Pair;
 use crate::store::{Hash, HashLimits};
@@ -79,6 +80,7 @@ fn set_pairs(ctx: &mut Ctx<'_>, argv: &Argv<'_>, name: &str) -> Result<usize, Cm
         added
     })?;
     ctx.propagate_verbatim(argv);
+    ctx.notify(HASH, "hset", key);
     Ok(added)
 }
 
@@ -92,6 +94,7 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
     g.update_or_create::<Hash, _>(key, |h| h.set(field, value, limits(ctx)))?;
     ctx.propagate(&[b"HSET", key, field, value]);
+    ctx.notify(HASH, "hset", key);
     ctx.out.int(1);
     Ok(())
 }
@@ -126,11 +129,18 @@ pub fn hmget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 pub fn hdel(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let mut g = ctx.lock(key);
-    let removed = g
-        .update::<Hash, _>(key, |h| argv.tail(2).iter().filter(|f| h.remove(f)).count())?
-        .unwrap_or(0);
+    let (removed, emptied) = g
+        .update::<Hash, _>(key, |h| {
+            let n = argv.tail(2).iter().filter(|f| h.remove(f)).count();
+            (n, h.is_empty())
+        })?
+        .unwrap_or((0, false));
     if removed > 0 {
         ctx.propagate_verbatim(argv);
+        ctx.notify(HASH, "hdel", key);
+        if emptied {
+            ctx.notify(GENERIC, "del", key);
+        }
     }
     ctx.out.int(removed as i64);
     Ok(())
@@ -230,6 +240,7 @@ pub fn hincrby(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Ok(next)
     })??;
     ctx.propagate_verbatim(argv);
+    ctx.notify(HASH, "hincrby", key);
     ctx.out.int(next);
     Ok(())
 }
@@ -256,6 +267,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Ok(text)
     })??;
     ctx.propagate(&[b"HSET", key, field, text.as_bytes()]);
+    ctx.notify(HASH, "hincrbyfloat", key);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }

@@ -9,6 +9,7 @@ use super::spec::key_flags::{ACCESS, INSERT, RO, RW};
 use super::spec::{command_table, CommandSpec, KeySpec, KeySpecs, NOKEYS};
 use super::table::KS_RW_INSERT;
 use super::{is, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::STRING;
 use crate::store::hll::{self, REGISTERS};
 use crate::store::{Str, Value};
 
@@ -97,6 +98,7 @@ pub fn pfadd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     .map_err(|_| corrupt())?;
     if updated {
         ctx.propagate_verbatim(argv);
+        ctx.notify(STRING, "pfadd", key);
     }
     drop(g);
     ctx.out.int(i64::from(updated));
@@ -196,6 +198,8 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
     .map_err(|_| corrupt())?;
     ctx.propagate_verbatim(argv);
+    // As Redis: the merge's destination gets `pfadd`.
+    ctx.notify(STRING, "pfadd", dest);
     drop(m);
     ctx.out.ok();
     Ok(())

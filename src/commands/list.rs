@@ -10,6 +10,7 @@ use super::list_blocking::{blmove, blmpop, blpop, brpop, brpoplpush};
 use super::spec::{command_table, CommandSpec, KeySpec, KeySpecs};
 use super::table::{KS_RO, KS_RO_ACCESS, KS_RW_DELETE, KS_RW_INSERT, KS_RW_UPDATE};
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::{GENERIC, LIST};
 use crate::store::types::list::{element_is, ListFill};
 use crate::store::{List, SlotGuard};
 
@@ -97,11 +98,22 @@ fn push(ctx: &mut Ctx<'_>, argv: &Argv<'_>, front: bool, existing: bool) -> CmdR
     match len {
         Some(n) => {
             ctx.propagate_verbatim(argv);
+            ctx.notify(LIST, if front { "lpush" } else { "rpush" }, key);
             ctx.out.int(n as i64);
         }
         None => ctx.out.int(0),
     }
     Ok(())
+}
+
+/// The events of elements popped from the `front` or back of `key`, as
+/// Redis's `listElementsRemoved`: `lpop`/`rpop`, then `del` when the pop
+/// emptied the list (and so removed the key).
+pub(crate) fn notify_popped(ctx: &Ctx<'_>, key: &[u8], front: bool, emptied: bool) {
+    ctx.notify(LIST, if front { "lpop" } else { "rpop" }, key);
+    if emptied {
+        ctx.notify(GENERIC, "del", key);
+    }
 }
 
 /// A count argument of the pops (`value is out of range, must be positive`
@@ -141,26 +153,31 @@ fn pop(ctx: &mut Ctx<'_>, argv: &Argv<'_>, front: bool) -> CmdResult {
         Some(0) => ctx.out.array_len(0),
         None => {
             let out = &mut *ctx.out;
-            g.update::<List, _>(key, |l| l.pop(front, |e| write_element(out, e)))?;
+            let emptied = g.update::<List, _>(key, |l| {
+                l.pop(front, |e| write_element(out, e));
+                l.is_empty()
+            })?;
             ctx.propagate_verbatim(argv);
+            notify_popped(ctx, key, front, emptied == Some(true));
         }
         Some(n) => {
-            pop_many(&mut g, ctx.out, key, front, n)?;
+            let (_, emptied) = pop_many(&mut g, ctx.out, key, front, n)?;
             ctx.propagate_verbatim(argv);
+            notify_popped(ctx, key, front, emptied);
         }
     }
     Ok(())
 }
 
 /// Pops up to `n` elements from an existing list, replying with their array;
-/// the number popped.
+/// the number popped, and whether that emptied the list (so the key went).
 pub(crate) fn pop_many(
     g: &mut SlotGuard<'_>,
     out: &mut crate::resp::reply::Reply,
     key: &[u8],
     front: bool,
     n: usize,
-) -> Result<usize, CmdError> {
+) -> Result<(usize, bool), CmdError> {
     let popped = g
         .update::<List, _>(key, |l| {
             let k = n.min(l.len());
@@ -168,9 +185,9 @@ pub(crate) fn pop_many(
             for _ in 0..k {
                 l.pop(front, |e| write_element(out, e));
             }
-            k
+            (k, l.is_empty())
         })?
-        .unwrap_or(0);
+        .unwrap_or((0, false));
     Ok(popped)
 }
 
@@ -268,6 +285,7 @@ pub fn lset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Some(false) => Err(CmdError::err("index out of range")),
         Some(true) => {
             ctx.propagate_verbatim(argv);
+            ctx.notify(LIST, "lset", key);
             ctx.out.ok();
             Ok(())
         }
@@ -294,6 +312,7 @@ pub fn linsert(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Some(None) => ctx.out.int(-1),
         Some(Some(n)) => {
             ctx.propagate_verbatim(argv);
+            ctx.notify(LIST, "linsert", key);
             ctx.out.int(n as i64);
         }
     }
@@ -306,11 +325,17 @@ pub fn lrem(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let count = parse_i64(argv.get(2))?;
     let mut g = ctx.lock(key);
     let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
-    let removed = g
-        .update::<List, _>(key, |l| l.remove(argv.get(3), limit, count < 0))?
-        .unwrap_or(0);
+    let (removed, emptied) = g
+        .update::<List, _>(key, |l| {
+            (l.remove(argv.get(3), limit, count < 0), l.is_empty())
+        })?
+        .unwrap_or((0, false));
     if removed > 0 {
         ctx.propagate_verbatim(argv);
+        ctx.notify(LIST, "lrem", key);
+        if emptied {
+            ctx.notify(GENERIC, "del", key);
+        }
     }
     ctx.out.int(removed as i64);
     Ok(())
@@ -328,10 +353,17 @@ pub fn ltrim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             None => l.trim(0, 0, false),
             Some((from, n)) => l.trim(from, from + n - 1, true),
         }
-        l.len() != before
+        (l.len() != before, l.is_empty())
     })?;
-    if changed == Some(true) {
-        ctx.propagate_verbatim(argv);
+    if let Some((changed, emptied)) = changed {
+        if changed {
+            ctx.propagate_verbatim(argv);
+        }
+        // As Redis: `ltrim` on every existing list, trimmed or not.
+        ctx.notify(LIST, "ltrim", key);
+        if emptied {
+            ctx.notify(GENERIC, "del", key);
+        }
     }
     ctx.out.ok();
     Ok(())
@@ -480,14 +512,18 @@ pub(crate) fn move_one(
     mg.slot(db, dst)
         .read::<List>(dst)
         .map_err(|e| CmdError::Other(CmdError::from(e).to_string()))?;
-    let Some(Some(v)) = mg
+    let Some((Some(v), emptied)) = mg
         .slot(db, src)
-        .update::<List, _>(src, |l| l.pop_bytes(from))?
+        .update::<List, _>(src, |l| (l.pop_bytes(from), l.is_empty()))?
     else {
         return Ok(false);
     };
     mg.slot(db, dst)
         .update_or_create::<List, _>(dst, |l| l.push(&v, to, fill))?;
+    // Redis's order: the push on the destination, then the pop on the
+    // source and its `del` if emptied (a rotation refills it: no `del`).
+    ctx.notify(LIST, if to { "lpush" } else { "rpush" }, dst);
+    notify_popped(ctx, src, from, emptied && src != dst);
     ctx.out.bulk(&v);
     Ok(true)
 }
@@ -539,10 +575,11 @@ pub(crate) fn mpop_first<'k>(
         }
         ctx.out.array_len(2);
         ctx.out.bulk(key);
-        let n = pop_many(&mut g, ctx.out, key, front, count)?;
+        let (n, emptied) = pop_many(&mut g, ctx.out, key, front, count)?;
         let n = itoa::Buffer::new().format(n).to_owned();
         let cmd: &[u8] = if front { b"LPOP" } else { b"RPOP" };
         ctx.propagate(&[cmd, key, n.as_bytes()]);
+        notify_popped(ctx, key, front, emptied);
         return Ok(true);
     }
     Ok(false)

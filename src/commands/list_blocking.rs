@@ -4,7 +4,7 @@
 //! session to block (see `commands::blocking`).
 
 use super::blocking::{self, Timeout};
-use super::list::{move_one, mpop_args, mpop_first, side, write_element};
+use super::list::{move_one, mpop_args, mpop_first, notify_popped, side, write_element};
 use super::{Argv, CmdError, CmdResult, Ctx};
 use crate::resp::reply::Reply;
 use crate::store::List;
@@ -46,15 +46,17 @@ pub(crate) fn pop_first<'k>(
         }
         let out = &mut *ctx.out;
         let popped = g.update::<List, _>(key, |l| {
-            l.pop(front, |e| {
+            let popped = l.pop(front, |e| {
                 out.array_len(2);
                 out.bulk(key);
                 write_element(out, e);
-            })
+            });
+            (popped, l.is_empty())
         })?;
-        if popped.flatten().is_some() {
+        if let Some((Some(()), emptied)) = popped {
             let cmd: &[u8] = if front { b"LPOP" } else { b"RPOP" };
             ctx.propagate(&[cmd, key]);
+            notify_popped(ctx, key, front, emptied);
             return Ok(true);
         }
     }

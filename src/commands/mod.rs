@@ -20,6 +20,8 @@ pub mod key_specs;
 pub mod keys;
 pub mod list;
 pub mod list_blocking;
+#[cfg(test)]
+mod notify_tests;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;

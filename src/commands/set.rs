@@ -13,6 +13,7 @@ use super::table::{
 };
 use super::transactions::ExecWrap;
 use super::{parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::{GENERIC, SET};
 use crate::store::types::set::Member;
 use crate::store::types::Set;
 
@@ -83,6 +84,7 @@ pub fn sadd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     };
     if added > 0 {
         ctx.propagate_verbatim(argv);
+        ctx.notify(SET, "sadd", key);
     }
     drop(g);
     ctx.out.int(added as i64);
@@ -93,7 +95,7 @@ pub fn sadd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 pub fn srem(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let mut g = ctx.lock(key);
-    let removed = g
+    let (removed, emptied) = g
         .update::<Set, _>(key, |s| {
             let mut n = 0;
             for m in argv.tail(2).iter() {
@@ -102,11 +104,15 @@ pub fn srem(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
                     break;
                 }
             }
-            n
+            (n, s.is_empty())
         })?
-        .unwrap_or(0);
+        .unwrap_or((0, false));
     if removed > 0 {
         ctx.propagate_verbatim(argv);
+        ctx.notify(SET, "srem", key);
+        if emptied {
+            ctx.notify(GENERIC, "del", key);
+        }
     }
     drop(g);
     ctx.out.int(removed as i64);
@@ -172,14 +178,18 @@ pub fn spop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 
 fn spop_one(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
     let mut g = ctx.lock(key);
-    let popped = g.update::<Set, _>(key, Set::pop_random)?.flatten();
+    let popped = g.update::<Set, _>(key, |s| (s.pop_random(), s.is_empty()))?;
     match popped {
-        Some(m) => {
+        Some((Some(m), emptied)) => {
             ctx.propagate(&[b"SREM", key, &m]);
+            ctx.notify(SET, "spop", key);
+            if emptied {
+                ctx.notify(GENERIC, "del", key);
+            }
             drop(g);
             ctx.out.bulk(&m);
         }
-        None => ctx.out.null(),
+        _ => ctx.out.null(),
     }
     Ok(())
 }
@@ -204,6 +214,8 @@ fn spop_count(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             return Ok(());
         };
         ctx.propagate(&[b"DEL", key]);
+        ctx.notify(SET, "spop", key);
+        ctx.notify(GENERIC, "del", key);
         drop(g);
         if let Ok(s) = entry.value.as_type::<Set>() {
             ctx.out.set_len(s.len());
@@ -234,6 +246,7 @@ fn spop_count(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         }
         ctx.client.exec_wrap = ExecWrap::Off;
     }
+    ctx.notify(SET, "spop", key);
     drop(g);
     ctx.out.set_len(popped.len());
     for m in &popped {
@@ -341,10 +354,22 @@ pub fn smove(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         ctx.out.int(i64::from(src_has));
         return Ok(());
     }
-    mg.slot(db, src).update::<Set, _>(src, |s| s.remove(m))?;
-    mg.slot(db, dst)
+    let emptied = mg
+        .slot(db, src)
+        .update::<Set, _>(src, |s| s.remove(m) && s.is_empty())?;
+    let added = mg
+        .slot(db, dst)
         .update_or_create::<Set, _>(dst, |s| s.add(m, max))?;
     ctx.propagate_verbatim(argv);
+    // Redis's order: `srem` (and `del` when emptied) on the source, then
+    // `sadd` on the destination unless it already had the member.
+    ctx.notify(SET, "srem", src);
+    if emptied == Some(true) {
+        ctx.notify(GENERIC, "del", src);
+    }
+    if added {
+        ctx.notify(SET, "sadd", dst);
+    }
     drop(mg);
     ctx.out.int(1);
     Ok(())
@@ -474,6 +499,13 @@ fn store_op(ctx: &mut Ctx<'_>, argv: &Argv<'_>, op: Op) -> CmdResult {
     };
     if changed {
         ctx.propagate_verbatim(argv);
+        let event = match op {
+            _ if n == 0 => "del",
+            Op::Inter => "sinterstore",
+            Op::Union => "sunionstore",
+            Op::Diff => "sdiffstore",
+        };
+        ctx.notify(if n == 0 { GENERIC } else { SET }, event, dst);
     }
     drop(mg);
     ctx.out.int(n as i64);

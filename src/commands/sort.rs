@@ -13,6 +13,7 @@ use std::cmp::Ordering;
 use super::spec::key_flags::{ACCESS, OW, RO, UPDATE};
 use super::spec::{command_table, CommandSpec, KeyFlags, KeySpec, KeySpecs};
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::{GENERIC, LIST};
 use crate::store::types::{Value, WrongType};
 use crate::store::{Hash, List, MultiGuard, Str};
 
@@ -422,13 +423,16 @@ fn run(ctx: &mut Ctx<'_>, argv: &Argv<'_>, readonly: bool) -> CmdResult {
             let fill = super::list::fill(ctx);
             let g = m.slot(db, dest);
             if out.is_empty() {
-                g.remove(dest);
+                if g.remove(dest).is_some() {
+                    ctx.notify(GENERIC, "del", dest);
+                }
             } else {
                 let mut list = List::default();
                 for v in &out {
                     list.push(v.as_deref().unwrap_or(b""), false, fill);
                 }
                 g.set(dest, Value::List(Box::new(list)), Some(0));
+                ctx.notify(LIST, "sortstore", dest);
             }
             drop(m);
             ctx.propagate_verbatim(argv);

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cluster::migrate::{Batch, MigrateError};
 use crate::commands::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::GENERIC;
 use crate::persist;
 
 /// MIGRATE's keys: the key argument, or everything after `KEYS` when it is empty
@@ -180,6 +181,7 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         } else if !o.copy && m.slot(dbi, k).remove(k).is_some() {
             // A key that expired or was evicted during the exchange was
             // deleted (and its DEL propagated) by that: not again here.
+            ctx.notify(GENERIC, "del", k);
             deleted.push(k);
         }
     }

@@ -1,6 +1,7 @@
 //! DUMP and RESTORE: a value as a serialized payload and back.
 
 use crate::commands::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::GENERIC;
 use crate::persist;
 use crate::store::access::{self, Policy};
 use crate::store::Entry;
@@ -99,6 +100,7 @@ pub fn restore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     if at != 0 && ctx.already_expired(at) {
         if deleted {
             ctx.propagate(&[b"DEL", key]);
+            ctx.notify(GENERIC, "del", key);
         }
         drop(g);
         ctx.out.ok();
@@ -114,6 +116,7 @@ pub fn restore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         },
     );
     propagate_restore(ctx, argv, at, opts.absttl);
+    ctx.notify(GENERIC, "restore", key);
     drop(g);
     ctx.out.ok();
     Ok(())

@@ -4,6 +4,7 @@
 use super::{lossy, peek_counted};
 use crate::commands::expire_args::{deadline, ExpireUnit};
 use crate::commands::{is, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::GENERIC;
 
 /// The NX/XX/GT/LT conditions of the EXPIRE family.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -70,12 +71,14 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, unit: ExpireUnit, cmd: &st
     if ctx.already_expired(when) {
         g.remove(key);
         ctx.propagate(&[b"DEL", key]);
+        ctx.notify(GENERIC, "del", key);
     } else {
         g.set_expire(key, when as u64);
         let mut b = itoa::Buffer::new();
         let mut parts: Vec<&[u8]> = vec![b"PEXPIREAT", key, b.format(when).as_bytes()];
         parts.extend(argv.tail(3).iter());
         ctx.propagate(&parts);
+        ctx.notify(GENERIC, "expire", key);
     }
     drop(g);
     ctx.out.int(1);
@@ -152,6 +155,7 @@ pub fn persist(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     if volatile {
         g.set_expire(key, 0);
         ctx.propagate(&[b"PERSIST", key]);
+        ctx.notify(GENERIC, "persist", key);
     }
     drop(g);
     ctx.out.int(volatile as i64);

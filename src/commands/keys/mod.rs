@@ -11,6 +11,7 @@ pub mod scan;
 use std::sync::atomic::Ordering;
 
 use super::{Argv, CmdResult, Ctx};
+use crate::node::notify::GENERIC;
 use crate::store::{Entry, Keyspace, SlotGuard};
 
 /// `DEL key [key …]`; frees large values in the background when
@@ -35,6 +36,7 @@ fn remove_keys(ctx: &mut Ctx<'_>, argv: &Argv<'_>, lazy: bool) -> CmdResult {
                 ctx.srv.keyspace.lazy_free.free_value(e.value);
             }
             ctx.propagate(&[b"DEL", key]);
+            ctx.notify(GENERIC, "del", key);
             n += 1;
         }
     }

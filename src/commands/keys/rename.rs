@@ -2,6 +2,7 @@
 
 use crate::commands::args::ArgCursor;
 use crate::commands::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::GENERIC;
 use crate::store::access;
 use crate::store::Entry;
 
@@ -38,6 +39,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, nx: bool) -> CmdResult {
         // The value object moves, so its TTL and access metadata come along.
         m.slot(db, dst).put_entry(dst, entry);
         ctx.propagate_verbatim(argv);
+        ctx.notify(GENERIC, "rename_from", src);
+        ctx.notify(GENERIC, "rename_to", dst);
         true
     };
     drop(m);
@@ -112,6 +115,8 @@ pub fn copy(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         },
     );
     ctx.propagate_verbatim(argv);
+    ctx.srv
+        .notify_keyspace_event(dst_db, GENERIC, "copy_to", dst);
     drop(m);
     ctx.out.int(1);
     Ok(())
@@ -138,6 +143,9 @@ pub fn move_(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         if let Some(entry) = m.slot(src_db, key).remove(key) {
             m.slot(dst_db, key).put_entry(key, entry);
             ctx.propagate_verbatim(argv);
+            let srv = ctx.srv;
+            srv.notify_keyspace_event(src_db, GENERIC, "move_from", key);
+            srv.notify_keyspace_event(dst_db, GENERIC, "move_to", key);
         }
     }
     drop(m);

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use super::args::ArgCursor;
 use super::expire_args::{deadline, ExpireUnit};
 use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::{GENERIC, STRING};
 use crate::resp::reply::format_long_double;
 use crate::store::{Entry, Str, Value};
 
@@ -140,6 +141,10 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Ttl::Keep => ctx.propagate(&[b"SET", key, val, b"KEEPTTL"]),
         _ => ctx.propagate(&[b"SET", key, val]),
     }
+    ctx.notify(STRING, "set", key);
+    if matches!(ttl, Ttl::At(_)) {
+        ctx.notify(GENERIC, "expire", key);
+    }
     drop(g);
     match (want_get, old) {
         (true, Some(v)) => reply_value(ctx, &v),
@@ -164,6 +169,7 @@ pub fn setnx(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
     g.set(key, Value::string(val), Some(0));
     ctx.propagate(&[b"SET", key, val]);
+    ctx.notify(STRING, "set", key);
     ctx.out.int(1);
     Ok(())
 }
@@ -175,6 +181,8 @@ fn set_with_expire(ctx: &mut Ctx<'_>, argv: &Argv<'_>, unit: ExpireUnit, name: &
     g.set(key, Value::string(val), Some(at as u64));
     let mut b = itoa::Buffer::new();
     ctx.propagate(&[b"SET", key, val, b"PXAT", b.format(at).as_bytes()]);
+    ctx.notify(STRING, "set", key);
+    ctx.notify(GENERIC, "expire", key);
     ctx.out.ok();
     Ok(())
 }
@@ -234,6 +242,9 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, only_new: bool) -> CmdResult
     let mut parts: Vec<&[u8]> = argv.iter().collect();
     parts[0] = b"MSET";
     ctx.propagate(&parts);
+    for key in argv.tail(1).iter().step_by(2) {
+        ctx.notify(STRING, "set", key);
+    }
     drop(m);
     if only_new {
         ctx.out.int(1);
@@ -263,6 +274,7 @@ pub fn getset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
     g.set(key, Value::string(val), Some(0));
     ctx.propagate(&[b"SET", key, val]);
+    ctx.notify(STRING, "set", key);
     drop(g);
     reply_entry(ctx, old.as_ref())
 }
@@ -278,6 +290,7 @@ pub fn getdel(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     ensure_string(e)?;
     let e = g.remove(key);
     ctx.propagate(&[b"DEL", key]);
+    ctx.notify(GENERIC, "del", key);
     drop(g);
     reply_entry(ctx, e.as_ref())
 }
@@ -309,16 +322,19 @@ pub fn getex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Ttl::At(t) if ctx.already_expired(t) => {
             g.remove(key);
             ctx.propagate(&[b"DEL", key]);
+            ctx.notify(GENERIC, "del", key);
         }
         Ttl::At(t) => {
             g.set_expire(key, t as u64);
             let mut b = itoa::Buffer::new();
             ctx.propagate(&[b"PEXPIREAT", key, b.format(t).as_bytes()]);
+            ctx.notify(GENERIC, "expire", key);
         }
         Ttl::Persist => {
             if g.peek(key).is_some_and(|e| e.is_volatile()) {
                 g.set_expire(key, 0);
                 ctx.propagate(&[b"PERSIST", key]);
+                ctx.notify(GENERIC, "persist", key);
             }
         }
         Ttl::Unset | Ttl::Keep => {}
@@ -365,6 +381,7 @@ pub fn append(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         }
     };
     ctx.propagate(&[b"APPEND", key, val]);
+    ctx.notify(STRING, "append", key);
     drop(g);
     ctx.out.int(new_len as i64);
     Ok(())
@@ -404,6 +421,7 @@ fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
     };
     let mut b = itoa::Buffer::new();
     ctx.propagate(&[b"INCRBY", key, b.format(by).as_bytes()]);
+    ctx.notify(STRING, "incrby", key);
     drop(g);
     ctx.out.int(next);
     Ok(())
@@ -453,6 +471,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let text = format_long_double(next);
     g.set(key, Value::string(text.as_bytes()), None);
     ctx.propagate(&[b"SET", key, text.as_bytes(), b"KEEPTTL"]);
+    ctx.notify(STRING, "incrbyfloat", key);
     drop(g);
     ctx.out.bulk(text.as_bytes());
     Ok(())
@@ -526,6 +545,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let n = buf.len();
     g.set(key, Value::raw(buf), None);
     ctx.propagate(&[b"SETRANGE", key, argv.get(2), val]);
+    ctx.notify(STRING, "setrange", key);
     drop(g);
     ctx.out.int(n as i64);
     Ok(())

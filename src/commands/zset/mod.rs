@@ -17,6 +17,7 @@ use super::table::{
     KS_RO, KS_RO_ACCESS, KS_RW_ACCESS_DELETE, KS_RW_ACCESS_UPDATE, KS_RW_DELETE, KS_RW_UPDATE,
 };
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::{GENERIC, ZSET};
 use crate::resp::reply::Reply;
 use crate::store::types::zset::{d2string, Entry, ZSetLimits};
 use crate::store::types::ZSet;
@@ -293,6 +294,7 @@ fn zadd_apply(
     }
     if added + updated > 0 {
         ctx.propagate_verbatim(argv);
+        ctx.notify(ZSET, if f.incr { "zincr" } else { "zadd" }, key);
     }
     drop(g);
     if f.incr {
@@ -321,16 +323,22 @@ pub fn zincrby(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 pub fn zrem(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let mut g = ctx.lock(key);
-    let removed = g
+    let (removed, emptied) = g
         .update::<ZSet, _>(key, |z| {
-            argv.tail(2)
+            let n = argv
+                .tail(2)
                 .iter()
                 .filter(|m| z.remove(m).is_some())
-                .count()
+                .count();
+            (n, z.is_empty())
         })?
-        .unwrap_or(0);
+        .unwrap_or((0, false));
     if removed > 0 {
         ctx.propagate_verbatim(argv);
+        ctx.notify(ZSET, "zrem", key);
+        if emptied {
+            ctx.notify(GENERIC, "del", key);
+        }
     }
     ctx.out.int(removed as i64);
     Ok(())
@@ -405,15 +413,20 @@ pub fn pop_and_propagate(
     count: usize,
 ) -> Result<Option<Popped>, CmdError> {
     let mut g = ctx.lock(key);
-    let popped = g.update::<ZSet, _>(key, |z| z.pop(max, count))?;
-    if let Some(p) = &popped {
-        if !p.is_empty() {
-            let n = itoa::Buffer::new().format(p.len()).to_string();
-            let cmd: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
-            ctx.propagate(&[cmd, key, n.as_bytes()]);
+    let popped = g.update::<ZSet, _>(key, |z| (z.pop(max, count), z.is_empty()))?;
+    let Some((p, emptied)) = popped else {
+        return Ok(None);
+    };
+    if !p.is_empty() {
+        let n = itoa::Buffer::new().format(p.len()).to_string();
+        let cmd: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+        ctx.propagate(&[cmd, key, n.as_bytes()]);
+        ctx.notify(ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+        if emptied {
+            ctx.notify(GENERIC, "del", key);
         }
     }
-    Ok(popped)
+    Ok(Some(p))
 }
 
 fn zpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>, max: bool) -> CmdResult {

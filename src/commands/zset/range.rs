@@ -4,6 +4,7 @@
 
 use super::{limits, reply_entries};
 use crate::commands::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::{GENERIC, ZSET};
 use crate::store::types::zset::Entry;
 use crate::store::types::ZSet;
 
@@ -305,6 +306,7 @@ pub fn zrangestore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let changed = super::store::store_result(m.slot(db, dst), dst, picked, lim);
     if changed {
         ctx.propagate_verbatim(argv);
+        super::store::notify_stored(ctx, dst, n > 0, "zrangestore");
     }
     drop(m);
     ctx.out.int(n as i64);
@@ -341,21 +343,27 @@ fn remove_range(ctx: &mut Ctx<'_>, argv: &Argv<'_>, by: By) -> CmdResult {
     };
     let key = argv.get(1);
     let mut g = ctx.lock(key);
-    let removed = g
+    let (removed, emptied) = g
         .update::<ZSet, _>(key, |z| {
             let (s, e) = match &span {
                 Span::Ranks(a, b) => clamp_ranks(*a, *b, z.len()).unwrap_or((0, 0)),
                 Span::Bounds(b) => b.ranks(z),
             };
-            if e > s {
-                z.remove_ranks(s, e)
-            } else {
-                0
-            }
+            let n = if e > s { z.remove_ranks(s, e) } else { 0 };
+            (n, z.is_empty())
         })?
-        .unwrap_or(0);
+        .unwrap_or((0, false));
     if removed > 0 {
         ctx.propagate_verbatim(argv);
+        let event = match by {
+            By::Rank => "zremrangebyrank",
+            By::Score => "zremrangebyscore",
+            By::Lex => "zremrangebylex",
+        };
+        ctx.notify(ZSET, event, key);
+        if emptied {
+            ctx.notify(GENERIC, "del", key);
+        }
     }
     ctx.out.int(removed as i64);
     Ok(())

@@ -6,6 +6,7 @@ use hashbrown::HashMap;
 
 use super::{limits, reply_entries};
 use crate::commands::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
+use crate::node::notify::{GENERIC, ZSET};
 use crate::store::types::zset::{cmp_elem, Entry, ZSetLimits};
 use crate::store::types::ValueType;
 use crate::store::types::{Set, ZSet};
@@ -263,6 +264,16 @@ pub(crate) fn store_result(
     true
 }
 
+/// The event of a STORE whose destination changed: `event` (a sorted-set
+/// event) when a result was stored, `del` when an empty one deleted `dst`.
+pub(crate) fn notify_stored(ctx: &Ctx<'_>, dst: &[u8], stored: bool, event: &str) {
+    if stored {
+        ctx.notify(ZSET, event, dst);
+    } else {
+        ctx.notify(GENERIC, "del", dst);
+    }
+}
+
 /// The whole command: `dst` for a STORE form, `card` for ZINTERCARD.
 fn run(ctx: &mut Ctx<'_>, argv: &Argv<'_>, op: Op, store: bool, card: bool) -> CmdResult {
     let name = ctx.spec.name;
@@ -299,6 +310,12 @@ fn run(ctx: &mut Ctx<'_>, argv: &Argv<'_>, op: Op, store: bool, card: bool) -> C
         let n = entries.len();
         if store_result(m.slot(db, dst), dst, entries, lim) {
             ctx.propagate_verbatim(argv);
+            let event = match op {
+                Op::Union => "zunionstore",
+                Op::Inter => "zinterstore",
+                Op::Diff => "zdiffstore",
+            };
+            notify_stored(ctx, dst, n > 0, event);
         }
         drop(m);
         ctx.out.int(n as i64);
