@@ -38,12 +38,19 @@ FAMILIES = {
     "hyperloglog": r"pf",
     "geo": r"(old_)?geo",
     "sort": r"sort",
+    # test_pubsub.py and test_keyspace_notifications.py, wholesale; the
+    # pattern only keeps test_commands.py's own pub/sub tests.
+    "pubsub": r"(pubsub|publish|spublish)",
     "generic": r"(keys|scan|p?expire|p?ttl|persist|type|object|dump_and_restore"
                r"|restore|copy|rename|delete|delitem|unlink|exists|randomkey|dbsize"
                r"|touch)",
 }
 FAMILY_RE = {f: re.compile(r"test_" + rx) for f, rx in FAMILIES.items()}
-WHOLE_FILES = {"tests/test_hash.py": "hash"}
+WHOLE_FILES = {
+    "tests/test_hash.py": "hash",
+    "tests/test_pubsub.py": "pubsub",
+    "tests/test_keyspace_notifications.py": "pubsub",
+}
 
 
 def family_of(nodeid, wanted):

@@ -5,7 +5,7 @@
 #
 #   scripts/redispy-suite.sh [--protocol=2|3] [FAMILY ...]
 #
-# Families (default: all): string hash list set zset bitmap hyperloglog geo
+# Families (default: all): string hash list set zset bitmap hyperloglog geo pubsub
 # sort generic; scripts/redispy-suite.py says which test names each one takes.
 # Prints, per family, passed/failed/skipped on each server and the tests that
 # pass on redis-server but not on ringcache (node id and first error line).
@@ -27,7 +27,8 @@ VENV_REQS=(pytest==9.2.0 pytest-timeout==2.4.0 packaging==26.4 async-timeout==5.
 RUN_TIMEOUT=${REDISPY_TIMEOUT:-900}
 # Tests of things ringcache's standalone mode and plain redis-server both lack.
 MARK_EXPR="not onlycluster and not redismod and not ssl and not replica and not experimental"
-TEST_FILES=(tests/test_commands.py tests/test_hash.py tests/test_pipeline.py)
+TEST_FILES=(tests/test_commands.py tests/test_hash.py tests/test_pipeline.py tests/test_pubsub.py
+    tests/test_keyspace_notifications.py)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
