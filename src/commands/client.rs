@@ -63,7 +63,11 @@ pub fn client_line(
         "S"
     } else if c.blocked.load(Ordering::Relaxed) {
         "b"
-    } else if c.subscriptions.iter().any(|n| n.load(Ordering::Relaxed) > 0) {
+    } else if c
+        .subscriptions
+        .iter()
+        .any(|n| n.load(Ordering::Relaxed) > 0)
+    {
         "P"
     } else {
         "N"

@@ -165,10 +165,7 @@ pub fn punsubscribe(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 
 fn publish_as(ctx: &mut Ctx<'_>, argv: &Argv<'_>, kind: Kind) -> CmdResult {
     let how = ctx.srv.delivery(ctx.now_ms);
-    let n = ctx
-        .srv
-        .pubsub
-        .publish(kind, argv.get(1), argv.get(2), how);
+    let n = ctx.srv.pubsub.publish(kind, argv.get(1), argv.get(2), how);
     // A publisher listening to its own channel gets the message first.
     ctx.client.info.mailbox.drain_into(&mut ctx.out.buf);
     ctx.out.keep_pushed();

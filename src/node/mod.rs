@@ -26,7 +26,7 @@ use crate::persist::save::{SaveError, Written};
 use crate::repl::Log;
 use crate::store::access::Policy;
 use crate::store::memory::MemoryGauge;
-use crate::store::{Keyspace, Removal, KeyEventSink};
+use crate::store::{KeyEventSink, Keyspace, Removal};
 
 /// What commands and sessions ask of the long-running services, which sit
 /// above them (`services::Drivers` implements it; start-up installs it):

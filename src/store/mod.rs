@@ -25,5 +25,5 @@ mod walk;
 pub mod watch;
 
 pub use entry::Entry;
-pub use keyspace::{Keyspace, MultiGuard, Removal, KeyEventSink, SlotGuard, NEVER_EXPIRED};
+pub use keyspace::{KeyEventSink, Keyspace, MultiGuard, Removal, SlotGuard, NEVER_EXPIRED};
 pub use types::{Hash, HashLimits, Kind, List, Str, Value, ValueType, WrongType};

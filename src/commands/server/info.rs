@@ -456,7 +456,10 @@ fn stats(srv: &Server, w: &mut InfoWriter) {
         ("keyspace_misses", &ld(&ks.misses)),
         ("pubsub_channels", &srv.pubsub.channel_count(Kind::Channel)),
         ("pubsub_patterns", &srv.pubsub.pattern_count()),
-        ("pubsubshard_channels", &srv.pubsub.channel_count(Kind::Shard)),
+        (
+            "pubsubshard_channels",
+            &srv.pubsub.channel_count(Kind::Shard),
+        ),
         ("latest_fork_usec", &0),
         ("total_forks", &0),
         ("migrate_cached_sockets", &0),
