@@ -91,6 +91,11 @@ pub mod route {
 }
 
 /// An open link's sender half.
+/// Frames a link queues before it drops gossip (a peer not reading).
+pub const GOSSIP_QUEUE: usize = 1024;
+/// Frames a link queues in all, published messages included.
+pub const LINK_QUEUE: usize = 64 * 1024;
+
 pub(crate) struct LinkTx {
     pub(crate) tx: mpsc::Sender<Bytes>,
     pub(crate) created: u64,
@@ -436,18 +441,40 @@ impl Cluster {
         }
         let mut links = self.links.lock();
         for (targets, msg) in out.sends {
+            let publish = matches!(
+                msg.body,
+                message::Body::Publish { .. } | message::Body::PublishShard { .. }
+            );
             let frame = Bytes::from(msg.encode());
             for l in targets {
                 if let Some(tx) = links.get(&l) {
-                    // A full queue means the peer is not reading: drop, as gossip
-                    // is repeated anyway.
-                    let _ = tx.tx.try_send(frame.clone());
+                    // A long queue means the peer is not reading: gossip is
+                    // dropped past `GOSSIP_QUEUE` frames, as it is repeated
+                    // anyway; published messages are not repeated, so they
+                    // may queue up to the link's whole capacity.
+                    let queued = tx.tx.max_capacity() - tx.tx.capacity();
+                    if publish || queued < GOSSIP_QUEUE {
+                        let _ = tx.tx.try_send(frame.clone());
+                    }
                 }
             }
         }
         for l in out.closes {
             links.remove(&l);
         }
+    }
+
+    /// Sends a PUBLISH to every node, or an SPUBLISH (`shard`) to the rest
+    /// of this node's shard, over the bus (Redis's `clusterPropagatePublish`).
+    pub fn propagate_publish(&self, shard: bool, channel: &[u8], message: &[u8]) {
+        let (links, m) = self.topo.lock().publish_message(shard, channel, message);
+        if links.is_empty() {
+            return;
+        }
+        self.send(Outbox {
+            sends: vec![(links, m)],
+            ..Outbox::default()
+        });
     }
 
     /// This node's id.

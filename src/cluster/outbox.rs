@@ -24,8 +24,9 @@ pub struct Outbox {
     pub closes: Vec<u64>,
     /// Slots this node lost while holding keys: delete their keys.
     pub dirty_slots: Vec<u16>,
-    /// Cluster-wide PUBLISH messages to deliver locally.
-    pub publish: Vec<(Vec<u8>, Vec<u8>)>,
+    /// PUBLISH (false) and SPUBLISH (true) messages from other nodes to
+    /// deliver to this node's subscribers: (shard, channel, message).
+    pub publish: Vec<(bool, Vec<u8>, Vec<u8>)>,
     /// Pause client writes until this monotonic ms (0: end the pause), for
     /// a manual failover.
     pub pause_writes: Option<u64>,

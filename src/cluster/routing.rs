@@ -253,6 +253,27 @@ impl Cluster {
     }
 
     /// `MOVED` to the owner of `slot` as the topology says now.
+    /// Decides whether this node serves shard channels in `slots` (SSUBSCRIBE,
+    /// SUNSUBSCRIBE, SPUBLISH; Redis's `getNodeByQuery` for them): the owner
+    /// and its replicas do, also while the slot moves and while the cluster
+    /// is down (`cluster-allow-pubsubshard-when-down`, on by default).
+    pub fn route_shard_channels(&self, slots: &[u16]) -> Result<(), Redirect> {
+        let Some(&slot) = slots.first() else {
+            return Ok(());
+        };
+        if slots.iter().any(|&s| s != slot) {
+            return Err(Redirect::CrossSlot);
+        }
+        let r = self.route_bits(slot);
+        if r & route::ASSIGNED == 0 {
+            return Err(Redirect::Unbound);
+        }
+        if r & (route::MINE | route::MY_MASTER) != 0 {
+            return Ok(());
+        }
+        Err(self.moved(slot))
+    }
+
     fn moved(&self, slot: u16) -> Redirect {
         let t = self.view();
         match t.owner(slot).and_then(|o| t.node(&o)) {

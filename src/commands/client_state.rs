@@ -71,8 +71,6 @@ pub struct Client {
     pub deny_blocking: bool,
     /// Its WATCHed keys (made on its first WATCH).
     pub watches: Option<crate::store::watch::Watches>,
-    /// Its pub/sub subscriptions.
-    pub subs: crate::node::pubsub::Subscriptions,
 }
 
 impl Client {
@@ -101,7 +99,6 @@ impl Client {
             serving: false,
             deny_blocking: false,
             watches: None,
-            subs: Default::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use crate::resp::reply::Protocol;
 
 /// `PING [message]`
 pub fn ping(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    if ctx.client.subs.total() > 0 && !ctx.out.resp3() {
+    if ctx.client.info.subscribed() > 0 && !ctx.out.resp3() {
         // A subscribed RESP2 connection reads arrays only.
         ctx.out.array_len(2);
         ctx.out.bulk(b"pong");
@@ -189,8 +189,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     ctx.client.asking_next = false;
     ctx.client.multi = None;
     ctx.client.unwatch();
-    let c = &mut *ctx.client;
-    ctx.srv.pubsub.leave(&mut c.subs, &c.info);
+    ctx.srv.pubsub.leave(&ctx.client.info);
     ctx.client.authenticated = !ctx.srv.hot.auth_required.load(Ordering::Relaxed);
     ctx.client.info.name.lock().clear();
     if ctx.client.info.monitor.swap(false, Ordering::Relaxed) {

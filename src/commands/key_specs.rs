@@ -389,6 +389,18 @@ impl KeySpecs {
         self.find(argv, false, f)
     }
 
+    /// Calls `f` with the index of each NOT_KEY argument (the shard channels
+    /// of SSUBSCRIBE/SPUBLISH, which cluster routing treats as keys).
+    pub fn each_not_key(&self, argv: &Argv<'_>, f: &mut dyn FnMut(usize)) {
+        for spec in self.specs.iter().filter(|s| s.flags & NOT_KEY != 0) {
+            if let Ok(Some(span)) = spec.span(argv) {
+                for i in (span.first..=span.last).step_by(span.step) {
+                    f(i);
+                }
+            }
+        }
+    }
+
     /// Indices of the key arguments in `argv` (see `each`).
     pub fn positions(&self, argv: &Argv<'_>) -> Vec<usize> {
         let mut v = Vec::new();

@@ -77,9 +77,7 @@ fn check_may_subscribe(ctx: &Ctx<'_>, name: &str, shard: bool) -> CmdResult {
 
 fn subscribe_to(ctx: &mut Ctx<'_>, argv: &Argv<'_>, kind: Kind, word: &str) {
     for ch in argv.iter().skip(1) {
-        let c = &mut *ctx.client;
-        ctx.srv.pubsub.subscribe(&mut c.subs, &c.info, kind, ch);
-        let n = c.subs.count(kind);
+        let n = ctx.srv.pubsub.subscribe(&ctx.client.info, kind, ch);
         confirm(ctx, word, Some(ch), n);
     }
 }
@@ -90,16 +88,14 @@ fn unsubscribe_from(ctx: &mut Ctx<'_>, argv: &Argv<'_>, kind: Kind, word: &str) 
     let named: Vec<Box<[u8]>> = if argv.len() > 1 {
         argv.iter().skip(1).map(Box::from).collect()
     } else {
-        ctx.client.subs.channels(kind)
+        ctx.client.info.subs.lock().channels(kind)
     };
     if named.is_empty() {
-        let n = ctx.client.subs.count(kind);
+        let n = ctx.client.info.subs.lock().count(kind);
         confirm(ctx, word, None, n);
     }
     for ch in named {
-        let c = &mut *ctx.client;
-        ctx.srv.pubsub.unsubscribe(&mut c.subs, &c.info, kind, &ch);
-        let n = c.subs.count(kind);
+        let n = ctx.srv.pubsub.unsubscribe(&ctx.client.info, kind, &ch);
         confirm(ctx, word, Some(&ch), n);
     }
 }
@@ -134,9 +130,7 @@ pub fn sunsubscribe(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 pub fn psubscribe(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     check_may_subscribe(ctx, "PSUBSCRIBE", false)?;
     for p in argv.iter().skip(1) {
-        let c = &mut *ctx.client;
-        ctx.srv.pubsub.psubscribe(&mut c.subs, &c.info, p);
-        let n = c.subs.classic();
+        let n = ctx.srv.pubsub.psubscribe(&ctx.client.info, p);
         confirm(ctx, "psubscribe", Some(p), n);
     }
     Ok(())
@@ -148,16 +142,14 @@ pub fn punsubscribe(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let named: Vec<Box<[u8]>> = if argv.len() > 1 {
         argv.iter().skip(1).map(Box::from).collect()
     } else {
-        ctx.client.subs.patterns()
+        ctx.client.info.subs.lock().patterns()
     };
     if named.is_empty() {
-        let n = ctx.client.subs.classic();
+        let n = ctx.client.info.subs.lock().classic();
         confirm(ctx, "punsubscribe", None, n);
     }
     for p in named {
-        let c = &mut *ctx.client;
-        ctx.srv.pubsub.punsubscribe(&mut c.subs, &c.info, &p);
-        let n = c.subs.classic();
+        let n = ctx.srv.pubsub.punsubscribe(&ctx.client.info, &p);
         confirm(ctx, "punsubscribe", Some(&p), n);
     }
     Ok(())
@@ -166,11 +158,35 @@ pub fn punsubscribe(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 fn publish_as(ctx: &mut Ctx<'_>, argv: &Argv<'_>, kind: Kind) -> CmdResult {
     let how = ctx.srv.delivery(ctx.now_ms);
     let n = ctx.srv.pubsub.publish(kind, argv.get(1), argv.get(2), how);
+    if let Some(cluster) = ctx.srv.cluster.as_deref() {
+        cluster.propagate_publish(kind == Kind::Shard, argv.get(1), argv.get(2));
+    }
     // A publisher listening to its own channel gets the message first.
     ctx.client.info.mailbox.drain_into(&mut ctx.out.buf);
     ctx.out.keep_pushed();
     ctx.out.int(n as i64);
     Ok(())
+}
+
+/// In cluster mode, ends the shard channels whose slot this node no longer
+/// serves (it moved, or failed over elsewhere): their subscribers get
+/// `sunsubscribe` and may subscribe again on the slot's new owner. Run by
+/// the cron.
+pub fn drop_moved_shard_channels(srv: &crate::node::Server, now_ms: u64) {
+    let Some(cluster) = &srv.cluster else {
+        return;
+    };
+    if srv.pubsub.channel_count(Kind::Shard) == 0 {
+        return;
+    }
+    srv.pubsub.drop_shard_channels(
+        |ch| {
+            cluster
+                .route_shard_channels(&[crate::slot::key_slot(ch)])
+                .is_ok()
+        },
+        srv.delivery(now_ms),
+    );
 }
 
 /// `PUBLISH channel message`

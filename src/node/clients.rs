@@ -52,8 +52,11 @@ pub struct ClientInfo {
     pub blocked: AtomicBool,
     /// Frames other connections send it (pub/sub, invalidations).
     pub mailbox: super::mailbox::Mailbox,
+    /// Its pub/sub subscriptions (the registry changes them, also when a
+    /// shard channel's slot leaves the node).
+    pub subs: Mutex<super::pubsub::Subscriptions>,
     /// Its channel, pattern and shard-channel subscription counts (CLIENT
-    /// LIST `sub`, `psub`, `ssub`), mirrored by the pub/sub registry.
+    /// LIST `sub`, `psub`, `ssub`; read per command without the lock).
     pub subscriptions: [AtomicUsize; 3],
 }
 
@@ -82,6 +85,7 @@ impl ClientInfo {
             qbuf: AtomicUsize::new(0),
             blocked: AtomicBool::new(false),
             mailbox: Default::default(),
+            subs: Default::default(),
             subscriptions: Default::default(),
         }
     }
@@ -97,6 +101,14 @@ impl ClientInfo {
         for (a, n) in self.subscriptions.iter().zip(subs.counts()) {
             a.store(n, Ordering::Relaxed);
         }
+    }
+
+    /// Its subscriptions of every kind.
+    pub fn subscribed(&self) -> usize {
+        self.subscriptions
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Asks the session to close.

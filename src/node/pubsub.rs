@@ -121,102 +121,114 @@ impl PubSub {
         }
     }
 
-    /// Subscribes `who` to `channel`; false when it already was.
-    pub fn subscribe(
-        &self,
-        subs: &mut Subscriptions,
-        who: &Arc<ClientInfo>,
-        kind: Kind,
-        channel: &[u8],
-    ) -> bool {
-        if subs.set(kind).contains(channel) {
-            return false;
+    /// Subscribes `who` to `channel`; returns its count of `kind` after.
+    pub fn subscribe(&self, who: &Arc<ClientInfo>, kind: Kind, channel: &[u8]) -> usize {
+        let mut subs = who.subs.lock();
+        if subs.set(kind).insert(channel.into()) {
+            self.table(kind)
+                .write()
+                .entry(channel.into())
+                .or_default()
+                .push(who.clone());
+            who.mirror_subscriptions(&subs);
         }
-        subs.set(kind).insert(channel.into());
-        self.table(kind)
-            .write()
-            .entry(channel.into())
-            .or_default()
-            .push(who.clone());
-        who.mirror_subscriptions(subs);
-        true
+        subs.count(kind)
     }
 
-    /// Unsubscribes `who` from `channel`; false when it was not subscribed.
-    pub fn unsubscribe(
-        &self,
-        subs: &mut Subscriptions,
-        who: &ClientInfo,
-        kind: Kind,
-        channel: &[u8],
-    ) -> bool {
-        if !subs.set(kind).remove(channel) {
-            return false;
-        }
-        let mut table = self.table(kind).write();
-        if let Some(list) = table.get_mut(channel) {
-            list.retain(|c| c.id != who.id);
-            if list.is_empty() {
-                // An empty entry would let clients grow the table without bound.
-                table.remove(channel);
+    /// Unsubscribes `who` from `channel`; returns its count of `kind` after.
+    pub fn unsubscribe(&self, who: &ClientInfo, kind: Kind, channel: &[u8]) -> usize {
+        let mut subs = who.subs.lock();
+        if subs.set(kind).remove(channel) {
+            let mut table = self.table(kind).write();
+            if let Some(list) = table.get_mut(channel) {
+                list.retain(|c| c.id != who.id);
+                if list.is_empty() {
+                    // An empty entry would let clients grow the table without bound.
+                    table.remove(channel);
+                }
             }
+            drop(table);
+            who.mirror_subscriptions(&subs);
         }
-        drop(table);
-        who.mirror_subscriptions(subs);
-        true
+        subs.count(kind)
     }
 
-    /// Subscribes `who` to `pattern`; false when it already was.
-    pub fn psubscribe(
-        &self,
-        subs: &mut Subscriptions,
-        who: &Arc<ClientInfo>,
-        pattern: &[u8],
-    ) -> bool {
-        if subs.patterns.iter().any(|p| &p[..] == pattern) {
-            return false;
-        }
-        subs.patterns.push(pattern.into());
-        let mut patterns = self.patterns.write();
-        match patterns.iter_mut().find(|(p, _)| &p[..] == pattern) {
-            Some((_, list)) => list.push(who.clone()),
-            None => patterns.push((pattern.into(), vec![who.clone()])),
-        }
-        drop(patterns);
-        who.mirror_subscriptions(subs);
-        true
-    }
-
-    /// Unsubscribes `who` from `pattern`; false when it was not subscribed.
-    pub fn punsubscribe(&self, subs: &mut Subscriptions, who: &ClientInfo, pattern: &[u8]) -> bool {
-        let Some(i) = subs.patterns.iter().position(|p| &p[..] == pattern) else {
-            return false;
-        };
-        subs.patterns.remove(i);
-        let mut patterns = self.patterns.write();
-        if let Some(at) = patterns.iter().position(|(p, _)| &p[..] == pattern) {
-            patterns[at].1.retain(|c| c.id != who.id);
-            if patterns[at].1.is_empty() {
-                patterns.remove(at);
+    /// Subscribes `who` to `pattern`; returns its channel and pattern count after.
+    pub fn psubscribe(&self, who: &Arc<ClientInfo>, pattern: &[u8]) -> usize {
+        let mut subs = who.subs.lock();
+        if !subs.patterns.iter().any(|p| &p[..] == pattern) {
+            subs.patterns.push(pattern.into());
+            let mut patterns = self.patterns.write();
+            match patterns.iter_mut().find(|(p, _)| &p[..] == pattern) {
+                Some((_, list)) => list.push(who.clone()),
+                None => patterns.push((pattern.into(), vec![who.clone()])),
             }
+            drop(patterns);
+            who.mirror_subscriptions(&subs);
         }
-        drop(patterns);
-        who.mirror_subscriptions(subs);
-        true
+        subs.classic()
+    }
+
+    /// Unsubscribes `who` from `pattern`; returns its channel and pattern count after.
+    pub fn punsubscribe(&self, who: &ClientInfo, pattern: &[u8]) -> usize {
+        let mut subs = who.subs.lock();
+        if let Some(i) = subs.patterns.iter().position(|p| &p[..] == pattern) {
+            subs.patterns.remove(i);
+            let mut patterns = self.patterns.write();
+            if let Some(at) = patterns.iter().position(|(p, _)| &p[..] == pattern) {
+                patterns[at].1.retain(|c| c.id != who.id);
+                if patterns[at].1.is_empty() {
+                    patterns.remove(at);
+                }
+            }
+            drop(patterns);
+            who.mirror_subscriptions(&subs);
+        }
+        subs.classic()
     }
 
     /// Drops every subscription of a connection that is leaving (or RESET).
-    pub fn leave(&self, subs: &mut Subscriptions, who: &ClientInfo) {
-        if subs.total() == 0 {
+    pub fn leave(&self, who: &ClientInfo) {
+        if who.subscribed() == 0 {
             return;
         }
         for kind in [Kind::Channel, Kind::Shard] {
-            for ch in subs.channels(kind) {
-                self.unsubscribe(subs, who, kind, &ch);
+            for ch in who.subs.lock().channels(kind) {
+                self.unsubscribe(who, kind, &ch);
             }
         }
-        for p in subs.patterns() {
-            self.punsubscribe(subs, who, &p);
+        for p in who.subs.lock().patterns() {
+            self.punsubscribe(who, &p);
+        }
+    }
+
+    /// Ends every shard channel `served` says this node no longer serves (its
+    /// slot moved away or failed over): each listener is unsubscribed and told
+    /// with an `sunsubscribe` push, as Redis does, so it can subscribe again
+    /// where the slot now lives.
+    pub fn drop_shard_channels(&self, served: impl Fn(&[u8]) -> bool, how: Delivery) {
+        let gone: Vec<(Box<[u8]>, Listeners)> = {
+            let mut table = self.shard.write();
+            let names: Vec<Box<[u8]>> = table.keys().filter(|c| !served(c)).cloned().collect();
+            names
+                .into_iter()
+                .filter_map(|c| table.remove(&c).map(|l| (c, l)))
+                .collect()
+        };
+        let mut frame = Vec::new();
+        for (channel, listeners) in gone {
+            for who in listeners {
+                let mut subs = who.subs.lock();
+                if !subs.shard.remove(&channel) {
+                    continue;
+                }
+                who.mirror_subscriptions(&subs);
+                frame.clear();
+                let count = itoa::Buffer::new().format(subs.shard()).to_owned();
+                encode_with_count(&mut frame, b"sunsubscribe", &channel, &count);
+                drop(subs);
+                self.deliver(&who, &frame, how);
+            }
         }
     }
 
@@ -297,6 +309,22 @@ impl PubSub {
     }
 }
 
+/// Appends a RESP2 `[word, channel, :count]` confirmation.
+fn encode_with_count(buf: &mut Vec<u8>, word: &[u8], channel: &[u8], count: &str) {
+    buf.extend_from_slice(b"*3\r\n");
+    let mut n = itoa::Buffer::new();
+    for p in [word, channel] {
+        buf.push(b'$');
+        buf.extend_from_slice(n.format(p.len()).as_bytes());
+        buf.extend_from_slice(b"\r\n");
+        buf.extend_from_slice(p);
+        buf.extend_from_slice(b"\r\n");
+    }
+    buf.push(b':');
+    buf.extend_from_slice(count.as_bytes());
+    buf.extend_from_slice(b"\r\n");
+}
+
 /// Appends a RESP2 array of bulk strings.
 pub fn encode(buf: &mut Vec<u8>, parts: &[&[u8]]) {
     let mut n = itoa::Buffer::new();
@@ -341,11 +369,10 @@ mod tests {
     fn channel_and_pattern_listeners_each_receive_and_count() {
         let ps = PubSub::default();
         let (a, b) = (client(1), client(2));
-        let (mut sa, mut sb) = (Subscriptions::default(), Subscriptions::default());
-        assert!(ps.subscribe(&mut sa, &a, Kind::Channel, b"news"));
-        assert!(!ps.subscribe(&mut sa, &a, Kind::Channel, b"news"));
-        assert!(ps.psubscribe(&mut sa, &a, b"n*"));
-        assert!(ps.psubscribe(&mut sb, &b, b"n*"));
+        assert_eq!(ps.subscribe(&a, Kind::Channel, b"news"), 1);
+        assert_eq!(ps.subscribe(&a, Kind::Channel, b"news"), 1);
+        assert_eq!(ps.psubscribe(&a, b"n*"), 2);
+        assert_eq!(ps.psubscribe(&b, b"n*"), 1);
         assert_eq!(ps.publish(Kind::Channel, b"news", b"hi", NOW), 3);
         assert_eq!(
             taken(&a),
@@ -355,8 +382,8 @@ mod tests {
         assert_eq!(taken(&b).matches("pmessage").count(), 1);
         // Shard channels are another namespace, and patterns do not see them.
         assert_eq!(ps.publish(Kind::Shard, b"news", b"hi", NOW), 0);
-        ps.leave(&mut sa, &a);
-        assert_eq!((sa.total(), ps.channel_count(Kind::Channel)), (0, 0));
+        ps.leave(&a);
+        assert_eq!((a.subscribed(), ps.channel_count(Kind::Channel)), (0, 0));
         assert_eq!(ps.pattern_count(), 1);
         assert_eq!(ps.publish(Kind::Channel, b"news", b"hi", NOW), 1);
     }
@@ -365,8 +392,7 @@ mod tests {
     fn a_listener_over_the_hard_limit_is_killed_and_counted() {
         let ps = PubSub::default();
         let a = client(1);
-        let mut sa = Subscriptions::default();
-        ps.subscribe(&mut sa, &a, Kind::Channel, b"c");
+        ps.subscribe(&a, Kind::Channel, b"c");
         let how = Delivery {
             limit: Limit {
                 hard: 100,

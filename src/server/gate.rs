@@ -184,7 +184,7 @@ fn admit(
 /// A RESP2 connection with subscriptions only reads pushes: it may only
 /// change its subscriptions, PING, QUIT or RESET.
 fn check_subscribed(client: &Client, out: &Reply, r: Resolved) -> Result<(), CmdError> {
-    if client.subs.total() == 0
+    if client.info.subscribed() == 0
         || out.resp3()
         || crate::commands::pubsub::allowed_while_subscribed(r.full_name)
     {
@@ -264,6 +264,16 @@ fn route<'s>(
     let Some(cluster) = srv.cluster.as_deref() else {
         return Ok(None);
     };
+    if r.spec.flags.has(Flags::PUBSUB) && client.multi.is_none() {
+        let mut slots = Vec::new();
+        r.spec.keys.each_not_key(argv, &mut |i| {
+            slots.push(crate::slot::key_slot(argv.get(i)))
+        });
+        cluster
+            .route_shard_channels(&slots)
+            .map_err(|e| CmdError::Other(e.to_string()))?;
+        return Ok(None);
+    }
     let one = CommandKeys { spec: r.spec, argv };
     let (keys, write): (&dyn KeySource, bool) = match &client.multi {
         Some(t) if r.spec.keys.is_transaction() => (t, t.writes()),

@@ -128,7 +128,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
             break;
         }
     }
-    srv.pubsub.leave(&mut client.subs, &info);
+    srv.pubsub.leave(&info);
     // Whoever clears the flag (RESET or this) takes the client off the count.
     if info.monitor.swap(false, Ordering::Relaxed) {
         srv.monitors.fetch_sub(1, Ordering::Relaxed);

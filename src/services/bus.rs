@@ -20,10 +20,8 @@ use crate::cluster::message::{read_preamble, Message, PREAMBLE};
 use crate::cluster::outbox::{Connect, Outbox};
 use crate::cluster::topology::Topology;
 use crate::cluster::{Cluster, LinkTx};
+use crate::node::pubsub::Kind;
 use crate::node::Server;
-
-/// Frames queued per link before new ones are dropped (a peer not reading).
-const LINK_QUEUE: usize = 1024;
 
 /// Runs the bus on an already-bound listener until shutdown.
 pub async fn run(listener: TcpListener, srv: Arc<Server>) {
@@ -147,9 +145,13 @@ fn apply(srv: &Arc<Server>, cluster: &Arc<Cluster>, mut out: Outbox) {
     for slot in std::mem::take(&mut out.dirty_slots) {
         drop_slot_keys(srv, cluster, slot);
     }
-    // Cluster-wide PUBLISH is delivered here once pub/sub exists; until then
-    // there are no subscribers to deliver to.
-    out.publish.clear();
+    if !out.publish.is_empty() {
+        let how = srv.delivery(unix_ms());
+        for (shard, channel, message) in out.publish.drain(..) {
+            let kind = if shard { Kind::Shard } else { Kind::Channel };
+            srv.pubsub.publish(kind, &channel, &message, how);
+        }
+    }
     cluster.send(out);
 }
 
@@ -202,7 +204,7 @@ async fn outbound(srv: Arc<Server>, cluster: Arc<Cluster>, c: Connect) {
     };
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
-    let (tx, rx) = mpsc::channel(LINK_QUEUE);
+    let (tx, rx) = mpsc::channel(crate::cluster::LINK_QUEUE);
     cluster.links.lock().insert(
         c.link,
         LinkTx {
@@ -232,7 +234,7 @@ async fn inbound(srv: Arc<Server>, cluster: Arc<Cluster>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let link = cluster.with(|t, _| t.next_link_id());
     let (rd, wr) = stream.into_split();
-    let (tx, rx) = mpsc::channel(LINK_QUEUE);
+    let (tx, rx) = mpsc::channel(crate::cluster::LINK_QUEUE);
     cluster.links.lock().insert(
         link,
         LinkTx {

@@ -79,10 +79,11 @@ impl Topology {
                 config_epoch,
                 slots,
             } if sender.is_some() => self.on_update(&id, config_epoch, &slots, &mut out),
-            Body::Publish { channel, message } | Body::PublishShard { channel, message }
-                if sender.is_some() =>
-            {
-                out.publish.push((channel, message));
+            Body::Publish { channel, message } if sender.is_some() => {
+                out.publish.push((false, channel, message));
+            }
+            Body::PublishShard { channel, message } if sender.is_some() => {
+                out.publish.push((true, channel, message));
             }
             _ => {}
         }

@@ -117,6 +117,44 @@ impl Topology {
         out.sends.push((links, m));
     }
 
+    /// A PUBLISH for every node, or an SPUBLISH (`shard`) for the other
+    /// nodes of this node's shard (its primary and that primary's replicas),
+    /// with the links to send it on.
+    pub fn publish_message(
+        &mut self,
+        shard: bool,
+        channel: &[u8],
+        message: &[u8],
+    ) -> (Vec<u64>, Message) {
+        let links = if shard {
+            let me = self.me();
+            let primary = if me.is_replica() {
+                me.master
+            } else {
+                Some(me.id)
+            };
+            let myself = self.myself;
+            let mut shard_nodes: Vec<NodeId> = primary
+                .map(|p| self.replicas_of(&p).map(|n| n.id).chain([p]).collect())
+                .unwrap_or_default();
+            shard_nodes.retain(|id| *id != myself);
+            shard_nodes
+                .iter()
+                .filter_map(|id| self.connected_link(id))
+                .collect()
+        } else {
+            self.broadcast_links()
+        };
+        let (channel, message) = (channel.to_vec(), message.to_vec());
+        let m = self.message(if shard {
+            Body::PublishShard { channel, message }
+        } else {
+            Body::Publish { channel, message }
+        });
+        self.count_sent(&m, links.len());
+        (links, m)
+    }
+
     pub(in crate::cluster) fn broadcast(&mut self, out: &mut Outbox, body: Body) {
         let m = self.message(body);
         self.broadcast_message(out, m);
