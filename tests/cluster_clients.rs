@@ -189,6 +189,10 @@ const BASIC_CHECKS: &[&str] = &[
     "basic/cluster_slots_parsed",
 ];
 const ASK_CHECKS: &[&str] = &["ask/ask_then_moved"];
+const PUBSUB_CHECKS: &[&str] = &[
+    "pubsub/publish_reaches_subscribers_on_every_primary",
+    "pubsub/sharded_pubsub_over_every_primary",
+];
 const REPLICA_CHECKS: &[&str] = &[
     "replica/replicas_serve_reads_after_readonly",
     "replica/read_from_replicas_client",
@@ -237,6 +241,13 @@ fn redispy_cluster_resp2_routes_and_follows_ask_and_moved() {
 fn redispy_cluster_resp3_routes_and_follows_ask_and_moved() {
     let c = TestCluster::start(3, 0);
     redispy(&c, 3, "basic,ask", &[BASIC_CHECKS, ASK_CHECKS].concat());
+}
+
+#[test]
+fn redispy_cluster_publishes_and_shards_channels_over_three_primaries() {
+    let c = TestCluster::start(3, 0);
+    redispy(&c, 2, "pubsub", PUBSUB_CHECKS);
+    redispy(&c, 3, "pubsub", PUBSUB_CHECKS);
 }
 
 #[test]

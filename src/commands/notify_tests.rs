@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use crate::commands::testkit::Kit;
 use crate::node::clients::ClientInfo;
-use crate::node::pubsub::Subscriptions;
 use crate::persist;
 use crate::store::Value;
 
@@ -16,7 +15,6 @@ use crate::store::Value;
 struct Listened {
     kit: Kit,
     listener: Arc<ClientInfo>,
-    _subs: Subscriptions,
 }
 
 fn client_info(id: u64) -> Arc<ClientInfo> {
@@ -32,16 +30,8 @@ impl Listened {
             "+OK\r\n"
         );
         let listener = client_info(2);
-        let mut subs = Subscriptions::default();
-        assert!(kit
-            .srv
-            .pubsub
-            .psubscribe(&mut subs, &listener, b"__key*__:*"));
-        Listened {
-            kit,
-            listener,
-            _subs: subs,
-        }
+        assert_eq!(kit.srv.pubsub.psubscribe(&listener, b"__key*__:*"), 1);
+        Listened { kit, listener }
     }
 
     /// Runs `cmd`, asserting it did not fail.

@@ -192,12 +192,15 @@ impl PubSub {
         if who.subscribed() == 0 {
             return;
         }
+        // Copied first: a `for` would hold the lock over its body.
         for kind in [Kind::Channel, Kind::Shard] {
-            for ch in who.subs.lock().channels(kind) {
+            let channels = who.subs.lock().channels(kind);
+            for ch in channels {
                 self.unsubscribe(who, kind, &ch);
             }
         }
-        for p in who.subs.lock().patterns() {
+        let patterns = who.subs.lock().patterns();
+        for p in patterns {
             self.punsubscribe(who, &p);
         }
     }

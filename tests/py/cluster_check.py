@@ -11,6 +11,9 @@ replies. Groups:
   ask      a slot moved by hand: -ASK followed with ASKING, then -MOVED
   replica  READONLY on replicas (needs a cluster with replicas), and
            read_from_replicas=True
+  pubsub   PUBLISH through the cluster client reaches a subscriber on every
+           primary; sharded pub/sub (ssubscribe/spublish) on channels spread
+           over every primary
 Prints `ok   <check>` or `FAIL <check>` (with a traceback) per check and a final
 `N passed, M failed` line; exits 1 if anything failed.
 """
@@ -387,6 +390,67 @@ def read_from_replicas_client(c):
             seen.add(rr.get(k))
     eq(seen, {b"v"}, "values read through read_from_replicas")
     eq(replica_gets() > before, True, "replicas served some of the reads")
+
+
+def collect(pubsub, get, want, what):
+    """Reads messages with `get` until `want` (a set of (channel, data)) is seen."""
+    seen = set()
+    deadline = time.monotonic() + TIMEOUT
+    while seen != want and time.monotonic() < deadline:
+        m = get(pubsub)
+        if m and m["type"] in ("message", "smessage"):
+            seen.add((m["channel"], m["data"]))
+    eq(seen, want, what)
+
+
+@check("pubsub")
+def publish_reaches_subscribers_on_every_primary(c):
+    subs = []
+    for port in c.primaries():
+        p = c.direct(port).pubsub(ignore_subscribe_messages=True)
+        p.subscribe("news")
+        subs.append((port, p))
+    wait_for(lambda: all(c.direct(port).pubsub_numsub("news") == [(b"news", 1)] for port in c.primaries()),
+             "every primary counts its subscriber")
+    # Published through the cluster client, i.e. on one node of its choice.
+    for i in range(20):
+        c.rc.publish("news", f"n{i}")
+    want = {(b"news", f"n{i}".encode()) for i in range(20)}
+    for port, p in subs:
+        collect(p, lambda ps: ps.get_message(timeout=1.0), want, f"messages at {port}")
+        p.close()
+
+
+@check("pubsub")
+def sharded_pubsub_over_every_primary(c):
+    slots = c.slot_map(c.ports[0])
+    # One shard channel per primary.
+    channels = {}
+    for i in range(10000):
+        ch = f"sch:{i}"
+        owner = c.owner_port(None, c.rc.keyslot(ch), slots)
+        channels.setdefault(owner, ch)
+        if len(channels) == len(c.primaries()):
+            break
+    eq(sorted(channels), c.primaries(), "a shard channel on every primary")
+    p = c.rc.pubsub()
+    p.ssubscribe(*channels.values())
+    # The subscription confirmations, one per channel, from its owner.
+    confirmed = set()
+    deadline = time.monotonic() + TIMEOUT
+    while len(confirmed) < len(channels) and time.monotonic() < deadline:
+        m = p.get_sharded_message(timeout=1.0)
+        if m and m["type"] == "ssubscribe":
+            confirmed.add(m["channel"])
+    eq(confirmed, {ch.encode() for ch in channels.values()}, "ssubscribe confirmations")
+    for owner, ch in channels.items():
+        eq(c.direct(owner).execute_command("PUBSUB", "SHARDNUMSUB", ch), [ch.encode(), 1],
+           f"SHARDNUMSUB {ch} on its owner {owner}")
+        eq(c.rc.spublish(ch, f"to {ch}"), 1, f"SPUBLISH {ch}")
+    want = {(ch.encode(), f"to {ch}".encode()) for ch in channels.values()}
+    collect(p, lambda ps: ps.get_sharded_message(timeout=1.0), want, "sharded messages")
+    p.sunsubscribe()
+    p.close()
 
 
 def main():
