@@ -15,7 +15,8 @@ use crate::node::Pause;
 /// `CLIENT` subcommands.
 pub static SUBCOMMANDS: &[CommandSpec] = command_table! {
     "getname" 2 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" getname, "Returns the name of the connection.";
-    "getredir" 2 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" getredir, "Returns the client ID to which the connection's tracking notifications are redirected.";
+    "caching" 3 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "6.0.0" super::tracking::caching, "Instructs the server whether to track the keys in the next request.";
+    "getredir" 2 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "6.0.0" super::tracking::getredir, "Returns the client ID to which the connection's tracking notifications are redirected.";
     "help" 2 [LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" help_cmd, "Returns helpful text about the different subcommands.";
     "id" 2 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" id, "Returns the unique client ID of the connection.";
     "info" 2 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" info, "Returns information about the connection.";
@@ -26,6 +27,8 @@ pub static SUBCOMMANDS: &[CommandSpec] = command_table! {
     "reply" 3 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" reply, "Instructs the server whether to reply to commands.";
     "setinfo" 4 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" setinfo, "Sets information specific to the client or connection.";
     "setname" 3 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" setname, "Sets the connection name.";
+    "tracking" -3 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "6.0.0" super::tracking::tracking, "Controls server-assisted client-side caching for the connection.";
+    "trackinginfo" 2 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "6.2.0" super::tracking::trackinginfo, "Returns information about server-assisted client-side caching for the connection.";
     "unblock" -3 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous connection" "server" "5.0.0" unblock, "Unblocks a client blocked by a blocking command from a different connection.";
     "unpause" 2 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous connection" "server" "7.0.0" unpause, "Resumes processing of clients that were paused.";
 };
@@ -126,12 +129,6 @@ fn line_for(ctx: &Ctx<'_>, c: &ClientInfo, argv: &Argv<'_>, own_cmd: &str) -> St
 /// `CLIENT ID`
 fn id(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     ctx.out.int(ctx.client.id() as i64);
-    Ok(())
-}
-
-/// `CLIENT GETREDIR`: tracking does not exist, so never redirecting.
-fn getredir(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
-    ctx.out.int(-1);
     Ok(())
 }
 

@@ -71,6 +71,10 @@ pub struct Client {
     pub deny_blocking: bool,
     /// Its WATCHed keys (made on its first WATCH).
     pub watches: Option<crate::store::watch::Watches>,
+    /// CLIENT TRACKING is on (its mode is in `info.tracking`).
+    pub tracking: bool,
+    /// `CLIENT CACHING yes|no` ran: it applies to the next command.
+    pub caching: bool,
 }
 
 impl Client {
@@ -99,6 +103,8 @@ impl Client {
             serving: false,
             deny_blocking: false,
             watches: None,
+            tracking: false,
+            caching: false,
         }
     }
 

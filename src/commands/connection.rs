@@ -34,6 +34,7 @@ pub fn echo(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 pub fn quit(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     ctx.out.ok();
     ctx.client.close_after_reply = true;
+    ctx.client.info.quitting.store(true, Ordering::Relaxed);
     Ok(())
 }
 
@@ -190,6 +191,9 @@ pub fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     ctx.client.multi = None;
     ctx.client.unwatch();
     ctx.srv.pubsub.leave(&ctx.client.info);
+    ctx.srv.tracking.disable(&ctx.client.info);
+    ctx.client.tracking = false;
+    ctx.client.caching = false;
     ctx.client.authenticated = !ctx.srv.hot.auth_required.load(Ordering::Relaxed);
     ctx.client.info.name.lock().clear();
     if ctx.client.info.monitor.swap(false, Ordering::Relaxed) {

@@ -31,6 +31,7 @@ pub mod sort;
 pub mod spec;
 pub mod strings;
 pub mod table;
+pub mod tracking;
 pub mod transactions;
 pub mod zset;
 

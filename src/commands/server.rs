@@ -38,6 +38,7 @@ fn flush_lazily(ctx: &Ctx<'_>, argv: &Argv<'_>) -> Result<bool, CmdError> {
 pub fn flushdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let lazy = flush_lazily(ctx, argv)?;
     ctx.srv.keyspace.flush_db(ctx.client.db, lazy);
+    ctx.srv.tracking_flushed();
     ctx.propagate(&[b"FLUSHDB"]);
     ctx.out.ok();
     Ok(())
@@ -49,6 +50,7 @@ pub fn flushall(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     for db in 0..ctx.srv.keyspace.db_count() {
         ctx.srv.keyspace.flush_db(db, lazy);
     }
+    ctx.srv.tracking_flushed();
     ctx.propagate(&[b"FLUSHALL"]);
     ctx.out.ok();
     Ok(())

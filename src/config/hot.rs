@@ -39,6 +39,8 @@ pub struct HotConfig {
     pub lazyfree: [AtomicBool; 5],
     /// The compact-encoding limits.
     pub encodings: super::encodings::HotEncodings,
+    /// `tracking-table-max-keys` (0 = no limit).
+    pub tracking_table_max_keys: AtomicU64,
     /// `notify-keyspace-events` class bits.
     pub notify_keyspace_events: std::sync::Arc<AtomicU32>,
     /// `client-output-buffer-limit pubsub`: hard bytes, soft bytes, soft ms.

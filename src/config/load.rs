@@ -165,6 +165,8 @@ pub struct Tunables {
     pub protected_mode: bool,
     /// `notify-keyspace-events` as class bits (`node::notify`).
     pub notify_keyspace_events: u32,
+    /// `tracking-table-max-keys`.
+    pub tracking_table_max_keys: u64,
 }
 
 impl Config {

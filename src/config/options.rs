@@ -699,6 +699,20 @@ pub static OPTIONS: &[ConfigOption] = &[
         },
     ),
     live(
+        "tracking-table-max-keys",
+        OptionType::Int(0, i64::MAX),
+        "1000000",
+        |c| c.tunables.tracking_table_max_keys.to_string(),
+        |c, v| {
+            c.tunables.tracking_table_max_keys = v.int() as u64;
+            Ok(())
+        },
+    )
+    .hot(|h, c| {
+        h.tracking_table_max_keys
+            .store(c.tunables.tracking_table_max_keys, Relaxed)
+    }),
+    live(
         "notify-keyspace-events",
         OptionType::Str,
         "",

@@ -44,6 +44,9 @@ pub struct ClientInfo {
     pub no_evict: AtomicBool,
     /// Set by CLIENT KILL; the session closes when it sees it.
     pub killed: AtomicBool,
+    /// QUIT ran: the connection closes once its reply is sent, and other
+    /// connections treat it as gone already (a tracking redirection).
+    pub quitting: AtomicBool,
     /// Wakes the session for a kill.
     pub kill_notify: Notify,
     /// Bytes waiting in the query buffer (for CLIENT LIST `qbuf`).
@@ -52,6 +55,8 @@ pub struct ClientInfo {
     pub blocked: AtomicBool,
     /// Frames other connections send it (pub/sub, invalidations).
     pub mailbox: super::mailbox::Mailbox,
+    /// Its CLIENT TRACKING mode (None: off).
+    pub tracking: Mutex<Option<super::tracking::Mode>>,
     /// Its pub/sub subscriptions (the registry changes them, also when a
     /// shard channel's slot leaves the node).
     pub subs: Mutex<super::pubsub::Subscriptions>,
@@ -81,10 +86,12 @@ impl ClientInfo {
             replica: AtomicBool::new(false),
             no_evict: AtomicBool::new(false),
             killed: AtomicBool::new(false),
+            quitting: AtomicBool::new(false),
             kill_notify: Notify::new(),
             qbuf: AtomicUsize::new(0),
             blocked: AtomicBool::new(false),
             mailbox: Default::default(),
+            tracking: Default::default(),
             subs: Default::default(),
             subscriptions: Default::default(),
         }
@@ -169,5 +176,11 @@ impl Clients {
     /// One connection by id.
     pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
         self.map.get(&id).map(|e| e.value().clone())
+    }
+
+    /// One connection by id, unless it is already on its way out (QUIT).
+    pub fn get_staying(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.get(id)
+            .filter(|c| !c.quitting.load(Ordering::Relaxed) && !c.killed.load(Ordering::Relaxed))
     }
 }

@@ -11,6 +11,7 @@ pub mod pubsub;
 pub mod shutdown;
 pub mod slowlog;
 pub mod stats;
+pub mod tracking;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -92,6 +93,8 @@ struct LogRemovals {
     /// `notify-keyspace-events`, shared with `HotConfig`: a created or
     /// missed key costs one load when its class is off.
     events: Arc<std::sync::atomic::AtomicU32>,
+    /// CLIENT TRACKING: a changed key costs one load while nobody tracks.
+    tracking: Arc<tracking::Tracking>,
 }
 
 impl LogRemovals {
@@ -121,6 +124,16 @@ impl KeyEventSink for LogRemovals {
 
     fn missed(&self, db: usize, key: &[u8]) {
         self.notify(notify::KEY_MISS, db, "keymiss", key);
+    }
+
+    fn changed(&self, _db: usize, key: &[u8]) {
+        if self.tracking.is_idle() {
+            return;
+        }
+        if let Some(srv) = self.srv.upgrade() {
+            let how = srv.delivery(crate::clock::unix_ms());
+            self.tracking.changed(key, &srv.clients, how);
+        }
     }
 }
 
@@ -211,6 +224,8 @@ pub struct Server {
     pub monitors: AtomicUsize,
     /// Pub/sub listeners.
     pub pubsub: pubsub::PubSub,
+    /// CLIENT TRACKING's tables.
+    pub tracking: Arc<tracking::Tracking>,
     /// `CLIENT PAUSE` state and a wake-up for paused sessions.
     pub pause: PauseState,
     /// Notified on `CLIENT UNPAUSE`.
@@ -268,11 +283,13 @@ impl Server {
         let memory = MemoryGauge::new();
         let mem_startup = memory.refresh();
         let hot = HotConfig::from_config(&cfg);
+        let tracking = Arc::new(tracking::Tracking::default());
         Arc::new_cyclic(|me| {
             let removals = LogRemovals {
                 log: repl.clone(),
                 srv: me.clone(),
                 events: hot.notify_keyspace_events.clone(),
+                tracking: tracking.clone(),
             };
             let keyspace = Keyspace::new(dbs, Arc::new(removals));
             keyspace.set_policy(Policy::parse(&cfg.maxmemory_policy).unwrap_or(Policy::NoEviction));
@@ -294,6 +311,7 @@ impl Server {
                 monitor_tx,
                 monitors: AtomicUsize::new(0),
                 pubsub: Default::default(),
+                tracking,
                 pause: PauseState::default(),
                 unpause: tokio::sync::Notify::new(),
                 shutdown: shutdown::Shutdown::new(),
@@ -351,6 +369,26 @@ impl Server {
     /// Installs the services (once; later calls change nothing).
     pub fn install_services(&self, s: Box<dyn Services>) {
         let _ = self.services.set(s);
+    }
+
+    /// Every key is gone (FLUSHALL, FLUSHDB, a full resync): tracking clients
+    /// are told to drop everything.
+    pub fn tracking_flushed(&self) {
+        self.tracking
+            .flushed(&self.clients, self.delivery(crate::clock::unix_ms()));
+    }
+
+    /// Sends the BCAST invalidations collected so far, and keeps the
+    /// tracking table within `tracking-table-max-keys` (after each command,
+    /// and from the cron).
+    pub fn tracking_settle(&self) {
+        if self.tracking.is_idle() {
+            return;
+        }
+        let how = self.delivery(crate::clock::unix_ms());
+        self.tracking.broadcast(&self.clients, how);
+        let max = self.hot.tracking_table_max_keys.load(Ordering::Relaxed);
+        self.tracking.limit(max as usize, &self.clients, how);
     }
 
     /// Appends a write to the replication stream and counts it as a change;

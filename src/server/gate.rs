@@ -98,6 +98,7 @@ pub fn dispatch(
     // Commands blocked on keys this one stored are served now (after a
     // whole EXEC, not inside it).
     crate::commands::blocking::serve_ready(srv, call, now_ms);
+    srv.tracking_settle();
     apply_reply_mode(client, out, mark);
     // ASKING covers the next command only, or the whole transaction inside MULTI.
     client.asking =
@@ -174,6 +175,13 @@ fn admit(
         transactions::queue(client, argv, r);
         out.simple("QUEUED");
     } else {
+        // What other connections sent it goes out before this reply (an
+        // invalidation of a key evicted to make room for this command, as
+        // Redis orders it); what the command causes for itself comes after.
+        if client.info.mailbox.pending() > 0 {
+            client.info.mailbox.drain_into(&mut out.buf);
+            out.keep_pushed();
+        }
         client.fenced_slot = fence.as_ref().map(|f| f.slot);
         call(srv, client, out, argv, r, now_ms);
         client.fenced_slot = None;
@@ -425,9 +433,25 @@ pub(crate) fn call(
             spec: r.spec,
             run: call,
         };
-        (r.spec.handler)(&mut ctx, argv)
+        if ctx.client.tracking {
+            let id = ctx.client.id();
+            let result = crate::node::tracking::as_client(id, || (r.spec.handler)(&mut ctx, argv));
+            if r.spec.flags.has(Flags::READONLY) {
+                crate::commands::tracking::remember_keys(&ctx, argv);
+            }
+            // CLIENT CACHING covers the next command only.
+            if r.full_name != "client|caching" {
+                ctx.client.caching = false;
+            }
+            result
+        } else {
+            (r.spec.handler)(&mut ctx, argv)
+        }
     };
     let micros = started.elapsed().as_micros() as u64;
+    if r.spec.flags.has(Flags::DENYOOM) && srv.hot.maxmemory.load(Ordering::Relaxed) > 0 {
+        srv.memory.note_growth();
+    }
     let stats = &srv.command_stats[r.id];
     stats.calls.fetch_add(1, Ordering::Relaxed);
     stats.usec.fetch_add(micros, Ordering::Relaxed);

@@ -129,6 +129,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         }
     }
     srv.pubsub.leave(&info);
+    srv.tracking.disable(&info);
     // Whoever clears the flag (RESET or this) takes the client off the count.
     if info.monitor.swap(false, Ordering::Relaxed) {
         srv.monitors.fetch_sub(1, Ordering::Relaxed);

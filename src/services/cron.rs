@@ -28,6 +28,7 @@ pub async fn run(srv: Arc<Server>) {
         super::primary::cron(&srv, now);
         crate::commands::blocking::redirect_moved(&srv);
         crate::commands::pubsub::drop_moved_shard_channels(&srv, now);
+        srv.tracking_settle();
         // Sampling here keeps used_memory_peak meaningful between INFO calls.
         srv.used_memory();
         let hz = srv.config.read().hz.max(1) as u64;

@@ -283,6 +283,7 @@ fn load(srv: &Server, rdb: &[u8]) -> Result<u64, ReplError> {
     for db in 0..srv.keyspace.db_count() {
         srv.keyspace.flush_db(db, false);
     }
+    srv.tracking_flushed();
     super::save::load_image(srv, rdb, crate::persist::save::Expired::Keep)
         .map(|(_, keys)| keys)
         .map_err(|e| ReplError::Load(e.to_string()))

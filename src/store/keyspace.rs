@@ -47,6 +47,9 @@ pub trait KeyEventSink: Send + Sync {
     fn created(&self, _db: usize, _key: &[u8]) {}
     /// A read of `key` in `db` found nothing.
     fn missed(&self, _db: usize, _key: &[u8]) {}
+    /// `key` in `db` changed (written, removed, given a TTL, expired):
+    /// client-side caches holding it must drop it.
+    fn changed(&self, _db: usize, _key: &[u8]) {}
 }
 
 /// A sink that ignores removals (unit tests, tools).
@@ -334,6 +337,12 @@ impl Keyspace {
         }
     }
 
+    /// `key` in `db` changed: WATCH and the sink (client tracking) hear it.
+    fn changed(&self, db: usize, key: &[u8], how: Touch) {
+        self.watched.touch(db, key, how);
+        self.sink.changed(db, key);
+    }
+
     /// The eviction policy (also decides what `Entry::access` means).
     pub fn policy(&self) -> Policy {
         Policy::from_u8(self.policy.load(Ordering::Relaxed))
@@ -511,7 +520,7 @@ impl<'a> SlotGuard<'a> {
                 db.volatile.fetch_sub(1, Ordering::Relaxed);
                 ks.stats.expired.fetch_add(1, Ordering::Relaxed);
                 ks.sink.removed(dbi, key, Removal::Expired);
-                ks.watched.touch(dbi, key, Touch::Removed);
+                ks.changed(dbi, key, Touch::Removed);
                 None
             }
             Ok(o) => Some(&mut o.into_mut().entry),
@@ -545,7 +554,7 @@ impl<'a> SlotGuard<'a> {
         let e = self.live(key)?;
         // Taken for writing counts as written (Redis signals only a change
         // that happened: the one place WATCH may fail where Redis's would not).
-        ks.watched.touch(db, key, Touch::Written);
+        ks.changed(db, key, Touch::Written);
         access::touch(&mut e.access, policy);
         Some(e)
     }
@@ -627,7 +636,7 @@ impl<'a> SlotGuard<'a> {
         };
         // A command blocked on this key may now be served.
         ks.blocked.key_added(dbi, key);
-        ks.watched.touch(dbi, key, Touch::Written);
+        ks.changed(dbi, key, Touch::Written);
         old
     }
 
@@ -653,7 +662,7 @@ impl<'a> SlotGuard<'a> {
         e.expire_at = expire_at;
         let now = e.is_volatile();
         adjust_volatile(&mut self.table.volatile, db, was, now);
-        self.ks.watched.touch(self.db, key, Touch::Written);
+        self.ks.changed(self.db, key, Touch::Written);
         true
     }
 
@@ -674,7 +683,7 @@ impl<'a> SlotGuard<'a> {
         let db = self.counters();
         let t = &mut *self.table;
         let e = t.take(key)?;
-        self.ks.watched.touch(self.db, key, Touch::Removed);
+        self.ks.changed(self.db, key, Touch::Removed);
         db.keys.fetch_sub(1, Ordering::Relaxed);
         if e.is_volatile() {
             t.volatile -= 1;

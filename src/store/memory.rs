@@ -11,6 +11,33 @@ use tikv_jemalloc_ctl::{epoch, epoch_mib, stats};
 const CACHE_US: u64 = 200;
 /// `read_at_us` before the first reading.
 const NEVER: u64 = u64::MAX;
+/// A thread that allocated this much since it last looked refreshes even a
+/// young reading: one command that grew a value by 200 KB must be seen by the
+/// next command's `maxmemory` check, however soon it comes.
+const GREW_BYTES: u64 = 64 * 1024;
+
+thread_local! {
+    /// jemalloc's counter of bytes this thread allocated, and its value when
+    /// this thread last consulted the gauge.
+    static THREAD_ALLOCATED: (Option<tikv_jemalloc_ctl::thread::ThreadLocal<u64>>, std::cell::Cell<u64>) =
+        (tikv_jemalloc_ctl::thread::allocatedp::read().ok(), std::cell::Cell::new(0));
+}
+
+/// True when this thread allocated `GREW_BYTES` or more since it last asked
+/// (a pointer read: cheap enough for every command).
+fn this_thread_grew() -> bool {
+    THREAD_ALLOCATED.with(|(counter, seen)| {
+        let Some(now) = counter.map(|c| c.get()) else {
+            return false;
+        };
+        if now.wrapping_sub(seen.get()) >= GREW_BYTES {
+            seen.set(now);
+            true
+        } else {
+            false
+        }
+    })
+}
 
 /// Where readings come from: jemalloc, or a function (unit tests, which run on
 /// the system allocator and need a figure they control).
@@ -81,6 +108,15 @@ impl MemoryGauge {
             // Never read yet: the process clock may still be under `CACHE_US`.
             read_at_us: AtomicU64::new(NEVER),
             source,
+        }
+    }
+
+    /// After a write on this thread: when it allocated `GREW_BYTES` or more
+    /// since the thread last looked, the cached reading is dropped, so the
+    /// next `maxmemory` check (on any thread) reads afresh.
+    pub fn note_growth(&self) {
+        if matches!(self.source, Source::Jemalloc) && this_thread_grew() {
+            self.read_at_us.store(NEVER, Ordering::Relaxed);
         }
     }
 

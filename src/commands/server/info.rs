@@ -226,7 +226,7 @@ fn clients(srv: &Server, w: &mut InfoWriter) {
         ("client_recent_max_input_buffer", &0),
         ("client_recent_max_output_buffer", &0),
         ("blocked_clients", &srv.keyspace.blocked.len()),
-        ("tracking_clients", &0),
+        ("tracking_clients", &srv.tracking.info()[0]),
         ("clients_in_timeout_table", &0),
     ]);
 }
@@ -424,6 +424,7 @@ fn stats(srv: &Server, w: &mut InfoWriter) {
     let s = &srv.stats;
     let ks = &srv.keyspace.stats;
     let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let tracking = srv.tracking.info();
     w.fields(&[
         ("total_connections_received", &ld(&s.connections)),
         ("total_commands_processed", &ld(&s.commands)),
@@ -470,9 +471,9 @@ fn stats(srv: &Server, w: &mut InfoWriter) {
         ("active_defrag_key_misses", &0),
         ("total_active_defrag_time", &0),
         ("current_active_defrag_time", &0),
-        ("tracking_total_keys", &0),
-        ("tracking_total_items", &0),
-        ("tracking_total_prefixes", &0),
+        ("tracking_total_keys", &tracking[1]),
+        ("tracking_total_items", &tracking[2]),
+        ("tracking_total_prefixes", &tracking[3]),
         ("unexpected_error_replies", &0),
         ("total_error_replies", &ld(&s.error_replies)),
         ("dump_payload_sanitizations", &0),
