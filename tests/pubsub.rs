@@ -229,3 +229,24 @@ fn a_subscriber_that_stops_reading_is_cut_off_at_the_pubsub_limit() {
     let drained = sub.read_n(usize::MAX);
     assert!((drained.len() as u64) < LIMIT + (8 << 20));
 }
+
+#[test]
+fn a_replicas_subscribers_get_what_is_published_on_its_primary() {
+    let primary = TestNode::start(&[]);
+    let p = primary.port.to_string();
+    let replica = TestNode::start(&["--replicaof", "127.0.0.1", &p]);
+    assert!(common::wait_for(Duration::from_secs(10), || {
+        replica
+            .text(&["INFO", "replication"])
+            .contains("master_link_status:up")
+    }));
+    let mut sub = RawConn::connect("127.0.0.1", replica.port);
+    assert!(sub.call(&["SUBSCRIBE", "news"]).starts_with(b"*3"));
+    let mut c = primary.conn();
+    // Counted on the primary: nobody listens there.
+    assert_eq!(publish(&mut c, "news", b"via replication"), 0);
+    assert_eq!(
+        sub.reply(),
+        b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$15\r\nvia replication\r\n"
+    );
+}

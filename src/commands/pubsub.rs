@@ -158,8 +158,16 @@ pub fn punsubscribe(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 fn publish_as(ctx: &mut Ctx<'_>, argv: &Argv<'_>, kind: Kind) -> CmdResult {
     let how = ctx.srv.delivery(ctx.now_ms);
     let n = ctx.srv.pubsub.publish(kind, argv.get(1), argv.get(2), how);
-    if let Some(cluster) = ctx.srv.cluster.as_deref() {
-        cluster.propagate_publish(kind == Kind::Shard, argv.get(1), argv.get(2));
+    match ctx.srv.cluster.as_deref() {
+        Some(cluster) => cluster.propagate_publish(kind == Kind::Shard, argv.get(1), argv.get(2)),
+        // Standalone, replicas' subscribers get it through replication (as
+        // Redis's PROPAGATE_REPL; only while replicas are attached).
+        None if !ctx.client.replaying => {
+            ctx.srv
+                .repl
+                .append_control(&[argv.get(0), argv.get(1), argv.get(2)]);
+        }
+        None => {}
     }
     // A publisher listening to its own channel gets the message first.
     ctx.client.info.mailbox.drain_into(&mut ctx.out.buf);

@@ -45,6 +45,8 @@ pub struct HotConfig {
     pub notify_keyspace_events: std::sync::Arc<AtomicU32>,
     /// `client-output-buffer-limit pubsub`: hard bytes, soft bytes, soft ms.
     pub pubsub_limit: [AtomicU64; 3],
+    /// `client-output-buffer-limit normal`: hard bytes, soft bytes, soft ms.
+    pub normal_limit: [AtomicU64; 3],
 }
 
 impl HotConfig {

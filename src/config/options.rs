@@ -466,10 +466,15 @@ pub static OPTIONS: &[ConfigOption] = &[
         },
     )
     .hot(|h, c| {
-        let l = c.client_output_buffer_limit.pubsub;
-        h.pubsub_limit[0].store(l.hard, Relaxed);
-        h.pubsub_limit[1].store(l.soft, Relaxed);
-        h.pubsub_limit[2].store(l.soft_seconds.saturating_mul(1000), Relaxed);
+        let limits = c.client_output_buffer_limit;
+        for (hot, l) in [
+            (&h.pubsub_limit, limits.pubsub),
+            (&h.normal_limit, limits.normal),
+        ] {
+            hot[0].store(l.hard, Relaxed);
+            hot[1].store(l.soft, Relaxed);
+            hot[2].store(l.soft_seconds.saturating_mul(1000), Relaxed);
+        }
     }),
     fixed(
         "repl-backlog-size",

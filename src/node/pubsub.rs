@@ -100,7 +100,8 @@ pub struct PubSub {
     shard: RwLock<HashMap<Box<[u8]>, Listeners>>,
     /// In first-subscription order.
     patterns: RwLock<Vec<(Box<[u8]>, Listeners)>>,
-    /// Listeners disconnected for passing the pubsub output limit.
+    /// Connections closed for passing an output-buffer limit, of any class
+    /// (`client_output_buffer_limit_disconnections`; most are subscribers).
     pub limit_disconnections: AtomicU64,
 }
 

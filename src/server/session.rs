@@ -370,7 +370,11 @@ async fn flush(
             }
             client.durable_offset = client.write_offset;
         }
-        send(stream, &out.buf, srv, info).await?;
+        if client.info.subscribed() == 0 {
+            send_within_normal_limit(stream, &out.buf, srv, info).await?;
+        } else {
+            send(stream, &out.buf, srv, info).await?;
+        }
         out.buf.clear();
         if out.buf.capacity() > KEEP_OUT {
             out.buf = BytesMut::with_capacity(READ_CHUNK);
@@ -385,6 +389,76 @@ async fn flush(
         sent?;
     }
     Ok(())
+}
+
+/// Writes replies under `client-output-buffer-limit normal`. What a client
+/// has not read is what waits in the socket's send queue plus what is being
+/// written (the session reads no more requests while a write waits, so it
+/// cannot grow further here). Past the hard limit, or past the soft limit
+/// for longer than its time, the connection closes, as Redis's does.
+async fn send_within_normal_limit(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    srv: &Server,
+    info: &ClientInfo,
+) -> std::io::Result<()> {
+    let l = &srv.hot.normal_limit;
+    let (hard, soft, soft_ms) = (
+        l[0].load(Ordering::Relaxed),
+        l[1].load(Ordering::Relaxed),
+        l[2].load(Ordering::Relaxed),
+    );
+    if hard == 0 && soft == 0 {
+        return send(stream, bytes, srv, info).await;
+    }
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&*stream);
+    let over = |why: &str, pending: u64| {
+        tracing::warn!(
+            id = info.id,
+            pending,
+            "closing a client over the normal output buffer limit ({why})"
+        );
+        srv.pubsub
+            .limit_disconnections
+            .fetch_add(1, Ordering::Relaxed);
+        std::io::Error::other("output buffer limit")
+    };
+    let write = send(stream, bytes, srv, info);
+    tokio::pin!(write);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut over_soft_since: Option<std::time::Instant> = None;
+    loop {
+        tokio::select! {
+            r = &mut write => return r,
+            _ = tick.tick() => {
+                let pending = unsent_bytes(fd) + bytes.len() as u64;
+                if hard > 0 && pending > hard {
+                    return Err(over("hard", pending));
+                }
+                if soft > 0 && pending > soft {
+                    let since = *over_soft_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() > Duration::from_millis(soft_ms) {
+                        return Err(over("soft", pending));
+                    }
+                } else {
+                    over_soft_since = None;
+                }
+            }
+        }
+    }
+}
+
+/// Bytes the kernel holds in a socket's send queue, not yet acknowledged
+/// by the peer (`TIOCOUTQ`); 0 when it cannot say.
+fn unsent_bytes(fd: i32) -> u64 {
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ writes one int through the pointer, which outlives the call.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n as *mut libc::c_int) };
+    if rc == 0 {
+        n.max(0) as u64
+    } else {
+        0
+    }
 }
 
 /// Writes `bytes`, giving up when the connection is killed meanwhile (a
