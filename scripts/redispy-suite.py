@@ -41,6 +41,8 @@ FAMILIES = {
     # test_pubsub.py and test_keyspace_notifications.py, wholesale; the
     # pattern only keeps test_commands.py's own pub/sub tests.
     "pubsub": r"(pubsub|publish|spublish)",
+    # tests/test_cache.py (client-side caching over CLIENT TRACKING), wholesale.
+    "cache": r"(?!)",
     "generic": r"(keys|scan|p?expire|p?ttl|persist|type|object|dump_and_restore"
                r"|restore|copy|rename|delete|delitem|unlink|exists|randomkey|dbsize"
                r"|touch)",
@@ -50,6 +52,7 @@ WHOLE_FILES = {
     "tests/test_hash.py": "hash",
     "tests/test_pubsub.py": "pubsub",
     "tests/test_keyspace_notifications.py": "pubsub",
+    "tests/test_cache.py": "cache",
 }
 
 

@@ -31,6 +31,18 @@ pub async fn connect_from(
     socket.connect(target).await
 }
 
+/// Reads as `read_some`, first making room for `need` bytes, only once the
+/// socket is readable (an idle connection holds no buffer meanwhile).
+pub async fn read_some_reserving(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    need: usize,
+) -> std::io::Result<usize> {
+    stream.readable().await?;
+    buf.reserve(need);
+    read_some(stream, buf).await
+}
+
 /// Reads what the socket has. A read that returns less than the free buffer space
 /// drained the socket, so readiness is cleared right away instead of paying for
 /// one more `read` that would only say EAGAIN: one syscall saved per request.

@@ -35,8 +35,6 @@ pub static SUBCOMMANDS: &[CommandSpec] = command_table! {
 
 /// Bytes of reply buffer a connection starts with (CLIENT LIST `rbs`/`rbp`).
 const REPLY_BUF: usize = 16 * 1024;
-/// Query buffer allocation a connection reads into (for `qbuf-free`).
-const QUERY_BUF: usize = 16 * 1024;
 
 /// One CLIENT LIST line (without the newline), in Redis 7.0.15's field order.
 /// `cmd` overrides the recorded last command (the caller's own line shows the
@@ -95,12 +93,12 @@ pub fn client_line(
         c.subscriptions[1].load(Ordering::Relaxed),
         c.subscriptions[2].load(Ordering::Relaxed),
         qbuf,
-        QUERY_BUF.saturating_sub(qbuf),
+        c.qbuf_cap.load(Ordering::Relaxed).saturating_sub(qbuf),
         argv_mem,
         REPLY_BUF,
         REPLY_BUF,
         c.mailbox.pending(),
-        QUERY_BUF.max(qbuf)
+        c.qbuf_cap.load(Ordering::Relaxed).max(qbuf)
             + REPLY_BUF
             + argv_mem
             + c.mailbox.pending()

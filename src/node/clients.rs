@@ -51,6 +51,11 @@ pub struct ClientInfo {
     pub kill_notify: Notify,
     /// Bytes waiting in the query buffer (for CLIENT LIST `qbuf`).
     pub qbuf: AtomicUsize,
+    /// The query buffer's allocation (CLIENT LIST `qbuf` + `qbuf-free`).
+    pub qbuf_cap: AtomicUsize,
+    /// Set (with a mailbox wake-up) by the cron for a connection idle long
+    /// enough that its session should free its query buffer.
+    pub free_query_buffer: AtomicBool,
     /// True while blocked in a blocking command (CLIENT LIST flag `b`).
     pub blocked: AtomicBool,
     /// Frames other connections send it (pub/sub, invalidations).
@@ -89,6 +94,8 @@ impl ClientInfo {
             quitting: AtomicBool::new(false),
             kill_notify: Notify::new(),
             qbuf: AtomicUsize::new(0),
+            qbuf_cap: AtomicUsize::new(0),
+            free_query_buffer: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
             mailbox: Default::default(),
             tracking: Default::default(),
@@ -116,6 +123,12 @@ impl ClientInfo {
             .iter()
             .map(|n| n.load(Ordering::Relaxed))
             .sum()
+    }
+
+    /// Asks the session to free its query buffer (it is idle).
+    pub fn free_idle_query_buffer(&self) {
+        self.free_query_buffer.store(true, Ordering::Relaxed);
+        self.mailbox.wake();
     }
 
     /// Asks the session to close.

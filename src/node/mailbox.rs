@@ -117,6 +117,12 @@ impl Mailbox {
         }
     }
 
+    /// Wakes the session without queuing anything (it then looks at what
+    /// else was asked of it).
+    pub fn wake(&self) {
+        self.ready.notify_one();
+    }
+
     /// Resolves once something was queued since the last wake-up.
     pub async fn ready(&self) {
         self.ready.notified().await

@@ -25,9 +25,14 @@ const READ_CHUNK: usize = 16 * 1024;
 const FLUSH_AT: usize = 64 * 1024;
 /// Output buffers larger than this are released after a flush.
 const KEEP_OUT: usize = 1024 * 1024;
-/// Read-buffer capacity kept between requests (pipelines of small commands
-/// fit; one large request's buffer is released after it).
-const KEEP_IN: usize = 256 * 1024;
+/// A query buffer over this is shrunk as soon as it is drained (one huge
+/// request's memory is not kept for 100 ms).
+const KEEP_IN: usize = 1024 * 1024;
+/// Past this size a query buffer shrinks to what the last 100 ms needed
+/// (Redis's PROTO_RESIZE_THRESHOLD and query-buffer peak).
+const RESIZE_OVER: usize = 32 * 1024;
+/// How often the query buffer's size is judged against its recent peak.
+const RESIZE_EVERY: Duration = Duration::from_millis(100);
 
 /// Serves one connection until it closes, is killed, or the server shuts down.
 pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo>) {
@@ -38,6 +43,9 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
     let mut parser = RequestParser::new();
     let mut monitor_rx: Option<broadcast::Receiver<bytes::Bytes>> = None;
     let _ = stream.set_nodelay(true);
+    // The largest query-buffer fill since the last resize judgement.
+    let mut peak = 0usize;
+    let mut judged = std::time::Instant::now();
     loop {
         let timeout = srv.hot.timeout.load(Ordering::Relaxed);
         let idle = async {
@@ -56,7 +64,6 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         let need = parser.needed_len().saturating_sub(inbuf.len()).max(
             READ_CHUNK.min(srv.hot.client_query_buffer_limit.load(Ordering::Relaxed) as usize),
         );
-        inbuf.reserve(need);
         tokio::select! {
             biased;
             _ = info.kill_notify.notified() => break,
@@ -69,17 +76,25 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
             }
             _ = idle => break,
             _ = info.mailbox.ready() => {
+                // The cron found the connection idle: it holds no query
+                // buffer meanwhile (Redis frees idle ones too).
+                if info.free_query_buffer.swap(false, Ordering::Relaxed) && inbuf.is_empty() {
+                    inbuf = BytesMut::new();
+                    parser.release_large();
+                    info.qbuf_cap.store(0, Ordering::Relaxed);
+                }
                 // Pushes from other connections (pub/sub, invalidations).
                 if flush(&mut stream, &mut out, &srv, &mut client).await.is_err() {
                     break;
                 }
                 continue;
             }
-            read = crate::net::read_some(&stream, &mut inbuf) => match read {
+            read = crate::net::read_some_reserving(&stream, &mut inbuf, need) => match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => { srv.stats.net_input.fetch_add(n as u64, Ordering::Relaxed); }
             },
         }
+        peak = peak.max(inbuf.len());
         if info.killed.load(Ordering::Relaxed) {
             break;
         }
@@ -103,13 +118,30 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         else {
             break;
         };
-        info.qbuf.store(inbuf.len(), Ordering::Relaxed);
-        // A large request grew the buffer: once it is consumed, give the memory
-        // back (Redis shrinks query buffers past 32 KB too).
+        // A large request grew the buffer: once it is consumed, give the
+        // memory back, at once when huge, else once the last 100 ms show it
+        // is not needed (as Redis judges its query buffers against their peak).
         if inbuf.is_empty() && inbuf.capacity() > KEEP_IN {
             inbuf = BytesMut::with_capacity(READ_CHUNK);
             parser.release_large();
+        } else if judged.elapsed() >= RESIZE_EVERY {
+            if inbuf.capacity() > RESIZE_OVER && peak < inbuf.capacity() / 2 {
+                let mut smaller = BytesMut::with_capacity(peak.max(inbuf.len()).max(READ_CHUNK));
+                smaller.extend_from_slice(&inbuf);
+                inbuf = smaller;
+                parser.release_large();
+            }
+            peak = inbuf.len();
+            judged = std::time::Instant::now();
         }
+        if inbuf.is_empty() && inbuf.capacity() < READ_CHUNK {
+            // Consumed bytes count against a BytesMut's capacity until this
+            // takes the allocation back (no new allocation: it is at least
+            // READ_CHUNK), so CLIENT LIST shows what is really held.
+            inbuf.reserve(READ_CHUNK);
+        }
+        info.qbuf.store(inbuf.len(), Ordering::Relaxed);
+        info.qbuf_cap.store(inbuf.capacity(), Ordering::Relaxed);
         info.last_ms.store(batch_now, Ordering::Relaxed);
         // Follow MONITOR and RESET before the +OK goes out, so the feed holds
         // every command run after it and none after a RESET.

@@ -29,6 +29,7 @@ pub async fn run(srv: Arc<Server>) {
         crate::commands::blocking::redirect_moved(&srv);
         crate::commands::pubsub::drop_moved_shard_channels(&srv, now);
         srv.tracking_settle();
+        free_idle_query_buffers(&srv, now);
         // Sampling here keeps used_memory_peak meaningful between INFO calls.
         srv.used_memory();
         let hz = srv.config.read().hz.max(1) as u64;
@@ -49,6 +50,24 @@ pub async fn run(srv: Arc<Server>) {
             })
             .await
             .unwrap_or_default();
+        }
+    }
+}
+
+/// Connections idle this long give their query buffer back (Redis: 2 s).
+const FREE_QUERY_BUFFER_AFTER_MS: u64 = 2000;
+
+/// Once a second, asks idle connections that hold a query buffer to free it.
+fn free_idle_query_buffers(srv: &Server, now: u64) {
+    if now % 1000 >= 100 {
+        return;
+    }
+    for c in srv.clients.snapshot() {
+        if c.qbuf_cap.load(Ordering::Relaxed) > 0
+            && c.qbuf.load(Ordering::Relaxed) == 0
+            && now.saturating_sub(c.last_ms.load(Ordering::Relaxed)) >= FREE_QUERY_BUFFER_AFTER_MS
+        {
+            c.free_idle_query_buffer();
         }
     }
 }
