@@ -9,24 +9,28 @@
 reads its reply (so the key is tracked); B sends SET <key> i; then both sockets
 are waited on with poll() until B's +OK and A's `>2 invalidate [<key>]` push have
 both arrived (either may come first), at most 1 s. Each frame is stamped with
-time.monotonic_ns() taken right after the poll() that found its bytes readable
-(so two frames that were readable together get the same stamp: the resolution
-is one poll wake-up, a few microseconds). Per iteration it records
+time.monotonic_ns() taken right after the poll() that found its bytes readable.
+Per iteration it records
     push - reply   A's push time minus B's reply time (negative: the push came first)
     send -> push   A's push time minus the time B's SET was sent
-    send -> reply  B's round trip, for reference
-A second copy of push - reply uses the kernel's receive timestamps of the two
-frames (SO_TIMESTAMPNS, the arrival of the last segment read), which do not
-depend on when this process was scheduled. Warm-up iterations (--warmup, 200) run first and are not recorded. A push that
+    send -> reply  B's round trip (per-run summary line only)
+Two frames readable at the same wake-up get the same stamp, so when waking this
+process takes longer than the gap between them (tens of microseconds in a VM),
+push - reply reads 0. Both measures are therefore taken a second time from the
+kernel's receive timestamps (SO_TIMESTAMPNS: when the last segment a recvmsg()
+read arrived, CLOCK_REALTIME; the send time from time.time_ns()), which do not
+depend on when this process ran.
+Warm-up iterations (--warmup, 200) run first and are not recorded. A push that
 has not arrived 1 s after the SET is a MISSING invalidation, printed to stderr
 at once and counted; a push that turns up later, or any other push, is counted
 as stray. The run gives up after --max-missing missing ones. With --server-pid
 it also reports the CPU (in cores over the run) of the server, of this client
 and of everything else on the machine (from /proc), to spot a run that competed
-with other work. Prints a summary; --out writes the samples as JSON.
+with other work. Prints a summary line; --out writes the samples as JSON.
 
 `report`: pools the samples of the JSON files per (mode, server) and prints
-p50/p90/p99/p99.9/max of both measures side by side, in microseconds.
+p50/p90/p99/p99.9/max of the four measures (poll and kernel stamps), servers
+side by side, in microseconds.
 Exit status 1 if any run had a missing invalidation or failed.
 """
 
@@ -230,7 +234,7 @@ def cpu_usage(a, b, server_pid):
     out = {"client_cpu": client / CLK_TCK / wall}
     if server_pid:
         out["server_cpu"] = server / CLK_TCK / wall
-        out["other_cpu"] = max(0.0, (busy - server - client) / CLK_TCK / wall)
+        out["other_cpu"] = (busy - server - client) / CLK_TCK / wall  # tick-sampled: can dip below 0
     return out
 
 
@@ -264,7 +268,8 @@ def run(args):
     poller.register(b.fileno(), select.POLLIN)
     afd, bfd = a.fileno(), b.fileno()
 
-    push_minus_reply, send_to_push, send_to_reply, kernel_push_minus_reply = [], [], [], []
+    push_minus_reply, send_to_push, send_to_reply = [], [], []
+    kernel_push_minus_reply, kernel_send_to_push = [], []
     missing = stray = 0
     missing_at = []
     snap0 = None
@@ -288,6 +293,7 @@ def run(args):
 
         value = str(it).encode()
         t_send = time.monotonic_ns()
+        t_send_real = time.time_ns()  # the kernel's stamps are CLOCK_REALTIME
         b.send("SET", key, value)
         t_reply = t_push = k_reply = k_push = None
         deadline = t_send + int(args.timeout * 1e9)
@@ -311,12 +317,12 @@ def run(args):
                         stray += 1  # a reply on A, or a second push
         if t_reply is None:
             # B's own write has not been answered in 1 s: nothing is measurable any more.
-            raise RuntimeError("SET %s %s: no reply within %.1f s" % (args.key, value.decode(), args.timeout))
+            raise RuntimeError("SET %s %s: no reply within %g s" % (args.key, value.decode(), args.timeout))
         if t_push is None:
             missing += 1
             if i > 0:
                 missing_at.append(i)
-            print("!!! MISSING invalidation: %s %s, mode %s, iteration %d (SET %s %s): no push within %.1f s"
+            print("!!! MISSING invalidation: %s %s, mode %s, iteration %d (SET %s %s): no push within %g s"
                   % (args.label, args.host + ":" + str(args.port), args.mode, i, args.key,
                      value.decode(), args.timeout), file=sys.stderr, flush=True)
             if missing >= args.max_missing:
@@ -329,6 +335,8 @@ def run(args):
             send_to_reply.append(t_reply - t_send)
             if k_push is not None and k_reply is not None:
                 kernel_push_minus_reply.append(k_push - k_reply)
+            if k_push is not None:
+                kernel_send_to_push.append(k_push - t_send_real)
 
     snap1 = cpu_snapshot(args.server_pid)
     result = {
@@ -337,6 +345,7 @@ def run(args):
         "missing": missing, "missing_at": missing_at[:100], "stray": stray,
         "push_minus_reply_ns": push_minus_reply, "send_to_push_ns": send_to_push,
         "send_to_reply_ns": send_to_reply, "kernel_push_minus_reply_ns": kernel_push_minus_reply,
+        "kernel_send_to_push_ns": kernel_send_to_push,
     }
     if snap0:
         result.update(cpu_usage(snap0, snap1, args.server_pid))
@@ -371,9 +380,10 @@ def summary_line(r):
     if "server_cpu" in r:
         cpu = " cpu server/client/other %.2f/%.2f/%.2f" % (r["server_cpu"], r["client_cpu"], r["other_cpu"])
     return ("%s %s: us p50/p90/p99/p99.9/max: push-reply %s; send->push %s; send->reply %s; "
-            "push-reply (kernel stamps) %s; missing %d stray %d%s"
+            "kernel stamps: push-reply %s, send->push %s; missing %d stray %d%s"
             % (r["label"], r["mode"], fmt(r["push_minus_reply_ns"]), fmt(r["send_to_push_ns"]),
                fmt(r["send_to_reply_ns"]), fmt(r["kernel_push_minus_reply_ns"]),
+               fmt(r["kernel_send_to_push_ns"]),
                r["missing"], r["stray"], cpu))
 
 
@@ -394,8 +404,8 @@ def report(files):
     for field, title in (("push_minus_reply_ns", "invalidation push time - SET reply time (B); negative: push first"),
                          ("send_to_push_ns", "SET sent (B) -> invalidation push received (A)"),
                          ("kernel_push_minus_reply_ns", "push - reply again, from the kernel's receive timestamps"),
-                         ("send_to_reply_ns", "SET sent (B) -> SET reply received (B), for reference")):
-        print("\n%s, microseconds, all rounds pooled" % title)
+                         ("kernel_send_to_push_ns", "SET sent -> push again, push time from the kernel's receive timestamp")):
+        print("\n%s; microseconds, all rounds pooled" % title)
         hdr = "%-8s" % "mode"
         for s in servers:
             hdr += " |" + "".join("%9s" % ("%s" % c) for c in cols) + "  %-9s" % s[:9]

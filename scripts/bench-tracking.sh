@@ -11,9 +11,11 @@
 # both B's reply and A's invalidation push. Runs alternate between the two
 # servers (which one goes first flips every round), BENCH_ROUNDS rounds per mode;
 # the tables pool all rounds' samples and give p50/p90/p99/p99.9/max, in
-# microseconds, of: push time - SET reply time (negative: the push came first),
-# SET sent -> push received, the same push - reply from kernel receive
-# timestamps, and B's SET round trip for reference. A push not received within
+# microseconds, of: push time - SET reply time (negative: the push came first)
+# and SET sent -> push received, once as seen by the client's poll() wake-ups
+# and once from the kernel's receive timestamps (finer: the poll() figures read
+# 0 us whenever both frames arrived before the client woke up; see the script's
+# docstring). A push not received within
 # 1 s is a missing invalidation: printed with `!!!` when it happens and in the
 # summary, and the script exits 1. The CPU column (server/client/other, in
 # cores) shows whether a run competed with other work on the machine.

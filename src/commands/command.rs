@@ -45,8 +45,10 @@ fn find(name: &[u8]) -> Option<(&'static CommandSpec, &'static str)> {
         None => (name, None),
     };
     let r = crate::commands::table::index().resolve(parent, sub).ok()?;
-    if sub.is_none() && !r.spec.subcommands.is_empty() {
-        return Some((r.spec, r.full_name));
+    // `get|key` names no subcommand: GET has none (resolve treats `key` as
+    // an ordinary argument), so it is unknown, as in Redis.
+    if sub.is_some() && !r.full_name.contains('|') {
+        return None;
     }
     Some((r.spec, r.full_name))
 }
