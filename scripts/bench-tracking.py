@@ -397,7 +397,7 @@ def report(files):
     servers = sorted({k[1] for k in runs}, key=lambda s: (s != "redis", s))
 
     def pooled(mode, server, field):
-        return [v for r in runs.get((mode, server), []) for v in r[field]]
+        return [v for r in runs.get((mode, server), []) for v in r.get(field, [])]
 
     cols = ["p50", "p90", "p99", "p99.9", "max"]
     status = 0

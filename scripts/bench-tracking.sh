@@ -19,7 +19,7 @@
 # 1 s is a missing invalidation: printed with `!!!` when it happens and in the
 # summary, and the script exits 1. The CPU column (server/client/other, in
 # cores) shows whether a run competed with other work on the machine.
-# Takes about a minute.
+# Takes about 20 seconds.
 #
 # Like scripts/bench-pubsub.sh this builds target/release/ringcache only when
 # it is missing, so a binary built from a known commit can be measured while
