@@ -152,12 +152,27 @@ macro_rules! lazyfree_flag {
 
 /// Every option `CONFIG GET` knows, as data: name, syntax, getter, setter.
 pub static OPTIONS: &[ConfigOption] = &[
-    fixed("bind", OptionType::Str, "127.0.0.1", true, |c| {
-        c.bind.clone()
-    }),
-    fixed("port", OptionType::Int(0, U16), "6379", true, |c| {
-        c.port.to_string()
-    }),
+    // Both take effect through CONFIG SET, which opens the new socket first.
+    opt(
+        "bind",
+        OptionType::Str,
+        "127.0.0.1",
+        |c| c.bind.clone(),
+        |c, v| {
+            c.bind = v.text();
+            Ok(())
+        },
+    ),
+    opt(
+        "port",
+        OptionType::Int(0, U16),
+        "6379",
+        |c| c.port.to_string(),
+        |c, v| {
+            c.port = v.int() as u16;
+            Ok(())
+        },
+    ),
     fixed("databases", OptionType::Int(0, U32), "16", true, |c| {
         c.databases.to_string()
     }),
@@ -198,19 +213,25 @@ pub static OPTIONS: &[ConfigOption] = &[
             Ok(())
         },
     ),
-    fixed(
+    opt(
         "cluster-announce-port",
         OptionType::Int(0, U16),
         "0",
-        true,
         |c| c.cluster_announce_port.to_string(),
+        |c, v| {
+            c.cluster_announce_port = v.int() as u16;
+            Ok(())
+        },
     ),
-    fixed(
+    opt(
         "cluster-announce-bus-port",
         OptionType::Int(0, U16),
         "0",
-        true,
         |c| c.cluster_announce_bus_port.to_string(),
+        |c, v| {
+            c.cluster_announce_bus_port = v.int() as u16;
+            Ok(())
+        },
     ),
     opt(
         "cluster-require-full-coverage",
@@ -476,12 +497,15 @@ pub static OPTIONS: &[ConfigOption] = &[
             hot[2].store(l.soft_seconds.saturating_mul(1000), Relaxed);
         }
     }),
-    fixed(
+    opt(
         "repl-backlog-size",
-        OptionType::Size(0, i64::MAX as u64),
+        OptionType::Size(1, i64::MAX as u64),
         "1mb",
-        true,
         |c| c.repl_backlog_size.to_string(),
+        |c, v| {
+            c.repl_backlog_size = v.int() as u64;
+            Ok(())
+        },
     ),
     opt(
         "min-replicas-to-write",

@@ -194,6 +194,28 @@ impl PauseState {
     }
 }
 
+/// A listening socket CONFIG SET port/bind opened, handed to the accept
+/// loop, which switches to it (the old one closes; open connections stay).
+#[derive(Default)]
+pub struct Relisten {
+    next: Mutex<Option<std::net::TcpListener>>,
+    ready: tokio::sync::Notify,
+}
+
+impl Relisten {
+    /// Hands `listener` (already bound) to the accept loop.
+    pub fn offer(&self, listener: std::net::TcpListener) {
+        *self.next.lock() = Some(listener);
+        self.ready.notify_one();
+    }
+
+    /// Resolves once a listener was offered; returns it.
+    pub async fn next(&self) -> Option<std::net::TcpListener> {
+        self.ready.notified().await;
+        self.next.lock().take()
+    }
+}
+
 /// State shared by every connection.
 pub struct Server {
     /// The configuration (the live subset changes with CONFIG SET).
@@ -232,6 +254,8 @@ pub struct Server {
     pub unpause: tokio::sync::Notify,
     /// Shutdown trigger.
     pub shutdown: shutdown::Shutdown,
+    /// A new listening socket from CONFIG SET port/bind.
+    pub relisten: Relisten,
     /// Start time.
     pub started: Instant,
     /// Random 40-hex run id.
@@ -315,6 +339,7 @@ impl Server {
                 pause: PauseState::default(),
                 unpause: tokio::sync::Notify::new(),
                 shutdown: shutdown::Shutdown::new(),
+                relisten: Relisten::default(),
                 started: Instant::now(),
                 run_id,
                 dirty: AtomicU64::new(0),

@@ -36,12 +36,14 @@ pub struct Mode {
     pub prefixes: Vec<Box<[u8]>>,
 }
 
-/// A BCAST prefix: who listens, and the keys changed since the last send
-/// (with the id of the client that changed each, for NOLOOP).
+/// Changed keys, each with the id of the client that changed it (for NOLOOP).
+type Changed = Vec<(Box<[u8]>, u64)>;
+
+/// A BCAST prefix: who listens, and the keys changed since the last send.
 struct Prefix {
     prefix: Box<[u8]>,
     clients: Vec<u64>,
-    changed: Vec<(Box<[u8]>, u64)>,
+    changed: Changed,
 }
 
 /// The tracking tables.
@@ -192,7 +194,9 @@ impl Tracking {
             };
             let mode = target.tracking.lock().clone();
             match mode {
-                Some(m) if !m.bcast && !(m.noloop && id == writer) => {
+                // BCAST clients hear through their prefixes; NOLOOP ones
+                // not about their own changes.
+                Some(m) if !(m.bcast || (m.noloop && id == writer)) => {
                     self.send(&target, &m, Payload::Keys(&[key]), clients, how)
                 }
                 _ => {}
@@ -206,7 +210,7 @@ impl Tracking {
         if !self.pending.swap(false, Ordering::AcqRel) {
             return;
         }
-        let batches: Vec<(Vec<(Box<[u8]>, u64)>, Vec<u64>)> = {
+        let batches: Vec<(Changed, Vec<u64>)> = {
             let mut prefixes = self.prefixes.lock();
             prefixes
                 .iter_mut()

@@ -438,6 +438,28 @@ impl Log {
         }
     }
 
+    /// Changes the backlog's size (CONFIG SET repl-backlog-size), keeping
+    /// the newest bytes that fit.
+    pub fn set_backlog_size(&self, capacity: usize) {
+        let mut g = self.inner.lock();
+        if capacity == 0 || capacity == g.capacity {
+            return;
+        }
+        let mut kept = Vec::with_capacity(g.backlog.len().min(capacity));
+        let (newest, oldest) = g.backlog.split_at(g.head);
+        let all = oldest.len() + newest.len();
+        let skip = all.saturating_sub(capacity);
+        if skip < oldest.len() {
+            kept.extend_from_slice(&oldest[skip..]);
+            kept.extend_from_slice(newest);
+        } else {
+            kept.extend_from_slice(&newest[skip - oldest.len()..]);
+        }
+        g.backlog = kept;
+        g.head = 0;
+        g.capacity = capacity;
+    }
+
     /// The backlog's retained bytes, oldest first, with the offset of the first one.
     pub fn backlog(&self) -> (u64, Vec<u8>) {
         let g = self.inner.lock();
@@ -541,6 +563,25 @@ fn push(g: &mut Inner, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resized_backlog_keeps_the_newest_bytes_in_order() {
+        let log = Log::new(16);
+        log.activate();
+        for i in 0..10u8 {
+            log.append(0, &[&[b'a' + i]]);
+        }
+        let (start, before) = log.backlog();
+        log.set_backlog_size(8);
+        let (s8, b8) = log.backlog();
+        assert_eq!(b8, before[before.len() - 8..]);
+        assert_eq!(s8, start + (before.len() - 8) as u64);
+        log.set_backlog_size(64);
+        assert_eq!(log.backlog(), (s8, b8.clone()));
+        log.append(0, &[b"zz"]);
+        let (_, grown) = log.backlog();
+        assert!(grown.starts_with(&b8) && grown.len() > b8.len());
+    }
 
     #[test]
     fn select_is_emitted_on_db_change() {

@@ -12,13 +12,24 @@ use crate::node::clients::ClientInfo;
 use crate::node::Server;
 
 /// Serves connections on an already-bound listener until shutdown is triggered.
-pub async fn run(listener: TcpListener, srv: Arc<Server>) {
+pub async fn run(mut listener: TcpListener, srv: Arc<Server>) {
     if let Ok(addr) = listener.local_addr() {
         srv.port.store(addr.port() as u64, Ordering::Relaxed);
     }
     loop {
         let accepted = tokio::select! {
             _ = srv.shutdown.wait() => break,
+            next = srv.relisten.next() => {
+                // CONFIG SET port/bind: accept on the new socket from now on.
+                if let Some(l) = next.and_then(|l| TcpListener::from_std(l).ok()) {
+                    if let Ok(addr) = l.local_addr() {
+                        srv.port.store(addr.port() as u64, Ordering::Relaxed);
+                        tracing::info!("now listening on {addr}");
+                    }
+                    listener = l;
+                }
+                continue;
+            }
             a = listener.accept() => a,
         };
         let (mut stream, addr) = match accepted {

@@ -197,6 +197,21 @@ impl Topology {
         self.changes.routes = true;
     }
 
+    /// The client and bus ports this node announces (CONFIG SET
+    /// cluster-announce-port / -bus-port): other nodes learn them from the
+    /// next heartbeat, `nodes.conf` is rewritten.
+    pub fn set_announced_ports(&mut self, port: u16, bus_port: u16) {
+        let myself = self.myself;
+        let Some(me) = self.nodes.get_mut(&myself) else {
+            return;
+        };
+        if (me.port, me.bus_port) != (port, bus_port) {
+            me.port = port;
+            me.bus_port = bus_port;
+            self.touch();
+        }
+    }
+
     /// Records this node's replication offset and, on a replica, how long
     /// ago it last heard from its primary (ms): the election ranks by them.
     pub fn set_replication(&mut self, offset: u64, data_age: u64) {

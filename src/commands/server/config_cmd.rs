@@ -89,7 +89,13 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         let v = parse_value(o, raw).map_err(|why| set_failed(o.name, &why))?;
         (o.set)(&mut next, v).map_err(|why| set_failed(o.name, &why))?;
     }
-    let was_aof = ctx.srv.config.read().appendonly;
+    let (was_aof, old_addr) = {
+        let cur = ctx.srv.config.read();
+        (cur.appendonly, (cur.bind.clone(), cur.port))
+    };
+    if (next.bind.clone(), next.port) != old_addr {
+        relisten(ctx.srv, &next, next.port != old_addr.1)?;
+    }
     apply(ctx.srv, &next);
     let now_aof = next.appendonly;
     *ctx.srv.config.write() = next;
@@ -98,6 +104,32 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
     ctx.out.ok();
     Ok(())
+}
+
+/// CONFIG SET port/bind: opens the new listening socket before anything is
+/// applied (a port in use fails the whole CONFIG SET, as Redis's does) and
+/// hands it to the accept loop.
+fn relisten(
+    srv: &crate::node::Server,
+    cfg: &crate::config::Config,
+    port_changed: bool,
+) -> CmdResult {
+    let addr = format!("{}:{}", cfg.bind, cfg.port);
+    let bound = std::net::TcpListener::bind(&addr).and_then(|l| {
+        l.set_nonblocking(true)?;
+        Ok(l)
+    });
+    match bound {
+        Ok(l) => {
+            srv.relisten.offer(l);
+            Ok(())
+        }
+        Err(e) if port_changed => Err(set_failed(
+            "port",
+            &format!("Unable to listen on this port: {e}"),
+        )),
+        Err(_) => Err(set_failed("bind", "Failed to bind to specified addresses.")),
+    }
 }
 
 /// Waits for the CONFIG SET in progress, if any. That can take a whole AOF
@@ -128,12 +160,23 @@ fn switch_aof(srv: &Server, services: &dyn crate::node::Services, on: bool) -> C
 fn apply(srv: &Server, cfg: &crate::config::Config) {
     srv.hot.apply(cfg);
     srv.repl.set_feed_limit(crate::node::feed_limit(cfg));
+    // As at start-up: never under 16 KB (Redis's minimum).
+    srv.repl
+        .set_backlog_size(cfg.repl_backlog_size.max(16 * 1024) as usize);
     if let Some(p) = Policy::parse(&cfg.maxmemory_policy) {
         srv.keyspace.set_policy(p);
     }
     srv.slowlog.lock().set_max_len(cfg.slowlog_max_len as usize);
     if let Some(c) = &srv.cluster {
         c.set_settings(cfg.cluster_settings());
+        let real = srv.port.load(Ordering::Relaxed) as u16;
+        let announce = |v: u16, real: u16| if v != 0 { v } else { real };
+        c.with(|t, _| {
+            t.set_announced_ports(
+                announce(cfg.cluster_announce_port, real),
+                announce(cfg.cluster_announce_bus_port, cfg.bus_port()),
+            )
+        });
     }
     if let (Some(aof), Some(p)) = (
         srv.persistence.aof(),
