@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::cluster::ClusterSettings;
 use super::eviction::EvictionPolicy;
-use super::options::{find_option, parse_value, ConfigOption, OPTIONS};
+use super::option_lookup::{find_option, parse_value};
+use super::options::{ConfigOption, OPTIONS};
 use super::output::{output_limits, OutputLimits};
 use super::value::{parse_save, size, yes_no_bool};
 use super::ConfigError;

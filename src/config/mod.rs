@@ -8,20 +8,24 @@
 //! - `cli`: the command line, one flag per option plus `--config` and `--replicaof`;
 //! - `load`: the `Config` struct, its layered loading and start-up checks;
 //! - `options`: the `OPTIONS` table and what is derived from it (`CONFIG GET/SET`,
-//!   `CONFIG REWRITE`);
+//!   `CONFIG REWRITE`); `option_lookup`: finding an option by name or alias,
+//!   parsing a value for it, the TOML a rewrite writes;
 //! - `hot`: `HotConfig`, the atomics hot paths read (filled by the table's hooks);
 //! - `value`: value syntax (sizes, `yes`/`no`, save points, an option's `OptionType`);
 //! - `encodings`: the compact-encoding limits (`Encodings`, `HotEncodings`);
 //! - `output`: `client-output-buffer-limit`;
 //! - `eviction`: the `maxmemory-policy` names (`store::access::Policy` is this type);
-//! - `cluster`: the cluster rule settings (`cluster::topology::Settings` is this type).
+//! - `cluster`: the cluster rule settings (`cluster::topology::Settings` is this type);
+//! - `keyspace_events`: `notify-keyspace-events`' classes and letters.
 
 pub mod cli;
 mod cluster;
 mod encodings;
 mod eviction;
 mod hot;
+pub mod keyspace_events;
 mod load;
+mod option_lookup;
 mod options;
 mod output;
 mod value;
@@ -33,9 +37,8 @@ pub use encodings::{Encodings, HotEncodings};
 pub use eviction::EvictionPolicy;
 pub use hot::HotConfig;
 pub use load::{Config, Tunables};
-pub use options::{
-    find_option, parse_value, to_toml, ConfigOption, Getter, HotHook, Setter, OPTIONS,
-};
+pub use option_lookup::{find_option, parse_value, to_toml};
+pub use options::{ConfigOption, Getter, HotHook, Setter, OPTIONS};
 pub use output::{OutputLimit, OutputLimits};
 pub use value::{parse_save, parse_size, OptionType, Val};
 

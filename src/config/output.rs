@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Deserializer};
 
-use super::options::find_option;
+use super::option_lookup::find_option;
 use super::value::parse_size;
 
 /// One client class's output limits: past `hard` bytes, or past `soft`
