@@ -337,9 +337,15 @@ impl Keyspace {
         }
     }
 
-    /// `key` in `db` changed: WATCH and the sink (client tracking) hear it.
+    /// The one "key changed" signal (a write, a removal, a TTL change, an
+    /// expiry or eviction): WATCH, the commands blocked on the key (a write
+    /// may serve them) and the sink (client tracking) all hear it here. Each
+    /// costs one atomic load while nobody listens.
     fn changed(&self, db: usize, key: &[u8], how: Touch) {
         self.watched.touch(db, key, how);
+        if how == Touch::Written {
+            self.blocked.key_added(db, key);
+        }
         self.sink.changed(db, key);
     }
 
@@ -634,8 +640,6 @@ impl<'a> SlotGuard<'a> {
                 None
             }
         };
-        // A command blocked on this key may now be served.
-        ks.blocked.key_added(dbi, key);
         ks.changed(dbi, key, Touch::Written);
         old
     }
