@@ -338,7 +338,9 @@ pub fn smove(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let db = ctx.db();
     let max = max_intset(ctx);
     let mut mg = ctx.lock_keys([src, dst]);
-    let src_has = match mg.slot(db, src).get_mut(src) {
+    // Looked at, not taken for writing: only a set that changes is signalled
+    // (WATCH, tracking), as in Redis.
+    let src_has = match mg.slot(db, src).peek(src) {
         None => {
             drop(mg);
             ctx.out.int(0);
@@ -346,9 +348,10 @@ pub fn smove(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         }
         Some(e) => e.value.as_type::<Set>()?.contains(m),
     };
-    if let Some(e) = mg.slot(db, dst).get_mut(dst) {
-        e.value.as_type::<Set>()?;
-    }
+    let dst_has = match mg.slot(db, dst).peek(dst) {
+        Some(e) => e.value.as_type::<Set>()?.contains(m),
+        None => false,
+    };
     if src == dst || !src_has {
         drop(mg);
         ctx.out.int(i64::from(src_has));
@@ -357,9 +360,10 @@ pub fn smove(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let emptied = mg
         .slot(db, src)
         .update::<Set, _>(src, |s| s.remove(m) && s.is_empty())?;
-    let added = mg
-        .slot(db, dst)
-        .update_or_create::<Set, _>(dst, |s| s.add(m, max))?;
+    let added = !dst_has
+        && mg
+            .slot(db, dst)
+            .update_or_create::<Set, _>(dst, |s| s.add(m, max))?;
     ctx.propagate_verbatim(argv);
     // Redis's order: `srem` (and `del` when emptied) on the source, then
     // `sadd` on the destination unless it already had the member.
