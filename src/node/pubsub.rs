@@ -59,11 +59,6 @@ impl Subscriptions {
         [self.channels.len(), self.patterns.len(), self.shard.len()]
     }
 
-    /// Every subscription of any kind.
-    pub fn total(&self) -> usize {
-        self.classic() + self.shard()
-    }
-
     /// The count a (un)subscribe reply of `kind` shows.
     pub fn count(&self, kind: Kind) -> usize {
         match kind {
@@ -280,11 +275,6 @@ impl PubSub {
             self.limit_disconnections.fetch_add(1, Ordering::Relaxed);
             to.kill();
         }
-    }
-
-    /// True when nobody listens to anything (publishers may skip work).
-    pub fn is_idle(&self) -> bool {
-        self.channels.read().is_empty() && self.patterns.read().is_empty()
     }
 
     /// Active channels of `kind` matching `pattern` (all without one).
