@@ -75,6 +75,12 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                 continue;
             }
             _ = idle => break,
+            // Before the mailbox: a subscriber flooded with messages still
+            // gets its own commands read (each batch's flush drains it too).
+            read = crate::net::read_some_reserving(&stream, &mut inbuf, need) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => { srv.stats.net_input.fetch_add(n as u64, Ordering::Relaxed); }
+            },
             _ = info.mailbox.ready() => {
                 // The cron found the connection idle: it holds no query
                 // buffer meanwhile (Redis frees idle ones too).
@@ -89,10 +95,6 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                 }
                 continue;
             }
-            read = crate::net::read_some_reserving(&stream, &mut inbuf, need) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => { srv.stats.net_input.fetch_add(n as u64, Ordering::Relaxed); }
-            },
         }
         peak = peak.max(inbuf.len());
         if info.killed.load(Ordering::Relaxed) {
