@@ -298,7 +298,7 @@ fn cjson() {
     assert_eq!(eval("return cjson.encode(0.1)"), "$3\r\n0.1\r\n");
     assert_eq!(
         eval("return table.concat(cjson.decode('[0.0, -5e3, -1, 0.3e-3, 1023.2, 0e10]'), ' ')"),
-        "$24\r\n0 -5000 -1 0.0003 1023.2 0\r\n"
+        "$26\r\n0 -5000 -1 0.0003 1023.2 0\r\n"
     );
     assert_eq!(
         eval("local d = cjson.decode('{\"a\": [1, null, \"\\\\u00e9\"]}') return {d.a[1], tostring(d.a[2] == cjson.null), d.a[3]}"),
