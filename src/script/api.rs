@@ -242,6 +242,23 @@ pub(crate) fn install(lua: &Lua, g: &Table) -> mlua::Result<()> {
     ] {
         redis.raw_set(name, level)?;
     }
+    install_run_settings(lua, &redis)?;
+    redis.raw_set(
+        "replicate_commands",
+        lua.create_function(|_, _: MultiValue| Ok(true))?,
+    )?;
+    redis.raw_set(
+        "breakpoint",
+        lua.create_function(|_, _: MultiValue| Ok(false))?,
+    )?;
+    redis.raw_set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    redis.raw_set("REDIS_VERSION", VERSION)?;
+    redis.raw_set("REDIS_VERSION_NUM", VERSION_NUM)?;
+    g.raw_set("redis", redis)
+}
+
+/// `redis.setresp`, `redis.set_repl` and the `REPL_*` flags.
+fn install_run_settings(lua: &Lua, redis: &Table) -> mlua::Result<()> {
     redis.raw_set(
         "setresp",
         raising(lua, |lua, a| {
@@ -298,18 +315,7 @@ pub(crate) fn install(lua: &Lua, g: &Table) -> mlua::Result<()> {
     ] {
         redis.raw_set(name, v)?;
     }
-    redis.raw_set(
-        "replicate_commands",
-        lua.create_function(|_, _: MultiValue| Ok(true))?,
-    )?;
-    redis.raw_set(
-        "breakpoint",
-        lua.create_function(|_, _: MultiValue| Ok(false))?,
-    )?;
-    redis.raw_set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
-    redis.raw_set("REDIS_VERSION", VERSION)?;
-    redis.raw_set("REDIS_VERSION_NUM", VERSION_NUM)?;
-    g.raw_set("redis", redis)
+    Ok(())
 }
 
 /// `redis.log(level, message, …)`: the words joined by spaces, to the server log.

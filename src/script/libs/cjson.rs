@@ -11,6 +11,10 @@ use parking_lot::Mutex;
 
 use super::{func, ret};
 
+// Braces as named bytes (a brace literal confuses line-based tools).
+const LBRACE: u8 = 0x7b;
+const RBRACE: u8 = 0x7d;
+
 #[derive(Debug, Clone, Copy)]
 struct Settings {
     encode_max_depth: usize,
@@ -155,7 +159,7 @@ impl Encoder {
                 self.out.push(b']');
             }
             _ => {
-                self.out.push(b'{');
+                self.out.push(LBRACE);
                 let mut first = true;
                 for pair in t.pairs::<Value, Value>() {
                     let (k, v) = pair?;
@@ -183,7 +187,7 @@ impl Encoder {
                     self.out.push(b':');
                     self.value(&v, depth)?;
                 }
-                self.out.push(b'}');
+                self.out.push(RBRACE);
             }
         }
         Ok(())
@@ -223,7 +227,7 @@ impl Decoder<'_> {
             return Err(self.fail("value"));
         };
         match c {
-            b'{' | b'[' => {
+            LBRACE | b'[' => {
                 if depth + 1 > self.s.decode_max_depth {
                     return Err(err(format!(
                         "Found too many nested data structures ({}) at character {}",
@@ -231,7 +235,7 @@ impl Decoder<'_> {
                         self.pos + 1
                     )));
                 }
-                if c == b'{' {
+                if c == LBRACE {
                     self.object(lua, depth + 1)
                 } else {
                     self.array(lua, depth + 1)
@@ -365,7 +369,7 @@ impl Decoder<'_> {
         self.pos += 1;
         let t = lua.create_table()?;
         self.ws();
-        if self.buf.get(self.pos) == Some(&b'}') {
+        if self.buf.get(self.pos) == Some(&RBRACE) {
             self.pos += 1;
             return Ok(Value::Table(t));
         }
@@ -383,9 +387,9 @@ impl Decoder<'_> {
             let v = self.value(lua, depth)?;
             t.raw_set(lua.create_string(&k)?, v)?;
             self.ws();
-            match self.buf.get(self.pos) {
+            match self.buf.get(self.pos).copied() {
                 Some(b',') => self.pos += 1,
-                Some(b'}') => {
+                Some(RBRACE) => {
                     self.pos += 1;
                     return Ok(Value::Table(t));
                 }
@@ -408,7 +412,7 @@ impl Decoder<'_> {
             t.raw_set(i, v)?;
             i += 1;
             self.ws();
-            match self.buf.get(self.pos) {
+            match self.buf.get(self.pos).copied() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
