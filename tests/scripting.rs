@@ -32,7 +32,12 @@ fn eval_evalsha_and_script_cache() {
     let n = TestNode::start(&[]);
     let mut c = n.conn();
     assert_eq!(
-        eval(&mut c, "return redis.call('set', KEYS[1], ARGV[1])", &["k"], &["v"]),
+        eval(
+            &mut c,
+            "return redis.call('set', KEYS[1], ARGV[1])",
+            &["k"],
+            &["v"]
+        ),
         Value::Okay
     );
     assert_eq!(
@@ -64,7 +69,10 @@ fn eval_evalsha_and_script_cache() {
     assert_eq!(e.detail(), Some("No matching script. Please use EVAL."));
     // INFO counts the cache.
     eval(&mut c, "return 1", &[], &[]);
-    let info: String = redis::cmd("INFO").arg("memory").query(&mut c).expect("INFO");
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query(&mut c)
+        .expect("INFO");
     assert!(info.contains("number_of_cached_scripts:1"), "{info}");
 }
 
@@ -114,7 +122,10 @@ fn errors_as_redis_words_them() {
     assert!(e.contains("Attempt to modify a readonly table"), "{e}");
     let e = eval_err(&mut c, "return redis.error_reply('MY custom')");
     assert_eq!(e, "MY custom");
-    let e = eval_err(&mut c, "#!lua flags=no-writes\nreturn redis.call('del', 'str')");
+    let e = eval_err(
+        &mut c,
+        "#!lua flags=no-writes\nreturn redis.call('del', 'str')",
+    );
     assert!(
         e.starts_with("ERR Write commands are not allowed from read-only scripts."),
         "{e}"
@@ -134,18 +145,23 @@ fn resp3_conversions() {
     let mut c = n.raw();
     c.call(&["HELLO", "3"]);
     assert_eq!(
-        c.call(&["EVAL", "redis.setresp(3) return redis.call('hgetall', 'none')", "0"]),
+        c.call(&[
+            "EVAL",
+            "redis.setresp(3) return redis.call('hgetall', 'none')",
+            "0"
+        ]),
         b"%0\r\n"
     );
     c.call(&["HSET", "h", "f", "v"]);
     assert_eq!(
-        c.call(&["EVAL", "redis.setresp(3) return redis.call('hgetall', 'h')", "0"]),
+        c.call(&[
+            "EVAL",
+            "redis.setresp(3) return redis.call('hgetall', 'h')",
+            "0"
+        ]),
         b"%1\r\n$1\r\nf\r\n$1\r\nv\r\n"
     );
-    assert_eq!(
-        c.call(&["EVAL", "return {double=3.25}", "0"]),
-        b",3.25\r\n"
-    );
+    assert_eq!(c.call(&["EVAL", "return {double=3.25}", "0"]), b",3.25\r\n");
     assert_eq!(
         c.call(&["EVAL", "redis.setresp(3) return true", "0"]),
         b"#t\r\n"
@@ -181,7 +197,11 @@ fn a_script_runs_alone() {
             .get_connection()
             .expect("connect");
         for _ in 0..300 {
-            let _: Value = redis::cmd("EVAL").arg(body).arg(0).query(&mut c).expect("EVAL");
+            let _: Value = redis::cmd("EVAL")
+                .arg(body)
+                .arg(0)
+                .query(&mut c)
+                .expect("EVAL");
         }
     });
     let mut c = n.conn();
@@ -192,7 +212,10 @@ fn a_script_runs_alone() {
             .arg("b")
             .query(&mut c)
             .expect("MGET");
-        assert!(v.iter().all(|x| x.is_none()), "saw a script half done: {v:?}");
+        assert!(
+            v.iter().all(|x| x.is_none()),
+            "saw a script half done: {v:?}"
+        );
         seen += 1;
     }
     h.join().expect("writer");
@@ -211,7 +234,10 @@ fn tracking_remembers_the_declared_keys_of_a_reading_script() {
     // The invalidation push arrives before the next reply.
     let r = c.call(&["PING"]);
     let text = String::from_utf8_lossy(&r);
-    assert!(text.contains("invalidate") && text.contains("tracked"), "{text}");
+    assert!(
+        text.contains("invalidate") && text.contains("tracked"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -228,9 +254,19 @@ fn a_replica_gets_the_effects_not_the_script() {
         &[],
     );
     cmd(&mut pc, &["SADD", "set2", "x", "y", "z"]);
-    eval(&mut pc, "return redis.call('spop', KEYS[1])", &["set2"], &[]);
+    eval(
+        &mut pc,
+        "return redis.call('spop', KEYS[1])",
+        &["set2"],
+        &[],
+    );
     // A script that only exists on the primary: the replica never needs it.
-    eval(&mut pc, "redis.call('set', 'last', 'done') return 1", &[], &[]);
+    eval(
+        &mut pc,
+        "redis.call('set', 'last', 'done') return 1",
+        &[],
+        &[],
+    );
     let synced = wait_for(Duration::from_secs(10), || {
         replica.query(&["GET", "last"]).ok() == Some(Value::BulkString(b"done".to_vec()))
     });
@@ -239,9 +275,19 @@ fn a_replica_gets_the_effects_not_the_script() {
     assert_eq!(replica.text(&["GET", "n{t}"]), "1");
     let ttl: i64 = redis::cmd("TTL").arg("n{t}").query(&mut rc).expect("TTL");
     assert!(ttl > 900, "{ttl}");
-    let left: i64 = redis::cmd("SCARD").arg("set2").query(&mut rc).expect("SCARD");
-    let left_p: i64 = redis::cmd("SCARD").arg("set2").query(&mut pc).expect("SCARD");
-    assert_eq!((left, left_p), (2, 2), "SPOP reached the replica as its SREM");
+    let left: i64 = redis::cmd("SCARD")
+        .arg("set2")
+        .query(&mut rc)
+        .expect("SCARD");
+    let left_p: i64 = redis::cmd("SCARD")
+        .arg("set2")
+        .query(&mut pc)
+        .expect("SCARD");
+    assert_eq!(
+        (left, left_p),
+        (2, 2),
+        "SPOP reached the replica as its SREM"
+    );
     let exists: Vec<i64> = redis::cmd("SCRIPT")
         .arg("EXISTS")
         .arg("9c5ba5ec3cb5d54a2fa6a7e3c2b7a35ab7cbc1d3")
