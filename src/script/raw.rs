@@ -194,3 +194,27 @@ unsafe fn call_original(l: *mut lua_State) -> c_int {
 pub(crate) unsafe fn closure1(l: *mut lua_State, f: ffi::lua_CFunction) {
     ffi::lua_pushcclosure(l, f, 1);
 }
+
+/// `unpack(t [, i [, j]])` with its element count computed without
+/// overflow: Lua 5.1's own overflows a C `int` on huge ranges (undefined
+/// behaviour that crashes), which Redis patched the same way.
+pub(crate) unsafe extern "C-unwind" fn safe_unpack(l: *mut lua_State) -> c_int {
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    let i = ffi::luaL_optinteger(l, 2, 1) as c_int as i64;
+    let e = if ffi::lua_type(l, 3) <= ffi::LUA_TNIL {
+        ffi::lua_objlen(l, 1) as c_int as i64
+    } else {
+        ffi::luaL_checkinteger(l, 3) as c_int as i64
+    };
+    if i > e {
+        return 0;
+    }
+    let n = e - i + 1;
+    if n >= c_int::MAX as i64 || ffi::lua_checkstack(l, n as c_int) == 0 {
+        error_at_caller(l, b"too many results to unpack");
+    }
+    for k in i..=e {
+        ffi::lua_rawgeti_(l, 1, k as c_int);
+    }
+    n as c_int
+}

@@ -114,6 +114,7 @@ pub(crate) fn lock(lua: &Lua, g: &Table) -> mlua::Result<()> {
     guard("setmetatable", raw::guarded_setmetatable)?;
     guard("loadstring", raw::guarded_loadstring)?;
     g.raw_set("pcall", c_function(lua, raw::redis_pcall)?)?;
+    g.raw_set("unpack", c_function(lua, raw::safe_unpack)?)?;
 
     // Drop everything not allowed (os, io, debug, print, dofile, …).
     let mut names = Vec::new();

@@ -286,6 +286,12 @@ fn sandbox() {
         ":5\r\n"
     );
     assert_eq!(eval("return pcall(function() error('x') end)"), "$-1\r\n");
+    for range in ["-2, 2147483647", "0, 2147483647", "-2147483648, -2"] {
+        let r = eval(&format!("return {{unpack({{1,2,3}}, {range})}}"));
+        assert!(r.contains("too many results to unpack"), "{range}: {r}");
+    }
+    assert_eq!(eval("return {unpack({1,2,3}, 2)}"), "*2\r\n:2\r\n:3\r\n");
+    assert_eq!(eval("return {unpack({1,2,3}, 1, -1)}"), "*0\r\n");
 }
 
 #[test]
