@@ -322,3 +322,30 @@ fn flush_forgets_scripts() {
     e.flush().expect("flush");
     assert!(!e.exists(sha.as_bytes()));
 }
+
+/// Hex of what a script returns (a packed string).
+fn hex_of(body: &str) -> String {
+    eval(&format!(
+        "local e = {body} local h = '' for i = 1, #e do h = h .. string.format('%02x', string.byte(e, i)) end return h"
+    ))
+}
+
+#[test]
+fn cmsgpack() {
+    assert!(hex_of("cmsgpack.pack(0.1)").contains("cb3fb999999999999a"));
+    assert!(hex_of("cmsgpack.pack(-1099511627776)").contains("d3ffffff0000000000"));
+    assert!(hex_of("cmsgpack.pack(1, -1, 'ab', {1,2}, true, nil)")
+        .contains("01ffa2616292010 2c3c0".replace(' ', "").as_str()));
+    assert_eq!(
+        eval("local t = cmsgpack.unpack(cmsgpack.pack({a=1, b={1,2,3}, c='x'})) return {t.a, t.b[3], t.c}"),
+        "*3\r\n:1\r\n:3\r\n$1\r\nx\r\n"
+    );
+    assert_eq!(
+        eval("local s = cmsgpack.pack('a', 'bb', 'ccc') local o, v = cmsgpack.unpack_limit(s, 1, 0) local o2, v2 = cmsgpack.unpack_limit(s, 1, o) local o3, v3 = cmsgpack.unpack_limit(s, 1, o2) return {o, v, o2, v2, o3, v3}"),
+        "*6\r\n:2\r\n$1\r\na\r\n:5\r\n$2\r\nbb\r\n:-1\r\n$3\r\nccc\r\n"
+    );
+    // Circular references are packed to a depth of 16.
+    let h = hex_of("(function() local a = {x=nil,y=5} local b = {x=a} a['x'] = b return cmsgpack.pack(a) end)()");
+    assert!(h.contains("82a17905a17881a17882a17905"), "{h}");
+    assert!(h.ends_with("a178c0\r\n"), "{h}");
+}

@@ -5,6 +5,7 @@
 
 mod bit;
 mod cjson;
+mod cmsgpack;
 
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table};
 
@@ -25,6 +26,7 @@ pub(crate) fn ret(lua: &Lua, v: impl IntoLuaMulti) -> mlua::Result<MultiValue> {
 pub(crate) fn install(lua: &Lua, g: &Table) -> mlua::Result<()> {
     g.raw_set("bit", bit::table(lua)?)?;
     g.raw_set("cjson", cjson::table(lua)?)?;
+    g.raw_set("cmsgpack", cmsgpack::table(lua)?)?;
     Ok(())
 }
 
