@@ -90,6 +90,10 @@ pub enum CmdError {
     /// Any other error line, code included (`ERR …`, `BUSYKEY …`).
     #[error("{0}")]
     Other(String),
+    /// An error line already counted in the error statistics (a script's
+    /// error that came from a command it ran, counted there).
+    #[error("{0}")]
+    Counted(String),
 }
 
 impl From<crate::store::WrongType> for CmdError {

@@ -101,8 +101,12 @@ pub(crate) fn format_g(v: f64, prec: i32) -> String {
 pub(crate) fn call_impl(
     lua: &Lua,
     host: &mut dyn Host,
-    args: MultiValue,
+    (packed, n): (Table, usize),
 ) -> mlua::Result<(Value, bool)> {
+    let mut args = Vec::with_capacity(n);
+    for i in 1..=n {
+        args.push(packed.raw_get::<Value>(i)?);
+    }
     if args.is_empty() {
         let t = err_table(
             lua,
@@ -146,8 +150,18 @@ pub(crate) fn call_impl(
     }
 }
 
-/// `redis.call` (raise) or `redis.pcall` (return) of the running script.
-fn call_entry(lua: &Lua, args: MultiValue, raise_errors: bool) -> mlua::Result<MultiValue> {
+/// `redis.call` (raise) or `redis.pcall` (return) of the running script;
+/// the arguments come packed in a table (see `raw::raising_packed`).
+fn call_entry(lua: &Lua, packed: MultiValue, raise_errors: bool) -> mlua::Result<MultiValue> {
+    let mut it = packed.into_iter();
+    let (Some(Value::Table(t)), Some(n)) = (it.next(), it.next()) else {
+        return raise_msg(lua, "bad arguments");
+    };
+    let n = match n {
+        Value::Integer(i) => i as usize,
+        Value::Number(f) => f as usize,
+        _ => 0,
+    };
     let imp: Value = lua.named_registry_value(CALL_IMPL)?;
     let Value::Function(imp) = imp else {
         return raise_msg(
@@ -155,7 +169,7 @@ fn call_entry(lua: &Lua, args: MultiValue, raise_errors: bool) -> mlua::Result<M
             "redis.call/pcall can only be called inside a script invocation",
         );
     };
-    let (v, is_err): (Value, bool) = imp.call(args)?;
+    let (v, is_err): (Value, bool) = imp.call((t, n))?;
     match v {
         Value::Table(t) if is_err && raise_errors => raise(t),
         v => Ok(MultiValue::from_iter([v])),
@@ -188,8 +202,12 @@ fn number(v: Option<&Value>) -> Option<f64> {
 /// Installs the `redis` global.
 pub(crate) fn install(lua: &Lua, g: &Table) -> mlua::Result<()> {
     let redis = lua.create_table()?;
-    redis.raw_set("call", raising(lua, |lua, a| call_entry(lua, a, true))?)?;
-    redis.raw_set("pcall", raising(lua, |lua, a| call_entry(lua, a, false))?)?;
+    let packed = |f: fn(&Lua, MultiValue) -> mlua::Result<MultiValue>| -> mlua::Result<Function> {
+        let inner = lua.create_function(f)?;
+        super::sandbox::c_closure(lua, raw::raising_packed, Value::Function(inner))
+    };
+    redis.raw_set("call", packed(|lua, a| call_entry(lua, a, true))?)?;
+    redis.raw_set("pcall", packed(|lua, a| call_entry(lua, a, false))?)?;
     redis.raw_set(
         "error_reply",
         lua.create_function(|lua, a: MultiValue| {

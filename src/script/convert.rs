@@ -302,3 +302,25 @@ pub fn script_error(err: &Value, sha: &str) -> String {
     }
     msg
 }
+
+/// The `err` string of a table value (an error returned by a script).
+pub fn error_field(v: &Value) -> Option<String> {
+    let Value::Table(t) = v else {
+        return None;
+    };
+    match t.raw_get::<Value>("err") {
+        Ok(Value::String(s)) => Some(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
+        _ => None,
+    }
+}
+
+/// True when an error table says the statistics counted it already.
+pub fn already_counted(v: &Value) -> bool {
+    match v {
+        Value::Table(t) => matches!(
+            t.raw_get::<Value>("ignore_error_stats_update"),
+            Ok(Value::Boolean(true))
+        ),
+        _ => false,
+    }
+}

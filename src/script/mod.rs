@@ -62,6 +62,25 @@ pub struct Script {
     pub flags: ScriptFlags,
 }
 
+/// A script's failure: the error reply line (without `-`), and whether the
+/// error statistics already counted it (it came from a command it ran).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptError {
+    /// The reply line.
+    pub line: String,
+    /// Counted already.
+    pub counted: bool,
+}
+
+impl ScriptError {
+    fn new(line: impl Into<String>) -> Self {
+        ScriptError {
+            line: line.into(),
+            counted: false,
+        }
+    }
+}
+
 /// The interpreter and its scripts.
 pub struct Engine {
     lua: Lua,
@@ -167,15 +186,15 @@ impl Engine {
         args: &[&[u8]],
         host: &mut dyn Host,
         out: &mut Reply,
-    ) -> Result<(), String> {
+    ) -> Result<(), ScriptError> {
         let lua = &self.lua;
         let f: Function = lua
             .named_registry_value(&format!("f_{sha}"))
-            .map_err(|_| "NOSCRIPT No matching script. Please use EVAL.".to_string())?;
+            .map_err(|_| ScriptError::new("NOSCRIPT No matching script. Please use EVAL."))?;
         let handler: Function = lua
             .named_registry_value(ERR_HANDLER)
-            .map_err(|e| format!("ERR {e}"))?;
-        let rg = sandbox::real_globals(lua).map_err(|e| format!("ERR {e}"))?;
+            .map_err(|e| ScriptError::new(format!("ERR {e}")))?;
+        let rg = sandbox::real_globals(lua).map_err(|e| ScriptError::new(format!("ERR {e}")))?;
         let set = |name: &str, items: &[&[u8]]| -> mlua::Result<()> {
             let t = lua.create_table_with_capacity(items.len(), 0)?;
             for (i, it) in items.iter().enumerate() {
@@ -183,15 +202,15 @@ impl Engine {
             }
             rg.raw_set(name, t)
         };
-        set("KEYS", keys).map_err(|e| format!("ERR {e}"))?;
-        set("ARGV", args).map_err(|e| format!("ERR {e}"))?;
+        set("KEYS", keys).map_err(|e| ScriptError::new(format!("ERR {e}")))?;
+        set("ARGV", args).map_err(|e| ScriptError::new(format!("ERR {e}")))?;
         lua.set_app_data(RunState {
             resp: 2,
             repl: REPL_ALL,
         });
         let result = lua.scope(|scope| {
-            let call = scope.create_function_mut(|lua, args: mlua::MultiValue| {
-                api::call_impl(lua, host, args)
+            let call = scope.create_function_mut(|lua, packed: (mlua::Table, usize)| {
+                api::call_impl(lua, host, packed)
             })?;
             lua.set_named_registry_value(api::CALL_IMPL, call)?;
             let r = unsafe {
@@ -211,13 +230,22 @@ impl Engine {
             self.runs = 0;
             let _ = self.lua.gc_step();
         }
-        let (ok, value) = result.map_err(|e| format!("ERR {e}"))?;
-        if ok {
-            convert::lua_to_reply(&value, state.resp, out);
-            Ok(())
-        } else {
-            Err(convert::script_error(&value, sha))
+        let (ok, value) = result.map_err(|e| ScriptError::new(format!("ERR {e}")))?;
+        if !ok {
+            return Err(ScriptError {
+                line: convert::script_error(&value, sha),
+                counted: convert::already_counted(&value),
+            });
         }
+        if let Some(line) = convert::error_field(&value) {
+            // An error returned as the script's value.
+            return Err(ScriptError {
+                line,
+                counted: convert::already_counted(&value),
+            });
+        }
+        convert::lua_to_reply(&value, state.resp, out);
+        Ok(())
     }
 }
 

@@ -218,3 +218,27 @@ pub(crate) unsafe extern "C-unwind" fn safe_unpack(l: *mut lua_State) -> c_int {
     }
     n as c_int
 }
+
+/// As `raising`, for functions taking many arguments (`redis.call` may get
+/// thousands): upvalue 1 gets one table of the arguments and their count.
+pub(crate) unsafe extern "C-unwind" fn raising_packed(l: *mut lua_State) -> c_int {
+    let n = ffi::lua_gettop(l);
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+    ffi::lua_createtable(l, n, 0);
+    for i in 1..=n {
+        ffi::lua_pushvalue(l, i);
+        ffi::lua_rawseti_(l, -2, i);
+    }
+    ffi::lua_pushinteger(l, n as ffi::lua_Integer);
+    ffi::lua_call(l, 2, ffi::LUA_MULTRET);
+    let r = ffi::lua_gettop(l) - n;
+    let first = n + 1;
+    if r >= 1
+        && ffi::lua_type(l, first) == ffi::LUA_TLIGHTUSERDATA
+        && ffi::lua_touserdata(l, first) == raise_mark()
+    {
+        ffi::lua_settop(l, first + 1);
+        ffi::lua_error(l);
+    }
+    r
+}

@@ -34,8 +34,8 @@ fn eval_with(e: &mut Engine, host: &mut Fake, body: &str, proto: Protocol) -> St
         Err(line) => return format!("-{line}\r\n"),
     };
     let mut out = Reply::new(proto);
-    if let Err(line) = e.run(&sha, &[b"k1"], &[b"a1", b"a2"], host, &mut out) {
-        out.error(&line);
+    if let Err(err) = e.run(&sha, &[b"k1"], &[b"a1", b"a2"], host, &mut out) {
+        out.error(&err.line);
     }
     String::from_utf8_lossy(&out.buf).into_owned()
 }

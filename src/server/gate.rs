@@ -493,7 +493,9 @@ fn reject(srv: &Server, out: &mut Reply, r: Option<Resolved>, e: &CmdError) {
 
 fn write_error(srv: &Server, out: &mut Reply, e: &CmdError) {
     let line = e.to_string();
-    srv.stats.count_error(&line);
+    if !matches!(e, CmdError::Counted(_)) {
+        srv.stats.count_error(&line);
+    }
     out.error(&line);
 }
 

@@ -155,7 +155,13 @@ fn run_script(ctx: &mut Ctx<'_>, argv: &Argv<'_>, by_sha: bool, ro: bool) -> Cmd
     if client.db != saved_db {
         client.select(saved_db);
     }
-    result.map_err(CmdError::Other)
+    result.map_err(|e| {
+        if e.counted {
+            CmdError::Counted(e.line)
+        } else {
+            CmdError::Other(e.line)
+        }
+    })
 }
 
 /// Redis's checks before a script runs (`scriptPrepareForRun`): a script
@@ -243,10 +249,15 @@ struct ScriptHost<'s, 'c, 'v> {
 
 impl ScriptHost<'_, '_, '_> {
     /// Redis's checks of one command of a script (`scriptCall`).
-    fn check(&mut self, argv: &Argv<'_>) -> Result<Resolved, String> {
+    fn check(&mut self, argv: &Argv<'_>) -> Result<Resolved, (Option<Resolved>, String)> {
         let r = crate::commands::table::index()
             .resolve(argv.get(0), argv.opt(1))
-            .map_err(|_| "Unknown Redis command called from script".to_string())?;
+            .map_err(|_| (None, "Unknown Redis command called from script".to_string()))?;
+        self.check_resolved(r, argv).map_err(|e| (Some(r), e))?;
+        Ok(r)
+    }
+
+    fn check_resolved(&mut self, r: Resolved, argv: &Argv<'_>) -> Result<(), String> {
         if !r.spec.arity.accepts(argv.len()) {
             return Err("Wrong number of args calling Redis command from script".into());
         }
@@ -280,8 +291,22 @@ impl ScriptHost<'_, '_, '_> {
         if write {
             self.dirty = true;
         }
-        self.check_cluster(r, argv)?;
-        Ok(r)
+        self.check_cluster(r, argv)
+    }
+
+    /// A refusal counts as the command's rejected call and in the error
+    /// statistics (the script's own error reply then does not count again).
+    fn count_rejection(&self, r: Option<Resolved>, msg: &str) {
+        if let Some(r) = r {
+            self.srv.command_stats[r.id]
+                .rejected
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let line = match msg.strip_prefix('-') {
+            Some(rest) => rest.to_string(),
+            None => format!("ERR {msg}"),
+        };
+        self.srv.stats.count_error(&line);
     }
 
     /// In cluster mode a script may only touch keys this node serves, and
@@ -331,7 +356,13 @@ impl Host for ScriptHost<'_, '_, '_> {
             ranges.push((start, buf.len()));
         }
         let argv = Argv::new(&buf, &ranges);
-        let r = self.check(&argv)?;
+        let r = match self.check(&argv) {
+            Ok(r) => r,
+            Err((r, msg)) => {
+                self.count_rejection(r, &msg);
+                return Err(msg);
+            }
+        };
         let proto = if resp == 3 {
             Protocol::Resp3
         } else {
