@@ -349,3 +349,24 @@ fn cmsgpack() {
     assert!(h.contains("82a17905a17881a17882a17905"), "{h}");
     assert!(h.ends_with("a178c0\r\n"), "{h}");
 }
+
+#[test]
+fn struct_library() {
+    assert!(hex_of("struct.pack('>I2', 258)").contains("0102"));
+    assert!(hex_of("struct.pack('<i', -2)").contains("feffffff"));
+    assert!(hex_of("struct.pack('>bs', 1, 'ab')").contains("01616200"));
+    assert!(hex_of("struct.pack('!4 b i', 1, 2)").contains("0100000002000000"));
+    assert_eq!(
+        eval(
+            "return {struct.unpack('>I2 b c2 s', struct.pack('>I2 b c2 s', 513, -3, 'xy', 'zz'))}"
+        ),
+        "*5\r\n:513\r\n:-3\r\n$2\r\nxy\r\n$2\r\nzz\r\n:9\r\n"
+    );
+    assert_eq!(eval("return struct.size('>iId')"), ":16\r\n");
+    assert_eq!(
+        eval("return {struct.unpack('<d', struct.pack('<d', 1.5))}"),
+        "*2\r\n:1\r\n:9\r\n"
+    );
+    assert!(eval("return struct.unpack('>I4', 'ab')").contains("data string too short"));
+    assert!(eval("return struct.pack('q', 1)").contains("invalid format option 'q'"));
+}

@@ -6,6 +6,7 @@
 mod bit;
 mod cjson;
 mod cmsgpack;
+mod structlib;
 
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table};
 
@@ -27,6 +28,7 @@ pub(crate) fn install(lua: &Lua, g: &Table) -> mlua::Result<()> {
     g.raw_set("bit", bit::table(lua)?)?;
     g.raw_set("cjson", cjson::table(lua)?)?;
     g.raw_set("cmsgpack", cmsgpack::table(lua)?)?;
+    g.raw_set("struct", structlib::table(lua)?)?;
     Ok(())
 }
 
