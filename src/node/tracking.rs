@@ -17,8 +17,12 @@ use super::clients::{ClientInfo, Clients};
 use super::mailbox::Limit;
 use super::pubsub::Delivery;
 
+/// One BCAST prefix's changed keys (with their sequence) and its clients.
+type PrefixBatch = (Vec<(Box<[u8]>, u64)>, Vec<u64>);
+
 /// How a client tracks (its `CLIENT TRACKING` options).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+
 pub struct Mode {
     /// Client id invalidations go to (0: the client itself).
     pub redirect: u64,
@@ -192,7 +196,7 @@ impl Tracking {
             };
             let mode = target.tracking.lock().clone();
             match mode {
-                Some(m) if !m.bcast && !(m.noloop && id == writer) => {
+                Some(m) if !(m.bcast || m.noloop && id == writer) => {
                     self.send(&target, &m, Payload::Keys(&[key]), clients, how)
                 }
                 _ => {}
@@ -206,7 +210,7 @@ impl Tracking {
         if !self.pending.swap(false, Ordering::AcqRel) {
             return;
         }
-        let batches: Vec<(Vec<(Box<[u8]>, u64)>, Vec<u64>)> = {
+        let batches: Vec<PrefixBatch> = {
             let mut prefixes = self.prefixes.lock();
             prefixes
                 .iter_mut()

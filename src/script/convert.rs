@@ -190,7 +190,7 @@ fn write_value(v: &Value, resp: u8, out: &mut Reply, depth: usize) {
             }
         }
         Value::Number(n) => out.int(*n as i64),
-        Value::Integer(i) => out.int(*i as i64),
+        Value::Integer(i) => out.int(*i),
         Value::Table(t) => {
             if depth >= MAX_DEPTH {
                 out.error("ERR reached lua stack limit");

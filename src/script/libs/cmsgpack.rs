@@ -50,7 +50,7 @@ fn encode_int(out: &mut Vec<u8>, n: i64) {
 }
 
 fn encode_number(out: &mut Vec<u8>, n: f64) {
-    if n.is_finite() && n.abs() < 9.223_372_036_854_775_8e18 && n == (n as i64) as f64 {
+    if n.is_finite() && n.abs() < 9.223_372_036_854_776e18 && n == (n as i64) as f64 {
         encode_int(out, n as i64);
     } else if (n as f32) as f64 == n {
         out.push(0xca);
@@ -112,7 +112,7 @@ fn encode(out: &mut Vec<u8>, v: &Value, level: usize) -> mlua::Result<()> {
     match v {
         Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
         Value::Number(n) => encode_number(out, *n),
-        Value::Integer(i) => encode_int(out, *i as i64),
+        Value::Integer(i) => encode_int(out, *i),
         Value::String(s) => encode_bytes(out, &s.as_bytes()),
         Value::Table(t) if level < MAX_NESTING => match array_len(t)? {
             Some(n) => {
