@@ -169,6 +169,16 @@ fn one_line(s: &[u8]) -> String {
         .collect()
 }
 
+/// A Lua number as Redis returns it (a C cast to `long long`: out of range
+/// and NaN give the x86 "integer indefinite", i64::MIN).
+pub fn lua_number_to_int(n: f64) -> i64 {
+    if n.is_nan() || n >= 9_223_372_036_854_775_808.0 || n < -9_223_372_036_854_775_808.0 {
+        i64::MIN
+    } else {
+        n as i64
+    }
+}
+
 /// Writes a script's return value to `out`; `resp` is the script's own
 /// protocol (`redis.setresp`), which decides how booleans are returned.
 pub fn lua_to_reply(v: &Value, resp: u8, out: &mut Reply) {
@@ -189,7 +199,7 @@ fn write_value(v: &Value, resp: u8, out: &mut Reply, depth: usize) {
                 out.boolean(*b)
             }
         }
-        Value::Number(n) => out.int(*n as i64),
+        Value::Number(n) => out.int(lua_number_to_int(*n)),
         Value::Integer(i) => out.int(*i),
         Value::Table(t) => {
             if depth >= MAX_DEPTH {

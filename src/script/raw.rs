@@ -242,3 +242,45 @@ pub(crate) unsafe extern "C-unwind" fn raising_packed(l: *mut lua_State) -> c_in
     }
     r
 }
+
+/// Registry key of the table (weak keys) mapping each read-only proxy to
+/// the real table behind it.
+pub(crate) const PROXIES: &CStr = c"__redis_proxies";
+
+/// Replaces the table at `idx` by the real table when it is a proxy.
+unsafe fn unproxy(l: *mut lua_State, idx: c_int) {
+    if ffi::lua_istable(l, idx) == 0 {
+        return;
+    }
+    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, PROXIES.as_ptr());
+    if ffi::lua_istable(l, -1) == 0 {
+        ffi::lua_pop(l, 1);
+        return;
+    }
+    ffi::lua_pushvalue(l, idx);
+    ffi::lua_rawget(l, -2);
+    if ffi::lua_istable(l, -1) != 0 {
+        ffi::lua_replace(l, idx);
+        ffi::lua_pop(l, 1);
+    } else {
+        ffi::lua_pop(l, 2);
+    }
+}
+
+/// `next` that walks the real table behind a read-only proxy; upvalue 1 is
+/// the original.
+pub(crate) unsafe extern "C-unwind" fn proxy_next(l: *mut lua_State) -> c_int {
+    unproxy(l, 1);
+    call_original(l)
+}
+
+/// `pairs` that walks the real table behind a read-only proxy; upvalue 1 is
+/// the original `next`.
+pub(crate) unsafe extern "C-unwind" fn proxy_pairs(l: *mut lua_State) -> c_int {
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    unproxy(l, 1);
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+    ffi::lua_pushvalue(l, 1);
+    ffi::lua_pushnil(l);
+    3
+}

@@ -7,10 +7,10 @@
 //! none, so each protected table is reached through an empty proxy whose
 //! metatable reads from the real table and refuses every assignment; what
 //! `getmetatable` shows of a proxy is itself read-only, and `rawset` and
-//! `setmetatable` refuse tables marked read-only. The globals proxy is the
-//! interpreter's global table, so chunks made by `loadstring` see it too.
-//! Unlike Redis, `pairs`/`next` over a library table see nothing (the
-//! proxy is empty).
+//! `setmetatable` refuse tables marked read-only, and `pairs`/`next` walk
+//! the real table behind a proxy. The globals proxy is the interpreter's
+//! global table, so chunks made by `loadstring` see it too. Unlike Redis,
+//! `#` and `ipairs` of a library table see an empty table.
 
 use mlua::{ffi, Function, Lua, Table, Value};
 
@@ -104,6 +104,15 @@ pub(crate) fn lock(lua: &Lua, g: &Table) -> mlua::Result<()> {
         &readonly,
     )?;
     let ro_newindex = c_function(lua, raw::readonly_newindex)?;
+    let proxies = lua.create_table()?;
+    let weak = lua.create_table()?;
+    weak.raw_set("__mode", "k")?;
+    proxies.set_metatable(Some(weak))?;
+    lua.set_named_registry_value(raw::PROXIES.to_str().unwrap_or("__redis_proxies"), &proxies)?;
+    // `pairs` and `next` see the real table behind a proxy.
+    let next: Value = g.raw_get("next")?;
+    g.raw_set("next", c_closure(lua, raw::proxy_next, next.clone())?)?;
+    g.raw_set("pairs", c_closure(lua, raw::proxy_pairs, next)?)?;
 
     // Wrap the builtins that could reach around the proxies.
     let guard = |name: &str, f: ffi::lua_CFunction| -> mlua::Result<()> {
@@ -149,6 +158,7 @@ pub(crate) fn lock(lua: &Lua, g: &Table) -> mlua::Result<()> {
         for t in [&proxy, &view, real] {
             readonly.raw_set(t, true)?;
         }
+        proxies.raw_set(&proxy, real)?;
         Ok(proxy)
     };
 

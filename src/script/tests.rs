@@ -282,6 +282,15 @@ fn sandbox() {
     assert_eq!(eval("return loadstring('return 7')()"), ":7\r\n");
     assert_eq!(eval("return ('ab'):upper()"), "$2\r\nAB\r\n");
     assert_eq!(
+        eval("local n = 0 for k in pairs(string) do n = n + 1 end return n"),
+        ":15\r\n"
+    );
+    assert_eq!(eval("return type(next(redis))"), "$6\r\nstring\r\n");
+    assert_eq!(
+        eval("local n = 0 for k in pairs({1, 2}) do n = n + 1 end return n"),
+        ":2\r\n"
+    );
+    assert_eq!(
         eval("local t = {} table.insert(t, 5) return t[1]"),
         ":5\r\n"
     );

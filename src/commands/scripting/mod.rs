@@ -19,6 +19,9 @@ use crate::script::{Engine, Host, ScriptFlags};
 const KS_EVAL: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RW | ACCESS | UPDATE)
     .keynum(0, 1, 1)
     .notes("We cannot tell how the keys will be used so we assume the worst, RW and UPDATE")]);
+// EVALSHA's specs carry no remark in Redis 7.0.
+const KS_EVALSHA: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RW | ACCESS | UPDATE).keynum(0, 1, 1)]);
+const KS_EVALSHA_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RO | ACCESS).keynum(0, 1, 1)]);
 const KS_EVAL_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RO | ACCESS)
     .keynum(0, 1, 1)
     .notes("We cannot tell how the keys will be used so we assume the worst, RO and ACCESS")]);
@@ -26,9 +29,9 @@ const KS_EVAL_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RO | ACCESS)
 /// The scripting commands.
 pub static COMMANDS: &[CommandSpec] = command_table! {
     "eval" -3 [NOSCRIPT|SKIP_MONITOR|MAY_REPLICATE|NO_MANDATORY_KEYS|STALE|ALONE] KS_EVAL, "slow scripting" "scripting" "2.6.0" eval, "Executes a server-side Lua script.";
-    "evalsha" -3 [NOSCRIPT|SKIP_MONITOR|MAY_REPLICATE|NO_MANDATORY_KEYS|STALE|ALONE] KS_EVAL, "slow scripting" "scripting" "2.6.0" evalsha, "Executes a server-side Lua script by SHA1 digest.";
+    "evalsha" -3 [NOSCRIPT|SKIP_MONITOR|MAY_REPLICATE|NO_MANDATORY_KEYS|STALE|ALONE] KS_EVALSHA, "slow scripting" "scripting" "2.6.0" evalsha, "Executes a server-side Lua script by SHA1 digest.";
     "eval_ro" -3 [NOSCRIPT|SKIP_MONITOR|NO_MANDATORY_KEYS|STALE|READONLY|ALONE] KS_EVAL_RO, "slow scripting" "scripting" "7.0.0" eval_ro, "Executes a read-only server-side Lua script.";
-    "evalsha_ro" -3 [NOSCRIPT|SKIP_MONITOR|NO_MANDATORY_KEYS|STALE|READONLY|ALONE] KS_EVAL_RO, "slow scripting" "scripting" "7.0.0" evalsha_ro, "Executes a read-only server-side Lua script by SHA1 digest.";
+    "evalsha_ro" -3 [NOSCRIPT|SKIP_MONITOR|NO_MANDATORY_KEYS|STALE|READONLY|ALONE] KS_EVALSHA_RO, "slow scripting" "scripting" "7.0.0" evalsha_ro, "Executes a read-only server-side Lua script by SHA1 digest.";
     "script" -2 [] NOKEYS, "slow" "scripting" "2.6.0" container, "A container for Lua scripts management commands.", subs SCRIPT_SUBCOMMANDS;
 };
 

@@ -209,14 +209,29 @@ impl Decoder<'_> {
         }
     }
 
+    /// What lua-cjson calls the token at the current position.
+    fn token_name(&self) -> &'static str {
+        let rest = &self.buf[self.pos.min(self.buf.len())..];
+        match rest.first() {
+            None => "T_END",
+            Some(&LBRACE) => "T_OBJ_BEGIN",
+            Some(&RBRACE) => "T_OBJ_END",
+            Some(b'[') => "T_ARR_BEGIN",
+            Some(b']') => "T_ARR_END",
+            Some(b',') => "T_COMMA",
+            Some(b':') => "T_COLON",
+            Some(b'"') => "T_STRING",
+            Some(b'-' | b'0'..=b'9') => "T_NUMBER",
+            _ if rest.starts_with(b"true") || rest.starts_with(b"false") => "T_BOOLEAN",
+            _ if rest.starts_with(b"null") => "T_NULL",
+            _ => "invalid token",
+        }
+    }
+
     fn fail(&self, what: &str) -> mlua::Error {
-        let found = if self.pos >= self.buf.len() {
-            "end of string".to_string()
-        } else {
-            "invalid token".to_string()
-        };
         err(format!(
-            "Expected {what} but found {found} at character {}",
+            "Expected {what} but found {} at character {}",
+            self.token_name(),
             self.pos + 1
         ))
     }
@@ -258,41 +273,84 @@ impl Decoder<'_> {
         }
     }
 
-    fn number(&mut self) -> mlua::Result<Value> {
-        let start = self.pos;
-        while self.pos < self.buf.len()
-            && matches!(self.buf[self.pos], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E' | b'x' | b'X' | b'a'..=b'd' | b'f' | b'A'..=b'D' | b'F' | b'i' | b'n' | b'I' | b'N' | b't' | b'y')
-        {
-            self.pos += 1;
-        }
-        let text = std::str::from_utf8(&self.buf[start..self.pos]).unwrap_or("");
-        let lower = text.to_ascii_lowercase();
-        let v = match lower.trim_start_matches(['-', '+']) {
-            "inf" | "infinity" | "nan" if self.s.decode_invalid_numbers => {
-                if lower.contains('n') && lower.contains("na") {
-                    Some(f64::NAN)
-                } else if lower.starts_with('-') {
-                    Some(f64::NEG_INFINITY)
-                } else {
-                    Some(f64::INFINITY)
+    /// Length of the longest number at the current position, as `strtod`
+    /// reads one (decimal; hex, `inf` and `nan` when invalid numbers are
+    /// accepted), and its value.
+    fn scan_number(&self) -> Option<(usize, f64)> {
+        let rest = &self.buf[self.pos.min(self.buf.len())..];
+        let sign = usize::from(matches!(rest.first(), Some(b'-' | b'+')));
+        let neg = rest.first() == Some(&b'-');
+        let body = &rest[sign..];
+        let lower: Vec<u8> = body.iter().take(8).map(u8::to_ascii_lowercase).collect();
+        let signed = |v: f64| if neg { -v } else { v };
+        if self.s.decode_invalid_numbers {
+            for (word, v) in [
+                (&b"infinity"[..], f64::INFINITY),
+                (b"inf", f64::INFINITY),
+                (b"nan", f64::NAN),
+            ] {
+                if lower.starts_with(word) {
+                    return Some((sign + word.len(), signed(v)));
                 }
             }
-            h if h.starts_with("0x") && self.s.decode_invalid_numbers => {
-                i64::from_str_radix(&h[2..], 16).ok().map(|n| {
-                    if lower.starts_with('-') {
-                        -(n as f64)
-                    } else {
-                        n as f64
-                    }
-                })
+            if lower.starts_with(b"0x") {
+                let n = body[2..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_hexdigit())
+                    .count();
+                if n > 0 {
+                    let text = std::str::from_utf8(&body[2..2 + n]).ok()?;
+                    let v = u64::from_str_radix(text, 16)
+                        .map(|v| v as f64)
+                        .unwrap_or(f64::INFINITY);
+                    return Some((sign + 2 + n, signed(v)));
+                }
             }
-            _ => text.parse::<f64>().ok(),
+        }
+        let digits = |from: usize| {
+            body[from..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count()
         };
-        match v {
-            Some(n) if !text.is_empty() => Ok(Value::Number(n)),
-            _ => {
-                self.pos = start;
-                Err(self.fail("value"))
+        let int = digits(0);
+        let mut end = int;
+        if body.get(end) == Some(&b'.') {
+            end += 1 + digits(end + 1);
+        }
+        if end == 0 || (end == 1 && int == 0) {
+            return None;
+        }
+        if matches!(body.get(end), Some(b'e' | b'E')) {
+            let mut e = end + 1;
+            if matches!(body.get(e), Some(b'-' | b'+')) {
+                e += 1;
+            }
+            let n = digits(e);
+            if n > 0 {
+                end = e + n;
+            }
+        }
+        let text = std::str::from_utf8(&rest[..sign + end]).ok()?;
+        Some((sign + end, text.parse().ok()?))
+    }
+
+    fn number(&mut self) -> mlua::Result<Value> {
+        match self.scan_number() {
+            Some((n, v)) => {
+                self.pos += n;
+                Ok(Value::Number(v))
+            }
+            None => {
+                let what = if matches!(self.buf.get(self.pos), Some(b'-' | b'0'..=b'9')) {
+                    "invalid number"
+                } else {
+                    "invalid token"
+                };
+                Err(err(format!(
+                    "Expected value but found {what} at character {}",
+                    self.pos + 1
+                )))
             }
         }
     }

@@ -272,7 +272,9 @@ pub(super) fn table(lua: &Lua) -> mlua::Result<Table> {
         "pack",
         func(lua, |lua, a| {
             if a.is_empty() {
-                return Err(err("MessagePack pack needs input."));
+                return Err(err(
+                    "bad argument #0 to 'pack' (MessagePack pack needs input.)",
+                ));
             }
             let mut out = Vec::new();
             for v in a.iter() {
