@@ -306,3 +306,98 @@ fn a_replica_gets_the_effects_not_the_script() {
         .expect("a read-only script on the replica");
     assert_eq!(v, Value::BulkString(b"done".to_vec()));
 }
+
+#[test]
+fn the_aof_keeps_a_scripts_effects() {
+    let mut n = TestNode::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut c = n.conn();
+    eval(
+        &mut c,
+        "redis.call('set', KEYS[1], 1) redis.call('incrby', KEYS[1], 41) \
+         redis.call('rpush', KEYS[2], 'a', 'b') return 1",
+        &["x{t}", "l{t}"],
+        &[],
+    );
+    eval(&mut c, "return redis.call('set', 'one', 'write')", &[], &[]);
+    n.restart();
+    let mut c = n.conn();
+    let x: String = redis::cmd("GET").arg("x{t}").query(&mut c).expect("GET");
+    assert_eq!(x, "42");
+    let l: Vec<String> = redis::cmd("LRANGE")
+        .arg("l{t}")
+        .arg(0)
+        .arg(-1)
+        .query(&mut c)
+        .expect("LRANGE");
+    assert_eq!(l, ["a", "b"]);
+    assert_eq!(n.text(&["GET", "one"]), "write");
+}
+
+#[test]
+fn in_a_cluster_a_script_touches_only_local_keys_of_one_slot() {
+    let cluster = common::TestCluster::start(3, 0);
+    let n0 = &cluster.nodes[0];
+    let mut c = n0.conn();
+    // A key this node serves (slots 0-5460 after create) and one it does not.
+    let slot_of = |k: &str| -> i64 {
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(k)
+            .query(&mut n0.conn())
+            .expect("KEYSLOT")
+    };
+    let local = (0..200)
+        .map(|i| format!("k{i}"))
+        .find(|k| slot_of(k) < 5461)
+        .expect("a local key");
+    let remote = (0..200)
+        .map(|i| format!("k{i}"))
+        .find(|k| slot_of(k) >= 5461)
+        .expect("a remote key");
+    assert_eq!(
+        eval(
+            &mut c,
+            "return redis.call('set', KEYS[1], 'v')",
+            &[&local],
+            &[]
+        ),
+        Value::Okay
+    );
+    // Declared keys elsewhere are redirected before the script runs.
+    let e = cmd_err(&mut c, &["EVAL", "return 1", "1", &remote]);
+    assert_eq!(e.code(), Some("MOVED"), "{e:?}");
+    // Undeclared ones are refused inside it.
+    let body = format!("return redis.call('get', '{remote}')");
+    let e = cmd_err(&mut c, &["EVAL", &body, "0"]);
+    assert!(
+        e.detail()
+            .unwrap_or("")
+            .starts_with("Script attempted to access a non local key in a cluster node"),
+        "{e:?}"
+    );
+    // Two local keys of different slots: fine without a shebang (Redis's
+    // compatibility mode), refused for a script declaring flags unless it
+    // allows cross-slot keys.
+    let other = (0..400)
+        .map(|i| format!("o{i}"))
+        .find(|k| slot_of(k) < 5461 && slot_of(k) != slot_of(&local))
+        .expect("another local slot");
+    let two = format!("redis.call('set', '{local}', 1) return redis.call('set', '{other}', 1)");
+    assert_eq!(eval(&mut c, &two, &[], &[]), Value::Okay);
+    let e = cmd_err(&mut c, &["EVAL", &format!("#!lua\n{two}"), "0"]);
+    assert!(
+        e.detail()
+            .unwrap_or("")
+            .starts_with("Script attempted to access keys that do not hash to the same slot"),
+        "{e:?}"
+    );
+    let allowed = format!("#!lua flags=allow-cross-slot-keys\n{two}");
+    assert_eq!(eval(&mut c, &allowed, &[], &[]), Value::Okay);
+    let e = cmd_err(&mut c, &["EVAL", "#!lua flags=no-cluster\nreturn 1", "0"]);
+    assert!(
+        e.detail()
+            .unwrap_or("")
+            .starts_with("Can not run script on cluster, 'no-cluster' flag is set."),
+        "{e:?}"
+    );
+}
