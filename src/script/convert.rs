@@ -172,7 +172,7 @@ fn one_line(s: &[u8]) -> String {
 /// A Lua number as Redis returns it (a C cast to `long long`: out of range
 /// and NaN give the x86 "integer indefinite", i64::MIN).
 pub fn lua_number_to_int(n: f64) -> i64 {
-    if n.is_nan() || n >= 9_223_372_036_854_775_808.0 || n < -9_223_372_036_854_775_808.0 {
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) {
         i64::MIN
     } else {
         n as i64

@@ -50,6 +50,8 @@ fn lua_values_to_replies() {
     assert_eq!(eval("return 'x'"), "$1\r\nx\r\n");
     assert_eq!(eval("return 3.99"), ":3\r\n");
     assert_eq!(eval("return -3.99"), ":-3\r\n");
+    assert_eq!(eval("return 1.9e20"), ":-9223372036854775808\r\n");
+    assert_eq!(eval("return 0/0"), ":-9223372036854775808\r\n");
     assert_eq!(eval("return true"), ":1\r\n");
     assert_eq!(eval("return false"), "$-1\r\n");
     assert_eq!(eval("return nil"), "$-1\r\n");
