@@ -16,7 +16,7 @@ LAYERS = [
     ("leaves", ["slot", "clock", "net", "glob"]),
     ("wire, config", ["resp", "config"]),
     ("storage, log", ["store", "repl"]),
-    ("formats, cluster state", ["persist", "cluster"]),
+    ("formats, cluster state, script engine", ["persist", "cluster", "script"]),
     ("node state", ["node"]),
     ("commands", ["commands"]),
     ("server", ["server"]),

@@ -34,6 +34,7 @@ pub mod node;
 pub mod persist;
 pub mod repl;
 pub mod resp;
+pub mod script;
 pub mod server;
 pub mod services;
 pub mod slot;

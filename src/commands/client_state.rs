@@ -75,6 +75,13 @@ pub struct Client {
     pub tracking: bool,
     /// `CLIENT CACHING yes|no` ran: it applies to the next command.
     pub caching: bool,
+    /// A script of this client is running the command (`redis.call`).
+    pub in_script: bool,
+    /// Where the running script's writes go (`redis.set_repl`; 0: nowhere).
+    pub script_repl: u8,
+    /// The running script's first write, held back: a script with one write
+    /// propagates it alone, one with more wraps them in MULTI/EXEC (as Redis 7).
+    pub script_held: Option<(usize, Vec<Vec<u8>>)>,
 }
 
 impl Client {
@@ -105,6 +112,9 @@ impl Client {
             watches: None,
             tracking: false,
             caching: false,
+            in_script: false,
+            script_repl: 0,
+            script_held: None,
         }
     }
 

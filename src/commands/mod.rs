@@ -25,6 +25,7 @@ mod notify_tests;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -89,6 +90,10 @@ pub enum CmdError {
     /// Any other error line, code included (`ERR …`, `BUSYKEY …`).
     #[error("{0}")]
     Other(String),
+    /// An error line already counted in the error statistics (a script's
+    /// error that came from a command it ran, counted there).
+    #[error("{0}")]
+    Counted(String),
 }
 
 impl From<crate::store::WrongType> for CmdError {
@@ -176,9 +181,33 @@ impl<'a> Ctx<'a> {
     /// while still holding the slot lock, so the stream order matches the data.
     /// Inside EXEC the first write opens a MULTI in the stream.
     pub fn propagate(&mut self, argv: &[&[u8]]) {
-        if self.client.exec_wrap == transactions::ExecWrap::Pending {
-            self.client.exec_wrap = transactions::ExecWrap::Open;
-            self.srv.propagate(self.client.db, &[b"MULTI"]);
+        use transactions::ExecWrap;
+        if self.client.in_script && self.client.script_repl == 0 {
+            // `redis.set_repl(redis.REPL_NONE)`.
+            return;
+        }
+        match self.client.exec_wrap {
+            ExecWrap::Pending => {
+                self.client.exec_wrap = ExecWrap::Open;
+                self.srv.propagate(self.client.db, &[b"MULTI"]);
+            }
+            ExecWrap::Script => {
+                // Held under the keyspace alone: nothing can come between.
+                self.client.exec_wrap = ExecWrap::ScriptOne;
+                let held = argv.iter().map(|a| a.to_vec()).collect();
+                self.client.script_held = Some((self.client.db, held));
+                return;
+            }
+            ExecWrap::ScriptOne => {
+                self.client.exec_wrap = ExecWrap::Open;
+                if let Some((db, held)) = self.client.script_held.take() {
+                    // MULTI goes with the first write's database, as Redis.
+                    self.srv.propagate(db, &[b"MULTI"]);
+                    let parts: Vec<&[u8]> = held.iter().map(|a| a.as_slice()).collect();
+                    self.srv.propagate(db, &parts);
+                }
+            }
+            ExecWrap::Off | ExecWrap::Open => {}
         }
         let off = self.srv.propagate(self.client.db, argv);
         self.client.write_offset = self.client.write_offset.max(off);

@@ -18,10 +18,10 @@ pub static COMMANDS: &[CommandSpec] = command_table! {
     "unsubscribe" -1 [PUBSUB|NOSCRIPT|LOADING|STALE] NOKEYS, "pubsub slow" "pubsub" "2.0.0" unsubscribe, "Stops listening to messages posted to channels.";
     "psubscribe" -2 [PUBSUB|NOSCRIPT|LOADING|STALE] NOKEYS, "pubsub slow" "pubsub" "2.0.0" psubscribe, "Listens for messages published to channels that match one or more patterns.";
     "punsubscribe" -1 [PUBSUB|NOSCRIPT|LOADING|STALE] NOKEYS, "pubsub slow" "pubsub" "2.0.0" punsubscribe, "Stops listening to messages published to channels that match one or more patterns.";
-    "publish" 3 [PUBSUB|LOADING|STALE|FAST] NOKEYS, "pubsub fast" "pubsub" "2.0.0" publish, "Posts a message to a channel.";
+    "publish" 3 [PUBSUB|LOADING|STALE|FAST|MAY_REPLICATE] NOKEYS, "pubsub fast" "pubsub" "2.0.0" publish, "Posts a message to a channel.";
     "ssubscribe" -2 [PUBSUB|NOSCRIPT|LOADING|STALE] KS_SHARD_CHANNELS, "pubsub slow" "pubsub" "7.0.0" ssubscribe, "Listens for messages published to shard channels.";
     "sunsubscribe" -1 [PUBSUB|NOSCRIPT|LOADING|STALE] KS_SHARD_CHANNELS, "pubsub slow" "pubsub" "7.0.0" sunsubscribe, "Stops listening to messages posted to shard channels.";
-    "spublish" 3 [PUBSUB|LOADING|STALE|FAST] KS_SHARD_CHANNEL, "pubsub fast" "pubsub" "7.0.0" spublish, "Post a message to a shard channel";
+    "spublish" 3 [PUBSUB|LOADING|STALE|FAST|MAY_REPLICATE] KS_SHARD_CHANNEL, "pubsub fast" "pubsub" "7.0.0" spublish, "Post a message to a shard channel";
     "pubsub" -2 [] NOKEYS, "slow" "pubsub" "2.8.0" super::server::container, "A container for Pub/Sub commands.", subs PUBSUB_SUBCOMMANDS;
 };
 

@@ -331,6 +331,7 @@ fn compare(a: &Item, b: &Item, o: &Options<'_>) -> Ordering {
 fn run(ctx: &mut Ctx<'_>, argv: &Argv<'_>, readonly: bool) -> CmdResult {
     let mut o = Options::parse(ctx, argv, readonly)?;
     let (db, key, now) = (ctx.client.db, argv.get(1), ctx.expiry_now());
+    let in_script = ctx.client.in_script;
     let ks = &ctx.srv.keyspace;
     let mut pattern_keys: Vec<Vec<u8>> = Vec::new();
     let (mut m, mut elems, windowed) = loop {
@@ -339,8 +340,9 @@ fn run(ctx: &mut Ctx<'_>, argv: &Argv<'_>, readonly: bool) -> CmdResult {
         locked.extend(pattern_keys.iter().map(|k| &k[..]));
         let mut m = ks.lock_many(locked.into_iter().map(|k| (db, k)), now);
         // A set read without sorting: sorted by bytes so replicas and the AOF
-        // (STORE) see the same order, as Redis forces.
-        if o.dontsort && o.store.is_some() {
+        // (STORE) see the same order, and a script sees a fixed one, as Redis
+        // forces.
+        if o.dontsort && (o.store.is_some() || in_script) {
             if let Some(e) = m.slot(db, key).peek(key) {
                 if matches!(e.value, Value::Set(_)) {
                     (o.dontsort, o.alpha, o.by) = (false, true, None);

@@ -92,6 +92,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     geo::COMMANDS,
     sort::COMMANDS,
     super::pubsub::COMMANDS,
+    super::scripting::COMMANDS,
 ];
 
 /// Every top-level command, family by family.

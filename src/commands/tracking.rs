@@ -199,18 +199,28 @@ pub fn trackinginfo(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
 /// the keys it read, unless OPTIN without `CLIENT CACHING yes` or OPTOUT
 /// with `CLIENT CACHING no` says otherwise. Shard channels are not keys.
 pub fn remember_keys(ctx: &Ctx<'_>, argv: &Argv<'_>) {
-    let Some(mode) = ctx.client.info.tracking.lock().clone() else {
+    remember_keys_of(ctx.srv, ctx.client, ctx.spec, argv);
+}
+
+/// `remember_keys` for command `spec` with `argv` (a script's read command
+/// remembers the keys its EVAL declared, as Redis).
+pub fn remember_keys_of(
+    srv: &crate::node::Server,
+    client: &super::Client,
+    spec: &super::CommandSpec,
+    argv: &Argv<'_>,
+) {
+    let Some(mode) = client.info.tracking.lock().clone() else {
         return;
     };
     if mode.bcast
-        || (mode.optin && !ctx.client.caching)
-        || (mode.optout && ctx.client.caching)
-        || ctx.spec.flags.has(super::Flags::PUBSUB)
+        || (mode.optin && !client.caching)
+        || (mode.optout && client.caching)
+        || spec.flags.has(super::Flags::PUBSUB)
     {
         return;
     }
-    let positions = ctx.spec.keys.positions(argv);
-    ctx.srv
-        .tracking
-        .remember(ctx.client.id(), positions.into_iter().map(|i| argv.get(i)));
+    let positions = spec.keys.positions(argv);
+    srv.tracking
+        .remember(client.id(), positions.into_iter().map(|i| argv.get(i)));
 }

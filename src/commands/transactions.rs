@@ -181,6 +181,41 @@ pub enum ExecWrap {
     Pending,
     /// Inside EXEC, MULTI already propagated.
     Open,
+    /// A script runs (outside EXEC), nothing propagated yet.
+    Script,
+    /// A script runs and its one write so far is held (`Client::script_held`).
+    ScriptOne,
+}
+
+/// Starts a script's propagation block (unless inside EXEC, whose block it
+/// joins).
+pub fn script_begin(client: &mut Client) -> bool {
+    if client.exec_wrap != ExecWrap::Off {
+        return false;
+    }
+    client.exec_wrap = ExecWrap::Script;
+    true
+}
+
+/// Ends a script's block: its one write goes out alone, more are closed
+/// with EXEC.
+pub fn script_end(srv: &crate::node::Server, client: &mut Client) {
+    match client.exec_wrap {
+        ExecWrap::ScriptOne => {
+            if let Some((db, held)) = client.script_held.take() {
+                let parts: Vec<&[u8]> = held.iter().map(|a| a.as_slice()).collect();
+                let off = srv.propagate(db, &parts);
+                client.write_offset = client.write_offset.max(off);
+            }
+        }
+        ExecWrap::Open => {
+            let off = srv.propagate(client.db, &[b"EXEC"]);
+            client.write_offset = client.write_offset.max(off);
+        }
+        _ => {}
+    }
+    client.exec_wrap = ExecWrap::Off;
+    client.script_held = None;
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 pub mod clients;
 pub mod mailbox;
+pub mod monitor;
 pub mod notify;
 pub mod pubsub;
 pub mod shutdown;
@@ -280,6 +281,9 @@ pub struct Server {
     pub replicas: crate::repl::links::Replicas,
     /// The primary this server replicates, if any.
     pub upstream: crate::repl::upstream::UpstreamSlot,
+    /// The Lua interpreter and its script cache, made on first use. Only a
+    /// script runner holding the keyspace alone, or SCRIPT, takes it.
+    pub scripts: Mutex<Option<crate::script::Engine>>,
     /// What commands and sessions ask of the services (installed at start).
     services: std::sync::OnceLock<Box<dyn Services>>,
     me: std::sync::Weak<Server>,
@@ -349,6 +353,7 @@ impl Server {
                 persistence: Default::default(),
                 replicas: Default::default(),
                 upstream: Default::default(),
+                scripts: Mutex::new(None),
                 services: std::sync::OnceLock::new(),
             }
         })

@@ -19,6 +19,7 @@ use super::pubsub::Delivery;
 
 /// How a client tracks (its `CLIENT TRACKING` options).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+
 pub struct Mode {
     /// Client id invalidations go to (0: the client itself).
     pub redirect: u64,

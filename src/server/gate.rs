@@ -436,11 +436,17 @@ pub(crate) fn call(
         if ctx.client.tracking {
             let id = ctx.client.id();
             let result = crate::node::tracking::as_client(id, || (r.spec.handler)(&mut ctx, argv));
-            if r.spec.flags.has(Flags::READONLY) {
+            // A script's read commands remember the keys its EVAL declared
+            // (the script runner does it); EVAL_RO itself remembers nothing.
+            let scripted = ctx.client.in_script;
+            if r.spec.flags.has(Flags::READONLY)
+                && !scripted
+                && !crate::commands::scripting::is_script_runner(r.spec)
+            {
                 crate::commands::tracking::remember_keys(&ctx, argv);
             }
             // CLIENT CACHING covers the next command only.
-            if r.full_name != "client|caching" {
+            if r.full_name != "client|caching" && !scripted {
                 ctx.client.caching = false;
             }
             result
@@ -472,7 +478,7 @@ pub(crate) fn call(
         );
     }
     if srv.monitors.load(Ordering::Relaxed) > 0 && !r.spec.flags.has(Flags::SKIP_MONITOR) {
-        feed_monitors(srv, client, argv);
+        srv.feed_monitors(client.db, &client.info.addr, argv.iter());
     }
 }
 
@@ -487,7 +493,9 @@ fn reject(srv: &Server, out: &mut Reply, r: Option<Resolved>, e: &CmdError) {
 
 fn write_error(srv: &Server, out: &mut Reply, e: &CmdError) {
     let line = e.to_string();
-    srv.stats.count_error(&line);
+    if !matches!(e, CmdError::Counted(_)) {
+        srv.stats.count_error(&line);
+    }
     out.error(&line);
 }
 
@@ -527,45 +535,4 @@ fn unknown_command(argv: &Argv<'_>) -> CmdError {
         truncated(argv.get(0), 128),
         args
     ))
-}
-
-/// Formats a MONITOR line: `+<secs>.<micros> [<db> <addr>] "arg" "arg"`.
-fn feed_monitors(srv: &Server, client: &Client, argv: &Argv<'_>) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let mut line = format!(
-        "+{}.{:06} [{} {}]",
-        now.as_secs(),
-        now.subsec_micros(),
-        client.db,
-        client.info.addr
-    );
-    for a in argv.iter() {
-        line.push(' ');
-        quote_into(&mut line, a);
-    }
-    line.push_str("\r\n");
-    let _ = srv.monitor_tx.send(bytes::Bytes::from(line));
-}
-
-/// Appends `s` quoted and escaped as Redis's `sdscatrepr` does.
-pub fn quote_into(out: &mut String, s: &[u8]) {
-    out.push('"');
-    for &c in s {
-        match c {
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            7 => out.push_str("\\a"),
-            8 => out.push_str("\\b"),
-            c if c.is_ascii_graphic() || c == b' ' => out.push(c as char),
-            c => {
-                let _ = write!(out, "\\x{c:02x}");
-            }
-        }
-    }
-    out.push('"');
 }

@@ -209,6 +209,12 @@ pub(super) mod tests {
                         argc = argc.max((pos + 2 * step + (-lastkey - 1)) as usize);
                     }
                 }
+                // A key count then its keys (EVAL's numkeys): room for one.
+                if let (BeginSearch::Index(pos), FindKeys::Keynum { firstkey, .. }) =
+                    (key.begin, key.find)
+                {
+                    argc = argc.max((pos + firstkey + 1) as usize);
+                }
             }
             words.resize(argc.max(words.len()), "1".to_string());
             let (src, ranges) = argv_of(&words);

@@ -268,6 +268,7 @@ fn memory(srv: &Server, w: &mut InfoWriter) {
     let overhead = startup;
     let dataset = used - overhead;
     let sysmem = total_system_memory();
+    let (scripts, scripts_mem, lua_mem) = crate::commands::scripting::usage(srv);
     let maxmemory = srv.hot.maxmemory.load(Ordering::Relaxed);
     let policy = srv.keyspace.policy().name();
     w.fields(&[
@@ -290,11 +291,11 @@ fn memory(srv: &Server, w: &mut InfoWriter) {
         ("allocator_resident", &resident),
         ("total_system_memory", &sysmem),
         ("total_system_memory_human", &bytes_to_human(sysmem)),
-        ("used_memory_lua", &0),
-        ("used_memory_vm_eval", &0),
-        ("used_memory_lua_human", &"0B"),
-        ("used_memory_scripts_eval", &0),
-        ("number_of_cached_scripts", &0),
+        ("used_memory_lua", &lua_mem),
+        ("used_memory_vm_eval", &lua_mem),
+        ("used_memory_lua_human", &bytes_to_human(lua_mem as u64)),
+        ("used_memory_scripts_eval", &scripts_mem),
+        ("number_of_cached_scripts", &scripts),
         ("number_of_functions", &0),
         ("number_of_libraries", &0),
         ("used_memory_vm_functions", &0),
