@@ -338,15 +338,20 @@ impl Keyspace {
     }
 
     /// The one "key changed" signal (a write, a removal, a TTL change, an
-    /// expiry or eviction): WATCH, the commands blocked on the key (a write
-    /// may serve them) and the sink (client tracking) all hear it here. Each
-    /// costs one atomic load while nobody listens.
+    /// expiry or eviction): WATCH, the commands blocked on the key and the
+    /// sink (client tracking) all hear it here. Each costs one atomic load
+    /// while nobody listens. Only a stored value (`set`) may serve blocked
+    /// commands: a blocked command's own re-run takes its key for writing,
+    /// and waking it again for that would loop.
     fn changed(&self, db: usize, key: &[u8], how: Touch) {
         self.watched.touch(db, key, how);
-        if how == Touch::Written {
-            self.blocked.key_added(db, key);
-        }
         self.sink.changed(db, key);
+    }
+
+    /// `changed` for a value just stored: it may also serve blocked commands.
+    fn stored_value(&self, db: usize, key: &[u8]) {
+        self.blocked.key_added(db, key);
+        self.changed(db, key, Touch::Written);
     }
 
     /// The eviction policy (also decides what `Entry::access` means).
@@ -640,7 +645,7 @@ impl<'a> SlotGuard<'a> {
                 None
             }
         };
-        ks.changed(dbi, key, Touch::Written);
+        ks.stored_value(dbi, key);
         old
     }
 
