@@ -11,6 +11,7 @@ use parking_lot::RwLock;
 
 use super::clients::ClientInfo;
 use super::mailbox::{Limit, Pushed};
+use crate::repl::log::encode_command;
 
 /// The two channel namespaces: classic channels (with patterns) and shard
 /// channels (SSUBSCRIBE/SPUBLISH, which live with a slot).
@@ -237,7 +238,7 @@ impl PubSub {
         let mut receivers = 0;
         let mut frame = Vec::new();
         if let Some(list) = self.table(kind).read().get(channel) {
-            encode(&mut frame, &[kind.message_word(), channel, message]);
+            encode_command(&mut frame, &[kind.message_word(), channel, message]);
             for c in list {
                 self.deliver(c, &frame, how);
             }
@@ -252,7 +253,7 @@ impl PubSub {
                 continue;
             }
             frame.clear();
-            encode(&mut frame, &[b"pmessage", pattern, channel, message]);
+            encode_command(&mut frame, &[b"pmessage", pattern, channel, message]);
             for c in list {
                 self.deliver(c, &frame, how);
             }
@@ -317,21 +318,6 @@ fn encode_with_count(buf: &mut Vec<u8>, word: &[u8], channel: &[u8], count: &str
     buf.push(b':');
     buf.extend_from_slice(count.as_bytes());
     buf.extend_from_slice(b"\r\n");
-}
-
-/// Appends a RESP2 array of bulk strings.
-pub fn encode(buf: &mut Vec<u8>, parts: &[&[u8]]) {
-    let mut n = itoa::Buffer::new();
-    buf.push(b'*');
-    buf.extend_from_slice(n.format(parts.len()).as_bytes());
-    buf.extend_from_slice(b"\r\n");
-    for p in parts {
-        buf.push(b'$');
-        buf.extend_from_slice(n.format(p.len()).as_bytes());
-        buf.extend_from_slice(b"\r\n");
-        buf.extend_from_slice(p);
-        buf.extend_from_slice(b"\r\n");
-    }
 }
 
 #[cfg(test)]

@@ -321,7 +321,7 @@ impl Tracking {
             return;
         }
         match what {
-            Payload::Keys(keys) => super::pubsub::encode(&mut f, keys),
+            Payload::Keys(keys) => crate::repl::log::encode_command(&mut f, keys),
             Payload::All if target.resp.load(Ordering::Relaxed) == 3 => {
                 f.extend_from_slice(b"_\r\n")
             }
