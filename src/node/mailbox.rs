@@ -130,6 +130,16 @@ impl Mailbox {
 }
 
 #[cfg(test)]
+impl Mailbox {
+    /// Everything queued, as text, marked written (tests read mailboxes so).
+    pub fn drain_text(&self) -> String {
+        let b = self.take().map(|b| b.to_vec()).unwrap_or_default();
+        self.sent(b.len());
+        String::from_utf8_lossy(&b).into_owned()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

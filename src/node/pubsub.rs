@@ -321,6 +321,19 @@ fn encode_with_count(buf: &mut Vec<u8>, word: &[u8], channel: &[u8], count: &str
 }
 
 #[cfg(test)]
+impl Delivery {
+    /// No output limit, time 0 (tests).
+    pub const UNLIMITED: Delivery = Delivery {
+        limit: Limit {
+            hard: 0,
+            soft: 0,
+            soft_ms: 0,
+        },
+        now_ms: 0,
+    };
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::node::mailbox::Limit;
@@ -330,20 +343,7 @@ mod tests {
         Arc::new(ClientInfo::new(id, a, a))
     }
 
-    fn taken(c: &ClientInfo) -> String {
-        let b = c.mailbox.take().map(|b| b.to_vec()).unwrap_or_default();
-        c.mailbox.sent(b.len());
-        String::from_utf8_lossy(&b).into_owned()
-    }
-
-    const NOW: Delivery = Delivery {
-        limit: Limit {
-            hard: 0,
-            soft: 0,
-            soft_ms: 0,
-        },
-        now_ms: 0,
-    };
+    const NOW: Delivery = Delivery::UNLIMITED;
 
     #[test]
     fn channel_and_pattern_listeners_each_receive_and_count() {
@@ -355,11 +355,11 @@ mod tests {
         assert_eq!(ps.psubscribe(&b, b"n*"), 1);
         assert_eq!(ps.publish(Kind::Channel, b"news", b"hi", NOW), 3);
         assert_eq!(
-            taken(&a),
+            a.mailbox.drain_text(),
             "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n\
              *4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
         );
-        assert_eq!(taken(&b).matches("pmessage").count(), 1);
+        assert_eq!(b.mailbox.drain_text().matches("pmessage").count(), 1);
         // Shard channels are another namespace, and patterns do not see them.
         assert_eq!(ps.publish(Kind::Shard, b"news", b"hi", NOW), 0);
         ps.leave(&a);

@@ -357,20 +357,7 @@ mod tests {
         c
     }
 
-    fn taken(c: &ClientInfo) -> String {
-        let b = c.mailbox.take().map(|b| b.to_vec()).unwrap_or_default();
-        c.mailbox.sent(b.len());
-        String::from_utf8_lossy(&b).into_owned()
-    }
-
-    const HOW: Delivery = Delivery {
-        limit: Limit {
-            hard: 0,
-            soft: 0,
-            soft_ms: 0,
-        },
-        now_ms: 0,
-    };
+    const HOW: Delivery = Delivery::UNLIMITED;
 
     #[test]
     fn a_read_key_is_invalidated_once_and_noloop_skips_own_changes() {
@@ -380,9 +367,12 @@ mod tests {
         t.remember(1, [&b"k"[..], b"j"].into_iter());
         assert_eq!(t.info(), [1, 2, 2, 0]);
         t.changed(b"k", &clients, HOW);
-        assert_eq!(taken(&a), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
+        assert_eq!(
+            a.mailbox.drain_text(),
+            ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"
+        );
         t.changed(b"k", &clients, HOW);
-        assert_eq!(taken(&a), "");
+        assert_eq!(a.mailbox.drain_text(), "");
         t.enable(
             &a,
             Mode {
@@ -391,9 +381,9 @@ mod tests {
             },
         );
         as_client(1, || t.changed(b"j", &clients, HOW));
-        assert_eq!(taken(&a), "");
+        assert_eq!(a.mailbox.drain_text(), "");
         t.flushed(&clients, HOW);
-        assert_eq!(taken(&a), ">2\r\n$10\r\ninvalidate\r\n_\r\n");
+        assert_eq!(a.mailbox.drain_text(), ">2\r\n$10\r\ninvalidate\r\n_\r\n");
         t.disable(&a);
         assert!(t.is_idle());
     }
@@ -416,17 +406,20 @@ mod tests {
         t.changed(b"a:1", &clients, HOW);
         t.changed(b"b:1", &clients, HOW);
         t.changed(b"a:2", &clients, HOW);
-        assert_eq!(taken(&r), "");
+        assert_eq!(r.mailbox.drain_text(), "");
         t.broadcast(&clients, HOW);
         assert_eq!(
-            taken(&r),
+            r.mailbox.drain_text(),
             "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*2\r\n$3\r\na:1\r\n$3\r\na:2\r\n"
         );
         clients.remove(2);
         a.resp.store(3, Ordering::Relaxed);
         t.changed(b"a:3", &clients, HOW);
         t.broadcast(&clients, HOW);
-        assert_eq!(taken(&a), ">2\r\n$21\r\ntracking-redir-broken\r\n:2\r\n");
+        assert_eq!(
+            a.mailbox.drain_text(),
+            ">2\r\n$21\r\ntracking-redir-broken\r\n:2\r\n"
+        );
         assert!(a.tracking.lock().as_ref().is_some_and(|m| m.broken));
     }
 }
