@@ -6,10 +6,11 @@ use super::Server;
 
 impl Server {
     /// Sends MONITOR clients the line `+<secs>.<micros> [<db> <addr>] "arg" "arg"`.
+    /// `who` is the client's address, or `lua` for a script's commands.
     pub fn feed_monitors<'a>(
         &self,
         db: usize,
-        addr: &std::net::SocketAddr,
+        who: &dyn std::fmt::Display,
         argv: impl Iterator<Item = &'a [u8]>,
     ) {
         let now = std::time::SystemTime::now()
@@ -20,7 +21,7 @@ impl Server {
             now.as_secs(),
             now.subsec_micros(),
             db,
-            addr
+            who
         );
         for a in argv {
             line.push(' ');

@@ -478,7 +478,13 @@ pub(crate) fn call(
         );
     }
     if srv.monitors.load(Ordering::Relaxed) > 0 && !r.spec.flags.has(Flags::SKIP_MONITOR) {
-        srv.feed_monitors(client.db, &client.info.addr, argv.iter());
+        // A script's commands show as `lua`, after their EVAL (as Redis).
+        let who: &dyn std::fmt::Display = if client.in_script {
+            &"lua"
+        } else {
+            &client.info.addr
+        };
+        srv.feed_monitors(client.db, who, argv.iter());
     }
 }
 

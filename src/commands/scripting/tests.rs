@@ -151,3 +151,18 @@ fn getkeys_of_eval() {
         "*2\r\n$1\r\na\r\n$1\r\nb\r\n"
     );
 }
+
+#[test]
+fn monitor_shows_eval_then_its_commands_as_lua() {
+    let mut k = Kit::new();
+    let mut rx = k.srv.monitor_tx.subscribe();
+    k.srv
+        .monitors
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    k.run(&["EVAL", "return redis.call('set', 'm', '1')", "0"]);
+    let first = String::from_utf8_lossy(&rx.try_recv().expect("EVAL line")).into_owned();
+    let second = String::from_utf8_lossy(&rx.try_recv().expect("SET line")).into_owned();
+    assert!(first.contains("\"EVAL\""), "{first}");
+    assert!(second.contains("[0 lua] \"set\" \"m\" \"1\""), "{second}");
+    assert!(rx.try_recv().is_err(), "EVAL is fed once");
+}
