@@ -401,3 +401,71 @@ fn in_a_cluster_a_script_touches_only_local_keys_of_one_slot() {
         "{e:?}"
     );
 }
+
+/// Past busy-reply-threshold other clients get -BUSY; SCRIPT KILL stops a
+/// script that did not write, and the server then serves everyone again;
+/// one that wrote cannot be killed, and SHUTDOWN needs NOSAVE then.
+#[test]
+fn a_busy_script_answers_busy_and_is_killed_by_script_kill() {
+    let n = TestNode::start(&[]);
+    let mut c = n.conn();
+    cmd(&mut c, &["CONFIG", "SET", "lua-time-limit", "20"]);
+    cmd(&mut c, &["SET", "k", "1"]);
+    let e = cmd_err(&mut c, &["SCRIPT", "KILL"]);
+    assert_eq!(e.code(), Some("NOTBUSY"));
+
+    let runner = |body: &'static str, n: &TestNode| {
+        let mut rc = n.conn();
+        std::thread::spawn(move || {
+            redis::cmd("EVAL")
+                .arg(body)
+                .arg(0)
+                .query::<Value>(&mut rc)
+                .map_err(|e| e.to_string())
+        })
+    };
+    let looping = runner("while true do end", &n);
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            matches!(redis::cmd("GET").arg("k").query::<Value>(&mut c),
+                Err(e) if e.code() == Some("BUSY"))
+        }),
+        "other clients get -BUSY"
+    );
+    // A connection made while the script runs is answered too.
+    let mut late = n.conn();
+    assert_eq!(
+        cmd_err(&mut late, &["PING"]).code(),
+        Some("BUSY"),
+        "a new client is refused with -BUSY"
+    );
+    assert_eq!(cmd(&mut late, &["SCRIPT", "KILL"]), Value::Okay);
+    let got = looping.join().expect("runner").expect_err("killed");
+    assert!(
+        got.contains("Script killed by user with SCRIPT KILL"),
+        "{got}"
+    );
+    assert_eq!(cmd(&mut c, &["GET", "k"]), Value::BulkString(b"1".to_vec()));
+
+    let writer = runner("redis.call('set', 'k', '2') while true do end", &n);
+    assert!(wait_for(Duration::from_secs(5), || {
+        matches!(redis::cmd("PING").query::<Value>(&mut c),
+            Err(e) if e.code() == Some("BUSY"))
+    }));
+    assert_eq!(
+        cmd_err(&mut c, &["SCRIPT", "KILL"]).code(),
+        Some("UNKILLABLE")
+    );
+    assert_eq!(cmd_err(&mut c, &["SHUTDOWN"]).code(), Some("BUSY"));
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<Value>(&mut c);
+    assert!(
+        writer.join().expect("runner").is_err(),
+        "the server went away"
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            std::net::TcpStream::connect(("127.0.0.1", n.port)).is_err()
+        }),
+        "SHUTDOWN NOSAVE ends a server whose busy script wrote"
+    );
+}

@@ -198,8 +198,22 @@ pub fn shutdown(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     if abort {
         return Err(CmdError::err("No shutdown in progress."));
     }
-    tracing::warn!("User requested shutdown...");
     let srv = ctx.srv;
+    if let Some(kind) = srv.script_watch.busy() {
+        // As Redis: only NOSAVE ends a busy script's server.
+        if !nosave {
+            return Err(CmdError::Other(kind.busy_line().into()));
+        }
+        if srv.script_watch.kill_for_shutdown() {
+            // Its writes so far must not reach a file as a finished block;
+            // the process ends with nothing of it saved, as Redis's does.
+            tracing::warn!(
+                "User requested shutdown while a script that wrote was running: exiting now"
+            );
+            std::process::exit(0);
+        }
+    }
+    tracing::warn!("User requested shutdown...");
     let points = srv.config.read().has_save_points();
     if !nosave && (save || points) {
         tracing::info!("Saving the final RDB snapshot before exiting.");

@@ -26,6 +26,8 @@ pub struct HotConfig {
     pub auth_required: AtomicBool,
     /// `slowlog-log-slower-than` in microseconds (negative = off).
     pub slowlog_slower_than: AtomicI64,
+    /// `busy-reply-threshold` in milliseconds.
+    pub busy_reply_threshold: AtomicU64,
     /// `min-replicas-to-write` (0 = off).
     pub min_replicas: AtomicU64,
     /// `min-replicas-max-lag` in seconds.
@@ -91,6 +93,7 @@ mod tests {
             h.min_replicas.load(r),
             h.min_replicas_max_lag.load(r),
             h.timeout.load(r),
+            h.busy_reply_threshold.load(r),
             h.encodings.hash_max_listpack_entries.load(r) as u64,
             h.encodings.hash_max_listpack_value.load(r) as u64,
             h.encodings.set_max_intset_entries.load(r) as u64,

@@ -54,6 +54,8 @@ pub struct Config {
     pub slowlog_max_len: u64,
     /// Latency monitor threshold in milliseconds (0 disables).
     pub latency_monitor_threshold: u64,
+    /// Milliseconds a script runs before other clients get -BUSY.
+    pub busy_reply_threshold: u64,
     /// RDB save points: `seconds changes` pairs ("" = no automatic snapshots).
     pub save: String,
     /// RDB file name, in `dir`.

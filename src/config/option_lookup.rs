@@ -17,6 +17,7 @@ pub fn find_option(name: &str) -> Option<&'static ConfigOption> {
 /// Redis 6 names Redis 7.0 still accepts for an option (`CONFIG GET/SET` answer
 /// under the name asked for).
 pub const ALIASES: &[(&str, &str)] = &[
+    ("lua-time-limit", "busy-reply-threshold"),
     ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
     ("hash-max-ziplist-value", "hash-max-listpack-value"),
     ("list-max-ziplist-size", "list-max-listpack-size"),

@@ -441,6 +441,22 @@ pub static OPTIONS: &[ConfigOption] = &[
             Ok(())
         },
     ),
+    // Past this many milliseconds a running script makes other clients get
+    // -BUSY and may be stopped by SCRIPT KILL.
+    opt(
+        "busy-reply-threshold",
+        OptionType::Int(0, i64::MAX),
+        "5000",
+        |c| c.busy_reply_threshold.to_string(),
+        |c, v| {
+            c.busy_reply_threshold = v.int() as u64;
+            Ok(())
+        },
+    )
+    .hot(|h, c| {
+        h.busy_reply_threshold
+            .store(c.busy_reply_threshold, Relaxed)
+    }),
     opt("save", OptionType::Str, "", |c| c.save.clone(), set_save),
     opt(
         "masterauth",

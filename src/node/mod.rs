@@ -284,6 +284,8 @@ pub struct Server {
     /// The Lua interpreter and its script cache, made on first use. Only a
     /// script runner holding the keyspace alone, or SCRIPT, takes it.
     pub scripts: Mutex<Option<crate::script::Engine>>,
+    /// The running script's busy and kill state, read without that lock.
+    pub script_watch: std::sync::Arc<crate::script::RunWatch>,
     /// What commands and sessions ask of the services (installed at start).
     services: std::sync::OnceLock<Box<dyn Services>>,
     me: std::sync::Weak<Server>,
@@ -354,6 +356,7 @@ impl Server {
                 replicas: Default::default(),
                 upstream: Default::default(),
                 scripts: Mutex::new(None),
+                script_watch: Default::default(),
                 services: std::sync::OnceLock::new(),
             }
         })

@@ -21,13 +21,16 @@ mod libs;
 mod raw;
 mod sandbox;
 pub mod shebang;
+pub mod watch;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use mlua::{Function, Lua, LuaOptions, StdLib, Value};
 
 use crate::resp::reply::Reply;
 pub use shebang::ScriptFlags;
+pub use watch::{KillError, RunKind, RunWatch};
 
 /// What a script asks of the server.
 pub trait Host {
@@ -89,14 +92,17 @@ pub struct Engine {
     scripts_mem: usize,
     /// Runs since the last incremental collection step.
     runs: u32,
+    /// Busy and kill state, shared with the server (its hook reads it).
+    watch: Arc<RunWatch>,
 }
 
 /// Registry key of the error handler every script runs under.
 const ERR_HANDLER: &str = "__redis_err_handler";
 
 impl Engine {
-    /// A fresh interpreter with the Redis API and the sandbox in place.
-    pub fn new() -> Result<Engine, String> {
+    /// A fresh interpreter with the Redis API and the sandbox in place; its
+    /// scripts report to `watch`.
+    pub fn new(watch: Arc<RunWatch>) -> Result<Engine, String> {
         let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
         // SAFETY: the debug library is loaded only to build the error handler
         // and is removed from the globals before any script runs.
@@ -107,6 +113,7 @@ impl Engine {
             scripts: HashMap::new(),
             scripts_mem: 0,
             runs: 0,
+            watch,
         })
     }
 
@@ -172,7 +179,7 @@ impl Engine {
 
     /// Forgets every script and starts a fresh interpreter (SCRIPT FLUSH).
     pub fn flush(&mut self) -> Result<(), String> {
-        *self = Engine::new()?;
+        *self = Engine::new(self.watch.clone())?;
         Ok(())
     }
 
@@ -208,6 +215,10 @@ impl Engine {
             resp: 2,
             repl: REPL_ALL,
         });
+        let watch: *const RunWatch = Arc::as_ptr(&self.watch);
+        // SAFETY: the engine owns the watch for as long as the interpreter.
+        unsafe { lua.exec_raw::<()>((), |l| raw::arm_hook(l, watch)) }
+            .map_err(|e| ScriptError::new(format!("ERR {e}")))?;
         let result = lua.scope(|scope| {
             let call = scope.create_function_mut(|lua, packed: (mlua::Table, usize)| {
                 api::call_impl(lua, host, packed)

@@ -284,3 +284,37 @@ pub(crate) unsafe extern "C-unwind" fn proxy_pairs(l: *mut lua_State) -> c_int {
     ffi::lua_pushnil(l);
     3
 }
+
+/// Registry key of the light userdata pointing at the engine's `RunWatch`.
+const WATCH: &CStr = c"__ringcache_run_watch";
+
+/// Lua instructions between two looks at the run watch (Redis's count).
+const HOOK_EVERY: c_int = 100_000;
+
+/// Arms the instruction hook that marks a long script busy and stops a
+/// killed one; `watch` must outlive the interpreter (the engine keeps it).
+pub(crate) unsafe fn arm_hook(l: *mut lua_State, watch: *const super::watch::RunWatch) {
+    ffi::lua_pushlightuserdata(l, watch as *mut c_void);
+    ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, WATCH.as_ptr());
+    ffi::lua_sethook(l, Some(count_hook), ffi::LUA_MASKCOUNT, HOOK_EVERY);
+}
+
+unsafe extern "C-unwind" fn count_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debug) {
+    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, WATCH.as_ptr());
+    let w = ffi::lua_touserdata(l, -1) as *const super::watch::RunWatch;
+    ffi::lua_pop(l, 1);
+    if w.is_null() || !(*w).check() {
+        return;
+    }
+    // From now on every line fails, so a pcall cannot swallow the kill.
+    ffi::lua_sethook(
+        l,
+        Some(count_hook),
+        ffi::LUA_MASKLINE | ffi::LUA_MASKCOUNT,
+        1,
+    );
+    ffi::lua_newtable(l);
+    push_bytes(l, b"ERR Script killed by user with SCRIPT KILL...");
+    ffi::lua_setfield(l, -2, c"err".as_ptr());
+    ffi::lua_error(l);
+}

@@ -41,7 +41,7 @@ fn eval_with(e: &mut Engine, host: &mut Fake, body: &str, proto: Protocol) -> St
 }
 
 fn eval(body: &str) -> String {
-    let mut e = Engine::new().expect("engine");
+    let mut e = Engine::new(Default::default()).expect("engine");
     eval_with(&mut e, &mut Fake::default(), body, Protocol::Resp2)
 }
 
@@ -75,7 +75,7 @@ fn lua_values_to_replies() {
 
 #[test]
 fn resp3_values() {
-    let mut e = Engine::new().expect("engine");
+    let mut e = Engine::new(Default::default()).expect("engine");
     let mut h = Fake::default();
     let r = eval_with(
         &mut e,
@@ -107,7 +107,7 @@ fn resp3_values() {
 
 #[test]
 fn replies_to_lua_values() {
-    let mut e = Engine::new().expect("engine");
+    let mut e = Engine::new(Default::default()).expect("engine");
     let mut h = Fake {
         replies: vec![
             Ok(b"*3\r\n:1\r\n$-1\r\n$2\r\nab\r\n".to_vec()),
@@ -143,7 +143,7 @@ fn replies_to_lua_values() {
 
 #[test]
 fn call_arguments_and_errors() {
-    let mut e = Engine::new().expect("engine");
+    let mut e = Engine::new(Default::default()).expect("engine");
     let mut h = Fake {
         replies: vec![Err("Unknown Redis command called from script".into())],
         ..Default::default()
@@ -327,7 +327,7 @@ fn cjson() {
 
 #[test]
 fn flush_forgets_scripts() {
-    let mut e = Engine::new().expect("engine");
+    let mut e = Engine::new(Default::default()).expect("engine");
     let sha = e.load(b"return 1").expect("load");
     assert!(e.exists(sha.to_uppercase().as_bytes()));
     e.flush().expect("flush");

@@ -47,17 +47,24 @@ impl<'a> BatchHold<'a> {
         }
     }
 
-    fn shared(&mut self) {
+    /// The share, unless a script turns busy while this waits for it
+    /// (false: the command gets -BUSY instead of waiting on).
+    fn shared(&mut self, srv: &Server) -> bool {
         if self.held.is_none() {
-            self.held = Some(self.isolation.shared());
+            self.held = self
+                .isolation
+                .shared_unless(|| srv.script_watch.busy().is_some());
         }
+        self.held.is_some()
     }
 
     /// The keyspace alone, for one command (the share is given up first: a
-    /// thread never waits for a write lock while holding a read one).
-    fn alone(&mut self) -> Hold<'a> {
+    /// thread never waits for a write lock while holding a read one); None
+    /// when a script turns busy meanwhile.
+    fn alone(&mut self, srv: &Server) -> Option<Hold<'a>> {
         self.held = None;
-        self.isolation.exclusive()
+        self.isolation
+            .exclusive_unless(|| srv.script_watch.busy().is_some())
     }
 }
 
@@ -79,11 +86,17 @@ pub fn dispatch(
         .and_then(|r| check_multi(client, r))
     {
         Ok(r) => {
-            let _alone = if runs_alone(client, r) {
-                Some(hold.alone())
-            } else {
-                hold.shared();
-                None
+            // While a script runs past busy-reply-threshold only the few
+            // ALLOW_BUSY commands run, and without the hold it has.
+            let allowed_busy = r.spec.flags.has(Flags::ALLOW_BUSY);
+            let busy = srv.script_watch.busy();
+            let _alone = match busy {
+                Some(kind) if !allowed_busy => return busy_reject(srv, client, out, r, kind),
+                Some(_) => None,
+                None => match take_hold(srv, client, r, hold) {
+                    Ok(h) => h,
+                    Err(kind) => return busy_reject(srv, client, out, r, kind),
+                },
             };
             if let Some(wait) = paused(srv, client, r) {
                 return Outcome::Paused(wait);
@@ -103,6 +116,54 @@ pub fn dispatch(
     // ASKING covers the next command only, or the whole transaction inside MULTI.
     client.asking =
         std::mem::take(&mut client.asking_next) || (client.asking && client.multi.is_some());
+    Outcome::Done
+}
+
+/// The batch's share, or the keyspace alone for a command that runs alone;
+/// the kind of script that turned busy while this waited, if one did.
+fn take_hold<'a>(
+    srv: &Server,
+    client: &Client,
+    r: Resolved,
+    hold: &mut BatchHold<'a>,
+) -> Result<Option<Hold<'a>>, crate::script::RunKind> {
+    loop {
+        if runs_alone(client, r) {
+            if let Some(h) = hold.alone(srv) {
+                return Ok(Some(h));
+            }
+        } else if hold.shared(srv) {
+            return Ok(None);
+        }
+        // Gave up because a script is busy, unless it ended just now.
+        if let Some(kind) = srv.script_watch.busy() {
+            return Err(kind);
+        }
+    }
+}
+
+/// Refuses a command while a script is busy, as Redis: inside MULTI the
+/// transaction is flagged, and an EXEC discards it with EXECABORT.
+fn busy_reject(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Reply,
+    r: Resolved,
+    kind: crate::script::RunKind,
+) -> Outcome {
+    let line = kind.busy_line();
+    let e = if r.spec.keys.is_transaction() && client.multi.is_some() {
+        client.multi = None;
+        client.unwatch();
+        CmdError::Other(format!(
+            "EXECABORT Transaction discarded because of: {line}"
+        ))
+    } else {
+        transactions::flag(client);
+        CmdError::Other(line.to_string())
+    };
+    reject(srv, out, Some(r), &e);
+    apply_reply_mode(client, out, out.pushed_to);
     Outcome::Done
 }
 

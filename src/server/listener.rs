@@ -13,6 +13,7 @@ use crate::node::Server;
 
 /// Serves connections on an already-bound listener until shutdown is triggered.
 pub async fn run(mut listener: TcpListener, srv: Arc<Server>) {
+    srv.script_watch.set_on_busy(leave_runtime_to_others);
     if let Ok(addr) = listener.local_addr() {
         srv.port.store(addr.port() as u64, Ordering::Relaxed);
     }
@@ -63,5 +64,19 @@ pub async fn run(mut listener: TcpListener, srv: Arc<Server>) {
             session::serve(srv2.clone(), stream, info).await;
             srv2.clients.remove(id);
         });
+    }
+}
+
+/// A script runs past `busy-reply-threshold` on a runtime worker: the worker
+/// hands its scheduler (and the I/O driver it may be the one to poll) to a
+/// fresh thread and finishes the script outside the runtime, so other
+/// clients get -BUSY and SCRIPT KILL gets through. A short sleep makes sure
+/// the new thread took the scheduler over before the script goes on. A
+/// current-thread runtime (one pinned core) has nowhere to hand it to: there
+/// the script keeps the server until it ends, and clients wait.
+fn leave_runtime_to_others() {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
+        tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(2)));
     }
 }

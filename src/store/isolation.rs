@@ -10,7 +10,12 @@
 //! it at most once (a waiting exclusive request blocks new shared ones) and
 //! never holds it across an `.await`.
 
+use std::time::Duration;
+
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// How often a waiter looks at its give-up condition.
+const GIVE_UP_STEP: Duration = Duration::from_millis(5);
 
 /// The keyspace-wide reader/writer lock described above.
 #[derive(Debug, Default)]
@@ -34,6 +39,38 @@ impl Isolation {
     /// Holds the keyspace alone, once every current holder is done.
     pub fn exclusive(&self) -> Hold<'_> {
         Hold::Exclusive(self.0.write())
+    }
+
+    /// `shared()`, waiting in short steps: None once `give_up` turns true
+    /// (a script past its busy threshold holds it: the caller answers -BUSY
+    /// instead of waiting for the script's end).
+    pub fn shared_unless(&self, give_up: impl Fn() -> bool) -> Option<Hold<'_>> {
+        if let Some(g) = self.0.try_read() {
+            return Some(Hold::Shared(g));
+        }
+        loop {
+            if give_up() {
+                return None;
+            }
+            if let Some(g) = self.0.try_read_for(GIVE_UP_STEP) {
+                return Some(Hold::Shared(g));
+            }
+        }
+    }
+
+    /// `exclusive()`, giving up as `shared_unless` does.
+    pub fn exclusive_unless(&self, give_up: impl Fn() -> bool) -> Option<Hold<'_>> {
+        if let Some(g) = self.0.try_write() {
+            return Some(Hold::Exclusive(g));
+        }
+        loop {
+            if give_up() {
+                return None;
+            }
+            if let Some(g) = self.0.try_write_for(GIVE_UP_STEP) {
+                return Some(Hold::Exclusive(g));
+            }
+        }
     }
 
     /// `exclusive()` when `alone`, else `shared()`.

@@ -14,7 +14,7 @@ use super::table::Resolved;
 use super::{is, parse_i64, transactions, Argv, Client, CmdError, CmdResult, Ctx, Flags, Run};
 use crate::node::Server;
 use crate::resp::reply::{Protocol, Reply};
-use crate::script::{Engine, Host, ScriptFlags};
+use crate::script::{Engine, Host, KillError, RunKind, ScriptFlags};
 
 const KS_EVAL: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RW | ACCESS | UPDATE)
     .keynum(0, 1, 1)
@@ -35,11 +35,12 @@ pub static COMMANDS: &[CommandSpec] = command_table! {
     "script" -2 [] NOKEYS, "slow" "scripting" "2.6.0" container, "A container for Lua scripts management commands.", subs SCRIPT_SUBCOMMANDS;
 };
 
-/// `SCRIPT` subcommands (KILL and DEBUG are not offered).
+/// `SCRIPT` subcommands (DEBUG, the Lua debugger, is not offered).
 static SCRIPT_SUBCOMMANDS: &[CommandSpec] = command_table! {
     "exists" -3 [NOSCRIPT] NOKEYS, "slow scripting" "scripting" "2.6.0" script_exists, "Determines whether server-side Lua scripts exist in the script cache.";
     "flush" -2 [NOSCRIPT] NOKEYS, "slow scripting" "scripting" "2.6.0" script_flush, "Removes all server-side Lua scripts from the script cache.";
     "help" 2 [LOADING|STALE] NOKEYS, "slow scripting" "scripting" "5.0.0" script_help, "Returns helpful text about the different subcommands.";
+    "kill" 2 [NOSCRIPT|ALLOW_BUSY] NOKEYS, "slow scripting" "scripting" "2.6.0" script_kill, "Terminates a server-side Lua script during execution.";
     "load" 3 [NOSCRIPT|STALE] NOKEYS, "slow scripting" "scripting" "2.6.0" script_load, "Loads a server-side Lua script to the script cache.";
 };
 
@@ -55,7 +56,7 @@ pub fn is_script_runner(spec: &CommandSpec) -> bool {
 fn engine(srv: &Server) -> Result<parking_lot::MappedMutexGuard<'_, Engine>, CmdError> {
     let mut g = srv.scripts.lock();
     if g.is_none() {
-        *g = Some(Engine::new().map_err(CmdError::err)?);
+        *g = Some(Engine::new(srv.script_watch.clone()).map_err(CmdError::err)?);
     }
     parking_lot::MutexGuard::try_map(g, |e| e.as_mut()).map_err(|_| CmdError::err("no engine"))
 }
@@ -146,7 +147,10 @@ fn run_script(ctx: &mut Ctx<'_>, argv: &Argv<'_>, by_sha: bool, ro: bool) -> Cmd
         eval_spec: ctx.spec,
         eval_argv: argv,
     };
-    let result = engine.run(&sha, &keys, &args, &mut host, ctx.out);
+    let result = {
+        let _running = Running::begin(srv, RunKind::Eval);
+        engine.run(&sha, &keys, &args, &mut host, ctx.out)
+    };
     drop(engine);
     let client = &mut *ctx.client;
     if own_block {
@@ -165,6 +169,40 @@ fn run_script(ctx: &mut Ctx<'_>, argv: &Argv<'_>, by_sha: bool, ro: bool) -> Cmd
             CmdError::Other(e.line)
         }
     })
+}
+
+/// The script is running (for the gate's -BUSY and for KILL) until dropped.
+pub(crate) struct Running<'s>(&'s Server);
+
+impl<'s> Running<'s> {
+    /// A script of `kind` starts now.
+    pub(crate) fn begin(srv: &'s Server, kind: RunKind) -> Self {
+        let threshold = srv.hot.busy_reply_threshold.load(Ordering::Relaxed);
+        srv.script_watch.begin(kind, threshold);
+        Running(srv)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.script_watch.end();
+    }
+}
+
+/// SCRIPT KILL (`Eval`) and FUNCTION KILL (`Function`).
+pub(crate) fn kill(ctx: &mut Ctx<'_>, kind: RunKind) -> CmdResult {
+    match ctx.srv.script_watch.kill(kind) {
+        Ok(()) => {
+            ctx.out.ok();
+            Ok(())
+        }
+        Err(KillError::OtherKind(k)) => Err(CmdError::Other(k.busy_line().into())),
+        Err(e) => Err(CmdError::Other(e.to_string())),
+    }
+}
+
+fn script_kill(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
+    kill(ctx, RunKind::Eval)
 }
 
 /// Redis's checks before a script runs (`scriptPrepareForRun`): a script
@@ -293,6 +331,7 @@ impl ScriptHost<'_, '_, '_> {
         }
         if write {
             self.dirty = true;
+            self.srv.script_watch.note_write();
         }
         self.check_cluster(r, argv)
     }
@@ -426,6 +465,8 @@ fn script_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
             "    For each SHA1 digest, 1 when that script is cached, else 0.",
             "FLUSH [ASYNC|SYNC]",
             "    Forget every cached script and start a fresh Lua interpreter.",
+            "KILL",
+            "    Stop the script running now, unless it wrote already.",
             "LOAD <script>",
             "    Compile and cache a script without running it; reply with its SHA1 digest.",
         ],
