@@ -93,6 +93,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     sort::COMMANDS,
     super::pubsub::COMMANDS,
     super::scripting::COMMANDS,
+    super::functions::COMMANDS,
 ];
 
 /// Every top-level command, family by family.

@@ -30,6 +30,15 @@ use crate::store::access::Policy;
 use crate::store::memory::MemoryGauge;
 use crate::store::{KeyEventSink, Keyspace, Removal};
 
+/// The function libraries as snapshots and FUNCTION STATS see them.
+#[derive(Debug, Default, Clone)]
+pub struct FunctionCodes {
+    /// Each library's code.
+    pub codes: Vec<Vec<u8>>,
+    /// Number of functions they register.
+    pub functions: usize,
+}
+
 /// What commands and sessions ask of the long-running services, which sit
 /// above them (`services::Drivers` implements it; start-up installs it):
 /// replication, saving, the AOF, the cluster bus, serving a replica's link.
@@ -284,6 +293,11 @@ pub struct Server {
     /// The Lua interpreter and its script cache, made on first use. Only a
     /// script runner holding the keyspace alone, or SCRIPT, takes it.
     pub scripts: Mutex<Option<crate::script::Engine>>,
+    /// The function libraries and their interpreter, made on first use.
+    pub functions: Mutex<Option<crate::script::functions::Functions>>,
+    /// The libraries' codes and function count as of their last change,
+    /// readable while a function runs (snapshots, FUNCTION STATS).
+    pub function_codes: parking_lot::RwLock<FunctionCodes>,
     /// The running script's busy and kill state, read without that lock.
     pub script_watch: std::sync::Arc<crate::script::RunWatch>,
     /// What commands and sessions ask of the services (installed at start).
@@ -357,6 +371,8 @@ impl Server {
                 upstream: Default::default(),
                 scripts: Mutex::new(None),
                 script_watch: Default::default(),
+                functions: Mutex::new(None),
+                function_codes: Default::default(),
                 services: std::sync::OnceLock::new(),
             }
         })

@@ -125,10 +125,58 @@ pub fn dump(value: &Value) -> Vec<u8> {
 
 /// A payload with no body: RDB version + checksum (FUNCTION DUMP of an empty library).
 pub fn empty_payload() -> Vec<u8> {
-    let mut out = rdb::RDB_VERSION.to_le_bytes().to_vec();
+    function_payload(&[])
+}
+
+/// FUNCTION DUMP: each library's code after the RDB function opcode, then
+/// the version and checksum.
+pub fn function_payload(codes: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for code in codes {
+        out.push(rdb_file::op::FUNCTION2);
+        rdb::write_string(&mut out, code, COMPRESS);
+    }
+    out.extend_from_slice(&rdb::RDB_VERSION.to_le_bytes());
     let crc = crc64::crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// Why FUNCTION RESTORE refused a payload (Redis's words).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FunctionPayloadError {
+    /// The footer is wrong.
+    #[error("DUMP payload version or checksum are wrong")]
+    VersionOrChecksum,
+    /// A record is not a function library.
+    #[error("given type is not a function")]
+    NotAFunction,
+    /// A record is cut short.
+    #[error("can not read data type")]
+    Unreadable,
+}
+
+/// The library codes of a FUNCTION DUMP payload.
+pub fn read_function_payload(payload: &[u8]) -> Result<Vec<Vec<u8>>, FunctionPayloadError> {
+    verify(payload).map_err(|_| FunctionPayloadError::VersionOrChecksum)?;
+    let body = &payload[..payload.len() - FOOTER_LEN];
+    let mut r = rdb::Reader::new(body);
+    let mut codes = Vec::new();
+    while r.remaining() > 0 {
+        match r.read_u8() {
+            Ok(rdb_file::op::FUNCTION2) => {}
+            Ok(_) => return Err(FunctionPayloadError::NotAFunction),
+            Err(_) => return Err(FunctionPayloadError::Unreadable),
+        }
+        let code = r
+            .read_string()
+            .map_err(|_| FunctionPayloadError::Unreadable)?;
+        codes.push(match code {
+            rdb::RdbString::Int(n) => n.to_string().into_bytes(),
+            rdb::RdbString::Bytes(b) => b.into_owned(),
+        });
+    }
+    Ok(codes)
 }
 
 /// Checks the footer of a payload and returns the RDB version it claims.

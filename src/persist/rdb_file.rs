@@ -14,7 +14,7 @@ use crate::store::types::BadPayload;
 use crate::store::{Entry, Value};
 
 /// Opcodes before a key (Redis's `RDB_OPCODE_*`).
-mod op {
+pub(crate) mod op {
     pub const FUNCTION2: u8 = 0xf5;
     pub const FUNCTION_PRE_GA: u8 = 0xf6;
     pub const MODULE_AUX: u8 = 0xf7;
@@ -90,6 +90,8 @@ pub struct Loaded {
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
     /// Bytes the RDB took, checksum included (an AOF continues after them).
     pub len: usize,
+    /// Function libraries' codes, in file order.
+    pub functions: Vec<Vec<u8>>,
 }
 
 fn string_bytes(s: rdb::RdbString<'_>) -> Vec<u8> {
@@ -162,7 +164,11 @@ pub fn load(buf: &[u8], mut sink: impl FnMut(Record<'_>)) -> Result<Loaded, Snap
                 r.read_u8().map_err(rec)?;
             }
             op::MODULE_AUX => return Err(unsupported("module data")),
-            op::FUNCTION2 | op::FUNCTION_PRE_GA => return Err(unsupported("function libraries")),
+            op::FUNCTION2 => {
+                let code = string_bytes(r.read_string().map_err(rec)?);
+                out.functions.push(code);
+            }
+            op::FUNCTION_PRE_GA => return Err(unsupported("pre-release function libraries")),
             t => {
                 // A key: its type was the opcode byte.
                 let known = t <= rdb::types::LAST_CLASSIC
@@ -258,6 +264,12 @@ impl<W: Write> SnapshotWriter<W> {
             }
         }
         Ok(s)
+    }
+
+    /// A function library's code (written before the databases).
+    pub fn function(&mut self, code: &[u8]) {
+        self.buf.push(op::FUNCTION2);
+        rdb::write_string(&mut self.buf, code, self.compress);
     }
 
     /// `rdbchecksum no`: the file ends with a zero checksum, which readers skip.

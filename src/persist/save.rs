@@ -152,6 +152,9 @@ pub enum LoadError {
         "Data file was created with a Redis server configured to handle more than {0} databases"
     )]
     Databases(usize),
+    /// A function library in it does not load.
+    #[error("Failed loading library: {0}")]
+    Functions(String),
 }
 
 /// Which keys whose TTL has passed a load keeps.

@@ -38,7 +38,8 @@ fn raise(t: Table) -> mlua::Result<MultiValue> {
     Ok(MultiValue::from_iter([mark, Value::Table(t)]))
 }
 
-fn raise_msg(lua: &Lua, msg: &str) -> mlua::Result<MultiValue> {
+/// Raises `{err="ERR msg"}` (or the code `msg` gives after a `-`).
+pub(crate) fn raise_msg(lua: &Lua, msg: &str) -> mlua::Result<MultiValue> {
     raise(err_table(lua, msg)?)
 }
 
@@ -49,6 +50,14 @@ where
 {
     let inner = lua.create_function(f)?;
     super::sandbox::c_closure(lua, raw::raising, Value::Function(inner))
+}
+
+/// A Rust function that raises an error table by returning `raise_msg`.
+pub(crate) fn raising_fn<F>(lua: &Lua, f: F) -> mlua::Result<Function>
+where
+    F: Fn(&Lua, MultiValue) -> mlua::Result<MultiValue> + Send + 'static,
+{
+    raising(lua, f)
 }
 
 /// A library function: an error it returns is raised as a plain message

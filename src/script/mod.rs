@@ -17,6 +17,7 @@
 
 mod api;
 pub mod convert;
+pub mod functions;
 mod libs;
 mod raw;
 mod sandbox;
@@ -97,7 +98,7 @@ pub struct Engine {
 }
 
 /// Registry key of the error handler every script runs under.
-const ERR_HANDLER: &str = "__redis_err_handler";
+pub(crate) const ERR_HANDLER: &str = "__redis_err_handler";
 
 impl Engine {
     /// A fresh interpreter with the Redis API and the sandbox in place; its
@@ -198,34 +199,45 @@ impl Engine {
         let f: Function = lua
             .named_registry_value(&format!("f_{sha}"))
             .map_err(|_| ScriptError::new("NOSCRIPT No matching script. Please use EVAL."))?;
-        let handler: Function = lua
-            .named_registry_value(ERR_HANDLER)
-            .map_err(|e| ScriptError::new(format!("ERR {e}")))?;
-        let rg = sandbox::real_globals(lua).map_err(|e| ScriptError::new(format!("ERR {e}")))?;
-        let set = |name: &str, items: &[&[u8]]| -> mlua::Result<()> {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, it) in items.iter().enumerate() {
-                t.raw_set(i + 1, lua.create_string(it)?)?;
-            }
-            rg.raw_set(name, t)
-        };
-        set("KEYS", keys).map_err(|e| ScriptError::new(format!("ERR {e}")))?;
-        set("ARGV", args).map_err(|e| ScriptError::new(format!("ERR {e}")))?;
+        let rg = sandbox::real_globals(lua).map_err(lua_error)?;
+        rg.raw_set("KEYS", string_array(lua, keys).map_err(lua_error)?)
+            .map_err(lua_error)?;
+        rg.raw_set("ARGV", string_array(lua, args).map_err(lua_error)?)
+            .map_err(lua_error)?;
+        self.execute(f, Vec::new(), sha, host, out)
+    }
+
+    /// Calls `f` with `call_args` under the error handler, the run state and
+    /// the watch's hook; `name` names it in errors (a SHA1, a function).
+    pub(crate) fn execute(
+        &mut self,
+        f: Function,
+        call_args: Vec<Value>,
+        name: &str,
+        host: &mut dyn Host,
+        out: &mut Reply,
+    ) -> Result<(), ScriptError> {
+        let lua = &self.lua;
+        let handler: Function = lua.named_registry_value(ERR_HANDLER).map_err(lua_error)?;
         lua.set_app_data(RunState {
             resp: 2,
             repl: REPL_ALL,
         });
         let watch: *const RunWatch = Arc::as_ptr(&self.watch);
         // SAFETY: the engine owns the watch for as long as the interpreter.
-        unsafe { lua.exec_raw::<()>((), |l| raw::arm_hook(l, watch)) }
-            .map_err(|e| ScriptError::new(format!("ERR {e}")))?;
+        unsafe { lua.exec_raw::<()>((), |l| raw::arm_hook(l, watch)) }.map_err(lua_error)?;
+        let nargs = call_args.len() as std::ffi::c_int;
+        let mut pushed = vec![Value::Function(handler), Value::Function(f)];
+        pushed.extend(call_args);
         let result = lua.scope(|scope| {
             let call = scope.create_function_mut(|lua, packed: (mlua::Table, usize)| {
                 api::call_impl(lua, host, packed)
             })?;
             lua.set_named_registry_value(api::CALL_IMPL, call)?;
             let r = unsafe {
-                lua.exec_raw::<(bool, Value)>((handler, f), |l| raw::pcall_with_handler(l))
+                lua.exec_raw::<(bool, Value)>(mlua::MultiValue::from_iter(pushed), |l| {
+                    raw::pcall_with_handler(l, nargs)
+                })
             };
             lua.unset_named_registry_value(api::CALL_IMPL)?;
             r
@@ -241,10 +253,10 @@ impl Engine {
             self.runs = 0;
             let _ = self.lua.gc_step();
         }
-        let (ok, value) = result.map_err(|e| ScriptError::new(format!("ERR {e}")))?;
+        let (ok, value) = result.map_err(lua_error)?;
         if !ok {
             return Err(ScriptError {
-                line: convert::script_error(&value, sha),
+                line: convert::script_error(&value, name),
                 counted: convert::already_counted(&value),
             });
         }
@@ -258,6 +270,20 @@ impl Engine {
         convert::lua_to_reply(&value, state.resp, out);
         Ok(())
     }
+}
+
+/// A Lua array of strings (`KEYS`, `ARGV`).
+pub(crate) fn string_array(lua: &Lua, items: &[&[u8]]) -> mlua::Result<mlua::Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, it) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(it)?)?;
+    }
+    Ok(t)
+}
+
+/// An interpreter failure as a script error line.
+fn lua_error(e: mlua::Error) -> ScriptError {
+    ScriptError::new(format!("ERR {e}"))
 }
 
 /// Builds the interpreter: libraries, the `redis` table, the error

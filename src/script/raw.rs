@@ -39,10 +39,11 @@ pub(crate) unsafe fn load_text(l: *mut lua_State, src: &[u8], name: &CStr) {
     ffi::lua_insert(l, -2);
 }
 
-/// Stack `[handler, f]`: calls `f` under `handler`; leaves `(ok, result)`.
-pub(crate) unsafe fn pcall_with_handler(l: *mut lua_State) {
-    let base = ffi::lua_gettop(l) - 1;
-    let rc = ffi::lua_pcall(l, 0, 1, base);
+/// Stack `[handler, f, args…]` (`nargs` of them): calls `f` under
+/// `handler`; leaves `(ok, result)`.
+pub(crate) unsafe fn pcall_with_handler(l: *mut lua_State, nargs: c_int) {
+    let base = ffi::lua_gettop(l) - 1 - nargs;
+    let rc = ffi::lua_pcall(l, nargs, 1, base);
     ffi::lua_remove(l, base);
     ffi::lua_pushboolean(l, (rc == 0) as c_int);
     ffi::lua_insert(l, -2);
@@ -303,9 +304,12 @@ unsafe extern "C-unwind" fn count_hook(l: *mut lua_State, _ar: *mut ffi::lua_Deb
     ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, WATCH.as_ptr());
     let w = ffi::lua_touserdata(l, -1) as *const super::watch::RunWatch;
     ffi::lua_pop(l, 1);
-    if w.is_null() || !(*w).check() {
+    if w.is_null() {
         return;
     }
+    let Some(msg) = (*w).check() else {
+        return;
+    };
     // From now on every line fails, so a pcall cannot swallow the kill.
     ffi::lua_sethook(
         l,
@@ -314,7 +318,7 @@ unsafe extern "C-unwind" fn count_hook(l: *mut lua_State, _ar: *mut ffi::lua_Deb
         1,
     );
     ffi::lua_newtable(l);
-    push_bytes(l, b"ERR Script killed by user with SCRIPT KILL...");
+    push_bytes(l, msg.as_bytes());
     ffi::lua_setfield(l, -2, c"err".as_ptr());
     ffi::lua_error(l);
 }

@@ -92,6 +92,16 @@ pub(crate) fn c_closure(
     unsafe { lua.exec_raw(upvalue, |l| raw::closure1(l, f)) }
 }
 
+/// Makes `t` read-only with unknown names an error to read (the globals
+/// a library's code sees at load, and its `redis` table).
+pub(crate) fn error_metatable(lua: &Lua, t: &Table) -> mlua::Result<()> {
+    let meta = lua.create_table()?;
+    meta.raw_set("__index", c_function(lua, raw::missing_global)?)?;
+    meta.raw_set("__newindex", c_function(lua, raw::readonly_newindex)?)?;
+    meta.raw_set("__metatable", false)?;
+    t.set_metatable(Some(meta))
+}
+
 /// Puts the sandbox in place over globals `g` (the libraries and the
 /// `redis` table are already there).
 pub(crate) fn lock(lua: &Lua, g: &Table) -> mlua::Result<()> {

@@ -34,6 +34,20 @@ const NAMES: &[(&str, u8)] = &[
     ("allow-cross-slot-keys", ScriptFlags::ALLOW_CROSS_SLOT),
 ];
 
+/// The names of the flags set in `flags`, in Redis's order.
+pub fn flag_names(flags: ScriptFlags) -> Vec<&'static str> {
+    NAMES
+        .iter()
+        .filter(|(_, f)| flags.has(*f))
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+/// The bit of a flag name (`no-writes`, …).
+pub fn flag_bit(name: &str) -> Option<u8> {
+    NAMES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
 /// The flags of `body` and the length of its shebang line (without its
 /// newline, which stays so line numbers do not move).
 pub fn parse(body: &[u8]) -> Result<(ScriptFlags, usize), String> {

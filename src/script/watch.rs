@@ -5,9 +5,12 @@
 //! reads it; the gate and the KILL commands on other threads read it too, so
 //! everything is an atomic and nothing waits on the script's locks.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::Instant;
+
+/// How many times a busy script's thread offers its runtime to others.
+const HANDOFF_TRIES: u32 = 12;
 
 /// What runs: an EVAL script or a function (their BUSY texts and KILL
 /// commands differ).
@@ -68,9 +71,14 @@ pub struct RunWatch {
     kill: AtomicBool,
     /// `busy-reply-threshold`, kept here so the hook needs nothing else.
     threshold_ms: AtomicU64,
-    /// Run on the script's thread when it turns busy (the server lets its
-    /// runtime go on without this thread there).
-    on_busy: OnceLock<fn()>,
+    /// When a library's loading code must have ended (0: none loads).
+    load_deadline: AtomicU64,
+    /// The running function's name and command (FUNCTION STATS).
+    details: parking_lot::Mutex<Option<(String, Vec<Vec<u8>>)>>,
+    /// Run on the script's thread once it is busy, with the try's number
+    /// (the server lets its runtime go on without this thread there).
+    on_busy: OnceLock<fn(u32)>,
+    handoff_tries: AtomicU32,
 }
 
 impl Default for RunWatch {
@@ -83,7 +91,10 @@ impl Default for RunWatch {
             wrote: AtomicBool::new(false),
             kill: AtomicBool::new(false),
             threshold_ms: AtomicU64::new(5000),
+            load_deadline: AtomicU64::new(0),
             on_busy: OnceLock::new(),
+            handoff_tries: AtomicU32::new(0),
+            details: parking_lot::Mutex::new(None),
         }
     }
 }
@@ -93,8 +104,9 @@ impl RunWatch {
         self.epoch.elapsed().as_millis() as u64 + 1
     }
 
-    /// Sets what runs on the script's thread when it turns busy (once).
-    pub fn set_on_busy(&self, f: fn()) {
+    /// Sets what runs on the script's thread the first few times the hook
+    /// finds it busy (once per server).
+    pub fn set_on_busy(&self, f: fn(u32)) {
         let _ = self.on_busy.set(f);
     }
 
@@ -104,12 +116,24 @@ impl RunWatch {
         self.kill.store(false, Relaxed);
         self.wrote.store(false, Relaxed);
         self.busy.store(false, Relaxed);
+        self.handoff_tries.store(0, Relaxed);
         self.kind.store(kind as u8, Relaxed);
         self.started.store(self.now(), Relaxed);
     }
 
+    /// Names the running function and the command that called it.
+    pub fn set_details(&self, name: String, command: Vec<Vec<u8>>) {
+        *self.details.lock() = Some((name, command));
+    }
+
+    /// The running function's name and command, if a function runs.
+    pub fn details(&self) -> Option<(String, Vec<Vec<u8>>)> {
+        self.details.lock().clone()
+    }
+
     /// The script ended (or was killed).
     pub fn end(&self) {
+        *self.details.lock() = None;
         self.started.store(0, Relaxed);
         self.busy.store(false, Relaxed);
         self.kill.store(false, Relaxed);
@@ -130,9 +154,24 @@ impl RunWatch {
         }
     }
 
-    /// Called by the engine now and then while a script runs: marks it busy
-    /// once past the threshold; true when it must stop now.
-    pub fn check(&self) -> bool {
+    /// FUNCTION LOAD runs a library's code: it may take `limit_ms` at most.
+    pub fn begin_load(&self, limit_ms: u64) {
+        self.load_deadline.store(self.now() + limit_ms, Relaxed);
+    }
+
+    /// The library's code ended.
+    pub fn end_load(&self) {
+        self.load_deadline.store(0, Relaxed);
+    }
+
+    /// Called by the engine now and then while Lua runs: marks a script
+    /// busy once past the threshold; the error to stop it with, if it must
+    /// stop now.
+    pub fn check(&self) -> Option<&'static str> {
+        let deadline = self.load_deadline.load(Relaxed);
+        if deadline != 0 && self.now() > deadline {
+            return Some("ERR FUNCTION LOAD timeout");
+        }
         let started = self.started.load(Relaxed);
         if started != 0 && !self.busy.load(Relaxed) {
             let ran = self.now().saturating_sub(started);
@@ -142,12 +181,27 @@ impl RunWatch {
                      You can try killing the script using the SCRIPT KILL command."
                 );
                 self.busy.store(true, Relaxed);
+            }
+        }
+        if started != 0 && self.busy.load(Relaxed) {
+            // A few tries, each waiting longer: the server cannot tell
+            // whether its hand-over took (see `set_on_busy`).
+            let tries = self.handoff_tries.fetch_add(1, Relaxed);
+            if tries < HANDOFF_TRIES {
                 if let Some(f) = self.on_busy.get() {
-                    f();
+                    f(tries + 1);
                 }
             }
         }
-        self.kill.load(Relaxed)
+        self.kill
+            .load(Relaxed)
+            .then_some("ERR Script killed by user with SCRIPT KILL...")
+    }
+
+    /// Milliseconds the running script has run, if one runs.
+    pub fn running_ms(&self) -> Option<u64> {
+        let started = self.started.load(Relaxed);
+        (started != 0).then(|| self.now().saturating_sub(started))
     }
 
     /// SCRIPT KILL (`kind` Eval) or FUNCTION KILL (`kind` Function).
@@ -189,7 +243,7 @@ mod tests {
         let w = RunWatch::default();
         assert_eq!(w.kill(RunKind::Eval), Err(KillError::NotBusy));
         w.begin(RunKind::Eval, 0);
-        assert!(!w.check());
+        assert_eq!(w.check(), None);
         assert_eq!(w.busy(), Some(RunKind::Eval));
         assert_eq!(
             w.kill(RunKind::Function),
@@ -201,13 +255,19 @@ mod tests {
         w.begin(RunKind::Eval, 0);
         w.check();
         assert_eq!(w.kill(RunKind::Eval), Ok(()));
-        assert!(w.check());
+        assert!(w.check().is_some_and(|m| m.contains("SCRIPT KILL")));
         w.end();
         assert_eq!(w.busy(), None);
 
         w.begin(RunKind::Function, 60_000);
-        assert!(!w.check());
+        assert_eq!(w.check(), None);
         assert_eq!(w.busy(), None, "not before the threshold");
         assert_eq!(w.kill(RunKind::Function), Err(KillError::NotBusy));
+        w.end();
+        w.begin_load(0);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(w.check(), Some("ERR FUNCTION LOAD timeout"));
+        w.end_load();
+        assert_eq!(w.check(), None);
     }
 }

@@ -70,13 +70,16 @@ pub async fn run(mut listener: TcpListener, srv: Arc<Server>) {
 /// A script runs past `busy-reply-threshold` on a runtime worker: the worker
 /// hands its scheduler (and the I/O driver it may be the one to poll) to a
 /// fresh thread and finishes the script outside the runtime, so other
-/// clients get -BUSY and SCRIPT KILL gets through. A short sleep makes sure
-/// the new thread took the scheduler over before the script goes on. A
-/// current-thread runtime (one pinned core) has nowhere to hand it to: there
-/// the script keeps the server until it ends, and clients wait.
-fn leave_runtime_to_others() {
+/// clients get -BUSY and SCRIPT KILL gets through. The hand-over only takes
+/// if the fresh thread picks the scheduler up while this one waits, and
+/// nothing tells whether it did: the engine calls this a few times, each
+/// waiting longer (`try_no` ms), which costs a busy script under 0.1 s once.
+/// A current-thread runtime (one pinned core) has nowhere to hand it to:
+/// there the script keeps the server until it ends, and clients wait.
+fn leave_runtime_to_others(try_no: u32) {
     use tokio::runtime::{Handle, RuntimeFlavor};
     if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
-        tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(2)));
+        let wait = Duration::from_millis(u64::from(try_no));
+        tokio::task::block_in_place(|| std::thread::sleep(wait));
     }
 }

@@ -32,14 +32,21 @@ pub fn rewrite(srv: &Server, aof: &Aof) -> Result<(), SaveError> {
             rw.last_cow.store(w.cow_peak, Ordering::Relaxed);
             out
         } else {
-            let (snap, ()) = srv
+            let (snap, codes) = srv
                 .keyspace
-                .begin_snapshot(|| srv.repl.start_capture())
+                .begin_snapshot(|| {
+                    srv.repl.start_capture();
+                    srv.function_codes.read().codes.clone()
+                })
                 .map_err(|_| SaveError::Busy)?;
             let mut sink = RespSink {
                 w: out,
                 buf: Vec::new(),
             };
+            // The libraries first, as Redis's rewrite loads them.
+            for code in &codes {
+                crate::repl::log::encode_command(&mut sink.buf, &[b"FUNCTION", b"LOAD", code]);
+            }
             snap.write(&mut sink)?;
             rw.last_cow.store(snap.copy_bytes().1, Ordering::Relaxed);
             sink.w.write_all(&sink.buf)?;

@@ -28,11 +28,15 @@ pub fn write_snapshot<W: Write>(
     aof_base: bool,
     at_point: impl FnOnce(),
 ) -> Result<(W, Written), SaveError> {
-    let (snap, (offset, dirty)) = srv
+    let (snap, (offset, dirty, codes)) = srv
         .keyspace
         .begin_snapshot(|| {
             at_point();
-            (srv.repl.offset(), srv.dirty.load(Ordering::Relaxed))
+            (
+                srv.repl.offset(),
+                srv.dirty.load(Ordering::Relaxed),
+                srv.function_codes.read().codes.clone(),
+            )
         })
         .map_err(|_| SaveError::Busy)?;
     let (compress, checksum) = {
@@ -56,6 +60,9 @@ pub fn write_snapshot<W: Write>(
     let mut w = SnapshotWriter::new(out, &aux, compress)?;
     if !checksum {
         w = w.without_checksum();
+    }
+    for code in &codes {
+        w.function(code);
     }
     let mut sink = RdbSink {
         w,
@@ -247,6 +254,7 @@ pub fn load_image(
     if bad_db {
         return Err(LoadError::Databases(dbs));
     }
+    crate::commands::functions::install(srv, &summary.functions).map_err(LoadError::Functions)?;
     let st = &srv.persistence.rdb;
     st.loaded.fetch_add(loaded, Ordering::Relaxed);
     st.load_expired.fetch_add(expired, Ordering::Relaxed);

@@ -102,14 +102,7 @@ fn run_script(ctx: &mut Ctx<'_>, argv: &Argv<'_>, by_sha: bool, ro: bool) -> Cmd
     ctx.srv
         .feed_monitors(ctx.client.db, &ctx.client.info.addr, argv.iter());
     let numkeys = parse_i64(argv.get(2))?;
-    if numkeys > argv.len() as i64 - 3 {
-        return Err(CmdError::err(
-            "Number of keys can't be greater than number of args",
-        ));
-    }
-    if numkeys < 0 {
-        return Err(CmdError::err("Number of keys can't be negative"));
-    }
+    let n = check_numkeys(numkeys, argv)?;
     let srv = ctx.srv;
     let mut engine = engine(srv)?;
     let sha = if by_sha {
@@ -125,8 +118,49 @@ fn run_script(ctx: &mut Ctx<'_>, argv: &Argv<'_>, by_sha: bool, ro: bool) -> Cmd
         .get(sha.as_bytes())
         .map(|s| s.flags)
         .unwrap_or_default();
+    run_prepared(
+        ctx,
+        argv,
+        n,
+        flags,
+        ro,
+        RunKind::Eval,
+        |host, out, keys, args| engine.run(&sha, keys, args, host, out),
+    )
+}
+
+/// Checks a script call's key count against its arguments.
+pub(crate) fn check_numkeys(numkeys: i64, argv: &Argv<'_>) -> Result<usize, CmdError> {
+    if numkeys > argv.len() as i64 - 3 {
+        return Err(CmdError::err(
+            "Number of keys can't be greater than number of args",
+        ));
+    }
+    if numkeys < 0 {
+        return Err(CmdError::err("Number of keys can't be negative"));
+    }
+    Ok(numkeys as usize)
+}
+
+/// Runs a script or function (`run`) with `n` keys after `argv[2]`, once
+/// its flags allow it here: alone in the keyspace, its commands through the
+/// host, its state (database, blocking, transaction) restored after.
+pub(crate) fn run_prepared(
+    ctx: &mut Ctx<'_>,
+    argv: &Argv<'_>,
+    n: usize,
+    flags: ScriptFlags,
+    ro: bool,
+    kind: RunKind,
+    run: impl FnOnce(
+        &mut dyn Host,
+        &mut crate::resp::reply::Reply,
+        &[&[u8]],
+        &[&[u8]],
+    ) -> Result<(), crate::script::ScriptError>,
+) -> CmdResult {
+    let srv = ctx.srv;
     let limits = prepare(ctx, flags, ro)?;
-    let n = numkeys as usize;
     let keys: Vec<&[u8]> = (3..3 + n).map(|i| argv.get(i)).collect();
     let args: Vec<&[u8]> = (3 + n..argv.len()).map(|i| argv.get(i)).collect();
 
@@ -148,10 +182,15 @@ fn run_script(ctx: &mut Ctx<'_>, argv: &Argv<'_>, by_sha: bool, ro: bool) -> Cmd
         eval_argv: argv,
     };
     let result = {
-        let _running = Running::begin(srv, RunKind::Eval);
-        engine.run(&sha, &keys, &args, &mut host, ctx.out)
+        let _running = Running::begin(srv, kind);
+        if kind == RunKind::Function {
+            srv.script_watch.set_details(
+                String::from_utf8_lossy(argv.get(1)).into_owned(),
+                argv.iter().map(|a| a.to_vec()).collect(),
+            );
+        }
+        run(&mut host, ctx.out, &keys, &args)
     };
-    drop(engine);
     let client = &mut *ctx.client;
     if own_block {
         transactions::script_end(srv, client);
