@@ -12,7 +12,8 @@
 # loaded into each with `redis-cli --pipe` and used_memory (INFO memory), VmRSS
 # and bytes per key are printed; then the same for collections (bytes per element:
 # small hashes of 10 fields, one large hash, one large sorted set, one large list,
-# sets of 3 members).
+# sets of 3 members). Rows EVALSHA (a 3-command script), XADD and XREADGROUP
+# run the same way with redis-benchmark's custom-command mode.
 # Env: BENCH_ROUNDS (3), BENCH_N1 (requests at pipeline 1, 100000),
 # BENCH_N16 (requests at pipeline 16, 500000), BENCH_KEYS (1000000),
 # BENCH_TESTS (the redis-benchmark -t list), BENCH_ELEMENTS (elements per
@@ -49,11 +50,41 @@ bench() {
         >"$WORK/$name-P$pipe-r$round.csv"
 }
 
+# custom NAME PORT PIPE ROUND LABEL N COMMAND...: one redis-benchmark run of
+# COMMAND, its CSV row renamed LABEL.
+custom() {
+    local name=$1 port=$2 pipe=$3 round=$4 label=$5 n=$6
+    shift 6
+    "${CLIENT_CPU[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -P "$pipe" -r 100000 \
+        -n "$n" --csv "$@" 2>>"$WORK/bench.err" |
+        sed "2,\$ s/^\"[^\"]*\"/\"$label\"/" >"$WORK/$name-P$pipe-r$round-$label.csv"
+}
+
+# The scripting and stream rows: EVALSHA of a 3-command script (INCR, EXPIRE,
+# GET of a random key), XADD to one stream, then XREADGROUP of those entries
+# one at a time by one consumer group.
+SCRIPT='redis.call("INCR", KEYS[1]) redis.call("EXPIRE", KEYS[1], 100) return redis.call("GET", KEYS[1])'
+scripted() {
+    local name=$1 port=$2 pipe=$3 round=$4 n=$N1
+    [[ $pipe -eq 1 ]] || n=$N16
+    local cli=(redis-cli -h 127.0.0.1 -p "$port")
+    "${cli[@]}" flushall >/dev/null
+    local sha
+    sha=$("${cli[@]}" script load "$SCRIPT")
+    custom "$name" "$port" "$pipe" "$round" EVALSHA "$n" evalsha "$sha" 1 "key:__rand_int__"
+    custom "$name" "$port" "$pipe" "$round" XADD "$n" xadd bench:stream '*' field value
+    "${cli[@]}" xgroup create bench:stream g 0 >/dev/null
+    custom "$name" "$port" "$pipe" "$round" XREADGROUP "$n" \
+        xreadgroup group g c count 1 streams bench:stream '>'
+}
+
 for round in $(seq "$ROUNDS"); do
     for pipe in 1 16; do
         echo "== round $round/$ROUNDS, pipeline $pipe"
         bench ringcache "$RC_PORT" "$pipe" "$round"
         bench redis "$REDIS_PORT" "$pipe" "$round"
+        scripted ringcache "$RC_PORT" "$pipe" "$round"
+        scripted redis "$REDIS_PORT" "$pipe" "$round"
     done
 done
 
@@ -73,7 +104,7 @@ def med(rows, col):
     vals = [float(r[col]) for r in rows if r.get(col) not in (None, "")]
     return statistics.median(vals) if vals else float("nan")
 
-order = ["SET", "GET", "INCR", "MSET (10 keys)"]
+order = ["SET", "GET", "INCR", "MSET (10 keys)", "EVALSHA", "XADD", "XREADGROUP"]
 tests = sorted({t for (_, _, t) in data}, key=lambda t: (order.index(t) if t in order else len(order), t))
 print(f"\nThroughput (median of {rounds}; latency in ms, p50/p99)")
 hdr = f"{'test':<16}{'P':>3} {'ringcache ops/s':>16} {'redis ops/s':>14} {'ratio':>6}   {'ringcache p50/p99':>18}   {'redis p50/p99':>15}"

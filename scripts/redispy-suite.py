@@ -43,6 +43,8 @@ FAMILIES = {
     "pubsub": r"(pubsub|publish|spublish)",
     # tests/test_cache.py (client-side caching over CLIENT TRACKING), wholesale.
     "cache": r"(?!)",
+    # tests/test_scripting.py and tests/test_function.py, wholesale.
+    "scripting": r"(?!)",
     "generic": r"(keys|scan|p?expire|p?ttl|persist|type|object|dump_and_restore"
                r"|restore|copy|rename|delete|delitem|unlink|exists|randomkey|dbsize"
                r"|touch)",
@@ -53,6 +55,8 @@ WHOLE_FILES = {
     "tests/test_pubsub.py": "pubsub",
     "tests/test_keyspace_notifications.py": "pubsub",
     "tests/test_cache.py": "cache",
+    "tests/test_scripting.py": "scripting",
+    "tests/test_function.py": "scripting",
 }
 
 

@@ -6,7 +6,7 @@
 #   scripts/redispy-suite.sh [--protocol=2|3] [FAMILY ...]
 #
 # Families (default: all): string hash list set zset bitmap hyperloglog geo pubsub cache
-# sort generic; scripts/redispy-suite.py says which test names each one takes.
+# scripting sort generic; scripts/redispy-suite.py says which test names each one takes.
 # Prints, per family, passed/failed/skipped on each server and the tests that
 # pass on redis-server but not on ringcache (node id and first error line).
 # Exits 1 if there is any such test, 2 if the run itself could not be set up.
@@ -28,7 +28,8 @@ RUN_TIMEOUT=${REDISPY_TIMEOUT:-900}
 # Tests of things ringcache's standalone mode and plain redis-server both lack.
 MARK_EXPR="not onlycluster and not redismod and not ssl and not replica and not experimental"
 TEST_FILES=(tests/test_commands.py tests/test_hash.py tests/test_pipeline.py tests/test_pubsub.py
-    tests/test_keyspace_notifications.py tests/test_cache.py)
+    tests/test_keyspace_notifications.py tests/test_cache.py tests/test_scripting.py
+    tests/test_function.py)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
