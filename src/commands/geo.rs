@@ -354,6 +354,35 @@ fn scan(z: &ZSet, s: &Search, limit: usize) -> Vec<Found> {
     out
 }
 
+/// The option combinations Redis refuses, in its order.
+fn check_opts(argv: &Argv<'_>, kind: Kind, dest: bool, o: &Opts<'_>) -> Result<(), CmdError> {
+    if o.store.is_some() && (o.withdist || o.withhash || o.withcoord) {
+        let what = if dest {
+            "GEOSEARCHSTORE"
+        } else {
+            "STORE option in GEORADIUS"
+        };
+        return Err(CmdError::err(format!(
+            "{what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
+        )));
+    }
+    let name = String::from_utf8_lossy(argv.get(0)).into_owned();
+    if kind == Kind::Search && o.center.is_none() && !o.from_member {
+        return Err(CmdError::err(format!(
+            "exactly one of FROMMEMBER or FROMLONLAT can be specified for {name}"
+        )));
+    }
+    if kind == Kind::Search && o.shape.is_none() {
+        return Err(CmdError::err(format!(
+            "exactly one of BYRADIUS and BYBOX can be specified for {name}"
+        )));
+    }
+    if o.any && o.count == 0 {
+        return Err(CmdError::err("the ANY argument requires COUNT argument"));
+    }
+    Ok(())
+}
+
 fn run(ctx: &mut Ctx<'_>, argv: &Argv<'_>, kind: Kind, ro: bool, dest: bool) -> CmdResult {
     let src_at = if dest { 2 } else { 1 };
     let src = argv.get(src_at);
@@ -391,30 +420,7 @@ fn run(ctx: &mut Ctx<'_>, argv: &Argv<'_>, kind: Kind, ro: bool, dest: bool) -> 
         }
     };
     parse_opts(argv, base, kind, ro, dest, z, &mut o)?;
-    if o.store.is_some() && (o.withdist || o.withhash || o.withcoord) {
-        let what = if dest {
-            "GEOSEARCHSTORE"
-        } else {
-            "STORE option in GEORADIUS"
-        };
-        return Err(CmdError::err(format!(
-            "{what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
-        )));
-    }
-    let name = String::from_utf8_lossy(argv.get(0)).into_owned();
-    if kind == Kind::Search && o.center.is_none() && !o.from_member {
-        return Err(CmdError::err(format!(
-            "exactly one of FROMMEMBER or FROMLONLAT can be specified for {name}"
-        )));
-    }
-    if kind == Kind::Search && o.shape.is_none() {
-        return Err(CmdError::err(format!(
-            "exactly one of BYRADIUS and BYBOX can be specified for {name}"
-        )));
-    }
-    if o.any && o.count == 0 {
-        return Err(CmdError::err("the ANY argument requires COUNT argument"));
-    }
+    check_opts(argv, kind, dest, &o)?;
     let (Some(z), Some((lon, lat)), Some((shape, conversion))) = (z, o.center, o.shape) else {
         // No source: STORE deletes its destination.
         if let Some(dst) = o.store {

@@ -43,9 +43,10 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
     let mut parser = RequestParser::new();
     let mut monitor_rx: Option<broadcast::Receiver<bytes::Bytes>> = None;
     let _ = stream.set_nodelay(true);
-    // The largest query-buffer fill since the last resize judgement.
-    let mut peak = 0usize;
-    let mut judged = std::time::Instant::now();
+    let mut sizing = BufferSizing {
+        peak: 0,
+        judged: std::time::Instant::now(),
+    };
     loop {
         let timeout = srv.hot.timeout.load(Ordering::Relaxed);
         let idle = async {
@@ -96,7 +97,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                 continue;
             }
         }
-        peak = peak.max(inbuf.len());
+        sizing.peak = sizing.peak.max(inbuf.len());
         if info.killed.load(Ordering::Relaxed) {
             break;
         }
@@ -120,28 +121,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         else {
             break;
         };
-        // A large request grew the buffer: once it is consumed, give the
-        // memory back, at once when huge, else once the last 100 ms show it
-        // is not needed (as Redis judges its query buffers against their peak).
-        if inbuf.is_empty() && inbuf.capacity() > KEEP_IN {
-            inbuf = BytesMut::with_capacity(READ_CHUNK);
-            parser.release_large();
-        } else if judged.elapsed() >= RESIZE_EVERY {
-            if inbuf.capacity() > RESIZE_OVER && peak < inbuf.capacity() / 2 {
-                let mut smaller = BytesMut::with_capacity(peak.max(inbuf.len()).max(READ_CHUNK));
-                smaller.extend_from_slice(&inbuf);
-                inbuf = smaller;
-                parser.release_large();
-            }
-            peak = inbuf.len();
-            judged = std::time::Instant::now();
-        }
-        if inbuf.is_empty() && inbuf.capacity() < READ_CHUNK {
-            // Consumed bytes count against a BytesMut's capacity until this
-            // takes the allocation back (no new allocation: it is at least
-            // READ_CHUNK), so CLIENT LIST shows what is really held.
-            inbuf.reserve(READ_CHUNK);
-        }
+        sizing.after_batch(&mut inbuf, &mut parser);
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
         info.qbuf_cap.store(inbuf.capacity(), Ordering::Relaxed);
         info.last_ms.store(batch_now, Ordering::Relaxed);
@@ -162,8 +142,20 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
             break;
         }
     }
-    srv.pubsub.leave(&info);
-    srv.tracking.disable(&info);
+    leave(&srv, &info, client, stream, inbuf).await;
+}
+
+/// A connection ends: its subscriptions, tracking and MONITOR go; after
+/// PSYNC it carries on as a replica link.
+async fn leave(
+    srv: &Arc<Server>,
+    info: &Arc<ClientInfo>,
+    mut client: Client,
+    mut stream: TcpStream,
+    inbuf: BytesMut,
+) {
+    srv.pubsub.leave(info);
+    srv.tracking.disable(info);
     // Whoever clears the flag (RESET or this) takes the client off the count.
     if info.monitor.swap(false, Ordering::Relaxed) {
         srv.monitors.fetch_sub(1, Ordering::Relaxed);
@@ -175,13 +167,48 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                 stream,
                 inbuf,
                 req,
-                info,
+                info: info.clone(),
             };
             services.serve_replica(link).await;
             return;
         }
     }
     let _ = stream.shutdown().await;
+}
+
+/// When a connection's query buffer gives memory back.
+struct BufferSizing {
+    /// The largest fill since the last judgement.
+    peak: usize,
+    judged: std::time::Instant,
+}
+
+impl BufferSizing {
+    /// A large request grew the buffer: once it is consumed, give the memory
+    /// back, at once when huge, else once the last 100 ms show it is not
+    /// needed (as Redis judges its query buffers against their peak).
+    fn after_batch(&mut self, inbuf: &mut BytesMut, parser: &mut RequestParser) {
+        if inbuf.is_empty() && inbuf.capacity() > KEEP_IN {
+            *inbuf = BytesMut::with_capacity(READ_CHUNK);
+            parser.release_large();
+        } else if self.judged.elapsed() >= RESIZE_EVERY {
+            if inbuf.capacity() > RESIZE_OVER && self.peak < inbuf.capacity() / 2 {
+                let mut smaller =
+                    BytesMut::with_capacity(self.peak.max(inbuf.len()).max(READ_CHUNK));
+                smaller.extend_from_slice(inbuf);
+                *inbuf = smaller;
+                parser.release_large();
+            }
+            self.peak = inbuf.len();
+            self.judged = std::time::Instant::now();
+        }
+        if inbuf.is_empty() && inbuf.capacity() < READ_CHUNK {
+            // Consumed bytes count against a BytesMut's capacity until this
+            // takes the allocation back (no new allocation: it is at least
+            // READ_CHUNK), so CLIENT LIST shows what is really held.
+            inbuf.reserve(READ_CHUNK);
+        }
+    }
 }
 
 /// Runs every complete command in the buffer, waiting where a command must

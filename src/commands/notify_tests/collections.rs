@@ -79,6 +79,12 @@ fn list_events() {
             &[("ltrim", "l"), ("del", "l")],
         ),
         (&[], &[&["LTRIM", "l", "0", "1"]], &[]),
+    ]);
+}
+
+#[test]
+fn list_move_and_blocking_pop_events() {
+    check(&[
         // LMOVE: the push on the destination first, then the pop.
         (
             &[&["RPUSH", "s", "a", "b"]],
