@@ -693,6 +693,10 @@ impl<'a> SlotGuard<'a> {
         let t = &mut *self.table;
         let e = t.take(key)?;
         self.ks.changed(self.db, key, Touch::Removed);
+        if matches!(e.value, Value::Stream(_)) {
+            // XREADGROUP waiters on it end (-UNBLOCKED / -NOGROUP).
+            self.ks.blocked.key_added(self.db, key);
+        }
         db.keys.fetch_sub(1, Ordering::Relaxed);
         if e.is_volatile() {
             t.volatile -= 1;
