@@ -261,7 +261,15 @@ fn rerun(srv: &Server, run: Run, w: &Waiter, now_ms: u64) -> Rerun {
         // The key now holds another type: it is not ready for this command
         // (Redis serves a key only to commands blocked for its type).
         Err(CmdError::WrongType) => return Rerun::Nothing,
-        Err(e) => out.error(&e.to_string()),
+        Err(e) => {
+            // The waiter's error reply counts as one (INFO errorstats).
+            let line = e.to_string();
+            srv.stats.count_error(&line);
+            srv.command_stats[r.id]
+                .failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            out.error(&line);
+        }
         Ok(()) => {}
     }
     if out.buf.is_empty() {

@@ -245,6 +245,10 @@ fn read(ctx: &mut Ctx<'_>, argv: &Argv<'_>, xreadgroup: bool) -> CmdResult {
         return Ok(());
     }
     drop(mg);
+    if ctx.client.serving {
+        // A blocked read re-run with nothing new: it keeps waiting.
+        return Ok(());
+    }
     let Some(ms) = a.block else {
         ctx.out.null_array();
         return Ok(());
