@@ -108,16 +108,6 @@ pub fn xinfo_groups(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     })
 }
 
-/// Nodes of Redis's rax holding `keys` 16-byte keys (an estimate: the
-/// figure depends on how the keys share prefixes).
-fn rax_nodes(keys: usize) -> usize {
-    if keys == 0 {
-        1
-    } else {
-        keys * 2
-    }
-}
-
 /// `XINFO STREAM key [FULL [COUNT count]]`
 pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let opts = argv.len() - 3;
@@ -146,7 +136,7 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         out.bulk(b"radix-tree-keys");
         out.int(s.node_count() as i64);
         out.bulk(b"radix-tree-nodes");
-        out.int(rax_nodes(s.node_count()) as i64);
+        out.int(s.rax_node_count() as i64);
         out.bulk(b"last-generated-id");
         reply_id(out, s.last_id);
         out.bulk(b"max-deleted-entry-id");

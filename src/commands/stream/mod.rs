@@ -62,22 +62,22 @@ pub static COMMANDS: &[CommandSpec] = command_table! {
     "xinfo" -2 [] NOKEYS, "slow" "stream" "5.0.0" super::server::container, "A container for stream introspection commands", subs XINFO_SUBCOMMANDS;
 };
 
-/// `XGROUP` subcommands.
+/// `XGROUP` subcommands, in the order Redis lists them.
 pub static XGROUP_SUBCOMMANDS: &[CommandSpec] = command_table! {
-    "create" -5 [WRITE|DENYOOM] KS2_RW_INSERT, "write stream slow" "stream" "5.0.0" xgroup_create, "Create a consumer group.";
-    "createconsumer" 5 [WRITE|DENYOOM] KS2_RW_INSERT, "write stream slow" "stream" "6.2.0" xgroup_createconsumer, "Create a consumer in a consumer group.";
     "delconsumer" 5 [WRITE] KS2_RW_DELETE, "write stream slow" "stream" "5.0.0" xgroup_delconsumer, "Delete a consumer from a consumer group.";
     "destroy" 4 [WRITE] KS2_RW_DELETE, "write stream slow" "stream" "5.0.0" xgroup_destroy, "Destroy a consumer group.";
-    "help" 2 [LOADING|STALE] NOKEYS, "stream slow" "stream" "5.0.0" xgroup_help, "Show helpful text about the different subcommands";
+    "createconsumer" 5 [WRITE|DENYOOM] KS2_RW_INSERT, "write stream slow" "stream" "6.2.0" xgroup_createconsumer, "Create a consumer in a consumer group.";
     "setid" -5 [WRITE] KS2_RW_UPDATE, "write stream slow" "stream" "5.0.0" xgroup_setid, "Set a consumer group to an arbitrary last delivered ID value.";
+    "create" -5 [WRITE|DENYOOM] KS2_RW_INSERT, "write stream slow" "stream" "5.0.0" xgroup_create, "Create a consumer group.";
+    "help" 2 [LOADING|STALE] NOKEYS, "stream slow" "stream" "5.0.0" xgroup_help, "Show helpful text about the different subcommands";
 };
 
-/// `XINFO` subcommands.
+/// `XINFO` subcommands, in the order Redis lists them.
 pub static XINFO_SUBCOMMANDS: &[CommandSpec] = command_table! {
     "consumers" 4 [READONLY] KS2_RO_ACCESS, "read stream slow" "stream" "5.0.0" xinfo_consumers, "List the consumers in a consumer group";
+    "stream" -3 [READONLY] KS2_RO_ACCESS, "read stream slow" "stream" "5.0.0" xinfo_stream, "Get information about a stream";
     "groups" 3 [READONLY] KS2_RO_ACCESS, "read stream slow" "stream" "5.0.0" xinfo_groups, "List the consumer groups of a stream";
     "help" 2 [LOADING|STALE] NOKEYS, "stream slow" "stream" "5.0.0" xinfo_help, "Show helpful text about the different subcommands";
-    "stream" -3 [READONLY] KS2_RO_ACCESS, "read stream slow" "stream" "5.0.0" xinfo_stream, "Get information about a stream";
 };
 
 /// `ERR Invalid stream ID specified as stream command argument`.

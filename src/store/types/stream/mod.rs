@@ -18,11 +18,11 @@
 pub mod group;
 pub mod node;
 pub mod rdb;
+pub mod size;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::redis_size::{jemalloc_size, ROBJ};
 use super::{Kind, Value, ValueType};
 use crate::store::compact::Element;
 use crate::store::digest::{mix, Digest};
@@ -597,17 +597,10 @@ impl Stream {
         self.node_bytes + self.nodes.len() * 64 + groups
     }
 
-    /// What Redis would allocate (`MEMORY USAGE`): the stream struct, the
-    /// rax nodes and listpacks, the groups.
+    /// What Redis would allocate (`MEMORY USAGE`), with the default
+    /// `stream-node-max-bytes` preallocation (see [`Stream::redis_usage_with`]).
     pub fn redis_usage(&self) -> usize {
-        let lps: usize = self.nodes.values().map(|lp| jemalloc_size(lp.len())).sum();
-        let rax = self.nodes.len() * 2 * 48;
-        let groups: usize = self
-            .groups
-            .values()
-            .map(|g| 64 + g.pel.len() * 2 * 48 + g.consumers.len() * 96)
-            .sum();
-        ROBJ + 96 + lps + rax + groups
+        self.redis_usage_with(4096)
     }
 
     /// Redis's free effort: nodes, plus each group and its pending entries.
