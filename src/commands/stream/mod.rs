@@ -598,7 +598,10 @@ pub fn xsetid(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod parse_tests {
     use super::*;
 
     #[test]

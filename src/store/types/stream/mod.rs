@@ -444,27 +444,27 @@ impl Stream {
     /// Trims as XADD/XTRIM ask; how many entries went.
     pub fn trim(&mut self, t: Trim) -> u64 {
         let mut deleted: u64 = 0;
-        let masters: Vec<StreamId> = self.nodes.keys().copied().collect();
-        for master in masters {
+        // Only the first node is ever looked at: it goes whole (and the next
+        // becomes first) or the trim stops there.
+        loop {
             if let TrimBy::MaxLen(n) = t.strategy {
                 if self.length <= n {
                     break;
                 }
             }
-            let Some(lp) = self.nodes.get_mut(&master) else {
-                continue;
+            let Some((&master, lp)) = self.nodes.iter_mut().next() else {
+                break;
             };
             let (entries, _) = node::counts(lp);
             let entries = entries.max(0) as u64;
             if t.limit > 0 && deleted + entries > t.limit as u64 {
                 break;
             }
-            let Some(d) = node::decode(master, lp) else {
-                break;
-            };
             let remove_node = match t.strategy {
                 TrimBy::MaxLen(n) => self.length - entries >= n,
-                TrimBy::MinId(min) => d.entries.last().is_some_and(|e| e.id < min),
+                TrimBy::MinId(min) => node::decode(master, lp)
+                    .and_then(|d| d.entries.last().map(|e| e.id < min))
+                    .unwrap_or(false),
             };
             if remove_node {
                 let bytes = lp.len();
@@ -477,6 +477,9 @@ impl Stream {
             if t.approx {
                 break;
             }
+            let Some(d) = node::decode(master, lp) else {
+                break;
+            };
             let mut marks = Vec::new();
             for e in &d.entries {
                 let stop = match t.strategy {
