@@ -563,7 +563,7 @@ pub fn xsetid(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let mut g = ctx.lock(key);
     let done = g.update::<Stream, _>(key, |s| {
-        if s.len() > 0 {
+        if !s.is_empty() {
             if id < s.last_valid_id() {
                 return Err(CmdError::err(
                     "The ID specified in XSETID is smaller than the target stream top item",

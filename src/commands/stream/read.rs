@@ -86,7 +86,7 @@ fn parse_args<'a>(
         } else if is(o, "streams") && more > 0 {
             r.streams_at = i + 1;
             let n = argv.len() - r.streams_at;
-            if n % 2 != 0 {
+            if !n.is_multiple_of(2) {
                 return Err(CmdError::err(
                     "Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
                 ));
@@ -206,7 +206,7 @@ fn read(ctx: &mut Ctx<'_>, argv: &Argv<'_>, xreadgroup: bool) -> CmdResult {
         };
         let part = match (a.group, wants[k]) {
             (None, Want::After(gt)) => {
-                if s.len() > 0 && s.last_valid_id() > gt {
+                if !s.is_empty() && s.last_valid_id() > gt {
                     let start = gt.incr().unwrap_or(StreamId::MIN);
                     let es = s.range(start, StreamId::MAX, count, false);
                     Some(es.into_iter().map(|e| (e.id, Some(e))).collect())
@@ -297,9 +297,9 @@ fn read(ctx: &mut Ctx<'_>, argv: &Argv<'_>, xreadgroup: bool) -> CmdResult {
                 return group.is_none();
             };
             match (&group, want) {
-                (None, Want::After(gt)) => s.len() == 0 || s.last_valid_id() <= *gt,
+                (None, Want::After(gt)) => s.is_empty() || s.last_valid_id() <= *gt,
                 (Some(name), _) => match s.groups.get(&name[..]) {
-                    Some(grp) => s.len() == 0 || s.last_valid_id() <= grp.last_id,
+                    Some(grp) => s.is_empty() || s.last_valid_id() <= grp.last_id,
                     None => false,
                 },
                 (None, Want::New) => true,
@@ -334,7 +334,7 @@ fn serve_group(
     let mut g = s.groups.remove(group)?;
     let out = match want {
         Want::New => {
-            let serve = s.len() > 0 && s.last_valid_id() > g.last_id;
+            let serve = !s.is_empty() && s.last_valid_id() > g.last_id;
             if serve {
                 if g.touch_consumer(consumer, now) {
                     created.push(key.to_vec());

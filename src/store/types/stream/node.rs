@@ -105,13 +105,12 @@ pub fn decode(master: StreamId, lp: &[u8]) -> Option<Decoded<'_>> {
         let seq = elem_int(*elems.get(i + 2)?)?;
         i += 3;
         let mut fields = Vec::new();
-        let extra;
-        if flags & FLAG_SAMEFIELDS != 0 {
+        let extra = if flags & FLAG_SAMEFIELDS != 0 {
             for f in &master_fields {
                 fields.push((*f, *elems.get(i)?));
                 i += 1;
             }
-            extra = 3 + nfields;
+            3 + nfields
         } else {
             let n = usize::try_from(elem_int(*elems.get(i)?)?).ok()?;
             if n > elems.len() {
@@ -122,8 +121,8 @@ pub fn decode(master: StreamId, lp: &[u8]) -> Option<Decoded<'_>> {
                 fields.push((*elems.get(i)?, *elems.get(i + 1)?));
                 i += 2;
             }
-            extra = 3 + 1 + 2 * n;
-        }
+            3 + 1 + 2 * n
+        };
         let lp_count = elem_int(*elems.get(i)?)?;
         if usize::try_from(lp_count).ok()? != extra {
             return None;
