@@ -265,7 +265,11 @@ impl Stream {
             let (c, d) = node::counts(lp);
             let full = lp.len() as u64 + total >= max_bytes
                 || (limits.entries > 0 && c + d >= limits.entries);
-            if !full {
+            if full {
+                // The node is done: give back what growing it reserved
+                // (Redis's lpShrinkToFit).
+                lp.shrink_to_fit();
+            } else {
                 let before = lp.len();
                 node::append(lp, master, id, fields);
                 self.node_bytes = self.node_bytes + lp.len() - before;
@@ -273,7 +277,10 @@ impl Stream {
             }
         }
         if !appended {
-            let lp = node::create(fields);
+            let mut lp = node::create(fields);
+            // Room to grow the new tail node without reallocating on every
+            // XADD, as Redis preallocates it.
+            lp.reserve((max_bytes.min(4096) as usize).saturating_sub(lp.len()));
             self.node_bytes += lp.len();
             self.nodes.insert(id, lp);
         }
