@@ -488,3 +488,150 @@ fn a_blocked_xreadgroup_gets_new_entries_and_errors_when_its_group_or_key_goes()
         "{r}"
     );
 }
+
+/// XPENDING's entries without their idle times: (id, consumer, deliveries).
+fn pending(c: &mut Connection, key: &str, group: &str) -> Vec<(String, String, i64)> {
+    let rows: Vec<(String, String, i64, i64)> = redis::cmd("XPENDING")
+        .arg(key)
+        .arg(group)
+        .arg("-")
+        .arg("+")
+        .arg(1000)
+        .query(c)
+        .expect("XPENDING");
+    rows.into_iter()
+        .map(|(id, who, _, n)| (id, who, n))
+        .collect()
+}
+
+/// XINFO GROUPS without entries-read and lag: Redis 7.0 propagates a group
+/// read as XCLAIM … LASTID, which moves a replica's last delivered id but
+/// not its read counter (so ringcache's replica, like Redis's, may differ there).
+fn groups(c: &mut Connection, key: &str) -> Vec<Vec<(String, String)>> {
+    let rows: Vec<Vec<(String, redis::Value)>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(key)
+        .query(c)
+        .expect("XINFO GROUPS");
+    rows.into_iter()
+        .map(|row| {
+            row.into_iter()
+                .filter(|(k, _)| k != "entries-read" && k != "lag")
+                .map(|(k, v)| (k, format!("{v:?}")))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_replica_follows_stream_writes_and_group_reads() {
+    let primary = TestNode::start(&[]);
+    let port = primary.port.to_string();
+    let replica = TestNode::start(&["--replicaof", "127.0.0.1", &port]);
+    let (mut p, mut r) = (primary.conn(), replica.conn());
+    let run = |c: &mut Connection, args: &[&str]| reply(c, args);
+    // CONFIG is not replicated (as in Redis): both get the node size.
+    run(&mut p, &["CONFIG", "SET", "stream-node-max-entries", "10"]);
+    run(&mut r, &["CONFIG", "SET", "stream-node-max-entries", "10"]);
+    for i in 0..95 {
+        let v = i.to_string();
+        run(&mut p, &["XADD", "s", "MAXLEN", "~", "60", "*", "f", &v]);
+    }
+    run(&mut p, &["XGROUP", "CREATE", "s", "g", "0"]);
+    run(&mut p, &["XGROUP", "CREATE", "s", "quiet", "$"]);
+    run(
+        &mut p,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "a",
+            "COUNT",
+            "5",
+            "STREAMS",
+            "s",
+            ">",
+        ],
+    );
+    run(
+        &mut p,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "b",
+            "COUNT",
+            "3",
+            "NOACK",
+            "STREAMS",
+            "s",
+            ">",
+        ],
+    );
+    run(
+        &mut p,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "COUNT",
+            "4",
+            "STREAMS",
+            "s",
+            ">",
+        ],
+    );
+    let first: Vec<(String, String, i64)> = pending(&mut p, "s", "g");
+    run(&mut p, &["XACK", "s", "g", &first[0].0]);
+    run(
+        &mut p,
+        &["XCLAIM", "s", "g", "d", "0", &first[1].0, &first[2].0],
+    );
+    run(&mut p, &["XDEL", "s", &first[3].0]);
+    run(
+        &mut p,
+        &["XAUTOCLAIM", "s", "g", "e", "0", "0", "COUNT", "3"],
+    );
+    run(&mut p, &["XTRIM", "s", "MINID", "~", &first[6].0]);
+    // A blocked group read served by an XADD propagates from the serving side.
+    let mut reader = primary.conn();
+    let w = thread::spawn(move || {
+        reply(
+            &mut reader,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "quiet",
+                "z",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                "s",
+                ">",
+            ],
+        )
+    });
+    assert!(common::wait_for(Duration::from_secs(5), || {
+        common::info_field(&mut p, "clients", "blocked_clients") == "1"
+    }));
+    run(&mut p, &["XADD", "s", "*", "last", "one"]);
+    assert!(w.join().expect("reader").contains("last"));
+    let shape = |c: &mut Connection| {
+        (
+            reply(c, &["XRANGE", "s", "-", "+"]),
+            xinfo_stream(c, "s"),
+            groups(c, "s"),
+            reply(c, &["XPENDING", "s", "g"]),
+            pending(c, "s", "g"),
+            pending(c, "s", "quiet"),
+            reply(c, &["XINFO", "CONSUMERS", "s", "g"])
+                .matches("name")
+                .count(),
+        )
+    };
+    let want = shape(&mut p);
+    assert!(want.4.len() >= 5, "{:?}", want.4);
+    let synced = common::wait_for(Duration::from_secs(10), || shape(&mut r) == want);
+    assert!(synced, "replica:\n{:?}\nprimary:\n{want:?}", shape(&mut r));
+}
