@@ -29,6 +29,8 @@ use info::{xinfo_consumers, xinfo_groups, xinfo_help, xinfo_stream};
 use read::{xread, xreadgroup};
 
 const KS_RW_UPDATE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | UPDATE)]);
+const KS_XADD: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | UPDATE)
+    .notes("UPDATE instead of INSERT because of the optional trimming feature")]);
 const KS_RW_DELETE: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | DELETE)]);
 const KS_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO)]);
 const KS_RO_ACCESS: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RO | ACCESS)]);
@@ -45,7 +47,7 @@ const KS_XREADGROUP: KeySpecs =
 
 /// The stream commands' table rows.
 pub static COMMANDS: &[CommandSpec] = command_table! {
-    "xadd" -5 [WRITE|DENYOOM|FAST] KS_RW_UPDATE, "write stream fast" "stream" "5.0.0" xadd, "Appends a new entry to a stream";
+    "xadd" -5 [WRITE|DENYOOM|FAST] KS_XADD, "write stream fast" "stream" "5.0.0" xadd, "Appends a new entry to a stream";
     "xlen" 2 [READONLY|FAST] KS_RO, "read stream fast" "stream" "5.0.0" xlen, "Return the number of entries in a stream";
     "xrange" -4 [READONLY] KS_RO_ACCESS, "read stream slow" "stream" "5.0.0" xrange, "Return a range of elements in a stream, with IDs matching the specified IDs interval";
     "xrevrange" -4 [READONLY] KS_RO_ACCESS, "read stream slow" "stream" "5.0.0" xrevrange, "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE";
