@@ -76,9 +76,6 @@ fn parse_args<'a>(
             if ms < 0 {
                 return Err(CmdError::err("timeout is negative"));
             }
-            if ms > 0 && ms > i64::MAX - ctx.now_ms as i64 {
-                return Err(CmdError::err("timeout is out of range"));
-            }
             r.block = Some(ms as u64);
         } else if is(o, "count") && more > 0 {
             i += 1;
