@@ -172,3 +172,36 @@ fn lag_and_read_counters() {
     s.delete(StreamId::new(3, 0));
     assert_eq!(s.lag(&g), None);
 }
+
+#[test]
+fn the_redis_5_to_6_2_payload_derives_what_it_lacks() {
+    // RDB_TYPE_STREAM_LISTPACKS: no first id, deleted id or entries added,
+    // and no read counters; Redis 7.0 derives them on load.
+    let mut s = filled(12, NodeLimits::default());
+    s.delete(StreamId::new(1, 0));
+    let mut b = Buf::default();
+    RdbSink::length(&mut b, s.node_count() as u64);
+    for (master, lp) in s.nodes() {
+        RdbSink::string(&mut b, &master.encode());
+        RdbSink::string(&mut b, lp);
+    }
+    RdbSink::length(&mut b, s.len());
+    RdbSink::length(&mut b, s.last_id.ms);
+    RdbSink::length(&mut b, s.last_id.seq);
+    RdbSink::length(&mut b, 1);
+    RdbSink::string(&mut b, b"g");
+    RdbSink::length(&mut b, 12);
+    RdbSink::length(&mut b, 0);
+    RdbSink::length(&mut b, 0);
+    RdbSink::length(&mut b, 0);
+    let old = Stream::read_rdb(RDB_TYPE_STREAM_LISTPACKS, &mut b).expect("reads");
+    assert_eq!(old.len(), 11);
+    assert_eq!(old.entries_added, 11);
+    assert_eq!(old.first_id, StreamId::new(2, 0));
+    assert_eq!(old.max_deleted, StreamId::MIN);
+    assert_eq!(old.groups[&b"g"[..]].entries_read, 11);
+    assert_eq!(
+        old.range(StreamId::MIN, StreamId::MAX, 0, false),
+        s.range(StreamId::MIN, StreamId::MAX, 0, false)
+    );
+}
