@@ -341,7 +341,7 @@ pub fn xpending(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         let Some(nack) = grp.pel.get(&id) else {
             continue;
         };
-        if minidle != 0 && now - nack.delivery_time < minidle {
+        if minidle != 0 && now.saturating_sub(nack.delivery_time) < minidle {
             continue;
         }
         left -= 1;
@@ -352,7 +352,7 @@ pub fn xpending(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         out.array_len(4);
         reply_id(out, id);
         out.bulk(&nack.consumer);
-        out.int((now - nack.delivery_time).max(0));
+        out.int(now.saturating_sub(nack.delivery_time).max(0));
         out.int(nack.delivery_count as i64);
     }
     Ok(())
@@ -428,7 +428,7 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             justid = true;
         } else if is(o, "idle") && more > 0 {
             j += 1;
-            time = now - num(argv.get(j), "IDLE")?;
+            time = now.saturating_sub(num(argv.get(j), "IDLE")?);
         } else if is(o, "time") && more > 0 {
             j += 1;
             time = num(argv.get(j), "TIME")?;
@@ -489,7 +489,7 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             let Some(n) = grp.pel.get(&id) else {
                 continue;
             };
-            if !fresh && minidle > 0 && now - n.delivery_time < minidle {
+            if !fresh && minidle > 0 && now.saturating_sub(n.delivery_time) < minidle {
                 continue;
             }
             if !have_consumer {
@@ -502,7 +502,7 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
                 if retry >= 0 {
                     n.delivery_count = retry as u64;
                 } else if !justid {
-                    n.delivery_count += 1;
+                    n.delivery_count = n.delivery_count.saturating_add(1);
                 }
             }
             claimed.push(if justid {
@@ -600,7 +600,7 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             let Some(n) = grp.pel.get(&id) else {
                 continue;
             };
-            if minidle > 0 && now - n.delivery_time < minidle {
+            if minidle > 0 && now.saturating_sub(n.delivery_time) < minidle {
                 continue;
             }
             if !have_consumer {
@@ -611,7 +611,7 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             if let Some(n) = grp.pel.get_mut(&id) {
                 n.delivery_time = now;
                 if !justid {
-                    n.delivery_count += 1;
+                    n.delivery_count = n.delivery_count.saturating_add(1);
                 }
             }
             claimed.push(if justid {

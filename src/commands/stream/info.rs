@@ -79,7 +79,7 @@ pub fn xinfo_consumers(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             out.bulk(b"pending");
             out.int(c.pel.len() as i64);
             out.bulk(b"idle");
-            out.int((now - c.seen_time).max(0));
+            out.int(now.saturating_sub(c.seen_time).max(0));
         }
         Ok(())
     })

@@ -399,7 +399,7 @@ fn serve_group(
                 if e.is_some() {
                     if let Some(n) = g.pel.get_mut(&id) {
                         n.delivery_time = now;
-                        n.delivery_count += 1;
+                        n.delivery_count = n.delivery_count.saturating_add(1);
                     }
                 }
                 out.push((id, e));

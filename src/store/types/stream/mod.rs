@@ -264,7 +264,7 @@ impl Stream {
         if let Some((&master, lp)) = self.nodes.iter_mut().next_back() {
             let (c, d) = node::counts(lp);
             let full = lp.len() as u64 + total >= max_bytes
-                || (limits.entries > 0 && c + d >= limits.entries);
+                || (limits.entries > 0 && c.saturating_add(d) >= limits.entries);
             if full {
                 // The node is done: give back what growing it reserved
                 // (Redis's lpShrinkToFit).
@@ -547,10 +547,14 @@ impl Stream {
         }
         if self.max_deleted.is_zero() || self.max_deleted < self.first_id {
             if id < self.first_id {
-                return Some(self.entries_added - self.length);
+                return Some(self.entries_added.saturating_sub(self.length));
             }
             if id == self.first_id {
-                return Some(self.entries_added - self.length + 1);
+                return Some(
+                    self.entries_added
+                        .saturating_sub(self.length)
+                        .saturating_add(1),
+                );
             }
         }
         None
@@ -575,7 +579,7 @@ impl Stream {
             return;
         }
         if g.entries_read >= 0 && !self.range_has_tombstones(id) {
-            g.entries_read += 1;
+            g.entries_read = g.entries_read.saturating_add(1);
         } else if self.entries_added > 0 {
             g.entries_read = self.estimate_distance(id).map_or(-1, |n| n as i64);
         }
