@@ -43,6 +43,7 @@ FAMILIES = {
     "pubsub": r"(pubsub|publish|spublish)",
     # tests/test_cache.py (client-side caching over CLIENT TRACKING), wholesale.
     "cache": r"(?!)",
+    "stream": r"x(?!x)",
     # tests/test_scripting.py and tests/test_function.py, wholesale.
     "scripting": r"(?!)",
     "generic": r"(keys|scan|p?expire|p?ttl|persist|type|object|dump_and_restore"

@@ -6,7 +6,7 @@
 #   scripts/redispy-suite.sh [--protocol=2|3] [FAMILY ...]
 #
 # Families (default: all): string hash list set zset bitmap hyperloglog geo pubsub cache
-# scripting sort generic; scripts/redispy-suite.py says which test names each one takes.
+# stream scripting sort generic; scripts/redispy-suite.py says which test names each one takes.
 # Prints, per family, passed/failed/skipped on each server and the tests that
 # pass on redis-server but not on ringcache (node id and first error line).
 # Exits 1 if there is any such test, 2 if the run itself could not be set up.

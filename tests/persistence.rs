@@ -318,16 +318,26 @@ fn a_ringcache_dump_passes_redis_check_rdb_and_loads_in_redis() {
 
 #[test]
 fn a_redis_dump_with_types_ringcache_lacks_is_refused_by_name() {
-    let redis = RedisServer::start(&[]);
+    // A module value (type 7) stands where redis-server wrote a stream: the
+    // file has no checksum, so only the type is wrong.
+    let redis = RedisServer::start(&["--rdbchecksum", "no"]);
     let mut rc = redis.conn();
     cmd(&mut rc, &["SET", "s", "v"]);
     cmd(&mut rc, &["HSET", "h", "f", "v"]);
     cmd(&mut rc, &["SADD", "set", "m"]);
-    cmd(&mut rc, &["XADD", "stream", "*", "f", "v"]);
+    cmd(&mut rc, &["XADD", "module", "*", "f", "v"]);
     let dir = redis_dump(&redis);
+    let path = dir.path().join("dump.rdb");
+    let mut img = std::fs::read(&path).expect("read dump");
+    let at = img
+        .windows(8)
+        .position(|w| w == b"\x13\x06module")
+        .expect("the stream record");
+    img[at] = 7;
+    std::fs::write(&path, img).expect("write dump");
     let out = start_fails(dir.path(), &[]);
     assert!(
-        out.contains("Unsupported content") && out.contains("key 'stream'"),
+        out.contains("Unsupported content") && out.contains("key 'module'"),
         "{out}"
     );
 }

@@ -31,6 +31,7 @@ use crate::node::Server;
 use crate::resp::reply::{Protocol, Reply};
 use crate::slot::key_slot;
 use crate::store::blocking::{Waiter, Wake};
+use crate::store::MultiGuard;
 
 /// When a blocked command gives up: unix ms, or never (0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +108,40 @@ pub fn block(ctx: &mut Ctx<'_>, argv: &Argv<'_>, keys: Range<usize>, timeout: Ti
     Parked::Yes
 }
 
+/// Blocks the client on the keys at `keys` of `args` (a rewritten form of
+/// the command, re-run when one of them is signalled) until `timeout`, unless
+/// `waiting`, asked with the keys' locks held, says the command could now
+/// be served (`Retry`). For commands that wait on an existing key (XREAD).
+pub fn block_args(
+    ctx: &mut Ctx<'_>,
+    args: Vec<Vec<u8>>,
+    keys: Vec<usize>,
+    timeout: Timeout,
+    waiting: &dyn Fn(&mut MultiGuard<'_>, usize) -> bool,
+) -> Parked {
+    if ctx.client.serving {
+        return Parked::Yes;
+    }
+    if ctx.client.replaying || ctx.client.deny_blocking || ctx.client.exec_wrap != ExecWrap::Off {
+        return Parked::Denied;
+    }
+    let db = ctx.db();
+    let names: Vec<Vec<u8>> = keys.iter().filter_map(|&i| args.get(i)).cloned().collect();
+    let mut mg = ctx.lock_keys(names.iter().map(Vec::as_slice));
+    if !waiting(&mut mg, db) {
+        return Parked::Retry;
+    }
+    let resp = if ctx.out.resp3() { 3 } else { 2 };
+    let w = Arc::new(Waiter::new(ctx.client.info.id, db, args, keys, resp));
+    ctx.srv.keyspace.blocked.register(w.clone());
+    drop(mg);
+    ctx.client.blocked = Some(Block {
+        waiter: w,
+        deadline: timeout.0,
+    });
+    Parked::Yes
+}
+
 /// A blocking command found nothing: blocks the client on `keys` (no reply
 /// now), or where blocking is denied answers with `denied`, as a timeout
 /// would. True when a key appeared meanwhile and the command should try again.
@@ -158,7 +193,12 @@ pub fn serve_ready(srv: &Server, run: Run, now_ms: u64) {
                     }
                     Rerun::Nothing => {
                         w.release();
-                        break;
+                        // A list or sorted set that cannot serve its first
+                        // waiter serves none; stream readers wait for
+                        // different ids, so each is asked.
+                        if !is_stream_reader(&w) {
+                            break;
+                        }
                     }
                 }
             }
@@ -167,6 +207,13 @@ pub fn serve_ready(srv: &Server, run: Run, now_ms: u64) {
             std::thread::yield_now();
         }
     }
+}
+
+/// XREAD and XREADGROUP waiters.
+fn is_stream_reader(w: &Waiter) -> bool {
+    w.argv
+        .first()
+        .is_some_and(|c| c.eq_ignore_ascii_case(b"xread") || c.eq_ignore_ascii_case(b"xreadgroup"))
 }
 
 enum Rerun {
@@ -214,7 +261,15 @@ fn rerun(srv: &Server, run: Run, w: &Waiter, now_ms: u64) -> Rerun {
         // The key now holds another type: it is not ready for this command
         // (Redis serves a key only to commands blocked for its type).
         Err(CmdError::WrongType) => return Rerun::Nothing,
-        Err(e) => out.error(&e.to_string()),
+        Err(e) => {
+            // The waiter's error reply counts as one (INFO errorstats).
+            let line = e.to_string();
+            srv.stats.count_error(&line);
+            srv.command_stats[r.id]
+                .failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            out.error(&line);
+        }
         Ok(()) => {}
     }
     if out.buf.is_empty() {

@@ -30,6 +30,7 @@ pub mod server;
 pub mod set;
 pub mod sort;
 pub mod spec;
+pub mod stream;
 pub mod strings;
 pub mod table;
 pub mod tracking;

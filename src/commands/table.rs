@@ -87,6 +87,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     list::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,
+    super::stream::COMMANDS,
     bitmap::COMMANDS,
     hyperloglog::COMMANDS,
     geo::COMMANDS,

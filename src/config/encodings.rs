@@ -46,4 +46,8 @@ encoding_fields! {
     zset_max_listpack_value,
     /// `hll-sparse-max-bytes`: longest sparse HyperLogLog string before it turns dense.
     hll_sparse_max_bytes,
+    /// `stream-node-max-bytes`: largest stream node (listpack) in bytes (0: no limit).
+    stream_node_max_bytes,
+    /// `stream-node-max-entries`: most entries in a stream node (0: no limit).
+    stream_node_max_entries,
 }

@@ -670,6 +670,27 @@ pub static OPTIONS: &[ConfigOption] = &[
     ),
     encoding_limit!("hll-sparse-max-bytes", I32, "3000", hll_sparse_max_bytes),
     live(
+        "stream-node-max-bytes",
+        OptionType::Size(0, i64::MAX as u64),
+        "4096",
+        |c| c.encodings.stream_node_max_bytes.to_string(),
+        |c, v| {
+            c.encodings.stream_node_max_bytes = v.int();
+            Ok(())
+        },
+    )
+    .hot(|h, c| {
+        h.encodings
+            .stream_node_max_bytes
+            .store(c.encodings.stream_node_max_bytes, Relaxed)
+    }),
+    encoding_limit!(
+        "stream-node-max-entries",
+        i64::MAX,
+        "100",
+        stream_node_max_entries
+    ),
+    live(
         "lfu-log-factor",
         OptionType::Int(0, I32),
         "10",

@@ -173,6 +173,10 @@ impl RdbSink for Body<'_> {
     fn binary_double(&mut self, f: f64) {
         self.out.extend_from_slice(&f.to_le_bytes());
     }
+
+    fn raw(&mut self, b: &[u8]) {
+        self.out.extend_from_slice(b);
+    }
 }
 
 /// A length as read: a count, or the id of a special string encoding.
@@ -350,6 +354,10 @@ impl RdbSource for Reader<'_> {
             }
         }
     }
+
+    fn raw(&mut self, n: usize) -> Result<Vec<u8>, RdbError> {
+        Ok(self.read_bytes(n)?.to_vec())
+    }
 }
 
 #[cfg(test)]
@@ -455,12 +463,13 @@ mod tests {
             Reader::new(&[200]).read_type(),
             Err(RdbError::UnknownType(200))
         );
-        // Streams (15) have no type here yet; hashes (4) do, and an empty
+        // Modules (7) have no type here; hashes (4) do, and an empty
         // input is then a truncated one.
         assert_eq!(
-            Reader::new(&[]).read_value(15),
-            Err(RdbError::Payload(BadPayload::UnsupportedType(15)))
+            Reader::new(&[]).read_value(7),
+            Err(RdbError::Payload(BadPayload::UnsupportedType(7)))
         );
+        assert_eq!(Reader::new(&[]).read_value(19), Err(RdbError::Truncated));
         assert_eq!(Reader::new(&[]).read_value(4), Err(RdbError::Truncated));
     }
 }

@@ -461,7 +461,7 @@ mod tests {
             // A flipped byte is either a malformed record or a checksum error.
             assert!(read_all(&bad).is_err(), "flip at {i} loaded");
         }
-        let mut unsupported = b"REDIS0010\xfe\x00\x0f\x01k".to_vec();
+        let mut unsupported = b"REDIS0010\xfe\x00\x07\x01k".to_vec();
         unsupported.extend_from_slice(b"\x01\x01v\xff");
         assert!(matches!(
             read_all(&unsupported),

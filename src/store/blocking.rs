@@ -235,6 +235,18 @@ impl Blocked {
             .unwrap_or_default()
     }
 
+    /// The keys someone waits on in `db`.
+    pub fn keys_of(&self, db: usize) -> Vec<Box<[u8]>> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        self.queues
+            .lock()
+            .get(&db)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The waiter of connection `client_id`, if it is blocked.
     pub fn of_client(&self, client_id: u64) -> Option<Arc<Waiter>> {
         let q = self.queues.lock();

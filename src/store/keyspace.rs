@@ -313,10 +313,29 @@ impl Keyspace {
     /// either before or after the swap, never half.
     pub fn swap_dbs(&self, a: usize, b: usize, now: u64) {
         self.touch_swapped(a, b, now);
+        // XREADGROUP waiters on a stream that the swap takes away end.
+        let mut gone = Vec::new();
+        for (db, other) in [(a, b), (b, a)] {
+            for key in self.blocked.keys_of(db) {
+                if self.holds_stream(db, &key, now) && !self.holds_stream(other, &key, now) {
+                    gone.push((db, key));
+                }
+            }
+        }
         let _point = self.first_use.write();
         let (pa, pb) = (self.physical(a), self.physical(b));
         self.map[a].store(pb, Ordering::Relaxed);
         self.map[b].store(pa, Ordering::Relaxed);
+        for (db, key) in gone {
+            self.blocked.mark_ready(db, &key);
+        }
+    }
+
+    /// True when `key` in `db` holds a stream (stored, expired or not).
+    fn holds_stream(&self, db: usize, key: &[u8], now: u64) -> bool {
+        let g = self.lock_key(db, key, now);
+        g.stored(key)
+            .is_some_and(|e| matches!(e.value, Value::Stream(_)))
     }
 
     /// SWAPDB changes a watched key of `a` or `b` when it is live in either
@@ -429,6 +448,9 @@ impl Keyspace {
         let phys = self.physical(db);
         let d = &self.dbs[phys];
         let Some(slots) = d.slots.get() else { return 0 };
+        let streams: Vec<Box<[u8]>> = (self.blocked.keys_of(db).into_iter())
+            .filter(|k| self.holds_stream(db, k, 0))
+            .collect();
         for key in self.watched.keys_of(db) {
             // Stored at all, expired or not: FLUSH removes it.
             if self.lock_key(db, &key, 0).stored(&key).is_some() {
@@ -458,6 +480,9 @@ impl Keyspace {
             if lazy && n > 0 {
                 self.lazy_free.free_later(Box::new(t), n);
             }
+        }
+        for key in streams {
+            self.blocked.mark_ready(db, &key);
         }
         removed
     }
@@ -693,6 +718,10 @@ impl<'a> SlotGuard<'a> {
         let t = &mut *self.table;
         let e = t.take(key)?;
         self.ks.changed(self.db, key, Touch::Removed);
+        if matches!(e.value, Value::Stream(_)) {
+            // XREADGROUP waiters on it end (-UNBLOCKED / -NOGROUP).
+            self.ks.blocked.key_added(self.db, key);
+        }
         db.keys.fetch_sub(1, Ordering::Relaxed);
         if e.is_volatile() {
             t.volatile -= 1;

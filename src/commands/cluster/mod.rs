@@ -209,6 +209,16 @@ pub(super) mod tests {
                         argc = argc.max((pos + 2 * step + (-lastkey - 1)) as usize);
                     }
                 }
+                // XREAD's `STREAMS key key id id`: two keys after the keyword.
+                if let BeginSearch::Keyword {
+                    keyword: "STREAMS",
+                    startfrom,
+                } = key.begin
+                {
+                    words.resize(words.len().max(startfrom as usize), "1".to_string());
+                    words.push("STREAMS".to_string());
+                    words.extend(["1", "1", "0", "0"].map(String::from));
+                }
                 // A key count then its keys (EVAL's numkeys): room for one.
                 if let (BeginSearch::Index(pos), FindKeys::Keynum { firstkey, .. }) =
                     (key.begin, key.find)

@@ -15,12 +15,14 @@ pub mod pair_table;
 pub mod quicklist;
 pub mod redis_size;
 pub mod set;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
 pub use hash::{Hash, HashLimits};
 pub use list::List;
 pub use set::Set;
+pub use stream::Stream;
 pub use string::Str;
 pub use zset::ZSet;
 
@@ -39,6 +41,8 @@ pub enum Value {
     Set(Box<Set>),
     /// A sorted set (`listpack` or `skiplist`).
     ZSet(Box<ZSet>),
+    /// A stream.
+    Stream(Box<Stream>),
 }
 
 /// What `TYPE` reports.
@@ -54,6 +58,8 @@ pub enum Kind {
     Set,
     /// A sorted set.
     ZSet,
+    /// A stream.
+    Stream,
 }
 
 impl Kind {
@@ -65,6 +71,7 @@ impl Kind {
             Kind::List => "list",
             Kind::Set => "set",
             Kind::ZSet => "zset",
+            Kind::Stream => "stream",
         }
     }
 
@@ -76,6 +83,7 @@ impl Kind {
             Kind::Set => 2,
             Kind::ZSet => 3,
             Kind::Hash => 4,
+            Kind::Stream => 6,
         }
     }
 }
@@ -111,6 +119,8 @@ pub trait RdbSink {
     fn int_string(&mut self, n: i64);
     /// A double as 8 little-endian bytes (`ZSET_2` scores).
     fn binary_double(&mut self, f: f64);
+    /// Bytes as they are (stream PEL ids and times).
+    fn raw(&mut self, b: &[u8]);
 }
 
 /// Where a type reads its RDB payload from; the RDB format provides it, with
@@ -127,6 +137,8 @@ pub trait RdbSource {
     /// A double as Redis wrote it before `ZSET_2`: a length byte, then ASCII
     /// (253 nan, 254 +inf, 255 -inf).
     fn text_double(&mut self) -> Result<f64, Self::Error>;
+    /// `n` bytes as they are (stream PEL ids and times).
+    fn raw(&mut self, n: usize) -> Result<Vec<u8>, Self::Error>;
 }
 
 /// A payload a type cannot hold.
@@ -150,6 +162,9 @@ impl Value {
             t if list::RDB_TYPES.contains(&t) => Ok(Value::List(Box::new(List::read_rdb(t, src)?))),
             t if set::RDB_TYPES.contains(&t) => Ok(Value::Set(Box::new(Set::read_rdb(t, src)?))),
             t if zset::RDB_TYPES.contains(&t) => Ok(Value::ZSet(Box::new(ZSet::read_rdb(t, src)?))),
+            t if stream::RDB_TYPES.contains(&t) => {
+                Ok(Value::Stream(Box::new(Stream::read_rdb(t, src)?)))
+            }
             other => Err(BadPayload::UnsupportedType(other).into()),
         }
     }
@@ -177,6 +192,7 @@ impl Value {
             Value::List(_) => Kind::List,
             Value::Set(_) => Kind::Set,
             Value::ZSet(_) => Kind::ZSet,
+            Value::Stream(_) => Kind::Stream,
         }
     }
 
@@ -198,6 +214,7 @@ impl Value {
             Value::List(x) => x.encoding(),
             Value::Set(x) => x.encoding(),
             Value::ZSet(x) => x.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -211,6 +228,7 @@ impl Value {
             Value::List(l) => l.len().div_ceil(128),
             Value::Set(s) => compact_or(s.encoding(), s.len()),
             Value::ZSet(z) => compact_or(z.encoding(), z.len()),
+            Value::Stream(x) => x.free_effort(),
         }
     }
 
@@ -222,6 +240,7 @@ impl Value {
             Value::List(x) => x.heap_size(),
             Value::Set(x) => x.heap_size(),
             Value::ZSet(x) => x.heap_size(),
+            Value::Stream(x) => x.heap_size(),
         }
     }
 
@@ -233,6 +252,7 @@ impl Value {
             Value::List(x) => x.redis_usage(),
             Value::Set(x) => x.redis_usage(),
             Value::ZSet(x) => x.redis_usage(),
+            Value::Stream(x) => x.redis_usage(),
         }
     }
 
@@ -246,6 +266,7 @@ impl Value {
             Value::List(x) => x.digest(d),
             Value::Set(x) => x.digest(d),
             Value::ZSet(x) => x.digest(d),
+            Value::Stream(x) => x.digest(d),
         }
     }
 
@@ -257,6 +278,7 @@ impl Value {
             Value::List(x) => x.rdb_type(),
             Value::Set(x) => x.rdb_type(),
             Value::ZSet(x) => x.rdb_type(),
+            Value::Stream(x) => x.rdb_type(),
         }
     }
 
@@ -268,6 +290,7 @@ impl Value {
             Value::List(x) => x.write_rdb(out),
             Value::Set(x) => x.write_rdb(out),
             Value::ZSet(x) => x.write_rdb(out),
+            Value::Stream(x) => x.write_rdb(out),
         }
     }
 
@@ -279,6 +302,7 @@ impl Value {
             Value::List(x) => x.rewrite(key, emit),
             Value::Set(x) => x.rewrite(key, emit),
             Value::ZSet(x) => x.rewrite(key, emit),
+            Value::Stream(x) => x.rewrite(key, emit),
         }
     }
 }

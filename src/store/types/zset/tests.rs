@@ -21,6 +21,9 @@ impl RdbSink for Buf {
     fn binary_double(&mut self, f: f64) {
         self.out.extend_from_slice(&f.to_le_bytes());
     }
+    fn raw(&mut self, b: &[u8]) {
+        self.out.extend_from_slice(b);
+    }
 }
 
 impl Buf {
@@ -55,6 +58,9 @@ impl RdbSource for Buf {
         let n = self.take(1)?[0] as usize;
         let t = self.take(n)?;
         score::parse(t).ok_or(BadPayload::Invalid("double"))
+    }
+    fn raw(&mut self, n: usize) -> Result<Vec<u8>, BadPayload> {
+        Ok(self.take(n)?.to_vec())
     }
 }
 

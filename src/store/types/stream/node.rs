@@ -1,0 +1,317 @@
+//! One stream node: a listpack laid out as Redis lays it out (`t_stream.c`),
+//! so RDB and DUMP carry it byte for byte.
+//!
+//! ```text
+//! master entry: count | deleted | num-fields | field_1 … field_N | 0
+//! each entry:   flags | ms-diff | seq-diff | [num-fields | field_1 value_1 …
+//!               | or, with SAMEFIELDS, value_1 … value_N] | lp-count
+//! ```
+//!
+//! Ids are deltas from the node's master id (the key it is stored under).
+//! A deleted entry keeps its place with the DELETED flag until the whole
+//! node goes, as in Redis. Edits change single elements in place.
+
+use std::borrow::Cow;
+
+use super::StreamId;
+use crate::store::compact::listpack::{self, Listpack, ListpackWriter, HEADER_BYTES};
+use crate::store::compact::{parse_int, Element};
+
+/// The entry is deleted (a tombstone).
+pub const FLAG_DELETED: i64 = 1;
+/// The entry has the master entry's fields (only values are stored).
+pub const FLAG_SAMEFIELDS: i64 = 2;
+
+/// An element as an integer (integer-encoded, or a string that reads as one).
+pub fn elem_int(e: Element<'_>) -> Option<i64> {
+    match e {
+        Element::Int(n) => Some(n),
+        Element::Str(s) => parse_int(s),
+    }
+}
+
+/// An element's bytes as Redis shows them.
+pub fn elem_bytes(e: Element<'_>) -> Cow<'_, [u8]> {
+    match e {
+        Element::Str(s) => Cow::Borrowed(s),
+        Element::Int(n) => Cow::Owned(itoa::Buffer::new().format(n).as_bytes().to_vec()),
+    }
+}
+
+/// One entry of a decoded node.
+#[derive(Debug, Clone)]
+pub struct NodeEntry<'a> {
+    /// Its flags (`FLAG_*`).
+    pub flags: i64,
+    /// Its id.
+    pub id: StreamId,
+    /// Its field/value pairs.
+    pub fields: Vec<(Element<'a>, Element<'a>)>,
+    /// Element index of its flags in the listpack.
+    pub flags_index: usize,
+}
+
+impl NodeEntry<'_> {
+    /// True for a tombstone.
+    pub fn deleted(&self) -> bool {
+        self.flags & FLAG_DELETED != 0
+    }
+}
+
+/// A whole node, decoded.
+#[derive(Debug, Clone)]
+pub struct Decoded<'a> {
+    /// Live entries.
+    pub count: i64,
+    /// Tombstones.
+    pub deleted: i64,
+    /// The master entry's field names.
+    pub master_fields: Vec<Element<'a>>,
+    /// Every entry, tombstones included, in id order.
+    pub entries: Vec<NodeEntry<'a>>,
+}
+
+/// Decodes a node stored under `master`; `None` when it breaks the layout
+/// (only a loaded payload can: this file writes every node).
+pub fn decode(master: StreamId, lp: &[u8]) -> Option<Decoded<'_>> {
+    let elems: Vec<Element<'_>> = Listpack::trusted(lp).ok()?.iter().collect();
+    let mut at = 0usize;
+    let mut next = || {
+        let e = elems.get(at).copied();
+        at += 1;
+        e
+    };
+    let count = elem_int(next()?)?;
+    let deleted = elem_int(next()?)?;
+    let nfields = usize::try_from(elem_int(next()?)?).ok()?;
+    if nfields > elems.len() || count < 0 || deleted < 0 {
+        return None;
+    }
+    let mut master_fields = Vec::with_capacity(nfields);
+    for _ in 0..nfields {
+        master_fields.push(next()?);
+    }
+    if elem_int(next()?)? != 0 {
+        return None;
+    }
+    let total = count.checked_add(deleted)?;
+    let mut entries = Vec::with_capacity(usize::try_from(total).ok()?.min(elems.len()));
+    let mut live = 0i64;
+    let mut i = nfields + 4;
+    while i < elems.len() {
+        let flags_index = i;
+        let flags = elem_int(*elems.get(i)?)?;
+        let ms = elem_int(*elems.get(i + 1)?)?;
+        let seq = elem_int(*elems.get(i + 2)?)?;
+        i += 3;
+        let mut fields = Vec::new();
+        let extra = if flags & FLAG_SAMEFIELDS != 0 {
+            for f in &master_fields {
+                fields.push((*f, *elems.get(i)?));
+                i += 1;
+            }
+            3 + nfields
+        } else {
+            let n = usize::try_from(elem_int(*elems.get(i)?)?).ok()?;
+            if n > elems.len() {
+                return None;
+            }
+            i += 1;
+            for _ in 0..n {
+                fields.push((*elems.get(i)?, *elems.get(i + 1)?));
+                i += 2;
+            }
+            3 + 1 + 2 * n
+        };
+        let lp_count = elem_int(*elems.get(i)?)?;
+        if usize::try_from(lp_count).ok()? != extra {
+            return None;
+        }
+        i += 1;
+        let id = StreamId {
+            ms: master.ms.wrapping_add(ms as u64),
+            seq: master.seq.wrapping_add(seq as u64),
+        };
+        if flags & FLAG_DELETED == 0 {
+            live += 1;
+        }
+        entries.push(NodeEntry {
+            flags,
+            id,
+            fields,
+            flags_index,
+        });
+    }
+    if live != count || entries.len() as i64 != total {
+        return None;
+    }
+    Some(Decoded {
+        count,
+        deleted,
+        master_fields,
+        entries,
+    })
+}
+
+/// The first entry's id in a node, quickly (tombstones included).
+pub fn first_id(master: StreamId, lp: &[u8]) -> Option<StreamId> {
+    let lp = Listpack::trusted(lp).ok()?;
+    let mut it = lp.iter();
+    let nfields = usize::try_from(elem_int(it.nth(2)?)?).ok()?;
+    let mut it = it.skip(nfields + 1);
+    it.next()?;
+    let ms = elem_int(it.next()?)?;
+    let seq = elem_int(it.next()?)?;
+    Some(StreamId {
+        ms: master.ms.wrapping_add(ms as u64),
+        seq: master.seq.wrapping_add(seq as u64),
+    })
+}
+
+/// Live entries and tombstones of a node, from its master entry.
+pub fn counts(lp: &[u8]) -> (i64, i64) {
+    let Ok(lp) = Listpack::trusted(lp) else {
+        return (0, 0);
+    };
+    let mut it = lp.iter();
+    let c = it.next().and_then(elem_int).unwrap_or(0);
+    let d = it.next().and_then(elem_int).unwrap_or(0);
+    (c, d)
+}
+
+/// A new node holding one entry, its fields becoming the master fields.
+pub fn create(fields: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let mut w = ListpackWriter::new();
+    w.push_int(1);
+    w.push_int(0);
+    w.push_int(fields.len() as i64);
+    for (f, _) in fields {
+        w.push_str(f);
+    }
+    w.push_int(0);
+    w.push_int(FLAG_SAMEFIELDS);
+    w.push_int(0);
+    w.push_int(0);
+    for (_, v) in fields {
+        w.push_str(v);
+    }
+    w.push_int(3 + fields.len() as i64);
+    // Only a string over 4 GiB fails, and XADD refuses those first.
+    w.finish()
+        .unwrap_or_else(|_| Listpack::empty().as_bytes().to_vec())
+}
+
+/// Appends an entry to a node stored under `master` (live count + 1).
+pub fn append(lp: &mut Vec<u8>, master: StreamId, id: StreamId, fields: &[(&[u8], &[u8])]) {
+    let Some(d) = decode_master(lp) else {
+        return;
+    };
+    let same = d.1.len() == fields.len()
+        && d.1
+            .iter()
+            .zip(fields)
+            .all(|(m, (f, _))| *elem_bytes(*m) == **f);
+    let mut w = ListpackWriter::new();
+    w.push_int(if same { FLAG_SAMEFIELDS } else { 0 });
+    w.push_int(id.ms.wrapping_sub(master.ms) as i64);
+    w.push_int(id.seq.wrapping_sub(master.seq) as i64);
+    if !same {
+        w.push_int(fields.len() as i64);
+    }
+    for (f, v) in fields {
+        if !same {
+            w.push_str(f);
+        }
+        w.push_str(v);
+    }
+    let lp_count = 3 + fields.len() + if same { 0 } else { fields.len() + 1 };
+    w.push_int(lp_count as i64);
+    let added = w.len();
+    let Ok(bytes) = w.finish() else {
+        return;
+    };
+    let count = d.0;
+    drop(d);
+    let old_len = Listpack::trusted(lp).map_or(0, |l| l.len());
+    lp.pop();
+    lp.extend_from_slice(&bytes[HEADER_BYTES..bytes.len() - 1]);
+    lp.push(0xFF);
+    listpack::set_header(lp, old_len + added);
+    set_int(lp, 0, count + 1);
+}
+
+/// The live count and master fields.
+fn decode_master(lp: &[u8]) -> Option<(i64, Vec<Element<'_>>)> {
+    let l = Listpack::trusted(lp).ok()?;
+    let mut it = l.iter();
+    let count = elem_int(it.next()?)?;
+    it.next()?;
+    let n = usize::try_from(elem_int(it.next()?)?).ok()?;
+    Some((count, it.take(n).collect()))
+}
+
+/// Replaces element `index` of the listpack with the integer `v`.
+pub fn set_int(lp: &mut Vec<u8>, index: usize, v: i64) {
+    let mut pos = HEADER_BYTES;
+    for _ in 0..index {
+        match listpack::entry_at(lp, pos) {
+            Some((_, size)) => pos += size,
+            None => return,
+        }
+    }
+    let Some((_, size)) = listpack::entry_at(lp, pos) else {
+        return;
+    };
+    let mut w = ListpackWriter::new();
+    w.push_int(v);
+    let Ok(bytes) = w.finish() else {
+        return;
+    };
+    let enc = &bytes[HEADER_BYTES..bytes.len() - 1];
+    let count = Listpack::trusted(lp).map_or(0, |l| l.len());
+    lp.splice(pos..pos + size, enc.iter().copied());
+    listpack::set_header(lp, count);
+}
+
+/// Marks the entries whose flags sit at `flags_indexes` deleted (they are
+/// live) and moves them from the live count to the tombstones.
+pub fn mark_deleted(lp: &mut Vec<u8>, marks: &[(usize, i64)]) {
+    let (c, d) = counts(lp);
+    for &(index, flags) in marks {
+        set_int(lp, index, flags | FLAG_DELETED);
+    }
+    let n = marks.len() as i64;
+    set_int(lp, 0, c - n);
+    set_int(lp, 1, d + n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_append_delete_decode() {
+        let m = StreamId { ms: 5, seq: 0 };
+        let mut lp = create(&[(b"a", b"1"), (b"b", b"x")]);
+        append(
+            &mut lp,
+            m,
+            StreamId { ms: 5, seq: 1 },
+            &[(b"a", b"2"), (b"b", b"y")],
+        );
+        append(&mut lp, m, StreamId { ms: 7, seq: 0 }, &[(b"c", b"3")]);
+        assert!(Listpack::parse(&lp).is_ok());
+        let d = decode(m, &lp).expect("decodes");
+        assert_eq!((d.count, d.deleted), (3, 0));
+        assert_eq!(d.entries[1].flags, FLAG_SAMEFIELDS);
+        assert_eq!(d.entries[2].id, StreamId { ms: 7, seq: 0 });
+        assert_eq!(d.entries[2].flags, 0);
+        let mark = (d.entries[1].flags_index, d.entries[1].flags);
+        mark_deleted(&mut lp, &[mark]);
+        let d = decode(m, &lp).expect("decodes");
+        assert_eq!((d.count, d.deleted), (2, 1));
+        assert!(d.entries[1].deleted());
+        assert_eq!(first_id(m, &lp), Some(m));
+        assert_eq!(counts(&lp), (2, 1));
+    }
+}
