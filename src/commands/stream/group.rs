@@ -389,21 +389,21 @@ fn nogroup(key: &[u8], name: &[u8]) -> CmdError {
     ))
 }
 
-/// `XCLAIM key group consumer min-idle id [id …] [IDLE ms] [TIME ms]
-/// [RETRYCOUNT n] [FORCE] [JUSTID] [LASTID id]`
-pub fn xclaim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    let (key, name, consumer) = (argv.get(1), argv.get(2), argv.get(3));
-    let now = ctx.now_ms as i64;
-    let mut g = ctx.lock(key);
-    let has = g
-        .read::<Stream>(key)?
-        .is_some_and(|s| s.groups.contains_key(name));
-    if !has {
-        return Err(nogroup(key, name));
-    }
-    let minidle = parse_i64(argv.get(4))
-        .map_err(|_| CmdError::err("Invalid min-idle-time argument for XCLAIM"))?
-        .max(0);
+/// XCLAIM's ids and options.
+struct ClaimOpts {
+    ids: Vec<StreamId>,
+    force: bool,
+    justid: bool,
+    /// RETRYCOUNT, or -1.
+    retry: i64,
+    /// The delivery time claimed entries get.
+    time: i64,
+    /// LASTID, or the minimum.
+    last: StreamId,
+}
+
+/// Parses XCLAIM's ids (from argument 5) and options, with Redis's errors.
+fn claim_options(argv: &Argv<'_>, now: i64) -> Result<ClaimOpts, CmdError> {
     let mut ids = Vec::new();
     let mut j = 5;
     while j < argv.len() {
@@ -451,6 +451,39 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     } else {
         time
     };
+    Ok(ClaimOpts {
+        ids,
+        force,
+        justid,
+        retry,
+        time,
+        last,
+    })
+}
+
+/// `XCLAIM key group consumer min-idle id [id …] [IDLE ms] [TIME ms]
+/// [RETRYCOUNT n] [FORCE] [JUSTID] [LASTID id]`
+pub fn xclaim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let (key, name, consumer) = (argv.get(1), argv.get(2), argv.get(3));
+    let now = ctx.now_ms as i64;
+    let mut g = ctx.lock(key);
+    let has = g
+        .read::<Stream>(key)?
+        .is_some_and(|s| s.groups.contains_key(name));
+    if !has {
+        return Err(nogroup(key, name));
+    }
+    let minidle = parse_i64(argv.get(4))
+        .map_err(|_| CmdError::err("Invalid min-idle-time argument for XCLAIM"))?
+        .max(0);
+    let ClaimOpts {
+        ids,
+        force,
+        justid,
+        retry,
+        time,
+        last,
+    } = claim_options(argv, now)?;
     let mut effects = Vec::new();
     let mut claimed = Vec::new();
     let mut created = false;

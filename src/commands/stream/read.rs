@@ -130,20 +130,23 @@ struct Served {
     entries: Vec<(StreamId, Option<StreamEntry>)>,
 }
 
-fn read(ctx: &mut Ctx<'_>, argv: &Argv<'_>, xreadgroup: bool) -> CmdResult {
-    let a = parse_args(ctx, argv, xreadgroup)?;
-    let keys: Vec<&[u8]> = (0..a.nkeys).map(|i| argv.get(a.streams_at + i)).collect();
-    let db = ctx.db();
-    let now = ctx.now_ms as i64;
-    let mut mg = ctx.lock_keys(keys.iter().copied());
-    // Resolve every id first (errors before anything is served).
+/// Each key's starting point (`$` resolved), or the error the read gives
+/// before serving anything; `serving` when a blocked read is re-run.
+fn resolve_wants(
+    mg: &mut MultiGuard<'_>,
+    db: usize,
+    keys: &[&[u8]],
+    a: &ReadArgs<'_>,
+    argv: &Argv<'_>,
+    xreadgroup: bool,
+    serving: bool,
+) -> Result<Vec<Want>, CmdError> {
     let mut wants = Vec::with_capacity(a.nkeys);
     for (k, key) in keys.iter().enumerate() {
         let arg = argv.get(a.streams_at + a.nkeys + k);
         let s = match mg.slot(db, key).read::<Stream>(key) {
             Ok(s) => s,
-            Err(_) if ctx.client.serving && xreadgroup => {
-                drop(mg);
+            Err(_) if serving && xreadgroup => {
                 return Err(CmdError::Other(
                     "UNBLOCKED the stream key no longer exists".into(),
                 ));
@@ -154,8 +157,7 @@ fn read(ctx: &mut Ctx<'_>, argv: &Argv<'_>, xreadgroup: bool) -> CmdResult {
             let exists = s.is_some_and(|s| s.groups.contains_key(group));
             if !exists {
                 let missing = s.is_none();
-                drop(mg);
-                if ctx.client.serving {
+                if serving {
                     return Err(CmdError::Other(if missing {
                         "UNBLOCKED the stream key no longer exists".into()
                     } else {
@@ -189,6 +191,17 @@ fn read(ctx: &mut Ctx<'_>, argv: &Argv<'_>, xreadgroup: bool) -> CmdResult {
         };
         wants.push(want);
     }
+    Ok(wants)
+}
+
+fn read(ctx: &mut Ctx<'_>, argv: &Argv<'_>, xreadgroup: bool) -> CmdResult {
+    let a = parse_args(ctx, argv, xreadgroup)?;
+    let keys: Vec<&[u8]> = (0..a.nkeys).map(|i| argv.get(a.streams_at + i)).collect();
+    let db = ctx.db();
+    let now = ctx.now_ms as i64;
+    let mut mg = ctx.lock_keys(keys.iter().copied());
+    // Resolve every id first (errors before anything is served).
+    let wants = resolve_wants(&mut mg, db, &keys, &a, argv, xreadgroup, ctx.client.serving)?;
     let mut served: Vec<Served> = Vec::new();
     let mut effects: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut created: Vec<Vec<u8>> = Vec::new();
@@ -253,7 +266,20 @@ fn read(ctx: &mut Ctx<'_>, argv: &Argv<'_>, xreadgroup: bool) -> CmdResult {
         ctx.out.null_array();
         return Ok(());
     };
-    // Block on a rewritten command: `$` resolved, a COUNT always given.
+    block(ctx, argv, &a, &keys, &wants, ms, xreadgroup)
+}
+
+/// Parks a read that found nothing, on a rewritten command: `$`
+/// resolved, a COUNT always given.
+fn block(
+    ctx: &mut Ctx<'_>,
+    argv: &Argv<'_>,
+    a: &ReadArgs<'_>,
+    keys: &[&[u8]],
+    wants: &[Want],
+    ms: u64,
+    xreadgroup: bool,
+) -> CmdResult {
     let count = if a.count > 0 {
         a.count
     } else {
@@ -270,7 +296,7 @@ fn read(ctx: &mut Ctx<'_>, argv: &Argv<'_>, xreadgroup: bool) -> CmdResult {
     args.push(b"STREAMS".to_vec());
     let first_key = args.len();
     args.extend(keys.iter().map(|k| k.to_vec()));
-    for w in &wants {
+    for w in wants {
         args.push(match w {
             Want::New => b">".to_vec(),
             Want::After(id) => id.to_bytes(),
@@ -285,7 +311,7 @@ fn read(ctx: &mut Ctx<'_>, argv: &Argv<'_>, xreadgroup: bool) -> CmdResult {
     let group = a.group.map(|(g, _)| g.to_vec());
     let check = |mg: &mut MultiGuard<'_>, db: usize| -> bool {
         // True while nothing could be served.
-        keys.iter().zip(&wants).all(|(key, want)| {
+        keys.iter().zip(wants).all(|(key, want)| {
             let g = mg.slot(db, key);
             let Some(e) = g.peek(key) else {
                 return group.is_none();
