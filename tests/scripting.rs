@@ -469,3 +469,40 @@ fn a_busy_script_answers_busy_and_is_killed_by_script_kill() {
         "SHUTDOWN NOSAVE ends a server whose busy script wrote"
     );
 }
+
+/// Tables and argument lists past mlua's ~8,000-slot reference stack
+/// convert whole (a BullMQ queue with 10,000 completed jobs returned only
+/// its first 7,990 ids before).
+#[test]
+fn big_tables_and_long_argument_lists_convert_whole() {
+    let n = TestNode::start(&[]);
+    let mut c = n.conn();
+    let pushed = eval(
+        &mut c,
+        "local t = {} for i = 1, 7000 do t[i] = 'v' .. i end \
+         for _ = 1, 3 do redis.call('RPUSH', KEYS[1], unpack(t)) end \
+         return redis.call('LLEN', KEYS[1])",
+        &["big"],
+        &[],
+    );
+    assert_eq!(pushed, Value::Int(21_000));
+    let Value::Array(all) = eval(
+        &mut c,
+        "return redis.call('LRANGE', KEYS[1], 0, -1)",
+        &["big"],
+        &[],
+    ) else {
+        panic!("not an array")
+    };
+    assert_eq!(all.len(), 21_000);
+    assert_eq!(all[20_999], Value::BulkString(b"v7000".to_vec()));
+    let Value::Array(nested) = eval(
+        &mut c,
+        "local t = {} for i = 1, 9000 do t[i] = 'x' .. i end return {t}",
+        &[],
+        &[],
+    ) else {
+        panic!("not an array")
+    };
+    assert!(matches!(&nested[0], Value::Array(inner) if inner.len() == 9000));
+}

@@ -112,20 +112,18 @@ pub(crate) fn call_impl(
     host: &mut dyn Host,
     (packed, n): (Table, usize),
 ) -> mlua::Result<(Value, bool)> {
-    let mut args = Vec::with_capacity(n);
-    for i in 1..=n {
-        args.push(packed.raw_get::<Value>(i)?);
-    }
-    if args.is_empty() {
+    if n == 0 {
         let t = err_table(
             lua,
             "Please specify at least one argument for this redis lib call",
         )?;
         return Ok((Value::Table(t), true));
     }
-    let mut argv = Vec::with_capacity(args.len());
-    for a in args.iter() {
-        match a {
+    // One argument at a time: a live Lua value holds a slot of mlua's
+    // reference stack, so thousands of them at once would overflow it.
+    let mut argv = Vec::with_capacity(n);
+    for i in 1..=n {
+        match &packed.raw_get::<Value>(i)? {
             Value::String(s) => argv.push(s.as_bytes().to_vec()),
             Value::Number(n) => argv.push(number_arg(*n).into_bytes()),
             Value::Integer(i) => argv.push(number_arg(*i as f64).into_bytes()),

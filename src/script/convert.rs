@@ -255,37 +255,34 @@ fn write_table(t: &Table, resp: u8, out: &mut Reply, depth: usize) {
             return;
         }
     }
+    // Two passes, a count then the values, each value dropped once written:
+    // every live Lua value holds a slot of mlua's reference stack (about
+    // 8,000), so collecting a big table first would cut it short.
     if let Value::Table(m) = field("map") {
-        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().flatten().collect();
-        out.map_len(pairs.len());
-        for (k, v) in &pairs {
-            write_value(k, resp, out, depth + 1);
-            write_value(v, resp, out, depth + 1);
+        out.map_len(m.pairs::<Value, Value>().flatten().count());
+        for (k, v) in m.pairs::<Value, Value>().flatten() {
+            write_value(&k, resp, out, depth + 1);
+            write_value(&v, resp, out, depth + 1);
         }
         return;
     }
     if let Value::Table(s) = field("set") {
-        let keys: Vec<Value> = s
-            .pairs::<Value, Value>()
-            .flatten()
-            .map(|(k, _)| k)
-            .collect();
-        out.set_len(keys.len());
-        for k in &keys {
-            write_value(k, resp, out, depth + 1);
+        out.set_len(s.pairs::<Value, Value>().flatten().count());
+        for (k, _) in s.pairs::<Value, Value>().flatten() {
+            write_value(&k, resp, out, depth + 1);
         }
         return;
     }
-    let mut items = Vec::new();
-    for i in 1.. {
-        match t.raw_get::<Value>(i) {
-            Ok(Value::Nil) | Err(_) => break,
-            Ok(v) => items.push(v),
+    let item = |i: usize| match t.raw_get::<Value>(i) {
+        Ok(Value::Nil) | Err(_) => None,
+        Ok(v) => Some(v),
+    };
+    let len = (1..).take_while(|&i| item(i).is_some()).count();
+    out.array_len(len);
+    for i in 1..=len {
+        if let Some(v) = item(i) {
+            write_value(&v, resp, out, depth + 1);
         }
-    }
-    out.array_len(items.len());
-    for v in &items {
-        write_value(v, resp, out, depth + 1);
     }
 }
 
