@@ -47,7 +47,7 @@ fn with_stream(
 
 fn lag(out: &mut Reply, s: &Stream, g: &Group) {
     match s.lag(g) {
-        Some(n) => out.int(n as i64),
+        Some(n) => out.int(n),
         None => out.null(),
     }
 }

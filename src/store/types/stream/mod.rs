@@ -561,15 +561,18 @@ impl Stream {
     }
 
     /// A group's lag, when it can be known.
-    pub fn lag(&self, g: &Group) -> Option<u64> {
+    pub fn lag(&self, g: &Group) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
         }
+        // Signed, as Redis 7.0 computes it: XGROUP SETID … ENTRIESREAD past
+        // the entries added gives a negative lag.
+        let added = i64::try_from(self.entries_added).unwrap_or(i64::MAX);
         if g.entries_read >= 0 && !self.range_has_tombstones(g.last_id) {
-            return Some(self.entries_added.saturating_sub(g.entries_read as u64));
+            return Some(added.saturating_sub(g.entries_read));
         }
         self.estimate_distance(g.last_id)
-            .map(|r| self.entries_added.saturating_sub(r))
+            .map(|r| added.saturating_sub(i64::try_from(r).unwrap_or(i64::MAX)))
     }
 
     /// Notes that a group read up to `id` (a new greatest delivered id),

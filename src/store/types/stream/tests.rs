@@ -171,6 +171,10 @@ fn lag_and_read_counters() {
     assert_eq!((g.entries_read, s.lag(&g)), (1, Some(4)));
     s.delete(StreamId::new(3, 0));
     assert_eq!(s.lag(&g), None);
+    // ENTRIESREAD past what was added: a negative lag, as Redis 7.0.
+    let fresh = filled(1, NodeLimits::default());
+    let g = Group::new(StreamId::new(1, 0), 2);
+    assert_eq!(fresh.lag(&g), Some(-1));
 }
 
 #[test]
