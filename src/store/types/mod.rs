@@ -10,6 +10,8 @@ pub mod chunks;
 pub mod dense_table;
 pub mod hash;
 pub mod list;
+#[cfg(test)]
+pub mod mem_rdb;
 pub mod pack_box;
 pub mod pair_table;
 pub mod quicklist;

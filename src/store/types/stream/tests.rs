@@ -1,64 +1,6 @@
 use super::*;
-use crate::store::types::{BadPayload, RdbSink, RdbSource, Str};
-
-/// An in-memory RDB body: lengths as u64, strings length-prefixed.
-#[derive(Default)]
-struct Buf {
-    out: Vec<u8>,
-    pos: usize,
-}
-
-impl RdbSink for Buf {
-    fn length(&mut self, n: u64) {
-        self.out.extend_from_slice(&n.to_le_bytes());
-    }
-    fn string(&mut self, s: &[u8]) {
-        RdbSink::length(self, s.len() as u64);
-        self.out.extend_from_slice(s);
-    }
-    fn int_string(&mut self, n: i64) {
-        RdbSink::string(self, n.to_string().as_bytes());
-    }
-    fn binary_double(&mut self, f: f64) {
-        self.out.extend_from_slice(&f.to_le_bytes());
-    }
-    fn raw(&mut self, b: &[u8]) {
-        self.out.extend_from_slice(b);
-    }
-}
-
-impl Buf {
-    fn take(&mut self, n: usize) -> Result<&[u8], BadPayload> {
-        let b = self
-            .out
-            .get(self.pos..self.pos + n)
-            .ok_or(BadPayload::Invalid("short"))?;
-        self.pos += n;
-        Ok(b)
-    }
-}
-
-impl RdbSource for Buf {
-    type Error = BadPayload;
-    fn length(&mut self) -> Result<u64, BadPayload> {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(le))
-    }
-    fn string(&mut self) -> Result<Str, BadPayload> {
-        let n = RdbSource::length(self)? as usize;
-        Ok(Str::raw(self.take(n)?.to_vec()))
-    }
-    fn binary_double(&mut self) -> Result<f64, BadPayload> {
-        Err(BadPayload::Invalid("no doubles in streams"))
-    }
-    fn text_double(&mut self) -> Result<f64, BadPayload> {
-        Err(BadPayload::Invalid("no doubles in streams"))
-    }
-    fn raw(&mut self, n: usize) -> Result<Vec<u8>, BadPayload> {
-        Ok(self.take(n)?.to_vec())
-    }
-}
+use crate::store::types::mem_rdb::MemRdb as Buf;
+use crate::store::types::RdbSink;
 
 fn filled(n: u64, limits: NodeLimits) -> Stream {
     let mut s = Stream::default();
@@ -149,15 +91,9 @@ fn rdb_round_trip_with_groups_and_refuses_garbage() {
     s.write_rdb(&mut b);
     let back = Stream::read_rdb(s.rdb_type(), &mut b).expect("reads back");
     assert_eq!(back, s);
-    let mut cut = Buf {
-        out: b.out[..b.out.len() - 3].to_vec(),
-        pos: 0,
-    };
+    let mut cut = Buf::from_bytes(b.out[..b.out.len() - 3].to_vec());
     assert!(Stream::read_rdb(s.rdb_type(), &mut cut).is_err());
-    let mut flipped = Buf {
-        out: b.out.clone(),
-        pos: 0,
-    };
+    let mut flipped = Buf::from_bytes(b.out.clone());
     flipped.out[40] ^= 0x55;
     let _ = Stream::read_rdb(s.rdb_type(), &mut flipped);
 }

@@ -1,68 +1,6 @@
 use super::*;
 
-/// An in-memory RDB body: lengths as u64, strings length-prefixed.
-#[derive(Default)]
-struct Buf {
-    out: Vec<u8>,
-    pos: usize,
-}
-
-impl RdbSink for Buf {
-    fn length(&mut self, n: u64) {
-        self.out.extend_from_slice(&n.to_le_bytes());
-    }
-    fn string(&mut self, s: &[u8]) {
-        RdbSink::length(self, s.len() as u64);
-        self.out.extend_from_slice(s);
-    }
-    fn int_string(&mut self, n: i64) {
-        RdbSink::string(self, n.to_string().as_bytes());
-    }
-    fn binary_double(&mut self, f: f64) {
-        self.out.extend_from_slice(&f.to_le_bytes());
-    }
-    fn raw(&mut self, b: &[u8]) {
-        self.out.extend_from_slice(b);
-    }
-}
-
-impl Buf {
-    fn take(&mut self, n: usize) -> Result<&[u8], BadPayload> {
-        let b = self
-            .out
-            .get(self.pos..self.pos + n)
-            .ok_or(BadPayload::Invalid("short"))?;
-        self.pos += n;
-        Ok(b)
-    }
-    fn u64(&mut self) -> Result<u64, BadPayload> {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(le))
-    }
-}
-
-impl RdbSource for Buf {
-    type Error = BadPayload;
-    fn length(&mut self) -> Result<u64, BadPayload> {
-        self.u64()
-    }
-    fn string(&mut self) -> Result<super::super::Str, BadPayload> {
-        let n = self.u64()? as usize;
-        Ok(super::super::Str::raw(self.take(n)?.to_vec()))
-    }
-    fn binary_double(&mut self) -> Result<f64, BadPayload> {
-        Ok(f64::from_bits(self.u64()?))
-    }
-    fn text_double(&mut self) -> Result<f64, BadPayload> {
-        let n = self.take(1)?[0] as usize;
-        let t = self.take(n)?;
-        score::parse(t).ok_or(BadPayload::Invalid("double"))
-    }
-    fn raw(&mut self, n: usize) -> Result<Vec<u8>, BadPayload> {
-        Ok(self.take(n)?.to_vec())
-    }
-}
+use crate::store::types::mem_rdb::MemRdb as Buf;
 
 fn round_trip(z: &ZSet) -> ZSet {
     let mut b = Buf::default();
