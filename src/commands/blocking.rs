@@ -74,38 +74,14 @@ pub enum Parked {
     Retry,
 }
 
-/// Blocks the client on the keys at `keys` of `argv` until `timeout`.
+/// Blocks the client on the keys at `keys` of `argv` until `timeout`, unless
+/// one of them exists by now (`Retry`).
 pub fn block(ctx: &mut Ctx<'_>, argv: &Argv<'_>, keys: Range<usize>, timeout: Timeout) -> Parked {
-    if ctx.client.serving {
-        return Parked::Yes;
-    }
-    if ctx.client.replaying || ctx.client.deny_blocking || ctx.client.exec_wrap != ExecWrap::Off {
-        return Parked::Denied;
-    }
-    let db = ctx.db();
-    let mut mg = ctx.lock_keys(keys.clone().map(|i| argv.get(i)));
-    if keys
-        .clone()
-        .any(|i| mg.slot(db, argv.get(i)).contains(argv.get(i)))
-    {
-        return Parked::Retry;
-    }
     let args: Vec<Vec<u8>> = argv.iter().map(<[u8]>::to_vec).collect();
-    let resp = if ctx.out.resp3() { 3 } else { 2 };
-    let w = Arc::new(Waiter::new(
-        ctx.client.info.id,
-        db,
-        args,
-        keys.collect(),
-        resp,
-    ));
-    ctx.srv.keyspace.blocked.register(w.clone());
-    drop(mg);
-    ctx.client.blocked = Some(Block {
-        waiter: w,
-        deadline: timeout.0,
-    });
-    Parked::Yes
+    let names: Vec<Vec<u8>> = keys.clone().map(|i| argv.get(i).to_vec()).collect();
+    let none_exists =
+        |mg: &mut MultiGuard<'_>, db: usize| !names.iter().any(|k| mg.slot(db, k).contains(k));
+    block_args(ctx, args, keys.collect(), timeout, &none_exists)
 }
 
 /// Blocks the client on the keys at `keys` of `args` (a rewritten form of

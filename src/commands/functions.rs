@@ -6,20 +6,15 @@
 
 use super::scripting::{check_numkeys, kill, run_prepared};
 use super::server::{container, help};
-use super::spec::key_flags::{ACCESS, RO, RW, UPDATE};
-use super::spec::{command_table, CommandSpec, KeySpec, KeySpecs, NOKEYS};
+use super::spec::{command_table, CommandSpec, NOKEYS};
 use super::{is, Argv, CmdError, CmdResult, Ctx};
 use crate::node::{FunctionCodes, Server};
 use crate::persist;
 use crate::script::functions::{library_name, Functions};
 use crate::script::RunKind;
 
-const KS_FCALL: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RW | ACCESS | UPDATE)
-    .keynum(0, 1, 1)
-    .notes("We cannot tell how the keys will be used so we assume the worst, RW and UPDATE")]);
-const KS_FCALL_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RO | ACCESS)
-    .keynum(0, 1, 1)
-    .notes("We cannot tell how the keys will be used so we assume the worst, RO and ACCESS")]);
+// FCALL's key specs are EVAL's, remark included, as in Redis 7.0.
+use super::scripting::{KS_EVAL as KS_FCALL, KS_EVAL_RO as KS_FCALL_RO};
 
 /// FCALL and FCALL_RO.
 pub static COMMANDS: &[CommandSpec] = command_table! {

@@ -16,13 +16,15 @@ use crate::node::Server;
 use crate::resp::reply::{Protocol, Reply};
 use crate::script::{Engine, Host, KillError, RunKind, ScriptFlags};
 
-const KS_EVAL: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RW | ACCESS | UPDATE)
+/// EVAL's (and FCALL's) key specs.
+pub(crate) const KS_EVAL: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RW | ACCESS | UPDATE)
     .keynum(0, 1, 1)
     .notes("We cannot tell how the keys will be used so we assume the worst, RW and UPDATE")]);
 // EVALSHA's specs carry no remark in Redis 7.0.
 const KS_EVALSHA: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RW | ACCESS | UPDATE).keynum(0, 1, 1)]);
 const KS_EVALSHA_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RO | ACCESS).keynum(0, 1, 1)]);
-const KS_EVAL_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RO | ACCESS)
+/// EVAL_RO's (and FCALL_RO's) key specs.
+pub(crate) const KS_EVAL_RO: KeySpecs = KeySpecs::new(&[KeySpec::at(2, RO | ACCESS)
     .keynum(0, 1, 1)
     .notes("We cannot tell how the keys will be used so we assume the worst, RO and ACCESS")]);
 

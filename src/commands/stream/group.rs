@@ -389,6 +389,34 @@ fn nogroup(key: &[u8], name: &[u8]) -> CmdError {
     ))
 }
 
+/// How a claimed entry's delivery is recorded.
+#[derive(Clone, Copy)]
+struct Delivery {
+    /// Its new delivery time.
+    time: i64,
+    /// RETRYCOUNT, or -1: the count is then bumped, unless `justid`.
+    retry: i64,
+    justid: bool,
+}
+
+/// Gives pending entry `id` to `consumer` (XCLAIM, XAUTOCLAIM) and says
+/// what the reply shows of it.
+fn claim_entry(s: &Stream, grp: &mut Group, id: StreamId, consumer: &[u8], d: Delivery) -> Claimed {
+    grp.assign(id, consumer);
+    if let Some(n) = grp.pel.get_mut(&id) {
+        n.delivery_time = d.time;
+        if d.retry >= 0 {
+            n.delivery_count = d.retry as u64;
+        } else if !d.justid {
+            n.delivery_count = n.delivery_count.saturating_add(1);
+        }
+    }
+    match s.get(id) {
+        Some(e) if !d.justid => Claimed::Entry(e),
+        _ => Claimed::Id(id),
+    }
+}
+
 /// XCLAIM's ids and options.
 struct ClaimOpts {
     ids: Vec<StreamId>,
@@ -529,23 +557,12 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
                 created |= grp.touch_consumer(consumer, now);
                 have_consumer = true;
             }
-            grp.assign(id, consumer);
-            if let Some(n) = grp.pel.get_mut(&id) {
-                n.delivery_time = time;
-                if retry >= 0 {
-                    n.delivery_count = retry as u64;
-                } else if !justid {
-                    n.delivery_count = n.delivery_count.saturating_add(1);
-                }
-            }
-            claimed.push(if justid {
-                Claimed::Id(id)
-            } else {
-                match s.get(id) {
-                    Some(e) => Claimed::Entry(e),
-                    None => Claimed::Id(id),
-                }
-            });
+            let delivery = Delivery {
+                time,
+                retry,
+                justid,
+            };
+            claimed.push(claim_entry(s, &mut grp, id, consumer, delivery));
             if let Some(n) = grp.pel.get(&id) {
                 effects.push(xclaim_effect(key, name, id, n, grp.last_id));
             }
@@ -640,21 +657,12 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
                 created |= grp.touch_consumer(consumer, now);
                 have_consumer = true;
             }
-            grp.assign(id, consumer);
-            if let Some(n) = grp.pel.get_mut(&id) {
-                n.delivery_time = now;
-                if !justid {
-                    n.delivery_count = n.delivery_count.saturating_add(1);
-                }
-            }
-            claimed.push(if justid {
-                Claimed::Id(id)
-            } else {
-                match s.get(id) {
-                    Some(e) => Claimed::Entry(e),
-                    None => Claimed::Id(id),
-                }
-            });
+            let delivery = Delivery {
+                time: now,
+                retry: -1,
+                justid,
+            };
+            claimed.push(claim_entry(s, &mut grp, id, consumer, delivery));
             count -= 1;
             if let Some(n) = grp.pel.get(&id) {
                 effects.push(xclaim_effect(key, name, id, n, grp.last_id));
