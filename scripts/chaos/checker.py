@@ -8,7 +8,8 @@ ever wrote, prints a report (also to --report FILE, with a JSON twin next to
 it) and exits:
     0  no write acknowledged with WAIT >= 1 was lost, every key was read back
     1  at least one WAIT-acknowledged write was lost (at the final read-back,
-       or lost then overwritten: class (a) below)
+       or lost then overwritten: class (a) below); with --scripted also
+       when a script's writes were found torn apart or applied twice
     3  none found lost, but some keys could not be read back (unverified)
 
 Workload. KEYS keys "chaos:<run>:<i>" (spread over all slots by their hash)
@@ -77,6 +78,34 @@ SET OK came before the read was sent) is then explained as
         undetermined         the newer values are undetermined
 Times in examples are wall clock and ms from the nearest FAULT ("F3+120ms").
 
+Scripted mode (--scripted). Each write is one Lua script instead of a SET,
+on KEY = "{chaos:<run>:<i>}" and its siblings KEY:h and KEY:l (one hash tag,
+so one slot), SCRIPT below: it reads the three parts as they were (string,
+hash field v, list's last element), sets the string, HSET KEY:h v, RPUSH KEY:l,
+and returns {string before, field before, last element before, string
+after}. It is sent as EVALSHA (loaded with SCRIPT LOAD on every node at
+start); a NOSCRIPT reply (a restarted or promoted node has an empty script
+cache) is followed by EVAL of the same script on the same node, which is
+still that write's one attempt (NOSCRIPT is a refusal: nothing was applied).
+MOVED/ASK/TRYAGAIN/timeouts, WAIT 1 on the same connection, the outcome
+classes, readers (GET KEY) and the history check are as for SET, with the
+string before as "the value it replaced". The read-back reads the three
+parts of every key on one connection (GET, HGET, LRANGE 0 -1) and takes the
+key's final value as the oldest of the string, the field and the list's last
+element: an acknowledged script any part of which is missing or older is
+lost. The list is moreover the key's whole surviving history (every script
+applied and kept appended its value), so, for values at or below the final
+one, an acknowledged value not in the list was lost too (lost then
+overwritten, seen even where the SET ... GET history stops or only says
+"maybe delayed"). Failures of atomicity, reported apart and failing the run
+(exit 1) like a WAIT-acknowledged loss:
+    torn at read-back   the three parts of a key disagree (re-read twice)
+    torn before a write the script found the previous write's parts disagreeing
+    applied twice       a value more than once in a key's list
+Values on the string's history but missing from the list, or lost from the
+string's history but in the list, are listed too (they disagree; a loss is
+counted by the list).
+
 Faults. --events FILE holds what run.sh collected: per round a line
 "ROUND n=.. kind=.. t_ms=..", then the fault script's "FAULT kind=..
 node=IP:PORT t_ms=.. slots=A-B,.." and "RECOVER ... t_ms=..", run.sh's own
@@ -96,6 +125,7 @@ import argparse
 import array
 import bisect
 import collections
+import hashlib
 import json
 import os
 import random
@@ -111,6 +141,24 @@ from redis.crc import key_slot
 from redis.retry import Retry
 
 SLOTS = 16384
+
+# --scripted: one write = this script, on KEY, KEY:h, KEY:l (one hash tag).
+# It returns what the three parts held before it (the string's is the value
+# the write replaced, for the history check) and the string after it.
+SCRIPT = """\
+local before = {redis.call('GET', KEYS[1]), redis.call('HGET', KEYS[2], 'v'), redis.call('LINDEX', KEYS[3], -1)}
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'v', ARGV[1])
+redis.call('RPUSH', KEYS[3], ARGV[1])
+return {before[1], before[2], before[3], redis.call('GET', KEYS[1])}
+"""
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+
+
+def script_keys(key):
+    """KEY's sibling keys written by SCRIPT, in KEYS order (one slot: KEY is
+    a hash tag of its own)."""
+    return (key, key + ":h", key + ":l")
 
 
 # Wall-clock time that never goes backwards: "ack before read" is decided by
@@ -143,6 +191,7 @@ def classify(e):
         (redis.exceptions.ReadOnlyError, "READONLY"),
         (redis.exceptions.BusyLoadingError, "LOADING"),
         (redis.exceptions.OutOfMemoryError, "OOM"),
+        (redis.exceptions.NoScriptError, "NOSCRIPT"),  # redis-py drops the word from its text
         (redis.exceptions.TimeoutError, "timeout"),
     )
     for cls, kind in kinds:
@@ -164,6 +213,17 @@ def classify(e):
         # Redis error codes are upper-case words (NOREPLICAS, CROSSSLOT, ...).
         return word if word.isupper() else "ERR"
     return type(e).__name__
+
+
+def part_value(x):
+    """A part of a scripted key as read back -> int (None = 0; not a
+    number = -1, which no write sent)."""
+    if x is None:
+        return 0
+    try:
+        return int(x)
+    except (TypeError, ValueError):
+        return -1
 
 
 def to_ranges(slots):
@@ -455,14 +515,16 @@ class Client:
         if c is not None:
             c.disconnect()
 
-    def call(self, op, slot, *args):
+    def call(self, op, slot, *args, noscript=None):
         """Route a one-key command; returns (reply, addr) or raises Failure.
 
-        MOVED/ASK are followed (counted under op as MOVED/ASK); any other error
+        MOVED/ASK are followed (counted under op as MOVED/ASK); with noscript
+        (the EVAL twin of an EVALSHA), a NOSCRIPT reply is followed by that
+        command on the same node, once (counted as NOSCRIPT); any other error
         is counted and raised as Failure(kind, addr)."""
         addr = self.topo.get(slot)
         asking = False
-        for _ in range(5):
+        for _ in range(6):
             c = self.conn(addr)
             self.last_conn = self.serials[addr]
             try:
@@ -483,10 +545,61 @@ class Client:
                 if kind == "ASK":
                     addr, asking = "%s:%d" % (e.host, e.port), True
                     continue
+                if kind == "NOSCRIPT" and noscript is not None:
+                    # Not applied; the EVAL loads the script into this node's cache.
+                    args, noscript = noscript, None
+                    continue
                 if not isinstance(e, redis.exceptions.ResponseError):
                     self.drop(addr)
                 self.topo.trouble()
                 raise Failure(kind, addr) from e
+        self.stats.count(op, "too-many-redirects")
+        raise Failure("too-many-redirects", addr)
+
+    def call_many(self, op, slot, cmds):
+        """Several commands on keys of one slot, pipelined on one connection
+        (not atomic: for the read-back of a quiet cluster); returns (replies,
+        addr) or raises Failure. MOVED/ASK on any of them are followed for
+        all (one slot: one owner), any other error reply ends it."""
+        addr = self.topo.get(slot)
+        asking = False
+        for _ in range(5):
+            c = self.conn(addr)
+            self.last_conn = self.serials[addr]
+            sent = [x for cmd in cmds for x in ((("ASKING",), cmd) if asking else (cmd,))]
+            try:
+                c.send_packed_command(c.pack_commands(sent))
+                replies = []
+                for _cmd in sent:
+                    # Every reply is read, errors too, so the connection stays in step.
+                    try:
+                        replies.append(c.read_response())
+                    except redis.exceptions.ResponseError as e:
+                        replies.append(e)
+            except redis.exceptions.RedisError as e:
+                kind = classify(e)
+                self.stats.count(op, kind)
+                self.drop(addr)
+                self.topo.trouble()
+                raise Failure(kind, addr) from e
+            if asking:
+                replies = replies[1::2]
+            errors = [r for r in replies if isinstance(r, redis.exceptions.ResponseError)]
+            if not errors:
+                return replies, addr
+            e = errors[0]
+            kind = classify(e)
+            self.stats.count(op, kind)
+            if kind == "MOVED":
+                addr = "%s:%d" % (e.host, e.port)
+                self.topo.moved(slot, addr)
+                asking = False
+                continue
+            if kind == "ASK":
+                addr, asking = "%s:%d" % (e.host, e.port), True
+                continue
+            self.topo.trouble()
+            raise Failure(kind, addr) from e
         self.stats.count(op, "too-many-redirects")
         raise Failure("too-many-redirects", addr)
 
@@ -561,7 +674,10 @@ class Checker:
     def __init__(self, args):
         self.args = args
         self.run_id = "%x" % now_ms()
-        self.keys = ["chaos:%s:%d" % (self.run_id, i) for i in range(args.keys)]
+        self.scripted = getattr(args, "scripted", False)
+        # Scripted: the key is its own hash tag, so KEY:h and KEY:l share its slot.
+        self.keys = [("{chaos:%s:%d}" if self.scripted else "chaos:%s:%d") % (self.run_id, i) for i in range(args.keys)]
+        self.write_op = "script" if self.scripted else "set"  # its column in the error table
         self.key_slots = [key_slot(k.encode()) for k in self.keys]
         # Per key, shared by its writer and the readers. Single assignments of
         # ints are atomic under the GIL, which is all the readers need.
@@ -579,6 +695,13 @@ class Checker:
         self.read_anomalies = collections.Counter()
         self.read_examples = []
         self.reads_ok = 0
+        # --scripted: key -> (string, field, [list]) as read back; writes
+        # whose script found the key's parts disagreeing (examples); SCRIPT
+        # LOAD results at start.
+        self.parts = {}
+        self.torn_before = 0
+        self.torn_before_examples = []
+        self.script_loads = {}
         self.started_ms = now_ms()
 
     def node_index(self, addr):
@@ -602,9 +725,16 @@ class Checker:
             slot = self.key_slots[k]
             t_sent = now_us()
             try:
-                # GET: the reply is the value this SET replaced, which is what
-                # links each key's history (see "History" above).
-                reply, addr = client.call("set", slot, "SET", self.keys[k], str(v), "GET")
+                if self.scripted:
+                    # The script returns what the string held before: the value replaced.
+                    ks = script_keys(self.keys[k])
+                    reply, addr = client.call("script", slot, "EVALSHA", SCRIPT_SHA, 3, *ks, str(v),
+                                              noscript=("EVAL", SCRIPT, 3) + ks + (str(v),))
+                    reply = self.script_reply(k, v, reply, addr)
+                else:
+                    # GET: the reply is the value this SET replaced, which is what
+                    # links each key's history (see "History" above).
+                    reply, addr = client.call("set", slot, "SET", self.keys[k], str(v), "GET")
             except Failure as f:
                 t_fail = time.monotonic()
                 if definite(f.kind):
@@ -625,7 +755,7 @@ class Checker:
             except (TypeError, ValueError):
                 prev = None
             if prev is None or prev < 0:
-                self.stats.count("set", "unexpected-reply")
+                self.stats.count(self.write_op, "unexpected-reply")
                 self.stats.outcome("ambiguous")
                 amb.append(Write(k, v, slot, self.node_index(addr), t_sent / 1000.0, t_ack / 1000.0,
                                  False, None, -1, None, conn, False))
@@ -649,6 +779,42 @@ class Checker:
                 rest = period - (time.time() - t0)
                 if rest > 0:
                     self.stop.wait(rest)
+
+    def script_reply(self, k, v, reply, addr):
+        """SCRIPT's reply -> the string's value before it (bytes or None), as
+        SET ... GET would have replied; anything else is returned as it came
+        (an unexpected reply). Counts a key whose parts disagreed before the
+        script ran (the previous script's writes torn apart)."""
+        if not isinstance(reply, list) or len(reply) != 4 or reply[3] != str(v).encode():
+            return reply
+        before = [0 if x is None else x for x in reply[:3]]
+        if len(set(before)) > 1:
+            with self.stats.lock:
+                self.torn_before += 1
+                if len(self.torn_before_examples) < 20:
+                    self.torn_before_examples.append(
+                        "%s on %s at %s, writing %d: before it string=%s field=%s list-last=%s" % (
+                            self.keys[k], addr, clock(now_ms()), v,
+                            *(x.decode() if isinstance(x, bytes) else "none" for x in reply[:3])))
+        return reply[0]
+
+    def load_script(self):
+        """SCRIPT LOAD on every known node (best effort: EVALSHA falls back
+        to EVAL where it is missing); records what each node answered."""
+        for addr in list(self.topo.known):
+            host, port = addr.rsplit(":", 1)
+            c = redis.Connection(host=host, port=int(port), socket_timeout=2, socket_connect_timeout=2,
+                                 retry=Retry(NoBackoff(), 0))
+            try:
+                c.send_command("SCRIPT", "LOAD", SCRIPT)
+                sha = c.read_response()
+                sha = sha.decode() if isinstance(sha, bytes) else str(sha)
+                self.script_loads[addr] = "ok" if sha == SCRIPT_SHA else "sha %s, expected %s" % (sha, SCRIPT_SHA)
+            except redis.exceptions.RedisError as e:
+                self.script_loads[addr] = "failed: %s" % e
+            finally:
+                c.disconnect()
+        log("SCRIPT LOAD (sha %s): %s" % (SCRIPT_SHA, ", ".join("%s %s" % x for x in sorted(self.script_loads.items()))))
 
     def reader(self, _rid):
         client = Client(self.topo, self.args.op_timeout, self.stats)
@@ -701,6 +867,8 @@ class Checker:
     def run(self):
         if not self.topo.refresh():
             log("no node answers CLUSTER NODES; starting anyway (routing by MOVED)")
+        if self.scripted:
+            self.load_script()
         topo_stop = threading.Event()
         threading.Thread(target=self.topo.loop, args=(topo_stop,), daemon=True).start()
         threads = [threading.Thread(target=self.writer, args=(i,), daemon=True) for i in range(self.args.writers)]
@@ -751,8 +919,11 @@ class Checker:
                     again.append(k)
                     continue
                 try:
-                    reply, _ = client.call("readback", slot, "GET", self.keys[k])
-                    final[k] = 0 if reply is None else int(reply)
+                    if self.scripted:
+                        final[k] = self.read_parts(client, k)
+                    else:
+                        reply, _ = client.call("readback", slot, "GET", self.keys[k])
+                        final[k] = 0 if reply is None else int(reply)
                 except Failure as f:
                     if not definite(f.kind) or f.kind.startswith("conn-"):
                         bad.add(f.addr)
@@ -763,6 +934,24 @@ class Checker:
                 time.sleep(0.5)
                 self.topo.refresh()
         return final, todo
+
+    def read_parts(self, client, k):
+        """--scripted read-back of key k: its string, hash field and list,
+        kept in self.parts; returns the key's final value, the oldest of the
+        string, the field and the list's last element (so an acknowledged
+        script any part of which is missing or older counts as lost). Parts
+        that disagree are read again (twice, 0.2 s apart) before that counts."""
+        key, hkey, lkey = script_keys(self.keys[k])
+        for attempt in range(3):
+            if attempt:
+                time.sleep(0.2)
+            replies, _ = client.call_many("readback", self.key_slots[k],
+                                          [("GET", key), ("HGET", hkey, "v"), ("LRANGE", lkey, 0, -1)])
+            s, h, lst = (part_value(replies[0]), part_value(replies[1]), [part_value(x) for x in replies[2]])
+            if s == h == (lst[-1] if lst else 0):
+                break
+        self.parts[k] = (s, h, lst)
+        return min(s, h, lst[-1] if lst else 0)
 
 
 # ---- history check ------------------------------------------------------
@@ -1003,6 +1192,44 @@ def analyze_history(writes, reads, final, refused, faults, topo_history):
     }
 
 
+def analyze_scripts(parts, writes, cat):
+    """The --scripted read-back check (module docstring, "Scripted mode").
+    parts: key -> (string, field, [list elements]) read back (ints, 0 =
+    missing); writes: Write tuples (the acknowledged ones are judged); cat:
+    analyze_history()'s categories. Returns a dict (see the end)."""
+    torn, twice, members = [], [], {}
+    for k, (s, h, lst) in sorted(parts.items()):
+        last = lst[-1] if lst else 0
+        if not s == h == last:
+            torn.append((k, s, h, last))
+        twice.extend((k, v, n) for v, n in sorted(collections.Counter(lst).items()) if n > 1)
+        members[k] = set(lst)
+    list_lost = []     # (Write, category): acknowledged, at or below the final value, not in the list
+    in_list_lost = []  # acknowledged, in the list, but lost from the string's history
+    for w in writes:
+        if not w.acked or w.key not in parts:
+            continue
+        s, h, lst = parts[w.key]
+        if w.value > min(s, h, lst[-1] if lst else 0):
+            continue  # the final read-back's loss
+        c = cat.get((w.key, w.value), UNDETERMINED)
+        if w.value in members[w.key]:
+            if c == LOST:
+                in_list_lost.append(w)
+        else:
+            list_lost.append((w, c))
+    list_lost.sort(key=lambda x: x[0].done)
+    in_list_lost.sort(key=lambda w: w.done)
+    return {
+        "torn": torn, "twice": twice, "list_lost": list_lost,
+        # Lost by the list only: the string's history did not count them.
+        "list_only_a": [w for w, c in list_lost if c != LOST and w.waited >= 1],
+        "list_only_b": [w for w, c in list_lost if c != LOST and w.waited < 1],
+        "on_string_not_list": [w for w, c in list_lost if c == SURVIVED],
+        "in_list_lost": in_list_lost,
+    }
+
+
 def parse_events(path):
     """run.sh's events file -> list of fault dicts, in order.
 
@@ -1106,7 +1333,8 @@ def history_section(ch, hist, final, at, rel, per_class=5):
     lost_a = [x for x in lost if x[0].waited >= 1]
     lost_b = [x for x in lost if x[0].waited < 1]
     n_keys = sum(1 for k in acked if k in final)
-    w("history check (SET ... GET returns the value each write replaced: a key's surviving history is")
+    w("history check (%s returns the value each write replaced: a key's surviving history is"
+      % ("the script" if ch.scripted else "SET ... GET"))
     w("its final value, what that replaced, and so on; an acknowledged value below the final one and")
     w("off that history was lost then overwritten, which the final read-back cannot see):")
     stops = ", ".join("%d at a %s" % (n, why) for why, n in sorted(hist["breaks"].items()))
@@ -1157,6 +1385,51 @@ def history_section(ch, hist, final, at, rel, per_class=5):
     return out
 
 
+def script_section(ch, sc, final, at, per_class=5):
+    """The report's --scripted lines (module docstring, "Scripted mode")."""
+    out = []
+    w = out.append
+
+    def ack_text(wr):
+        return "%d acked by %s at %s, %s" % (wr.value, wr.node, at(wr.done),
+                                             "WAIT %d" % wr.waited if wr.waited >= 0 else "WAIT failed")
+
+    def parts_text(k):
+        s, h, lst = ch.parts[k]
+        tail = " ".join(str(x) for x in lst[-6:])
+        return "string %d, field %d, list of %d ending %s" % (s, h, len(lst), ("... " if len(lst) > 6 else "") + tail
+                                                               if lst else "(none)")
+
+    lost = sc["list_lost"]
+    w("script check (--scripted: each write is one script: SET KEY, HSET KEY:h v, RPUSH KEY:l; the list")
+    w("holds every surviving script's value, so an acknowledged value at or below the final one and not")
+    w("in the list was lost):")
+    w("  keys read back with parts that disagree (torn)  %8d  (string, hash field, list's last element)"
+      % len(sc["torn"]))
+    w("  writes that found the previous write torn       %8d" % ch.torn_before)
+    w("  values applied twice (twice in a list)          %8d" % len(sc["twice"]))
+    w("  acknowledged values missing from the list       %8d  (WAIT-confirmed %d, async %d)" % (
+        len(lost), sum(1 for x, _ in lost if x.waited >= 1), sum(1 for x, _ in lost if x.waited < 1)))
+    w("    of them not lost by the string's history     %8d  (WAIT-confirmed %d: counted as WAIT-acknowledged losses)"
+      % (len(sc["list_only_a"]) + len(sc["list_only_b"]), len(sc["list_only_a"])))
+    w("    of them on the string's history              %8d  (string and list disagree)" % len(sc["on_string_not_list"]))
+    w("  in the list but lost from the string's history  %8d  (string and list disagree)" % len(sc["in_list_lost"]))
+    if ch.script_loads:
+        w("  SCRIPT LOAD at start: %s" % ", ".join("%s %s" % x for x in sorted(ch.script_loads.items())))
+    for k, _s, _h, _l in sc["torn"][:per_class]:
+        w("    torn %s: %s" % (ch.keys[k], parts_text(k)))
+    for e in ch.torn_before_examples[:per_class]:
+        w("    torn before a write: " + e)
+    for k, v, n in sc["twice"][:per_class]:
+        w("    twice %s: %d is %d times in the list; %s" % (ch.keys[k], v, n, parts_text(k)))
+    for wr, c in [x for x in lost if x[0].waited >= 1][:per_class] + [x for x in lost if x[0].waited < 1][:per_class]:
+        w("    not in the list %s: %s (string's history: %s); final %d, %s" % (
+            ch.keys[wr.key], ack_text(wr), c, final.get(wr.key, 0), parts_text(wr.key)))
+    for wr in sc["in_list_lost"][:per_class]:
+        w("    in the list, lost from the string's history %s: %s; %s" % (ch.keys[wr.key], ack_text(wr), parts_text(wr.key)))
+    return out
+
+
 def report(ch, final, unreadable, faults):
     a = ch.args
     # Merge the per-thread ack logs, in ack-time order (ms).
@@ -1199,8 +1472,18 @@ def report(ch, final, unreadable, faults):
             examples.append("%s value %d (acked %s by %s, WAIT %s) lost: final value %s"
                             % (ch.keys[k], v, at(t), names.get(node), waited if waited >= 0 else "failed",
                                final.get(k) or "missing"))
-    corrupt = sum(1 for k, y in final.items() if y > ch.issued[k])
-    refused_final = sum(1 for k, y in final.items() if y and y in ch.refused.get(k, ()))
+    if ch.scripted:
+        # Every part, the whole list included.
+        def values(k):
+            s, h, lst = ch.parts.get(k, (0, 0, []))
+            return [s, h] + lst
+        corrupt = sum(1 for k in final if any(y > ch.issued[k] or y < 0 for y in values(k)))
+        refused_final = sum(1 for k in final if any(y and y in ch.refused.get(k, ()) for y in values(k)))
+        sc = analyze_scripts(ch.parts, writes, hist["cat"])
+    else:
+        corrupt = sum(1 for k, y in final.items() if y > ch.issued[k])
+        refused_final = sum(1 for k, y in final.items() if y and y in ch.refused.get(k, ()))
+        sc = None
 
     # Faults: first acknowledged write to the victim's slots after the fault.
     times, promoted_times, outages = [], [], []
@@ -1262,8 +1545,10 @@ def report(ch, final, unreadable, faults):
     out = []
     w = out.append
     w("ringcache failover chaos report, %s" % time.strftime("%Y-%m-%d %H:%M:%S %Z"))
-    w("workload: run %s, %d keys, %d writers, %d readers (rate cap %s/s each), SET + WAIT 1 %d, %.1f s"
-      % (ch.run_id, a.keys, a.writers, a.readers, a.rate or "no", a.wait_ms, (ch.stopped_ms - ch.started_ms) / 1000.0))
+    w("workload: run %s, %d keys, %d writers, %d readers (rate cap %s/s each), %s + WAIT 1 %d, %.1f s"
+      % (ch.run_id, a.keys, a.writers, a.readers, a.rate or "no",
+         "script (EVALSHA: SET + HSET + RPUSH)" if ch.scripted else "SET", a.wait_ms,
+         (ch.stopped_ms - ch.started_ms) / 1000.0))
     w("")
     w("faults (%d):" % len(faults))
     if faults:
@@ -1290,7 +1575,7 @@ def report(ch, final, unreadable, faults):
     w("")
     w("writes:")
     w("  sent                                  %8d" % (acked_total + t["refused"] + t["ambiguous"]))
-    w("  acknowledged (SET OK)                 %8d" % acked_total)
+    w("  acknowledged (%-10s             %8d" % ("script OK)" if ch.scripted else "SET OK)", acked_total))
     w("    with WAIT >= 1                      %8d" % t["acked+wait"])
     w("    without WAIT confirmation           %8d" % t["acked"])
     w("  refused (definite error, not applied) %8d" % t["refused"])
@@ -1310,10 +1595,14 @@ def report(ch, final, unreadable, faults):
     for e in ch.read_examples:
         w("    " + e)
     w("")
+    if sc is not None:
+        out.extend(script_section(ch, sc, final, at))
+        w("")
     out.extend(history_section(ch, hist, final, at, rel))
     w("")
-    w("errors by kind (per command; MOVED/ASK were followed):")
-    ops = ("set", "wait", "get", "readback")
+    w("errors by kind (per command; MOVED/ASK were followed%s):" % (
+        "; NOSCRIPT was followed by EVAL" if ch.scripted else ""))
+    ops = (ch.write_op, "wait", "get", "readback")
     kinds = sorted({k for (_, k) in ch.stats.errors})
     if kinds:
         w("  %-20s" % "" + "".join("%10s" % o for o in ops))
@@ -1325,9 +1614,17 @@ def report(ch, final, unreadable, faults):
     # Class (a) is as much a WAIT-acknowledged loss as one the read-back sees.
     lost_a = sum(1 for wr, _ in hist["lost"] if wr.waited >= 1)
     lost_b = len(hist["lost"]) - lost_a
-    if lost_wait or lost_a:
-        verdict, code = "FAIL: %d WAIT-acknowledged writes lost (%d at the final read-back, %d lost then overwritten)" % (
-            lost_wait + lost_a, lost_wait, lost_a), 1
+    # --scripted: WAIT-confirmed values only the list shows lost, and atomicity failures.
+    lost_list = len(sc["list_only_a"]) if sc else 0
+    torn = (len(sc["torn"]) + ch.torn_before + len(sc["twice"])) if sc else 0
+    torn_text = ("%d torn scripts (%d keys torn at the read-back, %d writes found a torn key, %d values applied twice)"
+                 % (torn, len(sc["torn"]), ch.torn_before, len(sc["twice"]))) if torn else ""
+    if lost_wait or lost_a or lost_list:
+        verdict, code = "FAIL: %d WAIT-acknowledged writes lost (%d at the final read-back, %d lost then overwritten%s)%s" % (
+            lost_wait + lost_a + lost_list, lost_wait, lost_a,
+            ", %d missing from the list only" % lost_list if sc else "", "; " + torn_text if torn else ""), 1
+    elif torn:
+        verdict, code = "FAIL: " + torn_text, 1
     elif unreadable:
         verdict, code = "UNVERIFIED: %d keys could not be read back (no WAIT-acknowledged loss among the rest)" % len(unreadable), 3
     else:
@@ -1359,6 +1656,17 @@ def report(ch, final, unreadable, faults):
                 for cls, xs in hist["read_examples"].items()},
         },
         "errors": {"%s %s" % k: n for k, n in ch.stats.errors.items()},
+        "scripted": None if sc is None else {
+            "torn_at_readback": len(sc["torn"]), "torn_before_write": ch.torn_before, "applied_twice": len(sc["twice"]),
+            "missing_from_list": len(sc["list_lost"]),
+            "missing_from_list_wait": sum(1 for wr, _ in sc["list_lost"] if wr.waited >= 1),
+            "missing_from_list_only_wait": lost_list, "missing_from_list_only_async": len(sc["list_only_b"]),
+            "on_string_history_not_in_list": len(sc["on_string_not_list"]),
+            "in_list_lost_from_string_history": len(sc["in_list_lost"]),
+            "torn_examples": [{"key": ch.keys[k], "string": x, "field": y, "list_last": z} for k, x, y, z in sc["torn"][:20]],
+            "torn_before_examples": ch.torn_before_examples,
+            "script_load": ch.script_loads,
+        },
         "faults": [{k: v for k, v in f.items() if k != "slot_set"} for f in faults],
         "verdict": verdict, "exit": code,
     }
@@ -1466,6 +1774,7 @@ def self_test():
     assert not h["lost"] and dict(h["read_counts"]) == {"undetermined": 1}
 
     topology_self_test()
+    scripted_self_test(ack, amb, run)
 
     # report() end to end on scenario 2 + 3 (two keys), through the real logs.
     args = argparse.Namespace(nodes=["A", "B"], keys=2, writers=1, readers=1, rate=0, wait_ms=500)
@@ -1495,6 +1804,75 @@ def self_test():
     sys.stdout.write(text)
     print("self-test passed")
     return 0
+
+
+def scripted_self_test(ack, amb, run):
+    """analyze_scripts() and a --scripted report() on synthetic runs."""
+
+    def check(writes, parts, faults=()):
+        final = {k: min(s, h, lst[-1] if lst else 0) for k, (s, h, lst) in parts.items()}
+        h = run(writes, final, faults=faults)
+        return h, analyze_scripts(parts, writes, h["cat"])
+
+    chain = [ack(1, "A", 100, 0), ack(2, "A", 200, 1), ack(3, "A", 300, 2)]
+    # All three parts agree and the list has every value: nothing to say.
+    h, sc = check(chain, {0: (3, 3, [1, 2, 3])})
+    assert not any(sc[x] for x in ("torn", "twice", "list_lost", "in_list_lost")), sc
+    # The list lost the last script's element: torn, and the final value is
+    # the oldest part, so the read-back sees 3 lost (not the list check).
+    h, sc = check(chain, {0: (3, 3, [1, 2])})
+    assert sc["torn"] == [(0, 3, 3, 2)] and h["cat"][(0, 3)] == FINAL_LOST and not sc["list_lost"]
+    # A value on the string's history but not in the list: lost by the list.
+    h, sc = check(chain, {0: (3, 3, [1, 3])})
+    assert [w.value for w in sc["list_only_a"]] == [2] and [w.value for w in sc["on_string_not_list"]] == [2]
+    assert not sc["torn"]
+    # A value applied twice.
+    h, sc = check(chain, {0: (3, 3, [1, 2, 2, 3])})
+    assert sc["twice"] == [(0, 2, 2)], sc["twice"]
+    # "Maybe delayed" (self-test 5): the list tells. 3 in it, before the
+    # late 2: not lost; not in it: lost.
+    delayed = [ack(1, "A", 100, 0, conn=1), amb(2, "A", 200, True, conn=1), ack(3, "A", 800, 1, conn=2),
+               ack(4, "A", 1500, 2, conn=2)]
+    h, sc = check(delayed, {0: (4, 4, [1, 3, 2, 4])})
+    assert h["cat"][(0, 3)] == DELAYED and not sc["list_lost"]
+    h, sc = check(delayed, {0: (4, 4, [1, 2, 4])})
+    assert [(w.value, c) for w, c in sc["list_lost"]] == [(3, DELAYED)] and len(sc["list_only_a"]) == 1
+    # Lost from the string's history (self-test 1) yet in the list: they disagree.
+    lost = [ack(1, "A", 100, 0), ack(2, "A", 900, 1, waited=0), ack(3, "B", 2500, 1)]
+    h, sc = check(lost, {0: (3, 3, [1, 2, 3])})
+    assert [w.value for w in sc["in_list_lost"]] == [2] and not sc["list_lost"]
+    h, sc = check(lost, {0: (3, 3, [1, 3])})
+    assert [(w.value, c) for w, c in sc["list_lost"]] == [(2, LOST)] and not sc["list_only_b"]
+
+    # report(): a torn key fails the run even with nothing lost; a value
+    # missing from the list only is a WAIT-acknowledged loss.
+    args = argparse.Namespace(nodes=["A"], keys=2, writers=1, readers=0, rate=0, wait_ms=500, scripted=True)
+    ch = Checker(args)
+    assert ch.keys[0].startswith("{chaos:") and key_slot(script_keys(ch.keys[0])[2].encode()) == ch.key_slots[0]
+    ch.nodes = {"A": 0}
+    base_ms = 1796176611000
+    log_ = AckLog()
+    for k, v, prev in ((0, 1, 0), (0, 2, 1), (1, 1, 0), (1, 2, 1), (1, 3, 2)):
+        t = (base_ms + 100 * v) * 1000
+        log_.add(t, t - 1000, t + 500, ch.key_slots[k], 0, k, v, prev, 1, 1)
+    ch.logs, ch.amb_logs, ch.read_logs = [log_], [[]], []
+    ch.issued = [2, 3]
+    ch.stats.totals.update({"acked+wait": 5})
+    ch.started_ms, ch.stopped_ms = base_ms, base_ms + 1000
+    ch.parts = {0: (2, 1, [1, 2]), 1: (3, 3, [1, 2, 3])}
+    text, summary, code = report(ch, {0: 1, 1: 3}, [], [])
+    assert code == 1 and summary["lost_wait"] == 1 and "1 torn scripts" in summary["verdict"], summary["verdict"]
+    ch.parts = {0: (2, 2, [1, 2]), 1: (3, 3, [1, 3])}
+    text, summary, code = report(ch, {0: 2, 1: 3}, [], [])
+    assert code == 1 and "1 missing from the list only" in summary["verdict"] and "torn" not in summary["verdict"]
+    ch.parts = {0: (2, 2, [1, 2]), 1: (3, 3, [1, 2, 3])}
+    ch.torn_before = 1
+    text, summary, code = report(ch, {0: 2, 1: 3}, [], [])
+    assert code == 1 and summary["verdict"].startswith("FAIL: 1 torn scripts"), summary["verdict"]
+    ch.torn_before = 0
+    text, summary, code = report(ch, {0: 2, 1: 3}, [], [])
+    assert code == 0 and "script check" in text, summary["verdict"]
+    json.dumps(summary)
 
 
 def topology_self_test():
@@ -1611,6 +1989,9 @@ def main():
     p.add_argument("--ready-file", help="touched once writes are acknowledged")
     p.add_argument("--readback-timeout", type=float, default=30, help="s to keep retrying the final read-back")
     p.add_argument("--progress", type=int, default=5, help="progress line every N s on stderr")
+    p.add_argument("--scripted", action="store_true",
+                   help="write with a Lua script (EVALSHA, EVAL on NOSCRIPT) that sets KEY, HSET KEY:h, RPUSH KEY:l "
+                        "atomically; the read-back checks all three (see the docstring)")
     p.add_argument("--self-test", action="store_true",
                    help="check the history analysis on synthetic runs (no cluster) and exit")
     args = p.parse_args()
