@@ -13,24 +13,36 @@
 # traffic. A round not healthy within ROUND_TIMEOUT_S of its start ends the
 # run (later faults would only measure the earlier one).
 #
-# Report: stdout and $CHAOS_DIR/report.txt (+ report.json); logs of the run
-# in $CHAOS_DIR/run/ (events, checker log, fault script output) and, when this
-# script started the cluster, the node and proxy logs in $CHAOS_DIR/logs/.
+# After the rounds the checker stops and reads every key back; then, the
+# cluster quiet and healthy, digest.sh compares each primary's DEBUG DIGEST
+# with its replicas' once their replication offsets match (up to
+# CHAOS_DIGEST_S): a line per shard "digest slots=.. primary=IP:PORT/DIGEST
+# replica=IP:PORT/DIGEST offsets=P/R equal|DIFFER|UNKNOWN" in the report.
 #
-# Exit status: 0 = every round healed and no write acknowledged with WAIT >= 1
-# was lost; 1 = WAIT-acknowledged writes were lost; 3 = none found lost but the
-# run is incomplete (a round timed out, the run was interrupted, or keys could
-# not be read back); 2 = setup error.
+# Report: stdout and $CHAOS_DIR/report.txt (+ report.json); logs of the run
+# in $CHAOS_DIR/run/ (events, checker log, fault script output, digests) and,
+# when this script started the cluster, the node and proxy logs in
+# $CHAOS_DIR/logs/.
+#
+# Exit status: 0 = every round healed, no write acknowledged with WAIT >= 1
+# was lost and every replica's digest equals its primary's; 1 = WAIT-
+# acknowledged writes were lost (with CHECKER_ARGS=--scripted also: a script's
+# writes found torn apart or applied twice); 4 = none lost, but a replica's
+# digest differs from its primary's; 3 = none lost and no digest differs but
+# the run is incomplete (a round timed out, the run was interrupted, keys
+# could not be read back, or digests could not be compared); 2 = setup error.
 #
 # Environment: ROUND_TIMEOUT_S (60), SETTLE_S (2), KILL_DELAY_S (5), PAUSE_S (3),
 # PARTITION_S (5), CHAOS_FAULTS ("kill pause partition": the kinds to draw from),
 # CHAOS_SEED (fault-kind order; victims are drawn by the fault scripts),
-# CHECKER_ARGS (extra checker.py options, e.g. "--writers 8 --wait-ms 200"),
+# CHECKER_ARGS (extra checker.py options, e.g. "--writers 8 --wait-ms 200";
+# "--scripted": each write is a Lua script writing three keys of one slot),
+# CHAOS_DIGEST_S (30: the digest comparison's time bound; 0 = no comparison),
 # CHAOS_KEEP=1 (leave a cluster this script started running), and the cluster
 # ones of lib.sh (CHAOS_DIR, CHAOS_BASE_PORT, NODE_TIMEOUT, RINGCACHE_BIN,
 # CHAOS_CUT: "bus" (default) or "all", where a partition also cuts replication
 # while clients still reach the victim: a split brain, see README.md).
-# The whole run is bounded: ROUNDS x ROUND_TIMEOUT_S + 150 s at most.
+# The whole run is bounded: ROUNDS x ROUND_TIMEOUT_S + 150 s + CHAOS_DIGEST_S + 20 s at most.
 set -euo pipefail
 # shellcheck source=scripts/chaos/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -43,6 +55,8 @@ read -r -a kinds <<<"${CHAOS_FAULTS:-kill pause partition}"
 for k in "${kinds[@]}"; do
     [[ $k == kill || $k == pause || $k == partition ]] || chaos_die "unknown fault kind '$k' in CHAOS_FAULTS"
 done
+digest_s=${CHAOS_DIGEST_S:-30}
+[[ $digest_s =~ ^[0-9]+$ ]] || chaos_die "CHAOS_DIGEST_S must be whole seconds, got '$digest_s'"
 seed=${CHAOS_SEED:-$((RANDOM * 32768 + RANDOM))}
 RANDOM=$((seed % 32768))
 run_dir=$CHAOS_DIR/run
@@ -76,7 +90,7 @@ trap cleanup EXIT
 trap 'interrupted=${interrupted:-signal}' INT TERM
 
 start_s=$SECONDS
-overall=$((rounds * round_timeout + 150))
+overall=$((rounds * round_timeout + 150 + (digest_s > 0 ? digest_s + 20 : 0)))
 (
     # Killed by cleanup(): take the sleep along instead of orphaning it.
     sleep "$overall" &
@@ -230,6 +244,25 @@ fi
 if wait "$checker_pid"; then checker_rc=0; else checker_rc=$?; fi
 checker_pid=
 
+# Replicas against their primaries, now that no client writes: only on a
+# healthy cluster (a round that timed out may have left it otherwise).
+digest_rc='' digest_note=''
+if ((digest_s == 0)); then
+    digest_note="not compared (CHAOS_DIGEST_S=0)"
+elif [[ -n $interrupted ]]; then
+    digest_note="not compared: the run was interrupted"
+elif why=$(chaos_wait_healthy 10); then
+    chaos_log "comparing replica digests with their primaries' (up to $digest_s s)"
+    if "$chaos_here/digest.sh" "$digest_s" >"$run_dir/digest.txt" 2>&1; then digest_rc=0; else digest_rc=$?; fi
+    case $digest_rc in
+        0) digest_note="every replica's digest equals its primary's" ;;
+        1) digest_note="DIFFER: a replica's digest differs from its primary's" ;;
+        *) digest_note="could not compare every shard" ;;
+    esac
+else
+    digest_rc=2 digest_note="not compared: cluster not healthy: $why"
+fi
+
 status=$checker_rc
 case $checker_rc in
     0 | 1 | 3) ;;
@@ -237,6 +270,8 @@ case $checker_rc in
 esac
 incomplete=${timed_out:-$interrupted}
 if [[ $status == 0 && -n $incomplete ]]; then status=3; fi
+if [[ $digest_rc == 1 && ($status == 0 || $status == 3) ]]; then status=4; fi
+if [[ -n $digest_rc && $digest_rc != [01] && $status == 0 ]]; then status=3; fi
 {
     echo "== run.sh: $done_rounds of $rounds rounds completed in $((SECONDS - start_s)) s${incomplete:+; stopped early: $incomplete}"
     echo "   node timeout ${NODE_TIMEOUT} ms, round timeout ${round_timeout} s, faults drawn from: ${kinds[*]} (seed $seed)"
@@ -246,7 +281,10 @@ if [[ $status == 0 && -n $incomplete ]]; then status=3; fi
     echo
     cat "$run_dir/checker-report.txt" 2>/dev/null || echo "(no checker report; see $run_dir/checker.log)"
     echo
-    echo "exit status $status (0 pass, 1 WAIT-acknowledged writes lost, 3 incomplete, 2 setup/tool error)"
+    echo "replica digests (DEBUG DIGEST once each replica's offset equals its primary's): $digest_note"
+    [[ ! -s $run_dir/digest.txt ]] || sed 's/^/  /' "$run_dir/digest.txt"
+    echo
+    echo "exit status $status (0 pass, 1 WAIT-acknowledged writes lost or scripts torn, 4 replica digests differ, 3 incomplete, 2 setup/tool error)"
 } >"$report"
 [[ -f $run_dir/checker-report.json ]] && mv -f "$run_dir/checker-report.json" "${report%.txt}.json"
 cat "$report"
