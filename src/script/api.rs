@@ -5,10 +5,8 @@
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
-use super::{raw, Host, RunState, REPL_ALL};
-
-/// Registry key of the running script's `redis.call` implementation.
-pub(crate) const CALL_IMPL: &str = "__redis_call_impl";
+use super::call::CallSlot;
+use super::{raw, REPL_ALL};
 
 /// The Redis version scripts see (the server answers as this version too).
 const VERSION: &str = "7.0.15";
@@ -82,14 +80,15 @@ where
     })
 }
 
-/// A Lua number as Redis passes it to a command: `%.17g`.
-pub(crate) fn number_arg(n: f64) -> String {
-    format_g(n, 17)
-}
-
 /// `printf("%.<prec>g", v)`.
 pub(crate) fn format_g(v: f64, prec: i32) -> String {
     let mut buf = [0u8; 64];
+    let n = format_g_into(&mut buf, v, prec);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// `snprintf(buf, "%.<prec>g", v)`: the length written.
+pub(crate) fn format_g_into(buf: &mut [u8; 64], v: f64, prec: i32) -> usize {
     // SAFETY: the format takes one int and one double; the buffer's size is passed.
     let n = unsafe {
         libc::snprintf(
@@ -100,87 +99,7 @@ pub(crate) fn format_g(v: f64, prec: i32) -> String {
             v,
         )
     };
-    let n = (n.max(0) as usize).min(buf.len() - 1);
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
-
-/// The running script's `redis.call`/`pcall` body: converts the arguments,
-/// runs the command through the host, converts its reply. Returns the value
-/// and whether it is an error (which `redis.call` raises).
-pub(crate) fn call_impl(
-    lua: &Lua,
-    host: &mut dyn Host,
-    (packed, n): (Table, usize),
-) -> mlua::Result<(Value, bool)> {
-    if n == 0 {
-        let t = err_table(
-            lua,
-            "Please specify at least one argument for this redis lib call",
-        )?;
-        return Ok((Value::Table(t), true));
-    }
-    // One argument at a time: a live Lua value holds a slot of mlua's
-    // reference stack, so thousands of them at once would overflow it.
-    let mut argv = Vec::with_capacity(n);
-    for i in 1..=n {
-        match &packed.raw_get::<Value>(i)? {
-            Value::String(s) => argv.push(s.as_bytes().to_vec()),
-            Value::Number(n) => argv.push(number_arg(*n).into_bytes()),
-            Value::Integer(i) => argv.push(number_arg(*i as f64).into_bytes()),
-            _ => {
-                let t = err_table(
-                    lua,
-                    "Lua redis lib command arguments must be strings or integers",
-                )?;
-                return Ok((Value::Table(t), true));
-            }
-        }
-    }
-    let state = lua
-        .app_data_ref::<RunState>()
-        .map(|s| *s)
-        .unwrap_or(RunState {
-            resp: 2,
-            repl: REPL_ALL,
-        });
-    match host.call(&argv, state.resp, state.repl) {
-        Ok(reply) => {
-            let is_err = reply.first() == Some(&b'-');
-            let v = super::convert::resp_to_lua(lua, &reply)?;
-            Ok((v, is_err))
-        }
-        Err(msg) => {
-            let t = err_table(lua, &msg)?;
-            t.raw_set("ignore_error_stats_update", true)?;
-            Ok((Value::Table(t), true))
-        }
-    }
-}
-
-/// `redis.call` (raise) or `redis.pcall` (return) of the running script;
-/// the arguments come packed in a table (see `raw::raising_packed`).
-fn call_entry(lua: &Lua, packed: MultiValue, raise_errors: bool) -> mlua::Result<MultiValue> {
-    let mut it = packed.into_iter();
-    let (Some(Value::Table(t)), Some(n)) = (it.next(), it.next()) else {
-        return raise_msg(lua, "bad arguments");
-    };
-    let n = match n {
-        Value::Integer(i) => i as usize,
-        Value::Number(f) => f as usize,
-        _ => 0,
-    };
-    let imp: Value = lua.named_registry_value(CALL_IMPL)?;
-    let Value::Function(imp) = imp else {
-        return raise_msg(
-            lua,
-            "redis.call/pcall can only be called inside a script invocation",
-        );
-    };
-    let (v, is_err): (Value, bool) = imp.call((t, n))?;
-    match v {
-        Value::Table(t) if is_err && raise_errors => raise(t),
-        v => Ok(MultiValue::from_iter([v])),
-    }
+    (n.max(0) as usize).min(buf.len() - 1)
 }
 
 fn one_string(args: &MultiValue) -> Option<mlua::LuaString> {
@@ -193,8 +112,22 @@ fn one_string(args: &MultiValue) -> Option<mlua::LuaString> {
     }
 }
 
-fn running(lua: &Lua) -> bool {
-    lua.app_data_ref::<RunState>().is_some()
+/// The engine's call slot, reached from `redis.setresp`/`redis.set_repl`.
+#[derive(Clone, Copy)]
+pub(crate) struct SlotPtr(pub(crate) *mut CallSlot);
+
+// SAFETY: the slot is owned by the engine whose interpreter holds the
+// closures; they run only on the thread running that interpreter.
+unsafe impl Send for SlotPtr {}
+
+impl SlotPtr {
+    /// The slot, while a script runs.
+    fn running(self) -> Option<&'static mut CallSlot> {
+        // SAFETY: the engine keeps the slot alive as long as its interpreter,
+        // and nothing else holds it while a Lua function of it runs.
+        let s = unsafe { &mut *self.0 };
+        s.running().then_some(s)
+    }
 }
 
 fn number(v: Option<&Value>) -> Option<f64> {
@@ -206,15 +139,11 @@ fn number(v: Option<&Value>) -> Option<f64> {
     }
 }
 
-/// Installs the `redis` global.
-pub(crate) fn install(lua: &Lua, g: &Table) -> mlua::Result<()> {
+/// Installs the `redis` global; its `call` and `pcall` run through `slot`.
+pub(crate) fn install(lua: &Lua, g: &Table, slot: SlotPtr) -> mlua::Result<()> {
     let redis = lua.create_table()?;
-    let packed = |f: fn(&Lua, MultiValue) -> mlua::Result<MultiValue>| -> mlua::Result<Function> {
-        let inner = lua.create_function(f)?;
-        super::sandbox::c_closure(lua, raw::raising_packed, Value::Function(inner))
-    };
-    redis.raw_set("call", packed(|lua, a| call_entry(lua, a, true))?)?;
-    redis.raw_set("pcall", packed(|lua, a| call_entry(lua, a, false))?)?;
+    // SAFETY: the table is the one value pushed; `install` sets two fields.
+    unsafe { lua.exec_raw::<()>(&redis, |l| super::call::install(l, slot.0))? };
     redis.raw_set(
         "error_reply",
         lua.create_function(|lua, a: MultiValue| {
@@ -267,7 +196,7 @@ pub(crate) fn install(lua: &Lua, g: &Table) -> mlua::Result<()> {
     ] {
         redis.raw_set(name, level)?;
     }
-    install_run_settings(lua, &redis)?;
+    install_run_settings(lua, &redis, slot)?;
     redis.raw_set(
         "replicate_commands",
         lua.create_function(|_, _: MultiValue| Ok(true))?,
@@ -283,16 +212,16 @@ pub(crate) fn install(lua: &Lua, g: &Table) -> mlua::Result<()> {
 }
 
 /// `redis.setresp`, `redis.set_repl` and the `REPL_*` flags.
-fn install_run_settings(lua: &Lua, redis: &Table) -> mlua::Result<()> {
+fn install_run_settings(lua: &Lua, redis: &Table, slot: SlotPtr) -> mlua::Result<()> {
     redis.raw_set(
         "setresp",
-        raising(lua, |lua, a| {
-            if !running(lua) {
+        raising(lua, move |lua, a| {
+            let Some(s) = slot.running() else {
                 return raise_msg(
                     lua,
                     "redis.setresp can only be called inside a script invocation",
                 );
-            }
+            };
             if a.len() != 1 {
                 return raise_msg(lua, "redis.setresp() requires one argument.");
             }
@@ -300,21 +229,19 @@ fn install_run_settings(lua: &Lua, redis: &Table) -> mlua::Result<()> {
             if v != 2 && v != 3 {
                 return raise_msg(lua, "RESP version must be 2 or 3.");
             }
-            if let Some(mut s) = lua.app_data_mut::<RunState>() {
-                s.resp = v as u8;
-            }
+            s.resp = v as u8;
             Ok(MultiValue::new())
         })?,
     )?;
     redis.raw_set(
         "set_repl",
-        raising(lua, |lua, a| {
-            if !running(lua) {
+        raising(lua, move |lua, a| {
+            let Some(s) = slot.running() else {
                 return raise_msg(
                     lua,
                     "redis.set_repl can only be called inside a script invocation",
                 );
-            }
+            };
             if a.len() != 1 {
                 return raise_msg(lua, "redis.set_repl() requires two arguments.");
             }
@@ -325,9 +252,7 @@ fn install_run_settings(lua: &Lua, redis: &Table) -> mlua::Result<()> {
                     "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
                 );
             }
-            if let Some(mut s) = lua.app_data_mut::<RunState>() {
-                s.repl = v as u8;
-            }
+            s.repl = v as u8;
             Ok(MultiValue::new())
         })?,
     )?;

@@ -1,4 +1,6 @@
 //! Conversions between RESP replies and Lua values, with Redis 7.0's rules.
+//! The first direction is written against the C API in `call` (it is the
+//! hot path); this file has the second and the error helpers.
 //!
 //! A command's reply → Lua (what `redis.call` returns): integer → number,
 //! bulk string → string, null bulk or null array → false, array → table,
@@ -13,154 +15,12 @@
 //! that field, else the array of its items up to the first nil; anything
 //! else → null.
 
-use mlua::{Lua, Table, Value};
+use mlua::{Table, Value};
 
 use crate::resp::reply::Reply;
 
 /// Nesting past which a returned value is refused, as Redis's Lua stack limit.
 const MAX_DEPTH: usize = 1000;
-
-/// Converts one reply (as a command wrote it) to a Lua value.
-pub fn resp_to_lua(lua: &Lua, reply: &[u8]) -> mlua::Result<Value> {
-    let mut p = Parser { buf: reply, pos: 0 };
-    p.value(lua)
-}
-
-struct Parser<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl Parser<'_> {
-    fn line(&mut self) -> &[u8] {
-        let rest = &self.buf[self.pos.min(self.buf.len())..];
-        let end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .unwrap_or(rest.len());
-        self.pos += end + 2;
-        &rest[..end]
-    }
-
-    fn int(&mut self) -> i64 {
-        let l = self.line();
-        std::str::from_utf8(l)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn bytes(&mut self, n: usize) -> &[u8] {
-        let start = self.pos.min(self.buf.len());
-        let end = (start + n).min(self.buf.len());
-        self.pos = end + 2;
-        &self.buf[start..end]
-    }
-
-    fn value(&mut self, lua: &Lua) -> mlua::Result<Value> {
-        let Some(&kind) = self.buf.get(self.pos) else {
-            return Ok(Value::Nil);
-        };
-        self.pos += 1;
-        Ok(match kind {
-            b'+' => {
-                let s = lua.create_string(self.line())?;
-                let t = lua.create_table()?;
-                t.raw_set("ok", s)?;
-                Value::Table(t)
-            }
-            b'-' => {
-                let text = format!("-{}", String::from_utf8_lossy(self.line()));
-                let t = super::api::err_table(lua, &text)?;
-                t.raw_set("ignore_error_stats_update", true)?;
-                Value::Table(t)
-            }
-            b':' => Value::Number(self.int() as f64),
-            b'$' => match self.int() {
-                n if n < 0 => Value::Boolean(false),
-                n => Value::String(lua.create_string(self.bytes(n as usize))?),
-            },
-            b'*' | b'>' => match self.int() {
-                n if n < 0 => Value::Boolean(false),
-                n => {
-                    let t = lua.create_table_with_capacity(n as usize, 0)?;
-                    for i in 1..=n {
-                        let v = self.value(lua)?;
-                        t.raw_set(i, v)?;
-                    }
-                    Value::Table(t)
-                }
-            },
-            b'%' => {
-                let n = self.int().max(0);
-                let inner = lua.create_table()?;
-                for _ in 0..n {
-                    let k = self.value(lua)?;
-                    let v = self.value(lua)?;
-                    if !k.is_nil() {
-                        inner.raw_set(k, v)?;
-                    }
-                }
-                wrap(lua, "map", Value::Table(inner))?
-            }
-            b'~' => {
-                let n = self.int().max(0);
-                let inner = lua.create_table()?;
-                for _ in 0..n {
-                    let k = self.value(lua)?;
-                    if !k.is_nil() {
-                        inner.raw_set(k, true)?;
-                    }
-                }
-                wrap(lua, "set", Value::Table(inner))?
-            }
-            b'_' => {
-                self.line();
-                Value::Nil
-            }
-            b'#' => Value::Boolean(self.line() == b"t"),
-            b',' => {
-                let l = String::from_utf8_lossy(self.line()).into_owned();
-                wrap(lua, "double", Value::Number(l.parse().unwrap_or(0.0)))?
-            }
-            b'(' => {
-                let s = lua.create_string(self.line())?;
-                wrap(lua, "big_number", Value::String(s))?
-            }
-            b'=' => {
-                let n = self.int().max(0) as usize;
-                let body = self.bytes(n);
-                let (format, text) = if body.len() >= 4 {
-                    (&body[..3], &body[4..])
-                } else {
-                    (&b"txt"[..], body)
-                };
-                let inner = lua.create_table()?;
-                inner.raw_set("string", lua.create_string(text)?)?;
-                inner.raw_set("format", lua.create_string(format)?)?;
-                wrap(lua, "verbatim_string", Value::Table(inner))?
-            }
-            b'|' => {
-                let n = self.int().max(0);
-                for _ in 0..2 * n {
-                    self.value(lua)?;
-                }
-                self.value(lua)?
-            }
-            _ => {
-                self.line();
-                Value::Nil
-            }
-        })
-    }
-}
-
-fn wrap(lua: &Lua, field: &str, v: Value) -> mlua::Result<Value> {
-    let t = lua.create_table()?;
-    t.raw_set(field, v)?;
-    Ok(Value::Table(t))
-}
-
 /// Replaces CR and LF by spaces (a status line must stay one line).
 fn one_line(s: &[u8]) -> String {
     String::from_utf8_lossy(s)
@@ -179,6 +39,44 @@ pub fn lua_number_to_int(n: f64) -> i64 {
     }
 }
 
+/// Writes the value on top of `l`'s stack to `out` when it is a string,
+/// number, boolean or nil (as `lua_to_reply` would); false for a table
+/// or anything else, left to `lua_to_reply`.
+///
+/// # Safety
+/// `l` must be a valid state with a value on its stack.
+pub(crate) unsafe fn scalar_to_reply(
+    l: *mut mlua::ffi::lua_State,
+    resp: u8,
+    out: &mut Reply,
+) -> bool {
+    use mlua::ffi;
+    match ffi::lua_type(l, -1) {
+        ffi::LUA_TSTRING => {
+            let mut len = 0usize;
+            let p = ffi::lua_tolstring(l, -1, &mut len) as *const u8;
+            out.bulk(std::slice::from_raw_parts(p, len));
+        }
+        ffi::LUA_TNUMBER => out.int(lua_number_to_int(ffi::lua_tonumber(l, -1))),
+        ffi::LUA_TBOOLEAN => write_bool(ffi::lua_toboolean(l, -1) != 0, resp, out),
+        ffi::LUA_TNIL => out.null(),
+        _ => return false,
+    }
+    true
+}
+
+fn write_bool(b: bool, resp: u8, out: &mut Reply) {
+    if resp == 2 {
+        if b {
+            out.int(1)
+        } else {
+            out.null()
+        }
+    } else {
+        out.boolean(b)
+    }
+}
+
 /// Writes a script's return value to `out`; `resp` is the script's own
 /// protocol (`redis.setresp`), which decides how booleans are returned.
 pub fn lua_to_reply(v: &Value, resp: u8, out: &mut Reply) {
@@ -188,17 +86,7 @@ pub fn lua_to_reply(v: &Value, resp: u8, out: &mut Reply) {
 fn write_value(v: &Value, resp: u8, out: &mut Reply, depth: usize) {
     match v {
         Value::String(s) => out.bulk(&s.as_bytes()),
-        Value::Boolean(b) => {
-            if resp == 2 {
-                if *b {
-                    out.int(1)
-                } else {
-                    out.null()
-                }
-            } else {
-                out.boolean(*b)
-            }
-        }
+        Value::Boolean(b) => write_bool(*b, resp, out),
         Value::Number(n) => out.int(lua_number_to_int(*n)),
         Value::Integer(i) => out.int(*i),
         Value::Table(t) => {

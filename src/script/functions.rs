@@ -279,14 +279,12 @@ impl Functions {
             .function(name)
             .and_then(|(_, def)| lua.registry_value(&def.callback).ok())
             .ok_or_else(|| ScriptError::new("ERR Function not found"))?;
-        let call_args = (|| -> mlua::Result<Vec<Value>> {
-            Ok(vec![
-                Value::Table(super::string_array(lua, keys)?),
-                Value::Table(super::string_array(lua, args)?),
-            ])
-        })()
-        .map_err(super::lua_error)?;
-        self.engine.execute(f, call_args, name, host, out)
+        // SAFETY: leaves the function (pushed) and its two arguments.
+        let prepare = |l: *mut mlua::ffi::lua_State| unsafe {
+            super::push_string_array(l, keys);
+            super::push_string_array(l, args);
+        };
+        self.engine.execute(f, prepare, name, host, out)
     }
 }
 
@@ -440,8 +438,15 @@ mod tests {
 
     struct NoHost;
     impl Host for NoHost {
-        fn call(&mut self, _: &[Vec<u8>], _: u8, _: u8) -> Result<Vec<u8>, String> {
-            Ok(b"+PONG\r\n".to_vec())
+        fn call(
+            &mut self,
+            _: &crate::resp::argv::Argv<'_>,
+            _: u8,
+            _: u8,
+            out: &mut Reply,
+        ) -> Result<(), String> {
+            out.simple("PONG");
+            Ok(())
         }
     }
 

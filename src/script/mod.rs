@@ -16,6 +16,7 @@
 //! - `libs/`: `bit`, `cjson`, `cmsgpack`, `struct`.
 
 mod api;
+mod call;
 pub mod convert;
 pub mod functions;
 mod libs;
@@ -24,22 +25,24 @@ mod sandbox;
 pub mod shebang;
 pub mod watch;
 
-use std::collections::HashMap;
+use std::ffi::c_int;
 use std::sync::Arc;
 
-use mlua::{Function, Lua, LuaOptions, StdLib, Value};
+use hashbrown::HashMap;
+use mlua::{ffi, Function, Lua, LuaOptions, StdLib, Value};
 
+use crate::resp::argv::Argv;
 use crate::resp::reply::Reply;
 pub use shebang::ScriptFlags;
 pub use watch::{KillError, RunKind, RunWatch};
 
 /// What a script asks of the server.
 pub trait Host {
-    /// Runs one command (`argv[0]` its name) for the script and returns its
-    /// reply encoded in RESP `resp` (2 or 3), or an error a script sees
-    /// instead of a reply (`-CODE msg` or a plain message, as Redis words
-    /// them: unknown command, arity, not allowed from scripts, …).
-    fn call(&mut self, argv: &[Vec<u8>], resp: u8, repl: u8) -> Result<Vec<u8>, String>;
+    /// Runs one command (`argv[0]` its name) for the script, writing its
+    /// reply to `out` (empty, in RESP `resp`: 2 or 3), or returns an error a
+    /// script sees instead of a reply (`-CODE msg` or a plain message, as
+    /// Redis words them: unknown command, arity, not allowed from scripts, …).
+    fn call(&mut self, argv: &Argv<'_>, resp: u8, repl: u8, out: &mut Reply) -> Result<(), String>;
 }
 
 /// Replication targets (`redis.set_repl`): Redis's `PROPAGATE_*` bits.
@@ -49,21 +52,14 @@ pub const REPL_REPLICA: u8 = 2;
 /// Both.
 pub const REPL_ALL: u8 = REPL_AOF | REPL_REPLICA;
 
-/// The state of the script running now, kept as the Lua state's app data.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RunState {
-    /// RESP version of the replies `redis.call` converts (`redis.setresp`).
-    pub resp: u8,
-    /// Where its writes go (`redis.set_repl`).
-    pub repl: u8,
-}
-
 /// A cached script.
 pub struct Script {
     /// Its source, as sent.
     pub body: Vec<u8>,
     /// Its shebang flags.
     pub flags: ScriptFlags,
+    /// Its compiled function's reference in the Lua registry.
+    fref: c_int,
 }
 
 /// A script's failure: the error reply line (without `-`), and whether the
@@ -88,6 +84,11 @@ impl ScriptError {
 /// The interpreter and its scripts.
 pub struct Engine {
     lua: Lua,
+    /// What `redis.call` reaches; declared after `lua`, so it outlives it.
+    slot: Box<call::CallSlot>,
+    /// Registry references of the error handler and the real globals.
+    handler_ref: c_int,
+    globals_ref: c_int,
     scripts: HashMap<String, Script>,
     /// Bytes of script bodies held (`used_memory_scripts_eval`).
     scripts_mem: usize,
@@ -108,9 +109,24 @@ impl Engine {
         // SAFETY: the debug library is loaded only to build the error handler
         // and is removed from the globals before any script runs.
         let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) };
-        build(&lua).map_err(|e| format!("lua init: {e}"))?;
+        let mut slot = call::CallSlot::new();
+        let slot_ptr = api::SlotPtr(&mut *slot);
+        let init = |lua: &Lua| -> mlua::Result<(c_int, c_int)> {
+            build(lua, slot_ptr)?;
+            let handler: Function = lua.named_registry_value(ERR_HANDLER)?;
+            let handler_ref = registry_ref(lua, Value::Function(handler))?;
+            let globals_ref = registry_ref(lua, Value::Table(sandbox::real_globals(lua)?))?;
+            let w: *const RunWatch = Arc::as_ptr(&watch);
+            // SAFETY: the engine owns the watch for as long as the interpreter.
+            unsafe { lua.exec_raw::<()>((), |l| raw::arm_hook(l, w))? };
+            Ok((handler_ref, globals_ref))
+        };
+        let (handler_ref, globals_ref) = init(&lua).map_err(|e| format!("lua init: {e}"))?;
         Ok(Engine {
             lua,
+            slot,
+            handler_ref,
+            globals_ref,
             scripts: HashMap::new(),
             scripts_mem: 0,
             runs: 0,
@@ -120,8 +136,8 @@ impl Engine {
 
     /// The script with this SHA1 (40 hex digits, any case), if cached.
     pub fn get(&self, sha: &[u8]) -> Option<&Script> {
-        let sha = std::str::from_utf8(sha).ok()?.to_ascii_lowercase();
-        self.scripts.get(&sha)
+        let mut lower = [0u8; 40];
+        self.scripts.get(lowercase_sha(sha, &mut lower)?)
     }
 
     /// True when the SHA1 names a cached script (SCRIPT EXISTS).
@@ -150,15 +166,14 @@ impl Engine {
         let f = self
             .compile(&body[skip..])
             .map_err(|e| format!("ERR Error compiling script (new function): {e}"))?;
-        self.lua
-            .set_named_registry_value(&format!("f_{sha}"), f)
-            .map_err(|e| format!("ERR {e}"))?;
+        let fref = registry_ref(&self.lua, Value::Function(f)).map_err(|e| format!("ERR {e}"))?;
         self.scripts_mem += body.len() + 40;
         self.scripts.insert(
             sha.clone(),
             Script {
                 body: body.to_vec(),
                 flags,
+                fref,
             },
         );
         Ok(sha)
@@ -184,68 +199,79 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs the cached script `sha` with `KEYS` and `ARGV`, writing its
-    /// result to `out` in `out`'s protocol; a script error is returned as
-    /// the reply line (without `-`).
+    /// Runs the cached script `sha` (any case) with `KEYS` and `ARGV`,
+    /// writing its result to `out` in `out`'s protocol; a script error is
+    /// returned as the reply line (without `-`).
     pub fn run(
         &mut self,
-        sha: &str,
+        sha: &[u8],
         keys: &[&[u8]],
         args: &[&[u8]],
         host: &mut dyn Host,
         out: &mut Reply,
     ) -> Result<(), ScriptError> {
-        let lua = &self.lua;
-        let f: Function = lua
-            .named_registry_value(&format!("f_{sha}"))
-            .map_err(|_| ScriptError::new("NOSCRIPT No matching script. Please use EVAL."))?;
-        let rg = sandbox::real_globals(lua).map_err(lua_error)?;
-        rg.raw_set("KEYS", string_array(lua, keys).map_err(lua_error)?)
-            .map_err(lua_error)?;
-        rg.raw_set("ARGV", string_array(lua, args).map_err(lua_error)?)
-            .map_err(lua_error)?;
-        self.execute(f, Vec::new(), sha, host, out)
+        let mut lower = [0u8; 40];
+        let script = lowercase_sha(sha, &mut lower).and_then(|sha| self.scripts.get(sha));
+        let Some(script) = script else {
+            return Err(ScriptError::new(
+                "NOSCRIPT No matching script. Please use EVAL.",
+            ));
+        };
+        let (fref, globals) = (script.fref, self.globals_ref);
+        let name = std::str::from_utf8(&lower).unwrap_or_default();
+        // SAFETY: pushes the function and sets two globals, as `execute` asks.
+        let prepare = |l: *mut ffi::lua_State| unsafe {
+            ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, globals as _);
+            // Raw: the real globals refuse new names through `__newindex`.
+            for (k, items) in [(&b"KEYS"[..], keys), (&b"ARGV"[..], args)] {
+                ffi::lua_pushlstring(l, k.as_ptr() as *const _, k.len());
+                push_string_array(l, items);
+                ffi::lua_rawset(l, -3);
+            }
+            ffi::lua_pop(l, 1);
+            ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, fref as _);
+        };
+        self.execute((), prepare, name, host, out)
     }
 
-    /// Calls `f` with `call_args` under the error handler, the run state and
-    /// the watch's hook; `name` names it in errors (a SHA1, a function).
+    /// Calls a function under the error handler, the call slot and the
+    /// watch's hook: `pushed` go on the stack, then `prepare` runs, and the
+    /// stack must then be the function and its arguments. `name` names it in
+    /// errors (a SHA1, a function).
     pub(crate) fn execute(
         &mut self,
-        f: Function,
-        call_args: Vec<Value>,
+        pushed: impl mlua::IntoLuaMulti,
+        prepare: impl FnOnce(*mut ffi::lua_State),
         name: &str,
         host: &mut dyn Host,
         out: &mut Reply,
     ) -> Result<(), ScriptError> {
-        let lua = &self.lua;
-        let handler: Function = lua.named_registry_value(ERR_HANDLER).map_err(lua_error)?;
-        lua.set_app_data(RunState {
-            resp: 2,
-            repl: REPL_ALL,
-        });
-        let watch: *const RunWatch = Arc::as_ptr(&self.watch);
-        // SAFETY: the engine owns the watch for as long as the interpreter.
-        unsafe { lua.exec_raw::<()>((), |l| raw::arm_hook(l, watch)) }.map_err(lua_error)?;
-        let nargs = call_args.len() as std::ffi::c_int;
-        let mut pushed = vec![Value::Function(handler), Value::Function(f)];
-        pushed.extend(call_args);
-        let result = lua.scope(|scope| {
-            let call = scope.create_function_mut(|lua, packed: (mlua::Table, usize)| {
-                api::call_impl(lua, host, packed)
-            })?;
-            lua.set_named_registry_value(api::CALL_IMPL, call)?;
+        let handler = self.handler_ref;
+        let slot: *const call::CallSlot = &*self.slot;
+        let mut done = false;
+        let (result, resp) = {
+            // SAFETY: the slot is the engine's and the host outlives the run.
+            let _running = unsafe { call::Running::begin(&mut *self.slot, host) };
+            // SAFETY: `prepare` leaves the function and its arguments.
             let r = unsafe {
-                lua.exec_raw::<(bool, Value)>(mlua::MultiValue::from_iter(pushed), |l| {
-                    raw::pcall_with_handler(l, nargs)
+                self.lua.exec_raw::<mlua::MultiValue>(pushed, |l| {
+                    prepare(l);
+                    let nargs = ffi::lua_gettop(l) - 1;
+                    ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, handler as _);
+                    ffi::lua_insert(l, 1);
+                    raw::rearm_hook(l);
+                    raw::pcall_with_handler(l, nargs);
+                    // A plain value is written here, without an mlua value.
+                    if ffi::lua_toboolean(l, -2) != 0
+                        && convert::scalar_to_reply(l, (*slot).resp, out)
+                    {
+                        ffi::lua_settop(l, 0);
+                        done = true;
+                    }
                 })
             };
-            lua.unset_named_registry_value(api::CALL_IMPL)?;
-            r
-        });
-        let state = lua.remove_app_data::<RunState>().unwrap_or(RunState {
-            resp: 2,
-            repl: REPL_ALL,
-        });
+            (r, self.slot.resp)
+        };
         // A collection step now and then, so a full cycle is rarely due
         // inside a script (as Redis does every 50 runs).
         self.runs += 1;
@@ -253,7 +279,12 @@ impl Engine {
             self.runs = 0;
             let _ = self.lua.gc_step();
         }
-        let (ok, value) = result.map_err(lua_error)?;
+        let mut result = result.map_err(lua_error)?.into_iter();
+        if done {
+            return Ok(());
+        }
+        let ok = matches!(result.next(), Some(Value::Boolean(true)));
+        let value = result.next().unwrap_or(Value::Nil);
         if !ok {
             return Err(ScriptError {
                 line: convert::script_error(&value, name),
@@ -267,18 +298,36 @@ impl Engine {
                 counted: convert::already_counted(&value),
             });
         }
-        convert::lua_to_reply(&value, state.resp, out);
+        convert::lua_to_reply(&value, resp, out);
         Ok(())
     }
 }
 
-/// A Lua array of strings (`KEYS`, `ARGV`).
-pub(crate) fn string_array(lua: &Lua, items: &[&[u8]]) -> mlua::Result<mlua::Table> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
-    for (i, it) in items.iter().enumerate() {
-        t.raw_set(i + 1, lua.create_string(it)?)?;
+/// `sha` in lower case in `buf`, when it is 40 ASCII characters.
+fn lowercase_sha<'b>(sha: &[u8], buf: &'b mut [u8; 40]) -> Option<&'b str> {
+    if sha.len() != 40 || !sha.is_ascii() {
+        return None;
     }
-    Ok(t)
+    buf.copy_from_slice(sha);
+    buf.make_ascii_lowercase();
+    std::str::from_utf8(buf).ok()
+}
+
+/// Keeps `v` in the registry; its reference.
+fn registry_ref(lua: &Lua, v: Value) -> mlua::Result<c_int> {
+    let mut r = 0;
+    // SAFETY: `v` is the one value pushed; `luaL_ref` pops it.
+    unsafe { lua.exec_raw::<()>(v, |l| r = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX))? };
+    Ok(r)
+}
+
+/// Pushes a Lua array of strings (`KEYS`, `ARGV`).
+unsafe fn push_string_array(l: *mut ffi::lua_State, items: &[&[u8]]) {
+    ffi::lua_createtable(l, items.len().min(c_int::MAX as usize) as c_int, 0);
+    for (i, it) in items.iter().enumerate() {
+        ffi::lua_pushlstring(l, it.as_ptr() as *const _, it.len());
+        ffi::lua_rawseti_(l, -2, (i + 1) as _);
+    }
 }
 
 /// An interpreter failure as a script error line.
@@ -288,10 +337,10 @@ fn lua_error(e: mlua::Error) -> ScriptError {
 
 /// Builds the interpreter: libraries, the `redis` table, the error
 /// handler, then the sandbox over all of it.
-fn build(lua: &Lua) -> mlua::Result<()> {
+fn build(lua: &Lua, slot: api::SlotPtr) -> mlua::Result<()> {
     let g = lua.globals();
     libs::install(lua, &g)?;
-    api::install(lua, &g)?;
+    api::install(lua, &g, slot)?;
     // The handler gives a script error its origin: the Lua function that
     // raised it, or the caller of the C function that did.
     let handler: Function = lua

@@ -220,30 +220,6 @@ pub(crate) unsafe extern "C-unwind" fn safe_unpack(l: *mut lua_State) -> c_int {
     n as c_int
 }
 
-/// As `raising`, for functions taking many arguments (`redis.call` may get
-/// thousands): upvalue 1 gets one table of the arguments and their count.
-pub(crate) unsafe extern "C-unwind" fn raising_packed(l: *mut lua_State) -> c_int {
-    let n = ffi::lua_gettop(l);
-    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
-    ffi::lua_createtable(l, n, 0);
-    for i in 1..=n {
-        ffi::lua_pushvalue(l, i);
-        ffi::lua_rawseti_(l, -2, i);
-    }
-    ffi::lua_pushinteger(l, n as ffi::lua_Integer);
-    ffi::lua_call(l, 2, ffi::LUA_MULTRET);
-    let r = ffi::lua_gettop(l) - n;
-    let first = n + 1;
-    if r >= 1
-        && ffi::lua_type(l, first) == ffi::LUA_TLIGHTUSERDATA
-        && ffi::lua_touserdata(l, first) == raise_mark()
-    {
-        ffi::lua_settop(l, first + 1);
-        ffi::lua_error(l);
-    }
-    r
-}
-
 /// Registry key of the table (weak keys) mapping each read-only proxy to
 /// the real table behind it.
 pub(crate) const PROXIES: &CStr = c"__redis_proxies";
@@ -297,6 +273,12 @@ const HOOK_EVERY: c_int = 100_000;
 pub(crate) unsafe fn arm_hook(l: *mut lua_State, watch: *const super::watch::RunWatch) {
     ffi::lua_pushlightuserdata(l, watch as *mut c_void);
     ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, WATCH.as_ptr());
+    ffi::lua_sethook(l, Some(count_hook), ffi::LUA_MASKCOUNT, HOOK_EVERY);
+}
+
+/// Back to counting only, with a fresh count (a killed script left the
+/// hook on every line).
+pub(crate) unsafe fn rearm_hook(l: *mut lua_State) {
     ffi::lua_sethook(l, Some(count_hook), ffi::LUA_MASKCOUNT, HOOK_EVERY);
 }
 

@@ -13,18 +13,26 @@ struct Fake {
 }
 
 impl Host for Fake {
-    fn call(&mut self, argv: &[Vec<u8>], resp: u8, _repl: u8) -> Result<Vec<u8>, String> {
+    fn call(
+        &mut self,
+        argv: &Argv<'_>,
+        resp: u8,
+        _repl: u8,
+        out: &mut Reply,
+    ) -> Result<(), String> {
         self.seen.push(
             argv.iter()
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect(),
         );
         self.resp.push(resp);
-        if self.replies.is_empty() {
+        let reply = if self.replies.is_empty() {
             Ok(b"+OK\r\n".to_vec())
         } else {
             self.replies.remove(0)
-        }
+        };
+        out.raw(&reply?);
+        Ok(())
     }
 }
 
@@ -34,7 +42,7 @@ fn eval_with(e: &mut Engine, host: &mut Fake, body: &str, proto: Protocol) -> St
         Err(line) => return format!("-{line}\r\n"),
     };
     let mut out = Reply::new(proto);
-    if let Err(err) = e.run(&sha, &[b"k1"], &[b"a1", b"a2"], host, &mut out) {
+    if let Err(err) = e.run(sha.as_bytes(), &[b"k1"], &[b"a1", b"a2"], host, &mut out) {
         out.error(&err.line);
     }
     String::from_utf8_lossy(&out.buf).into_owned()
@@ -178,6 +186,44 @@ fn call_arguments_and_errors() {
     );
     assert_eq!(r, "+OK\r\n");
     assert_eq!(h.seen.last().expect("call"), &["set", "1.5", "10", "x"]);
+    // Numbers pass as `%.17g`, whole ones too (the integer fast path).
+    eval_with(
+        &mut e,
+        &mut h,
+        "return redis.call('x', 0, -7, 0.1, 2^53, 1e17, 1/0, 123456789012345)",
+        Protocol::Resp2,
+    );
+    assert_eq!(
+        h.seen.last().expect("call"),
+        &[
+            "x",
+            "0",
+            "-7",
+            "0.10000000000000001",
+            "9007199254740992",
+            "1e+17",
+            "inf",
+            "123456789012345"
+        ]
+    );
+    // A call with 7999 arguments (Lua's C stack holds 8000) still gets its reply.
+    h.replies = vec![Ok(b":7999\r\n".to_vec())];
+    let r = eval_with(
+        &mut e,
+        &mut h,
+        "local a = {} for i = 1, 7999 do a[i] = 1 end return redis.call('lpush', 'l', unpack(a))",
+        Protocol::Resp2,
+    );
+    assert_eq!(r, ":7999\r\n");
+    assert_eq!(h.seen.last().map(|a| a.len()), Some(8001));
+    // (Apart: Lua 5.1 merges the constants 0 and -0 of one chunk.)
+    eval_with(
+        &mut e,
+        &mut h,
+        "return redis.call('x', -0.0)",
+        Protocol::Resp2,
+    );
+    assert_eq!(h.seen.last().expect("call"), &["x", "-0"]);
     let r = eval_with(
         &mut e,
         &mut h,

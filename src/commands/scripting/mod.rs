@@ -13,7 +13,7 @@ use super::spec::{command_table, CommandSpec, KeySpec, KeySpecs, NOKEYS};
 use super::table::Resolved;
 use super::{is, parse_i64, transactions, Argv, Client, CmdError, CmdResult, Ctx, Flags, Run};
 use crate::node::Server;
-use crate::resp::reply::{Protocol, Reply};
+use crate::resp::reply::Reply;
 use crate::script::{Engine, Host, KillError, RunKind, ScriptFlags};
 
 /// EVAL's (and FCALL's) key specs.
@@ -107,19 +107,16 @@ fn run_script(ctx: &mut Ctx<'_>, argv: &Argv<'_>, by_sha: bool, ro: bool) -> Cmd
     let n = check_numkeys(numkeys, argv)?;
     let srv = ctx.srv;
     let mut engine = engine(srv)?;
+    let loaded;
     let sha = if by_sha {
-        let sha = argv.get(1);
-        if sha.len() != 40 || !engine.exists(sha) {
-            return Err(CmdError::Other(NOSCRIPT.into()));
-        }
-        String::from_utf8_lossy(sha).to_ascii_lowercase()
+        argv.get(1)
     } else {
-        engine.load(argv.get(1)).map_err(CmdError::Other)?
+        loaded = engine.load(argv.get(1)).map_err(CmdError::Other)?;
+        loaded.as_bytes()
     };
-    let flags = engine
-        .get(sha.as_bytes())
-        .map(|s| s.flags)
-        .unwrap_or_default();
+    let Some(flags) = engine.get(sha).map(|s| s.flags) else {
+        return Err(CmdError::Other(NOSCRIPT.into()));
+    };
     run_prepared(
         ctx,
         argv,
@@ -127,7 +124,7 @@ fn run_script(ctx: &mut Ctx<'_>, argv: &Argv<'_>, by_sha: bool, ro: bool) -> Cmd
         flags,
         ro,
         RunKind::Eval,
-        |host, out, keys, args| engine.run(&sha, keys, args, host, out),
+        |host, out, keys, args| engine.run(sha, keys, args, host, out),
     )
 }
 
@@ -430,30 +427,22 @@ impl ScriptHost<'_, '_, '_> {
 }
 
 impl Host for ScriptHost<'_, '_, '_> {
-    fn call(&mut self, words: &[Vec<u8>], resp: u8, repl: u8) -> Result<Vec<u8>, String> {
-        let mut buf = Vec::with_capacity(words.iter().map(|w| w.len()).sum());
-        let mut ranges = Vec::with_capacity(words.len());
-        for w in words {
-            let start = buf.len();
-            buf.extend_from_slice(w);
-            ranges.push((start, buf.len()));
-        }
-        let argv = Argv::new(&buf, &ranges);
-        let r = match self.check(&argv) {
+    fn call(
+        &mut self,
+        argv: &Argv<'_>,
+        _resp: u8,
+        repl: u8,
+        out: &mut Reply,
+    ) -> Result<(), String> {
+        let r = match self.check(argv) {
             Ok(r) => r,
             Err((r, msg)) => {
                 self.count_rejection(r, &msg);
                 return Err(msg);
             }
         };
-        let proto = if resp == 3 {
-            Protocol::Resp3
-        } else {
-            Protocol::Resp2
-        };
-        let mut out = Reply::new(proto);
         self.client.script_repl = repl;
-        (self.run)(self.srv, self.client, &mut out, &argv, r, self.now_ms);
+        (self.run)(self.srv, self.client, out, argv, r, self.now_ms);
         if self.client.tracking && r.spec.flags.has(Flags::READONLY) {
             super::tracking::remember_keys_of(
                 self.srv,
@@ -462,7 +451,7 @@ impl Host for ScriptHost<'_, '_, '_> {
                 self.eval_argv,
             );
         }
-        Ok(out.buf.to_vec())
+        Ok(())
     }
 }
 
