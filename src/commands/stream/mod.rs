@@ -193,7 +193,7 @@ pub(crate) fn parse_end(arg: &[u8]) -> Result<StreamId, CmdError> {
 
 /// Writes an id as a bulk string.
 pub(crate) fn reply_id(out: &mut Reply, id: StreamId) {
-    out.bulk(id.to_string().as_bytes());
+    out.bulk(id.render().as_bytes());
 }
 
 /// Writes one entry: `[id, [field, value, …]]`.
@@ -396,7 +396,9 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         ctx.out.null();
         return Ok(());
     }
-    let mut args = owned(argv);
+    // The replicas get the id this made (and an exact trim): the arguments
+    // are copied only when the trim rewrites them.
+    let mut trim_args = p.trim.is_some().then(|| owned(argv));
     let done = g.update_or_create::<Stream, _>(key, |s| {
         if s.last_id == StreamId::MAX {
             return Err(CmdError::err(
@@ -410,9 +412,9 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             AddError::TooLarge => CmdError::err("Elements are too large to be stored"),
         })?;
         let mut trimmed = 0;
-        if let Some(t) = &p.trim {
+        if let (Some(t), Some(args)) = (&p.trim, trim_args.as_mut()) {
             trimmed = s.trim(*t);
-            exact_trim_args(&mut args, s, t, p.trim_arg);
+            exact_trim_args(args, s, t, p.trim_arg);
         }
         Ok((id, trimmed))
     })?;
@@ -422,8 +424,13 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     if trimmed > 0 {
         ctx.notify(STREAM, "xtrim", key);
     }
-    args[p.id_at] = id.to_bytes();
-    propagate_owned(ctx, &args);
+    let id_text = id.render();
+    let mut parts: Vec<&[u8]> = match &trim_args {
+        Some(args) => args.iter().map(Vec::as_slice).collect(),
+        None => argv.iter().collect(),
+    };
+    parts[p.id_at] = id_text.as_bytes();
+    ctx.propagate(&parts);
     signal_ready(ctx, key);
     drop(g);
     Ok(())

@@ -442,6 +442,15 @@ pub fn write_entry(out: &mut Vec<u8>, s: &[u8]) {
     write_backlen(out, entry_len);
 }
 
+/// Appends to `out` the whole entry holding the integer `v`, as
+/// [`write_entry`] does for strings.
+pub fn write_int_entry(out: &mut Vec<u8>, v: i64) {
+    let mut head = [0u8; 9];
+    let n = encode_int(v, &mut head);
+    out.extend_from_slice(&head[..n]);
+    write_backlen(out, n as u64);
+}
+
 /// The element at `buf[pos]` and its entry's whole size, in a listpack this
 /// process built or validated; `None` past its end.
 pub fn entry_at(buf: &[u8], pos: usize) -> Option<(Element<'_>, usize)> {

@@ -107,7 +107,37 @@ impl StreamId {
 
     /// `ms-seq` as bytes.
     pub fn to_bytes(self) -> Vec<u8> {
-        self.to_string().into_bytes()
+        self.render().as_bytes().to_vec()
+    }
+
+    /// `ms-seq`, written without allocating.
+    pub fn render(self) -> IdText {
+        let mut t = IdText {
+            buf: [0; 41],
+            len: 0,
+        };
+        let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let (ms, seq) = (a.format(self.ms).as_bytes(), b.format(self.seq).as_bytes());
+        let len = ms.len() + 1 + seq.len();
+        t.buf[..ms.len()].copy_from_slice(ms);
+        t.buf[ms.len()] = b'-';
+        t.buf[ms.len() + 1..len].copy_from_slice(seq);
+        t.len = len as u8;
+        t
+    }
+}
+
+/// A stream id's text (`StreamId::render`).
+#[derive(Debug, Clone, Copy)]
+pub struct IdText {
+    buf: [u8; 41],
+    len: u8,
+}
+
+impl IdText {
+    /// The text.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
     }
 }
 
@@ -312,26 +342,32 @@ impl Stream {
             .next_back()
             .map_or(start, |(k, _)| *k);
         let nodes = self.nodes.range(from..=end);
+        // Entries are in id order within a node and across nodes: the walk
+        // ends at the first entry past the range.
         let mut visit = |master: &StreamId, lp: &Vec<u8>| -> bool {
-            let Some(d) = node::decode(*master, lp) else {
+            let Some(mut c) = node::Cursor::new(*master, lp) else {
                 return true;
             };
-            let live = d.entries.iter().filter(|e| !e.deleted());
-            let pick = |e: &&node::NodeEntry<'_>| e.id >= start && e.id <= end;
-            if rev {
-                for e in live.rev().filter(pick) {
-                    if !f(e.id, &e.fields) {
-                        return false;
-                    }
+            loop {
+                let next = if rev { c.next_back() } else { c.next_front() };
+                let Some((flags, id)) = next else {
+                    return true;
+                };
+                let (before, past) = if rev {
+                    (id > end, id < start)
+                } else {
+                    (id < start, id > end)
+                };
+                if past {
+                    return false;
                 }
-            } else {
-                for e in live.filter(pick) {
-                    if !f(e.id, &e.fields) {
-                        return false;
-                    }
+                if before || flags & node::FLAG_DELETED != 0 {
+                    continue;
+                }
+                if !f(id, c.fields()) {
+                    return false;
                 }
             }
-            true
         };
         if rev {
             for (m, lp) in nodes.rev() {
@@ -395,14 +431,15 @@ impl Stream {
             Box::new(self.nodes.iter().rev())
         };
         for (m, lp) in iter {
-            let Some(d) = node::decode(*m, lp) else {
+            let Some(mut c) = node::Cursor::new(*m, lp) else {
                 continue;
             };
-            let mut es = d
-                .entries
-                .iter()
-                .filter(|e| !skip_tombstones || !e.deleted());
-            found = if first { es.next() } else { es.next_back() }.map(|e| e.id);
+            while let Some((flags, id)) = if first { c.next_front() } else { c.next_back() } {
+                if !skip_tombstones || flags & node::FLAG_DELETED == 0 {
+                    found = Some(id);
+                    break;
+                }
+            }
             if found.is_some() {
                 break;
             }

@@ -153,6 +153,122 @@ pub fn decode(master: StreamId, lp: &[u8]) -> Option<Decoded<'_>> {
     })
 }
 
+/// A node's entries one at a time from either end, without decoding the
+/// whole node (a read of one entry must not pay for a hundred).
+pub struct Cursor<'a> {
+    it: listpack::Iter<'a>,
+    master: StreamId,
+    master_fields: Vec<Element<'a>>,
+    /// Entries (tombstones included) not yet visited from either end.
+    left: i64,
+    /// The entry read last, backwards (its elements in order).
+    back: Vec<Element<'a>>,
+    fields: Vec<(Element<'a>, Element<'a>)>,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor over the node stored under `master`; `None` when its master
+    /// entry breaks the layout.
+    pub fn new(master: StreamId, lp: &'a [u8]) -> Option<Cursor<'a>> {
+        let mut it = Listpack::trusted(lp).ok()?.iter();
+        let count = elem_int(it.next()?)?;
+        let deleted = elem_int(it.next()?)?;
+        let nfields = usize::try_from(elem_int(it.next()?)?).ok()?;
+        if nfields > it.len() {
+            return None;
+        }
+        let master_fields = it.by_ref().take(nfields).collect();
+        if elem_int(it.next()?)? != 0 {
+            return None;
+        }
+        Some(Cursor {
+            it,
+            master,
+            master_fields,
+            left: count.checked_add(deleted)?,
+            back: Vec::new(),
+            fields: Vec::new(),
+        })
+    }
+
+    /// The next entry from the front: its flags and id; its fields are in
+    /// `fields()` until the next move.
+    pub fn next_front(&mut self) -> Option<(i64, StreamId)> {
+        if self.left <= 0 {
+            return None;
+        }
+        self.left -= 1;
+        let Cursor {
+            it,
+            master,
+            master_fields,
+            fields,
+            ..
+        } = self;
+        let head = parse_entry(*master, master_fields, it, fields)?;
+        it.next()?; // its lp-count
+        Some(head)
+    }
+
+    /// The next entry from the back, as `next_front`.
+    pub fn next_back(&mut self) -> Option<(i64, StreamId)> {
+        if self.left <= 0 {
+            return None;
+        }
+        self.left -= 1;
+        let n = usize::try_from(elem_int(self.it.next_back()?)?).ok()?;
+        if n > self.it.len() {
+            return None;
+        }
+        self.back.clear();
+        for _ in 0..n {
+            self.back.push(self.it.next_back()?);
+        }
+        self.back.reverse();
+        let mut elems = self.back.iter().copied();
+        parse_entry(
+            self.master,
+            &self.master_fields,
+            &mut elems,
+            &mut self.fields,
+        )
+    }
+
+    /// The fields of the entry moved to last.
+    pub fn fields(&self) -> &[(Element<'a>, Element<'a>)] {
+        &self.fields
+    }
+}
+
+/// Reads one entry's flags, id and fields (not its lp-count) from `it`.
+fn parse_entry<'a>(
+    master: StreamId,
+    master_fields: &[Element<'a>],
+    it: &mut impl Iterator<Item = Element<'a>>,
+    fields: &mut Vec<(Element<'a>, Element<'a>)>,
+) -> Option<(i64, StreamId)> {
+    let flags = elem_int(it.next()?)?;
+    let ms = elem_int(it.next()?)?;
+    let seq = elem_int(it.next()?)?;
+    fields.clear();
+    if flags & FLAG_SAMEFIELDS != 0 {
+        for f in master_fields {
+            fields.push((*f, it.next()?));
+        }
+    } else {
+        let n = elem_int(it.next()?)?;
+        for _ in 0..n {
+            let f = it.next()?;
+            fields.push((f, it.next()?));
+        }
+    }
+    let id = StreamId {
+        ms: master.ms.wrapping_add(ms as u64),
+        seq: master.seq.wrapping_add(seq as u64),
+    };
+    Some((flags, id))
+}
+
 /// The first entry's id in a node, quickly (tombstones included).
 pub fn first_id(master: StreamId, lp: &[u8]) -> Option<StreamId> {
     let lp = Listpack::trusted(lp).ok()?;
@@ -201,53 +317,50 @@ pub fn create(fields: &[(&[u8], &[u8])]) -> Vec<u8> {
         .unwrap_or_else(|_| Listpack::empty().as_bytes().to_vec())
 }
 
-/// Appends an entry to a node stored under `master` (live count + 1).
+/// Appends an entry to a node stored under `master` (live count + 1),
+/// encoding it in place at the node's end.
 pub fn append(lp: &mut Vec<u8>, master: StreamId, id: StreamId, fields: &[(&[u8], &[u8])]) {
-    let Some(d) = decode_master(lp) else {
+    let Some((count, same)) = master_matches(lp, fields) else {
         return;
     };
-    let same = d.1.len() == fields.len()
-        && d.1
-            .iter()
-            .zip(fields)
-            .all(|(m, (f, _))| *elem_bytes(*m) == **f);
-    let mut w = ListpackWriter::new();
-    w.push_int(if same { FLAG_SAMEFIELDS } else { 0 });
-    w.push_int(id.ms.wrapping_sub(master.ms) as i64);
-    w.push_int(id.seq.wrapping_sub(master.seq) as i64);
+    let Some(old_len) = Listpack::trusted(lp).ok().map(|l| l.len()) else {
+        return;
+    };
+    lp.pop(); // the end byte
+    let flags = if same { FLAG_SAMEFIELDS } else { 0 };
+    listpack::write_int_entry(lp, flags);
+    listpack::write_int_entry(lp, id.ms.wrapping_sub(master.ms) as i64);
+    listpack::write_int_entry(lp, id.seq.wrapping_sub(master.seq) as i64);
     if !same {
-        w.push_int(fields.len() as i64);
+        listpack::write_int_entry(lp, fields.len() as i64);
     }
     for (f, v) in fields {
         if !same {
-            w.push_str(f);
+            listpack::write_entry(lp, f);
         }
-        w.push_str(v);
+        listpack::write_entry(lp, v);
     }
     let lp_count = 3 + fields.len() + if same { 0 } else { fields.len() + 1 };
-    w.push_int(lp_count as i64);
-    let added = w.len();
-    let Ok(bytes) = w.finish() else {
-        return;
-    };
-    let count = d.0;
-    drop(d);
-    let old_len = Listpack::trusted(lp).map_or(0, |l| l.len());
-    lp.pop();
-    lp.extend_from_slice(&bytes[HEADER_BYTES..bytes.len() - 1]);
+    listpack::write_int_entry(lp, lp_count as i64);
     lp.push(0xFF);
-    listpack::set_header(lp, old_len + added);
+    listpack::set_header(lp, old_len + lp_count + 1);
     set_int(lp, 0, count + 1);
 }
 
-/// The live count and master fields.
-fn decode_master(lp: &[u8]) -> Option<(i64, Vec<Element<'_>>)> {
+/// The live count, and whether `fields` has the master entry's field names
+/// in its order (the entry is then stored with SAMEFIELDS).
+fn master_matches(lp: &[u8], fields: &[(&[u8], &[u8])]) -> Option<(i64, bool)> {
     let l = Listpack::trusted(lp).ok()?;
     let mut it = l.iter();
     let count = elem_int(it.next()?)?;
     it.next()?;
     let n = usize::try_from(elem_int(it.next()?)?).ok()?;
-    Some((count, it.take(n).collect()))
+    let same = n == fields.len()
+        && it.take(n).zip(fields).all(|(m, (f, _))| match m {
+            Element::Str(s) => s == *f,
+            Element::Int(i) => itoa::Buffer::new().format(i).as_bytes() == *f,
+        });
+    Some((count, same))
 }
 
 /// Replaces element `index` of the listpack with the integer `v`.
@@ -288,6 +401,53 @@ pub fn mark_deleted(lp: &mut Vec<u8>, marks: &[(usize, i64)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursor_walks_both_ways_as_decode_lists() {
+        let m = StreamId { ms: 5, seq: 0 };
+        let mut lp = create(&[(b"a", b"1"), (b"b", b"x")]);
+        append(&mut lp, m, StreamId { ms: 5, seq: 1 }, &[(b"a", b"2")]);
+        append(
+            &mut lp,
+            m,
+            StreamId { ms: 7, seq: 0 },
+            &[(b"a", b"3"), (b"b", b"z")],
+        );
+        let d = decode(m, &lp).expect("decodes");
+        let want: Vec<_> = d
+            .entries
+            .iter()
+            .map(|e| (e.flags, e.id, e.fields.clone()))
+            .collect();
+        let mut c = Cursor::new(m, &lp).expect("cursor");
+        let mut fwd = Vec::new();
+        while let Some((flags, id)) = c.next_front() {
+            fwd.push((flags, id, c.fields().to_vec()));
+        }
+        assert_eq!(fwd.len(), 3);
+        for (a, b) in fwd.iter().zip(&want) {
+            assert_eq!((a.0, a.1, &a.2), (b.0, b.1, &b.2));
+        }
+        let mut c = Cursor::new(m, &lp).expect("cursor");
+        let mut back = Vec::new();
+        while let Some((flags, id)) = c.next_back() {
+            back.push((flags, id, c.fields().to_vec()));
+        }
+        back.reverse();
+        for (a, b) in back.iter().zip(&want) {
+            assert_eq!((a.0, a.1, &a.2), (b.0, b.1, &b.2));
+        }
+        assert_eq!(back.len(), 3);
+        // Both ends meet without visiting an entry twice.
+        let mut c = Cursor::new(m, &lp).expect("cursor");
+        assert_eq!(
+            c.next_front().map(|e| e.1),
+            Some(StreamId { ms: 5, seq: 0 })
+        );
+        assert_eq!(c.next_back().map(|e| e.1), Some(StreamId { ms: 7, seq: 0 }));
+        assert_eq!(c.next_back().map(|e| e.1), Some(StreamId { ms: 5, seq: 1 }));
+        assert_eq!(c.next_front(), None);
+    }
 
     #[test]
     fn create_append_delete_decode() {
