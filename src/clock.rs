@@ -4,7 +4,8 @@
 //! must not move when the wall clock is stepped: the cluster's write lease and
 //! failure detection, the LRU clock, cached readings.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Once, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Unix time in milliseconds (the wall clock; it can step backwards).
@@ -23,6 +24,35 @@ pub fn monotonic_ms() -> u64 {
     unix + at.elapsed().as_millis() as u64
 }
 
+/// How often `coarse_monotonic_ms` is refreshed.
+const COARSE_STEP: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// `monotonic_ms` as of at most 2 ms ago, from a cache a ticker thread
+/// refreshes: for per-key access stamps (the LRU clock ticks every 10 ms),
+/// read on every lookup, where a clock read costs more than the lookup's
+/// own work. Redis caches its LRU clock the same way (in its cron).
+pub fn coarse_monotonic_ms() -> u64 {
+    static NOW: AtomicU64 = AtomicU64::new(0);
+    static TICKER: Once = Once::new();
+    TICKER.call_once(|| {
+        NOW.store(monotonic_ms(), Ordering::Relaxed);
+        let spawned = std::thread::Builder::new()
+            .name("coarse-clock".into())
+            .spawn(|| loop {
+                std::thread::sleep(COARSE_STEP);
+                NOW.store(monotonic_ms(), Ordering::Relaxed);
+            });
+        if spawned.is_err() {
+            // No ticker: every reading goes to the clock (0 marks it).
+            NOW.store(0, Ordering::Relaxed);
+        }
+    });
+    match NOW.load(Ordering::Relaxed) {
+        0 => monotonic_ms(),
+        t => t,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +67,18 @@ mod tests {
             assert!(t >= last);
             last = t;
         }
+    }
+
+    #[test]
+    fn the_coarse_clock_follows_the_monotonic_one() {
+        let c = coarse_monotonic_ms();
+        assert!(
+            c.abs_diff(monotonic_ms()) <= 50,
+            "{c} vs {}",
+            monotonic_ms()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let later = coarse_monotonic_ms();
+        assert!(later >= c + 20, "{c} then {later}");
     }
 }

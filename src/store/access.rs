@@ -22,9 +22,10 @@ pub use crate::config::EvictionPolicy as Policy;
 static FIFO_SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// The LRU and LFU clocks run on monotonic time: a step of the wall clock
-/// must not make recently used keys look idle for years (or the reverse).
+/// must not make recently used keys look idle for years (or the reverse);
+/// on its cached reading, as every key access stamps the clock.
 fn now_ms() -> u64 {
-    crate::clock::monotonic_ms()
+    crate::clock::coarse_monotonic_ms()
 }
 
 /// The LRU clock (10 ms ticks, wrapping).
