@@ -126,13 +126,24 @@ impl Topology {
         }
     }
 
-    /// Siblings (replicas of my primary) with a larger replication offset.
+    /// Siblings (replicas of my primary) with a larger replication offset,
+    /// or whose offset is unknown because nothing came from them yet: a
+    /// replica that has not heard from its siblings waits as if each were
+    /// ahead of it, so an empty new replica cannot win.
     fn my_rank(&self) -> usize {
         let Some(m) = self.me().master else { return 0 };
         let mine = self.repl_offset;
         self.replicas_of(&m)
-            .filter(|n| n.id != self.myself && n.repl_offset > mine)
+            .filter(|n| n.id != self.myself && (n.repl_offset > mine || n.data_received == 0))
             .count()
+    }
+
+    /// The election's delay unit D (the contract): min(500 ms, NT/30), as
+    /// Valkey 9. Redis's fixed 500 ms gives a FAIL time to spread; on the
+    /// bus a FAIL reaches every node in one round trip, and 500 ms is a
+    /// fixed cost that was made for 15-second node timeouts.
+    fn election_unit(&self) -> u64 {
+        (self.node_timeout() / 30).clamp(1, 500)
     }
 
     /// The replica's side of automatic and manual failover, run by the tick
@@ -146,6 +157,7 @@ impl Topology {
         let Some(master) = me.master.and_then(|m| self.nodes.get(&m)) else {
             return;
         };
+        let master_id = master.id;
         let master_failed = master.flags.has(NodeFlags::FAIL);
         if (!master_failed && !manual)
             || master.slots.is_empty()
@@ -174,10 +186,15 @@ impl Topology {
                 e.auth_time = now;
                 e.auth_rank = 0;
             } else {
+                // Start at D + random(0..D) + rank·2D; with no sibling there
+                // is nobody to split the votes with, so no random part.
                 let rank = self.my_rank();
+                let d = self.election_unit();
+                let alone = self.replicas_of(&master_id).count() <= 1;
+                let jitter = if alone { 0 } else { fastrand::u64(0..d) };
                 let e = &mut self.election;
                 e.auth_rank = rank;
-                e.auth_time = now + 500 + fastrand::u64(0..500) + rank as u64 * 1000;
+                e.auth_time = now + d + jitter + rank as u64 * 2 * d;
             }
             tracing::info!(
                 "Start of election delayed for {} milliseconds (rank #{}, offset {}).",
@@ -191,9 +208,10 @@ impl Topology {
         }
         if !self.election.auth_sent() && !manual {
             let rank = self.my_rank();
+            let d = self.election_unit();
             let e = &mut self.election;
             if rank > e.auth_rank {
-                e.auth_time += (rank - e.auth_rank) as u64 * 1000;
+                e.auth_time += (rank - e.auth_rank) as u64 * 2 * d;
                 e.auth_rank = rank;
             }
         }
@@ -791,6 +809,42 @@ mod tests {
         t.handle_replica_failover(200_000, &mut out);
         assert_eq!(t.election.auth_rank, 1);
         assert!(t.election.auth_time >= 201_500);
+    }
+
+    #[test]
+    fn election_delays_scale_with_the_node_timeout() {
+        let start_after = |t: &mut Topology| {
+            let mut out = Outbox::default();
+            t.election = Election::default();
+            t.handle_replica_failover(200_000, &mut out);
+            t.election.auth_time - 200_000
+        };
+        let mut t = cluster(b'r');
+        t.settings.node_timeout = 1000;
+        fail(&mut t, b'c');
+        // The only replica: D = 1000/30 = 33 ms, no random part.
+        assert_eq!(start_after(&mut t), 33);
+        // A sibling known to be behind: a random part of up to D, rank 0.
+        let mut s = Node::new(id(b's'), NodeFlags::REPLICA, 0);
+        s.master = Some(id(b'c'));
+        s.data_received = 150_000;
+        t.add_node(s);
+        t.repl_offset = 100;
+        for _ in 0..20 {
+            let d = start_after(&mut t);
+            assert!((33..66).contains(&d), "D + random(0..D): {d}");
+        }
+        // A sibling ahead: one rank, 2D more.
+        t.nodes.get_mut(&id(b's')).unwrap().repl_offset = 200;
+        assert!((99..132).contains(&start_after(&mut t)));
+        // A sibling never heard from counts as ahead, whatever its offset.
+        let n = t.nodes.get_mut(&id(b's')).unwrap();
+        n.repl_offset = 0;
+        n.data_received = 0;
+        assert!((99..132).contains(&start_after(&mut t)));
+        // Long node timeouts keep Redis's 500 ms.
+        t.settings.node_timeout = 15_000;
+        assert!((1500..2000).contains(&start_after(&mut t)));
     }
 
     #[test]
