@@ -58,28 +58,14 @@ pub fn client_line(
         ),
         None => (c.qbuf.load(Ordering::Relaxed), 0),
     };
-    let flags = if c.monitor.load(Ordering::Relaxed) {
-        "O"
-    } else if c.replica.load(Ordering::Relaxed) {
-        "S"
-    } else if c.blocked.load(Ordering::Relaxed) {
-        "b"
-    } else if c
-        .subscriptions
-        .iter()
-        .any(|n| n.load(Ordering::Relaxed) > 0)
-    {
-        "P"
-    } else {
-        "N"
-    };
+    let (flags, redir) = flags_and_redirect(c);
     let mut s = String::with_capacity(320);
     let _ = write!(
         s,
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} \
          sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 \
          rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default \
-         redir=-1 resp={}",
+         redir={} resp={}",
         c.id,
         c.addr,
         c.laddr,
@@ -98,15 +84,50 @@ pub fn client_line(
         REPLY_BUF,
         REPLY_BUF,
         c.mailbox.pending(),
-        c.qbuf_cap.load(Ordering::Relaxed).max(qbuf)
-            + REPLY_BUF
-            + argv_mem
-            + c.mailbox.pending()
-            + std::mem::size_of::<ClientInfo>(),
+        c.mem_usage() + argv_mem,
         cmd,
+        redir,
         c.resp.load(Ordering::Relaxed),
     );
     s
+}
+
+/// CLIENT LIST `flags` (Redis's letters in Redis's order, `N` for none)
+/// and `redir` (the tracking redirection; -1 when not tracking).
+fn flags_and_redirect(c: &ClientInfo) -> (String, i64) {
+    let mut f = String::new();
+    if c.monitor.load(Ordering::Relaxed) {
+        f.push('O');
+    } else if c.replica.load(Ordering::Relaxed) {
+        f.push('S');
+    }
+    if c.subscriptions
+        .iter()
+        .any(|n| n.load(Ordering::Relaxed) > 0)
+    {
+        f.push('P');
+    }
+    if c.blocked.load(Ordering::Relaxed) {
+        f.push('b');
+    }
+    let mut redir = -1;
+    if let Some(m) = c.tracking.lock().as_ref() {
+        f.push('t');
+        if m.broken {
+            f.push('R');
+        }
+        if m.bcast {
+            f.push('B');
+        }
+        redir = m.redirect as i64;
+    }
+    if c.no_evict.load(Ordering::Relaxed) {
+        f.push('e');
+    }
+    if f.is_empty() {
+        f.push('N');
+    }
+    (f, redir)
 }
 
 /// Bytes of `argv` as a RESP multibulk request.
@@ -364,6 +385,9 @@ fn no_evict(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Err(CmdError::Syntax);
     };
     ctx.client.info.no_evict.store(on, Ordering::Relaxed);
+    if !on {
+        ctx.srv.clients.mem.retry();
+    }
     ctx.out.ok();
     Ok(())
 }

@@ -73,6 +73,8 @@ pub struct Client {
     pub watches: Option<crate::store::watch::Watches>,
     /// CLIENT TRACKING is on (its mode is in `info.tracking`).
     pub tracking: bool,
+    /// Bytes its tracking prefixes hold (client eviction counts them).
+    pub tracking_mem: usize,
     /// `CLIENT CACHING yes|no` ran: it applies to the next command.
     pub caching: bool,
     /// A script of this client is running the command (`redis.call`).
@@ -111,6 +113,7 @@ impl Client {
             deny_blocking: false,
             watches: None,
             tracking: false,
+            tracking_mem: 0,
             caching: false,
             in_script: false,
             script_repl: 0,
@@ -123,6 +126,22 @@ impl Client {
         if let Some(w) = &self.watches {
             w.clear();
         }
+    }
+
+    /// Bytes of its state besides its buffers, as client eviction counts
+    /// them: the queued transaction, watched keys, subscriptions and tracking
+    /// prefixes. Reads counters only (it runs after every batch).
+    pub fn state_mem(&self) -> usize {
+        use crate::node::client_mem::{SUBSCRIPTION_MEM, WATCHED_KEY_MEM};
+        let multi = self.multi.as_ref().map_or(0, |t| t.mem());
+        let watched = self.watches.as_ref().map_or(0, |w| w.len());
+        let subscriptions: usize = self
+            .info
+            .subscriptions
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum();
+        multi + watched * WATCHED_KEY_MEM + subscriptions * SUBSCRIPTION_MEM + self.tracking_mem
     }
 
     /// The connection id.

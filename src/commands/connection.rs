@@ -193,6 +193,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     ctx.srv.pubsub.leave(&ctx.client.info);
     ctx.srv.tracking.disable(&ctx.client.info);
     ctx.client.tracking = false;
+    ctx.client.tracking_mem = 0;
     ctx.client.caching = false;
     ctx.client.authenticated = !ctx.srv.hot.auth_required.load(Ordering::Relaxed);
     ctx.client.info.name.lock().clear();

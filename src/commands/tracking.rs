@@ -47,6 +47,7 @@ pub fn tracking(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     if is(argv.get(2), "off") {
         ctx.srv.tracking.disable(&info);
         ctx.client.tracking = false;
+        ctx.client.tracking_mem = 0;
         ctx.out.ok();
         return Ok(());
     }
@@ -56,6 +57,12 @@ pub fn tracking(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     check_compatible(&info, &mode)?;
     ctx.srv.tracking.enable(&info, mode);
     ctx.client.tracking = true;
+    ctx.client.tracking_mem = info.tracking.lock().as_ref().map_or(0, |m| {
+        m.prefixes
+            .iter()
+            .map(|p| p.len() + crate::node::client_mem::TRACKING_PREFIX_MEM)
+            .sum()
+    });
     ctx.out.ok();
     Ok(())
 }

@@ -33,9 +33,16 @@ pub struct Transaction {
     queue: Vec<Queued>,
     /// A command was refused while queueing: EXEC must abort.
     aborted: bool,
+    /// Bytes the queued commands hold (client eviction counts them).
+    mem: usize,
 }
 
 impl Transaction {
+    /// Bytes the queued commands hold.
+    pub fn mem(&self) -> usize {
+        self.mem
+    }
+
     /// True when a queued command may write.
     pub fn writes(&self) -> bool {
         self.queue.iter().any(|q| q.cmd.spec.is_write())
@@ -70,6 +77,9 @@ pub fn queue(client: &mut Client, argv: &Argv<'_>, cmd: Resolved) {
         buf.extend_from_slice(a);
         ranges.push((start, buf.len()));
     }
+    t.mem += std::mem::size_of::<Queued>()
+        + buf.capacity()
+        + ranges.capacity() * std::mem::size_of::<(usize, usize)>();
     t.queue.push(Queued { cmd, buf, ranges });
 }
 

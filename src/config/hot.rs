@@ -12,6 +12,9 @@ use super::Config;
 pub struct HotConfig {
     /// `maxmemory` in bytes (0 = none).
     pub maxmemory: AtomicU64,
+    /// Bytes all clients may use before the largest are evicted (0 = no
+    /// limit): `maxmemory-clients`, resolved against `maxmemory`.
+    pub client_eviction_limit: AtomicU64,
     /// `maxmemory-samples`.
     pub maxmemory_samples: AtomicUsize,
     /// `proto-max-bulk-len`.

@@ -10,7 +10,7 @@ use super::eviction::EvictionPolicy;
 use super::option_lookup::{find_option, parse_value};
 use super::options::{ConfigOption, OPTIONS};
 use super::output::{output_limits, OutputLimits};
-use super::value::{parse_save, size, yes_no_bool};
+use super::value::{parse_save, size, size_or_percent, yes_no_bool};
 use super::ConfigError;
 
 /// Server configuration. Field names are Redis's option names with `_` for `-`.
@@ -28,6 +28,10 @@ pub struct Config {
     pub maxmemory: u64,
     /// Eviction policy name.
     pub maxmemory_policy: String,
+    /// Memory all clients together may use before the largest are
+    /// disconnected: bytes, or -N for N% of `maxmemory` (0 = no limit).
+    #[serde(deserialize_with = "size_or_percent")]
+    pub maxmemory_clients: i64,
     /// Keys sampled per eviction round.
     pub maxmemory_samples: u32,
     /// Number of databases in standalone mode.
@@ -135,6 +139,14 @@ pub struct Config {
     /// A replica whose data is older than `node-timeout * factor` (+ the
     /// primary's 10 s ping period) does not fail over; 0 = any age.
     pub cluster_replica_validity_factor: u64,
+    /// `replicaof`: "host port" of the primary being replicated ("" when
+    /// none), kept by the replication service.
+    #[serde(skip)]
+    pub replicaof: String,
+    /// `key-load-delay`: microseconds each key of an RDB load waits (-N:
+    /// one key in N waits 1 µs), a testing knob.
+    #[serde(skip)]
+    pub key_load_delay: i64,
     /// Absolute path of the `--config` file ("" when started without one).
     #[serde(skip)]
     pub config_file: String,
@@ -176,6 +188,18 @@ impl Config {
     /// True when RDB save points are configured (`save` is not "").
     pub fn has_save_points(&self) -> bool {
         !self.save.trim().is_empty()
+    }
+
+    /// Bytes all clients together may use (`maxmemory-clients`, a percentage
+    /// taken of `maxmemory`), never under 128 KB as in Redis; 0 = no limit.
+    pub fn client_eviction_limit(&self) -> u64 {
+        let limit = match self.maxmemory_clients {
+            0 => return 0,
+            n if n > 0 => n as u64,
+            _ if self.maxmemory == 0 => return 0,
+            pct => (self.maxmemory as f64 * pct.unsigned_abs() as f64 / 100.0) as u64,
+        };
+        limit.max(128 * 1024)
     }
 
     /// The cluster bus port: `cluster-port`, or the client port + 10000.

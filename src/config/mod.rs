@@ -8,7 +8,8 @@
 //! - `cli`: the command line, one flag per option plus `--config` and `--replicaof`;
 //! - `load`: the `Config` struct, its layered loading and start-up checks;
 //! - `options`: the `OPTIONS` table and what is derived from it (`CONFIG GET/SET`,
-//!   `CONFIG REWRITE`); `option_lookup`: finding an option by name or alias,
+//!   `CONFIG REWRITE`); `option_kinds`: what an entry is and the kinds of
+//!   entry (file, live, fixed; hot, hidden); `option_lookup`: finding an option by name or alias,
 //!   parsing a value for it, the TOML a rewrite writes;
 //! - `hot`: `HotConfig`, the atomics hot paths read (filled by the table's hooks);
 //! - `value`: value syntax (sizes, `yes`/`no`, save points, an option's `OptionType`);
@@ -25,6 +26,7 @@ mod eviction;
 mod hot;
 pub mod keyspace_events;
 mod load;
+mod option_kinds;
 mod option_lookup;
 mod options;
 mod output;
@@ -37,10 +39,10 @@ pub use encodings::{Encodings, HotEncodings};
 pub use eviction::EvictionPolicy;
 pub use hot::HotConfig;
 pub use load::{Config, Tunables};
-pub use option_lookup::{find_option, parse_value, to_toml};
+pub use option_lookup::{find_option, names_for_patterns, parse_value, to_toml};
 pub use options::{ConfigOption, Getter, HotHook, Setter, OPTIONS};
 pub use output::{OutputLimit, OutputLimits};
-pub use value::{parse_save, parse_size, OptionType, Val};
+pub use value::{parse_save, parse_size, parse_size_or_percent, OptionType, Val};
 
 /// A configuration problem found at start-up or by `CONFIG SET`.
 #[derive(Debug, Error)]

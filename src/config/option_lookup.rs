@@ -2,7 +2,7 @@
 //! it, and rendering a configuration as the TOML file `CONFIG REWRITE` writes.
 
 use super::options::{ConfigOption, OPTIONS};
-use super::value::{parse_size, OptionType, Val};
+use super::value::{parse_size, parse_size_or_percent, OptionType, Val};
 use super::Config;
 
 /// Finds an option by name (case-insensitive).
@@ -14,9 +14,30 @@ pub fn find_option(name: &str) -> Option<&'static ConfigOption> {
     OPTIONS.iter().find(|o| o.name.eq_ignore_ascii_case(name))
 }
 
-/// Redis 6 names Redis 7.0 still accepts for an option (`CONFIG GET/SET` answer
-/// under the name asked for).
+/// Every name `CONFIG GET` matches a pattern against, with its option: each
+/// option's own name, then each alias (Redis 7.0 lists both, so `*of` gives
+/// `replicaof` and `slaveof`). Hidden options answer only to their exact name.
+pub fn names_for_patterns() -> impl Iterator<Item = (&'static str, &'static ConfigOption)> {
+    let own = OPTIONS.iter().map(|o| (o.name, o));
+    let aliases = ALIASES
+        .iter()
+        .filter_map(|(old, new)| find_option(new).map(|o| (*old, o)));
+    own.chain(aliases).filter(|(_, o)| !o.hidden)
+}
+
+/// The other names Redis 7.0 accepts for an option, old name first
+/// (`CONFIG GET/SET` answer under the name asked for).
 pub const ALIASES: &[(&str, &str)] = &[
+    ("slaveof", "replicaof"),
+    ("slave-read-only", "replica-read-only"),
+    ("slave-ignore-maxmemory", "replica-ignore-maxmemory"),
+    ("min-slaves-to-write", "min-replicas-to-write"),
+    ("min-slaves-max-lag", "min-replicas-max-lag"),
+    ("cluster-slave-no-failover", "cluster-replica-no-failover"),
+    (
+        "cluster-slave-validity-factor",
+        "cluster-replica-validity-factor",
+    ),
     ("lua-time-limit", "busy-reply-threshold"),
     ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
     ("hash-max-ziplist-value", "hash-max-listpack-value"),
@@ -50,6 +71,16 @@ pub fn parse_value<'a>(o: &ConfigOption, raw: &'a str) -> Result<Val<'a>, String
                 return Err(range(min as i128, max as i128));
             }
             Ok(Val::Int(n as i64))
+        }
+        OptionType::MemoryOrPercent(max_percent) => {
+            let n = parse_size_or_percent(raw)
+                .ok_or_else(|| "argument must be a memory or percent value".to_string())?;
+            if n < -max_percent {
+                return Err(format!(
+                    "percentage argument must be less or equal to {max_percent}"
+                ));
+            }
+            Ok(Val::Int(n))
         }
         OptionType::Enum(words) => words
             .iter()

@@ -3,106 +3,12 @@
 //! is derived from it (lookup, value parsing, `CONFIG REWRITE`'s file).
 
 use super::eviction::POLICY_WORDS;
-use super::value::{parse_save, yes_no, OptionType, Val, MB};
+use super::value::{parse_save, render_size_or_percent, yes_no, OptionType, Val, MB};
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::hot::HotConfig;
+use super::option_kinds::{fixed, live, opt};
+pub use super::option_kinds::{ConfigOption, Getter, HotHook, Setter};
 use super::Config;
-
-/// Reads an option as `CONFIG GET` shows it.
-pub type Getter = fn(&Config) -> String;
-/// Stores a parsed value; `Err` is Redis's reason text.
-pub type Setter = fn(&mut Config, Val<'_>) -> Result<(), String>;
-/// Stores an option's current value into `HotConfig`.
-pub type HotHook = fn(&HotConfig, &Config);
-
-/// One option: everything else about it (CLI flag, defaults layer, `CONFIG
-/// GET/SET`, `CONFIG REWRITE`) is derived from this entry.
-pub struct ConfigOption {
-    /// Redis's option name.
-    pub name: &'static str,
-    /// Value syntax.
-    pub ty: OptionType,
-    /// The built-in default, as `config/default.toml` spells it.
-    pub default: &'static str,
-    /// False for options fixed at start-up (`can't set immutable config`).
-    pub mutable: bool,
-    /// True when the option is a field of the TOML file (`CONFIG REWRITE` writes it).
-    pub in_file: bool,
-    /// Current value.
-    pub get: Getter,
-    /// New value.
-    pub set: Setter,
-    /// Copies the value into the hot-path atomics, for options read per command.
-    pub hot: Option<HotHook>,
-}
-
-fn immutable(_: &mut Config, _: Val<'_>) -> Result<(), String> {
-    Err("can't set immutable config".into())
-}
-
-const fn opt(
-    name: &'static str,
-    ty: OptionType,
-    default: &'static str,
-    get: Getter,
-    set: Setter,
-) -> ConfigOption {
-    ConfigOption {
-        name,
-        ty,
-        default,
-        mutable: true,
-        in_file: true,
-        get,
-        set,
-        hot: None,
-    }
-}
-
-impl ConfigOption {
-    /// The same option, copied into the hot-path atomics by `store`.
-    const fn hot(self, store: HotHook) -> ConfigOption {
-        ConfigOption {
-            hot: Some(store),
-            ..self
-        }
-    }
-}
-
-/// An option the TOML file does not carry (reported and settable only at run time).
-const fn live(
-    name: &'static str,
-    ty: OptionType,
-    default: &'static str,
-    get: Getter,
-    set: Setter,
-) -> ConfigOption {
-    ConfigOption {
-        in_file: false,
-        ..opt(name, ty, default, get, set)
-    }
-}
-
-/// An option fixed at start-up; its `ty` checks the command-line flag.
-const fn fixed(
-    name: &'static str,
-    ty: OptionType,
-    default: &'static str,
-    in_file: bool,
-    get: Getter,
-) -> ConfigOption {
-    ConfigOption {
-        name,
-        ty,
-        default,
-        mutable: false,
-        in_file,
-        get,
-        set: immutable,
-        hot: None,
-    }
-}
 
 const I32: i64 = i32::MAX as i64;
 const U32: i64 = u32::MAX as i64;
@@ -180,6 +86,12 @@ pub static OPTIONS: &[ConfigOption] = &[
         std::env::current_dir().map_or_else(|_| ".".into(), |p| p.to_string_lossy().into_owned())
     }),
     fixed("daemonize", OptionType::Bool, "no", false, |_| "no".into()),
+    // "host port" of the primary ("" when none); REPLICAOF changes it, the
+    // command line spells it `--replicaof HOST PORT`.
+    fixed("replicaof", OptionType::Str, "", false, |c| {
+        c.replicaof.clone()
+    })
+    .no_flag(),
     fixed("cluster-enabled", OptionType::Bool, "no", true, |c| {
         yes_no(c.cluster_enabled).into()
     }),
@@ -314,7 +226,26 @@ pub static OPTIONS: &[ConfigOption] = &[
             Ok(())
         },
     )
-    .hot(|h, c| h.maxmemory.store(c.maxmemory, Relaxed)),
+    .hot(|h, c| {
+        h.maxmemory.store(c.maxmemory, Relaxed);
+        h.client_eviction_limit
+            .store(c.client_eviction_limit(), Relaxed);
+    }),
+    // Client eviction: bytes, or a percentage of maxmemory (0 = off).
+    opt(
+        "maxmemory-clients",
+        OptionType::MemoryOrPercent(100),
+        "0",
+        |c| render_size_or_percent(c.maxmemory_clients),
+        |c, v| {
+            c.maxmemory_clients = v.int();
+            Ok(())
+        },
+    )
+    .hot(|h, c| {
+        h.client_eviction_limit
+            .store(c.client_eviction_limit(), Relaxed)
+    }),
     opt(
         "maxmemory-policy",
         OptionType::Enum(POLICY_WORDS),
@@ -795,6 +726,19 @@ pub static OPTIONS: &[ConfigOption] = &[
         h.notify_keyspace_events
             .store(c.tunables.notify_keyspace_events, Relaxed)
     }),
+    // Microseconds each key of an RDB load waits (negative -N: 1 µs for one
+    // key in N), to test what happens while a load runs.
+    live(
+        "key-load-delay",
+        OptionType::Int(i32::MIN as i64, I32),
+        "0",
+        |c| c.key_load_delay.to_string(),
+        |c, v| {
+            c.key_load_delay = v.int();
+            Ok(())
+        },
+    )
+    .hidden(),
     lazyfree_flag!("lazyfree-lazy-eviction", 0),
     lazyfree_flag!("lazyfree-lazy-expire", 1),
     lazyfree_flag!("lazyfree-lazy-server-del", 2),

@@ -26,6 +26,26 @@ pub fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(mul)
 }
 
+/// Parses a memory size, or `N%` as -N (Redis keeps a percentage negative);
+/// `None` when it is neither.
+pub fn parse_size_or_percent(s: &str) -> Option<i64> {
+    if let Some(n) = parse_size(s) {
+        return i64::try_from(n).ok();
+    }
+    let digits = s.strip_suffix('%').filter(|d| !d.is_empty())?;
+    let n: i64 = digits.parse().ok()?;
+    (n >= 0).then_some(-n)
+}
+
+/// Renders a value of `parse_size_or_percent` as Redis does (`10%`, `1048576`).
+pub fn render_size_or_percent(v: i64) -> String {
+    if v < 0 {
+        format!("{}%", v.unsigned_abs())
+    } else {
+        v.to_string()
+    }
+}
+
 /// A boolean written as TOML `true`/`false` or Redis's `yes`/`no`.
 pub(super) fn yes_no_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     #[derive(Deserialize)]
@@ -61,6 +81,22 @@ pub(super) fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
+/// A memory size or percentage written as a TOML number or a string.
+pub(super) fn size_or_percent<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(i64),
+        S(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::N(n) if n >= 0 => Ok(n),
+        Raw::N(n) => Err(serde::de::Error::custom(format!("bad size '{n}'"))),
+        Raw::S(s) => parse_size_or_percent(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("bad size or percentage '{s}'"))),
+    }
+}
+
 /// How `CONFIG SET` parses an option's value (and which Redis error it gives).
 #[derive(Debug, Clone, Copy)]
 pub enum OptionType {
@@ -70,6 +106,9 @@ pub enum OptionType {
     Int(i64, i64),
     /// A memory size such as `100mb`, in `min..=max` bytes.
     Size(u64, u64),
+    /// A memory size, or a percentage of `maxmemory` up to the given one
+    /// (`10%`, kept as -10: Redis's `MEMORY_CONFIG | PERCENT_CONFIG`).
+    MemoryOrPercent(i64),
     /// One of the listed words (case-insensitive).
     Enum(&'static [&'static str]),
     /// Any string.
@@ -141,5 +180,18 @@ mod tests {
         assert_eq!(parse_size("4096"), Some(4096));
         assert_eq!(parse_size("12xb"), None);
         assert_eq!(parse_size("-1"), None);
+    }
+
+    #[test]
+    fn sizes_or_percentages() {
+        assert_eq!(parse_size_or_percent("1mb"), Some(1 << 20));
+        assert_eq!(parse_size_or_percent("7%"), Some(-7));
+        assert_eq!(parse_size_or_percent("0%"), Some(0));
+        assert_eq!(parse_size_or_percent("200%"), Some(-200));
+        for bad in ["%", "-5%", "x%", "5 %", "abc"] {
+            assert_eq!(parse_size_or_percent(bad), None, "{bad}");
+        }
+        assert_eq!(render_size_or_percent(-7), "7%");
+        assert_eq!(render_size_or_percent(3_000_000), "3000000");
     }
 }

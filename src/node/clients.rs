@@ -68,6 +68,8 @@ pub struct ClientInfo {
     /// Its channel, pattern and shard-channel subscription counts (CLIENT
     /// LIST `sub`, `psub`, `ssub`; read per command without the lock).
     pub subscriptions: [AtomicUsize; 3],
+    /// Its memory, as client eviction counts it (`client_mem`).
+    pub mem: super::client_mem::MemShare,
 }
 
 impl ClientInfo {
@@ -101,6 +103,7 @@ impl ClientInfo {
             tracking: Default::default(),
             subs: Default::default(),
             subscriptions: Default::default(),
+            mem: Default::default(),
         }
     }
 
@@ -143,6 +146,8 @@ impl ClientInfo {
 pub struct Clients {
     map: DashMap<u64, Arc<ClientInfo>>,
     next_id: AtomicU64,
+    /// What the clients hold together, for INFO and client eviction.
+    pub mem: Arc<super::client_mem::ClientMemory>,
 }
 
 impl Clients {
@@ -151,6 +156,7 @@ impl Clients {
         Clients {
             map: DashMap::new(),
             next_id: AtomicU64::new(1),
+            mem: Default::default(),
         }
     }
 
@@ -161,12 +167,15 @@ impl Clients {
 
     /// Registers a connection.
     pub fn add(&self, info: Arc<ClientInfo>) {
+        self.attach_mem(&info);
         self.map.insert(info.id, info);
     }
 
     /// Unregisters a connection.
     pub fn remove(&self, id: u64) {
-        self.map.remove(&id);
+        if let Some((_, info)) = self.map.remove(&id) {
+            self.detach_mem(&info);
+        }
     }
 
     /// Number of connections.

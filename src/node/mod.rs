@@ -4,6 +4,7 @@
 //! The server layer drives connections over it, services the long-running
 //! work.
 
+pub mod client_mem;
 pub mod clients;
 pub mod mailbox;
 pub mod monitor;

@@ -29,6 +29,7 @@ impl super::Server {
                 soft_ms: l[2].load(Ordering::Relaxed),
             },
             now_ms,
+            count_mem: self.hot.client_eviction_limit.load(Ordering::Relaxed) > 0,
         }
     }
 

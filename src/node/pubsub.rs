@@ -108,6 +108,9 @@ pub struct Delivery {
     pub limit: Limit,
     /// Unix ms (for the soft limit's clock).
     pub now_ms: u64,
+    /// Client eviction is on: a receiver's share of the clients' memory
+    /// follows each frame queued for it (else its session recounts it).
+    pub count_mem: bool,
 }
 
 impl PubSub {
@@ -276,6 +279,9 @@ impl PubSub {
             self.limit_disconnections.fetch_add(1, Ordering::Relaxed);
             to.kill();
         }
+        if how.count_mem {
+            to.recount_mem();
+        }
     }
 
     /// Active channels of `kind` matching `pattern` (all without one).
@@ -330,6 +336,7 @@ impl Delivery {
             soft_ms: 0,
         },
         now_ms: 0,
+        count_mem: false,
     };
 }
 
@@ -380,6 +387,7 @@ mod tests {
                 soft_ms: 0,
             },
             now_ms: 0,
+            count_mem: false,
         };
         ps.publish(Kind::Channel, b"c", &[b'x'; 50], how);
         assert!(!a.killed.load(Ordering::Relaxed));

@@ -341,6 +341,9 @@ fn push(to: &ClientInfo, frame: &[u8], how: Delivery) {
     if to.mailbox.push(frame, false, limit, how.now_ms) == super::mailbox::Pushed::OverLimit {
         to.kill();
     }
+    if how.count_mem {
+        to.recount_mem();
+    }
 }
 
 #[cfg(test)]

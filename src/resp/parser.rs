@@ -188,6 +188,11 @@ impl RequestParser {
         self.need
     }
 
+    /// Bytes its argument table and inline buffer hold (client memory).
+    pub fn held_bytes(&self) -> usize {
+        self.args.capacity() * std::mem::size_of::<(usize, usize)>() + self.inline.capacity()
+    }
+
     /// Between commands: drops argument tables a very long command grew, so a
     /// connection does not keep them for the rest of its life.
     pub fn release_large(&mut self) {

@@ -47,6 +47,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         peak: 0,
         judged: std::time::Instant::now(),
     };
+    account(&srv, &client, &inbuf, &out, &parser);
     loop {
         let timeout = srv.hot.timeout.load(Ordering::Relaxed);
         let idle = async {
@@ -62,9 +63,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                 None => std::future::pending().await,
             }
         };
-        let need = parser.needed_len().saturating_sub(inbuf.len()).max(
-            READ_CHUNK.min(srv.hot.client_query_buffer_limit.load(Ordering::Relaxed) as usize),
-        );
+        let need = read_reserve(&parser, &inbuf, &srv);
         tokio::select! {
             biased;
             _ = info.kill_notify.notified() => break,
@@ -94,10 +93,14 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                 if flush(&mut stream, &mut out, &srv, &mut client).await.is_err() {
                     break;
                 }
+                info.recount_mem();
                 continue;
             }
         }
         sizing.peak = sizing.peak.max(inbuf.len());
+        // A large request counts as soon as it arrives (and may get this
+        // client evicted before it runs, as in Redis).
+        account(&srv, &client, &inbuf, &out, &parser);
         if info.killed.load(Ordering::Relaxed) {
             break;
         }
@@ -125,6 +128,8 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
         info.qbuf_cap.store(inbuf.capacity(), Ordering::Relaxed);
         info.last_ms.store(batch_now, Ordering::Relaxed);
+        // Replies not yet sent count, in case the client does not read them.
+        account(&srv, &client, &inbuf, &out, &parser);
         // Follow MONITOR and RESET before the +OK goes out, so the feed holds
         // every command run after it and none after a RESET.
         let monitoring = info.monitor.load(Ordering::Relaxed);
@@ -141,8 +146,48 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         if client.takeover.is_some() {
             break;
         }
+        // The buffers as they stay while the client is idle.
+        account(&srv, &client, &inbuf, &out, &parser);
     }
     leave(&srv, &info, client, stream, inbuf).await;
+}
+
+/// How much free buffer the next read asks for: what a big pending argument
+/// still needs, exactly (as Redis sizes a big argument's buffer: asking a
+/// full buffer for more would double it, and a 3 MB request would hold 6 MB),
+/// else a read chunk.
+fn read_reserve(parser: &RequestParser, inbuf: &BytesMut, srv: &Server) -> usize {
+    let chunk = READ_CHUNK.min(srv.hot.client_query_buffer_limit.load(Ordering::Relaxed) as usize);
+    let pending = parser.needed_len().saturating_sub(inbuf.len());
+    if pending > 0 && parser.needed_len() >= BIG_ARG {
+        pending
+    } else {
+        pending.max(chunk)
+    }
+}
+
+/// A pending argument this large gets a buffer of its exact size (Redis's
+/// PROTO_MBULK_BIG_ARG).
+const BIG_ARG: usize = 32 * 1024;
+
+/// Bytes a connection holds besides its buffers and state: its records.
+const CLIENT_RECORDS: usize = std::mem::size_of::<ClientInfo>()
+    + std::mem::size_of::<Client>()
+    + std::mem::size_of::<RequestParser>();
+
+/// Reports what the connection holds now (its share of the clients' memory)
+/// and runs client eviction when all clients together reach
+/// `maxmemory-clients`. Cheap: counters only, and the shared total is touched
+/// only when this connection's figure changed.
+fn account(srv: &Server, client: &Client, inbuf: &BytesMut, out: &Reply, parser: &RequestParser) {
+    let held = CLIENT_RECORDS
+        + inbuf.capacity()
+        + out.buf.capacity()
+        + parser.held_bytes()
+        + client.state_mem();
+    client.info.report_mem(held);
+    srv.clients
+        .evict_over(srv.hot.client_eviction_limit.load(Ordering::Relaxed));
 }
 
 /// A connection ends: its subscriptions, tracking and MONITOR go; after
@@ -156,6 +201,8 @@ async fn leave(
 ) {
     srv.pubsub.leave(info);
     srv.tracking.disable(info);
+    // A replica link (after PSYNC) is not a normal client any more.
+    info.recount_mem();
     // Whoever clears the flag (RESET or this) takes the client off the count.
     if info.monitor.swap(false, Ordering::Relaxed) {
         srv.monitors.fetch_sub(1, Ordering::Relaxed);

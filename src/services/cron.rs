@@ -30,6 +30,9 @@ pub async fn run(srv: Arc<Server>) {
         crate::commands::pubsub::drop_moved_shard_channels(&srv, now);
         srv.tracking_settle();
         free_idle_query_buffers(&srv, now);
+        // Frames queued for clients count too (sessions check at each batch).
+        srv.clients
+            .evict_over(srv.hot.client_eviction_limit.load(Ordering::Relaxed));
         // Sampling here keeps used_memory_peak meaningful between INFO calls.
         srv.used_memory();
         let hz = srv.config.read().hz.max(1) as u64;

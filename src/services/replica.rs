@@ -47,6 +47,7 @@ pub enum ReplError {
 /// Keeps the data until the primary's snapshot replaces it.
 pub fn start(srv: &Arc<Server>, host: String, port: u16) {
     detach(srv);
+    srv.config.write().replicaof = format!("{host} {port}");
     let up = Arc::new(Upstream::new(host, port));
     srv.upstream.set(up.clone());
     crate::commands::blocking::end_all_for_replica(srv);
@@ -64,6 +65,7 @@ pub fn stop(srv: &Server, why: &str) {
     }
     srv.upstream.set_active(false);
     srv.keyspace.set_keep_expired(false);
+    srv.config.write().replicaof.clear();
 }
 
 /// Ends the link to the current primary, if any.

@@ -229,7 +229,9 @@ pub fn load_image(
     let policy = srv.keyspace.policy();
     let dbs = srv.keyspace.db_count();
     let (mut loaded, mut expired, mut bad_db) = (0u64, 0u64, false);
+    let delay = srv.config.read().key_load_delay;
     let summary = rdb_file::load(buf, |r| {
+        key_load_delay(delay, loaded);
         if r.db >= dbs {
             bad_db = true;
             return;
@@ -259,6 +261,18 @@ pub fn load_image(
     st.loaded.fetch_add(loaded, Ordering::Relaxed);
     st.load_expired.fetch_add(expired, Ordering::Relaxed);
     Ok((summary, loaded))
+}
+
+/// `key-load-delay` (a testing knob, as Redis's `debugDelay`): each key waits
+/// `delay` µs; a negative -N makes one key in N wait 1 µs.
+fn key_load_delay(delay: i64, nth: u64) {
+    let us = match delay {
+        0 => return,
+        d if d > 0 => d as u64,
+        d if nth.is_multiple_of(d.unsigned_abs()) => 1,
+        _ => return,
+    };
+    std::thread::sleep(std::time::Duration::from_micros(us));
 }
 
 /// Loads `path` (an RDB file) into an empty server; a replica keeps the keys

@@ -127,6 +127,9 @@ impl Watched {
 pub struct Watches {
     registry: Arc<Watched>,
     session: Arc<Session>,
+    /// Keys watched, kept beside the table so reading it takes no lock
+    /// (client eviction counts them after every batch).
+    count: AtomicUsize,
 }
 
 impl Watches {
@@ -135,6 +138,7 @@ impl Watches {
         Watches {
             registry,
             session: Arc::default(),
+            count: AtomicUsize::new(0),
         }
     }
 
@@ -150,6 +154,7 @@ impl Watches {
             .is_none();
         if fresh {
             self.registry.add(db, key, &self.session);
+            self.count.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -171,7 +176,7 @@ impl Watches {
 
     /// Number of keys watched (CLIENT LIST `watch=`).
     pub fn len(&self) -> usize {
-        self.session.keys.lock().values().map(HashMap::len).sum()
+        self.count.load(Ordering::Relaxed)
     }
 
     /// True when nothing is watched.
@@ -191,6 +196,7 @@ impl Watches {
         for (db, key) in keys {
             self.registry.remove(db, &key, &self.session);
         }
+        self.count.store(0, Ordering::Relaxed);
         self.session.dirty.store(false, Ordering::Release);
     }
 }

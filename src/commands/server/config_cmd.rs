@@ -5,29 +5,29 @@ use std::sync::atomic::Ordering;
 
 use super::help;
 use crate::commands::{Argv, CmdError, CmdResult, Ctx};
-use crate::config::{find_option, parse_value, to_toml, ConfigOption, OPTIONS};
+use crate::config::{find_option, names_for_patterns, parse_value, to_toml, ConfigOption};
 use crate::glob;
 use crate::node::Server;
 use crate::store::access::Policy;
 
-/// `CONFIG GET pattern [pattern …]`
+/// `CONFIG GET pattern [pattern …]`: each name once (as Redis, an option and
+/// its alias are two names: `*of` gives `replicaof` and `slaveof`).
 pub fn get(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let mut found: Vec<(String, &'static ConfigOption)> = Vec::new();
+    let seen =
+        |found: &[(String, _)], name: &str| found.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     for pat in argv.iter().skip(2) {
         let pat = String::from_utf8_lossy(pat);
-        // A plain name echoes the name as given; a glob reports table names.
+        // A plain name (hidden options too) echoes the name as given.
         if !pat.contains(['[', '*', '?']) {
-            if let Some(o) = find_option(&pat) {
-                if !found.iter().any(|(_, f)| std::ptr::eq(*f, o)) {
-                    found.push((pat.into_owned(), o));
-                }
+            if let Some(o) = find_option(&pat).filter(|_| !seen(&found, &pat)) {
+                found.push((pat.into_owned(), o));
             }
             continue;
         }
-        for o in OPTIONS {
-            let seen = found.iter().any(|(_, f)| std::ptr::eq(*f, o));
-            if !seen && glob::matches(pat.as_bytes(), o.name.as_bytes(), true) {
-                found.push((o.name.to_string(), o));
+        for (name, o) in names_for_patterns() {
+            if !seen(&found, name) && glob::matches(pat.as_bytes(), name.as_bytes(), true) {
+                found.push((name.to_string(), o));
             }
         }
     }
@@ -167,6 +167,10 @@ fn apply(srv: &Server, cfg: &crate::config::Config) {
         srv.keyspace.set_policy(p);
     }
     srv.slowlog.lock().set_max_len(cfg.slowlog_max_len as usize);
+    // A lower maxmemory-clients (or maxmemory, for a percentage) evicts now.
+    srv.clients.mem.retry();
+    srv.clients
+        .evict_over(srv.hot.client_eviction_limit.load(Ordering::Relaxed));
     if let Some(c) = &srv.cluster {
         c.set_settings(cfg.cluster_settings());
         let real = srv.port.load(Ordering::Relaxed) as u16;
@@ -196,6 +200,7 @@ pub fn resetstat(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         c.store(0, Ordering::Relaxed);
     }
     srv.keyspace.lazy_free.reset_stats();
+    srv.clients.mem.reset_stats();
     srv.mem_peak.store(srv.memory.refresh(), Ordering::Relaxed);
     ctx.out.ok();
     Ok(())

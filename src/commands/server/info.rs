@@ -319,7 +319,7 @@ fn memory(srv: &Server, w: &mut InfoWriter) {
         ("mem_replication_backlog", &srv.repl.backlog_stats().2),
         ("mem_total_replication_buffers", &0),
         ("mem_clients_slaves", &0),
-        ("mem_clients_normal", &0),
+        ("mem_clients_normal", &srv.clients.mem.total()),
         ("mem_cluster_links", &0),
         ("mem_aof_buffer", &0),
         ("mem_allocator", &"jemalloc-5.3.0"),
@@ -447,7 +447,7 @@ fn stats(srv: &Server, w: &mut InfoWriter) {
         ("expired_time_cap_reached_count", &0),
         ("expire_cycle_cpu_milliseconds", &0),
         ("evicted_keys", &ld(&ks.evicted)),
-        ("evicted_clients", &0),
+        ("evicted_clients", &srv.clients.mem.evicted()),
         (
             "client_output_buffer_limit_disconnections",
             &ld(&srv.pubsub.limit_disconnections),
