@@ -62,6 +62,17 @@ pub struct Script {
     fref: c_int,
 }
 
+/// A cached script as `Engine::find` found it (valid until the next
+/// SCRIPT FLUSH: hold the engine between `find` and `run`).
+#[derive(Debug, Clone, Copy)]
+pub struct Found {
+    /// Its shebang flags.
+    pub flags: ScriptFlags,
+    fref: c_int,
+    /// Its SHA1 in lower case.
+    sha: [u8; 40],
+}
+
 /// A script's failure: the error reply line (without `-`), and whether the
 /// error statistics already counted it (it came from a command it ran).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,15 +145,21 @@ impl Engine {
         })
     }
 
-    /// The script with this SHA1 (40 hex digits, any case), if cached.
-    pub fn get(&self, sha: &[u8]) -> Option<&Script> {
+    /// The script with this SHA1 (40 hex digits, any case), if cached:
+    /// what `run` needs of it, found once.
+    pub fn find(&self, sha: &[u8]) -> Option<Found> {
         let mut lower = [0u8; 40];
-        self.scripts.get(lowercase_sha(sha, &mut lower)?)
+        let script = self.scripts.get(lowercase_sha(sha, &mut lower)?)?;
+        Some(Found {
+            flags: script.flags,
+            fref: script.fref,
+            sha: lower,
+        })
     }
 
     /// True when the SHA1 names a cached script (SCRIPT EXISTS).
     pub fn exists(&self, sha: &[u8]) -> bool {
-        self.get(sha).is_some()
+        self.find(sha).is_some()
     }
 
     /// Number of cached scripts and the bytes of their bodies.
@@ -199,26 +216,19 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs the cached script `sha` (any case) with `KEYS` and `ARGV`,
-    /// writing its result to `out` in `out`'s protocol; a script error is
-    /// returned as the reply line (without `-`).
+    /// Runs a script `find` found with `KEYS` and `ARGV`, writing its
+    /// result to `out` in `out`'s protocol; a script error is returned as the
+    /// reply line (without `-`).
     pub fn run(
         &mut self,
-        sha: &[u8],
+        script: Found,
         keys: &[&[u8]],
         args: &[&[u8]],
         host: &mut dyn Host,
         out: &mut Reply,
     ) -> Result<(), ScriptError> {
-        let mut lower = [0u8; 40];
-        let script = lowercase_sha(sha, &mut lower).and_then(|sha| self.scripts.get(sha));
-        let Some(script) = script else {
-            return Err(ScriptError::new(
-                "NOSCRIPT No matching script. Please use EVAL.",
-            ));
-        };
         let (fref, globals) = (script.fref, self.globals_ref);
-        let name = std::str::from_utf8(&lower).unwrap_or_default();
+        let name = std::str::from_utf8(&script.sha).unwrap_or_default();
         // SAFETY: pushes the function and sets two globals, as `execute` asks.
         let prepare = |l: *mut ffi::lua_State| unsafe {
             ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, globals as _);

@@ -114,17 +114,17 @@ fn run_script(ctx: &mut Ctx<'_>, argv: &Argv<'_>, by_sha: bool, ro: bool) -> Cmd
         loaded = engine.load(argv.get(1)).map_err(CmdError::Other)?;
         loaded.as_bytes()
     };
-    let Some(flags) = engine.get(sha).map(|s| s.flags) else {
+    let Some(script) = engine.find(sha) else {
         return Err(CmdError::Other(NOSCRIPT.into()));
     };
     run_prepared(
         ctx,
         argv,
         n,
-        flags,
+        script.flags,
         ro,
         RunKind::Eval,
-        |host, out, keys, args| engine.run(sha, keys, args, host, out),
+        |host, out, keys, args| engine.run(script, keys, args, host, out),
     )
 }
 
