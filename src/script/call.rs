@@ -43,7 +43,7 @@ pub(crate) struct CallSlot {
 }
 
 // SAFETY: `host` is set only for the length of one run, on the thread that
-// runs it (`Running` clears it before the run returns), and the slot is only
+// runs it (`HostBinding` clears it before the run returns), and the slot is only
 // reached through the engine that owns it.
 unsafe impl Send for CallSlot {}
 
@@ -169,17 +169,17 @@ impl CallSlot {
 }
 
 /// Runs a script's commands for `host` until dropped.
-pub(crate) struct Running {
+pub(crate) struct HostBinding {
     slot: *mut CallSlot,
 }
 
-impl Running {
+impl HostBinding {
     /// `host` serves `slot`'s calls until the value is dropped; the run
     /// settings start over.
     ///
     /// # Safety
     /// `slot` must stay valid, and `host` alive, until the value is dropped.
-    pub(crate) unsafe fn begin(slot: *mut CallSlot, host: &mut dyn Host) -> Running {
+    pub(crate) unsafe fn begin(slot: *mut CallSlot, host: &mut dyn Host) -> HostBinding {
         let host: *mut (dyn Host + '_) = host;
         // The lifetime is erased: `Drop` takes the pointer back before the
         // caller's borrow of the host ends.
@@ -188,11 +188,11 @@ impl Running {
         s.host = Some(host);
         s.resp = 2;
         s.repl = REPL_ALL;
-        Running { slot }
+        HostBinding { slot }
     }
 }
 
-impl Drop for Running {
+impl Drop for HostBinding {
     fn drop(&mut self) {
         // SAFETY: `begin`'s contract keeps the slot valid until now.
         let s = unsafe { &mut *self.slot };

@@ -261,7 +261,7 @@ impl Engine {
         let mut done = false;
         let (result, resp) = {
             // SAFETY: the slot is the engine's and the host outlives the run.
-            let _running = unsafe { call::Running::begin(&mut *self.slot, host) };
+            let _bound = unsafe { call::HostBinding::begin(&mut *self.slot, host) };
             // SAFETY: `prepare` leaves the function and its arguments.
             let r = unsafe {
                 self.lua.exec_raw::<mlua::MultiValue>(pushed, |l| {

@@ -357,28 +357,17 @@ impl ListpackWriter {
 
     /// Appends an integer in the narrowest encoding that holds it.
     pub fn push_int(&mut self, v: i64) {
-        let mut head = [0u8; 9];
-        let head_len = encode_int(v, &mut head);
-        self.push_entry(&head[..head_len], &[]);
+        write_int_entry(&mut self.buf, v);
+        self.len += 1;
     }
 
     /// Appends a string; like Redis, one that reads as an integer by
     /// `string2ll`'s rules ([`parse_int`]) is stored as that integer.
     pub fn push_str(&mut self, s: &[u8]) {
-        if let Some(v) = parse_int(s) {
-            return self.push_int(v);
-        }
         if u32::try_from(s.len()).is_err() {
             self.too_large = true;
         }
-        let (head, head_len) = str_head(s.len());
-        self.push_entry(&head[..head_len], s);
-    }
-
-    fn push_entry(&mut self, head: &[u8], data: &[u8]) {
-        self.buf.extend_from_slice(head);
-        self.buf.extend_from_slice(data);
-        write_backlen(&mut self.buf, (head.len() + data.len()) as u64);
+        write_entry(&mut self.buf, s);
         self.len += 1;
     }
 
@@ -424,22 +413,18 @@ fn str_head(len: usize) -> ([u8; 5], usize) {
 pub const HEADER_BYTES: usize = HEADER_SIZE;
 
 /// Appends to `out` the whole entry (encoding, data, backlen) holding `s`,
-/// integer-encoded when it reads as an integer, as [`ListpackWriter`] would:
-/// for callers that edit a listpack buffer in place (the quicklist's nodes).
-/// Strings past 4 GiB are the caller's to refuse.
+/// integer-encoded when it reads as an integer: what [`ListpackWriter`]
+/// appends, and what callers that edit a listpack buffer in place use (the
+/// quicklist's nodes, a stream node's new entry). Strings past 4 GiB are
+/// the caller's to refuse.
 pub fn write_entry(out: &mut Vec<u8>, s: &[u8]) {
-    let start = out.len();
     if let Some(v) = parse_int(s) {
-        let mut head = [0u8; 9];
-        let n = encode_int(v, &mut head);
-        out.extend_from_slice(&head[..n]);
-    } else {
-        let (head, n) = str_head(s.len());
-        out.extend_from_slice(&head[..n]);
-        out.extend_from_slice(s);
+        return write_int_entry(out, v);
     }
-    let entry_len = (out.len() - start) as u64;
-    write_backlen(out, entry_len);
+    let (head, n) = str_head(s.len());
+    out.extend_from_slice(&head[..n]);
+    out.extend_from_slice(s);
+    write_backlen(out, (n + s.len()) as u64);
 }
 
 /// Appends to `out` the whole entry holding the integer `v`, as
