@@ -42,7 +42,13 @@ fn eval_with(e: &mut Engine, host: &mut Fake, body: &str, proto: Protocol) -> St
         Err(line) => return format!("-{line}\r\n"),
     };
     let mut out = Reply::new(proto);
-    if let Err(err) = e.run(e.find(sha.as_bytes()).expect("cached"), &[b"k1"], &[b"a1", b"a2"], host, &mut out) {
+    if let Err(err) = e.run(
+        e.find(sha.as_bytes()).expect("cached"),
+        &[b"k1"],
+        &[b"a1", b"a2"],
+        host,
+        &mut out,
+    ) {
         out.error(&err.line);
     }
     String::from_utf8_lossy(&out.buf).into_owned()

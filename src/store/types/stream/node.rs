@@ -74,83 +74,45 @@ pub struct Decoded<'a> {
 /// Decodes a node stored under `master`; `None` when it breaks the layout
 /// (only a loaded payload can: this file writes every node).
 pub fn decode(master: StreamId, lp: &[u8]) -> Option<Decoded<'_>> {
-    let elems: Vec<Element<'_>> = Listpack::trusted(lp).ok()?.iter().collect();
-    let mut at = 0usize;
-    let mut next = || {
-        let e = elems.get(at).copied();
-        at += 1;
-        e
-    };
-    let count = elem_int(next()?)?;
-    let deleted = elem_int(next()?)?;
-    let nfields = usize::try_from(elem_int(next()?)?).ok()?;
-    if nfields > elems.len() || count < 0 || deleted < 0 {
+    let mut c = Cursor::new(master, lp)?;
+    let (count, deleted) = (c.count, c.left - c.count);
+    if count < 0 || deleted < 0 {
         return None;
     }
-    let mut master_fields = Vec::with_capacity(nfields);
-    for _ in 0..nfields {
-        master_fields.push(next()?);
-    }
-    if elem_int(next()?)? != 0 {
-        return None;
-    }
-    let total = count.checked_add(deleted)?;
-    let mut entries = Vec::with_capacity(usize::try_from(total).ok()?.min(elems.len()));
+    let mut entries = Vec::with_capacity(usize::try_from(c.left).ok()?.min(c.it.len()));
     let mut live = 0i64;
-    let mut i = nfields + 4;
-    while i < elems.len() {
-        let flags_index = i;
-        let flags = elem_int(*elems.get(i)?)?;
-        let ms = elem_int(*elems.get(i + 1)?)?;
-        let seq = elem_int(*elems.get(i + 2)?)?;
-        i += 3;
-        let mut fields = Vec::new();
-        let extra = if flags & FLAG_SAMEFIELDS != 0 {
-            for f in &master_fields {
-                fields.push((*f, *elems.get(i)?));
-                i += 1;
-            }
-            3 + nfields
-        } else {
-            let n = usize::try_from(elem_int(*elems.get(i)?)?).ok()?;
-            if n > elems.len() {
-                return None;
-            }
-            i += 1;
-            for _ in 0..n {
-                fields.push((*elems.get(i)?, *elems.get(i + 1)?));
-                i += 2;
-            }
-            3 + 1 + 2 * n
-        };
-        let lp_count = elem_int(*elems.get(i)?)?;
-        if usize::try_from(lp_count).ok()? != extra {
-            return None;
-        }
-        i += 1;
-        let id = StreamId {
-            ms: master.ms.wrapping_add(ms as u64),
-            seq: master.seq.wrapping_add(seq as u64),
-        };
+    // Element index of the next entry's flags: past the master entry.
+    let mut at = c.master_fields.len() + 4;
+    while let Some((flags, id)) = c.next_front() {
         if flags & FLAG_DELETED == 0 {
             live += 1;
         }
         entries.push(NodeEntry {
             flags,
             id,
-            fields,
-            flags_index,
+            fields: c.fields.clone(),
+            flags_index: at,
         });
+        at += entry_len(flags, c.master_fields.len(), c.fields.len()) + 1;
     }
-    if live != count || entries.len() as i64 != total {
+    if live != count || entries.len() as i64 != count + deleted || c.it.len() != 0 {
         return None;
     }
     Some(Decoded {
         count,
         deleted,
-        master_fields,
+        master_fields: c.master_fields,
         entries,
     })
+}
+
+/// Elements of an entry before its lp-count (flags, ids, fields).
+fn entry_len(flags: i64, master_fields: usize, fields: usize) -> usize {
+    if flags & FLAG_SAMEFIELDS != 0 {
+        3 + master_fields
+    } else {
+        3 + 1 + 2 * fields
+    }
 }
 
 /// A node's entries one at a time from either end, without decoding the
@@ -159,6 +121,8 @@ pub struct Cursor<'a> {
     it: listpack::Iter<'a>,
     master: StreamId,
     master_fields: Vec<Element<'a>>,
+    /// Live entries, as the master entry counts them.
+    count: i64,
     /// Entries (tombstones included) not yet visited from either end.
     left: i64,
     /// The entry read last, backwards (its elements in order).
@@ -185,6 +149,7 @@ impl<'a> Cursor<'a> {
             it,
             master,
             master_fields,
+            count,
             left: count.checked_add(deleted)?,
             back: Vec::new(),
             fields: Vec::new(),
@@ -206,8 +171,8 @@ impl<'a> Cursor<'a> {
             ..
         } = self;
         let head = parse_entry(*master, master_fields, it, fields)?;
-        it.next()?; // its lp-count
-        Some(head)
+        let lp_count = usize::try_from(elem_int(it.next()?)?).ok()?;
+        (lp_count == entry_len(head.0, master_fields.len(), fields.len())).then_some(head)
     }
 
     /// The next entry from the back, as `next_front`.
@@ -226,12 +191,15 @@ impl<'a> Cursor<'a> {
         }
         self.back.reverse();
         let mut elems = self.back.iter().copied();
-        parse_entry(
+        let head = parse_entry(
             self.master,
             &self.master_fields,
             &mut elems,
             &mut self.fields,
-        )
+        )?;
+        let whole = elems.next().is_none()
+            && n == entry_len(head.0, self.master_fields.len(), self.fields.len());
+        whole.then_some(head)
     }
 
     /// The fields of the entry moved to last.
@@ -256,7 +224,7 @@ fn parse_entry<'a>(
             fields.push((*f, it.next()?));
         }
     } else {
-        let n = elem_int(it.next()?)?;
+        let n = usize::try_from(elem_int(it.next()?)?).ok()?;
         for _ in 0..n {
             let f = it.next()?;
             fields.push((f, it.next()?));
