@@ -355,22 +355,26 @@ fn serve_group(
     created: &mut Vec<Vec<u8>>,
 ) -> Option<Vec<(StreamId, Option<StreamEntry>)>> {
     let mut g = s.groups.remove(group)?;
+    // `>` with nothing new leaves the consumer alone (and unmade), as Redis.
+    let serve = match want {
+        Want::New => !s.is_empty() && s.last_valid_id() > g.last_id,
+        Want::After(_) => true,
+    };
+    if serve && g.touch_consumer(consumer, now) {
+        created.push(key.to_vec());
+        if noack {
+            effects.push(vec![
+                b"XGROUP".to_vec(),
+                b"CREATECONSUMER".to_vec(),
+                key.to_vec(),
+                group.to_vec(),
+                consumer.to_vec(),
+            ]);
+        }
+    }
     let out = match want {
         Want::New => {
-            let serve = !s.is_empty() && s.last_valid_id() > g.last_id;
             if serve {
-                if g.touch_consumer(consumer, now) {
-                    created.push(key.to_vec());
-                    if noack {
-                        effects.push(vec![
-                            b"XGROUP".to_vec(),
-                            b"CREATECONSUMER".to_vec(),
-                            key.to_vec(),
-                            group.to_vec(),
-                            consumer.to_vec(),
-                        ]);
-                    }
-                }
                 let start = g.last_id.incr().unwrap_or(StreamId::MIN);
                 let entries = s.range(start, StreamId::MAX, count, false);
                 let mut advanced = false;
@@ -395,18 +399,6 @@ fn serve_group(
             }
         }
         Want::After(gt) => {
-            if g.touch_consumer(consumer, now) {
-                created.push(key.to_vec());
-                if noack {
-                    effects.push(vec![
-                        b"XGROUP".to_vec(),
-                        b"CREATECONSUMER".to_vec(),
-                        key.to_vec(),
-                        group.to_vec(),
-                        consumer.to_vec(),
-                    ]);
-                }
-            }
             let start = gt.incr().unwrap_or(StreamId::MIN);
             let ids: Vec<StreamId> = g
                 .consumers
