@@ -537,13 +537,9 @@ class Client:
             except redis.exceptions.RedisError as e:
                 kind = classify(e)
                 self.stats.count(op, kind)
-                if kind == "MOVED":
-                    addr = "%s:%d" % (e.host, e.port)
-                    self.topo.moved(slot, addr)
-                    asking = False
-                    continue
-                if kind == "ASK":
-                    addr, asking = "%s:%d" % (e.host, e.port), True
+                to = self.redirect(kind, e, slot)
+                if to:
+                    addr, asking = to
                     continue
                 if kind == "NOSCRIPT" and noscript is not None:
                     # Not applied; the EVAL loads the script into this node's cache.
@@ -555,6 +551,17 @@ class Client:
                 raise Failure(kind, addr) from e
         self.stats.count(op, "too-many-redirects")
         raise Failure("too-many-redirects", addr)
+
+    def redirect(self, kind, e, slot):
+        """(addr, asking) to retry at after a MOVED (the slot map learns it)
+        or an ASK reply of `kind`; None for any other error."""
+        if kind == "MOVED":
+            addr = "%s:%d" % (e.host, e.port)
+            self.topo.moved(slot, addr)
+            return addr, False
+        if kind == "ASK":
+            return "%s:%d" % (e.host, e.port), True
+        return None
 
     def call_many(self, op, slot, cmds):
         """Several commands on keys of one slot, pipelined on one connection
@@ -590,13 +597,9 @@ class Client:
             e = errors[0]
             kind = classify(e)
             self.stats.count(op, kind)
-            if kind == "MOVED":
-                addr = "%s:%d" % (e.host, e.port)
-                self.topo.moved(slot, addr)
-                asking = False
-                continue
-            if kind == "ASK":
-                addr, asking = "%s:%d" % (e.host, e.port), True
+            to = self.redirect(kind, e, slot)
+            if to:
+                addr, asking = to
                 continue
             self.topo.trouble()
             raise Failure(kind, addr) from e
