@@ -271,12 +271,21 @@ fn redispy_reads_from_replicas_with_readonly() {
             .map(|i| format!("raw:{i}"))
             .find(|k| owner(replica, key_slot(k)) == Some(primary))
             .expect("a key of this primary");
-        ok(node(&c, primary), &["SET", &key, "on-primary"]);
-        assert_eq!(
-            node(&c, primary).query(&["WAIT", "1", "5000"]).unwrap(),
-            redis::Value::Int(1),
-            "the replica of {primary} acknowledges the SET"
-        );
+        // WAIT counts acknowledgements of this connection's own last write,
+        // so the SET and the WAIT share one connection.
+        let mut writer = node(&c, primary).conn();
+        let set: redis::Value = redis::cmd("SET")
+            .arg(&key)
+            .arg("on-primary")
+            .query(&mut writer)
+            .expect("SET on the primary");
+        assert_eq!(set, redis::Value::Okay, "SET {key} on {primary}");
+        let acked: i64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(5000)
+            .query(&mut writer)
+            .expect("WAIT");
+        assert_eq!(acked, 1, "the replica of {primary} acknowledges the SET");
         let get = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
         let mut plain = replica.raw();
         plain.send(get.as_bytes());
