@@ -2,7 +2,8 @@
 //! 1 s: a SIGKILLed or SIGSTOPped primary is replaced by its replica under
 //! write load, clients follow, the old primary comes back as a replica, and
 //! no write acknowledged with `WAIT 1` is lost; `CLUSTER FAILOVER` in its
-//! three modes.
+//! three modes. After a failover the old primary and a sibling replica
+//! continue from the promoted replica with a partial resync (PSYNC2).
 
 mod common;
 
@@ -451,6 +452,7 @@ fn manual_failover_in_each_mode() {
         acked
     });
     thread::sleep(Duration::from_millis(300));
+    let syncs_before = syncs(&c.nodes[replica]);
     assert_eq!(c.nodes[replica].text(&["CLUSTER", "FAILOVER"]), "OK");
     assert!(
         wait_for(Duration::from_secs(10), || owns(&c.nodes[replica], slot)),
@@ -466,6 +468,14 @@ fn manual_failover_in_each_mode() {
     );
     assert_all_present(&c.nodes[replica], &acked);
     assert_follows(&c, primary, replica);
+    // PSYNC2: the old primary continues the history it shares.
+    assert_rejoined_as_replica(&c, primary, replica);
+    let (full, partial) = syncs(&c.nodes[replica]);
+    assert_eq!(
+        (full - syncs_before.0, partial - syncs_before.1),
+        (0, 1),
+        "(full, partial) syncs the promoted replica served"
+    );
     // FORCE: an election without the primary's help; then TAKEOVER: no vote.
     let (a, b) = (primary, replica);
     for (mode, now_replica, now_primary) in [("FORCE", a, b), ("TAKEOVER", b, a)] {
@@ -484,6 +494,76 @@ fn manual_failover_in_each_mode() {
         assert_follows(&c, now_primary, now_replica);
         assert!(info_line(&c.nodes[now_replica], "cluster_my_epoch") > epoch_before);
     }
+}
+
+/// `(sync_full, sync_partial_ok)`: the syncs `n` served as a primary.
+fn syncs(n: &TestNode) -> (u64, u64) {
+    let info = n.text(&["INFO", "stats"]);
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in INFO stats"))
+    };
+    (field("sync_full"), field("sync_partial_ok"))
+}
+
+#[test]
+fn the_sibling_of_a_promoted_replica_continues_partially() {
+    let mut c = TestCluster::start_timeout(3, 2, NODE_TIMEOUT, &[]);
+    let victim = 0;
+    let id = myid(&c.nodes[victim]);
+    let siblings: Vec<usize> = (0..c.nodes.len())
+        .filter(|&i| master_of(&c.nodes[i]).as_deref() == Some(id.as_str()))
+        .collect();
+    assert_eq!(siblings.len(), 2, "two replicas of the victim");
+    let slot = first_slot(&c.nodes[victim]);
+    let key = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| key_slot(k.as_bytes()) == slot)
+        .unwrap();
+    let mut conn = c.nodes[victim].conn();
+    for i in 0..100 {
+        cmd(&mut conn, &["SET", &key, &i.to_string()]);
+    }
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(5000)
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(acked, 2);
+    c.nodes[victim].kill();
+    let winner = *siblings
+        .iter()
+        .find(|&&i| {
+            wait_for(Duration::from_secs(15), || {
+                siblings.iter().any(|&j| owns(&c.nodes[j], slot))
+            }) && owns(&c.nodes[i], slot)
+        })
+        .expect("a replica took over");
+    let other = siblings.into_iter().find(|&i| i != winner).unwrap();
+    let winner_id = myid(&c.nodes[winner]);
+    assert!(
+        wait_for(Duration::from_secs(15), || {
+            master_of(&c.nodes[other]).as_deref() == Some(winner_id.as_str())
+                && c.nodes[other]
+                    .text(&["INFO", "replication"])
+                    .contains("master_link_status:up")
+        }),
+        "the sibling did not follow the promoted replica"
+    );
+    assert_eq!(
+        syncs(&c.nodes[winner]),
+        (0, 1),
+        "(full, partial) syncs the promoted replica served"
+    );
+    assert_eq!(c.nodes[winner].text(&["GET", &key]), "99");
+    let digest = |n: &TestNode| cmd(&mut n.conn(), &["DEBUG", "DIGEST"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || digest(&c.nodes[other])
+            == digest(&c.nodes[winner])),
+        "the sibling's data differs from the promoted replica's"
+    );
 }
 
 /// The demoted `old` replicates `new`, and every node agrees.

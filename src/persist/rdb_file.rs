@@ -94,6 +94,24 @@ pub struct Loaded {
     pub functions: Vec<Vec<u8>>,
 }
 
+impl Loaded {
+    /// The value of AUX field `name`, if the file had one.
+    pub fn aux_value(&self, name: &str) -> Option<&[u8]> {
+        self.aux
+            .iter()
+            .find(|(k, _)| k == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// AUX field `name` as an integer, if it is one.
+    pub fn aux_int(&self, name: &str) -> Option<i64> {
+        std::str::from_utf8(self.aux_value(name)?)
+            .ok()?
+            .parse()
+            .ok()
+    }
+}
+
 fn string_bytes(s: rdb::RdbString<'_>) -> Vec<u8> {
     match s {
         rdb::RdbString::Int(n) => n.to_string().into_bytes(),

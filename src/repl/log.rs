@@ -15,6 +15,8 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::ids::ReplIds;
+
 /// Scratch capacity kept between commands.
 const KEEP_SCRATCH: usize = 64 * 1024;
 
@@ -27,12 +29,23 @@ pub const PING_PERIOD_MS: u64 = 10_000;
 pub const DEFAULT_BACKLOG: usize = 1024 * 1024;
 
 struct Inner {
+    /// Which history the stream is (PSYNC2).
+    ids: ReplIds,
+    /// The data matches the history at `offset`: recorded since the log was
+    /// activated, synced from a primary, or restored from an RDB file.
+    known: bool,
     offset: u64,
     backlog: Vec<u8>,
     /// Ring position where the next byte goes once the backlog is full.
     head: usize,
     capacity: usize,
+    /// The database the stream's next command runs in, as every consumer
+    /// sees it (None: the next command must select it first, for a consumer
+    /// that just attached).
     last_db: Option<usize>,
+    /// The database the stream has selected for the feeds and backlog (a
+    /// replica's snapshot tells its own replicas, as `repl-stream-db`).
+    stream_db: usize,
     /// Bytes the AOF has not taken yet.
     tap: Option<Vec<u8>>,
     /// Bytes since an AOF rewrite's snapshot point.
@@ -137,10 +150,13 @@ pub struct FeedLost;
 
 /// The ordered write stream.
 pub struct Log {
-    repl_id: String,
     /// Like Redis, which creates its backlog only when the first replica
     /// attaches, the stream is recorded only once a consumer has asked for it.
     active: AtomicBool,
+    /// A replica's log holds its primary's stream byte for byte
+    /// (`append_verbatim`): its own writes are not logged, as Redis's
+    /// replicas proxy their primary's stream instead.
+    following: AtomicBool,
     inner: Mutex<Inner>,
     /// `Inner::held`, readable without the lock (the memory check reads it).
     held: AtomicU64,
@@ -149,18 +165,18 @@ pub struct Log {
 impl Log {
     /// An empty log with a fresh replication id and a backlog of `capacity` bytes.
     pub fn new(capacity: usize) -> Self {
-        let repl_id: String = (0..40)
-            .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)]))
-            .collect();
         Log {
-            repl_id,
             active: AtomicBool::new(false),
+            following: AtomicBool::new(false),
             inner: Mutex::new(Inner {
+                ids: ReplIds::fresh(),
+                known: false,
                 offset: 0,
                 backlog: Vec::new(),
                 head: 0,
                 capacity,
                 last_db: None,
+                stream_db: 0,
                 tap: None,
                 capture: None,
                 scratch: Vec::new(),
@@ -190,8 +206,25 @@ impl Log {
     }
 
     /// The replication id (40 hex characters).
-    pub fn repl_id(&self) -> &str {
-        &self.repl_id
+    pub fn repl_id(&self) -> String {
+        self.inner.lock().ids.replid.clone()
+    }
+
+    /// The history's ids and the offset, read together (INFO).
+    pub fn position(&self) -> (ReplIds, u64) {
+        let g = self.inner.lock();
+        (g.ids.clone(), g.offset)
+    }
+
+    /// True when the data is the history's state at the offset, so a primary
+    /// sharing the history may continue it (else PSYNC asks `? -1`).
+    pub fn has_history(&self) -> bool {
+        self.inner.lock().known
+    }
+
+    /// The database the stream has selected (`repl-stream-db`).
+    pub fn stream_db(&self) -> usize {
+        self.inner.lock().stream_db
     }
 
     /// Bytes written so far (the master replication offset).
@@ -201,7 +234,15 @@ impl Log {
 
     /// Starts recording the stream (a replica, the AOF or a test attaches).
     pub fn activate(&self) {
-        self.active.store(true, Ordering::Release);
+        if self.active.swap(true, Ordering::AcqRel) || self.is_following() {
+            return;
+        }
+        // Writes before now were not recorded: no replica may continue
+        // this history from before them (Redis changes its id when it creates
+        // its backlog for the same reason).
+        let mut g = self.inner.lock();
+        g.ids = ReplIds::fresh();
+        g.known = true;
     }
 
     /// True once a consumer attached.
@@ -213,7 +254,7 @@ impl Log {
     /// current database differs; returns the offset after it. A no-op (offset
     /// 0) until `activate`.
     pub fn append(&self, db: usize, argv: &[&[u8]]) -> u64 {
-        if !self.is_active() {
+        if !self.is_active() || self.following.load(Ordering::Acquire) {
             return 0;
         }
         let mut g = self.inner.lock();
@@ -225,6 +266,7 @@ impl Log {
             let sel: [&[u8]; 2] = [b"SELECT", dbs.as_bytes()];
             encode_command(&mut scratch, &sel);
             g.last_db = Some(db);
+            g.stream_db = db;
         }
         encode_command(&mut scratch, argv);
         self.push_to_all(&mut g, &scratch);
@@ -265,7 +307,7 @@ impl Log {
     /// to replicas); no-op while no replica is attached. Returns the offset.
     pub fn append_control(&self, argv: &[&[u8]]) -> u64 {
         let mut g = self.inner.lock();
-        if g.feeds.is_empty() {
+        if g.feeds.is_empty() || self.following.load(Ordering::Acquire) {
             return g.offset;
         }
         let mut bytes = Vec::new();
@@ -274,6 +316,94 @@ impl Log {
         // byte keeps their offsets equal to the stream's.
         self.push_to_all(&mut g, &bytes);
         g.offset
+    }
+
+    /// Starts or stops following a primary. Either way this server's own
+    /// replicas are dropped: they reconnect and learn the history's id
+    /// (partially, when they can), as Redis disconnects them.
+    pub fn set_following(&self, on: bool) {
+        self.following.store(on, Ordering::Release);
+        if on {
+            self.activate();
+        }
+        let mut g = self.inner.lock();
+        self.drop_feeds(&mut g);
+    }
+
+    /// True while the log holds a primary's stream (a replica).
+    pub fn is_following(&self) -> bool {
+        self.following.load(Ordering::Acquire)
+    }
+
+    /// Appends bytes of the primary's stream as they arrived (a replica, after
+    /// applying them): the offsets stay the primary's, so this log can serve
+    /// the same history once promoted. `db_before` is the database selected
+    /// before them, `db_after` after; a consumer that attached meanwhile (the
+    /// AOF) is given a SELECT first, outside the stream's offsets.
+    pub fn append_verbatim(&self, bytes: &[u8], db_before: usize, db_after: usize) {
+        let mut g = self.inner.lock();
+        if g.last_db != Some(db_before) && (g.tap.is_some() || g.capture.is_some()) {
+            let mut sel = Vec::new();
+            let mut b = itoa::Buffer::new();
+            encode_command(&mut sel, &[b"SELECT", b.format(db_before).as_bytes()]);
+            g.held += sel.len() as u64 * (g.tap.is_some() as u64 + g.capture.is_some() as u64);
+            if let Some(t) = g.tap.as_mut() {
+                t.extend_from_slice(&sel);
+            }
+            if let Some(c) = g.capture.as_mut() {
+                c.extend_from_slice(&sel);
+            }
+        }
+        g.last_db = Some(db_after);
+        g.stream_db = db_after;
+        self.push_to_all(&mut g, bytes);
+    }
+
+    /// Takes on the history `replid` at `offset` with an empty backlog, the
+    /// stream in `db` (a replica's full sync, or its restart from an RDB
+    /// file). The AOF must be off meanwhile: its file restarts too.
+    pub fn reset_to(&self, replid: &str, offset: u64, db: usize) {
+        let mut g = self.inner.lock();
+        g.ids.reset(replid);
+        g.known = true;
+        g.offset = offset;
+        g.backlog.clear();
+        g.head = 0;
+        g.last_db = Some(db);
+        g.stream_db = db;
+        self.drop_feeds(&mut g);
+    }
+
+    /// The primary continues under another id (its own promotion made one):
+    /// the old id stays valid up to the current offset.
+    pub fn shift_to(&self, replid: &str) {
+        let mut g = self.inner.lock();
+        if g.ids.replid != replid {
+            let offset = g.offset;
+            g.ids.shift(replid.to_string(), offset);
+            self.drop_feeds(&mut g);
+        }
+    }
+
+    /// A replica becomes a primary: a new history starts here, the primary's
+    /// stays valid up to this offset for siblings and the old primary to
+    /// continue from; the next write selects its database.
+    pub fn promote(&self) {
+        let mut g = self.inner.lock();
+        self.following.store(false, Ordering::Release);
+        let offset = g.offset;
+        g.ids.shift(super::ids::random_id(), offset);
+        g.last_db = None;
+        self.drop_feeds(&mut g);
+    }
+
+    /// Ends every replica's feed (their tasks find them gone and disconnect).
+    fn drop_feeds(&self, g: &mut Inner) {
+        for f in std::mem::take(&mut g.feeds) {
+            g.held -= f.buf.len() as u64;
+            f.wake.notify_one();
+        }
+        self.publish(g);
     }
 
     /// Starts a replica's feed at the current offset (a full sync calls it at
@@ -286,10 +416,16 @@ impl Log {
         new_feed(&mut g, Blocks::default(), offset)
     }
 
-    /// Starts a feed at `offset` from the backlog (a partial resync), or
-    /// `None` when the backlog no longer holds it.
-    pub fn attach_feed_from(&self, offset: u64) -> Option<FeedHandle> {
+    /// Starts a feed for a replica that followed `replid` and needs the
+    /// bytes from `from` (PSYNC's 1-based offset) on, when this log shares
+    /// that history up to there and its backlog still holds the rest (a
+    /// partial resync); returns it with the id the replica continues with.
+    pub fn continue_feed(&self, replid: &str, from: i64) -> Option<(FeedHandle, String)> {
         let mut g = self.inner.lock();
+        if !g.ids.may_continue(replid, from) {
+            return None;
+        }
+        let offset = from as u64 - 1;
         let held = g.backlog.len() as u64;
         if offset > g.offset || offset < g.offset - held || !self.is_active() {
             return None;
@@ -306,7 +442,8 @@ impl Log {
         }
         g.held += bytes.len() as u64;
         self.publish(&g);
-        Some(new_feed(&mut g, bytes, offset))
+        let id = g.ids.replid.clone();
+        Some((new_feed(&mut g, bytes, offset), id))
     }
 
     /// Up to `max` of the feed's bytes not taken yet (empty when there are

@@ -3,6 +3,7 @@
 //! replica's link to its primary. The tasks that move bytes over sockets are
 //! in `services`.
 
+pub mod ids;
 pub mod links;
 pub mod log;
 pub mod upstream;

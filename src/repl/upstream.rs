@@ -28,6 +28,9 @@ pub struct Upstream {
     position: Mutex<(String, i64)>,
     stopped: AtomicBool,
     stop: Notify,
+    /// Held while one command of the stream is applied and logged, and by
+    /// `stop`: a promotion never falls between a command and its log bytes.
+    pub applying: Mutex<()>,
 }
 
 impl Upstream {
@@ -43,6 +46,7 @@ impl Upstream {
             position: Mutex::new(("?".into(), -1)),
             stopped: AtomicBool::new(false),
             stop: Notify::new(),
+            applying: Mutex::new(()),
         }
     }
 
@@ -90,6 +94,7 @@ impl Upstream {
 
     /// Ends the link (REPLICAOF NO ONE, another primary, a promotion).
     pub fn stop(&self) {
+        let _applying = self.applying.lock();
         self.stopped.store(true, Ordering::Relaxed);
         self.stop.notify_waiters();
     }

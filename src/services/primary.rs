@@ -73,13 +73,13 @@ async fn sync_and_stream(
     link: &ReplicaLink,
     info: &ClientInfo,
 ) -> std::io::Result<()> {
-    let replid = srv.repl.repl_id().to_string();
-    let partial = (req.psync && req.replid == replid && req.offset > 0)
-        .then(|| srv.repl.attach_feed_from(req.offset as u64 - 1))
+    let partial = req
+        .psync
+        .then(|| srv.repl.continue_feed(&req.replid, req.offset))
         .flatten();
     let full = partial.is_none();
     let feed = match partial {
-        Some(feed) => {
+        Some((feed, replid)) => {
             let feed = FeedGuard(&srv.repl, feed);
             srv.replicas.partial_ok.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
@@ -101,7 +101,7 @@ async fn sync_and_stream(
                 srv.replicas.partial_err.fetch_add(1, Ordering::Relaxed);
             }
             tracing::info!("Full resync requested by replica {}:{}", link.ip, link.port);
-            let (feed, sent) = full_sync(srv, stream, req, link, &replid).await?;
+            let (feed, sent) = full_sync(srv, stream, req, link).await?;
             tracing::info!(
                 "Synchronization with replica {}:{} succeeded ({sent} bytes)",
                 link.ip,
@@ -139,7 +139,6 @@ async fn full_sync<'a>(
     stream: &mut TcpStream,
     req: &SyncRequest,
     link: &ReplicaLink,
-    replid: &str,
 ) -> std::io::Result<(FeedGuard<'a>, u64)> {
     let (at_point, point) = oneshot::channel::<FeedHandle>();
     let (tx, mut chunks) = mpsc::channel::<Vec<u8>>(SNAPSHOT_QUEUE);
@@ -159,6 +158,7 @@ async fn full_sync<'a>(
     link.set_state(LinkState::SendBulk);
     let r = async {
         if req.psync {
+            let replid = srv.repl.repl_id();
             let line = format!("+FULLRESYNC {replid} {}\r\n", feed.1.offset);
             stream.write_all(line.as_bytes()).await?;
         }

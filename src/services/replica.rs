@@ -47,6 +47,8 @@ pub enum ReplError {
 /// Keeps the data until the primary's snapshot replaces it.
 pub fn start(srv: &Arc<Server>, host: String, port: u16) {
     detach(srv);
+    // From here the log holds the primary's stream, under its ids.
+    srv.repl.set_following(true);
     srv.config.write().replicaof = format!("{host} {port}");
     let up = Arc::new(Upstream::new(host, port));
     srv.upstream.set(up.clone());
@@ -62,6 +64,11 @@ pub fn start(srv: &Arc<Server>, host: String, port: u16) {
 pub fn stop(srv: &Server, why: &str) {
     if detach(srv) {
         tracing::info!("MASTER MODE enabled ({why})");
+    }
+    // A new history starts before the first write is accepted; the old id
+    // stays valid for siblings and the old primary up to this offset.
+    if srv.repl.is_following() {
+        srv.repl.promote();
     }
     srv.upstream.set_active(false);
     srv.keyspace.set_keep_expired(false);
@@ -89,6 +96,7 @@ async fn run(srv: Arc<Server>, up: Arc<Upstream>) {
     ));
     let mut client = Client::new(info, true);
     client.replaying = true;
+    client.db = srv.repl.stream_db();
     while !up.is_stopped() {
         let r = tokio::select! {
             r = sync(&srv, &up, &mut client) => r,
@@ -230,11 +238,13 @@ async fn sync(srv: &Arc<Server>, up: &Upstream, client: &mut Client) -> Result<(
         .await?;
     c.ask(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])
         .await?;
-    let (replid, applied) = up.position();
-    let from = if applied < 0 {
-        "-1".to_string()
+    // The log is the history this server holds (its previous primary's, or
+    // its own when it was a primary): a primary that shares it continues.
+    let (ids, offset) = srv.repl.position();
+    let (replid, from) = if !srv.repl.has_history() {
+        ("?".to_string(), "-1".to_string())
     } else {
-        (applied + 1).to_string()
+        (ids.replid, (offset + 1).to_string())
     };
     c.send(&[b"PSYNC", replid.as_bytes(), from.as_bytes()])
         .await?;
@@ -256,20 +266,26 @@ async fn sync(srv: &Arc<Server>, up: &Upstream, client: &mut Client) -> Result<(
             tracing::info!("Full resync from master: {id}:{off}");
             up.sync_in_progress.store(true, Ordering::Relaxed);
             let rdb = c.payload().await?;
-            let s2 = srv.clone();
-            let n = tokio::task::spawn_blocking(move || load(&s2, &rdb))
+            let (s2, id2) = (srv.clone(), id.clone());
+            let (n, db) = tokio::task::spawn_blocking(move || load(&s2, &rdb, &id2, off))
                 .await
                 .map_err(|e| ReplError::Load(e.to_string()))??;
             tracing::info!("MASTER <-> REPLICA sync: Finished with success ({n} keys)");
             up.set_position(&id, Some(off));
             up.sync_in_progress.store(false, Ordering::Relaxed);
-            // The stream after a snapshot starts with its own SELECT.
-            client.db = 0;
+            // A primary's stream starts with a SELECT; a replica's carries
+            // on in the database its snapshot names.
+            client.db = db;
         }
         Some("+CONTINUE") => {
+            // A new id: the primary was promoted since (PSYNC2); what this
+            // server holds is the shared part of both histories.
             if let Some(id) = words.next() {
-                up.set_position(id, None);
+                srv.repl.shift_to(id);
             }
+            let (ids, offset) = srv.repl.position();
+            up.set_position(&ids.replid, Some(offset as i64));
+            client.db = srv.repl.stream_db();
             tracing::info!("Successful partial resynchronization with master.");
         }
         _ => return Err(ReplError::Protocol(format!("PSYNC answered '{reply}'"))),
@@ -280,15 +296,36 @@ async fn sync(srv: &Arc<Server>, up: &Upstream, client: &mut Client) -> Result<(
     apply_stream(srv, up, &mut c, client).await
 }
 
-/// Replaces the dataset with a snapshot; returns the keys loaded.
-fn load(srv: &Server, rdb: &[u8]) -> Result<u64, ReplError> {
+/// Replaces the dataset with the snapshot of history `replid` at `offset`;
+/// returns the keys loaded and the database the stream goes on in. The AOF,
+/// when on, starts again from the new dataset (its offsets restart with the
+/// log's).
+fn load(
+    srv: &Arc<Server>,
+    rdb: &[u8],
+    replid: &str,
+    offset: i64,
+) -> Result<(u64, usize), ReplError> {
+    let aof = srv.persistence.aof().is_some();
+    if aof {
+        super::aof::disable(srv);
+    }
     for db in 0..srv.keyspace.db_count() {
         srv.keyspace.flush_db(db, false);
     }
     srv.tracking_flushed();
-    super::save::load_image(srv, rdb, crate::persist::save::Expired::Keep)
-        .map(|(_, keys)| keys)
-        .map_err(|e| ReplError::Load(e.to_string()))
+    let (summary, keys) = super::save::load_image(srv, rdb, crate::persist::save::Expired::Keep)
+        .map_err(|e| ReplError::Load(e.to_string()))?;
+    let db = summary
+        .aux_int("repl-stream-db")
+        .and_then(|d| usize::try_from(d).ok())
+        .filter(|&d| d < srv.keyspace.db_count())
+        .unwrap_or(0);
+    srv.repl.reset_to(replid, offset.max(0) as u64, db);
+    if aof {
+        super::aof::enable(srv, true).map_err(|e| ReplError::Load(format!("AOF: {e}")))?;
+    }
+    Ok((keys, db))
 }
 
 async fn apply_stream(
@@ -306,7 +343,12 @@ async fn apply_stream(
         loop {
             match parser.parse(&c.buf, &limits) {
                 Ok(Parsed::Command { consumed }) => {
-                    let getack = {
+                    let (getack, offset) = {
+                        let applying = up.applying.lock();
+                        if up.is_stopped() {
+                            return Err(ReplError::Stopped);
+                        }
+                        let db_before = client.db;
                         let src = parser.inline_buffer().unwrap_or(&c.buf[..]);
                         let argv = Argv::new(src, parser.args());
                         let getack = argv.len() >= 2
@@ -319,15 +361,21 @@ async fn apply_stream(
                                 tracing::warn!("Command from the primary not applied: {why}");
                             }
                         }
-                        getack
+                        // Every byte goes on as it came (GETACK too): this
+                        // log's offsets stay the primary's.
+                        srv.repl
+                            .append_verbatim(&c.buf[..consumed], db_before, client.db);
+                        drop(applying);
+                        (getack, up.advance(consumed))
                     };
                     c.buf.advance(consumed);
-                    let offset = up.advance(consumed);
                     if getack {
                         send_ack(c, offset).await?;
                     }
                 }
                 Ok(Parsed::Empty { consumed }) => {
+                    srv.repl
+                        .append_verbatim(&c.buf[..consumed], client.db, client.db);
                     c.buf.advance(consumed);
                     up.advance(consumed);
                 }

@@ -28,12 +28,13 @@ pub fn write_snapshot<W: Write>(
     aof_base: bool,
     at_point: impl FnOnce(),
 ) -> Result<(W, Written), SaveError> {
-    let (snap, (offset, dirty, codes)) = srv
+    let (snap, ((ids, offset), stream_db, dirty, codes)) = srv
         .keyspace
         .begin_snapshot(|| {
             at_point();
             (
-                srv.repl.offset(),
+                srv.repl.position(),
+                srv.repl.stream_db(),
                 srv.dirty.load(Ordering::Relaxed),
                 srv.function_codes.read().codes.clone(),
             )
@@ -48,8 +49,8 @@ pub fn write_snapshot<W: Write>(
         ("redis-bits", Aux::Int(64)),
         ("ctime", Aux::Int((unix_ms() / 1000) as i64)),
         ("used-mem", Aux::Int(srv.used_memory() as i64)),
-        ("repl-stream-db", Aux::Int(0)),
-        ("repl-id", Aux::Str(srv.repl.repl_id())),
+        ("repl-stream-db", Aux::Int(stream_db as i64)),
+        ("repl-id", Aux::Str(&ids.replid)),
         ("repl-offset", Aux::Int(offset as i64)),
         ("aof-base", Aux::Int(aof_base as i64)),
     ];
@@ -284,6 +285,27 @@ pub fn load_file(srv: &Server, path: &Path) -> Result<u64, LoadError> {
     } else {
         Expired::Drop
     };
-    let (_, n) = load_image(srv, &buf, expired)?;
+    let (summary, n) = load_image(srv, &buf, expired)?;
+    restore_history(srv, &summary);
     Ok(n)
+}
+
+/// Takes on the replication history the file was saved at (`repl-id`,
+/// `repl-offset`, `repl-stream-db`), so a replica restarted from it asks its
+/// primary to continue from there (PSYNC2). A primary's log records nothing
+/// until a consumer attaches, which starts a new id (`Log::activate`).
+fn restore_history(srv: &Server, summary: &crate::persist::rdb_file::Loaded) {
+    let id = summary.aux_value("repl-id").filter(|id| id.len() == 40);
+    let offset = summary
+        .aux_int("repl-offset")
+        .and_then(|o| u64::try_from(o).ok());
+    let (Some(id), Some(offset)) = (id, offset) else {
+        return;
+    };
+    let db = summary
+        .aux_int("repl-stream-db")
+        .and_then(|d| usize::try_from(d).ok())
+        .filter(|&d| d < srv.keyspace.db_count())
+        .unwrap_or(0);
+    srv.repl.reset_to(&String::from_utf8_lossy(id), offset, db);
 }

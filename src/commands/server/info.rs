@@ -491,9 +491,9 @@ fn replication(srv: &Server, w: &mut InfoWriter) {
     use crate::repl::links::LinkState;
     let now = crate::clock::unix_ms();
     let up = srv.upstream.get();
-    let (replid, offset) = match &up {
+    match &up {
         Some(up) => {
-            let (id, off) = up.position();
+            let off = up.position().1;
             let link = up.link_up.load(Ordering::Relaxed);
             let since = |ms: u64| (now.saturating_sub(ms) / 1000) as i64;
             w.fields(&[
@@ -530,13 +530,11 @@ fn replication(srv: &Server, w: &mut InfoWriter) {
                 ),
                 ("replica_announced", &1),
             ]);
-            (id, off.max(0) as u64)
         }
-        None => {
-            w.field("role", "master");
-            (srv.repl.repl_id().to_string(), srv.repl.offset())
-        }
-    };
+        None => w.field("role", "master"),
+    }
+    // A replica's log is its primary's stream, under the same ids.
+    let (ids, offset) = srv.repl.position();
     let links = srv.replicas.list();
     w.field("connected_slaves", links.len());
     for (i, l) in links.iter().enumerate() {
@@ -560,13 +558,10 @@ fn replication(srv: &Server, w: &mut InfoWriter) {
     let active = srv.repl.is_active();
     w.fields(&[
         ("master_failover_state", &"no-failover"),
-        ("master_replid", &replid),
-        (
-            "master_replid2",
-            &"0000000000000000000000000000000000000000",
-        ),
+        ("master_replid", &ids.replid),
+        ("master_replid2", &ids.replid2),
         ("master_repl_offset", &offset),
-        ("second_repl_offset", &-1),
+        ("second_repl_offset", &ids.second_offset),
         ("repl_backlog_active", &u8::from(active)),
         ("repl_backlog_size", &size),
         (
