@@ -1,5 +1,6 @@
 //! `CLIENT` subcommands: identity (ID, SETNAME, GETNAME, SETINFO, INFO), listing
-//! and killing connections, reply control, PAUSE/UNPAUSE and NO-EVICT.
+//! and killing connections, reply control, PAUSE/UNPAUSE, NO-EVICT and
+//! SYNC-WRITES (ringcache's synchronous replication per connection).
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -26,6 +27,7 @@ pub static SUBCOMMANDS: &[CommandSpec] = command_table! {
     "pause" -3 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous connection" "server" "7.0.0" pause, "Suspends commands processing.";
     "reply" 3 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" reply, "Instructs the server whether to reply to commands.";
     "setinfo" 4 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" setinfo, "Sets information specific to the client or connection.";
+    "sync-writes" 3 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" sync_writes, "Sets how many replicas must acknowledge this connection's writes before their replies (ringcache).";
     "setname" 3 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "7.0.0" setname, "Sets the connection name.";
     "tracking" -3 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "6.0.0" super::tracking::tracking, "Controls server-assisted client-side caching for the connection.";
     "trackinginfo" 2 [NOSCRIPT|LOADING|STALE] NOKEYS, "slow connection" "server" "6.2.0" super::tracking::trackinginfo, "Returns information about server-assisted client-side caching for the connection.";
@@ -392,6 +394,26 @@ fn no_evict(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     Ok(())
 }
 
+/// `CLIENT SYNC-WRITES <replicas>|DEFAULT`: this connection's writes wait for
+/// that many replicas (`replica-sync-writes` for DEFAULT).
+fn sync_writes(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
+    let v = argv.get(2);
+    ctx.client.sync_writes = if is(v, "DEFAULT") {
+        None
+    } else {
+        match parse_int_strict(v).and_then(|n| u32::try_from(n).ok()) {
+            Some(n) => Some(n),
+            None => {
+                return Err(CmdError::err(
+                    "replicas must be a non-negative integer or DEFAULT",
+                ))
+            }
+        }
+    };
+    ctx.out.ok();
+    Ok(())
+}
+
 /// Combines a new pause with one in force: the later end wins, and ALL beats WRITE.
 fn merge_pause(old: Pause, now_ms: u64, until_ms: u64, writes_only: bool) -> Pause {
     if old.until_ms <= now_ms {
@@ -495,6 +517,8 @@ fn help_cmd(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
             "    * LIB-VER: the client lib version.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
+            "SYNC-WRITES (<replicas>|DEFAULT)",
+            "    Make the replies to this connection's writes wait for <replicas> acknowledgements.",
         ],
     )
 }

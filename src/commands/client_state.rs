@@ -45,6 +45,12 @@ pub struct Client {
     pub write_offset: u64,
     /// The offset up to which its replies were already released.
     pub durable_offset: u64,
+    /// `CLIENT SYNC-WRITES`: replicas its writes wait for, instead of
+    /// `replica-sync-writes`.
+    pub sync_writes: Option<u32>,
+    /// Reply ranges (in the reply buffer) of synchronous writes waiting
+    /// for their replicas (`server::sync_writes`).
+    pub sync_pending: Vec<(usize, usize)>,
     /// The port a replica announced (REPLCONF listening-port).
     pub repl_listening_port: u16,
     /// The replica announced `REPLCONF capa eof`: it reads a streamed snapshot.
@@ -101,6 +107,8 @@ impl Client {
             multi: None,
             write_offset: 0,
             durable_offset: 0,
+            sync_writes: None,
+            sync_pending: Vec::new(),
             repl_listening_port: 0,
             repl_capa_eof: false,
             takeover: None,

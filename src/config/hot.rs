@@ -35,6 +35,10 @@ pub struct HotConfig {
     pub min_replicas: AtomicU64,
     /// `min-replicas-max-lag` in seconds.
     pub min_replicas_max_lag: AtomicU64,
+    /// `replica-sync-writes` (0 = asynchronous replication).
+    pub replica_sync_writes: AtomicU64,
+    /// `replica-sync-timeout` in milliseconds.
+    pub replica_sync_timeout: AtomicU64,
     /// Active expiry on/off: not an option, `DEBUG SET-ACTIVE-EXPIRE` switches it.
     pub active_expire: AtomicBool,
     /// `replica-ignore-maxmemory`.

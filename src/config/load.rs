@@ -88,6 +88,11 @@ pub struct Config {
     pub min_replicas_to_write: u32,
     /// Seconds since a replica's last ACK for it to count as fresh.
     pub min_replicas_max_lag: u32,
+    /// A write's reply waits for this many replicas' acknowledgement
+    /// (ringcache's synchronous replication; 0 = Redis's asynchronous).
+    pub replica_sync_writes: u32,
+    /// How long a synchronous write waits for its replicas (ms).
+    pub replica_sync_timeout: u64,
     /// Bytes of the write stream kept for partial resyncs.
     #[serde(deserialize_with = "size")]
     pub repl_backlog_size: u64,

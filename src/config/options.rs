@@ -469,6 +469,34 @@ pub static OPTIONS: &[ConfigOption] = &[
             .store(u64::from(c.min_replicas_to_write), Relaxed)
     }),
     opt(
+        "replica-sync-writes",
+        OptionType::Int(0, I32),
+        "0",
+        |c| c.replica_sync_writes.to_string(),
+        |c, v| {
+            c.replica_sync_writes = v.int() as u32;
+            Ok(())
+        },
+    )
+    .hot(|h, c| {
+        h.replica_sync_writes
+            .store(u64::from(c.replica_sync_writes), Relaxed)
+    }),
+    opt(
+        "replica-sync-timeout",
+        OptionType::Int(1, I32),
+        "1000",
+        |c| c.replica_sync_timeout.to_string(),
+        |c, v| {
+            c.replica_sync_timeout = v.int() as u64;
+            Ok(())
+        },
+    )
+    .hot(|h, c| {
+        h.replica_sync_timeout
+            .store(c.replica_sync_timeout, Relaxed)
+    }),
+    opt(
         "min-replicas-max-lag",
         OptionType::Int(0, I32),
         "10",

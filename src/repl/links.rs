@@ -111,6 +111,15 @@ impl Replicas {
         self.links.lock().clone()
     }
 
+    /// Replicas streaming (past their sync).
+    pub fn online(&self) -> usize {
+        self.links
+            .lock()
+            .iter()
+            .filter(|l| l.state() == LinkState::Online)
+            .count()
+    }
+
     /// Online replicas that acknowledged at least `offset`.
     pub fn acked_at_least(&self, offset: u64) -> usize {
         self.links

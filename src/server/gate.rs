@@ -80,6 +80,8 @@ pub fn dispatch(
 ) -> Outcome {
     let mark = out.buf.len();
     out.pushed_to = mark;
+    let offset_before = client.write_offset;
+    super::sync_writes::prepare(srv, client);
     match resolve(argv)
         .and_then(|r| check_arity(argv, r))
         .and_then(|r| check_auth(client, r))
@@ -113,6 +115,8 @@ pub fn dispatch(
     crate::commands::blocking::serve_ready(srv, call, now_ms);
     srv.tracking_settle();
     apply_reply_mode(client, out, mark);
+    let reply_start = out.pushed_to.clamp(mark, out.buf.len());
+    super::sync_writes::note(srv, client, out, reply_start, offset_before);
     // ASKING covers the next command only, or the whole transaction inside MULTI.
     client.asking =
         std::mem::take(&mut client.asking_next) || (client.asking && client.multi.is_some());

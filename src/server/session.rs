@@ -470,6 +470,7 @@ async fn flush(
     srv: &Server,
     client: &mut Client,
 ) -> std::io::Result<()> {
+    super::sync_writes::settle(srv, client, out).await;
     let info = &client.info;
     if !out.buf.is_empty() {
         if client.write_offset > client.durable_offset {

@@ -339,6 +339,7 @@ async fn apply_stream(
         max_bulk: srv.config.read().proto_max_bulk_len,
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut acked = up.position().1;
     loop {
         loop {
             match parser.parse(&c.buf, &limits) {
@@ -371,6 +372,7 @@ async fn apply_stream(
                     c.buf.advance(consumed);
                     if getack {
                         send_ack(c, offset).await?;
+                        acked = offset;
                     }
                 }
                 Ok(Parsed::Empty { consumed }) => {
@@ -382,6 +384,13 @@ async fn apply_stream(
                 Ok(Parsed::Incomplete) => break,
                 Err(e) => return Err(ReplError::Protocol(format!("bad stream: {e}"))),
             }
+        }
+        // One ACK per batch read (not per write): a primary's synchronous
+        // writes and WAIT learn at once what was applied.
+        let applied = up.position().1;
+        if applied > acked {
+            send_ack(c, applied).await?;
+            acked = applied;
         }
         tokio::select! {
             r = c.fill() => {
