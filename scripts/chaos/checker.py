@@ -39,7 +39,9 @@ Each write ends as one of
     acked           SET OK, WAIT reported 0 replicas (or WAIT itself failed)
     refused         a definite error reply (CLUSTERDOWN, READONLY, ...) or a
                     refused connection: not applied
-    ambiguous       timeout or connection lost after sending: maybe applied
+    ambiguous       timeout or connection lost after sending, or ringcache's
+                    synchronous-write NOREPLICAS (applied, replicas silent):
+                    maybe applied
 READERS threads GET random keys from their primaries. A read is
     stale           it returned a value older than (or no value although) a
                     write acknowledged before the read was sent
@@ -210,6 +212,11 @@ def classify(e):
         return "conn-other"
     if isinstance(e, redis.exceptions.ResponseError):
         word = str(e).split(" ", 1)[0]
+        # ringcache's replica-sync-writes: applied here, its replicas' answer
+        # missing: the write may or may not survive (unlike Redis's
+        # min-replicas NOREPLICAS, which refuses the write before it runs).
+        if word == "NOREPLICAS" and "applied on this node" in str(e):
+            return "NOREPLICAS-applied"
         # Redis error codes are upper-case words (NOREPLICAS, CROSSSLOT, ...).
         return word if word.isupper() else "ERR"
     return type(e).__name__
@@ -243,7 +250,7 @@ def in_ranges(ranges, slot):
 
 def definite(kind):
     """True when an error kind proves the command was not applied."""
-    return kind not in ("timeout", "conn-reset", "conn-closed", "conn-other")
+    return kind not in ("timeout", "conn-reset", "conn-closed", "conn-other", "NOREPLICAS-applied")
 
 
 class Topology:

@@ -33,6 +33,7 @@ RINGCACHE_BIN=$RINGCACHE_BIN
 CHAOS_PRIMARIES=$CHAOS_PRIMARIES
 CHAOS_REPLICAS=$CHAOS_REPLICAS
 CHAOS_CUT=$CHAOS_CUT
+CHAOS_NODE_ARGS=$(printf '%q' "${CHAOS_NODE_ARGS:-}")
 LAYOUT
 echo "# busproxy cuts: 'IP_A IP_B' or 'IP_A *' per line" | chaos_cuts_write
 cp -p "$RINGCACHE_BIN" "$chaos_bin"

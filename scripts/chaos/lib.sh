@@ -29,7 +29,8 @@
 # so every later script acts on the cluster as it was started):
 #   CHAOS_DIR (/tmp/ringcache-chaos), CHAOS_BASE_PORT (7100), NODE_TIMEOUT (1000 ms),
 #   RINGCACHE_BIN (target/release/ringcache), CHAOS_PRIMARIES (3), CHAOS_REPLICAS (1),
-#   CHAOS_CUT (bus | all: what the proxy carries and a partition cuts, see above)
+#   CHAOS_CUT (bus | all: what the proxy carries and a partition cuts, see above),
+#   CHAOS_NODE_ARGS (more ringcache flags for every node)
 
 chaos_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 chaos_repo=$(cd "$chaos_here/../.." && pwd)
@@ -99,12 +100,15 @@ chaos_require() { chaos_running || chaos_die "no chaos cluster in $chaos_cluster
 # Start (or restart) node i with its fixed flags; its nodes.conf in its --dir
 # keeps its identity across restarts.
 chaos_node_start() {
-    local i=$1 d ip port extra=()
+    local i=$1 d ip port extra=() more=()
     d=$(chaos_node_dir "$i")
     ip=$(chaos_ip "$i")
     port=$(chaos_port "$i")
     # CHAOS_CUT=all: listen behind the proxy, announce the proxied port.
     [[ $CHAOS_CUT != all ]] || extra=(--cluster-announce-port "$port")
+    # CHAOS_NODE_ARGS: more flags for every node (e.g. "--replica-sync-writes 1").
+    read -r -a more <<<"${CHAOS_NODE_ARGS:-}"
+    extra+=("${more[@]}")
     mkdir -p "$d"
     "$chaos_bin" --bind "$ip" --port "$(chaos_real_port "$i")" --dir "$d" \
         --cluster-enabled yes --cluster-config-file nodes.conf \

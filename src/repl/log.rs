@@ -419,16 +419,31 @@ impl Log {
     /// Starts a feed for a replica that followed `replid` and needs the
     /// bytes from `from` (PSYNC's 1-based offset) on, when this log shares
     /// that history up to there and its backlog still holds the rest (a
-    /// partial resync); returns it with the id the replica continues with.
-    pub fn continue_feed(&self, replid: &str, from: i64) -> Option<(FeedHandle, String)> {
+    /// partial resync); returns it with the id the replica continues with,
+    /// or why not (for the log, as Redis explains a refused partial resync).
+    pub fn continue_feed(&self, replid: &str, from: i64) -> Result<(FeedHandle, String), String> {
         let mut g = self.inner.lock();
         if !g.ids.may_continue(replid, from) {
-            return None;
+            let ids = &g.ids;
+            return Err(if replid == ids.replid2 {
+                format!(
+                    "requested offset {from} for the previous id is past its end {}",
+                    ids.second_offset
+                )
+            } else {
+                format!(
+                    "replication id mismatch (asked for '{replid}', mine are '{}' and '{}')",
+                    ids.replid, ids.replid2
+                )
+            });
         }
         let offset = from as u64 - 1;
         let held = g.backlog.len() as u64;
         if offset > g.offset || offset < g.offset - held || !self.is_active() {
-            return None;
+            return Err(format!(
+                "offset {from} is outside the backlog ({} bytes up to {})",
+                held, g.offset
+            ));
         }
         let skip = (offset - (g.offset - held)) as usize;
         // The ring's oldest bytes start at `head`.
@@ -443,7 +458,7 @@ impl Log {
         g.held += bytes.len() as u64;
         self.publish(&g);
         let id = g.ids.replid.clone();
-        Some((new_feed(&mut g, bytes, offset), id))
+        Ok((new_feed(&mut g, bytes, offset), id))
     }
 
     /// Up to `max` of the feed's bytes not taken yet (empty when there are

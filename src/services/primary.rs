@@ -73,10 +73,16 @@ async fn sync_and_stream(
     link: &ReplicaLink,
     info: &ClientInfo,
 ) -> std::io::Result<()> {
-    let partial = req
-        .psync
-        .then(|| srv.repl.continue_feed(&req.replid, req.offset))
-        .flatten();
+    let partial = if req.psync && req.replid != "?" {
+        srv.repl
+            .continue_feed(&req.replid, req.offset)
+            .map_err(|why| {
+                tracing::info!("Partial resynchronization not accepted: {why}");
+            })
+            .ok()
+    } else {
+        None
+    };
     let full = partial.is_none();
     let feed = match partial {
         Some((feed, replid)) => {
@@ -420,8 +426,14 @@ fn read_acks(
 
 /// The periodic primary work: a PING into the stream every 10 s while
 /// replicas are attached (Redis's `repl-ping-replica-period`), so they can
-/// tell a quiet primary from a dead one.
+/// tell a quiet primary from a dead one. A cluster primary past its write
+/// lease sends none: it may have been replaced meanwhile, and a byte the new
+/// primary never had would make it resync fully when it rejoins (Redis skips
+/// them while paused for the same reason).
 pub fn cron(srv: &Server, now_ms: u64) {
+    if srv.cluster.as_ref().is_some_and(|c| !c.serving()) {
+        return;
+    }
     if srv.replicas.ping_due(now_ms) {
         srv.repl.append_control(&[b"PING"]);
     }
