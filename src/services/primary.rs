@@ -431,10 +431,8 @@ fn read_acks(
 /// primary never had would make it resync fully when it rejoins (Redis skips
 /// them while paused for the same reason).
 pub fn cron(srv: &Server, now_ms: u64) {
-    if srv.cluster.as_ref().is_some_and(|c| !c.serving()) {
-        return;
-    }
-    if srv.replicas.ping_due(now_ms) {
+    let leased = srv.cluster.as_ref().is_none_or(|c| c.serving());
+    if srv.replicas.ping_due(now_ms) && leased {
         srv.repl.append_control(&[b"PING"]);
     }
 }
