@@ -110,6 +110,15 @@ impl Loaded {
             .parse()
             .ok()
     }
+
+    /// The database the replication stream had selected (`repl-stream-db`),
+    /// when it is one of `dbs`; else 0.
+    pub fn stream_db(&self, dbs: usize) -> usize {
+        self.aux_int("repl-stream-db")
+            .and_then(|d| usize::try_from(d).ok())
+            .filter(|&d| d < dbs)
+            .unwrap_or(0)
+    }
 }
 
 fn string_bytes(s: rdb::RdbString<'_>) -> Vec<u8> {

@@ -316,11 +316,7 @@ fn load(
     srv.tracking_flushed();
     let (summary, keys) = super::save::load_image(srv, rdb, crate::persist::save::Expired::Keep)
         .map_err(|e| ReplError::Load(e.to_string()))?;
-    let db = summary
-        .aux_int("repl-stream-db")
-        .and_then(|d| usize::try_from(d).ok())
-        .filter(|&d| d < srv.keyspace.db_count())
-        .unwrap_or(0);
+    let db = summary.stream_db(srv.keyspace.db_count());
     srv.repl.reset_to(replid, offset.max(0) as u64, db);
     if aof {
         super::aof::enable(srv, true).map_err(|e| ReplError::Load(format!("AOF: {e}")))?;

@@ -302,10 +302,6 @@ fn restore_history(srv: &Server, summary: &crate::persist::rdb_file::Loaded) {
     let (Some(id), Some(offset)) = (id, offset) else {
         return;
     };
-    let db = summary
-        .aux_int("repl-stream-db")
-        .and_then(|d| usize::try_from(d).ok())
-        .filter(|&d| d < srv.keyspace.db_count())
-        .unwrap_or(0);
+    let db = summary.stream_db(srv.keyspace.db_count());
     srv.repl.reset_to(&String::from_utf8_lossy(id), offset, db);
 }
