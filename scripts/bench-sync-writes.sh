@@ -20,22 +20,11 @@ ROUNDS=${BENCH_ROUNDS:-3}
 SECS=${BENCH_SECONDS:-3}
 RC_BIN=${BENCH_RINGCACHE:-target/release/ringcache}
 CLIENT=target/release/examples/sync_bench
-for tool in redis-server redis-cli taskset; do
-    command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 1; }
-done
-[[ -x $RC_BIN ]] || cargo build --release -q
+# WORK, PIDS (killed on exit), free_port, SERVER_CPU / CLIENT_CPU; builds ringcache.
+# shellcheck source=scripts/bench-setup.sh
+source scripts/bench-setup.sh
 [[ -x $CLIENT && $CLIENT -nt examples/sync_bench.rs ]] || cargo build --release -q --example sync_bench
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_ping() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
 wait_link() { for _ in $(seq 200); do redis-cli -p "$1" info replication | grep -q 'master_link_status:up' && return 0; sleep 0.05; done; return 1; }
 
@@ -45,17 +34,17 @@ start() {
     p=$(free_port) r=$(free_port) d=$WORK/$kind-$sync-$RANDOM
     mkdir -p "$d/p" "$d/r"
     if [[ $kind == ringcache ]]; then
-        (cd "$d/p" && exec taskset -c 0 "$OLDPWD/$RC_BIN" --port "$p" --replica-sync-writes "$sync" >log 2>&1) &
+        (cd "$d/p" && exec "${SERVER_CPU[@]}" "$OLDPWD/$RC_BIN" --port "$p" --replica-sync-writes "$sync" >log 2>&1) &
         PIDS+=($!)
         wait_ping "$p"
-        (cd "$d/r" && exec taskset -c 0 "$OLDPWD/$RC_BIN" --port "$r" --replicaof 127.0.0.1 "$p" >log 2>&1) &
+        (cd "$d/r" && exec "${SERVER_CPU[@]}" "$OLDPWD/$RC_BIN" --port "$r" --replicaof 127.0.0.1 "$p" >log 2>&1) &
         PIDS+=($!)
     else
-        taskset -c 0 redis-server --port "$p" --dir "$d/p" --save '' --appendonly no \
+        "${SERVER_CPU[@]}" redis-server --port "$p" --dir "$d/p" --save '' --appendonly no \
             --repl-diskless-sync-delay 0 >"$d/p/log" 2>&1 &
         PIDS+=($!)
         wait_ping "$p"
-        taskset -c 0 redis-server --port "$r" --dir "$d/r" --save '' --appendonly no \
+        "${SERVER_CPU[@]}" redis-server --port "$r" --dir "$d/r" --save '' --appendonly no \
             --replicaof 127.0.0.1 "$p" >"$d/r/log" 2>&1 &
         PIDS+=($!)
     fi
@@ -76,7 +65,7 @@ run() {
     local name=$1 kind=$2 sync=$3 pipe=$4 extra=${5:-}
     start "$kind" "$sync"
     # shellcheck disable=SC2086
-    taskset -c 1 "$CLIENT" --port "$PORT" --clients 50 --pipeline "$pipe" --seconds "$SECS" --size 64 $extra \
+    "${CLIENT_CPU[@]}" "$CLIENT" --port "$PORT" --clients 50 --pipeline "$pipe" --seconds "$SECS" --size 64 $extra \
         >>"$WORK/$name"
     stop_all
 }

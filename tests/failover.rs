@@ -303,16 +303,18 @@ fn fail_primary_and_check(
     replica
 }
 
+/// `n` replicates the node `primary_id` and its link is up.
+fn streams_from(n: &TestNode, primary_id: &str) -> bool {
+    master_of(n).as_deref() == Some(primary_id)
+        && n.text(&["INFO", "replication"])
+            .contains("master_link_status:up")
+}
+
 /// `old` rejoins as a replica of `new_primary`, in sync; all six agree.
 fn assert_rejoined_as_replica(c: &TestCluster, old: usize, new_primary: usize) {
     let id = myid(&c.nodes[new_primary]);
     assert!(
-        wait_for(Duration::from_secs(15), || {
-            master_of(&c.nodes[old]).as_deref() == Some(id.as_str())
-                && c.nodes[old]
-                    .text(&["INFO", "replication"])
-                    .contains("master_link_status:up")
-        }),
+        wait_for(Duration::from_secs(15), || streams_from(&c.nodes[old], &id)),
         "old primary did not rejoin as a replica: {:?}",
         nodes_line(&c.nodes[old], |f| f[2].contains("myself"))
     );
@@ -533,23 +535,20 @@ fn the_sibling_of_a_promoted_replica_continues_partially() {
         .unwrap();
     assert_eq!(acked, 2);
     c.nodes[victim].kill();
-    let winner = *siblings
-        .iter()
-        .find(|&&i| {
-            wait_for(Duration::from_secs(15), || {
-                siblings.iter().any(|&j| owns(&c.nodes[j], slot))
-            }) && owns(&c.nodes[i], slot)
-        })
-        .expect("a replica took over");
+    assert!(
+        wait_for(Duration::from_secs(15), || siblings
+            .iter()
+            .any(|&j| owns(&c.nodes[j], slot))),
+        "no replica took over"
+    );
+    let winner = *siblings.iter().find(|&&i| owns(&c.nodes[i], slot)).unwrap();
     let other = siblings.into_iter().find(|&i| i != winner).unwrap();
     let winner_id = myid(&c.nodes[winner]);
     assert!(
-        wait_for(Duration::from_secs(15), || {
-            master_of(&c.nodes[other]).as_deref() == Some(winner_id.as_str())
-                && c.nodes[other]
-                    .text(&["INFO", "replication"])
-                    .contains("master_link_status:up")
-        }),
+        wait_for(Duration::from_secs(15), || streams_from(
+            &c.nodes[other],
+            &winner_id
+        )),
         "the sibling did not follow the promoted replica"
     );
     assert_eq!(
