@@ -46,17 +46,21 @@ fn parse_args() -> Result<Args, String> {
             continue;
         }
         let v = it.next().ok_or(format!("{flag} needs a value"))?;
-        let bad = |_: String| format!("bad value for {flag}: {v}");
         match flag.as_str() {
-            "--port" => a.port = v.parse().map_err(|e| bad(format!("{e}")))?,
-            "--clients" => a.clients = v.parse().map_err(|e| bad(format!("{e}")))?,
-            "--pipeline" => a.pipeline = v.parse().map_err(|e| bad(format!("{e}")))?,
-            "--seconds" => a.seconds = v.parse().map_err(|e| bad(format!("{e}")))?,
-            "--size" => a.size = v.parse().map_err(|e| bad(format!("{e}")))?,
+            "--port" => a.port = value(&flag, &v)?,
+            "--clients" => a.clients = value(&flag, &v)?,
+            "--pipeline" => a.pipeline = value(&flag, &v)?,
+            "--seconds" => a.seconds = value(&flag, &v)?,
+            "--size" => a.size = value(&flag, &v)?,
             _ => return Err(format!("unknown option {flag}")),
         }
     }
     Ok(a)
+}
+
+/// `v` parsed as the value of `flag`.
+fn value<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.parse().map_err(|_| format!("bad value for {flag}: {v}"))
 }
 
 /// Counters shared by the clients.

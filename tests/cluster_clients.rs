@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 
-use common::{need_redis_py, redis_cli_within, run_within, wait_for, TestCluster, TestNode};
+use common::{
+    need_redis_py, redis_cli_within, run_within, wait_for, wait_replicas, TestCluster, TestNode,
+};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/cluster_check.py");
 
@@ -280,12 +282,11 @@ fn redispy_reads_from_replicas_with_readonly() {
             .query(&mut writer)
             .expect("SET on the primary");
         assert_eq!(set, redis::Value::Okay, "SET {key} on {primary}");
-        let acked: i64 = redis::cmd("WAIT")
-            .arg(1)
-            .arg(5000)
-            .query(&mut writer)
-            .expect("WAIT");
-        assert_eq!(acked, 1, "the replica of {primary} acknowledges the SET");
+        assert_eq!(
+            wait_replicas(&mut writer, 1, 5000),
+            1,
+            "the replica of {primary} acknowledges the SET"
+        );
         let get = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
         let mut plain = replica.raw();
         plain.send(get.as_bytes());

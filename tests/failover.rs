@@ -500,14 +500,7 @@ fn manual_failover_in_each_mode() {
 
 /// `(sync_full, sync_partial_ok)`: the syncs `n` served as a primary.
 fn syncs(n: &TestNode) -> (u64, u64) {
-    let info = n.text(&["INFO", "stats"]);
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in INFO stats"))
-    };
-    (field("sync_full"), field("sync_partial_ok"))
+    common::sync_counts(&mut n.conn())
 }
 
 #[test]

@@ -9,21 +9,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::disk::digest;
-use common::{cmd, info_field, wait_for, RedisServer, TestNode};
+use common::{cmd, info_field, sync_counts as syncs, wait_replicas, RedisServer, TestNode};
 use redis::Connection;
 
 fn repl(c: &mut Connection, field: &str) -> String {
     info_field(c, "replication", field)
-}
-
-fn stat(c: &mut Connection, field: &str) -> u64 {
-    info_field(c, "stats", field).parse().expect("number")
-}
-
-/// `(sync_full, sync_partial_ok)` of a primary.
-fn syncs(c: &mut Connection) -> (u64, u64) {
-    (stat(c, "sync_full"), stat(c, "sync_partial_ok"))
 }
 
 fn replicaof(c: &mut Connection, port: u16) {
@@ -32,16 +22,7 @@ fn replicaof(c: &mut Connection, port: u16) {
 
 /// Waits until `replica`'s link is up and its data equals the primary's.
 fn wait_in_sync(primary: &mut Connection, replica: &mut Connection) {
-    let synced = wait_for(Duration::from_secs(20), || {
-        repl(replica, "master_link_status") == "up" && digest(primary) == digest(replica)
-    });
-    assert!(
-        synced,
-        "replica not in sync: link {}, digests {} vs {}",
-        repl(replica, "master_link_status"),
-        digest(primary),
-        digest(replica)
-    );
+    common::wait_in_sync(primary, replica, Duration::from_secs(20));
 }
 
 /// Writes in two databases, leaving the stream in database 3 (a replica
@@ -57,12 +38,11 @@ fn write(c: &mut Connection, tag: &str) {
 
 /// WAITs on the connection that wrote (WAIT counts its own last write).
 fn wait_acked(c: &mut Connection, replicas: i64) {
-    let n: i64 = redis::cmd("WAIT")
-        .arg(replicas)
-        .arg(5000)
-        .query(c)
-        .expect("WAIT");
-    assert_eq!(n, replicas, "replicas acknowledging the writes");
+    assert_eq!(
+        wait_replicas(c, replicas, 5000),
+        replicas,
+        "replicas acknowledging the writes"
+    );
 }
 
 #[test]

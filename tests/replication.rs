@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::disk::digest;
-use common::{cmd, cmd_err, info_field, info_names, wait_for, RedisServer, TestNode};
+use common::{
+    cmd, cmd_err, info_field, info_names, wait_for, wait_in_sync, wait_replicas, RedisServer,
+    TestNode,
+};
 use redis::Connection;
 
 fn repl(c: &mut Connection, field: &str) -> String {
@@ -19,20 +22,6 @@ fn repl(c: &mut Connection, field: &str) -> String {
 
 fn stat(c: &mut Connection, field: &str) -> u64 {
     info_field(c, "stats", field).parse().expect("number")
-}
-
-/// Waits until the replica's link is up and its data digest equals the primary's.
-fn wait_in_sync(primary: &mut Connection, replica: &mut Connection, timeout: Duration) {
-    let synced = wait_for(timeout, || {
-        repl(replica, "master_link_status") == "up" && digest(primary) == digest(replica)
-    });
-    assert!(
-        synced,
-        "replica not in sync: link {}, primary {} vs replica {}",
-        repl(replica, "master_link_status"),
-        digest(primary),
-        digest(replica)
-    );
 }
 
 /// A few keys of every shape: integers, binary, TTLs, another database.
@@ -99,12 +88,11 @@ fn a_replica_syncs_then_follows_the_stream_and_refuses_writes() {
     stop.store(true, Ordering::Relaxed);
     let last: Vec<u64> = hs.into_iter().map(|h| h.join().expect("writer")).collect();
     assert!(last.iter().all(|&n| n > 0));
-    let acked: i64 = redis::cmd("WAIT")
-        .arg(1)
-        .arg(5000)
-        .query(&mut pc)
-        .expect("WAIT");
-    assert_eq!(acked, 1, "WAIT 1 after the writes");
+    assert_eq!(
+        wait_replicas(&mut pc, 1, 5000),
+        1,
+        "WAIT 1 after the writes"
+    );
     wait_in_sync(&mut pc, &mut rc, Duration::from_secs(10));
     for (w, n) in last.iter().enumerate() {
         let got: u64 = redis::cmd("GET")
@@ -163,12 +151,7 @@ fn a_replica_syncs_then_follows_the_stream_and_refuses_writes() {
     // WAIT counts only replicas that acknowledged; asking for 2 times out at 1.
     cmd(&mut pc, &["SET", "one-more", "x"]);
     let started = Instant::now();
-    let acked: i64 = redis::cmd("WAIT")
-        .arg(2)
-        .arg(300)
-        .query(&mut pc)
-        .expect("WAIT");
-    assert_eq!(acked, 1);
+    assert_eq!(wait_replicas(&mut pc, 2, 300), 1);
     assert!(started.elapsed() >= Duration::from_millis(280));
     // REPLICAOF NO ONE: the data stays and writes are accepted.
     cmd(&mut rc, &["REPLICAOF", "NO", "ONE"]);
@@ -190,11 +173,7 @@ fn expired_keys_on_a_replica_wait_for_the_primarys_del() {
     let mut rc = replica.conn();
     wait_in_sync(&mut pc, &mut rc, Duration::from_secs(10));
     cmd(&mut pc, &["SET", "short", "v", "PX", "300"]);
-    let _: i64 = redis::cmd("WAIT")
-        .arg(1)
-        .arg(5000)
-        .query(&mut pc)
-        .expect("WAIT");
+    wait_replicas(&mut pc, 1, 5000);
     std::thread::sleep(Duration::from_millis(500));
     // Logically expired on the replica, but kept until the primary says so.
     let got: Option<String> = redis::cmd("GET").arg("short").query(&mut rc).expect("GET");
@@ -355,8 +334,7 @@ fn follows(pc: &mut Connection, rc: &mut Connection) {
     wait_in_sync(pc, rc, Duration::from_secs(20));
     fill(pc, "after");
     cmd(pc, &["INCRBY", "n", "7"]);
-    let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(pc).expect("WAIT");
-    assert_eq!(acked, 1, "the replica acknowledged");
+    assert_eq!(wait_replicas(pc, 1, 5000), 1, "the replica acknowledged");
     wait_in_sync(pc, rc, Duration::from_secs(10));
     assert!(repl(pc, "slave0").contains("state=online"));
 }

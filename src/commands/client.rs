@@ -401,14 +401,14 @@ fn sync_writes(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     ctx.client.sync_writes = if is(v, "DEFAULT") {
         None
     } else {
-        match parse_int_strict(v).and_then(|n| u32::try_from(n).ok()) {
-            Some(n) => Some(n),
-            None => {
-                return Err(CmdError::err(
-                    "replicas must be a non-negative integer or DEFAULT",
-                ))
-            }
+        let n = parse_int_strict(v)
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| CmdError::err("replicas must be a non-negative integer or DEFAULT"))?;
+        // Synchronous writes are known by their stream offsets.
+        if n > 0 {
+            ctx.srv.repl.activate();
         }
+        Some(n)
     };
     ctx.out.ok();
     Ok(())

@@ -141,7 +141,7 @@ pub fn role(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
         out.bulk(up.host.as_bytes());
         out.int(i64::from(up.port));
         out.bulk(state.as_bytes());
-        out.int(up.position().1.max(0));
+        out.int(up.applied(&ctx.srv.repl).max(0));
         return Ok(());
     }
     let links: Vec<_> = ctx

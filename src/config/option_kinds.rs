@@ -116,15 +116,8 @@ pub(super) const fn fixed(
     get: Getter,
 ) -> ConfigOption {
     ConfigOption {
-        name,
-        ty,
-        default,
         mutable: false,
         in_file,
-        hidden: false,
-        flag: true,
-        get,
-        set: immutable,
-        hot: None,
+        ..opt(name, ty, default, get, immutable)
     }
 }

@@ -316,15 +316,17 @@ impl Server {
     pub fn with_cluster(cfg: Config, cluster: Option<Arc<Cluster>>) -> Arc<Server> {
         let repl = Arc::new(Log::new(cfg.repl_backlog_size.max(16 * 1024) as usize));
         repl.set_feed_limit(feed_limit(&cfg));
+        // Synchronous writes are known by their stream offsets.
+        if cfg.replica_sync_writes > 0 {
+            repl.activate();
+        }
         let dbs = if cluster.is_some() {
             1
         } else {
             cfg.databases as usize
         };
         let (monitor_tx, _) = broadcast::channel(4096);
-        let run_id = (0..40)
-            .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)]))
-            .collect();
+        let run_id = crate::repl::ids::random_id();
         let memory = MemoryGauge::new();
         let mem_startup = memory.refresh();
         let hot = HotConfig::from_config(&cfg);
@@ -406,7 +408,7 @@ impl Server {
     /// its primary's stream it applied, the number elections rank replicas by.
     pub fn replication_offset(&self) -> u64 {
         match self.upstream.get() {
-            Some(up) if self.upstream.is_replica() => up.position().1.max(0) as u64,
+            Some(up) if self.upstream.is_replica() => up.applied(&self.repl).max(0) as u64,
             _ => self.repl.offset(),
         }
     }

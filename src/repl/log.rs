@@ -261,10 +261,7 @@ impl Log {
         let mut scratch = std::mem::take(&mut g.scratch);
         scratch.clear();
         if g.last_db != Some(db) {
-            let mut b = itoa::Buffer::new();
-            let dbs = b.format(db);
-            let sel: [&[u8]; 2] = [b"SELECT", dbs.as_bytes()];
-            encode_command(&mut scratch, &sel);
+            encode_select(&mut scratch, db);
             g.last_db = Some(db);
             g.stream_db = db;
         }
@@ -281,15 +278,7 @@ impl Log {
     fn push_to_all(&self, g: &mut Inner, bytes: &[u8]) {
         push(g, bytes);
         let n = bytes.len() as u64;
-        let mut copies = 0;
-        if let Some(t) = g.tap.as_mut() {
-            t.extend_from_slice(bytes);
-            copies += 1;
-        }
-        if let Some(c) = g.capture.as_mut() {
-            c.extend_from_slice(bytes);
-            copies += 1;
-        }
+        let mut copies = push_to_aof(g, bytes);
         if !g.feeds.is_empty() {
             copies += g.feeds.len() as u64;
         }
@@ -339,24 +328,19 @@ impl Log {
     /// applying them): the offsets stay the primary's, so this log can serve
     /// the same history once promoted. `db_before` is the database selected
     /// before them, `db_after` after; a consumer that attached meanwhile (the
-    /// AOF) is given a SELECT first, outside the stream's offsets.
-    pub fn append_verbatim(&self, bytes: &[u8], db_before: usize, db_after: usize) {
+    /// AOF) is given a SELECT first, outside the stream's offsets. Returns
+    /// the offset after them.
+    pub fn append_verbatim(&self, bytes: &[u8], db_before: usize, db_after: usize) -> u64 {
         let mut g = self.inner.lock();
-        if g.last_db != Some(db_before) && (g.tap.is_some() || g.capture.is_some()) {
+        if g.last_db != Some(db_before) {
             let mut sel = Vec::new();
-            let mut b = itoa::Buffer::new();
-            encode_command(&mut sel, &[b"SELECT", b.format(db_before).as_bytes()]);
-            g.held += sel.len() as u64 * (g.tap.is_some() as u64 + g.capture.is_some() as u64);
-            if let Some(t) = g.tap.as_mut() {
-                t.extend_from_slice(&sel);
-            }
-            if let Some(c) = g.capture.as_mut() {
-                c.extend_from_slice(&sel);
-            }
+            encode_select(&mut sel, db_before);
+            g.held += sel.len() as u64 * push_to_aof(&mut g, &sel);
         }
         g.last_db = Some(db_after);
         g.stream_db = db_after;
         self.push_to_all(&mut g, bytes);
+        g.offset
     }
 
     /// Takes on the history `replid` at `offset` with an empty backlog, the
@@ -635,6 +619,27 @@ pub fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// Appends `SELECT db`.
+fn encode_select(out: &mut Vec<u8>, db: usize) {
+    let mut b = itoa::Buffer::new();
+    encode_command(out, &[b"SELECT", b.format(db).as_bytes()]);
+}
+
+/// Gives `bytes` to the AOF's tap and a rewrite's capture, when there are;
+/// returns how many took them.
+fn push_to_aof(g: &mut Inner, bytes: &[u8]) -> u64 {
+    let mut copies = 0;
+    if let Some(t) = g.tap.as_mut() {
+        t.extend_from_slice(bytes);
+        copies += 1;
+    }
+    if let Some(c) = g.capture.as_mut() {
+        c.extend_from_slice(bytes);
+        copies += 1;
+    }
+    copies
 }
 
 fn new_feed(g: &mut Inner, buf: Blocks, offset: u64) -> FeedHandle {

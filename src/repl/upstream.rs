@@ -8,6 +8,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::Log;
+
 /// The link to the primary this server replicates.
 #[derive(Debug)]
 pub struct Upstream {
@@ -23,9 +25,9 @@ pub struct Upstream {
     pub last_io_ms: AtomicU64,
     /// Unix ms when the link went down (0 while up).
     pub down_since_ms: AtomicU64,
-    /// The primary's replication id and how much of its stream was applied
-    /// (-1: nothing yet, a full sync is needed).
-    position: Mutex<(String, i64)>,
+    /// A sync over this link succeeded: from then on the log holds the
+    /// primary's stream, so its offset is what was applied.
+    synced: AtomicBool,
     stopped: AtomicBool,
     stop: Notify,
     /// Held while one command of the stream is applied and logged, and by
@@ -43,27 +45,26 @@ impl Upstream {
             sync_in_progress: AtomicBool::new(false),
             last_io_ms: AtomicU64::new(0),
             down_since_ms: AtomicU64::new(crate::clock::unix_ms()),
-            position: Mutex::new(("?".into(), -1)),
+            synced: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             stop: Notify::new(),
             applying: Mutex::new(()),
         }
     }
 
-    /// Records where a full sync (or a partial one's `+CONTINUE`) leaves it.
-    pub fn set_position(&self, replid: &str, offset: Option<i64>) {
-        let mut p = self.position.lock();
-        p.0 = replid.to_string();
-        if let Some(o) = offset {
-            p.1 = o;
-        }
+    /// A full sync (or a partial one's `+CONTINUE`) succeeded.
+    pub fn set_synced(&self) {
+        self.synced.store(true, Ordering::Relaxed);
     }
 
-    /// Counts `n` more bytes of the stream as applied; returns the offset.
-    pub fn advance(&self, n: usize) -> i64 {
-        let mut p = self.position.lock();
-        p.1 += n as i64;
-        p.1
+    /// How much of the primary's stream was applied: the log's offset once
+    /// a sync succeeded, -1 before (a full sync is needed).
+    pub fn applied(&self, log: &Log) -> i64 {
+        if self.synced.load(Ordering::Relaxed) {
+            log.offset() as i64
+        } else {
+            -1
+        }
     }
 
     /// True once `stop` was called.
@@ -74,11 +75,6 @@ impl Upstream {
     /// Resolves when `stop` is called.
     pub async fn stopping(&self) {
         self.stop.notified().await
-    }
-
-    /// The primary's replication id and the applied offset.
-    pub fn position(&self) -> (String, i64) {
-        self.position.lock().clone()
     }
 
     /// How old this replica's data may be at `now` (Redis's data age): ms

@@ -81,7 +81,6 @@ pub fn dispatch(
     let mark = out.buf.len();
     out.pushed_to = mark;
     let offset_before = client.write_offset;
-    super::sync_writes::prepare(srv, client);
     match resolve(argv)
         .and_then(|r| check_arity(argv, r))
         .and_then(|r| check_auth(client, r))

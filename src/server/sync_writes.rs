@@ -4,7 +4,9 @@
 //! write, so a pipeline pays one round trip to the replicas. A write whose
 //! replicas do not answer within `replica-sync-timeout` ms is answered with a
 //! `-NOREPLICAS` error instead of its reply: it stays applied here and may be
-//! lost, which the error says.
+//! lost, which the error says. A write is known by its stream offset moving,
+//! so turning the mode on (at start, CONFIG SET, CLIENT SYNC-WRITES) makes
+//! the log record (`Log::activate`).
 
 use std::sync::atomic::Ordering;
 
@@ -20,14 +22,6 @@ pub fn wanted(srv: &Server, client: &Client) -> usize {
     match client.sync_writes {
         Some(n) => n as usize,
         None => srv.hot.replica_sync_writes.load(Ordering::Relaxed) as usize,
-    }
-}
-
-/// Before a command runs: a synchronous write needs an offset, which the log
-/// gives only once it records.
-pub fn prepare(srv: &Server, client: &Client) {
-    if wanted(srv, client) > 0 && !srv.repl.is_active() {
-        srv.repl.activate();
     }
 }
 
@@ -47,22 +41,19 @@ pub async fn settle(srv: &Server, client: &mut Client, out: &mut Reply) {
     if client.sync_pending.is_empty() {
         return;
     }
+    let pending = std::mem::take(&mut client.sync_pending);
     let want = wanted(srv, client);
-    let timeout = srv.hot.replica_sync_timeout.load(Ordering::Relaxed);
     let offset = client.write_offset;
-    let acked = if want == 0 {
-        want
-    } else if srv.replicas.online() < want {
+    let acked = if srv.replicas.online() < want {
         // Not enough replicas to ever answer: no wait.
         srv.replicas.acked_at_least(offset)
     } else {
+        let timeout = srv.hot.replica_sync_timeout.load(Ordering::Relaxed);
         crate::repl::links::wait(&srv.replicas, &srv.repl, offset, want, timeout).await
     };
-    let pending = std::mem::take(&mut client.sync_pending);
-    if acked >= want {
-        return;
+    if acked < want {
+        replace_ranges(&mut out.buf, &pending, NOT_REPLICATED);
     }
-    replace_ranges(&mut out.buf, &pending, NOT_REPLICATED);
 }
 
 /// Replaces each `[start, end)` of `buf` (ascending, not overlapping) with `with`.

@@ -271,7 +271,7 @@ async fn sync(srv: &Arc<Server>, up: &Upstream, client: &mut Client) -> Result<(
                 .await
                 .map_err(|e| ReplError::Load(e.to_string()))??;
             tracing::info!("MASTER <-> REPLICA sync: Finished with success ({n} keys)");
-            up.set_position(&id, Some(off));
+            up.set_synced();
             up.sync_in_progress.store(false, Ordering::Relaxed);
             // A primary's stream starts with a SELECT; a replica's carries
             // on in the database its snapshot names.
@@ -283,8 +283,7 @@ async fn sync(srv: &Arc<Server>, up: &Upstream, client: &mut Client) -> Result<(
             if let Some(id) = words.next() {
                 srv.repl.shift_to(id);
             }
-            let (ids, offset) = srv.repl.position();
-            up.set_position(&ids.replid, Some(offset as i64));
+            up.set_synced();
             client.db = srv.repl.stream_db();
             tracing::info!("Successful partial resynchronization with master.");
         }
@@ -335,55 +334,39 @@ async fn apply_stream(
         max_bulk: srv.config.read().proto_max_bulk_len,
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut acked = up.position().1;
+    // Synced: the log's offset is what was applied.
+    let mut acked = srv.repl.offset();
     loop {
         loop {
-            match parser.parse(&c.buf, &limits) {
-                Ok(Parsed::Command { consumed }) => {
-                    let (getack, offset) = {
-                        let applying = up.applying.lock();
-                        if up.is_stopped() {
-                            return Err(ReplError::Stopped);
-                        }
-                        let db_before = client.db;
-                        let src = parser.inline_buffer().unwrap_or(&c.buf[..]);
-                        let argv = Argv::new(src, parser.args());
-                        let getack = argv.len() >= 2
-                            && argv.get(0).eq_ignore_ascii_case(b"REPLCONF")
-                            && argv.get(1).eq_ignore_ascii_case(b"GETACK");
-                        if !getack {
-                            if let Err(why) =
-                                crate::server::gate::replay(srv, client, &argv, unix_ms())
-                            {
-                                tracing::warn!("Command from the primary not applied: {why}");
-                            }
-                        }
-                        // Every byte goes on as it came (GETACK too): this
-                        // log's offsets stay the primary's.
-                        srv.repl
-                            .append_verbatim(&c.buf[..consumed], db_before, client.db);
-                        drop(applying);
-                        (getack, up.advance(consumed))
-                    };
-                    c.buf.advance(consumed);
-                    if getack {
-                        send_ack(c, offset).await?;
-                        acked = offset;
-                    }
-                }
-                Ok(Parsed::Empty { consumed }) => {
-                    srv.repl
-                        .append_verbatim(&c.buf[..consumed], client.db, client.db);
-                    c.buf.advance(consumed);
-                    up.advance(consumed);
-                }
+            let (consumed, command) = match parser.parse(&c.buf, &limits) {
+                Ok(Parsed::Command { consumed }) => (consumed, true),
+                Ok(Parsed::Empty { consumed }) => (consumed, false),
                 Ok(Parsed::Incomplete) => break,
                 Err(e) => return Err(ReplError::Protocol(format!("bad stream: {e}"))),
+            };
+            let (getack, offset) = {
+                let _applying = up.applying.lock();
+                if up.is_stopped() {
+                    return Err(ReplError::Stopped);
+                }
+                let db_before = client.db;
+                let getack = command && apply_one(srv, client, &parser, &c.buf);
+                // Every byte goes on as it came (GETACK too): this log's
+                // offsets stay the primary's.
+                let offset = srv
+                    .repl
+                    .append_verbatim(&c.buf[..consumed], db_before, client.db);
+                (getack, offset)
+            };
+            c.buf.advance(consumed);
+            if getack {
+                send_ack(c, offset).await?;
+                acked = offset;
             }
         }
         // One ACK per batch read (not per write): a primary's synchronous
         // writes and WAIT learn at once what was applied.
-        let applied = up.position().1;
+        let applied = srv.repl.offset();
         if applied > acked {
             send_ack(c, applied).await?;
             acked = applied;
@@ -398,14 +381,29 @@ async fn apply_stream(
                 if quiet > REPL_TIMEOUT.as_millis() as u64 {
                     return Err(ReplError::Protocol("timeout: no data from the primary".into()));
                 }
-                let offset = up.position().1;
-                send_ack(c, offset).await?;
+                send_ack(c, srv.repl.offset()).await?;
             }
         }
     }
 }
 
-async fn send_ack(c: &mut Conn, offset: i64) -> Result<(), ReplError> {
-    let o = offset.max(0).to_string();
+/// Applies the parsed command; true when it is `REPLCONF GETACK` (answered
+/// by the caller, not run).
+fn apply_one(srv: &Server, client: &mut Client, parser: &RequestParser, buf: &[u8]) -> bool {
+    let src = parser.inline_buffer().unwrap_or(buf);
+    let argv = Argv::new(src, parser.args());
+    let getack = argv.len() >= 2
+        && argv.get(0).eq_ignore_ascii_case(b"REPLCONF")
+        && argv.get(1).eq_ignore_ascii_case(b"GETACK");
+    if !getack {
+        if let Err(why) = crate::server::gate::replay(srv, client, &argv, unix_ms()) {
+            tracing::warn!("Command from the primary not applied: {why}");
+        }
+    }
+    getack
+}
+
+async fn send_ack(c: &mut Conn, offset: u64) -> Result<(), ReplError> {
+    let o = offset.to_string();
     c.send(&[b"REPLCONF", b"ACK", o.as_bytes()]).await
 }

@@ -529,6 +529,45 @@ pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> Stri
         .to_string()
 }
 
+/// `WAIT replicas timeout_ms` on `c`; it counts the acknowledgements of this
+/// connection's own last write, so the writes go on the same connection.
+pub fn wait_replicas(c: &mut redis::Connection, replicas: i64, timeout_ms: u64) -> i64 {
+    redis::cmd("WAIT")
+        .arg(replicas)
+        .arg(timeout_ms)
+        .query(c)
+        .expect("WAIT")
+}
+
+/// `(sync_full, sync_partial_ok)` from `INFO stats`: the full and partial
+/// resyncs a server served as a primary.
+pub fn sync_counts(c: &mut redis::Connection) -> (u64, u64) {
+    let count = |c: &mut redis::Connection, f: &str| {
+        info_field(c, "stats", f).parse::<u64>().expect("a count")
+    };
+    (count(c, "sync_full"), count(c, "sync_partial_ok"))
+}
+
+/// Waits until `replica`'s link is up and its data digest equals the
+/// primary's; panics after `timeout`.
+pub fn wait_in_sync(
+    primary: &mut redis::Connection,
+    replica: &mut redis::Connection,
+    timeout: Duration,
+) {
+    let link = |c: &mut redis::Connection| info_field(c, "replication", "master_link_status");
+    let synced = wait_for(timeout, || {
+        link(replica) == "up" && disk::digest(primary) == disk::digest(replica)
+    });
+    assert!(
+        synced,
+        "replica not in sync: link {}, primary {} vs replica {}",
+        link(replica),
+        disk::digest(primary),
+        disk::digest(replica)
+    );
+}
+
 /// The field names of an `INFO` section, in order.
 pub fn info_names(c: &mut redis::Connection, section: &str) -> Vec<String> {
     let text: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");

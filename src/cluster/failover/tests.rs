@@ -120,14 +120,18 @@ fn a_replica_elects_itself_with_a_majority_and_takes_the_slots() {
     assert_eq!(t.lease_until(), start + 15_000, "the votes start the lease");
 }
 
+/// Runs the replica's failover step afresh at 200,000 ms; returns when its
+/// election starts (0: it does not start one).
+fn scheduled_election(t: &mut Topology) -> u64 {
+    let mut out = Outbox::default();
+    t.election = Election::default();
+    t.handle_replica_failover(200_000, &mut out);
+    t.election.auth_time
+}
+
 #[test]
 fn a_replica_with_stale_data_or_no_failover_set_does_not_elect_itself() {
-    let elects = |t: &mut Topology| {
-        let mut out = Outbox::default();
-        t.election = Election::default();
-        t.handle_replica_failover(200_000, &mut out);
-        t.election.auth_time != 0
-    };
+    let elects = |t: &mut Topology| scheduled_election(t) != 0;
     let mut t = cluster(b'r');
     fail(&mut t, b'c');
     let nt = t.settings.node_timeout;
@@ -169,12 +173,7 @@ fn a_lagging_replica_waits_a_second_per_better_sibling() {
 
 #[test]
 fn election_delays_scale_with_the_node_timeout() {
-    let start_after = |t: &mut Topology| {
-        let mut out = Outbox::default();
-        t.election = Election::default();
-        t.handle_replica_failover(200_000, &mut out);
-        t.election.auth_time - 200_000
-    };
+    let start_after = |t: &mut Topology| scheduled_election(t) - 200_000;
     let mut t = cluster(b'r');
     t.settings.node_timeout = 1000;
     fail(&mut t, b'c');

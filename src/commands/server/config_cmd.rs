@@ -163,6 +163,10 @@ fn apply(srv: &Server, cfg: &crate::config::Config) {
     // As at start-up: never under 16 KB (Redis's minimum).
     srv.repl
         .set_backlog_size(cfg.repl_backlog_size.max(16 * 1024) as usize);
+    // Synchronous writes are known by their stream offsets.
+    if cfg.replica_sync_writes > 0 {
+        srv.repl.activate();
+    }
     if let Some(p) = Policy::parse(&cfg.maxmemory_policy) {
         srv.keyspace.set_policy(p);
     }

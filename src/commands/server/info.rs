@@ -493,7 +493,7 @@ fn replication(srv: &Server, w: &mut InfoWriter) {
     let up = srv.upstream.get();
     match &up {
         Some(up) => {
-            let off = up.position().1;
+            let off = up.applied(&srv.repl);
             let link = up.link_up.load(Ordering::Relaxed);
             let since = |ms: u64| (now.saturating_sub(ms) / 1000) as i64;
             w.fields(&[
