@@ -11,6 +11,9 @@ trap 'rm -f "$log"' EXIT
 rc=0
 # The module map (layers, never rules, file and function lengths) is part of the test.
 python3 scripts/check-layers.py || rc=1
+# The chaos checker judges the failover runs: its self-test (synthetic
+# histories) runs here, in about a second.
+python3 scripts/chaos/checker.py --self-test >/dev/null || { echo "chaos checker self-test failed"; rc=1; }
 cargo test --release "$@" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
 # cargo's last `test result` line is the doc-tests' (often 0 tests): sum all of them.
 awk '/^test result: / {

@@ -99,7 +99,10 @@ lost. The list is moreover the key's whole surviving history (every script
 applied and kept appended its value), so, for values at or below the final
 one, an acknowledged value not in the list was lost too (lost then
 overwritten, seen even where the SET ... GET history stops or only says
-"maybe delayed"). Failures of atomicity, reported apart and failing the run
+"maybe delayed"); the report counts the values the list settles that the
+history left undetermined. That makes --scripted the conclusive check where
+many writes are ambiguous (synchronous writes' NOREPLICAS on a primary
+without a replica: their predecessor is unknown, so the history stops). Failures of atomicity, reported apart and failing the run
 (exit 1) like a WAIT-acknowledged loss:
     torn at read-back   the three parts of a key disagree (re-read twice)
     torn before a write the script found the previous write's parts disagreeing
@@ -1223,6 +1226,8 @@ def analyze_scripts(parts, writes, cat):
         members[k] = set(lst)
     list_lost = []     # (Write, category): acknowledged, at or below the final value, not in the list
     in_list_lost = []  # acknowledged, in the list, but lost from the string's history
+    judged = 0         # acknowledged writes at or below their key's final value (the list judges them)
+    settled = 0        # of them, undetermined by the string's history but in the list: survived
     for w in writes:
         if not w.acked or w.key not in parts:
             continue
@@ -1230,15 +1235,18 @@ def analyze_scripts(parts, writes, cat):
         if w.value > min(s, h, lst[-1] if lst else 0):
             continue  # the final read-back's loss
         c = cat.get((w.key, w.value), UNDETERMINED)
+        judged += 1
         if w.value in members[w.key]:
             if c == LOST:
                 in_list_lost.append(w)
+            elif c == UNDETERMINED:
+                settled += 1
         else:
             list_lost.append((w, c))
     list_lost.sort(key=lambda x: x[0].done)
     in_list_lost.sort(key=lambda w: w.done)
     return {
-        "torn": torn, "twice": twice, "list_lost": list_lost,
+        "torn": torn, "twice": twice, "list_lost": list_lost, "judged": judged, "settled": settled,
         # Lost by the list only: the string's history did not count them.
         "list_only_a": [w for w, c in list_lost if c != LOST and w.waited >= 1],
         "list_only_b": [w for w, c in list_lost if c != LOST and w.waited < 1],
@@ -1425,6 +1433,8 @@ def script_section(ch, sc, final, at, per_class=5):
       % len(sc["torn"]))
     w("  writes that found the previous write torn       %8d" % ch.torn_before)
     w("  values applied twice (twice in a list)          %8d" % len(sc["twice"]))
+    w("  acknowledged values judged by the list          %8d  (at or below their key's final value)" % sc["judged"])
+    w("    of them undetermined by the string's history %8d  but in the list: survived" % sc["settled"])
     w("  acknowledged values missing from the list       %8d  (WAIT-confirmed %d, async %d)" % (
         len(lost), sum(1 for x, _ in lost if x.waited >= 1), sum(1 for x, _ in lost if x.waited < 1)))
     w("    of them not lost by the string's history     %8d  (WAIT-confirmed %d: counted as WAIT-acknowledged losses)"
@@ -1860,6 +1870,14 @@ def scripted_self_test(ack, amb, run):
     assert [w.value for w in sc["in_list_lost"]] == [2] and not sc["list_lost"]
     h, sc = check(lost, {0: (3, 3, [1, 3])})
     assert [(w.value, c) for w, c in sc["list_lost"]] == [(2, LOST)] and not sc["list_only_b"]
+    # The string's history stops at an ambiguous write on another node (a
+    # synchronous write's NOREPLICAS on a new primary); the list settles
+    # what lies below it: in it, survived; missing, lost.
+    cut = [ack(1, "A", 100, 0), amb(2, "B", 1500, False), ack(3, "B", 2500, 2)]
+    h, sc = check(cut, {0: (3, 3, [1, 2, 3])})
+    assert h["cat"][(0, 1)] == UNDETERMINED and (sc["judged"], sc["settled"]) == (2, 1) and not sc["list_lost"]
+    h, sc = check(cut, {0: (3, 3, [2, 3])})
+    assert [(w.value, c) for w, c in sc["list_lost"]] == [(1, UNDETERMINED)] and sc["settled"] == 0
 
     # report(): a torn key fails the run even with nothing lost; a value
     # missing from the list only is a WAIT-acknowledged loss.
