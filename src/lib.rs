@@ -39,3 +39,8 @@ pub mod server;
 pub mod services;
 pub mod slot;
 pub mod store;
+
+/// Unit tests count the serving path's heap allocations (`server::alloc_tests`).
+#[cfg(test)]
+#[global_allocator]
+static COUNTING: server::alloc_tests::Counting = server::alloc_tests::Counting;

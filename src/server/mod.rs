@@ -3,6 +3,8 @@
 //! command passes (`gate`, the one dispatch entry for clients, EXEC and
 //! replays); `sync_writes` holds replies back for synchronous replication.
 
+#[cfg(test)]
+pub(crate) mod alloc_tests;
 pub mod gate;
 pub mod listener;
 pub mod session;

@@ -10,6 +10,7 @@ use std::sync::{LazyLock, OnceLock};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
 
 use super::access::{self, Policy};
 use super::entry::Entry;
@@ -421,7 +422,7 @@ impl Keyspace {
     where
         I: IntoIterator<Item = (usize, &'a [u8])>,
     {
-        let mut ids: Vec<(usize, u16)> =
+        let mut ids: SmallVec<[(usize, u16); INLINE_GUARDS]> =
             keys.into_iter().map(|(db, k)| (db, key_slot(k))).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -841,9 +842,13 @@ fn adjust_volatile(volatile: &mut usize, db: &Db, was: bool, now: bool) {
     }
 }
 
+/// Slots a multi-key command locks without allocating (MGET/MSET of up to
+/// this many slots: the common pipelined sizes stay off the heap).
+const INLINE_GUARDS: usize = 16;
+
 /// Several slot locks held together (multi-key commands).
 pub struct MultiGuard<'a> {
-    guards: Vec<((usize, u16), SlotGuard<'a>)>,
+    guards: SmallVec<[((usize, u16), SlotGuard<'a>); INLINE_GUARDS]>,
 }
 
 impl<'a> MultiGuard<'a> {

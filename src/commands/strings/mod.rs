@@ -239,7 +239,8 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, only_new: bool) -> CmdResult
         m.slot(db, k).set(k, Value::string(v), Some(0));
         i += 2;
     }
-    let mut parts: Vec<&[u8]> = argv.iter().collect();
+    // MSETNX replicates as MSET; an MSET of up to 15 pairs stays off the heap.
+    let mut parts: smallvec::SmallVec<[&[u8]; 31]> = argv.iter().collect();
     parts[0] = b"MSET";
     ctx.propagate(&parts);
     for key in argv.tail(1).iter().step_by(2) {
