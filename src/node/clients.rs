@@ -137,7 +137,10 @@ impl ClientInfo {
     /// Asks the session to close.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Relaxed);
+        // An idle session waits on its mailbox; a WAIT or a blocked command
+        // on `kill_notify`.
         self.kill_notify.notify_one();
+        self.mailbox.wake();
     }
 }
 

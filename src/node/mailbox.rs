@@ -3,11 +3,12 @@
 //! session writes them, and the pubsub output-buffer limit is judged on what
 //! waits (`client-output-buffer-limit pubsub`).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 
+use atomic_waker::AtomicWaker;
 use bytes::BytesMut;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 /// An output-buffer limit as publishers apply it (0 = none).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,7 +39,36 @@ pub struct Mailbox {
     /// Unix ms since when `pending` is over the soft limit (0 = it is not).
     over_soft_since: AtomicU64,
     /// Wakes the session when something was queued.
-    ready: Notify,
+    ready: Doorbell,
+}
+
+/// Wakes one waiting task (the connection's session), lock-free: polling it
+/// is an atomic swap and a waker comparison, where a `Notify` takes a lock on
+/// every poll (the session polls it once per request).
+#[derive(Default)]
+struct Doorbell {
+    rung: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Doorbell {
+    fn ring(&self) {
+        self.rung.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    fn poll_rung(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.rung.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A ring between the swap and the registration woke nobody: look again.
+        if self.rung.swap(false, Ordering::AcqRel) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
 }
 
 impl Mailbox {
@@ -55,7 +85,7 @@ impl Mailbox {
             }
         }
         let pending = self.pending.fetch_add(frame.len(), Ordering::AcqRel) + frame.len();
-        self.ready.notify_one();
+        self.ready.ring();
         self.judge(pending as u64, limit, now_ms)
     }
 
@@ -118,14 +148,15 @@ impl Mailbox {
     }
 
     /// Wakes the session without queuing anything (it then looks at what
-    /// else was asked of it).
+    /// else was asked of it: a kill, shutdown, freeing its buffer).
     pub fn wake(&self) {
-        self.ready.notify_one();
+        self.ready.ring();
     }
 
-    /// Resolves once something was queued since the last wake-up.
+    /// Resolves once something was queued, or `wake` called, since the last
+    /// wake-up. One task (the connection's session) waits on it.
     pub async fn ready(&self) {
-        self.ready.notified().await
+        std::future::poll_fn(|cx| self.ready.poll_rung(cx)).await
     }
 }
 

@@ -1,10 +1,14 @@
 //! Shutdown: one trigger (SIGTERM/SIGINT or `SHUTDOWN`) that every task can await.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tokio::sync::watch;
 
 /// A one-way shutdown flag.
 pub struct Shutdown {
     tx: watch::Sender<bool>,
+    /// The same flag for a plain load (sessions look once per batch).
+    triggered: AtomicBool,
 }
 
 impl Default for Shutdown {
@@ -18,17 +22,19 @@ impl Shutdown {
     pub fn new() -> Self {
         Shutdown {
             tx: watch::channel(false).0,
+            triggered: AtomicBool::new(false),
         }
     }
 
     /// Triggers shutdown.
     pub fn trigger(&self) {
+        self.triggered.store(true, Ordering::Release);
         self.tx.send_replace(true);
     }
 
     /// True once triggered.
     pub fn is_triggered(&self) -> bool {
-        *self.tx.borrow()
+        self.triggered.load(Ordering::Acquire)
     }
 
     /// Resolves when shutdown is triggered.

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cluster::routing::{Fence, KeySource, Request};
 use crate::commands::table::{Lookup, Resolved};
@@ -487,7 +487,7 @@ pub(crate) fn call(
     now_ms: u64,
 ) {
     srv.stats.commands.fetch_add(1, Ordering::Relaxed);
-    let started = Instant::now();
+    let started = crate::clock::monotonic_us();
     let result = {
         let mut ctx = Ctx {
             srv,
@@ -518,7 +518,7 @@ pub(crate) fn call(
             (r.spec.handler)(&mut ctx, argv)
         }
     };
-    let micros = started.elapsed().as_micros() as u64;
+    let micros = crate::clock::monotonic_us().saturating_sub(started);
     if r.spec.flags.has(Flags::DENYOOM) && srv.hot.maxmemory.load(Ordering::Relaxed) > 0 {
         srv.memory.note_growth();
     }

@@ -65,6 +65,11 @@ pub async fn run(mut listener: TcpListener, srv: Arc<Server>) {
             srv2.clients.remove(id);
         });
     }
+    // Sessions wait on their mailboxes, not on shutdown: ring each one so it
+    // sees the flag and ends.
+    for c in srv.clients.snapshot() {
+        c.mailbox.wake();
+    }
 }
 
 /// A script runs past `busy-reply-threshold` on a runtime worker: the worker

@@ -32,7 +32,7 @@ const KEEP_IN: usize = 1024 * 1024;
 /// (Redis's PROTO_RESIZE_THRESHOLD and query-buffer peak).
 const RESIZE_OVER: usize = 32 * 1024;
 /// How often the query buffer's size is judged against its recent peak.
-const RESIZE_EVERY: Duration = Duration::from_millis(100);
+const RESIZE_EVERY_MS: u64 = 100;
 
 /// Serves one connection until it closes, is killed, or the server shuts down.
 pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo>) {
@@ -45,7 +45,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
     let _ = stream.set_nodelay(true);
     let mut sizing = BufferSizing {
         peak: 0,
-        judged: std::time::Instant::now(),
+        judged_ms: crate::clock::coarse_monotonic_ms(),
     };
     account(&srv, &client, &inbuf, &out, &parser);
     loop {
@@ -64,10 +64,11 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
             }
         };
         let need = read_reserve(&parser, &inbuf, &srv);
+        // Between requests a session waits on its socket and on its mailbox
+        // only: a kill and shutdown ring the mailbox too (a `Notify` or a
+        // watch here would take a lock per request to register).
         tokio::select! {
             biased;
-            _ = info.kill_notify.notified() => break,
-            _ = srv.shutdown.wait() => break,
             line = monitor => {
                 if let Some(line) = line {
                     if stream.write_all(&line).await.is_err() { break; }
@@ -82,6 +83,9 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
                 Ok(n) => { srv.stats.net_input.fetch_add(n as u64, Ordering::Relaxed); }
             },
             _ = info.mailbox.ready() => {
+                if info.killed.load(Ordering::Relaxed) || srv.shutdown.is_triggered() {
+                    break;
+                }
                 // The cron found the connection idle: it holds no query
                 // buffer meanwhile (Redis frees idle ones too).
                 if info.free_query_buffer.swap(false, Ordering::Relaxed) && inbuf.is_empty() {
@@ -101,7 +105,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         // A large request counts as soon as it arrives (and may get this
         // client evicted before it runs, as in Redis).
         account(&srv, &client, &inbuf, &out, &parser);
-        if info.killed.load(Ordering::Relaxed) {
+        if info.killed.load(Ordering::Relaxed) || srv.shutdown.is_triggered() {
             break;
         }
         if inbuf.len() as u64 > srv.hot.client_query_buffer_limit.load(Ordering::Relaxed) {
@@ -227,7 +231,8 @@ async fn leave(
 struct BufferSizing {
     /// The largest fill since the last judgement.
     peak: usize,
-    judged: std::time::Instant,
+    /// When it was last judged (the coarse clock: read once per batch).
+    judged_ms: u64,
 }
 
 impl BufferSizing {
@@ -238,7 +243,9 @@ impl BufferSizing {
         if inbuf.is_empty() && inbuf.capacity() > KEEP_IN {
             *inbuf = BytesMut::with_capacity(READ_CHUNK);
             parser.release_large();
-        } else if self.judged.elapsed() >= RESIZE_EVERY {
+        } else if crate::clock::coarse_monotonic_ms().saturating_sub(self.judged_ms)
+            >= RESIZE_EVERY_MS
+        {
             if inbuf.capacity() > RESIZE_OVER && self.peak < inbuf.capacity() / 2 {
                 let mut smaller =
                     BytesMut::with_capacity(self.peak.max(inbuf.len()).max(READ_CHUNK));
@@ -247,7 +254,7 @@ impl BufferSizing {
                 parser.release_large();
             }
             self.peak = inbuf.len();
-            self.judged = std::time::Instant::now();
+            self.judged_ms = crate::clock::coarse_monotonic_ms();
         }
         if inbuf.is_empty() && inbuf.capacity() < READ_CHUNK {
             // Consumed bytes count against a BytesMut's capacity until this
