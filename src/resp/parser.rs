@@ -245,6 +245,49 @@ impl RequestParser {
 
 /// Finds the `\r\n` ending the line that starts at `from`; returns (index of '\r',
 /// index after '\n').
+/// The second argument (the key of most keyed commands) of each complete
+/// multibulk command at the start of `buf`, up to `max` commands, into
+/// `keys`; returns how many bytes those commands take. For prefetching only:
+/// it stops at anything it does not plainly understand (an inline command, a
+/// partial frame, a bad header), which the real parse then judges.
+pub fn peek_keys<'b>(buf: &'b [u8], max: usize, keys: &mut impl Extend<&'b [u8]>) -> usize {
+    let mut at = 0;
+    let mut commands = 0;
+    while commands < max && buf.get(at) == Some(&b'*') {
+        let Some((line, next)) = read_line(buf, at) else {
+            break;
+        };
+        let Some(n) = parse_int(&buf[at + 1..line]).filter(|&n| (1..=1024).contains(&n)) else {
+            break;
+        };
+        let mut pos = next;
+        let mut key = None;
+        for i in 0..n {
+            if buf.get(pos) != Some(&b'$') {
+                return at;
+            }
+            let Some((line, next)) = read_line(buf, pos) else {
+                return at;
+            };
+            let Some(len) = parse_int(&buf[pos + 1..line]).filter(|&l| l >= 0) else {
+                return at;
+            };
+            let end = next.saturating_add(len as usize);
+            if buf.len().saturating_sub(2) < end {
+                return at;
+            }
+            if i == 1 {
+                key = Some(&buf[next..end]);
+            }
+            pos = end + 2;
+        }
+        keys.extend(key);
+        at = pos;
+        commands += 1;
+    }
+    at
+}
+
 fn read_line(buf: &[u8], from: usize) -> Option<(usize, usize)> {
     let limit = buf.len().min(from + MAX_LINE + 2);
     let cr = buf[from..limit].iter().position(|&b| b == b'\r')? + from;
@@ -534,5 +577,36 @@ mod tests {
             })
         );
         assert_eq!(words(&p, &buf)[1], b"abcde".to_vec());
+    }
+}
+
+#[cfg(test)]
+mod peek_tests {
+    #[test]
+    fn keys_of_complete_commands_only() {
+        let buf = b"*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$2\r\nk2\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$2\r\nk3";
+        let mut keys: Vec<&[u8]> = Vec::new();
+        let used = super::peek_keys(buf, 16, &mut keys);
+        assert_eq!(keys, [&b"k1"[..], b"k2"]);
+        assert_eq!(
+            &buf[used..],
+            b"*2\r\n$3\r\nGET\r\n$2\r\nk3",
+            "the partial one is left"
+        );
+        keys.clear();
+        assert_eq!(super::peek_keys(buf, 1, &mut keys), 21);
+        assert_eq!(keys, [&b"k1"[..]]);
+        keys.clear();
+        assert_eq!(
+            super::peek_keys(b"GET k1\r\n", 16, &mut keys),
+            0,
+            "inline: left alone"
+        );
+        assert_eq!(
+            super::peek_keys(b"*2\r\n$-5\r\n", 16, &mut keys),
+            0,
+            "bad header"
+        );
+        assert!(keys.is_empty());
     }
 }

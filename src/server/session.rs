@@ -357,10 +357,17 @@ fn run_batch(
     now_ms: u64,
 ) -> Stop {
     let mut hold = BatchHold::new(&srv.keyspace.isolation);
+    // How far into the buffer the keys were prefetched (bytes from its start).
+    let mut prefetched: usize = 0;
     loop {
         parser.set_pre_auth(!client.authenticated);
         match parser.parse(inbuf, limits) {
             Ok(Parsed::Command { consumed }) => {
+                if prefetched <= consumed && inbuf.len() > consumed {
+                    // More commands wait behind this one (a pipeline): warm
+                    // the caches for their keys while this one runs.
+                    prefetched = consumed + prefetch_keys(srv, client.db, &inbuf[consumed..]);
+                }
                 let outcome = {
                     let src = parser.inline_buffer().unwrap_or(&inbuf[..]);
                     let argv = Argv::new(src, parser.args());
@@ -370,6 +377,7 @@ fn run_batch(
                     return Stop::Paused(wait);
                 }
                 inbuf.advance(consumed);
+                prefetched = prefetched.saturating_sub(consumed);
                 if let Some((wanted, timeout)) = client.wait.take() {
                     return Stop::Wait(wanted, timeout);
                 }
@@ -387,7 +395,10 @@ fn run_batch(
                     return Stop::Flush;
                 }
             }
-            Ok(Parsed::Empty { consumed }) => inbuf.advance(consumed),
+            Ok(Parsed::Empty { consumed }) => {
+                inbuf.advance(consumed);
+                prefetched = prefetched.saturating_sub(consumed);
+            }
             Ok(Parsed::Incomplete) => return Stop::Drained,
             Err(e) => {
                 let line = e.to_string();
@@ -398,6 +409,20 @@ fn run_batch(
             }
         }
     }
+}
+
+/// Commands looked ahead at once for prefetching.
+const PREFETCH_AHEAD: usize = 16;
+
+/// Prefetches the keys of up to `PREFETCH_AHEAD` complete commands at the
+/// start of `buf`; returns the bytes those commands take.
+fn prefetch_keys(srv: &Server, db: usize, buf: &[u8]) -> usize {
+    let mut keys: smallvec::SmallVec<[&[u8]; PREFETCH_AHEAD]> = smallvec::SmallVec::new();
+    let used = crate::resp::parser::peek_keys(buf, PREFETCH_AHEAD, &mut keys);
+    if keys.len() > 1 {
+        srv.keyspace.prefetch(db, &keys);
+    }
+    used
 }
 
 /// Waits out the client's blocked command (no lock held): until a writer

@@ -871,5 +871,7 @@ impl<'a> MultiGuard<'a> {
     }
 }
 
+mod prefetch;
+
 #[cfg(test)]
 mod tests;

@@ -155,6 +155,15 @@ pub enum BadPayload {
 }
 
 impl Value {
+    /// Where a string value's bytes live on the heap (prefetching); `None`
+    /// for an integer or another type.
+    pub fn string_bytes_ptr(&self) -> Option<*const u8> {
+        match self {
+            Value::Str(Str::Bytes(b) | Str::Raw(b)) => Some(b.as_ptr()),
+            _ => None,
+        }
+    }
+
     /// Reads a value of RDB type `rdb_type`: the type that owns the byte
     /// decodes its payload.
     pub fn read_rdb<S: RdbSource>(rdb_type: u8, src: &mut S) -> Result<Value, S::Error> {
