@@ -23,11 +23,16 @@ pub enum EvictionPolicy {
     VolatileTtl,
     /// Oldest insertion first, any key.
     AllKeysFifo,
+    /// ringcache's W-TinyLFU: a newcomer past the window stays only if a
+    /// frequency sketch saw it more often than the sampled victim; any key.
+    AllKeysTinyLfu,
+    /// `AllKeysTinyLfu` among keys with a TTL.
+    VolatileTinyLfu,
 }
 
 impl EvictionPolicy {
     /// All policies with their configuration names.
-    pub const ALL: [(EvictionPolicy, &'static str); 9] = [
+    pub const ALL: [(EvictionPolicy, &'static str); 11] = [
         (EvictionPolicy::NoEviction, "noeviction"),
         (EvictionPolicy::AllKeysLru, "allkeys-lru"),
         (EvictionPolicy::AllKeysLfu, "allkeys-lfu"),
@@ -37,6 +42,8 @@ impl EvictionPolicy {
         (EvictionPolicy::VolatileRandom, "volatile-random"),
         (EvictionPolicy::VolatileTtl, "volatile-ttl"),
         (EvictionPolicy::AllKeysFifo, "allkeys-fifo"),
+        (EvictionPolicy::AllKeysTinyLfu, "allkeys-tinylfu"),
+        (EvictionPolicy::VolatileTinyLfu, "volatile-tinylfu"),
     ];
 
     /// Parses a configuration name (case-insensitive).
@@ -66,6 +73,15 @@ impl EvictionPolicy {
         )
     }
 
+    /// True for the admission-filtered policies (a frequency sketch judges
+    /// newcomers; `Entry::access` is the LRU clock, as under LRU).
+    pub fn is_tinylfu(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::AllKeysTinyLfu | EvictionPolicy::VolatileTinyLfu
+        )
+    }
+
     /// True for the policies that pick victims at random (no pool, no score).
     pub fn is_random(self) -> bool {
         matches!(
@@ -82,6 +98,7 @@ impl EvictionPolicy {
                 | EvictionPolicy::VolatileLfu
                 | EvictionPolicy::VolatileRandom
                 | EvictionPolicy::VolatileTtl
+                | EvictionPolicy::VolatileTinyLfu
         )
     }
 }
@@ -97,6 +114,8 @@ pub(super) const POLICY_WORDS: &[&str] = &[
     "allkeys-random",
     "noeviction",
     "allkeys-fifo",
+    "allkeys-tinylfu",
+    "volatile-tinylfu",
 ];
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! `Entry::access` is one u32 whose meaning depends on the policy in force, as
 //! Redis's 24-bit `lru` field does: the LRU clock (10 ms ticks) for LRU,
-//! random, TTL and noeviction; `minutes << 8 | log-counter` for LFU; an insertion
+//! TinyLFU, random, TTL and noeviction; `minutes << 8 | log-counter` for LFU; an insertion
 //! sequence number for FIFO.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -109,6 +109,8 @@ pub fn touch(access: &mut u32, policy: Policy) {
 pub fn score(policy: Policy, access: u32, expire_at: u64) -> u64 {
     match policy {
         Policy::AllKeysLru | Policy::VolatileLru => idle_ticks(access),
+        // The victim finder is LRU; the sketch judges newcomers (see `tinylfu`).
+        Policy::AllKeysTinyLfu | Policy::VolatileTinyLfu => idle_ticks(access),
         Policy::AllKeysLfu | Policy::VolatileLfu => 255 - lfu_counter(access) as u64,
         Policy::VolatileTtl => u64::MAX - expire_at,
         Policy::AllKeysFifo => FIFO_SEQ.load(Ordering::Relaxed).wrapping_sub(access) as u64,
