@@ -9,10 +9,12 @@
 //! would drift (hash tables keep their capacity, size classes round up); the
 //! readings alone would cost an epoch advance per key.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::access::{self, Policy};
-use super::keyspace::{Keyspace, Removal, SlotGuard};
+use super::entry::Entry;
+use super::keyspace::{hash_key, Keyspace, Removal, SlotGuard};
 use super::memory::MemoryGauge;
 
 /// Candidates kept between sampling rounds (Redis's `EVPOOL_SIZE`).
@@ -27,6 +29,8 @@ const REFRESH_EVERY: u32 = 64;
 const TIME_LIMIT: Duration = Duration::from_millis(5);
 /// Sampling rounds tried before concluding there is nothing to evict.
 const MAX_TRIES: usize = 16;
+/// Bits of a TinyLFU score that hold idle ticks (348 years of 10 ms).
+const IDLE_BITS: u32 = 40;
 
 /// Memory could not be brought under `maxmemory`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -162,6 +166,8 @@ fn evict_one(
 ) -> Option<u64> {
     if policy.is_random() {
         random_victim(ks, policy.volatile_only(), now_ms)
+    } else if policy.is_tinylfu() {
+        admission_victim(ks, pool, policy, samples, now_ms)
     } else {
         pooled_victim(ks, pool, policy, samples, now_ms)
     }
@@ -231,6 +237,32 @@ fn pooled_victim(
     samples: usize,
     now_ms: u64,
 ) -> Option<u64> {
+    match judged_victim(ks, pool, policy, samples, now_ms, |_, _| true) {
+        Judged::Evicted(freed) => Some(freed),
+        Judged::Spared | Judged::Nothing => None,
+    }
+}
+
+/// What became of the pool's best victim.
+enum Judged {
+    /// It was evicted, freeing about this many bytes.
+    Evicted(u64),
+    /// The judge spared it; it went back to the pool.
+    Spared,
+    /// No candidate exists.
+    Nothing,
+}
+
+/// `pooled_victim`, with the last word to `evict(db, key)`: false spares the
+/// victim (back to the pool, as the best candidate it still is).
+fn judged_victim(
+    ks: &Keyspace,
+    pool: &mut EvictionPool,
+    policy: Policy,
+    samples: usize,
+    now_ms: u64,
+    mut evict: impl FnMut(usize, &[u8]) -> bool,
+) -> Judged {
     let volatile = policy.volatile_only();
     for _ in 0..MAX_TRIES {
         let mut any = false;
@@ -241,7 +273,7 @@ fn pooled_victim(
             }
         }
         if !any {
-            return None;
+            return Judged::Nothing;
         }
         for _ in 0..2 * POOL_SIZE {
             let Some(c) = pool.pop_best() else {
@@ -252,19 +284,75 @@ fn pooled_victim(
             let Some(e) = g.peek(&c.key).filter(|e| !volatile || e.is_volatile()) else {
                 continue;
             };
-            let fresh = access::score(policy, e.access, e.expire_at);
+            let fresh = score_of(ks, policy, &c.key, e);
             if fresh < c.score && pool.best_score().is_some_and(|b| fresh < b) {
                 // Read since it was sampled: no longer the best candidate.
                 drop(g);
                 pool.reinsert(Candidate { score: fresh, ..c });
                 continue;
             }
+            if !evict(c.db, &c.key) {
+                drop(g);
+                pool.reinsert(Candidate { score: fresh, ..c });
+                return Judged::Spared;
+            }
             if let Some(freed) = evict_key(&mut g, &c.key) {
-                return Some(freed);
+                return Judged::Evicted(freed);
             }
         }
     }
-    None
+    Judged::Nothing
+}
+
+/// allkeys-tinylfu / volatile-tinylfu: the oldest newcomer that has left the
+/// window meets the pool's best victim (the sampled key the sketch saw least
+/// often, the longest idle of those), and the one the sketch saw less often
+/// goes; a tie keeps the resident (a one-off key, such as a scan's, then
+/// never displaces one that was asked for before). A newcomer is judged once:
+/// kept, it is an ordinary key. With no newcomer waiting, the victim goes.
+fn admission_victim(
+    ks: &Keyspace,
+    pool: &mut EvictionPool,
+    policy: Policy,
+    samples: usize,
+    now_ms: u64,
+) -> Option<u64> {
+    let tables = ks.tinylfu.fit(ks.total_keys());
+    let volatile = policy.volatile_only();
+    for _ in 0..MAX_TRIES {
+        let Some(n) = tables.window.next_to_judge() else {
+            break;
+        };
+        // Gone since (deleted, evicted, expired), or not a candidate: no contest.
+        let Some(key) = ks
+            .lock_slot(n.db, n.slot, now_ms)
+            .key_with_hash(n.hash, volatile)
+        else {
+            continue;
+        };
+        let theirs = tables.sketch.estimate(n.hash);
+        let mut admitted = false;
+        let judged = judged_victim(ks, pool, policy, samples, now_ms, |db, victim| {
+            admitted =
+                (db, victim) != (n.db, &*key) && theirs > tables.sketch.estimate(hash_key(victim));
+            admitted || (db, victim) == (n.db, &*key)
+        });
+        if let Judged::Evicted(freed) = judged {
+            let count = if admitted {
+                &ks.tinylfu.admitted
+            } else {
+                &ks.tinylfu.rejected
+            };
+            count.fetch_add(1, Ordering::Relaxed);
+            return Some(freed);
+        }
+        let mut g = ks.lock_slot(n.db, n.slot, now_ms);
+        if let Some(freed) = evict_key(&mut g, &key) {
+            ks.tinylfu.rejected.fetch_add(1, Ordering::Relaxed);
+            return Some(freed);
+        }
+    }
+    pooled_victim(ks, pool, policy, samples, now_ms)
 }
 
 /// Offers up to `samples` keys of `db` to the pool, taken in runs from random
@@ -293,13 +381,25 @@ fn populate(
             .filter(|(_, e)| !volatile || e.is_volatile())
             .take(samples - taken);
         for (k, e) in run {
-            pool.offer(access::score(policy, e.access, e.expire_at), db, k);
+            pool.offer(score_of(ks, policy, k, e), db, k);
             taken += 1;
         }
         if taken >= samples {
             return;
         }
     }
+}
+
+/// A candidate's score. Under TinyLFU the sketch ranks first (the least
+/// often asked for goes first, the W-TinyLFU main region's purpose) and idle
+/// time breaks ties; 0-15 in the top bits, ticks (capped) below.
+fn score_of(ks: &Keyspace, policy: Policy, key: &[u8], e: &Entry) -> u64 {
+    let idle = access::score(policy, e.access, e.expire_at);
+    if !policy.is_tinylfu() {
+        return idle;
+    }
+    let freq = ks.frequency(key).unwrap_or(0) as u64;
+    ((15 - freq) << IDLE_BITS) | idle.min((1 << IDLE_BITS) - 1)
 }
 
 /// Removes `key` as evicted (the sink propagates a DEL and the counter moves);
@@ -426,6 +526,7 @@ mod tests {
             Policy::VolatileLfu,
             Policy::VolatileRandom,
             Policy::VolatileTtl,
+            Policy::VolatileTinyLfu,
         ] {
             let ks = keyspace(policy);
             for i in 0..300u32 {
@@ -523,6 +624,98 @@ mod tests {
         let left = first_quarter_left(&ks, 1000);
         // Random choice would leave about 125; sampling with a pool leaves ~10.
         assert!(left < 50, "{left} of the 250 oldest survived");
+    }
+
+    /// Hot keys read a few times, then a one-pass scan of ten times the
+    /// capacity, evicting before each write as the gate does; returns the
+    /// hot keys left.
+    fn hot_keys_after_a_scan(policy: Policy) -> usize {
+        let ks = keyspace(policy);
+        // Tables exist from the first eviction on; start them now so the
+        // hot keys' reads are counted.
+        ks.tinylfu.fit(1000);
+        let g = gauge(&ks);
+        let write = |k: &str| {
+            evict_all(&ks, &g, 1000 * PER_KEY, 5, 0).expect("evicts");
+            ks.lock_key(0, k.as_bytes(), 0).set(
+                k.as_bytes(),
+                Value::string(b"some value"),
+                Some(0),
+            );
+            // As a server's write drops the gauge's cached reading.
+            g.refresh();
+        };
+        for i in 0..500 {
+            write(&format!("hot{i}"));
+        }
+        for _ in 0..3 {
+            for i in 0..500 {
+                let k = format!("hot{i}");
+                assert!(ks.lock_key(0, k.as_bytes(), 0).get(k.as_bytes()).is_some());
+            }
+        }
+        for i in 0..10_000 {
+            write(&format!("scan{i}"));
+        }
+        (0..500)
+            .filter(|i| exists(&ks, 0, &format!("hot{i}")))
+            .count()
+    }
+
+    #[test]
+    fn tinylfu_keeps_hot_keys_through_a_scan_that_lru_lets_in() {
+        let lru = hot_keys_after_a_scan(Policy::AllKeysLru);
+        let tinylfu = hot_keys_after_a_scan(Policy::AllKeysTinyLfu);
+        // LRU keeps what is newest (scan keys); the sketch saw each scan key
+        // once and each hot key four times, so no scan key displaces one.
+        assert!(lru < 250, "LRU kept {lru} of 500 hot keys");
+        assert!(
+            tinylfu >= 490,
+            "TinyLFU kept only {tinylfu} of 500 hot keys"
+        );
+    }
+
+    #[test]
+    fn tinylfu_admits_a_newcomer_asked_for_more_than_the_victim() {
+        let ks = keyspace(Policy::AllKeysTinyLfu);
+        let tables = ks.tinylfu.fit(1000);
+        let g = gauge(&ks);
+        for i in 0..1000 {
+            put(&ks, 0, &format!("k{i}"), 0, 0);
+        }
+        // A newcomer read often while in the window, then past it.
+        let fresh = |k: &str| {
+            evict_all(&ks, &g, 1000 * PER_KEY, 5, 0).expect("evicts");
+            ks.lock_key(0, k.as_bytes(), 0).set(
+                k.as_bytes(),
+                Value::string(b"some value"),
+                Some(0),
+            );
+            // As a server's write drops the gauge's cached reading.
+            g.refresh();
+        };
+        fresh("popular");
+        for _ in 0..5 {
+            ks.lock_key(0, b"popular", 0).get(b"popular");
+        }
+        // Past the window and the insertions still waiting in the ring.
+        for i in 0..4 * tables.window_size() + 64 {
+            fresh(&format!("once{i}"));
+        }
+        evict_all(&ks, &g, 1000 * PER_KEY, 5, 0).expect("evicts");
+        assert!(
+            exists(&ks, 0, "popular"),
+            "the popular newcomer was rejected"
+        );
+        let admitted = ks.tinylfu.admitted.load(Ordering::Relaxed);
+        let rejected = ks.tinylfu.rejected.load(Ordering::Relaxed);
+        assert!(admitted >= 1, "admitted {admitted}");
+        assert!(rejected >= 1, "rejected {rejected}");
+        assert_eq!(
+            admitted + rejected,
+            evicted(&ks),
+            "each contest evicts one key"
+        );
     }
 
     #[test]

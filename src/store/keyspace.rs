@@ -82,7 +82,8 @@ struct Record {
 
 static HASHER: LazyLock<DefaultHashBuilder> = LazyLock::new(DefaultHashBuilder::default);
 
-fn hash_key(key: &[u8]) -> u64 {
+/// The hash slot tables (and the TinyLFU sketch and window) key by.
+pub(crate) fn hash_key(key: &[u8]) -> u64 {
     HASHER.hash_one(key)
 }
 
@@ -263,6 +264,8 @@ pub struct Keyspace {
     pub blocked: super::blocking::Blocked,
     /// Keys WATCHed by clients (the "key changed" signal's listener).
     pub watched: Arc<super::watch::Watched>,
+    /// The TinyLFU sketch and window (empty under the other policies).
+    pub tinylfu: super::tinylfu::TinyLfu,
 }
 
 impl Keyspace {
@@ -284,6 +287,7 @@ impl Keyspace {
             lazy_free: Default::default(),
             blocked: Default::default(),
             watched: Default::default(),
+            tinylfu: Default::default(),
         }
     }
 
@@ -382,6 +386,9 @@ impl Keyspace {
     /// Changes the eviction policy.
     pub fn set_policy(&self, p: Policy) {
         self.policy.store(p as u8, Ordering::Relaxed);
+        if !p.is_tinylfu() {
+            self.tinylfu.clear();
+        }
     }
 
     /// Locks the slot table that holds `key` in `db`.
@@ -572,6 +579,8 @@ impl<'a> SlotGuard<'a> {
         match self.live(key) {
             Some(e) => {
                 ks.stats.hits.fetch_add(1, Ordering::Relaxed);
+                // A miss is not counted: the write that fills it is.
+                ks.seen(policy, key);
                 access::touch(&mut e.access, policy);
                 Some(e)
             }
@@ -588,6 +597,7 @@ impl<'a> SlotGuard<'a> {
         self.cow(key);
         let policy = self.ks.policy();
         let (ks, db) = (self.ks, self.db);
+        ks.seen(policy, key);
         let e = self.live(key)?;
         // Taken for writing counts as written (Redis signals only a change
         // that happened: the one place WATCH may fail where Redis's would not).
@@ -619,11 +629,12 @@ impl<'a> SlotGuard<'a> {
     /// TTL; `None` keeps the existing TTL (KEEPTTL). Returns the previous live entry.
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) -> Option<Entry> {
         self.cow(key);
-        let (ks, now, dbi) = (self.ks, self.now, self.db);
+        let (ks, now, dbi, slot) = (self.ks, self.now, self.db, self.slot);
         let policy = ks.policy();
         let db = &ks.dbs[self.phys];
         let t = &mut *self.table;
         let h = hash_key(key);
+        ks.seen_hash(policy, h);
         let old = match t.map.find_entry(h, |r| r.key.as_bytes() == key) {
             Ok(mut o) => {
                 let e = &mut o.get_mut().entry;
@@ -638,6 +649,7 @@ impl<'a> SlotGuard<'a> {
                         access: access::initial_access(policy),
                     };
                     *e = fresh;
+                    ks.newcomer(policy, h, dbi, slot);
                     ks.sink.created(dbi, key);
                     None
                 } else {
@@ -665,6 +677,7 @@ impl<'a> SlotGuard<'a> {
                 };
                 let volatile = e.is_volatile();
                 t.insert_new(h, key, e);
+                ks.newcomer(policy, h, dbi, slot);
                 db.keys.fetch_add(1, Ordering::Relaxed);
                 adjust_volatile(&mut t.volatile, db, false, volatile);
                 ks.sink.created(dbi, key);
@@ -871,6 +884,7 @@ impl<'a> MultiGuard<'a> {
     }
 }
 
+mod admission;
 mod prefetch;
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod memory;
 mod random_key;
 mod slot_bits;
 pub mod snapshot;
+pub mod tinylfu;
 mod typed;
 pub mod types;
 mod walk;
