@@ -55,7 +55,12 @@ fn object_refcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let shared_ok = ctx.srv.hot.maxmemory.load(Ordering::Relaxed) == 0
         || !matches!(
             ctx.srv.keyspace.policy(),
-            Policy::AllKeysLru | Policy::VolatileLru | Policy::AllKeysLfu | Policy::VolatileLfu
+            Policy::AllKeysLru
+                | Policy::VolatileLru
+                | Policy::AllKeysLfu
+                | Policy::VolatileLfu
+                | Policy::AllKeysTinyLfu
+                | Policy::VolatileTinyLfu
         );
     let refcount = object_lookup(ctx, argv, |e| match e.value {
         Value::Str(Str::Int(n)) if shared_ok && (0..SHARED_INTEGERS).contains(&n) => {
@@ -91,6 +96,12 @@ fn object_freq(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let Some(access) = object_lookup(ctx, argv, |e| e.access) else {
         return Ok(());
     };
+    if ctx.srv.keyspace.policy().is_tinylfu() {
+        // The sketch's estimate (0-15) of how often the key was asked for.
+        let freq = ctx.srv.keyspace.frequency(argv.get(2)).unwrap_or(0);
+        ctx.out.int(freq as i64);
+        return Ok(());
+    }
     if !ctx.srv.keyspace.policy().is_lfu() {
         return Err(CmdError::err(
             "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",

@@ -200,7 +200,15 @@ pub fn resetstat(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
     srv.stats.reset();
     srv.command_stats.reset();
     let ks = &srv.keyspace.stats;
-    for c in [&ks.hits, &ks.misses, &ks.expired, &ks.evicted] {
+    let lfu = &srv.keyspace.tinylfu;
+    for c in [
+        &ks.hits,
+        &ks.misses,
+        &ks.expired,
+        &ks.evicted,
+        &lfu.admitted,
+        &lfu.rejected,
+    ] {
         c.store(0, Ordering::Relaxed);
     }
     srv.keyspace.lazy_free.reset_stats();

@@ -485,6 +485,16 @@ fn stats(srv: &Server, w: &mut InfoWriter) {
         ("reply_buffer_shrinks", &0),
         ("reply_buffer_expands", &0),
     ]);
+    // ringcache's own, shown under its TinyLFU policies only: newcomers kept
+    // (their rival evicted) and evicted (both count in evicted_keys too).
+    if srv.keyspace.policy().is_tinylfu() {
+        let lfu = &srv.keyspace.tinylfu;
+        w.fields(&[
+            ("tinylfu_admitted", &ld(&lfu.admitted)),
+            ("tinylfu_rejected", &ld(&lfu.rejected)),
+            ("tinylfu_table_bytes", &lfu.bytes()),
+        ]);
+    }
 }
 
 fn replication(srv: &Server, w: &mut InfoWriter) {
