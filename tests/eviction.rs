@@ -527,3 +527,134 @@ fn allkeys_lfu_keeps_a_zipf_read_hot_set() {
         cold * 100.0
     );
 }
+
+#[test]
+fn allkeys_tinylfu_holds_the_limit() {
+    allkeys_policy_holds_the_limit("allkeys-tinylfu");
+}
+
+#[test]
+fn volatile_tinylfu_spares_persistent_keys() {
+    volatile_policy_spares_persistent_keys("volatile-tinylfu");
+}
+
+/// Read-through (GET, on a miss SET) of `keys`, 100 per pipeline; returns hits.
+fn read_through(c: &mut redis::Connection, keys: &[String], value: &[u8]) -> usize {
+    let mut hits = 0;
+    for chunk in keys.chunks(100) {
+        let mut get = redis::pipe();
+        for k in chunk {
+            get.cmd("GET").arg(k);
+        }
+        let found: Vec<Option<Vec<u8>>> = get.query(c).expect("GET");
+        let mut set = redis::pipe();
+        for (k, f) in chunk.iter().zip(&found) {
+            if f.is_some() {
+                hits += 1;
+            } else {
+                set.cmd("SET").arg(k).arg(value).ignore();
+            }
+        }
+        if found.iter().any(Option::is_none) {
+            let () = set.query(c).expect("SET");
+        }
+    }
+    hits
+}
+
+/// A hot set of 40 % of the cache read round after round, each round with
+/// twice as many never-seen keys (a one-pass scan) read through between;
+/// returns the hot set's hit ratio over the last three of six rounds.
+fn hot_hit_ratio_under_scan(policy: &str) -> f64 {
+    const VALUE: usize = 4096;
+    let node = start(policy);
+    let mut c = node.conn();
+    let value = vec![b'v'; VALUE];
+    let hot_n = key_count(MAXMEMORY * 2 / 5, VALUE);
+    let hot: Vec<String> = (0..hot_n).map(|i| format!("hot:{i}")).collect();
+    let (mut hits, mut reads, mut scanned) = (0, 0, 0);
+    for round in 0..6 {
+        for part in hot.chunks(100) {
+            let scan: Vec<String> = (scanned..scanned + 2 * part.len())
+                .map(|i| format!("scan:{i}"))
+                .collect();
+            scanned += scan.len();
+            read_through(&mut c, &scan, &value);
+            let h = read_through(&mut c, part, &value);
+            if round >= 3 {
+                hits += h;
+                reads += part.len();
+            }
+        }
+    }
+    let ratio = hits as f64 / reads as f64;
+    eprintln!(
+        "{policy}: hot hit ratio {ratio:.3}, {} evicted",
+        info_u64(&mut c, "stats", "evicted_keys")
+    );
+    ratio
+}
+
+#[test]
+fn tinylfu_keeps_a_hot_set_through_a_scan_that_lru_lets_in() {
+    let lru = hot_hit_ratio_under_scan("allkeys-lru");
+    let tinylfu = hot_hit_ratio_under_scan("allkeys-tinylfu");
+    assert!(
+        tinylfu >= 0.9 && tinylfu >= lru + 0.3,
+        "hot-set hit ratio: allkeys-tinylfu {tinylfu:.3}, allkeys-lru {lru:.3}"
+    );
+}
+
+#[test]
+fn tinylfu_is_configurable_and_reported() {
+    let node = TestNode::start(&["--maxmemory", "64mb"]);
+    let mut c = node.conn();
+    for policy in ["allkeys-tinylfu", "volatile-tinylfu", "allkeys-lru"] {
+        let () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory-policy")
+            .arg(policy)
+            .query(&mut c)
+            .expect("CONFIG SET");
+        let got: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query(&mut c)
+            .expect("CONFIG GET");
+        assert_eq!(got, ["maxmemory-policy", policy]);
+        let stats = info(&mut c, "stats");
+        assert_eq!(
+            stats.contains("tinylfu_rejected:"),
+            policy.contains("tinylfu"),
+            "{policy}: {stats}"
+        );
+    }
+    // Started from a file, and OBJECT FREQ reads the sketch (0 before any
+    // eviction built it).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("ringcache.toml");
+    std::fs::write(
+        &file,
+        "maxmemory = \"64mb\"\nmaxmemory-policy = \"allkeys-tinylfu\"\n",
+    )
+    .expect("write config");
+    let node = TestNode::start(&["--config", file.to_str().expect("utf-8 path")]);
+    let mut c = node.conn();
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory-policy")
+        .query(&mut c)
+        .expect("CONFIG GET");
+    assert_eq!(got, ["maxmemory-policy", "allkeys-tinylfu"]);
+    let () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut c)
+        .expect("SET");
+    let freq: i64 = redis::cmd("OBJECT")
+        .arg("FREQ")
+        .arg("k")
+        .query(&mut c)
+        .expect("OBJECT FREQ");
+    assert_eq!(freq, 0);
+}
