@@ -626,6 +626,16 @@ mod tests {
         assert!(left < 50, "{left} of the 250 oldest survived");
     }
 
+    /// Writes `k` after evicting down to 1,000 keys' worth, as the gate
+    /// evicts before a write.
+    fn write_within(ks: &Arc<Keyspace>, g: &MemoryGauge, k: &str) {
+        evict_all(ks, g, 1000 * PER_KEY, 5, 0).expect("evicts");
+        ks.lock_key(0, k.as_bytes(), 0)
+            .set(k.as_bytes(), Value::string(b"some value"), Some(0));
+        // As a server's write drops the gauge's cached reading.
+        g.refresh();
+    }
+
     /// Hot keys read a few times, then a one-pass scan of ten times the
     /// capacity, evicting before each write as the gate does; returns the
     /// hot keys left.
@@ -635,16 +645,7 @@ mod tests {
         // hot keys' reads are counted.
         ks.tinylfu.fit(1000);
         let g = gauge(&ks);
-        let write = |k: &str| {
-            evict_all(&ks, &g, 1000 * PER_KEY, 5, 0).expect("evicts");
-            ks.lock_key(0, k.as_bytes(), 0).set(
-                k.as_bytes(),
-                Value::string(b"some value"),
-                Some(0),
-            );
-            // As a server's write drops the gauge's cached reading.
-            g.refresh();
-        };
+        let write = |k: &str| write_within(&ks, &g, k);
         for i in 0..500 {
             write(&format!("hot{i}"));
         }
@@ -684,16 +685,7 @@ mod tests {
             put(&ks, 0, &format!("k{i}"), 0, 0);
         }
         // A newcomer read often while in the window, then past it.
-        let fresh = |k: &str| {
-            evict_all(&ks, &g, 1000 * PER_KEY, 5, 0).expect("evicts");
-            ks.lock_key(0, k.as_bytes(), 0).set(
-                k.as_bytes(),
-                Value::string(b"some value"),
-                Some(0),
-            );
-            // As a server's write drops the gauge's cached reading.
-            g.refresh();
-        };
+        let fresh = |k: &str| write_within(&ks, &g, k);
         fresh("popular");
         for _ in 0..5 {
             ks.lock_key(0, b"popular", 0).get(b"popular");
