@@ -419,9 +419,7 @@ const PREFETCH_AHEAD: usize = 16;
 fn prefetch_keys(srv: &Server, db: usize, buf: &[u8]) -> usize {
     let mut keys: smallvec::SmallVec<[&[u8]; PREFETCH_AHEAD]> = smallvec::SmallVec::new();
     let used = crate::resp::parser::peek_keys(buf, PREFETCH_AHEAD, &mut keys);
-    if keys.len() > 1 {
-        srv.keyspace.prefetch(db, &keys);
-    }
+    srv.keyspace.prefetch(db, keys);
     used
 }
 

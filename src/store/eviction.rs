@@ -333,9 +333,9 @@ fn admission_victim(
         let theirs = tables.sketch.estimate(n.hash);
         let mut admitted = false;
         let judged = judged_victim(ks, pool, policy, samples, now_ms, |db, victim| {
-            admitted =
-                (db, victim) != (n.db, &*key) && theirs > tables.sketch.estimate(hash_key(victim));
-            admitted || (db, victim) == (n.db, &*key)
+            let itself = (db, victim) == (n.db, &*key);
+            admitted = !itself && theirs > tables.sketch.estimate(hash_key(victim));
+            admitted || itself
         });
         if let Judged::Evicted(freed) = judged {
             let count = if admitted {

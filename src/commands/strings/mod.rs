@@ -201,7 +201,10 @@ pub fn psetex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 pub fn mget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let n = argv.len() - 1;
     ctx.out.array_len(n);
-    prefetch_keys(ctx, argv.tail(1).iter());
+    // Their cache misses overlap instead of following one another.
+    ctx.srv
+        .keyspace
+        .prefetch(ctx.client.db, argv.tail(1).iter());
     let mut m = ctx.lock_keys(argv.tail(1).iter());
     for key in argv.tail(1).iter() {
         match m.slot(ctx.client.db, key).get(key) {
@@ -220,21 +223,14 @@ pub fn mget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Warms the caches for a multi-key command's keys (up to 16 of them), so
-/// their lookups' cache misses overlap instead of following one another.
-fn prefetch_keys<'a>(ctx: &Ctx<'_>, keys: impl Iterator<Item = &'a [u8]>) {
-    let keys: smallvec::SmallVec<[&[u8]; 16]> = keys.take(16).collect();
-    if keys.len() > 1 {
-        ctx.srv.keyspace.prefetch(ctx.client.db, &keys);
-    }
-}
-
 fn mset_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, only_new: bool) -> CmdResult {
     if argv.len().is_multiple_of(2) {
         return Err(CmdError::Arity(ctx.spec.name.to_string()));
     }
     let db = ctx.client.db;
-    prefetch_keys(ctx, argv.tail(1).iter().step_by(2));
+    ctx.srv
+        .keyspace
+        .prefetch(db, argv.tail(1).iter().step_by(2));
     let mut m = ctx.lock_keys(argv.tail(1).iter().step_by(2));
     if only_new {
         for key in argv.tail(1).iter().step_by(2) {
