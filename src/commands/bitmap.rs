@@ -11,7 +11,7 @@ use super::table::{KS_RO_ACCESS, KS_RW_ACCESS_UPDATE};
 use super::{is, parse_i64, parse_int_strict, Argv, CmdError, CmdResult, Ctx};
 use crate::node::notify::{GENERIC, STRING};
 use crate::store::bits::{self, BitOp, FieldType, Overflow, PosRange};
-use crate::store::{SlotGuard, Str, Value};
+use crate::store::{SlotGuard, Str, Value, ValueRef};
 
 const KS_BITOP: KeySpecs = KeySpecs::new(&[
     KeySpec::at(2, OW | UPDATE),
@@ -93,7 +93,7 @@ fn read_bytes<'g>(
     key: &[u8],
     buf: &'g mut itoa::Buffer,
 ) -> Result<Option<&'g [u8]>, CmdError> {
-    Ok(g.read::<Str>(key)?.map(|s| bits::str_bytes(s, buf)))
+    Ok(g.read_str(key)?.map(|s| bits::str_bytes(s, buf)))
 }
 
 /// Runs `f` on `key`'s string as raw bytes of at least `len` (created or zero
@@ -106,7 +106,7 @@ fn with_bits<R>(
 ) -> Result<R, CmdError> {
     match g.get_mut(key) {
         Some(e) => {
-            let (b, grew) = bits::writable(e.value.as_type_mut::<Str>()?, len);
+            let (b, grew) = bits::writable(e.value_mut().as_type_mut::<Str>()?, len);
             Ok(f(b, grew))
         }
         None => {
@@ -267,7 +267,7 @@ pub fn bitop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let mut maxlen = 0usize;
     for key in argv.tail(3).iter() {
         let g = m.slot(db, key);
-        if let Some(s) = g.read::<Str>(key)? {
+        if let Some(s) = g.read_str(key)? {
             maxlen = maxlen.max(s.len());
         }
     }
@@ -275,8 +275,8 @@ pub fn bitop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         let mut res = vec![0u8; maxlen];
         let mut buf = itoa::Buffer::new();
         for (i, key) in argv.tail(3).iter().enumerate() {
-            let src = match m.slot(db, key).peek(key).map(|e| &e.value) {
-                Some(Value::Str(s)) => bits::str_bytes(s, &mut buf),
+            let src = match m.slot(db, key).peek(key).map(|e| e.value()) {
+                Some(ValueRef::Str(s)) => bits::str_bytes(s, &mut buf),
                 _ => &[],
             };
             bits::fold(op, &mut res, i, src);

@@ -11,7 +11,7 @@ use super::table::KS_RW_INSERT;
 use super::{is, Argv, CmdError, CmdResult, Ctx};
 use crate::node::notify::STRING;
 use crate::store::hll::{self, REGISTERS};
-use crate::store::{Str, Value};
+use crate::store::{Str, StrRef, Value};
 
 const KS_PFCOUNT: KeySpecs = KeySpecs::new(&[KeySpec::at(1, RW | ACCESS).range(-1, 1, 0).notes(
     "RW because it may change the internal representation of the key, and propagate to replicas",
@@ -52,9 +52,9 @@ fn sparse_max(ctx: &Ctx<'_>) -> usize {
 
 /// The bytes of a string that holds an HLL, or Redis's "not a valid
 /// HyperLogLog" error (an integer-encoded string never is one).
-fn hll_bytes(s: &Str) -> Result<&[u8], CmdError> {
+fn hll_bytes(s: StrRef<'_>) -> Result<&[u8], CmdError> {
     match s {
-        Str::Bytes(b) | Str::Raw(b) if hll::is_hll(b) => Ok(b),
+        StrRef::Bytes(b) | StrRef::Raw(b) if hll::is_hll(b) => Ok(b),
         _ => Err(not_hll()),
     }
 }
@@ -62,7 +62,7 @@ fn hll_bytes(s: &Str) -> Result<&[u8], CmdError> {
 /// Runs `f` on an HLL string's bytes as a growable buffer; the string stays
 /// raw (Redis unshares it before writing).
 fn with_hll<R>(s: &mut Str, f: impl FnOnce(&mut Vec<u8>) -> R) -> Result<R, CmdError> {
-    hll_bytes(s)?;
+    hll_bytes(s.as_ref())?;
     let (Str::Bytes(b) | Str::Raw(b)) = s else {
         return Err(not_hll());
     };
@@ -87,7 +87,7 @@ pub fn pfadd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     };
     let mut g = ctx.lock(key);
     let updated = match g.get_mut(key) {
-        Some(e) => with_hll(e.value.as_type_mut::<Str>()?, |v| add_all(v, false))?,
+        Some(e) => with_hll(e.value_mut().as_type_mut::<Str>()?, |v| add_all(v, false))?,
         None => {
             let mut v = hll::new_sparse();
             let r = add_all(&mut v, true);
@@ -113,7 +113,7 @@ pub fn pfcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         let mut regs = [0u8; REGISTERS];
         let mut m = ctx.lock_keys(argv.tail(1).iter());
         for key in argv.tail(1).iter() {
-            if let Some(s) = m.slot(db, key).read::<Str>(key)? {
+            if let Some(s) = m.slot(db, key).read_str(key)? {
                 hll::merge_into(&mut regs, hll_bytes(s)?).map_err(|_| corrupt())?;
             }
         }
@@ -123,7 +123,7 @@ pub fn pfcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     }
     let key = argv.get(1);
     let mut g = ctx.lock(key);
-    let (card, fresh, raw) = match g.read::<Str>(key)? {
+    let (card, fresh, raw) = match g.read_str(key)? {
         None => {
             drop(g);
             ctx.out.int(0);
@@ -132,7 +132,7 @@ pub fn pfcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Some(s) => {
             let b = hll_bytes(s)?;
             match hll::cached(b) {
-                Some(c) => (c, false, matches!(s, Str::Raw(_))),
+                Some(c) => (c, false, matches!(s, StrRef::Raw(_))),
                 None => (hll::count(b).map_err(|_| corrupt())?, true, false),
             }
         }
@@ -140,7 +140,7 @@ pub fn pfcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     if !raw {
         // Redis unshares the string (it becomes raw) and stores a fresh count.
         if let Some(e) = g.get_mut(key) {
-            with_hll(e.value.as_type_mut::<Str>()?, |v| {
+            with_hll(e.value_mut().as_type_mut::<Str>()?, |v| {
                 if fresh {
                     hll::set_cached(v, card);
                 }
@@ -167,7 +167,7 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let mut dense = false;
     let mut m = ctx.lock_keys(argv.tail(1).iter());
     for key in argv.tail(1).iter() {
-        if let Some(s) = m.slot(db, key).read::<Str>(key)? {
+        if let Some(s) = m.slot(db, key).read_str(key)? {
             let b = hll_bytes(s)?;
             dense |= hll::is_dense(b);
             hll::merge_into(&mut regs, b).map_err(|_| corrupt())?;
@@ -188,7 +188,7 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     };
     let g = m.slot(db, dest);
     match g.get_mut(dest) {
-        Some(e) => with_hll(e.value.as_type_mut::<Str>()?, fill)?,
+        Some(e) => with_hll(e.value_mut().as_type_mut::<Str>()?, fill)?,
         None => {
             let mut v = hll::new_sparse();
             let r = fill(&mut v);
@@ -212,7 +212,7 @@ pub fn pfdebug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let Some(e) = g.get_mut(key) else {
         return Err(CmdError::err("The specified key does not exist"));
     };
-    let s = e.value.as_type_mut::<Str>()?;
+    let s = e.value_mut().as_type_mut::<Str>()?;
     let getreg = is(sub, "GETREG");
     if getreg || is(sub, "TODENSE") {
         let converted = with_hll(s, hll::to_dense)?.map_err(|_| corrupt())?;
@@ -224,7 +224,7 @@ pub fn pfdebug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             ctx.out.int(i64::from(converted));
             return Ok(());
         }
-        let b = hll_bytes(s)?;
+        let b = hll_bytes(s.as_ref())?;
         ctx.out.array_len(REGISTERS);
         for r in hll::dense_registers(b) {
             ctx.out.int(i64::from(r));

@@ -217,7 +217,7 @@ fn spop_count(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         ctx.notify(SET, "spop", key);
         ctx.notify(GENERIC, "del", key);
         drop(g);
-        if let Ok(s) = entry.value.as_type::<Set>() {
+        if let Ok(s) = entry.value().as_type::<Set>() {
             ctx.out.set_len(s.len());
             for m in s.iter() {
                 member(ctx, m);
@@ -346,10 +346,10 @@ pub fn smove(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
             ctx.out.int(0);
             return Ok(());
         }
-        Some(e) => e.value.as_type::<Set>()?.contains(m),
+        Some(e) => e.value().as_type::<Set>()?.contains(m),
     };
     let dst_has = match mg.slot(db, dst).peek(dst) {
-        Some(e) => e.value.as_type::<Set>()?.contains(m),
+        Some(e) => e.value().as_type::<Set>()?.contains(m),
         None => false,
     };
     if src == dst || !src_has {

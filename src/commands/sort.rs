@@ -15,7 +15,7 @@ use super::spec::{command_table, CommandSpec, KeyFlags, KeySpec, KeySpecs};
 use super::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::node::notify::{GENERIC, LIST};
 use crate::store::types::{Value, WrongType};
-use crate::store::{Hash, List, MultiGuard, Str};
+use crate::store::{Hash, List, MultiGuard};
 
 /// The BY/GET spec: keys named by the sorted key's contents.
 const BY_GET: KeySpec = KeySpec::unknown(RO | ACCESS).notes(
@@ -189,7 +189,7 @@ fn lookup(m: &mut MultiGuard<'_>, db: usize, pattern: &[u8], element: &[u8]) -> 
             .flatten()
             .and_then(|h| h.get(&f).map(|v| v.into_owned())),
         None => g
-            .read::<Str>(&key)
+            .read_str(&key)
             .ok()
             .flatten()
             .map(|s| s.to_bytes().into_owned()),
@@ -209,8 +209,11 @@ fn elements(
     let Some(e) = g.get(key) else {
         return Ok((Vec::new(), false));
     };
-    let windowed = o.dontsort && matches!(e.value, Value::List(_) | Value::ZSet(_));
-    let elems = match &e.value {
+    let Some(v) = e.value().container() else {
+        return Err(WrongType.into());
+    };
+    let windowed = o.dontsort && matches!(v, Value::List(_) | Value::ZSet(_));
+    let elems = match v {
         Value::List(l) if o.dontsort => {
             let (start, end) = window(o.limit, l.len());
             let n = (end + 1 - start).max(0) as usize;
@@ -344,7 +347,7 @@ fn run(ctx: &mut Ctx<'_>, argv: &Argv<'_>, readonly: bool) -> CmdResult {
         // forces.
         if o.dontsort && (o.store.is_some() || in_script) {
             if let Some(e) = m.slot(db, key).peek(key) {
-                if matches!(e.value, Value::Set(_)) {
+                if matches!(e.value().container(), Some(Value::Set(_))) {
                     (o.dontsort, o.alpha, o.by) = (false, true, None);
                 }
             }

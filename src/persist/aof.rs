@@ -33,7 +33,7 @@ use crate::repl::Log;
 use crate::resp::parser::{Limits, Parsed, RequestParser};
 use crate::resp::Argv;
 use crate::store::snapshot::SnapshotSink;
-use crate::store::Entry;
+use crate::store::Record;
 
 /// When the file reaches the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -463,12 +463,12 @@ impl<W: Write> SnapshotSink for RespSink<W> {
         Ok(())
     }
 
-    fn entry(&mut self, key: &[u8], e: &Entry) {
+    fn entry(&mut self, key: &[u8], e: &Record) {
         let buf = &mut self.buf;
-        e.value
+        e.value()
             .rewrite(key, &mut |argv| crate::repl::log::encode_command(buf, argv));
-        if e.expire_at != 0 {
-            let t = e.expire_at.to_string();
+        if e.expire_at() != 0 {
+            let t = e.expire_at().to_string();
             crate::repl::log::encode_command(&mut self.buf, &[b"PEXPIREAT", key, t.as_bytes()]);
         }
     }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use thiserror::Error;
 
-use crate::store::Value;
+use crate::store::{Value, ValueRef};
 
 /// Persistence state of a server: RDB saving, the AOF (when on), rewrites.
 pub struct Persistence {
@@ -113,7 +113,8 @@ pub enum PayloadError {
 }
 
 /// Serializes `value` as a DUMP payload.
-pub fn dump(value: &Value) -> Vec<u8> {
+pub fn dump<'a>(value: impl Into<ValueRef<'a>>) -> Vec<u8> {
+    let value = value.into();
     let mut out = Vec::with_capacity(value.heap_size() + 24);
     out.push(rdb::value_type(value));
     rdb::write_value(&mut out, value, COMPRESS);

@@ -10,7 +10,7 @@ use thiserror::Error;
 use super::lzf::{self, LzfError};
 use crate::store::types::string::canonical_int;
 use crate::store::types::{BadPayload, RdbSink, RdbSource, Str};
-use crate::store::Value;
+use crate::store::{Value, ValueRef};
 
 /// The RDB format version we write (Redis 7.0's).
 pub const RDB_VERSION: u16 = 10;
@@ -141,13 +141,15 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
 }
 
 /// The RDB type id of a value.
-pub fn value_type(v: &Value) -> u8 {
+pub fn value_type<'a>(v: impl Into<ValueRef<'a>>) -> u8 {
+    let v = v.into();
     v.rdb_type()
 }
 
 /// Appends a value's body (without its type byte): the type writes it
 /// through this format's length and string rules.
-pub fn write_value(out: &mut Vec<u8>, v: &Value, compress: bool) {
+pub fn write_value<'a>(out: &mut Vec<u8>, v: impl Into<ValueRef<'a>>, compress: bool) {
+    let v = v.into();
     v.write_rdb(&mut Body { out, compress });
 }
 

@@ -11,7 +11,9 @@ use thiserror::Error;
 use super::crc64;
 use super::rdb::{self, RdbError, Reader};
 use crate::store::types::BadPayload;
-use crate::store::{Entry, Value};
+#[cfg(test)]
+use crate::store::Entry;
+use crate::store::{Value, ValueRef};
 
 /// Opcodes before a key (Redis's `RDB_OPCODE_*`).
 pub(crate) mod op {
@@ -317,15 +319,15 @@ impl<W: Write> SnapshotWriter<W> {
 
     /// One key, into the buffer only (no I/O: callers may hold a slot lock);
     /// `flush_if_full` writes.
-    pub fn entry(&mut self, key: &[u8], e: &Entry) {
-        if e.expire_at != 0 {
+    pub fn entry(&mut self, key: &[u8], value: ValueRef<'_>, expire_at: u64) {
+        if expire_at != 0 {
             self.buf.push(op::EXPIRETIME_MS);
             self.buf
-                .extend_from_slice(&(e.expire_at as i64).to_le_bytes());
+                .extend_from_slice(&(expire_at as i64).to_le_bytes());
         }
-        self.buf.push(rdb::value_type(&e.value));
+        self.buf.push(rdb::value_type(value));
         rdb::write_string(&mut self.buf, key, self.compress);
-        rdb::write_value(&mut self.buf, &e.value, self.compress);
+        rdb::write_value(&mut self.buf, value, self.compress);
     }
 
     /// Writes the buffer out once it holds enough.
@@ -394,7 +396,7 @@ mod tests {
                 w.select_db(*d, 1, 0).expect("select");
                 db = *d;
             }
-            w.entry(k, e);
+            w.entry(k, e.value.as_ref(), e.expire_at);
         }
         w.finish().expect("finish")
     }
@@ -453,9 +455,9 @@ mod tests {
         );
         // Our records are byte-identical to Redis's for the same keys.
         let mut w = SnapshotWriter::new(Vec::new(), &[], true).expect("writer");
-        w.entry(b"n", &entry(Value::int(12345), 0));
-        w.entry(b"t", &entry(Value::string(b"x"), 1_900_000_000_000));
-        w.entry(b"foo", &entry(Value::string(b"bar"), 0));
+        w.entry(b"n", Value::int(12345).as_ref(), 0);
+        w.entry(b"t", Value::string(b"x").as_ref(), 1_900_000_000_000);
+        w.entry(b"foo", Value::string(b"bar").as_ref(), 0);
         let ours = w.finish().expect("finish");
         let records = &ours[9..ours.len() - 9];
         assert!(REDIS_DUMP.windows(records.len()).any(|x| x == records));
@@ -514,7 +516,7 @@ mod tests {
         let mut w = SnapshotWriter::new(Vec::new(), &[], false)
             .expect("writer")
             .without_checksum();
-        w.entry(b"a", &entry(Value::string(b"v"), 0));
+        w.entry(b"a", Value::string(b"v").as_ref(), 0);
         let unchecked = w.finish().expect("finish");
         assert_eq!(&unchecked[unchecked.len() - 8..], &[0; 8]);
         assert_eq!(read_all(&unchecked).expect("load").1.len(), 1);

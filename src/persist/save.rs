@@ -13,7 +13,7 @@ use thiserror::Error;
 use super::rdb_file::{SnapshotError, SnapshotWriter};
 use crate::config::Config;
 use crate::store::snapshot::SnapshotSink;
-use crate::store::Entry;
+use crate::store::Record;
 
 /// The `MISCONF` error for a failed background save.
 pub const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
@@ -92,8 +92,8 @@ impl<W: Write> SnapshotSink for RdbSink<'_, W> {
         self.w.select_db(db, keys, expires)
     }
 
-    fn entry(&mut self, key: &[u8], e: &Entry) {
-        self.w.entry(key, e);
+    fn entry(&mut self, key: &[u8], e: &Record) {
+        self.w.entry(key, e.value(), e.expire_at());
         self.keys += 1;
     }
 

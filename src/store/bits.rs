@@ -3,13 +3,13 @@
 //! functions over byte slices, word at a time where ranges are long, plus the
 //! one way a string becomes writable raw bytes.
 
-use super::types::Str;
+use super::types::{Str, StrRef};
 
 /// A string's bytes, an integer formatted into `buf` (no allocation).
-pub fn str_bytes<'a>(s: &'a Str, buf: &'a mut itoa::Buffer) -> &'a [u8] {
+pub fn str_bytes<'a>(s: StrRef<'a>, buf: &'a mut itoa::Buffer) -> &'a [u8] {
     match s {
-        Str::Int(n) => buf.format(*n).as_bytes(),
-        Str::Bytes(b) | Str::Raw(b) => b,
+        StrRef::Int(n) => buf.format(n).as_bytes(),
+        StrRef::Bytes(b) | StrRef::Raw(b) => b,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use sha1_smol::Sha1;
 
-use super::{Entry, Keyspace};
+use super::{Keyspace, Record};
 use crate::slot::SLOTS;
 
 /// A 20-byte digest.
@@ -31,15 +31,15 @@ pub(crate) fn mix(digest: &mut Digest, data: &[u8]) {
 
 /// The digest of one stored value, with its type and whether it has a TTL
 /// (Redis's `xorObjectDigest` into a zero digest).
-pub fn value_digest(e: &Entry) -> Digest {
+pub fn value_digest(e: &Record) -> Digest {
     let mut d = [0u8; 20];
     mix_value(&mut d, e);
     d
 }
 
-fn mix_value(d: &mut Digest, e: &Entry) {
-    e.value.digest(d);
-    if e.expire_at != 0 {
+fn mix_value(d: &mut Digest, e: &Record) {
+    e.value().digest(d);
+    if e.is_volatile() {
         xor(d, b"!!expire!!");
     }
 }
@@ -95,11 +95,7 @@ mod tests {
             .set(b"y", Value::string(b"w"), Some(0));
         assert_ne!(dataset_digest(&a, 0), dataset_digest(&b, 0));
         // A TTL changes the value digest; an integer digests as its text.
-        let e = |v: Value, t| Entry {
-            value: v,
-            expire_at: t,
-            access: 0,
-        };
+        let e = |v: Value, t| Record::new(b"k", v, t, 0);
         assert_ne!(
             value_digest(&e(Value::string(b"1"), 0)),
             value_digest(&e(Value::string(b"1"), 5))

@@ -13,15 +13,15 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::access::{self, Policy};
-use super::entry::Entry;
 use super::keyspace::{hash_key, Keyspace, Removal, SlotGuard};
 use super::memory::MemoryGauge;
+use super::record::Record;
 
 /// Candidates kept between sampling rounds (Redis's `EVPOOL_SIZE`).
 const POOL_SIZE: usize = 16;
-/// Per-key bytes freed besides key and value bytes (the key's allocation rounding
-/// and the entry's share of its table); a guess corrected by the next reading.
-const ENTRY_OVERHEAD: u64 = 32;
+/// Per-key bytes freed besides the record's footprint (the key's share of
+/// its table); a guess corrected by the next reading.
+const ENTRY_OVERHEAD: u64 = 16;
 /// Most evictions between two allocator readings inside one call.
 const REFRESH_EVERY: u32 = 64;
 /// Longest one call evicts; the next command carries on (Redis limits a cycle too,
@@ -393,8 +393,8 @@ fn populate(
 /// A candidate's score. Under TinyLFU the sketch ranks first (the least
 /// often asked for goes first, the W-TinyLFU main region's purpose) and idle
 /// time breaks ties; 0-15 in the top bits, ticks (capped) below.
-fn score_of(ks: &Keyspace, policy: Policy, key: &[u8], e: &Entry) -> u64 {
-    let idle = access::score(policy, e.access, e.expire_at);
+fn score_of(ks: &Keyspace, policy: Policy, key: &[u8], e: &Record) -> u64 {
+    let idle = access::score(policy, e.access(), e.expire_at());
     if !policy.is_tinylfu() {
         return idle;
     }
@@ -406,7 +406,7 @@ fn score_of(ks: &Keyspace, policy: Policy, key: &[u8], e: &Entry) -> u64 {
 /// returns the estimated bytes freed.
 fn evict_key(g: &mut SlotGuard<'_>, key: &[u8]) -> Option<u64> {
     let e = g.remove_for(key, Removal::Evicted)?;
-    Some(key.len() as u64 + e.value.heap_size() as u64 + ENTRY_OVERHEAD)
+    Some(e.footprint() as u64 + ENTRY_OVERHEAD)
 }
 
 #[cfg(test)]
@@ -724,7 +724,10 @@ mod tests {
         // "old" was sampled as idle 1000 s; it is 500 s idle now, still the best.
         assert_eq!(
             pooled_victim(&ks, &mut pool, Policy::AllKeysLru, 1, 0),
-            Some(3 + 10 + ENTRY_OVERHEAD)
+            Some(
+                Record::new(b"old", Value::string(b"some value"), 0, 0).footprint() as u64
+                    + ENTRY_OVERHEAD
+            )
         );
         assert!(!exists(&ks, 0, "old"));
         // A pooled key that was read since is put back rather than evicted.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::hash::BuildHasher;
 use std::sync::{LazyLock, OnceLock};
 
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::DefaultHashBuilder;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
@@ -16,6 +16,8 @@ use super::access::{self, Policy};
 use super::entry::Entry;
 use super::eviction::EvictionPool;
 use super::key::Key;
+use super::record::Record;
+use super::record_table::RecordTable;
 use super::slot_bits::SlotBits;
 use super::snapshot::SnapState;
 use super::types::Value;
@@ -72,14 +74,6 @@ pub struct KeyspaceStats {
     pub evicted: AtomicU64,
 }
 
-/// One key and its entry, boxed so a table bucket is one pointer: a half-empty
-/// table after growth then costs 8 bytes per empty bucket, not a whole entry.
-#[derive(Debug)]
-struct Record {
-    key: Key,
-    entry: Entry,
-}
-
 static HASHER: LazyLock<DefaultHashBuilder> = LazyLock::new(DefaultHashBuilder::default);
 
 /// The hash slot tables (and the TinyLFU sketch and window) key by.
@@ -90,7 +84,7 @@ pub(crate) fn hash_key(key: &[u8]) -> u64 {
 /// The keys of one hash slot.
 #[derive(Debug, Default)]
 pub struct SlotTable {
-    map: HashTable<Box<Record>>,
+    map: RecordTable,
     /// How many entries have a TTL.
     volatile: usize,
     /// Where active expiry resumes in this table (a position in its order).
@@ -101,20 +95,18 @@ pub struct SlotTable {
 }
 
 /// Keys of a slot as they were at a snapshot's point.
-pub(crate) type Originals = hashbrown::HashMap<Box<[u8]>, Option<Entry>>;
+pub(crate) type Originals = hashbrown::HashMap<Box<[u8]>, Option<Record>>;
 
 /// Bytes a kept original holds (INFO's copy-on-write size).
-pub(crate) fn original_bytes(key: &[u8], e: &Option<Entry>) -> u64 {
-    let value = e.as_ref().map_or(0, |e| e.value.heap_size());
-    (std::mem::size_of::<(Box<[u8]>, Option<Entry>)>() + key.len() + value) as u64
+pub(crate) fn original_bytes(key: &[u8], e: &Option<Record>) -> u64 {
+    let record = e.as_ref().map_or(0, Record::footprint);
+    (std::mem::size_of::<(Box<[u8]>, Option<Record>)>() + key.len() + record) as u64
 }
 
 impl SlotTable {
     /// The stored entry of `key`, expired or not.
-    pub(super) fn entry(&self, key: &[u8]) -> Option<&Entry> {
-        self.map
-            .find(hash_key(key), |r| r.key.as_bytes() == key)
-            .map(|r| &r.entry)
+    pub(super) fn entry(&self, key: &[u8]) -> Option<&Record> {
+        self.map.find(hash_key(key), |r| r.key_is(key))
     }
 
     fn len(&self) -> usize {
@@ -122,29 +114,22 @@ impl SlotTable {
     }
 
     /// Every record, expired or not.
-    pub(crate) fn records(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
-        self.map.iter().map(|r| (r.key.as_bytes(), &r.entry))
+    pub(crate) fn records(&self) -> impl Iterator<Item = (&[u8], &Record)> {
+        self.iter()
     }
 
-    fn insert_new(&mut self, hash: u64, key: &[u8], entry: Entry) {
-        self.map.insert_unique(
-            hash,
-            Box::new(Record {
-                key: Key::new(key),
-                entry,
-            }),
-            |r| hash_key(r.key.as_bytes()),
-        );
+    fn insert_new(&mut self, hash: u64, record: Record) {
+        self.map.insert_unique(hash, record, |r| hash_key(r.key()));
     }
 
-    fn take(&mut self, key: &[u8]) -> Option<Entry> {
+    fn take(&mut self, key: &[u8]) -> Option<Record> {
         let h = hash_key(key);
-        let found = self.map.find_entry(h, |r| r.key.as_bytes() == key).ok()?;
-        Some(found.remove().0.entry)
+        let i = self.map.find_index(h, |r| r.key_is(key))?;
+        self.map.remove_at(i)
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> + Clone {
-        self.map.iter().map(|r| (r.key.as_bytes(), &r.entry))
+    fn iter(&self) -> impl Iterator<Item = (&[u8], &Record)> + Clone {
+        self.map.iter().map(|r| (r.key(), r))
     }
 }
 
@@ -340,7 +325,7 @@ impl Keyspace {
     fn holds_stream(&self, db: usize, key: &[u8], now: u64) -> bool {
         let g = self.lock_key(db, key, now);
         g.stored(key)
-            .is_some_and(|e| matches!(e.value, Value::Stream(_)))
+            .is_some_and(|e| e.value().kind() == super::types::Kind::Stream)
     }
 
     /// SWAPDB changes a watched key of `a` or `b` when it is live in either
@@ -537,7 +522,7 @@ impl<'a> SlotGuard<'a> {
 
     /// The live entry for `key` with one hash lookup; an expired entry is removed
     /// (lazy expiry) and reported as missing.
-    fn live(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    fn live(&mut self, key: &[u8]) -> Option<&mut Record> {
         let (ks, now, dbi, phys) = (self.ks, self.now, self.db, self.phys);
         let h = hash_key(key);
         // An expired entry is removed below: a change the snapshot must not see.
@@ -545,19 +530,19 @@ impl<'a> SlotGuard<'a> {
             && self
                 .table
                 .map
-                .find(h, |r| r.key.as_bytes() == key)
-                .is_some_and(|r| r.entry.is_expired(now))
+                .find(h, |r| r.key_is(key))
+                .is_some_and(|r| r.is_expired(now))
         {
             self.cow(key);
         }
         let t = &mut *self.table;
-        match t.map.find_entry(h, |r| r.key.as_bytes() == key) {
+        let i = t.map.find_index(h, |r| r.key_is(key))?;
+        let expired = t.map.at(i).is_some_and(|r| r.is_expired(now));
+        match i {
             // On a replica an expired key reads as missing but stays.
-            Ok(o) if o.get().entry.is_expired(now) && ks.keep_expired.load(Ordering::Relaxed) => {
-                None
-            }
-            Ok(o) if o.get().entry.is_expired(now) => {
-                o.remove();
+            _ if expired && ks.keep_expired.load(Ordering::Relaxed) => None,
+            _ if expired => {
+                t.map.remove_at(i);
                 t.volatile -= 1;
                 let db = &ks.dbs[phys];
                 db.keys.fetch_sub(1, Ordering::Relaxed);
@@ -567,13 +552,12 @@ impl<'a> SlotGuard<'a> {
                 ks.changed(dbi, key, Touch::Removed);
                 None
             }
-            Ok(o) => Some(&mut o.into_mut().entry),
-            Err(_) => None,
+            _ => t.map.at_mut(i),
         }
     }
 
     /// Looks a key up for reading: lazy expiry, access metadata, hit/miss stats.
-    pub fn get(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    pub fn get(&mut self, key: &[u8]) -> Option<&mut Record> {
         let (ks, db) = (self.ks, self.db);
         let policy = ks.policy();
         match self.live(key) {
@@ -581,7 +565,7 @@ impl<'a> SlotGuard<'a> {
                 ks.stats.hits.fetch_add(1, Ordering::Relaxed);
                 // A miss is not counted: the write that fills it is.
                 ks.seen(policy, key);
-                access::touch(&mut e.access, policy);
+                access::touch(e.access_mut(), policy);
                 Some(e)
             }
             None => {
@@ -593,7 +577,7 @@ impl<'a> SlotGuard<'a> {
     }
 
     /// Looks a key up for writing: lazy expiry and access metadata, no hit/miss stats.
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Record> {
         self.cow(key);
         let policy = self.ks.policy();
         let (ks, db) = (self.ks, self.db);
@@ -602,22 +586,19 @@ impl<'a> SlotGuard<'a> {
         // Taken for writing counts as written (Redis signals only a change
         // that happened: the one place WATCH may fail where Redis's would not).
         ks.changed(db, key, Touch::Written);
-        access::touch(&mut e.access, policy);
+        access::touch(e.access_mut(), policy);
         Some(e)
     }
 
     /// Looks a key up without touching access metadata or stats (OBJECT, TTL-free peeks).
-    pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
+    pub fn peek(&mut self, key: &[u8]) -> Option<&Record> {
         self.live(key).map(|e| &*e)
     }
 
     /// The entry for `key` even when its TTL has passed, without expiring it
     /// (DEBUG DIGEST-VALUE sees what is stored, as Redis's does).
-    pub fn stored(&self, key: &[u8]) -> Option<&Entry> {
-        self.table
-            .map
-            .find(hash_key(key), |r| r.key.as_bytes() == key)
-            .map(|r| &r.entry)
+    pub fn stored(&self, key: &[u8]) -> Option<&Record> {
+        self.table.entry(key)
     }
 
     /// True when `key` exists (after lazy expiry).
@@ -627,7 +608,19 @@ impl<'a> SlotGuard<'a> {
 
     /// Stores `value` under `key` with one hash lookup. `expire_at` 0 removes any
     /// TTL; `None` keeps the existing TTL (KEEPTTL). Returns the previous live entry.
-    pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) -> Option<Entry> {
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) -> Option<Record> {
+        self.store(key, expire_at, Stored::Value(value))
+    }
+
+    /// `set` of a string from its bytes (SET, MSET): the record is built
+    /// straight from them, or overwritten in place when its shape allows.
+    pub fn set_string(&mut self, key: &[u8], bytes: &[u8], expire_at: Option<u64>) {
+        self.store(key, expire_at, Stored::Bytes(bytes));
+    }
+
+    /// Stores `what` under `key`; returns the record it replaced, if it
+    /// replaced one rather than overwrote it in place.
+    fn store(&mut self, key: &[u8], expire_at: Option<u64>, what: Stored<'_>) -> Option<Record> {
         self.cow(key);
         let (ks, now, dbi, slot) = (self.ks, self.now, self.db, self.slot);
         let policy = ks.policy();
@@ -635,48 +628,34 @@ impl<'a> SlotGuard<'a> {
         let t = &mut *self.table;
         let h = hash_key(key);
         ks.seen_hash(policy, h);
-        let old = match t.map.find_entry(h, |r| r.key.as_bytes() == key) {
-            Ok(mut o) => {
-                let e = &mut o.get_mut().entry;
+        let found = t.map.find_index(h, |r| r.key_is(key));
+        let old = match found.and_then(|i| t.map.at_mut(i)) {
+            Some(e) => {
                 let was_volatile = e.is_volatile();
                 let old = if e.is_expired(now) {
                     // The old value died before this write: account its expiry.
                     ks.stats.expired.fetch_add(1, Ordering::Relaxed);
                     ks.sink.removed(dbi, key, Removal::Expired);
-                    let fresh = Entry {
-                        value,
-                        expire_at: expire_at.unwrap_or(0),
-                        access: access::initial_access(policy),
-                    };
-                    *e = fresh;
+                    *e = what.record(key, expire_at.unwrap_or(0), access::initial_access(policy));
                     ks.newcomer(policy, h, dbi, slot);
                     ks.sink.created(dbi, key);
                     None
                 } else {
-                    let keep = expire_at.unwrap_or(e.expire_at);
-                    let old = std::mem::replace(
-                        e,
-                        Entry {
-                            value,
-                            expire_at: keep,
-                            access: e.access,
-                        },
-                    );
-                    access::touch(&mut e.access, policy);
-                    Some(old)
+                    let keep = expire_at.unwrap_or_else(|| e.expire_at());
+                    let old = match what {
+                        Stored::Bytes(b) if e.assign_string(b, keep) => None,
+                        what => Some(std::mem::replace(e, what.record(key, keep, e.access()))),
+                    };
+                    access::touch(e.access_mut(), policy);
+                    old
                 };
-                let now_volatile = o.get().entry.is_volatile();
-                adjust_volatile(&mut t.volatile, db, was_volatile, now_volatile);
+                adjust_volatile(&mut t.volatile, db, was_volatile, e.is_volatile());
                 old
             }
-            Err(_) => {
-                let e = Entry {
-                    value,
-                    expire_at: expire_at.unwrap_or(0),
-                    access: access::initial_access(policy),
-                };
+            None => {
+                let e = what.record(key, expire_at.unwrap_or(0), access::initial_access(policy));
                 let volatile = e.is_volatile();
-                t.insert_new(h, key, e);
+                t.insert_new(h, e);
                 ks.newcomer(policy, h, dbi, slot);
                 db.keys.fetch_add(1, Ordering::Relaxed);
                 adjust_volatile(&mut t.volatile, db, false, volatile);
@@ -689,12 +668,11 @@ impl<'a> SlotGuard<'a> {
     }
 
     /// Inserts a whole entry (RESTORE, COPY, RENAME), replacing any existing one.
-    pub fn put_entry(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
-        let expire = entry.expire_at;
+    pub fn put_entry(&mut self, key: &[u8], entry: Entry) -> Option<Record> {
         let access = entry.access;
-        let old = self.set(key, entry.value, Some(expire));
+        let old = self.set(key, entry.value, Some(entry.expire_at));
         if let Some(e) = self.live(key) {
-            e.access = access;
+            *e.access_mut() = access;
         }
         old
     }
@@ -707,7 +685,7 @@ impl<'a> SlotGuard<'a> {
             return false;
         };
         let was = e.is_volatile();
-        e.expire_at = expire_at;
+        e.set_expire_at(expire_at);
         let now = e.is_volatile();
         adjust_volatile(&mut self.table.volatile, db, was, now);
         self.ks.changed(self.db, key, Touch::Written);
@@ -715,7 +693,7 @@ impl<'a> SlotGuard<'a> {
     }
 
     /// Deletes `key`; returns its entry when it existed (and had not expired).
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+    pub fn remove(&mut self, key: &[u8]) -> Option<Record> {
         if self.live(key).is_none() {
             // A replica keeps expired keys for its primary's DEL: this is it.
             if self.ks.keep_expired.load(Ordering::Relaxed) {
@@ -726,13 +704,13 @@ impl<'a> SlotGuard<'a> {
         self.remove_raw(key)
     }
 
-    fn remove_raw(&mut self, key: &[u8]) -> Option<Entry> {
+    fn remove_raw(&mut self, key: &[u8]) -> Option<Record> {
         self.cow(key);
         let db = self.counters();
         let t = &mut *self.table;
         let e = t.take(key)?;
         self.ks.changed(self.db, key, Touch::Removed);
-        if matches!(e.value, Value::Stream(_)) {
+        if e.value().kind() == super::types::Kind::Stream {
             // XREADGROUP waiters on it end (-UNBLOCKED / -NOGROUP).
             self.ks.blocked.key_added(self.db, key);
         }
@@ -741,15 +719,11 @@ impl<'a> SlotGuard<'a> {
             t.volatile -= 1;
             db.volatile.fetch_sub(1, Ordering::Relaxed);
         }
-        if t.len() == 0 {
-            // Give an emptied slot's memory back (a drained slot after migration).
-            t.map = HashTable::new();
-        }
         Some(e)
     }
 
     /// Removes a key for eviction or active expiry, telling the sink.
-    pub fn remove_for(&mut self, key: &[u8], why: Removal) -> Option<Entry> {
+    pub fn remove_for(&mut self, key: &[u8], why: Removal) -> Option<Record> {
         let e = self.remove_raw(key)?;
         let counter = match why {
             Removal::Expired => &self.ks.stats.expired,
@@ -776,19 +750,19 @@ impl<'a> SlotGuard<'a> {
     }
 
     /// Iterates the slot's live (unexpired) entries without side effects.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Record)> {
         let now = self.now;
         self.table.iter().filter(move |(_, e)| !e.is_expired(now))
     }
 
     /// The `n`-th entry in table order (random sampling: callers pick `n`).
-    pub fn nth(&self, n: usize) -> Option<(&[u8], &Entry)> {
+    pub fn nth(&self, n: usize) -> Option<(&[u8], &Record)> {
         self.table.iter().nth(n)
     }
 
     /// Every entry, expired or not, in table order starting at position `start`
     /// and wrapping around (eviction sampling: callers pick `start` at random).
-    pub fn entries_from(&self, start: usize) -> impl Iterator<Item = (&[u8], &Entry)> {
+    pub fn entries_from(&self, start: usize) -> impl Iterator<Item = (&[u8], &Record)> {
         let start = start % self.table.len().max(1);
         let t = &*self.table;
         t.iter().skip(start).chain(t.iter().take(start))
@@ -812,10 +786,10 @@ impl<'a> SlotGuard<'a> {
         let mut examined = 0;
         let mut dead: Vec<Key> = Vec::new();
         for r in t.map.iter().skip(start).chain(t.map.iter()).take(take) {
-            if r.entry.is_volatile() {
+            if r.is_volatile() {
                 examined += 1;
-                if r.entry.is_expired(now) {
-                    dead.push(Key::new(r.key.as_bytes()));
+                if r.is_expired(now) {
+                    dead.push(Key::new(r.key()));
                 }
             }
         }
@@ -838,6 +812,21 @@ impl<'a> SlotGuard<'a> {
             }
         }
         removed
+    }
+}
+
+/// What a write stores: a value, or a string's bytes (SET).
+enum Stored<'a> {
+    Value(Value),
+    Bytes(&'a [u8]),
+}
+
+impl Stored<'_> {
+    fn record(self, key: &[u8], expire_at: u64, access: u32) -> Record {
+        match self {
+            Stored::Value(v) => Record::new(key, v, expire_at, access),
+            Stored::Bytes(b) => Record::string(key, b, expire_at, access),
+        }
     }
 }
 

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::record::Record;
+#[cfg(test)]
 use super::types::Value;
 
 /// Values that cost less than this many frees to drop are dropped at once
@@ -32,13 +34,13 @@ struct Counters {
 }
 
 impl LazyFree {
-    /// Drops `value` here when it is cheap, else on the background thread;
-    /// true when it went to the background.
-    pub fn free_value(&self, value: Value) -> bool {
-        if value.free_effort() <= THRESHOLD {
+    /// Drops a removed key's `record` here when it is cheap, else on the
+    /// background thread; true when it went to the background.
+    pub fn free_record(&self, record: Record) -> bool {
+        if record.value().free_effort() <= THRESHOLD {
             return false;
         }
-        self.free_later(Box::new(value), 1);
+        self.free_later(Box::new(record), 1);
         true
     }
 
@@ -104,12 +106,12 @@ mod tests {
     #[test]
     fn small_values_drop_inline_large_ones_in_the_background() {
         let lf = LazyFree::default();
-        assert!(!lf.free_value(Value::string(b"x")));
+        assert!(!lf.free_record(Record::new(b"k", Value::string(b"x"), 0, 0)));
         let mut h = Hash::default();
         for i in 0..1000 {
             h.set(format!("f{i}").as_bytes(), b"v", HashLimits::default());
         }
-        assert!(lf.free_value(h.into_value()));
+        assert!(lf.free_record(Record::new(b"k", h.into_value(), 0, 0)));
         for _ in 0..1000 {
             if lf.pending() == 0 {
                 break;

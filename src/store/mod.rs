@@ -17,6 +17,8 @@ pub mod keyspace;
 pub mod lazy_free;
 pub mod memory;
 mod random_key;
+pub mod record;
+mod record_table;
 mod slot_bits;
 pub mod snapshot;
 pub mod tinylfu;
@@ -27,4 +29,5 @@ pub mod watch;
 
 pub use entry::Entry;
 pub use keyspace::{KeyEventSink, Keyspace, MultiGuard, Removal, SlotGuard, NEVER_EXPIRED};
-pub use types::{Hash, HashLimits, Kind, List, Str, Value, ValueType, WrongType};
+pub use record::Record;
+pub use types::{Hash, HashLimits, Kind, List, Str, StrRef, Value, ValueRef, ValueType, WrongType};

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::keyspace::SlotTable;
 use super::keyspace::{original_bytes, Keyspace, Originals};
-use super::Entry;
+use super::Record;
 use crate::slot::SLOTS;
 
 /// State shared between a running snapshot and the keyspace.
@@ -55,7 +55,7 @@ pub trait SnapshotSink {
     fn db(&mut self, db: usize, keys: u64, expires: u64) -> std::io::Result<()>;
     /// One key, as it was at the point. Called with a slot lock held: keep it
     /// to memory work.
-    fn entry(&mut self, key: &[u8], e: &Entry);
+    fn entry(&mut self, key: &[u8], e: &Record);
     /// A slot is done and its lock released: a good time for I/O.
     fn slot_done(&mut self) -> std::io::Result<()>;
 }
@@ -228,8 +228,8 @@ mod tests {
             self.1 = db;
             Ok(())
         }
-        fn entry(&mut self, key: &[u8], e: &Entry) {
-            self.0.push((self.1, key.to_vec(), e.value.clone()));
+        fn entry(&mut self, key: &[u8], e: &Record) {
+            self.0.push((self.1, key.to_vec(), e.value().to_value()));
         }
         fn slot_done(&mut self) -> std::io::Result<()> {
             Ok(())
@@ -265,7 +265,7 @@ mod tests {
             ]
         );
         // Live: db 0 holds what db 1 held, db 2 what db 0 held (swapped twice).
-        let live = |db: usize, k: &[u8]| ks.lock_key(db, k, 0).get(k).map(|e| e.value.clone());
+        let live = |db: usize, k: &[u8]| ks.lock_key(db, k, 0).get(k).map(|e| e.value().to_value());
         assert_eq!(live(0, b"one"), Some(Value::string(b"changed")));
         assert_eq!(live(2, b"zero"), Some(Value::string(b"again")));
         assert_eq!(live(1, b"zero"), None);
@@ -314,7 +314,7 @@ mod tests {
         assert!(ks
             .lock_key(0, b"k0", 0)
             .get(b"k0")
-            .is_some_and(|e| e.value == Value::string(b"new")));
+            .is_some_and(|e| e.value().to_value() == Value::string(b"new")));
         assert!(ks.begin_snapshot(|| ()).is_ok());
     }
 

@@ -3,14 +3,23 @@
 //! emptied from here, never by matching on `Value` themselves.
 
 use super::keyspace::{MultiGuard, SlotGuard};
-use super::types::{ValueType, WrongType};
+use super::types::{Container, StrRef, ValueType, WrongType};
 
 impl SlotGuard<'_> {
     /// Reads `key` as `T` (counts a hit or miss, touches access metadata);
     /// `Ok(None)` when the key is missing.
-    pub fn read<T: ValueType>(&mut self, key: &[u8]) -> Result<Option<&T>, WrongType> {
+    pub fn read<T: Container>(&mut self, key: &[u8]) -> Result<Option<&T>, WrongType> {
         match self.get(key) {
-            Some(e) => e.value.as_type::<T>().map(Some),
+            Some(e) => e.value().as_type::<T>().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads `key` as a string (counts a hit or miss, touches access
+    /// metadata); `Ok(None)` when the key is missing.
+    pub fn read_str(&mut self, key: &[u8]) -> Result<Option<StrRef<'_>>, WrongType> {
+        match self.get(key) {
+            Some(e) => e.value().as_str().map(Some),
             None => Ok(None),
         }
     }
@@ -25,7 +34,7 @@ impl SlotGuard<'_> {
         let Some(e) = self.get_mut(key) else {
             return Ok(None);
         };
-        let t = e.value.as_type_mut::<T>()?;
+        let t = e.value_mut().as_type_mut::<T>()?;
         let r = f(t);
         if t.is_emptied() {
             self.remove(key);
@@ -54,7 +63,7 @@ impl MultiGuard<'_> {
     /// at once, as a command reading several keys does: each lookup counts a
     /// hit or miss and expires lazily; WRONGTYPE when any key holds another
     /// type; `None` for a missing key.
-    pub fn read_all<T: ValueType>(
+    pub fn read_all<T: Container>(
         &mut self,
         db: usize,
         keys: &[&[u8]],
@@ -62,7 +71,7 @@ impl MultiGuard<'_> {
         let mut present = Vec::with_capacity(keys.len());
         for k in keys {
             let here = match self.slot(db, k).get(k) {
-                Some(e) => e.value.as_type::<T>().map(|_| true)?,
+                Some(e) => e.value().as_type::<T>().map(|_| true)?,
                 None => false,
             };
             present.push(here);
@@ -74,7 +83,7 @@ impl MultiGuard<'_> {
                 let e = here
                     .then(|| this.slot_ref(db, k).and_then(|g| g.stored(k)))
                     .flatten();
-                e.map(|e| e.value.as_type::<T>()).transpose()
+                e.map(|e| e.value().as_type::<T>()).transpose()
             })
             .collect()
     }
@@ -83,16 +92,16 @@ impl MultiGuard<'_> {
 #[cfg(test)]
 mod tests {
     use crate::store::keyspace::{Keyspace, NoSink};
-    use crate::store::types::{Str, Value};
+    use crate::store::types::{Str, StrRef, Value};
     use std::sync::Arc;
 
     #[test]
     fn typed_reads_answer_missing_and_present() {
         let ks = Keyspace::new(1, Arc::new(NoSink));
         let mut g = ks.lock_key(0, b"k", 0);
-        assert_eq!(g.read::<Str>(b"k"), Ok(None));
+        assert_eq!(g.read_str(b"k"), Ok(None));
         g.set(b"k", Value::string(b"12"), Some(0));
-        assert_eq!(g.read::<Str>(b"k"), Ok(Some(&Str::Int(12))));
+        assert_eq!(g.read_str(b"k"), Ok(Some(StrRef::Int(12))));
         let len = g.update::<Str, _>(b"k", |s| s.len());
         assert_eq!(len, Ok(Some(2)));
         assert_eq!(g.update::<Str, _>(b"missing", |s| s.len()), Ok(None));

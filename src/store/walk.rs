@@ -3,8 +3,8 @@
 //! next slot is locked, and is synchronous, so no lock is held across an
 //! `.await`. Expired keys are skipped, not deleted: a walk only reads.
 
-use super::entry::Entry;
 use super::keyspace::Keyspace;
+use super::record::Record;
 use crate::slot::SLOTS;
 
 impl Keyspace {
@@ -23,7 +23,7 @@ impl Keyspace {
         cursor: u64,
         budget: usize,
         now: u64,
-        mut visit: impl FnMut(&[u8], &Entry) -> bool,
+        mut visit: impl FnMut(&[u8], &Record) -> bool,
     ) -> u64 {
         let mut taken = 0;
         let mut slot = cursor.min(SLOTS as u64) as usize;
@@ -41,7 +41,7 @@ impl Keyspace {
 
     /// Visits every live key of `db` (KEYS), slot by slot, each under its
     /// slot's lock (`visit` must not lock another slot).
-    pub fn for_each_key(&self, db: usize, now: u64, mut visit: impl FnMut(&[u8], &Entry)) {
+    pub fn for_each_key(&self, db: usize, now: u64, mut visit: impl FnMut(&[u8], &Record)) {
         for slot in 0..SLOTS as u16 {
             let g = self.lock_slot(db, slot, now);
             for (k, e) in g.iter() {

@@ -105,14 +105,14 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     for &k in &keys {
         let g = m.slot(dbi, k);
         let Some(e) = g.get(k) else { continue };
-        let ttl = if e.expire_at == 0 {
+        let ttl = if e.expire_at() == 0 {
             0
-        } else if e.expire_at <= now {
+        } else if e.expire_at() <= now {
             continue;
         } else {
-            (e.expire_at - now).max(1)
+            (e.expire_at() - now).max(1)
         };
-        found.push((k, persist::dump(&e.value), ttl.to_string()));
+        found.push((k, persist::dump(e.value()), ttl.to_string()));
     }
     if found.is_empty() {
         drop(m);

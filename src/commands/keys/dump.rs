@@ -9,7 +9,7 @@ use crate::store::Entry;
 /// `DUMP key`
 pub fn dump(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
-    let payload = ctx.lock(key).get(key).map(|e| persist::dump(&e.value));
+    let payload = ctx.lock(key).get(key).map(|e| persist::dump(e.value()));
     match payload {
         Some(p) => ctx.out.bulk(&p),
         None => ctx.out.null(),

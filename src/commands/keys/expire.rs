@@ -63,7 +63,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, unit: ExpireUnit, cmd: &st
         ctx.out.int(0);
         return Ok(());
     };
-    let current = (e.expire_at != 0).then_some(e.expire_at as i64);
+    let current = (e.expire_at() != 0).then_some(e.expire_at() as i64);
     if !cond.allows(when, current) {
         ctx.out.int(0);
         return Ok(());
@@ -111,9 +111,9 @@ fn ttl_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, ms: bool, abs: bool) -> CmdRe
     let mut g = ctx.lock(key);
     let reply = match peek_counted(&ctx.srv.keyspace, &mut g, key) {
         None => -2,
-        Some(e) if e.expire_at == 0 => -1,
+        Some(e) if e.expire_at() == 0 => -1,
         Some(e) => {
-            let at = e.expire_at as i64;
+            let at = e.expire_at() as i64;
             let t = if abs { at } else { at - ctx.now_ms as i64 }.max(0);
             if ms {
                 t
@@ -151,7 +151,7 @@ pub fn pexpiretime(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 pub fn persist(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let mut g = ctx.lock(key);
-    let volatile = g.get_mut(key).is_some_and(|e| e.expire_at != 0);
+    let volatile = g.get_mut(key).is_some_and(|e| e.expire_at() != 0);
     if volatile {
         g.set_expire(key, 0);
         ctx.propagate(&[b"PERSIST", key]);

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 
 use super::{Argv, CmdResult, Ctx};
 use crate::node::notify::GENERIC;
-use crate::store::{Entry, Keyspace, SlotGuard};
+use crate::store::{Keyspace, Record, SlotGuard};
 
 /// `DEL key [key …]`; frees large values in the background when
 /// `lazyfree-lazy-user-del` is on.
@@ -33,7 +33,7 @@ fn remove_keys(ctx: &mut Ctx<'_>, argv: &Argv<'_>, lazy: bool) -> CmdResult {
     for key in argv.tail(1).iter() {
         if let Some(e) = m.slot(db, key).remove(key) {
             if lazy {
-                ctx.srv.keyspace.lazy_free.free_value(e.value);
+                ctx.srv.keyspace.lazy_free.free_record(e);
             }
             ctx.propagate(&[b"DEL", key]);
             ctx.notify(GENERIC, "del", key);
@@ -65,7 +65,7 @@ pub fn type_(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let name = ctx
         .lock(key)
         .peek(key)
-        .map_or("none", |e| e.value.kind().name());
+        .map_or("none", |e| e.value().kind().name());
     ctx.out.simple(name);
     Ok(())
 }
@@ -88,7 +88,7 @@ pub fn touch(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 
 /// Redis's `LOOKUP_NOTOUCH` read: hit/miss statistics, but the access time is
 /// left alone (TTL, OBJECT).
-fn peek_counted<'g>(ks: &Keyspace, g: &'g mut SlotGuard<'_>, key: &[u8]) -> Option<&'g Entry> {
+fn peek_counted<'g>(ks: &Keyspace, g: &'g mut SlotGuard<'_>, key: &[u8]) -> Option<&'g Record> {
     let e = g.peek(key);
     let counter = if e.is_some() {
         &ks.stats.hits

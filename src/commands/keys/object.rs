@@ -7,7 +7,7 @@ use crate::commands::server::help;
 use crate::commands::spec::{command_table, CommandSpec, K2, NOKEYS};
 use crate::commands::{Argv, CmdError, CmdResult, Ctx};
 use crate::store::access::{self, Policy};
-use crate::store::{Entry, Str, Value};
+use crate::store::{Record, StrRef, ValueRef};
 
 /// Values Redis shares (and reports with this refcount): integers below 10000.
 const SHARED_INTEGERS: i64 = 10_000;
@@ -33,7 +33,7 @@ pub fn object(_ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 }
 
 /// Looks the key up without touching it; replies nil and returns None when missing.
-fn object_lookup<T>(ctx: &mut Ctx<'_>, argv: &Argv<'_>, f: impl FnOnce(&Entry) -> T) -> Option<T> {
+fn object_lookup<T>(ctx: &mut Ctx<'_>, argv: &Argv<'_>, f: impl FnOnce(&Record) -> T) -> Option<T> {
     let key = argv.get(2);
     let mut g = ctx.lock(key);
     let r = peek_counted(&ctx.srv.keyspace, &mut g, key).map(f);
@@ -45,7 +45,7 @@ fn object_lookup<T>(ctx: &mut Ctx<'_>, argv: &Argv<'_>, f: impl FnOnce(&Entry) -
 }
 
 fn object_encoding(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    if let Some(enc) = object_lookup(ctx, argv, |e| e.value.encoding()) {
+    if let Some(enc) = object_lookup(ctx, argv, |e| e.value().encoding()) {
         ctx.out.bulk(enc.as_bytes());
     }
     Ok(())
@@ -62,8 +62,8 @@ fn object_refcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
                 | Policy::AllKeysTinyLfu
                 | Policy::VolatileTinyLfu
         );
-    let refcount = object_lookup(ctx, argv, |e| match e.value {
-        Value::Str(Str::Int(n)) if shared_ok && (0..SHARED_INTEGERS).contains(&n) => {
+    let refcount = object_lookup(ctx, argv, |e| match e.value() {
+        ValueRef::Str(StrRef::Int(n)) if shared_ok && (0..SHARED_INTEGERS).contains(&n) => {
             SHARED_REFCOUNT
         }
         _ => 1,
@@ -75,7 +75,7 @@ fn object_refcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 }
 
 fn object_idletime(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    let Some(access) = object_lookup(ctx, argv, |e| e.access) else {
+    let Some(access) = object_lookup(ctx, argv, |e| e.access()) else {
         return Ok(());
     };
     match ctx.srv.keyspace.policy() {
@@ -93,7 +93,7 @@ fn object_idletime(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
 }
 
 fn object_freq(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
-    let Some(access) = object_lookup(ctx, argv, |e| e.access) else {
+    let Some(access) = object_lookup(ctx, argv, |e| e.access()) else {
         return Ok(());
     };
     if ctx.srv.keyspace.policy().is_tinylfu() {

@@ -37,7 +37,7 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, nx: bool) -> CmdResult {
             return Err(CmdError::NoSuchKey);
         };
         // The value object moves, so its TTL and access metadata come along.
-        m.slot(db, dst).put_entry(dst, entry);
+        m.slot(db, dst).put_entry(dst, entry.into_entry());
         ctx.propagate_verbatim(argv);
         ctx.notify(GENERIC, "rename_from", src);
         ctx.notify(GENERIC, "rename_to", dst);
@@ -96,7 +96,7 @@ pub fn copy(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
-    let (value, expire_at) = (e.value.clone(), e.expire_at);
+    let (value, expire_at) = (e.value().to_value(), e.expire_at());
     let target = m.slot(dst_db, dst);
     if target.get_mut(dst).is_some() && !replace {
         drop(m);
@@ -141,7 +141,7 @@ pub fn move_(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         m.slot(src_db, key).get_mut(key).is_some() && m.slot(dst_db, key).get_mut(key).is_none();
     if moved {
         if let Some(entry) = m.slot(src_db, key).remove(key) {
-            m.slot(dst_db, key).put_entry(key, entry);
+            m.slot(dst_db, key).put_entry(key, entry.into_entry());
             ctx.propagate_verbatim(argv);
             let srv = ctx.srv;
             srv.notify_keyspace_event(src_db, GENERIC, "move_from", key);

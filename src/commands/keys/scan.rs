@@ -3,7 +3,7 @@
 use crate::commands::args::ArgCursor;
 use crate::commands::{is, Argv, CmdError, CmdResult, Ctx};
 use crate::glob;
-use crate::store::Entry;
+use crate::store::Record;
 
 /// `KEYS pattern`
 pub fn keys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
@@ -80,11 +80,11 @@ impl<'a> ScanOpts<'a> {
         Ok(o)
     }
 
-    fn wants(&self, key: &[u8], e: &Entry) -> bool {
+    fn wants(&self, key: &[u8], e: &Record) -> bool {
         self.pattern.is_none_or(|p| glob::matches(p, key, false))
             && self
                 .kind
-                .is_none_or(|t| t.eq_ignore_ascii_case(e.value.kind().name().as_bytes()))
+                .is_none_or(|t| t.eq_ignore_ascii_case(e.value().kind().name().as_bytes()))
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::help;
 use crate::commands::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
-use crate::store::{access, digest, Entry, Value};
+use crate::store::{access, digest, Record, ValueRef};
 
 /// `DEBUG subcommand …` (DEBUG is not a container in Redis: it parses its own words).
 pub fn debug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
@@ -62,21 +62,21 @@ fn sleep(ctx: &mut Ctx<'_>, secs: &[u8]) -> CmdResult {
 }
 
 /// Length of the value's RDB payload, uncompressed (`serializedlength`).
-fn serialized_len(v: &Value) -> usize {
+fn serialized_len(v: ValueRef<'_>) -> usize {
     let mut body = Vec::new();
     crate::persist::rdb::write_value(&mut body, v, false);
     body.len()
 }
 
 /// The `DEBUG OBJECT` status line.
-pub fn object_line(entry: &Entry) -> String {
+pub fn object_line(entry: &Record) -> String {
     format!(
         "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
-        entry as *const Entry,
-        entry.value.encoding(),
-        serialized_len(&entry.value),
-        entry.access & 0xFF_FFFF,
-        access::idle_seconds(entry.access)
+        entry.as_ptr(),
+        entry.value().encoding(),
+        serialized_len(entry.value()),
+        entry.access() & 0xFF_FFFF,
+        access::idle_seconds(entry.access())
     )
 }
 
@@ -112,23 +112,20 @@ fn debug_help(ctx: &mut Ctx<'_>) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Value;
 
     #[test]
     fn serialized_lengths_follow_rdb_encoding() {
-        assert_eq!(serialized_len(&Value::string(b"bar")), 4);
-        assert_eq!(serialized_len(&Value::int(100)), 2);
-        assert_eq!(serialized_len(&Value::int(1000)), 3);
-        assert_eq!(serialized_len(&Value::int(100_000)), 5);
-        assert_eq!(serialized_len(&Value::raw(vec![b'x'; 100])), 102);
+        assert_eq!(serialized_len(Value::string(b"bar").as_ref()), 4);
+        assert_eq!(serialized_len(Value::int(100).as_ref()), 2);
+        assert_eq!(serialized_len(Value::int(1000).as_ref()), 3);
+        assert_eq!(serialized_len(Value::int(100_000).as_ref()), 5);
+        assert_eq!(serialized_len(Value::raw(vec![b'x'; 100]).as_ref()), 102);
     }
 
     #[test]
     fn object_line_shape() {
-        let e = Entry {
-            value: Value::string(b"bar"),
-            expire_at: 0,
-            access: access::lru_clock(),
-        };
+        let e = Record::new(b"k", Value::string(b"bar"), 0, access::lru_clock());
         let l = object_line(&e);
         assert!(l.starts_with("Value at:0x"), "{l}");
         assert!(

@@ -6,7 +6,7 @@ use super::help;
 use crate::commands::{is, parse_i64, Argv, CmdError, CmdResult, Ctx};
 pub use crate::store::types::redis_size::jemalloc_size;
 use crate::store::types::redis_size::sds_header;
-use crate::store::Entry;
+use crate::store::Record;
 #[cfg(test)]
 use crate::store::Value;
 
@@ -153,10 +153,10 @@ pub fn latency_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
 
 /// Redis's `MEMORY USAGE` estimate for a key and its entry: dict entry, key sds,
 /// value object, each rounded to its allocator size class.
-pub fn bytes_estimate(key: &[u8], entry: &Entry) -> usize {
+pub fn bytes_estimate(key: &[u8], entry: &Record) -> usize {
     const DICT_ENTRY: usize = 24;
     let key_bytes = jemalloc_size(sds_header(key.len(), true) + key.len() + 1);
-    DICT_ENTRY + key_bytes + entry.value.redis_usage()
+    DICT_ENTRY + key_bytes + entry.value().redis_usage()
 }
 
 /// `MEMORY USAGE key [SAMPLES count]`
@@ -311,12 +311,8 @@ pub fn memory_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> CmdResult {
 mod tests {
     use super::*;
 
-    fn entry(v: Value) -> Entry {
-        Entry {
-            value: v,
-            expire_at: 0,
-            access: 0,
-        }
+    fn entry(v: Value) -> Record {
+        Record::new(b"k", v, 0, 0)
     }
 
     #[test]

@@ -211,7 +211,7 @@ fn read(ctx: &mut Ctx<'_>, argv: &Argv<'_>, xreadgroup: bool) -> CmdResult {
         let Some(entry) = guard.get_mut(key) else {
             continue;
         };
-        let Some(s) = Stream::of_mut(&mut entry.value) else {
+        let Some(s) = Stream::of_mut(entry.value_mut()) else {
             continue;
         };
         let part = match (a.group, wants[k]) {
@@ -316,7 +316,7 @@ fn block(
             let Some(e) = g.peek(key) else {
                 return group.is_none();
             };
-            let Some(s) = Stream::of(&e.value) else {
+            let Ok(s) = e.value().as_type::<Stream>() else {
                 return group.is_none();
             };
             match (&group, want) {

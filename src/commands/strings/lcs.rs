@@ -145,10 +145,10 @@ pub fn lcs(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         let mut g = ctx.lock(key);
         match g.get(key) {
             None => Ok(Vec::new()),
-            Some(e) if e.value.kind() != Kind::String => Err(CmdError::err(
+            Some(e) if e.value().kind() != Kind::String => Err(CmdError::err(
                 "The specified keys must contain string values",
             )),
-            Some(e) => Ok(string_bytes(&e.value)?.into_owned()),
+            Some(e) => Ok(string_bytes(e.value())?.into_owned()),
         }
     };
     let a = read(ctx, argv.get(1))?;

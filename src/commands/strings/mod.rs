@@ -10,37 +10,37 @@ use super::expire_args::{deadline, ExpireUnit};
 use super::{is, parse_f64, parse_i64, Argv, CmdError, CmdResult, Ctx};
 use crate::node::notify::{GENERIC, STRING};
 use crate::resp::reply::format_long_double;
-use crate::store::{Entry, Str, Value};
+use crate::store::{Record, Str, StrRef, Value, ValueRef};
 
 /// Largest string a command may build (Redis's 512 MB default).
 const MAX_STRING: u64 = 512 * 1024 * 1024;
 
 /// The bytes of a string value (integers are formatted).
-pub fn string_bytes(v: &Value) -> Result<Cow<'_, [u8]>, CmdError> {
-    Ok(v.as_type::<Str>()?.to_bytes())
+pub fn string_bytes(v: ValueRef<'_>) -> Result<Cow<'_, [u8]>, CmdError> {
+    Ok(v.as_str()?.to_bytes())
 }
 
-fn ensure_string(e: &Entry) -> Result<(), CmdError> {
-    e.value.as_type::<Str>()?;
+fn ensure_string(e: &Record) -> Result<(), CmdError> {
+    e.value().as_str()?;
     Ok(())
 }
 
-fn reply_str(ctx: &mut Ctx<'_>, s: &Str) {
+fn reply_str(ctx: &mut Ctx<'_>, s: StrRef<'_>) {
     match s {
-        Str::Int(n) => ctx.out.bulk_int(*n),
-        Str::Bytes(b) | Str::Raw(b) => ctx.out.bulk(b),
+        StrRef::Int(n) => ctx.out.bulk_int(n),
+        StrRef::Bytes(b) | StrRef::Raw(b) => ctx.out.bulk(b),
     }
 }
 
 fn reply_value(ctx: &mut Ctx<'_>, v: &Value) -> CmdResult {
-    reply_str(ctx, v.as_type::<Str>()?);
+    reply_str(ctx, v.as_ref().as_str()?);
     Ok(())
 }
 
-fn reply_entry(ctx: &mut Ctx<'_>, e: Option<&Entry>) -> CmdResult {
+fn reply_entry(ctx: &mut Ctx<'_>, e: Option<&Record>) -> CmdResult {
     match e {
         None => ctx.out.null(),
-        Some(e) => reply_str(ctx, e.value.as_type::<Str>()?),
+        Some(e) => reply_str(ctx, e.value().as_str()?),
     }
     Ok(())
 }
@@ -49,7 +49,7 @@ fn reply_entry(ctx: &mut Ctx<'_>, e: Option<&Entry>) -> CmdResult {
 pub fn get(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let key = argv.get(1);
     let mut g = ctx.lock(key);
-    match g.read::<Str>(key)? {
+    match g.read_str(key)? {
         None => ctx.out.null(),
         Some(s) => reply_str(ctx, s),
     }
@@ -115,7 +115,7 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         if let Some(e) = existing {
             if want_get {
                 ensure_string(e)?;
-                old = Some(e.value.clone());
+                old = Some(e.value().to_value());
             }
         }
         if (nx && exists) || (xx && !exists) {
@@ -132,7 +132,7 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         Ttl::Keep => None,
         Ttl::At(t) => Some(t.max(1) as u64),
     };
-    g.set(key, Value::string(val), expire);
+    g.set_string(key, val, expire);
     match ttl {
         Ttl::At(t) => {
             let mut b = itoa::Buffer::new();
@@ -208,16 +208,12 @@ pub fn mget(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let mut m = ctx.lock_keys(argv.tail(1).iter());
     for key in argv.tail(1).iter() {
         match m.slot(ctx.client.db, key).get(key) {
-            Some(Entry {
-                value: Value::Str(Str::Int(v)),
-                ..
-            }) => ctx.out.bulk_int(*v),
-            Some(Entry {
-                value: Value::Str(Str::Bytes(s) | Str::Raw(s)),
-                ..
-            }) => ctx.out.bulk(s),
-            // Other types read as missing, as in Redis.
-            Some(_) | None => ctx.out.null(),
+            Some(e) => match e.value() {
+                ValueRef::Str(s) => reply_str(ctx, s),
+                // Other types read as missing, as in Redis.
+                ValueRef::Other(_) => ctx.out.null(),
+            },
+            None => ctx.out.null(),
         }
     }
     Ok(())
@@ -243,7 +239,7 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, only_new: bool) -> CmdResult
     let mut i = 1;
     while i < argv.len() {
         let (k, v) = (argv.get(i), argv.get(i + 1));
-        m.slot(db, k).set(k, Value::string(v), Some(0));
+        m.slot(db, k).set_string(k, v, Some(0));
         i += 2;
     }
     // MSETNX replicates as MSET; an MSET of up to 15 pairs stays off the heap.
@@ -325,7 +321,7 @@ pub fn getex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Ok(());
     };
     ensure_string(e)?;
-    let value = e.value.clone();
+    let value = e.value().to_value();
     match ttl {
         Ttl::At(t) if ctx.already_expired(t) => {
             g.remove(key);
@@ -378,13 +374,13 @@ pub fn append(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         }
         Some(e) => {
             ensure_string(e)?;
-            let cur = string_bytes(&e.value)?;
+            let cur = string_bytes(e.value())?;
             too_big((cur.len() + val.len()) as u64, ctx)?;
             let mut buf = Vec::with_capacity(cur.len() + val.len());
             buf.extend_from_slice(&cur);
             buf.extend_from_slice(val);
             let n = buf.len();
-            e.value = Value::raw(buf);
+            e.replace_value(Value::raw(buf));
             n
         }
     };
@@ -401,7 +397,7 @@ pub fn strlen(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     let mut g = ctx.lock(key);
     let n = match g.get(key) {
         None => 0,
-        Some(e) => e.value.as_type::<Str>()?.len(),
+        Some(e) => e.value().as_str()?.len(),
     };
     drop(g);
     ctx.out.int(n as i64);
@@ -416,14 +412,17 @@ fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
             by
         }
         Some(e) => {
-            let cur = match e.value.as_type::<Str>()? {
-                Str::Int(n) => *n,
-                Str::Bytes(s) | Str::Raw(s) => {
+            let cur = match e.value().as_str()? {
+                StrRef::Int(n) => n,
+                StrRef::Bytes(s) | StrRef::Raw(s) => {
                     super::parse_int_strict(s).ok_or(CmdError::NotInteger)?
                 }
             };
             let next = cur.checked_add(by).ok_or(CmdError::Overflow)?;
-            e.value = Value::int(next);
+            match e.value_mut() {
+                Value::Str(s) => *s = Str::Int(next),
+                other => *other = Value::int(next),
+            }
             next
         }
     };
@@ -469,7 +468,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         None => 0.0,
         Some(e) => {
             ensure_string(e)?;
-            parse_f64(&string_bytes(&e.value)?).map_err(|_| CmdError::NotFloat)?
+            parse_f64(&string_bytes(e.value())?).map_err(|_| CmdError::NotFloat)?
         }
     };
     let next = cur + by;
@@ -515,7 +514,7 @@ pub fn getrange(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         return Ok(());
     };
     ensure_string(e)?;
-    let bytes = string_bytes(&e.value)?;
+    let bytes = string_bytes(e.value())?;
     match clamp_range(start, end, bytes.len()) {
         Some((s, e)) => ctx.out.bulk(&bytes[s..=e]),
         None => ctx.out.bulk(b""),
@@ -536,7 +535,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
         None => None,
         Some(e) => {
             ensure_string(e)?;
-            Some(string_bytes(&e.value)?.into_owned())
+            Some(string_bytes(e.value())?.into_owned())
         }
     };
     if val.is_empty() {

@@ -68,16 +68,16 @@ fn read_input(g: &mut SlotGuard<'_>, key: &[u8]) -> Result<Vec<(Vec<u8>, f64)>, 
     let Some(e) = g.get(key) else {
         return Ok(Vec::new());
     };
-    if let Some(z) = ZSet::of(&e.value) {
+    if let Ok(z) = e.value().as_type::<ZSet>() {
         return Ok(z
             .entries()
             .into_iter()
             .map(|(m, s)| (m.into_owned(), s))
             .collect());
     }
-    match Set::of(&e.value) {
-        Some(s) => set_entries(s),
-        None => Err(CmdError::WrongType),
+    match e.value().as_type::<Set>() {
+        Ok(s) => set_entries(s),
+        Err(_) => Err(CmdError::WrongType),
     }
 }
 

@@ -46,8 +46,8 @@ impl SlotGuard<'_> {
     pub(crate) fn key_with_hash(&self, h: u64, volatile: bool) -> Option<Box<[u8]>> {
         self.table
             .map
-            .find(h, |r| hash_key(r.key.as_bytes()) == h)
-            .filter(|r| !volatile || r.entry.is_volatile())
-            .map(|r| r.key.as_bytes().into())
+            .find(h, |r| hash_key(r.key()) == h)
+            .filter(|r| !volatile || r.is_volatile())
+            .map(|r| r.key().into())
     }
 }

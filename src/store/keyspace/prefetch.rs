@@ -4,41 +4,40 @@
 use parking_lot::Mutex;
 use smallvec::SmallVec;
 
-use super::{hash_key, Keyspace, Record, SlotTable, INLINE_GUARDS};
+use super::{hash_key, Keyspace, SlotTable, INLINE_GUARDS};
 use crate::slot::key_slot;
 
 impl Keyspace {
     /// Warms the CPU caches for up to 16 `keys` of `db` before the commands
-    /// that read them run: their slot tables, then their records, then
-    /// string values, each level for all keys before the next, so the cache
-    /// misses of different keys overlap instead of coming one after another.
+    /// that read them run: their slot tables, their buckets, then their
+    /// records (which hold
+    /// short strings inline), each level for all keys before the next, so the
+    /// cache misses of different keys overlap instead of coming one after
+    /// another.
     /// A single key has nothing to overlap with and is left alone; a
     /// contended slot is skipped, not waited for.
     pub fn prefetch<'k>(&self, db: usize, keys: impl IntoIterator<Item = &'k [u8]>) {
-        let at: SmallVec<[(usize, u64, &[u8]); INLINE_GUARDS]> = keys
+        let at: SmallVec<[(usize, u64); INLINE_GUARDS]> = keys
             .into_iter()
             .take(INLINE_GUARDS)
-            .map(|k| (key_slot(k) as usize, hash_key(k), k))
+            .map(|k| (key_slot(k) as usize, hash_key(k)))
             .collect();
         let d = &self.dbs[self.physical(db)];
         let Some(slots) = d.slots.get().filter(|_| at.len() > 1) else {
             return;
         };
-        for &(slot, _, _) in &at {
+        for &(slot, _) in &at {
             prefetch_line(&slots[slot] as *const Mutex<SlotTable> as *const u8);
         }
-        for &(slot, h, _) in &at {
-            if let Some(t) = slots[slot].try_lock() {
-                for r in t.map.iter_hash(h) {
-                    prefetch_line(&**r as *const Record as *const u8);
-                }
+        for &(slot, h) in &at {
+            if let Some(lines) = slots[slot].try_lock().and_then(|t| t.map.home_lines(h)) {
+                lines.into_iter().for_each(prefetch_line);
             }
         }
-        for &(slot, h, key) in &at {
+        for &(slot, h) in &at {
             if let Some(t) = slots[slot].try_lock() {
-                let found = t.map.find(h, |r| r.key.as_bytes() == key);
-                if let Some(p) = found.and_then(|r| r.entry.value.string_bytes_ptr()) {
-                    prefetch_line(p);
+                for r in t.map.candidates(h) {
+                    prefetch_line(r.as_ptr());
                 }
             }
         }

@@ -10,7 +10,10 @@ fn set_get_remove_keep_counts() {
     let ks = ks();
     let mut g = ks.lock_key(0, b"a", 1000);
     assert!(g.set(b"a", Value::string(b"1"), Some(0)).is_none());
-    assert_eq!(g.get(b"a").map(|e| e.value.clone()), Some(Value::int(1)));
+    assert_eq!(
+        g.get(b"a").map(|e| e.value().to_value()),
+        Some(Value::int(1))
+    );
     drop(g);
     assert_eq!(ks.db(0).len(), 1);
     assert_eq!(ks.db(1).len(), 0);
@@ -42,7 +45,7 @@ fn keepttl_and_persist() {
     let mut g = ks.lock_key(0, b"k", 0);
     g.set(b"k", Value::string(b"v"), Some(5000));
     g.set(b"k", Value::string(b"w"), None);
-    assert_eq!(g.peek(b"k").map(|e| e.expire_at), Some(5000));
+    assert_eq!(g.peek(b"k").map(|e| e.expire_at()), Some(5000));
     g.set_expire(b"k", 0);
     assert_eq!(g.volatile_len(), 0);
 }

@@ -19,16 +19,18 @@ pub mod redis_size;
 pub mod set;
 pub mod stream;
 pub mod string;
+mod value_ref;
 pub mod zset;
 
 pub use hash::{Hash, HashLimits};
 pub use list::List;
 pub use set::Set;
 pub use stream::Stream;
-pub use string::Str;
+pub use string::{Str, StrRef};
+pub use value_ref::{Container, ValueRef};
 pub use zset::ZSet;
 
-use super::digest::{mix, Digest};
+use super::digest::Digest;
 
 /// A stored value: one variant per type (the encoding lives inside the type).
 #[derive(Debug, Clone, PartialEq)]
@@ -155,15 +157,6 @@ pub enum BadPayload {
 }
 
 impl Value {
-    /// Where a string value's bytes live on the heap (prefetching); `None`
-    /// for an integer or another type.
-    pub fn string_bytes_ptr(&self) -> Option<*const u8> {
-        match self {
-            Value::Str(Str::Bytes(b) | Str::Raw(b)) => Some(b.as_ptr()),
-            _ => None,
-        }
-    }
-
     /// Reads a value of RDB type `rdb_type`: the type that owns the byte
     /// decodes its payload.
     pub fn read_rdb<S: RdbSource>(rdb_type: u8, src: &mut S) -> Result<Value, S::Error> {
@@ -197,14 +190,7 @@ impl Value {
 
     /// The value's type.
     pub fn kind(&self) -> Kind {
-        match self {
-            Value::Str(_) => Kind::String,
-            Value::Hash(_) => Kind::Hash,
-            Value::List(_) => Kind::List,
-            Value::Set(_) => Kind::Set,
-            Value::ZSet(_) => Kind::ZSet,
-            Value::Stream(_) => Kind::Stream,
-        }
+        self.as_ref().kind()
     }
 
     /// The value as type `T`, or WRONGTYPE.
@@ -217,113 +203,50 @@ impl Value {
         T::of_mut(self).ok_or(WrongType)
     }
 
+    /// A borrowed view, as the keyspace hands out stored values.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        ValueRef::of(self)
+    }
+
     /// `OBJECT ENCODING` name.
     pub fn encoding(&self) -> &'static str {
-        match self {
-            Value::Str(s) => s.encoding(),
-            Value::Hash(h) => h.encoding(),
-            Value::List(x) => x.encoding(),
-            Value::Set(x) => x.encoding(),
-            Value::ZSet(x) => x.encoding(),
-            Value::Stream(_) => "stream",
-        }
+        self.as_ref().encoding()
     }
 
     /// About how many allocations dropping the value frees (Redis's free
     /// effort: elements of a table-encoded collection, list nodes, else 1).
     pub fn free_effort(&self) -> usize {
-        match self {
-            Value::Str(_) => 1,
-            Value::Hash(h) => compact_or(h.encoding(), h.len()),
-            // Quicklist nodes hold about a hundred small elements each.
-            Value::List(l) => l.len().div_ceil(128),
-            Value::Set(s) => compact_or(s.encoding(), s.len()),
-            Value::ZSet(z) => compact_or(z.encoding(), z.len()),
-            Value::Stream(x) => x.free_effort(),
-        }
+        self.as_ref().free_effort()
     }
 
     /// Approximate heap bytes this value owns (snapshot accounting, `MEMORY USAGE`).
     pub fn heap_size(&self) -> usize {
-        match self {
-            Value::Str(s) => s.heap_size(),
-            Value::Hash(h) => h.heap_size(),
-            Value::List(x) => x.heap_size(),
-            Value::Set(x) => x.heap_size(),
-            Value::ZSet(x) => x.heap_size(),
-            Value::Stream(x) => x.heap_size(),
-        }
+        self.as_ref().heap_size()
     }
 
     /// What Redis would allocate for the value (`MEMORY USAGE`).
     pub fn redis_usage(&self) -> usize {
-        match self {
-            Value::Str(s) => s.redis_usage(),
-            Value::Hash(h) => h.redis_usage(),
-            Value::List(x) => x.redis_usage(),
-            Value::Set(x) => x.redis_usage(),
-            Value::ZSet(x) => x.redis_usage(),
-            Value::Stream(x) => x.redis_usage(),
-        }
+        self.as_ref().redis_usage()
     }
 
-    /// Mixes the value into `d` as Redis's `xorObjectDigest` does (its type
-    /// number first, then the type's own part).
+    /// Mixes the value into `d` as Redis's `xorObjectDigest` does.
     pub fn digest(&self, d: &mut Digest) {
-        mix(d, &self.kind().redis_number().to_be_bytes());
-        match self {
-            Value::Str(s) => s.digest(d),
-            Value::Hash(h) => h.digest(d),
-            Value::List(x) => x.digest(d),
-            Value::Set(x) => x.digest(d),
-            Value::ZSet(x) => x.digest(d),
-            Value::Stream(x) => x.digest(d),
-        }
+        self.as_ref().digest(d)
     }
 
     /// The RDB type byte of the value's current encoding.
     pub fn rdb_type(&self) -> u8 {
-        match self {
-            Value::Str(_) => string::RDB_TYPE,
-            Value::Hash(h) => h.rdb_type(),
-            Value::List(x) => x.rdb_type(),
-            Value::Set(x) => x.rdb_type(),
-            Value::ZSet(x) => x.rdb_type(),
-            Value::Stream(x) => x.rdb_type(),
-        }
+        self.as_ref().rdb_type()
     }
 
     /// Writes the value's RDB payload (after its type byte).
     pub fn write_rdb(&self, out: &mut dyn RdbSink) {
-        match self {
-            Value::Str(s) => s.write_rdb(out),
-            Value::Hash(h) => h.write_rdb(out),
-            Value::List(x) => x.write_rdb(out),
-            Value::Set(x) => x.write_rdb(out),
-            Value::ZSet(x) => x.write_rdb(out),
-            Value::Stream(x) => x.write_rdb(out),
-        }
+        self.as_ref().write_rdb(out)
     }
 
     /// Emits the commands that recreate the value under `key` (AOF rewrite).
     pub fn rewrite(&self, key: &[u8], emit: &mut dyn FnMut(&[&[u8]])) {
-        match self {
-            Value::Str(s) => s.rewrite(key, emit),
-            Value::Hash(h) => h.rewrite(key, emit),
-            Value::List(x) => x.rewrite(key, emit),
-            Value::Set(x) => x.rewrite(key, emit),
-            Value::ZSet(x) => x.rewrite(key, emit),
-            Value::Stream(x) => x.rewrite(key, emit),
-        }
-    }
-}
-
-/// One allocation for a compact encoding, else one per element.
-fn compact_or(encoding: &str, len: usize) -> usize {
-    if matches!(encoding, "listpack" | "intset") {
-        1
-    } else {
-        len
+        self.as_ref().rewrite(key, emit)
     }
 }
 
@@ -346,6 +269,7 @@ mod tests {
         assert_eq!(v.as_type::<Str>(), Ok(&Str::Bytes(b"abc"[..].into())));
         let (mut d, mut want) = ([0u8; 20], [0u8; 20]);
         v.digest(&mut d);
+        use crate::store::digest::mix;
         mix(&mut want, &0u32.to_be_bytes());
         mix(&mut want, b"abc");
         assert_eq!(d, want);

@@ -41,29 +41,28 @@ impl Str {
         Str::Raw(bytes.into_boxed_slice())
     }
 
+    /// A borrowed view (what readers of a stored string get).
+    pub fn as_ref(&self) -> StrRef<'_> {
+        match self {
+            Str::Int(n) => StrRef::Int(*n),
+            Str::Bytes(s) => StrRef::Bytes(s),
+            Str::Raw(s) => StrRef::Raw(s),
+        }
+    }
+
     /// `OBJECT ENCODING` name.
     pub fn encoding(&self) -> &'static str {
-        match self {
-            Str::Int(_) => "int",
-            Str::Bytes(s) if s.len() <= EMBSTR_MAX => "embstr",
-            Str::Bytes(_) | Str::Raw(_) => "raw",
-        }
+        self.as_ref().encoding()
     }
 
     /// The string's bytes (an integer as its decimal text).
     pub fn to_bytes(&self) -> Cow<'_, [u8]> {
-        match self {
-            Str::Int(n) => Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
-            Str::Bytes(s) | Str::Raw(s) => Cow::Borrowed(s),
-        }
+        self.as_ref().to_bytes()
     }
 
     /// `STRLEN`: the length of the string's bytes.
     pub fn len(&self) -> usize {
-        match self {
-            Str::Int(n) => itoa::Buffer::new().format(*n).len(),
-            Str::Bytes(s) | Str::Raw(s) => s.len(),
-        }
+        self.as_ref().len()
     }
 
     /// True for the empty string (still a key: strings are never removed empty).
@@ -73,43 +72,121 @@ impl Str {
 
     /// Heap bytes the value owns.
     pub fn heap_size(&self) -> usize {
+        self.as_ref().heap_size()
+    }
+
+    /// What Redis would allocate for the string's object (`MEMORY USAGE`).
+    pub fn redis_usage(&self) -> usize {
+        self.as_ref().redis_usage()
+    }
+
+    /// Mixes the string's bytes into `d` (`DEBUG DIGEST`).
+    pub fn digest(&self, d: &mut Digest) {
+        self.as_ref().digest(d)
+    }
+
+    /// Writes the RDB payload (an integer in Redis's compact int forms).
+    pub fn write_rdb(&self, out: &mut dyn RdbSink) {
+        self.as_ref().write_rdb(out)
+    }
+
+    /// Emits the command that recreates the string (AOF rewrite).
+    pub fn rewrite(&self, key: &[u8], emit: &mut dyn FnMut(&[&[u8]])) {
+        self.as_ref().rewrite(key, emit)
+    }
+}
+
+/// A stored string, borrowed: the keyspace keeps short strings inside the
+/// key's record, where no `Str` exists to borrow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StrRef<'a> {
+    /// A string holding a canonical integer.
+    Int(i64),
+    /// Bytes as SET stored them.
+    Bytes(&'a [u8]),
+    /// Bytes modified in place (reported as `raw`).
+    Raw(&'a [u8]),
+}
+
+impl<'a> StrRef<'a> {
+    /// `OBJECT ENCODING` name.
+    pub fn encoding(self) -> &'static str {
         match self {
-            Str::Int(_) => 0,
-            Str::Bytes(s) | Str::Raw(s) => s.len(),
+            StrRef::Int(_) => "int",
+            StrRef::Bytes(s) if s.len() <= EMBSTR_MAX => "embstr",
+            StrRef::Bytes(_) | StrRef::Raw(_) => "raw",
+        }
+    }
+
+    /// The string's bytes (an integer as its decimal text).
+    pub fn to_bytes(self) -> Cow<'a, [u8]> {
+        match self {
+            StrRef::Int(n) => Cow::Owned(itoa::Buffer::new().format(n).as_bytes().to_vec()),
+            StrRef::Bytes(s) | StrRef::Raw(s) => Cow::Borrowed(s),
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_owned_str(self) -> Str {
+        match self {
+            StrRef::Int(n) => Str::Int(n),
+            StrRef::Bytes(s) => Str::Bytes(s.into()),
+            StrRef::Raw(s) => Str::Raw(s.into()),
+        }
+    }
+
+    /// `STRLEN`: the length of the string's bytes.
+    pub fn len(self) -> usize {
+        match self {
+            StrRef::Int(n) => itoa::Buffer::new().format(n).len(),
+            StrRef::Bytes(s) | StrRef::Raw(s) => s.len(),
+        }
+    }
+
+    /// True for the empty string.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// Heap bytes the value owns.
+    pub fn heap_size(self) -> usize {
+        match self {
+            StrRef::Int(_) => 0,
+            StrRef::Bytes(s) | StrRef::Raw(s) => s.len(),
         }
     }
 
     /// What Redis would allocate for the string's object (`MEMORY USAGE`):
     /// a shared-size header for an int, one block for an embstr, else a
     /// header plus an sds.
-    pub fn redis_usage(&self) -> usize {
+    pub fn redis_usage(self) -> usize {
         match self {
-            Str::Int(_) => ROBJ,
-            Str::Bytes(s) if s.len() <= EMBSTR_MAX => jemalloc_size(ROBJ + 3 + s.len() + 1),
-            Str::Bytes(s) | Str::Raw(s) => {
+            StrRef::Int(_) => ROBJ,
+            StrRef::Bytes(s) if s.len() <= EMBSTR_MAX => jemalloc_size(ROBJ + 3 + s.len() + 1),
+            StrRef::Bytes(s) | StrRef::Raw(s) => {
                 ROBJ + jemalloc_size(sds_header(s.len(), false) + s.len() + 1)
             }
         }
     }
 
     /// Mixes the string's bytes into `d` (`DEBUG DIGEST`).
-    pub fn digest(&self, d: &mut Digest) {
+    pub fn digest(self, d: &mut Digest) {
         match self {
-            Str::Int(n) => mix(d, itoa::Buffer::new().format(*n).as_bytes()),
-            Str::Bytes(s) | Str::Raw(s) => mix(d, s),
+            StrRef::Int(n) => mix(d, itoa::Buffer::new().format(n).as_bytes()),
+            StrRef::Bytes(s) | StrRef::Raw(s) => mix(d, s),
         }
     }
 
     /// Writes the RDB payload (an integer in Redis's compact int forms).
-    pub fn write_rdb(&self, out: &mut dyn RdbSink) {
+    pub fn write_rdb(self, out: &mut dyn RdbSink) {
         match self {
-            Str::Int(n) => out.int_string(*n),
-            Str::Bytes(s) | Str::Raw(s) => out.string(s),
+            StrRef::Int(n) => out.int_string(n),
+            StrRef::Bytes(s) | StrRef::Raw(s) => out.string(s),
         }
     }
 
     /// Emits the command that recreates the string (AOF rewrite).
-    pub fn rewrite(&self, key: &[u8], emit: &mut dyn FnMut(&[&[u8]])) {
+    pub fn rewrite(self, key: &[u8], emit: &mut dyn FnMut(&[&[u8]])) {
         emit(&[b"SET", key, &self.to_bytes()]);
     }
 }
