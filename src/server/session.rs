@@ -49,7 +49,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
     };
     account(&srv, &client, &inbuf, &out, &parser);
     loop {
-        let timeout = srv.hot.timeout.load(Ordering::Relaxed);
+        let timeout = idle_limit(&srv, &info, monitor_rx.is_some());
         let idle = async {
             if timeout == 0 {
                 std::future::pending::<()>().await
@@ -154,6 +154,18 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         account(&srv, &client, &inbuf, &out, &parser);
     }
     leave(&srv, &info, client, stream, inbuf).await;
+}
+
+/// Seconds the connection may now stay idle (0 = no limit): `timeout`,
+/// which spares subscribers and monitors as Redis does (a blocked command
+/// waits elsewhere, also spared).
+fn idle_limit(srv: &Server, info: &ClientInfo, monitoring: bool) -> u64 {
+    let timeout = srv.hot.timeout.load(Ordering::Relaxed);
+    if timeout != 0 && (monitoring || info.subscribed() > 0) {
+        0
+    } else {
+        timeout
+    }
 }
 
 /// How much free buffer the next read asks for: what a big pending argument
