@@ -303,28 +303,29 @@ impl CommandTable {
     fn rename(&mut self, old: &str, new: &str) -> Result<(), RenameError> {
         let shown = || format!("{old} {new}");
         let old_key = old.to_ascii_lowercase();
-        if old_key.contains('|') {
-            return Err(RenameError::NoSuchCommand(shown()));
-        }
-        let id = self
+        let new_key = new.to_ascii_lowercase();
+        let &id = self
             .by_name
-            .remove(old_key.as_str())
+            .get(old_key.as_str())
+            .filter(|_| !old_key.contains('|'))
             .ok_or_else(|| RenameError::NoSuchCommand(shown()))?;
+        // Checked before anything changes (Redis frees OLD first, so OLD
+        // itself is a free target).
+        if !new_key.is_empty() && new_key != old_key && self.by_name.contains_key(new_key.as_str())
+        {
+            return Err(RenameError::TargetExists(shown()));
+        }
+        self.by_name.remove(old_key.as_str());
         self.original.get_or_insert_with(|| {
             let mut all = self.by_name.clone();
             all.insert(self.entries[id].1, id);
             all
         });
-        if new.is_empty() {
-            return Ok(());
+        if !new_key.is_empty() {
+            // Once per directive at start: the table lives as long as the process.
+            let name: &'static str = Box::leak(new_key.into_boxed_str());
+            self.by_name.insert(name, id);
         }
-        let new_key = new.to_ascii_lowercase();
-        if self.by_name.contains_key(new_key.as_str()) {
-            return Err(RenameError::TargetExists(shown()));
-        }
-        // Once per directive at start: the table lives as long as the process.
-        let name: &'static str = Box::leak(new_key.into_boxed_str());
-        self.by_name.insert(name, id);
         Ok(())
     }
 
@@ -475,6 +476,7 @@ mod tests {
             t.rename("get", "set").unwrap_err().to_string(),
             "rename-command get set: Target command name already exists"
         );
+        t.rename("Get", "GET").unwrap();
         assert_eq!(t.real_name(b"CFG"), Some("config"));
         assert_eq!(t.real_name(b"get"), Some("get"));
         assert!(CommandTable::new().original.is_none());
