@@ -139,6 +139,59 @@ fn a_200_mb_auth_argument_is_refused_early_and_rss_stays_bounded() {
     assert_eq!(pong, "PONG");
 }
 
+/// Floods PINGs at a server with a password for up to 5 s without reading
+/// a reply; returns (bytes sent, whether the server closed, RSS growth KB).
+fn flood_unread_pings(port: u16, pid: u32) -> (usize, bool, i64) {
+    let before = rss_kb(pid);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_write_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let batch = b"PING\r\n".repeat(10_000);
+    let started = Instant::now();
+    let mut sent = 0;
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(5) {
+        match s.write(&batch) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    (sent, closed, rss_kb(pid) as i64 - before as i64)
+}
+
+#[test]
+fn an_unauthenticated_client_that_does_not_read_is_closed() {
+    let node = TestNode::start(&["--requirepass", "pw"]);
+    let (sent, closed, growth) = flood_unread_pings(node.port, node.pid());
+    let redis = RedisServer::start(&[]);
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "requirepass", "pw"])
+        .query(&mut redis.conn())
+        .unwrap();
+    let (r_sent, r_closed, r_growth) = flood_unread_pings(redis.port, redis_pid(redis.port));
+    eprintln!(
+        "unread NOAUTH replies: ringcache took {sent} bytes of PINGs, closed {closed}, RSS +{growth} KB; \
+         redis-server took {r_sent}, closed {r_closed}, RSS +{r_growth} KB"
+    );
+    assert!(r_closed, "redis-server keeps the flooding stranger");
+    assert!(
+        closed,
+        "ringcache keeps a stranger that does not read ({sent} bytes)"
+    );
+    assert!(growth < 10 * 1024, "RSS grew by {growth} KB");
+    // A stranger that reads its replies is served as before.
+    let mut c = RawConn::connect("127.0.0.1", node.port);
+    for _ in 0..100 {
+        c.send(b"PING\r\n");
+        assert_eq!(c.line(), "-NOAUTH Authentication required.\r\n");
+    }
+}
+
 /// The pid of the redis-server listening on `port` (INFO server).
 fn redis_pid(port: u16) -> u32 {
     let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
