@@ -60,7 +60,8 @@ class Node:
         os.makedirs(self.dir)
         self.log = open(os.path.join(self.dir, "ringcache.log"), "w")
         self.proc = subprocess.Popen(
-            [BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir] + args,
+            [BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+             "--enable-debug-command", "yes"] + args,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

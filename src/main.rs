@@ -55,15 +55,36 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
+    let mut cfg = cfg;
+    if let Err(e) = fit_maxclients(&mut cfg) {
+        eprintln!("ringcache: {e}");
+        return std::process::ExitCode::from(1);
+    }
+    let renames: Vec<(String, String)> = cfg
+        .rename_command
+        .iter()
+        .filter_map(|p| Some((p.first()?.clone(), p.get(1)?.clone())))
+        .chain(flags.renames.iter().cloned())
+        .collect();
+    if let Err(e) = ringcache::commands::table::rename_commands(&renames) {
+        eprintln!("ringcache: {e}");
+        return std::process::ExitCode::from(1);
+    }
     runtime.block_on(async move {
         let addr = format!("{}:{}", cfg.bind, cfg.port);
-        let listener = match tokio::net::TcpListener::bind(&addr).await {
+        let listener = match ringcache::net::listen(&cfg.bind, cfg.port, cfg.tcp_backlog) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("ringcache: cannot listen on {addr}: {e}");
                 return std::process::ExitCode::from(1);
             }
         };
+        if let Some(max) = ringcache::net::somaxconn().filter(|&m| m < cfg.tcp_backlog) {
+            tracing::warn!(
+                "WARNING: The TCP backlog setting of {} cannot be enforced because /proc/sys/net/core/somaxconn is set to the lower value of {max}.",
+                cfg.tcp_backlog
+            );
+        }
         let bus = if cfg.cluster_enabled {
             match start_cluster(&cfg).await {
                 Ok(b) => Some(b),
@@ -117,6 +138,43 @@ fn main() -> std::process::ExitCode {
         tracing::info!("ringcache is now ready to exit, bye bye...");
         std::process::ExitCode::SUCCESS
     })
+}
+
+/// Raises the open-file limit for `maxclients` (plus Redis's 32 reserved
+/// descriptors) or lowers `maxclients` to what it allows, logging the outcome
+/// in Redis's words; an error when not even the reserved ones fit.
+fn fit_maxclients(cfg: &mut Config) -> Result<(), String> {
+    use ringcache::net::{fit_open_files, FdFit, RESERVED_FDS};
+    let wanted = u64::from(cfg.maxclients) + RESERVED_FDS;
+    match fit_open_files(u64::from(cfg.maxclients)) {
+        FdFit::Enough => {}
+        FdFit::Raised(old, new) => tracing::info!(
+            "Increased maximum number of open files to {new} (it was originally set to {old})."
+        ),
+        FdFit::Lowered {
+            maxclients,
+            limit,
+            error,
+        } => {
+            tracing::warn!(
+                "You requested maxclients of {} requiring at least {wanted} max file descriptors.",
+                cfg.maxclients
+            );
+            tracing::warn!(
+                "Server can't set maximum open files to {wanted} because of OS error: {error}."
+            );
+            tracing::warn!(
+                "Current maximum open files is {limit}. maxclients has been reduced to {maxclients} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'."
+            );
+            cfg.maxclients = maxclients.min(u64::from(u32::MAX)) as u32;
+        }
+        FdFit::TooLow(old) => {
+            return Err(format!(
+                "Your current 'ulimit -n' of {old} is not enough for the server to start. Please increase your open file limit to at least {wanted}. Exiting."
+            ))
+        }
+    }
+    Ok(())
 }
 
 /// Loads the cluster state and binds the bus port.

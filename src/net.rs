@@ -1,4 +1,6 @@
-//! Socket helpers shared by the session, replication and the cluster bus.
+//! Socket helpers shared by the session, replication and the cluster bus:
+//! connecting from the bind address, listening with a backlog, keepalive,
+//! loopback peers, reads, and fitting the open-file limit to `maxclients`.
 
 use bytes::BytesMut;
 use tokio::io::Interest;
@@ -68,5 +70,169 @@ pub async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Resul
             (None, Err(e)) => return Err(e),
             (None, Ok(())) => continue,
         }
+    }
+}
+
+/// Listens on `host:port` with a backlog of `backlog` connections (Redis's
+/// `tcp-backlog`; the kernel caps it at `net.core.somaxconn`). Must run inside
+/// the runtime, which the listener registers with.
+pub fn listen(host: &str, port: u16, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    use std::net::ToSocketAddrs;
+    let mut last = std::io::Error::from(std::io::ErrorKind::AddrNotAvailable);
+    for addr in (host, port).to_socket_addrs()? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As Redis's listeners: a restart may bind while old connections linger.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(backlog)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// The kernel's cap on listen backlogs (`net.core.somaxconn`), if readable.
+pub fn somaxconn() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Turns TCP keepalive on for a connection as Redis's `anetKeepAlive`: the
+/// first probe after `secs` idle seconds, then every `secs / 3`, three probes
+/// before the peer counts as dead. Best effort: a failure leaves it off.
+pub fn set_keepalive(fd: std::os::fd::RawFd, secs: u64) {
+    let secs = secs.min(i32::MAX as u64) as libc::c_int;
+    let opts = [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (secs / 3).max(1)),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3),
+    ];
+    for (level, name, value) in opts {
+        // SAFETY: setsockopt reads one c_int through the pointer, which
+        // outlives the call; a bad descriptor only makes it fail.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                &value as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return;
+        }
+    }
+}
+
+/// True for a peer Redis 7.0 calls local (`islocalClient`): exactly
+/// 127.0.0.1 or ::1 (an IPv4-mapped 127.0.0.1 too); other 127.x addresses,
+/// though loopback, are not.
+pub fn is_local_peer(addr: &std::net::SocketAddr) -> bool {
+    match addr.ip().to_canonical() {
+        std::net::IpAddr::V4(ip) => ip == std::net::Ipv4Addr::LOCALHOST,
+        std::net::IpAddr::V6(ip) => ip == std::net::Ipv6Addr::LOCALHOST,
+    }
+}
+
+/// Descriptors kept for everything but clients (files, the listener, replica
+/// and bus links): Redis's `CONFIG_MIN_RESERVED_FDS`.
+pub const RESERVED_FDS: u64 = 32;
+
+/// What fitting the open-file limit to `maxclients` came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FdFit {
+    /// The limit already allowed `maxclients` (nothing changed).
+    Enough,
+    /// The soft limit was raised from the first figure to the second.
+    Raised(u64, u64),
+    /// The limit could not go high enough: `maxclients` must come down to
+    /// `maxclients`; the limit is now `limit` (the OS said `error`).
+    Lowered {
+        /// The clients the limit allows.
+        maxclients: u64,
+        /// The open-file limit in effect.
+        limit: u64,
+        /// Why it could not be raised further.
+        error: String,
+    },
+    /// Not even the reserved descriptors fit: the server cannot start.
+    TooLow(u64),
+}
+
+/// Raises `RLIMIT_NOFILE` as far as needed for `maxclients` plus the
+/// reserved descriptors, as Redis's `adjustOpenFilesLimit`: the best limit
+/// the OS accepts, trying 16 fewer each time, never lowering the current one.
+pub fn fit_open_files(maxclients: u64) -> FdFit {
+    let wanted = maxclients.saturating_add(RESERVED_FDS);
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through the pointer, which outlives the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        // As Redis: assume 1024.
+        return FdFit::Lowered {
+            maxclients: 1024 - RESERVED_FDS,
+            limit: 1024,
+            error: strerror(&std::io::Error::last_os_error()),
+        };
+    }
+    let old: u64 = lim.rlim_cur;
+    if old >= wanted {
+        return FdFit::Enough;
+    }
+    let mut best = wanted;
+    let mut error = String::new();
+    while best > old {
+        // The hard limit is kept unless this needs more (only a privileged
+        // process may raise it).
+        let try_lim = libc::rlimit {
+            rlim_cur: best as libc::rlim_t,
+            rlim_max: lim.rlim_max.max(best as libc::rlim_t),
+        };
+        // SAFETY: setrlimit reads one rlimit through the pointer.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &try_lim) } == 0 {
+            break;
+        }
+        error = strerror(&std::io::Error::last_os_error());
+        best = if best > lim.rlim_max && lim.rlim_max > old {
+            // Above the hard limit every try fails alike: go straight to it.
+            lim.rlim_max
+        } else if best < 16 {
+            old
+        } else {
+            best - 16
+        };
+    }
+    let best = best.max(old);
+    if best >= wanted {
+        FdFit::Raised(old, best)
+    } else if best <= RESERVED_FDS {
+        FdFit::TooLow(old)
+    } else {
+        FdFit::Lowered {
+            maxclients: best - RESERVED_FDS,
+            limit: best,
+            error,
+        }
+    }
+}
+
+/// An OS error as C's `strerror` words it (what Redis's messages carry),
+/// without the " (os error N)" Rust adds.
+pub fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
     }
 }

@@ -647,7 +647,11 @@ fn a_primary_cut_off_in_the_minority_stops_taking_writes_and_rejoins_after_heali
             real_bus.to_string(),
             (port + 10000).to_string(),
         );
+        // Replicas and MIGRATE connect from their node's own 127.0.0.x,
+        // which protected mode (as Redis's) refuses: the nodes run without it.
         let args = [
+            "--protected-mode",
+            "no",
             "--bind",
             &ip,
             "--cluster-enabled",

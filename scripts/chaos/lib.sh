@@ -110,7 +110,10 @@ chaos_node_start() {
     read -r -a more <<<"${CHAOS_NODE_ARGS:-}"
     extra+=("${more[@]}")
     mkdir -p "$d"
+    # Replicas and MIGRATE connect from their node's own 127.0.0.x, which
+    # protected mode (as Redis's) refuses; digest.sh runs DEBUG DIGEST.
     "$chaos_bin" --bind "$ip" --port "$(chaos_real_port "$i")" --dir "$d" \
+        --protected-mode no --enable-debug-command yes \
         --cluster-enabled yes --cluster-config-file nodes.conf \
         --cluster-node-timeout "$NODE_TIMEOUT" --appendonly no \
         --cluster-announce-ip "$ip" \

@@ -229,9 +229,13 @@ impl<'a> Ctx<'a> {
             .notify_keyspace_event(self.client.db, class, event, key);
     }
 
-    /// Propagates the command exactly as received.
+    /// Propagates the command as received, under its real name when
+    /// `rename-command` gave it another (the AOF and replicas read real names).
     pub fn propagate_verbatim(&mut self, argv: &Argv<'_>) {
-        let parts: Vec<&[u8]> = argv.iter().collect();
+        let mut parts: Vec<&[u8]> = argv.iter().collect();
+        if let Some(real) = table::index().real_name(argv.get(0)) {
+            parts[0] = real.as_bytes();
+        }
         self.propagate(&parts);
     }
 }

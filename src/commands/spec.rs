@@ -71,6 +71,9 @@ impl Flags {
     /// Internal: runs with nothing else in the keyspace (EXEC, FLUSHALL,
     /// FLUSHDB), so its effects are one block in the stream, in order.
     pub const ALONE: Flags = Flags(1 << 26);
+    /// Internal (Redis hides its `protected` flag too): runs only as
+    /// `enable-debug-command` allows (DEBUG).
+    pub const PROTECTED: Flags = Flags(1 << 27);
 
     /// True when every bit of `other` is set.
     pub const fn has(self, other: Flags) -> bool {

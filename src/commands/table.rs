@@ -184,7 +184,7 @@ static CORE: &[CommandSpec] = command_table! {
     "slowlog" -2 [] NOKEYS, "slow" "server" "2.2.12" server::container, "A container for slow log commands.", subs server::SLOWLOG_SUBCOMMANDS;
     "latency" -2 [] NOKEYS, "slow" "server" "2.8.13" server::container, "A container for latency diagnostics commands.", subs server::LATENCY_SUBCOMMANDS;
     "memory" -2 [] NOKEYS, "slow" "server" "4.0.0" server::container, "A container for memory diagnostics commands.", subs server::MEMORY_SUBCOMMANDS;
-    "debug" -2 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "1.0.0" server::debug, "A container for debugging commands.";
+    "debug" -2 [ADMIN|NOSCRIPT|LOADING|STALE|PROTECTED] NOKEYS, "admin slow dangerous" "server" "1.0.0" server::debug, "A container for debugging commands.";
     "monitor" 1 [ADMIN|NOSCRIPT|LOADING|STALE] NOKEYS, "admin slow dangerous" "server" "1.0.0" server::monitor, "Listens for all requests received by the server in real-time.";
     "shutdown" -1 [ADMIN|NOSCRIPT|LOADING|STALE|NO_MULTI|ALLOW_BUSY] NOKEYS, "admin slow dangerous" "server" "1.0.0" server::shutdown, "Synchronously saves the database(s) to disk and shuts down the Redis server.";
     "save" 1 [ADMIN|NOSCRIPT|NO_ASYNC_LOADING|NO_MULTI] NOKEYS, "admin slow dangerous" "server" "1.0.0" persistence::save_cmd, "Synchronously saves the database(s) to disk.";
@@ -226,13 +226,47 @@ pub enum Lookup {
 /// per-command statistics.
 pub struct CommandTable {
     entries: Vec<(&'static CommandSpec, &'static str)>,
+    /// The names clients call commands by (after `rename-command`).
     by_name: HashMap<&'static str, usize>,
+    /// The table's own names, kept only once a command was renamed: streams
+    /// the server wrote itself (AOF, replication) use them.
+    original: Option<HashMap<&'static str, usize>>,
 }
 
-/// The one table of the process (built on first use).
+/// The one table of the process (built on first use, or by `rename_commands`).
+static TABLE: std::sync::OnceLock<CommandTable> = std::sync::OnceLock::new();
+
+/// The one table of the process.
 pub fn index() -> &'static CommandTable {
-    static TABLE: std::sync::LazyLock<CommandTable> = std::sync::LazyLock::new(CommandTable::new);
-    &TABLE
+    TABLE.get_or_init(CommandTable::new)
+}
+
+/// Why a `rename-command` directive was refused (Redis's words).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RenameError {
+    /// OLD names no command (or one already renamed away).
+    #[error("rename-command {0}: No such command in rename-command")]
+    NoSuchCommand(String),
+    /// NEW is already a command's name.
+    #[error("rename-command {0}: Target command name already exists")]
+    TargetExists(String),
+    /// The table was in use before the renames came.
+    #[error("rename-command must be applied before the command table is used")]
+    TooLate,
+}
+
+/// Applies `rename-command OLD NEW` directives, in order, before the table is
+/// first used (at start): OLD stops answering, NEW answers instead (NEW ""
+/// removes the command). Lookups cost the same afterwards.
+pub fn rename_commands(pairs: &[(String, String)]) -> Result<(), RenameError> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let mut t = CommandTable::new();
+    for (old, new) in pairs {
+        t.rename(old, new)?;
+    }
+    TABLE.set(t).map_err(|_| RenameError::TooLate)
 }
 
 impl Default for CommandTable {
@@ -257,11 +291,72 @@ impl CommandTable {
             }
         }
         debug_assert!(entries.len() <= crate::node::stats::MAX_COMMANDS);
-        CommandTable { entries, by_name }
+        CommandTable {
+            entries,
+            by_name,
+            original: None,
+        }
     }
 
-    /// Finds the entry for `argv[0]` (and `argv[1]` for containers).
+    /// One `rename-command OLD NEW`, as Redis's config loader: OLD is looked
+    /// up among the current names (case-insensitive), NEW must be free.
+    fn rename(&mut self, old: &str, new: &str) -> Result<(), RenameError> {
+        let shown = || format!("{old} {new}");
+        let old_key = old.to_ascii_lowercase();
+        let new_key = new.to_ascii_lowercase();
+        let &id = self
+            .by_name
+            .get(old_key.as_str())
+            .filter(|_| !old_key.contains('|'))
+            .ok_or_else(|| RenameError::NoSuchCommand(shown()))?;
+        // Checked before anything changes (Redis frees OLD first, so OLD
+        // itself is a free target).
+        if !new_key.is_empty() && new_key != old_key && self.by_name.contains_key(new_key.as_str())
+        {
+            return Err(RenameError::TargetExists(shown()));
+        }
+        self.by_name.remove(old_key.as_str());
+        self.original.get_or_insert_with(|| {
+            let mut all = self.by_name.clone();
+            all.insert(self.entries[id].1, id);
+            all
+        });
+        if !new_key.is_empty() {
+            // Once per directive at start: the table lives as long as the process.
+            let name: &'static str = Box::leak(new_key.into_boxed_str());
+            self.by_name.insert(name, id);
+        }
+        Ok(())
+    }
+
+    /// The real name of the command clients call `name`, when
+    /// `rename-command` renamed some command (None otherwise: names are real).
+    pub fn real_name(&self, name: &[u8]) -> Option<&'static str> {
+        self.original.as_ref()?;
+        let key = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
+        let &id = self.by_name.get(key.as_str())?;
+        Some(self.entries[id].1)
+    }
+
+    /// Finds an entry by the table's own name, whatever `rename-command`
+    /// did: for the streams the server wrote itself (AOF, replication), which
+    /// carry commands under their real names.
+    pub fn resolve_original(&self, name: &[u8], sub: Option<&[u8]>) -> Result<Resolved, Lookup> {
+        self.resolve_in(self.original.as_ref().unwrap_or(&self.by_name), name, sub)
+    }
+
+    /// Finds the entry for `argv[0]` (and `argv[1]` for containers), by the
+    /// names clients use.
     pub fn resolve(&self, name: &[u8], sub: Option<&[u8]>) -> Result<Resolved, Lookup> {
+        self.resolve_in(&self.by_name, name, sub)
+    }
+
+    fn resolve_in(
+        &self,
+        by_name: &HashMap<&'static str, usize>,
+        name: &[u8],
+        sub: Option<&[u8]>,
+    ) -> Result<Resolved, Lookup> {
         let mut lower = [0u8; 48];
         // `container|sub` names a table entry but is not a command a client
         // may send (Redis answers "unknown command").
@@ -272,7 +367,7 @@ impl CommandTable {
             *d = s.to_ascii_lowercase();
         }
         let key = std::str::from_utf8(&lower[..name.len()]).map_err(|_| Lookup::Unknown)?;
-        let &id = self.by_name.get(key).ok_or(Lookup::Unknown)?;
+        let &id = by_name.get(key).ok_or(Lookup::Unknown)?;
         let (spec, full_name) = self.entries[id];
         if spec.subcommands.is_empty() {
             return Ok(Resolved {
@@ -349,6 +444,43 @@ mod tests {
             t.resolve(b"command", Some(b"bogus")),
             Err(Lookup::UnknownSubcommand(_))
         ));
+    }
+
+    #[test]
+    fn renamed_commands_answer_to_their_new_name_only() {
+        let mut t = CommandTable::new();
+        t.rename("CONFIG", "cfg").unwrap();
+        t.rename("flushall", "").unwrap();
+        assert!(matches!(
+            t.resolve(b"config", Some(b"get")),
+            Err(Lookup::Unknown)
+        ));
+        assert_eq!(
+            t.resolve(b"CFG", Some(b"get")).unwrap().full_name,
+            "config|get"
+        );
+        assert!(matches!(t.resolve(b"flushall", None), Err(Lookup::Unknown)));
+        assert_eq!(
+            t.resolve_original(b"flushall", None).unwrap().full_name,
+            "flushall"
+        );
+        assert!(matches!(
+            t.resolve_original(b"cfg", None),
+            Err(Lookup::Unknown)
+        ));
+        assert_eq!(
+            t.rename("nosuch", "x").unwrap_err().to_string(),
+            "rename-command nosuch x: No such command in rename-command"
+        );
+        assert_eq!(
+            t.rename("get", "set").unwrap_err().to_string(),
+            "rename-command get set: Target command name already exists"
+        );
+        t.rename("Get", "GET").unwrap();
+        assert_eq!(t.real_name(b"CFG"), Some("config"));
+        assert_eq!(t.real_name(b"get"), Some("get"));
+        assert!(CommandTable::new().original.is_none());
+        assert_eq!(CommandTable::new().real_name(b"get"), None);
     }
 
     #[test]

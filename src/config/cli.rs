@@ -1,6 +1,6 @@
 //! The command line, derived from the option table: every option is a
 //! `--name value` flag (but `replicaof`, spelt `--replicaof HOST PORT`), plus the flags that are not options (`--config FILE`,
-//! `--replicaof HOST PORT` alias `--slaveof`, `--help`, `--version`).
+//! `--replicaof HOST PORT` alias `--slaveof`, `--rename-command OLD NEW`, `--help`, `--version`).
 //!
 //! Values stay text here and are checked where every layer's are, by
 //! `Config::load`; only integers are checked for their syntax, so a malformed
@@ -25,10 +25,20 @@ pub struct Flags {
     pub replicaof: Option<Vec<String>>,
     /// `(option-name, value)` for every option given, in table order.
     pub overrides: Vec<(String, String)>,
+    /// `--rename-command OLD NEW` (repeatable; NEW "" removes the command),
+    /// after the file's `rename-command` pairs.
+    pub renames: Vec<(String, String)>,
 }
 
 /// Flag names that are not options, so no option may take them.
-pub const NOT_OPTIONS: &[&str] = &["config", "replicaof", "slaveof", "help", "version"];
+pub const NOT_OPTIONS: &[&str] = &[
+    "config",
+    "replicaof",
+    "slaveof",
+    "rename-command",
+    "help",
+    "version",
+];
 
 /// The `ringcache` command: the non-option flags and one flag per option.
 pub fn command() -> Command {
@@ -48,6 +58,15 @@ pub fn command() -> Command {
                 .num_args(2)
                 .value_names(["HOST", "PORT"])
                 .help("Replicate HOST PORT from start"),
+        )
+        .arg(
+            Arg::new("rename-command")
+                .long("rename-command")
+                .num_args(2)
+                .value_names(["OLD", "NEW"])
+                .action(clap::ArgAction::Append)
+                .allow_hyphen_values(true)
+                .help("Serve command OLD as NEW (\"\" removes it), as Redis's rename-command"),
         );
     OPTIONS
         .iter()
@@ -134,6 +153,13 @@ impl Flags {
                 .get_many::<String>("replicaof")
                 .map(|v| v.cloned().collect()),
             overrides,
+            renames: m
+                .get_occurrences::<String>("rename-command")
+                .map(|o| {
+                    o.filter_map(|mut pair| Some((pair.next()?.clone(), pair.next()?.clone())))
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }
@@ -221,6 +247,17 @@ mod tests {
         assert_eq!(f.config.as_deref(), Some("a.toml"));
         assert_eq!(f.replicaof, Some(vec!["h".to_string(), "7000".to_string()]));
         assert_eq!(f.overrides, vec![("port".to_string(), "1".to_string())]);
+        let f = parse(&[
+            "--rename-command",
+            "config",
+            "",
+            "--rename-command",
+            "DEBUG",
+            "dbg",
+        ])
+        .unwrap();
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(f.renames, vec![pair("config", ""), pair("DEBUG", "dbg")]);
         let f = parse(&["--slaveof", "h", "7000"]).unwrap();
         assert_eq!(f.replicaof, Some(vec!["h".to_string(), "7000".to_string()]));
         assert_eq!(parse(&[]).unwrap(), Flags::default());

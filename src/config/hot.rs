@@ -56,6 +56,12 @@ pub struct HotConfig {
     pub pubsub_limit: [AtomicU64; 3],
     /// `client-output-buffer-limit normal`: hard bytes, soft bytes, soft ms.
     pub normal_limit: [AtomicU64; 3],
+    /// `protected-mode`: without a password, only loopback clients are served.
+    pub protected_mode: AtomicBool,
+    /// `tcp-keepalive` in seconds (0 = off), for connections accepted from now on.
+    pub tcp_keepalive: AtomicU64,
+    /// `enable-debug-command`, as `ProtectedAction::to_u8`.
+    pub debug_command: std::sync::atomic::AtomicU8,
 }
 
 impl HotConfig {

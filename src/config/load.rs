@@ -10,6 +10,7 @@ use super::eviction::EvictionPolicy;
 use super::option_lookup::{find_option, parse_value};
 use super::options::{ConfigOption, OPTIONS};
 use super::output::{output_limits, OutputLimits};
+use super::protected::ProtectedAction;
 use super::value::{parse_save, size, size_or_percent, yes_no_bool};
 use super::ConfigError;
 
@@ -40,8 +41,18 @@ pub struct Config {
     pub dir: String,
     /// debug, verbose, notice or warning.
     pub loglevel: String,
-    /// Connection limit.
+    /// Connection limit (lowered at start to what the open-file limit allows).
     pub maxclients: u32,
+    /// Listen backlog (`tcp-backlog`).
+    pub tcp_backlog: u32,
+    /// Who may run DEBUG: no, yes or local.
+    pub enable_debug_command: String,
+    /// Who may CONFIG SET protected options (`dir`, `dbfilename`): no, yes or local.
+    pub enable_protected_configs: String,
+    /// `rename-command OLD NEW` directives of the file, as `[OLD, NEW]` pairs
+    /// (NEW "" removes the command); not an option `CONFIG GET` knows, as in Redis.
+    #[serde(default)]
+    pub rename_command: Vec<Vec<String>>,
     /// Idle client timeout in seconds (0 = never).
     pub timeout: u64,
     /// Largest bulk argument in a request.
@@ -272,6 +283,9 @@ impl Config {
                 set_at_start(&mut cfg, o, v)?;
             }
         }
+        // Enum words are reported lower-case, however they were written.
+        cfg.enable_debug_command.make_ascii_lowercase();
+        cfg.enable_protected_configs.make_ascii_lowercase();
         cfg.validate()?;
         if let Some(f) = file {
             // Redis reports the absolute path, and CONFIG REWRITE must survive a chdir to `dir`.
@@ -320,6 +334,20 @@ impl Config {
         }
         if self.cluster_config_file.is_empty() || self.cluster_config_file.contains('/') {
             return bad("cluster-config-file", "must be a file name in dir");
+        }
+        for (name, v) in [
+            ("enable-debug-command", &self.enable_debug_command),
+            ("enable-protected-configs", &self.enable_protected_configs),
+        ] {
+            if ProtectedAction::parse(v).is_none() {
+                return bad(
+                    name,
+                    "argument(s) must be one of the following: no, yes, local",
+                );
+            }
+        }
+        if self.rename_command.iter().any(|pair| pair.len() != 2) {
+            return bad("rename-command", "each entry is [\"OLD\", \"NEW\"]");
         }
         Ok(())
     }

@@ -9,12 +9,14 @@
 //! - `load`: the `Config` struct, its layered loading and start-up checks;
 //! - `options`: the `OPTIONS` table and what is derived from it (`CONFIG GET/SET`,
 //!   `CONFIG REWRITE`); `option_kinds`: what an entry is and the kinds of
-//!   entry (file, live, fixed; hot, hidden); `option_lookup`: finding an option by name or alias,
+//!   entry (file, live, fixed; hot, hidden, protected; the encoding-limit and
+//!   lazyfree macros); `option_lookup`: finding an option by name or alias,
 //!   parsing a value for it, the TOML a rewrite writes;
 //! - `hot`: `HotConfig`, the atomics hot paths read (filled by the table's hooks);
 //! - `value`: value syntax (sizes, `yes`/`no`, save points, an option's `OptionType`);
 //! - `encodings`: the compact-encoding limits (`Encodings`, `HotEncodings`);
 //! - `output`: `client-output-buffer-limit`;
+//! - `protected`: `enable-debug-command` / `enable-protected-configs` (who may);
 //! - `eviction`: the `maxmemory-policy` names (`store::access::Policy` is this type);
 //! - `cluster`: the cluster rule settings (`cluster::topology::Settings` is this type);
 //! - `keyspace_events`: `notify-keyspace-events`' classes and letters.
@@ -26,10 +28,12 @@ mod eviction;
 mod hot;
 pub mod keyspace_events;
 mod load;
+#[macro_use]
 mod option_kinds;
 mod option_lookup;
 mod options;
 mod output;
+mod protected;
 mod value;
 
 use thiserror::Error;
@@ -42,6 +46,7 @@ pub use load::{Config, Tunables};
 pub use option_lookup::{find_option, names_for_patterns, parse_value, to_toml};
 pub use options::{ConfigOption, Getter, HotHook, Setter, OPTIONS};
 pub use output::{OutputLimit, OutputLimits};
+pub use protected::{ProtectedAction, PROTECTED_WORDS};
 pub use value::{parse_save, parse_size, parse_size_or_percent, OptionType, Val};
 
 /// A configuration problem found at start-up or by `CONFIG SET`.

@@ -1,7 +1,7 @@
 //! What one entry of the option table is (`ConfigOption`) and the kinds of
 //! entry the table is written with: `opt` (in the TOML file, settable), `live`
 //! (settable, not in the file), `fixed` (set at start-up only), and the
-//! modifiers `hot`, `hidden` and `no_flag`.
+//! modifiers `hot`, `hidden`, `protected` and `no_flag`.
 
 use super::hot::HotConfig;
 use super::value::{OptionType, Val};
@@ -33,6 +33,9 @@ pub struct ConfigOption {
     /// True when the option is a command-line flag of its own (`--name value`);
     /// false for one the command line spells otherwise (`--replicaof HOST PORT`).
     pub flag: bool,
+    /// Redis's `PROTECTED_CONFIG` (`dir`, `dbfilename`): `CONFIG SET` changes
+    /// it only as `enable-protected-configs` allows (`can't set protected config`).
+    pub protected: bool,
     /// Current value.
     pub get: Getter,
     /// New value.
@@ -61,6 +64,7 @@ pub(super) const fn opt(
         in_file: true,
         hidden: false,
         flag: true,
+        protected: false,
         get,
         set,
         hot: None,
@@ -80,6 +84,15 @@ impl ConfigOption {
     pub(super) const fn hidden(self) -> ConfigOption {
         ConfigOption {
             hidden: true,
+            ..self
+        }
+    }
+
+    /// The same option, settable at run time only where
+    /// `enable-protected-configs` allows (Redis's `PROTECTED_CONFIG`).
+    pub(super) const fn protected(self) -> ConfigOption {
+        ConfigOption {
+            protected: true,
             ..self
         }
     }
@@ -120,4 +133,50 @@ pub(super) const fn fixed(
         in_file,
         ..opt(name, ty, default, get, immutable)
     }
+}
+
+// The table's repeated kinds of entry, as macros (a `ConfigOption` is built
+// by const fns and closures that name the field, which a fn cannot take).
+// They expand in `options`, whose imports they use.
+
+/// A compact-encoding limit: live, an integer from `min` (0, or
+/// `i32::MIN` for `list-max-listpack-size`) to `i32::MAX`, stored hot.
+macro_rules! encoding_limit {
+    ($name:literal, $max:expr, $default:literal, $field:ident) => {
+        live(
+            $name,
+            OptionType::Int(
+                if $default.as_bytes()[0] == b'-' {
+                    -$max - 1
+                } else {
+                    0
+                },
+                $max,
+            ),
+            $default,
+            |c| c.encodings.$field.to_string(),
+            |c, v| {
+                c.encodings.$field = v.int();
+                Ok(())
+            },
+        )
+        .hot(|h, c| h.encodings.$field.store(c.encodings.$field, Relaxed))
+    };
+}
+
+/// A `lazyfree-lazy-*` flag: element `i` of `Tunables::lazyfree`, stored hot.
+macro_rules! lazyfree_flag {
+    ($name:literal, $i:literal) => {
+        live(
+            $name,
+            OptionType::Bool,
+            "no",
+            |c| yes_no(c.tunables.lazyfree[$i]).into(),
+            |c, v| {
+                c.tunables.lazyfree[$i] = v.flag();
+                Ok(())
+            },
+        )
+        .hot(|h, c| h.lazyfree[$i].store(c.tunables.lazyfree[$i], Relaxed))
+    };
 }

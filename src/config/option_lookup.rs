@@ -106,5 +106,23 @@ pub fn to_toml(cfg: &Config) -> String {
             .map_or_else(|_| format!("{v:?}"), |n| n.to_string());
         out.push_str(&format!("{} = {}\n", o.name, quoted));
     }
+    // Not an option, but the file's directive survives a rewrite (as Redis
+    // keeps the lines it does not rewrite).
+    if !cfg.rename_command.is_empty() {
+        let pairs: Vec<String> = cfg
+            .rename_command
+            .iter()
+            .map(|p| {
+                format!(
+                    "[{}]",
+                    p.iter()
+                        .map(|w| format!("{w:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        out.push_str(&format!("rename-command = [{}]\n", pairs.join(", ")));
+    }
     out
 }

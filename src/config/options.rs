@@ -3,6 +3,7 @@
 //! is derived from it (lookup, value parsing, `CONFIG REWRITE`'s file).
 
 use super::eviction::POLICY_WORDS;
+use super::protected::{ProtectedAction, PROTECTED_WORDS};
 use super::value::{parse_save, render_size_or_percent, yes_no, OptionType, Val, MB};
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -13,48 +14,6 @@ use super::Config;
 const I32: i64 = i32::MAX as i64;
 const U32: i64 = u32::MAX as i64;
 const U16: i64 = u16::MAX as i64;
-
-/// A compact-encoding limit: live, an integer from `min` (0, or
-/// `i32::MIN` for `list-max-listpack-size`) to `i32::MAX`, stored hot.
-macro_rules! encoding_limit {
-    ($name:literal, $max:expr, $default:literal, $field:ident) => {
-        live(
-            $name,
-            OptionType::Int(
-                if $default.as_bytes()[0] == b'-' {
-                    -$max - 1
-                } else {
-                    0
-                },
-                $max,
-            ),
-            $default,
-            |c| c.encodings.$field.to_string(),
-            |c, v| {
-                c.encodings.$field = v.int();
-                Ok(())
-            },
-        )
-        .hot(|h, c| h.encodings.$field.store(c.encodings.$field, Relaxed))
-    };
-}
-
-/// A `lazyfree-lazy-*` flag: element `i` of `Tunables::lazyfree`, stored hot.
-macro_rules! lazyfree_flag {
-    ($name:literal, $i:literal) => {
-        live(
-            $name,
-            OptionType::Bool,
-            "no",
-            |c| yes_no(c.tunables.lazyfree[$i]).into(),
-            |c, v| {
-                c.tunables.lazyfree[$i] = v.flag();
-                Ok(())
-            },
-        )
-        .hot(|h, c| h.lazyfree[$i].store(c.tunables.lazyfree[$i], Relaxed))
-    };
-}
 
 /// Every option `CONFIG GET` knows, as data: name, syntax, getter, setter.
 pub static OPTIONS: &[ConfigOption] = &[
@@ -82,9 +41,22 @@ pub static OPTIONS: &[ConfigOption] = &[
     fixed("databases", OptionType::Int(0, U32), "16", true, |c| {
         c.databases.to_string()
     }),
-    fixed("dir", OptionType::Str, ".", true, |_| {
-        std::env::current_dir().map_or_else(|_| ".".into(), |p| p.to_string_lossy().into_owned())
-    }),
+    // CONFIG SET changes the process's directory (as Redis's chdir) before
+    // the new value is stored; reported as the absolute directory.
+    opt(
+        "dir",
+        OptionType::Str,
+        ".",
+        |_| {
+            std::env::current_dir()
+                .map_or_else(|_| ".".into(), |p| p.to_string_lossy().into_owned())
+        },
+        |c, v| {
+            c.dir = v.text();
+            Ok(())
+        },
+    )
+    .protected(),
     fixed("daemonize", OptionType::Bool, "no", false, |_| "no".into()),
     // "host port" of the primary ("" when none); REPLICAOF changes it, the
     // command line spells it `--replicaof HOST PORT`.
@@ -279,6 +251,29 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.loglevel = v.text();
             Ok(())
         },
+    ),
+    // The listen backlog, fixed once the socket listens (Redis: immutable).
+    fixed("tcp-backlog", OptionType::Int(0, I32), "511", true, |c| {
+        c.tcp_backlog.to_string()
+    }),
+    // Who may run DEBUG / CONFIG SET a protected option: no, yes or local.
+    fixed(
+        "enable-debug-command",
+        OptionType::Enum(PROTECTED_WORDS),
+        "no",
+        true,
+        |c| c.enable_debug_command.clone(),
+    )
+    .hot(|h, c| {
+        let a = ProtectedAction::parse(&c.enable_debug_command).unwrap_or_default();
+        h.debug_command.store(a.to_u8(), Relaxed)
+    }),
+    fixed(
+        "enable-protected-configs",
+        OptionType::Enum(PROTECTED_WORDS),
+        "no",
+        true,
+        |c| c.enable_protected_configs.clone(),
     ),
     opt(
         "maxclients",
@@ -698,7 +693,11 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.tunables.tcp_keepalive = v.int();
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| {
+        h.tcp_keepalive
+            .store(c.tunables.tcp_keepalive as u64, Relaxed)
+    }),
     opt(
         "dbfilename",
         OptionType::Str,
@@ -712,7 +711,8 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.dbfilename = name;
             Ok(())
         },
-    ),
+    )
+    .protected(),
     live(
         "protected-mode",
         OptionType::Bool,
@@ -722,7 +722,8 @@ pub static OPTIONS: &[ConfigOption] = &[
             c.tunables.protected_mode = v.flag();
             Ok(())
         },
-    ),
+    )
+    .hot(|h, c| h.protected_mode.store(c.tunables.protected_mode, Relaxed)),
     live(
         "tracking-table-max-keys",
         OptionType::Int(0, i64::MAX),
@@ -860,11 +861,16 @@ mod tests {
         let mut c = Config::defaults();
         c.maxmemory = 12345;
         c.requirepass = "p\"w".into();
+        c.rename_command = vec![
+            vec!["CONFIG".into(), "".into()],
+            vec!["get".into(), "g".into()],
+        ];
         let dir = std::env::temp_dir().join(format!("rc-rewrite-{}.toml", std::process::id()));
         std::fs::write(&dir, to_toml(&c)).unwrap();
         let back = Config::load(dir.to_str(), &[]).unwrap();
         let _ = std::fs::remove_file(&dir);
         assert_eq!(back.maxmemory, 12345);
         assert_eq!(back.requirepass, "p\"w");
+        assert_eq!(back.rename_command, c.rename_command);
     }
 }

@@ -1,6 +1,6 @@
 //! The ordered checks a command passes before its handler runs, then the call
 //! itself with its statistics. Order (one small function each), as Redis 7:
-//! command lookup → arity → auth → (hold the keyspace: shared, or alone for
+//! command lookup → arity → protected (DEBUG) → auth → (hold the keyspace: shared, or alone for
 //! EXEC/FLUSHALL) → CLIENT PAUSE → cluster routing → memory (OOM) → queue
 //! (inside MULTI) or execute. A rejection inside MULTI also aborts the
 //! transaction. The pause is checked under the hold, so a pause barrier (an
@@ -15,6 +15,7 @@ use crate::commands::table::{Lookup, Resolved};
 use crate::commands::transactions;
 use crate::commands::{Argv, CmdError, CommandSpec, Ctx, Flags};
 use crate::commands::{Client, ReplyMode};
+use crate::config::ProtectedAction;
 use crate::node::Server;
 use crate::resp::reply::Reply;
 use crate::store::eviction;
@@ -83,6 +84,7 @@ pub fn dispatch(
     let offset_before = client.write_offset;
     match resolve(argv)
         .and_then(|r| check_arity(argv, r))
+        .and_then(|r| check_protected(srv, client, r))
         .and_then(|r| check_auth(client, r))
         .and_then(|r| check_multi(client, r))
     {
@@ -292,6 +294,26 @@ fn check_auth(client: &Client, r: Resolved) -> Result<Resolved, Rejection> {
     }
 }
 
+/// DEBUG runs only as `enable-debug-command` allows (Redis 7.0, before the
+/// auth check): the one protected command, so the message names it.
+fn check_protected(srv: &Server, client: &Client, r: Resolved) -> Result<Resolved, Rejection> {
+    if !r.spec.flags.has(Flags::PROTECTED) {
+        return Ok(r);
+    }
+    let allowed = ProtectedAction::from_u8(srv.hot.debug_command.load(Ordering::Relaxed));
+    if allowed.allows(crate::net::is_local_peer(&client.info.addr)) {
+        return Ok(r);
+    }
+    Err((
+        Some(r),
+        CmdError::err(
+            "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", \
+             you can run it from a local connection, otherwise you need to set this option \
+             in the configuration file, and then restart the server.",
+        ),
+    ))
+}
+
 fn check_arity(argv: &Argv<'_>, r: Resolved) -> Result<Resolved, Rejection> {
     if r.spec.arity.accepts(argv.len()) {
         Ok(r)
@@ -396,8 +418,9 @@ pub fn replay(
     argv: &Argv<'_>,
     now_ms: u64,
 ) -> Result<(), String> {
+    // The stream carries the table's own names, whatever rename-command did.
     let r = crate::commands::table::index()
-        .resolve(argv.get(0), argv.opt(1))
+        .resolve_original(argv.get(0), argv.opt(1))
         .map_err(|_| format!("unknown command '{}'", truncated(argv.get(0), 128)))?;
     if !r.spec.arity.accepts(argv.len()) {
         return Err(format!("wrong number of arguments for '{}'", r.full_name));

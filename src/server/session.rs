@@ -49,7 +49,7 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
     };
     account(&srv, &client, &inbuf, &out, &parser);
     loop {
-        let timeout = srv.hot.timeout.load(Ordering::Relaxed);
+        let timeout = idle_limit(&srv, &info, monitor_rx.is_some());
         let idle = async {
             if timeout == 0 {
                 std::future::pending::<()>().await
@@ -154,6 +154,18 @@ pub async fn serve(srv: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo
         account(&srv, &client, &inbuf, &out, &parser);
     }
     leave(&srv, &info, client, stream, inbuf).await;
+}
+
+/// Seconds the connection may now stay idle (0 = no limit): `timeout`,
+/// which spares subscribers and monitors as Redis does (a blocked command
+/// waits elsewhere, also spared).
+fn idle_limit(srv: &Server, info: &ClientInfo, monitoring: bool) -> u64 {
+    let timeout = srv.hot.timeout.load(Ordering::Relaxed);
+    if timeout != 0 && (monitoring || info.subscribed() > 0) {
+        0
+    } else {
+        timeout
+    }
 }
 
 /// How much free buffer the next read asks for: what a big pending argument
@@ -509,7 +521,9 @@ async fn flush(
             }
             client.durable_offset = client.write_offset;
         }
-        if client.info.subscribed() == 0 {
+        if !client.authenticated {
+            send_unauthenticated(stream, &out.buf, srv, info).await?;
+        } else if client.info.subscribed() == 0 {
             send_within_normal_limit(stream, &out.buf, srv, info).await?;
         } else {
             send(stream, &out.buf, srv, info).await?;
@@ -528,6 +542,40 @@ async fn flush(
         sent?;
     }
     Ok(())
+}
+
+/// Replies a client that has not authenticated may leave unread (Redis
+/// 7.0.15's fix for CVE-2025-21605 closes such a client past 1 KB).
+const UNAUTHENTICATED_OUTPUT: usize = 1024;
+
+/// Writes replies to a client that has not authenticated: what the socket
+/// does not take at once may be at most `UNAUTHENTICATED_OUTPUT` bytes, else
+/// the connection closes (a stranger that does not read its replies cannot
+/// make the server hold them).
+async fn send_unauthenticated(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    srv: &Server,
+    info: &ClientInfo,
+) -> std::io::Result<()> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match stream.try_write(rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    let written = (bytes.len() - rest.len()) as u64;
+    srv.stats.net_output.fetch_add(written, Ordering::Relaxed);
+    if rest.len() > UNAUTHENTICATED_OUTPUT {
+        tracing::debug!(
+            id = info.id,
+            "closing an unauthenticated client that does not read its replies"
+        );
+        return Err(std::io::Error::other("unauthenticated output limit"));
+    }
+    send(stream, rest, srv, info).await
 }
 
 /// Writes replies under `client-output-buffer-limit normal`. What a client

@@ -299,11 +299,19 @@ fn spawn(port: u16, dir: &tempfile::TempDir, args: &[String], envs: &[(String, S
         .open(dir.path().join("ringcache.log"))
         .expect("log file");
     let log2 = log.try_clone().expect("log file");
+    // Tests use DEBUG as Redis's own suite does (its default.conf enables
+    // it), unless a test is about the option itself.
+    let debug: &[&str] = if args.iter().any(|a| a == "--enable-debug-command") {
+        &[]
+    } else {
+        &["--enable-debug-command", "yes"]
+    };
     Command::new(env!("CARGO_BIN_EXE_ringcache"))
         .arg("--port")
         .arg(port.to_string())
         .arg("--dir")
         .arg(dir.path())
+        .args(debug)
         .args(args)
         .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::from(log))

@@ -5,7 +5,9 @@ use std::sync::atomic::Ordering;
 
 use super::help;
 use crate::commands::{Argv, CmdError, CmdResult, Ctx};
-use crate::config::{find_option, names_for_patterns, parse_value, to_toml, ConfigOption};
+use crate::config::{
+    find_option, names_for_patterns, parse_value, to_toml, ConfigOption, ProtectedAction,
+};
 use crate::glob;
 use crate::node::Server;
 use crate::store::access::Policy;
@@ -47,8 +49,12 @@ fn set_failed(name: &str, why: &str) -> CmdError {
 }
 
 /// Looks every name up before parsing any value, as Redis does: the first
-/// unknown, immutable or repeated name is the error, ahead of any bad value.
-fn lookup_all(argv: &Argv<'_>) -> Result<Vec<(&'static ConfigOption, String)>, CmdError> {
+/// unknown, immutable, protected (unless `allow_protected`) or repeated name
+/// is the error, ahead of any bad value.
+fn lookup_all(
+    argv: &Argv<'_>,
+    allow_protected: bool,
+) -> Result<Vec<(&'static ConfigOption, String)>, CmdError> {
     let mut pairs: Vec<(&'static ConfigOption, String)> = Vec::new();
     let mut first_err: Option<CmdError> = None;
     for i in (2..argv.len()).step_by(2) {
@@ -64,6 +70,8 @@ fn lookup_all(argv: &Argv<'_>) -> Result<Vec<(&'static ConfigOption, String)>, C
         if first_err.is_none() {
             if !o.mutable {
                 first_err = Some(set_failed(&name, "can't set immutable config"));
+            } else if o.protected && !allow_protected {
+                first_err = Some(set_failed(&name, "can't set protected config"));
             } else if pairs.iter().any(|(p, _)| std::ptr::eq(*p, o)) {
                 first_err = Some(set_failed(&name, "duplicate parameter"));
             }
@@ -82,17 +90,30 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     if !argv.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
-    let pairs = lookup_all(argv)?;
+    let allow_protected = {
+        let cfg = ctx.srv.config.read();
+        ProtectedAction::parse(&cfg.enable_protected_configs)
+            .unwrap_or_default()
+            .allows(crate::net::is_local_peer(&ctx.client.info.addr))
+    };
+    let pairs = lookup_all(argv, allow_protected)?;
     let _one_at_a_time = serialize(ctx.srv);
     let mut next = ctx.srv.config.read().clone();
     for (o, raw) in &pairs {
         let v = parse_value(o, raw).map_err(|why| set_failed(o.name, &why))?;
         (o.set)(&mut next, v).map_err(|why| set_failed(o.name, &why))?;
     }
-    let (was_aof, old_addr) = {
+    let (was_aof, old_addr, old_maxclients) = {
         let cur = ctx.srv.config.read();
-        (cur.appendonly, (cur.bind.clone(), cur.port))
+        (cur.appendonly, (cur.bind.clone(), cur.port), cur.maxclients)
     };
+    if next.maxclients > old_maxclients {
+        fit_maxclients(next.maxclients)?;
+    }
+    if pairs.iter().any(|(o, _)| o.name == "dir") {
+        std::env::set_current_dir(&next.dir)
+            .map_err(|e| set_failed("dir", &crate::net::strerror(&e)))?;
+    }
     if (next.bind.clone(), next.port) != old_addr {
         relisten(ctx.srv, &next, next.port != old_addr.1)?;
     }
@@ -106,6 +127,24 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> CmdResult {
     Ok(())
 }
 
+/// CONFIG SET maxclients above the old value: the open-file limit is raised
+/// for it first, and when it cannot be, the whole CONFIG SET fails with the
+/// number the limit allows (Redis's `updateMaxclients`).
+fn fit_maxclients(wanted: u32) -> CmdResult {
+    use crate::net::{fit_open_files, FdFit};
+    match fit_open_files(u64::from(wanted)) {
+        FdFit::Enough | FdFit::Raised(..) => Ok(()),
+        FdFit::Lowered { maxclients, .. } => Err(set_failed(
+            "maxclients",
+            &format!("The operating system is not able to handle the specified number of clients, try with {maxclients}"),
+        )),
+        FdFit::TooLow(_) => Err(set_failed(
+            "maxclients",
+            "The operating system is not able to handle the specified number of clients, try with 0",
+        )),
+    }
+}
+
 /// CONFIG SET port/bind: opens the new listening socket before anything is
 /// applied (a port in use fails the whole CONFIG SET, as Redis's does) and
 /// hands it to the accept loop.
@@ -114,11 +153,7 @@ fn relisten(
     cfg: &crate::config::Config,
     port_changed: bool,
 ) -> CmdResult {
-    let addr = format!("{}:{}", cfg.bind, cfg.port);
-    let bound = std::net::TcpListener::bind(&addr).and_then(|l| {
-        l.set_nonblocking(true)?;
-        Ok(l)
-    });
+    let bound = crate::net::listen(&cfg.bind, cfg.port, cfg.tcp_backlog).and_then(|l| l.into_std());
     match bound {
         Ok(l) => {
             srv.relisten.offer(l);
