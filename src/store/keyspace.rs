@@ -114,8 +114,8 @@ impl SlotTable {
     }
 
     /// Every record, expired or not.
-    pub(crate) fn records(&self) -> impl Iterator<Item = (&[u8], &Record)> {
-        self.iter()
+    pub(crate) fn records(&self) -> impl Iterator<Item = (&[u8], &Record)> + Clone {
+        self.map.iter().map(|r| (r.key(), r))
     }
 
     fn insert_new(&mut self, hash: u64, record: Record) {
@@ -126,10 +126,6 @@ impl SlotTable {
         let h = hash_key(key);
         let i = self.map.find_index(h, |r| r.key_is(key))?;
         self.map.remove_at(i)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&[u8], &Record)> + Clone {
-        self.map.iter().map(|r| (r.key(), r))
     }
 }
 
@@ -752,12 +748,14 @@ impl<'a> SlotGuard<'a> {
     /// Iterates the slot's live (unexpired) entries without side effects.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Record)> {
         let now = self.now;
-        self.table.iter().filter(move |(_, e)| !e.is_expired(now))
+        self.table
+            .records()
+            .filter(move |(_, e)| !e.is_expired(now))
     }
 
     /// The `n`-th entry in table order (random sampling: callers pick `n`).
     pub fn nth(&self, n: usize) -> Option<(&[u8], &Record)> {
-        self.table.iter().nth(n)
+        self.table.records().nth(n)
     }
 
     /// Every entry, expired or not, in table order starting at position `start`
@@ -765,7 +763,7 @@ impl<'a> SlotGuard<'a> {
     pub fn entries_from(&self, start: usize) -> impl Iterator<Item = (&[u8], &Record)> {
         let start = start % self.table.len().max(1);
         let t = &*self.table;
-        t.iter().skip(start).chain(t.iter().take(start))
+        t.records().skip(start).chain(t.records().take(start))
     }
 
     /// Active expiry's step: looks at up to `limit` entries from where the

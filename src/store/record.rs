@@ -251,22 +251,30 @@ impl Record {
         at != 0 && at <= now_ms
     }
 
+    /// The string bytes of an inline record; `None` when the record holds
+    /// a `Value`.
+    fn inline_bytes(&self) -> Option<&[u8]> {
+        let s = self.shape();
+        if s.meta & INLINE == 0 {
+            return None;
+        }
+        // SAFETY: an inline string's bytes follow the key, `inline_len` of
+        // them, borrowed for as long as `self`.
+        Some(unsafe {
+            let at = self.0.as_ptr().add(s.key_off() + s.key_len);
+            std::slice::from_raw_parts(at, s.inline_len())
+        })
+    }
+
     /// The value.
     pub fn value(&self) -> ValueRef<'_> {
-        let s = self.shape();
-        // SAFETY: an inline string's bytes follow the key; any other value is
-        // a live `Value` at `value_off`, borrowed for as long as `self`.
-        unsafe {
-            if s.meta & INLINE != 0 {
-                let at = self.0.as_ptr().add(s.key_off() + s.key_len);
-                ValueRef::Str(StrRef::Bytes(std::slice::from_raw_parts(
-                    at,
-                    s.inline_len(),
-                )))
-            } else {
-                ValueRef::of(&*(self.0.as_ptr().add(s.value_off()) as *const Value))
-            }
+        if let Some(b) = self.inline_bytes() {
+            return ValueRef::Str(StrRef::Bytes(b));
         }
+        let off = self.shape().value_off();
+        // SAFETY: the record is not inline: a live `Value` sits at
+        // `value_off`, borrowed for as long as `self`.
+        ValueRef::of(unsafe { &*(self.0.as_ptr().add(off) as *const Value) })
     }
 
     /// The value, for changing in place (an inline string moves into a
@@ -306,22 +314,19 @@ impl Record {
             }
             return;
         }
-        let rebuilt = if s.meta & INLINE != 0 {
-            let v = self.value();
-            let ValueRef::Str(StrRef::Bytes(b)) = v else {
-                unreachable!("an inline record holds string bytes")
-            };
-            Record::build(self.key(), expire_at, self.access(), Body::Inline(b))
-        } else {
+        let body = match self.inline_bytes() {
+            Some(b) => Body::Inline(b),
             // SAFETY: the value is moved out bitwise into the new record; the
             // old block is then freed without dropping it (`forget_value`).
-            let value = unsafe { (self.0.as_ptr().add(s.value_off()) as *const Value).read() };
-            let new = Record::build(self.key(), expire_at, self.access(), Body::Boxed(value));
-            let old = std::mem::replace(self, new);
-            old.forget_value();
-            return;
+            None => {
+                Body::Boxed(unsafe { (self.0.as_ptr().add(s.value_off()) as *const Value).read() })
+            }
         };
-        *self = rebuilt;
+        let new = Record::build(self.key(), expire_at, self.access(), body);
+        let old = std::mem::replace(self, new);
+        if s.meta & INLINE == 0 {
+            old.forget_value();
+        }
     }
 
     /// Frees the block without dropping its `Value` (moved out already).
@@ -443,17 +448,11 @@ impl Drop for Record {
 
 impl Clone for Record {
     fn clone(&self) -> Record {
-        match self.value() {
-            ValueRef::Str(StrRef::Bytes(b)) if self.meta() & INLINE != 0 => {
-                Record::build(self.key(), self.expire_at(), self.access(), Body::Inline(b))
-            }
-            v => Record::build(
-                self.key(),
-                self.expire_at(),
-                self.access(),
-                Body::Boxed(v.to_value()),
-            ),
-        }
+        let body = match self.inline_bytes() {
+            Some(b) => Body::Inline(b),
+            None => Body::Boxed(self.value().to_value()),
+        };
+        Record::build(self.key(), self.expire_at(), self.access(), body)
     }
 }
 
